@@ -1,0 +1,126 @@
+/**
+ * Types of the compiled routing table (the Snapshot) and of the two data-plane stages, mark and
+ * dispatch. Everything here is plain data plus precompiled closures; building it is `compile()`'s job
+ * (compile.ts), reading it is the gateway's. A Snapshot is immutable apart from the balancing
+ * counters inside it (smooth-WRR state, round-robin cursors, mirror accumulators), which only ever
+ * affect *which* of several equally valid choices is taken.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { HeaderModifier, Rule, Spec } from '../spec/types.js';
+
+/** What mark and dispatch see of a request. The gateway builds it once per request. */
+export interface RequestView {
+  /** Lower-cased, port stripped. */
+  host: string;
+  /** The path without the query string, as sent (not decoded). */
+  path: string;
+  /** Raw query string without the leading `?`; '' when absent. */
+  query: string;
+  /** Node's lower-cased header object. */
+  headers: IncomingHttpHeaders;
+}
+
+/** The controller's additions on top of the user's spec (rollouts, registrations). Never written back. */
+export interface Status {
+  services?: Record<string, ServiceOverlay>;
+  /** Registered instances: service -> version -> endpoint URLs; merged with the spec's static ones. */
+  registered?: Record<string, Record<string, string[]>>;
+}
+
+export interface ServiceOverlay {
+  /** Replaces the `split` of every route of this service (rollout setWeight). */
+  split?: Record<string, number>;
+  /** Evaluated before each route's own rules (rollout setHeaderRoute). */
+  rules?: Rule[];
+  /**
+   * After a rollout completes: the version whose endpoints now serve the fallback lane, e.g. `beta`
+   * while the spec still says `stable` (see docs/rollouts.md).
+   */
+  stableVersion?: string;
+}
+
+export interface Endpoint {
+  /** As configured, e.g. `http://127.0.0.1:9001`. */
+  url: string;
+  /** `protocol//host:port`: the key of the connection pool and of passive health. */
+  origin: string;
+  /** Path prefix of the endpoint URL ('' when none), prepended to the request path. */
+  basePath: string;
+  /** Registered through the API (true) or static from the spec (false). */
+  registered: boolean;
+}
+
+export interface CompiledVersion {
+  name: string;
+  endpoints: readonly Endpoint[];
+  /** Round-robin cursor over endpoints. */
+  cursor: number;
+}
+
+export interface CompiledService {
+  name: string;
+  fallback: string;
+  failClosed: ReadonlySet<string>;
+  versions: ReadonlyMap<string, CompiledVersion>;
+  passiveHealth: { consecutiveFailures: number; ejectMs: number };
+}
+
+/** Passive health as dispatch sees it; the gateway owns the mutable table (gateway/health.ts). */
+export interface HealthView {
+  isUp(origin: string): boolean;
+}
+
+export interface MarkContext {
+  /** Uniform in [0, 1): per-request choices for anonymous traffic with cookies off. */
+  random(): number;
+  /** A fresh visitor id (the gateway uses crypto.randomUUID). */
+  newVisitorId(): string;
+}
+
+export interface MarkResult {
+  lane: string;
+  /** Which rule decided: a rule name, `split`, `pinned`, `trusted`, `canary[0].header`, `default`. */
+  by: string;
+  /** Human sentence for explain and debugging. */
+  reason: string;
+  /** Header changes of the rule that marked, if any. */
+  headers?: HeaderModifier;
+  /** A new visitor id to set as a cookie on the response (anonymous stickiness). */
+  setVisitorId?: string;
+}
+
+export interface DispatchResult {
+  /** The version that serves the request; '' when none can (fail closed or no endpoints at all). */
+  version: string;
+  endpoint: Endpoint | null;
+  /** True when the lane's own version was absent or down and the fallback served. */
+  fellBack: boolean;
+  reason: string;
+}
+
+export interface CompiledRoute {
+  name: string;
+  service: CompiledService;
+  trustLane: boolean;
+  /** Put the request into a lane. Randomness is injected so tests get exact answers. */
+  mark(req: RequestView, ctx: MarkContext): MarkResult;
+  /** When set, this request should also be copied to the returned lane (deterministic share). */
+  mirrorLane(): string | null;
+  /** Visitor cookie name and max-age when anonymous stickiness is on. */
+  visitorCookie: { name: string; maxAgeMs: number } | null;
+}
+
+export interface Snapshot {
+  /** sha256 of the canonical spec + status, short hex: identifies what is loaded. */
+  id: string;
+  spec: Spec;
+  status: Status;
+  routes: readonly CompiledRoute[];
+  services: ReadonlyMap<string, CompiledService>;
+  /** Lower-cased names of the lane header and its aliases (stripped from untrusted requests). */
+  laneHeaders: readonly string[];
+  /** First route matching host and path, or undefined (-> 404). */
+  matchRoute(host: string, path: string): CompiledRoute | undefined;
+}
+
+export type { Spec, HeaderModifier, Rule };

@@ -1,0 +1,174 @@
+/**
+ * The Spec: what the user declared (YAML file, admin API or etcd), after parsing and validation.
+ *
+ * These types mirror the YAML shape documented in docs/config.md and schema/graylane.schema.json.
+ * Durations are already converted to milliseconds and defaults filled in by the loader, so the
+ * rest of the code never re-parses strings. A Spec is deeply frozen once loaded.
+ */
+
+/** A request header, cookie or query parameter the user identity (or an app version) is read from. */
+export interface ValueSource {
+  kind: 'header' | 'cookie' | 'query';
+  /** Header names are lower-cased by the loader; cookie and query names are case-sensitive. */
+  name: string;
+}
+
+/** How a string condition is tested. Exactly one of the fields is set. */
+export interface StringMatch {
+  equals?: string;
+  /** Any of these values. */
+  in?: string[];
+  /** A regular expression (JavaScript syntax, no lookaround/backreferences: see docs/config.md). */
+  pattern?: string;
+  /** Only that the value is there. */
+  present?: boolean;
+}
+
+export interface NamedMatch extends StringMatch {
+  name: string;
+}
+
+export interface PathMatch {
+  contains?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+export interface AppVersionMatch {
+  /** Where the version comes from; `header: x-app-version` in YAML becomes {kind:'header', name}. */
+  from: ValueSource;
+  /** A semver range (`>=2.3.0`, `^3`, `1.x || >=2.5.0 <3`). */
+  range: string;
+}
+
+/** Header changes a rule applies to the upstream request when it marks it. */
+export interface HeaderModifier {
+  set?: Record<string, string>;
+  add?: Record<string, string>;
+  remove?: string[];
+}
+
+/** One colouring rule: all its conditions must hold (AND); the first rule that holds wins. */
+export interface Rule {
+  /** Optional name for logs and explain; defaults to `rules[i]`. */
+  name?: string;
+  lane: string;
+  users?: string[];
+  appVersion?: AppVersionMatch;
+  path?: PathMatch;
+  header?: NamedMatch;
+  cookie?: NamedMatch;
+  query?: NamedMatch;
+  /** 0..100 (two decimals): share of users, by the sticky bucket of the route's identity. */
+  percent?: number;
+  /** Header changes applied to requests this rule marks. */
+  headers?: HeaderModifier;
+}
+
+/**
+ * An ingress-nginx style canary on a route: header > cookie > weight precedence, with the values
+ * `always` / `never`. Several canaries on one route are evaluated in order (rings).
+ */
+export interface NginxCanary {
+  lane: string;
+  /** canary-by-header: value `always` -> canary, `never` -> not this canary, anything else -> next check. */
+  byHeader?: string;
+  /** canary-by-header-value: this exact value (instead of `always`) sends to the canary. */
+  byHeaderValue?: string;
+  /** canary-by-header-pattern: a regex the header value must match. */
+  byHeaderPattern?: string;
+  /** canary-by-cookie: cookie value `always` / `never`. */
+  byCookie?: string;
+  /** canary-weight, out of weightTotal. */
+  weight?: number;
+  /** canary-weight-total (default 100). */
+  weightTotal?: number;
+}
+
+export interface RouteMatch {
+  /** Exact host (port ignored), or `*.example.com`; absent = any host. Lower-cased. */
+  host?: string;
+  pathPrefix?: string;
+  /** Exact path. */
+  path?: string;
+}
+
+export interface MirrorSpec {
+  lane: string;
+  /** Share of requests copied, 0..100; deterministic (every 100/percent-th request). */
+  percent: number;
+}
+
+export interface VisitorCookieSpec {
+  name: string;
+  maxAgeMs: number;
+}
+
+export interface RouteSpec {
+  /** Stable id used in logs, metrics and explain; defaults to `routes[i]` or host+path. */
+  name: string;
+  match: RouteMatch;
+  service: string;
+  /** Pin every request of this route to one lane (seed: one host per environment). */
+  lane?: string;
+  /** Honour an incoming lane header / baggage / alias (only behind another marking gateway). */
+  trustLane: boolean;
+  /** Where the user id comes from, first found wins. */
+  identity: ValueSource[];
+  /** Issue a random visitor id cookie when no identity is found, and bucket by it (null = off). */
+  visitorCookie: VisitorCookieSpec | null;
+  /** Salt of the percent hash; defaults to the route name. */
+  salt: string;
+  rules: Rule[];
+  /** ingress-nginx compatible canaries, evaluated after `rules`. */
+  canary: NginxCanary[];
+  /** Weights by lane for requests no rule marked (smooth WRR). Absent = all to the fallback. */
+  split?: Record<string, number>;
+  /** Pick the split by the user's bucket instead of per request (sticky; needs an identity). */
+  stickySplit: boolean;
+  mirror?: MirrorSpec;
+}
+
+export interface PassiveHealthSpec {
+  /** Consecutive connect errors or 5xx answers that eject an endpoint. */
+  consecutiveFailures: number;
+  /** How long an ejected endpoint stays out. */
+  ejectMs: number;
+}
+
+export interface VersionSpec {
+  endpoints: string[];
+}
+
+export interface ServiceSpec {
+  /** Where lanes without a version of this service go; default `stable`. */
+  fallback: string;
+  /** Lanes that must not fall back: answered 503 when their version is absent or down. */
+  failClosed: string[];
+  versions: Record<string, VersionSpec>;
+  passiveHealth: PassiveHealthSpec;
+}
+
+export interface TimeoutsSpec {
+  connectMs: number;
+  /** Time to the upstream's response headers. */
+  headersMs: number;
+  /** Idle time between body chunks, either direction. */
+  idleMs: number;
+}
+
+export interface Spec {
+  listen: string;
+  laneHeader: string;
+  /** Other engines' lane headers, read (when trusted) and written alongside laneHeader. */
+  laneAliases: string[];
+  /** Echo the lane (and version) on the response, for debugging. */
+  exposeLane: boolean;
+  timeouts: TimeoutsSpec;
+  mirror: { maxConcurrent: number; maxBodyBytes: number };
+  accessLog: boolean;
+  /** Seconds SIGTERM waits for in-flight requests. */
+  drainMs: number;
+  services: Record<string, ServiceSpec>;
+  routes: RouteSpec[];
+}
