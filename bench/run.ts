@@ -1,0 +1,185 @@
+/**
+ * `npm run bench`: (1) the mark + dispatch decision micro-benchmark, (2) proxy throughput and latency
+ * through graylane with the full rule set, against a bare undici Pool.stream proxy and against the
+ * origin directly, in one run, interleaved rounds, medians. Prints a markdown table for
+ * docs/benchmarks.md. Needs wrk (apt-get install wrk); uses nginx origins when nginx is installed.
+ * Everything listens on 127.0.0.1 and every load run is bounded by wrk -d.
+ *
+ * Knobs: BENCH_SECONDS (5), ROUNDS (3), CONNS (32), WARMUP (2 s).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir, cpus } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { benchConfig } from './config.js';
+import { runDecisionBench } from './decision.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const CONNS = Number(process.env.CONNS ?? 32);
+const WARMUP = Number(process.env.WARMUP ?? 2);
+const ROOT = new URL('../..', import.meta.url).pathname;
+const DIST = join(ROOT, 'dist');
+const PORTS = { v1: 19101, v2: 19102, bare: 18185, graylane: 18190, graylaneLog: 18191 };
+
+interface Peer {
+  name: string;
+  url: string;
+  proc?: ChildProcess;
+}
+
+interface Run {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  cpu: number;
+}
+
+function have(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+function start(cmd: string, args: string[], env: Record<string, string> = {}, stdout: 'ignore' | 'inherit' = 'ignore'): ChildProcess {
+  const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'inherit'], detached: true });
+  return p;
+}
+
+async function waitReady(url: string, host = 'prod.example.com'): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { headers: { host } });
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+    } catch {
+      /* not up yet */
+    }
+    await sleep(100);
+  }
+  throw new Error(`${url} did not answer 200 within 30 s`);
+}
+
+/** CPU seconds used so far by a process (utime + stime from /proc). */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+function wrk(url: string, seconds: number): Omit<Run, 'cpu'> {
+  const script = join(ROOT, 'bench/users.lua');
+  const r = spawnSync('wrk', ['-t1', `-c${CONNS}`, `-d${seconds}s`, '--latency', '-s', script, url, '--', '1000'], { encoding: 'utf8' });
+  const out = r.stdout;
+  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
+  const ms = (re: RegExp) => {
+    const m = re.exec(out);
+    if (!m) return NaN;
+    const v = Number(m[1]);
+    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+  };
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = num(/Non-2xx or 3xx responses: (\d+)/) || 0;
+  const errors = non2xx + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+  return { rps: num(/Requests\/sec:\s+([\d.]+)/), p50: ms(/\s50%\s+([\d.]+)(us|ms|s)/), p99: ms(/\s99%\s+([\d.]+)(us|ms|s)/), errors };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function main(): Promise<void> {
+  console.log('## Decision (mark + dispatch), in process\n');
+  const d = runDecisionBench({});
+  console.log(d.summary);
+
+  if (!have('wrk')) {
+    console.log('\nwrk not found: install it (apt-get install wrk) for the proxy throughput part.');
+    process.exitCode = 1;
+    return;
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'graylane-bench-'));
+  const procs: ChildProcess[] = [];
+  const stopAll = () => {
+    for (const p of procs) if (p.pid && p.exitCode === null) try { process.kill(-p.pid, 'SIGTERM'); } catch { /* gone */ }
+  };
+  process.on('exit', stopAll);
+  process.on('SIGINT', () => process.exit(130));
+  try {
+    const v1 = `http://127.0.0.1:${PORTS.v1}`;
+    const v2 = `http://127.0.0.1:${PORTS.v2}`;
+    let origin: string;
+    if (have('nginx')) {
+      mkdirSync(join(tmp, 'logs'));
+      writeFileSync(
+        join(tmp, 'nginx.conf'),
+        `worker_processes 1; daemon off; pid ${tmp}/nginx.pid; error_log ${tmp}/error.log warn;
+events { worker_connections 8192; }
+http { access_log off; keepalive_timeout 75s; keepalive_requests 1000000; client_body_temp_path ${tmp}/b; proxy_temp_path ${tmp}/p;
+  fastcgi_temp_path ${tmp}/f; uwsgi_temp_path ${tmp}/u; scgi_temp_path ${tmp}/s;
+  server { listen 127.0.0.1:${PORTS.v1} backlog=4096; location / { return 200 "v1\\n"; } }
+  server { listen 127.0.0.1:${PORTS.v2} backlog=4096; location / { return 200 "v2\\n"; } } }\n`,
+      );
+      procs.push(start('nginx', ['-p', tmp, '-c', join(tmp, 'nginx.conf'), '-e', join(tmp, 'error.log')]));
+      origin = 'nginx 1 worker';
+    } else {
+      procs.push(start(process.execPath, [join(DIST, 'bench/peers/origin.js')], { PORT_V1: String(PORTS.v1), PORT_V2: String(PORTS.v2) }));
+      origin = 'node:http (nginx not installed)';
+    }
+    const cfg = join(tmp, 'bench.yaml');
+    writeFileSync(cfg, benchConfig({ v1, v2 }));
+    const cli = join(DIST, 'src/cli/main.js');
+    const peers: Peer[] = [
+      { name: 'origin direct (ceiling)', url: v1 },
+      { name: 'bare undici Pool.stream proxy', url: `http://127.0.0.1:${PORTS.bare}`,
+        proc: start(process.execPath, [join(DIST, 'bench/peers/undici-bare.js')], { PORT: String(PORTS.bare), UPSTREAM_V1: v1, UPSTREAM_V2: v2 }) },
+      { name: 'graylane, 20 rules, no access log', url: `http://127.0.0.1:${PORTS.graylane}`,
+        proc: start(process.execPath, [cli, 'serve', '-c', cfg, '--listen', `127.0.0.1:${PORTS.graylane}`, '--no-access-log']) },
+      { name: 'graylane, 20 rules, access log on', url: `http://127.0.0.1:${PORTS.graylaneLog}`,
+        proc: start(process.execPath, [cli, 'serve', '-c', cfg, '--listen', `127.0.0.1:${PORTS.graylaneLog}`]) },
+    ];
+    for (const p of peers) if (p.proc) procs.push(p.proc);
+    for (const p of peers) await waitReady(p.url);
+    for (const p of peers) if (WARMUP > 0) wrk(p.url, WARMUP);
+
+    const runs = new Map<string, Run[]>(peers.map((p) => [p.name, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const p of peers) {
+        const c0 = cpuSeconds(p.proc?.pid);
+        const t0 = Date.now();
+        const r = wrk(p.url, SECONDS);
+        const cpu = p.proc ? (100 * (cpuSeconds(p.proc.pid) - c0)) / ((Date.now() - t0) / 1000) : NaN;
+        runs.get(p.name)!.push({ ...r, cpu });
+        await sleep(500);
+      }
+    }
+    const base = median(runs.get('bare undici Pool.stream proxy')!.map((r) => r.rps));
+    console.log(`\n## Proxy throughput: wrk -t1 -c${CONNS} -d${SECONDS}s, ${ROUNDS} interleaved rounds, medians\n`);
+    console.log('| peer | req/s (median) | per round | p50 ms | p99 ms | vs bare undici | proxy CPU % | errors |');
+    console.log('|---|---:|---|---:|---:|---:|---:|---:|');
+    for (const p of peers) {
+      const rs = runs.get(p.name)!;
+      const rps = median(rs.map((r) => r.rps));
+      console.log(
+        `| ${p.name} | ${rps.toFixed(0)} | ${rs.map((r) => r.rps.toFixed(0)).join(' / ')} | ${median(rs.map((r) => r.p50)).toFixed(2)} | ` +
+          `${median(rs.map((r) => r.p99)).toFixed(2)} | ${(rps / base).toFixed(2)} | ${p.proc ? median(rs.map((r) => r.cpu)).toFixed(0) : '-'} | ` +
+          `${rs.reduce((a, r) => a + r.errors, 0)} |`,
+      );
+    }
+    console.log(`\nOrigin: ${origin}. Machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, node ${process.version}. ` +
+      'wrk, the origin and the proxy share the machine; closed-loop latencies.');
+  } finally {
+    stopAll();
+    await sleep(300);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,8 @@
+import { parseListen as parse } from '../spec/index.js';
+
+/** Parse a `--listen` flag or config value; throws with a message naming the input. */
+export function parseListen(value: string): { host: string; port: number } {
+  const parsed = parse(value);
+  if (!parsed) throw new Error(`bad listen address "${value}": expected host:port, [v6]:port or :port`);
+  return parsed;
+}

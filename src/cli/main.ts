@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+/**
+ * `graylane` command line. Each command is a thin shell over the library: load + validate a spec,
+ * compile it, and either serve it, explain a request against it, or run the demo.
+ */
+import { Command, Option } from 'commander';
+import { serveCommand } from './serve.js';
+import { validateCommand } from './validate.js';
+import { explainCommand } from './explain.js';
+import { demoCommand } from './demo.js';
+
+const program = new Command('graylane')
+  .description('gray-release gateway: mark requests into lanes and dispatch them to service versions')
+  .version(process.env.npm_package_version ?? '0.1.0')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run the gateway on a config file, reloading it when it changes')
+  .requiredOption('-c, --config <file>', 'config file (YAML)')
+  .option('--listen <addr>', 'override `listen` from the config (host:port)')
+  .addOption(new Option('--no-access-log', 'do not write the JSON access log'))
+  .action(serveCommand);
+
+program
+  .command('validate')
+  .description('check config files; prints every problem with file:line:column and key, exits 1 on any')
+  .argument('<files...>', 'config files')
+  .action(validateCommand);
+
+program
+  .command('explain')
+  .description('dry run: which route, rule, lane, version and endpoint a request would get, and why')
+  .requiredOption('-c, --config <file>', 'config file (YAML)')
+  .requiredOption('--url <url>', 'request URL, e.g. http://prod.example.com/new-checkout?uid=7')
+  .option('-H, --header <header>', "request header 'name: value' (repeatable)", collect, [])
+  .option('--json', 'print the explanation as JSON')
+  .action(explainCommand);
+
+program
+  .command('demo')
+  .description('start demo upstreams and a gateway on examples/quickstart.yaml, send traffic, show where it lands')
+  .option('-c, --config <file>', 'config file', new URL('../../../examples/quickstart.yaml', import.meta.url).pathname)
+  .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)', parseFloat)
+  .option('--rate <n>', 'requests per second to send', parseFloat, 200)
+  .action(demoCommand);
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+program.parseAsync().catch((err: unknown) => {
+  console.error(`graylane: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,64 @@
+/**
+ * The gateway's own answers: one catalog of error codes, their HTTP status and the small JSON body
+ * sent when the gateway (not the upstream) answers a request.
+ */
+
+/** Stable codes of the gateway's own error answers (the `error` field of the JSON body). */
+export type GatewayErrorCode =
+  | 'no_route'
+  | 'no_endpoint'
+  | 'bad_gateway'
+  | 'upstream_timeout'
+  | 'bad_request'
+  | 'internal_error';
+
+export const STATUS: Readonly<Record<GatewayErrorCode, number>> = {
+  bad_request: 400,
+  no_route: 404,
+  bad_gateway: 502,
+  no_endpoint: 503,
+  upstream_timeout: 504,
+  internal_error: 500,
+};
+
+/** How an upstream failure is answered and whether it counts against the endpoint's health. */
+export interface UpstreamFailure {
+  code: 'bad_gateway' | 'upstream_timeout';
+  /** A connect error or timeout: passive health counts it (a client abort does not). */
+  unhealthy: boolean;
+}
+
+const TIMEOUT: UpstreamFailure = { code: 'upstream_timeout', unhealthy: true };
+const BAD_GATEWAY: UpstreamFailure = { code: 'bad_gateway', unhealthy: true };
+const BAD_GATEWAY_NOT_UPSTREAMS_FAULT: UpstreamFailure = { code: 'bad_gateway', unhealthy: false };
+
+/**
+ * Classify an error from undici or the socket layer. Timeouts (connect, response headers, body
+ * idle) are 504 like nginx's `proxy_*_timeout`; refused, reset or closed connections are 502.
+ * Errors of our own making (an aborted request, an argument undici rejects) are 502 but do not
+ * eject the endpoint.
+ */
+export function classifyUpstreamError(err: unknown): UpstreamFailure {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+    case 'ETIMEDOUT':
+      return TIMEOUT;
+    case 'UND_ERR_ABORTED':
+    case 'UND_ERR_INVALID_ARG':
+    case 'UND_ERR_NOT_SUPPORTED':
+    case 'UND_ERR_CLOSED':
+    case 'UND_ERR_DESTROYED':
+    case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
+      return BAD_GATEWAY_NOT_UPSTREAMS_FAULT;
+    default:
+      return BAD_GATEWAY;
+  }
+}
+
+/** The JSON body of a gateway answer; `fields` are context such as route, version and endpoint. */
+export function errorBody(code: GatewayErrorCode, fields: Record<string, string | null>): string {
+  return JSON.stringify({ error: code, ...fields });
+}

@@ -1,0 +1,254 @@
+/**
+ * Header rewriting between client and upstream, in both directions.
+ *
+ * Requests: hop-by-hop headers are dropped (RFC 9110 §7.6.1: Connection and every header it names,
+ * Proxy-Connection, Keep-Alive, TE, Transfer-Encoding, Upgrade; also Trailer, and Expect, which
+ * Node's server already answered with 100-continue). The lane header and its aliases sent by the
+ * client are always dropped and the gateway writes its own with the lane it decided; with an
+ * untrusted route the `graylane-lane` member of W3C `baggage` is removed too (other members stay), so
+ * a user cannot put themself into a gray lane. X-Forwarded-For is appended to, X-Forwarded-Proto and
+ * X-Forwarded-Host are set. Host is passed on as the client sent it, so virtual hosts and absolute
+ * URLs built by the upstream keep working (as nginx `proxy_set_header Host $host` would).
+ *
+ * Responses: hop-by-hop headers are dropped (Node re-frames the body itself); optionally the lane
+ * and version are exposed, and a new visitor id cookie is appended after any upstream Set-Cookie.
+ *
+ * Both directions produce the flat `[name, value, name, value...]` arrays that undici and
+ * `res.writeHead` accept without building an object.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { HeaderModifier } from '../spec/types.js';
+
+/** The W3C baggage member graylane writes and reads the lane from. */
+export const BAGGAGE_LANE_KEY = 'graylane-lane';
+
+/** Response headers added when the spec's `exposeLane` is on. */
+export const EXPOSE_LANE_HEADER = 'x-gray-lane';
+export const EXPOSE_VERSION_HEADER = 'x-gray-version';
+
+/** A rule's header modifier with lower-cased names, flattened once. */
+export interface CompiledModifier {
+  /** Client headers not to pass on: `remove` plus the names `set` replaces. */
+  drop: ReadonlySet<string>;
+  /** `[name, value, ...]` written after the client's headers. */
+  write: readonly string[];
+}
+
+const compiledModifiers = new WeakMap<HeaderModifier, CompiledModifier>();
+
+/**
+ * The compiled form of a rule's `headers` modifier. Cached per modifier object, so the work is done
+ * once per snapshot, not per request.
+ */
+export function compileModifier(mod: HeaderModifier): CompiledModifier {
+  let c = compiledModifiers.get(mod);
+  if (c === undefined) {
+    const drop = new Set<string>();
+    const write: string[] = [];
+    for (const name of mod.remove ?? []) drop.add(name.toLowerCase());
+    for (const [name, value] of Object.entries(mod.set ?? {})) {
+      drop.add(name.toLowerCase());
+      write.push(name.toLowerCase(), value);
+    }
+    for (const [name, value] of Object.entries(mod.add ?? {})) write.push(name.toLowerCase(), value);
+    c = { drop, write };
+    compiledModifiers.set(mod, c);
+  }
+  return c;
+}
+
+/** Inputs of {@link upstreamRequestHeaders} that are not the client's headers. */
+export interface ForwardContext {
+  /** Lower-cased lane header names (snapshot.laneHeaders); all are written with `lane`. */
+  laneHeaders: readonly string[];
+  lane: string;
+  /** The route trusts incoming lanes: keep the lane member of `baggage`. */
+  trustLane: boolean;
+  modifier: CompiledModifier | null;
+  /** The client's address, appended to X-Forwarded-For. */
+  clientAddress: string;
+  proto: 'http' | 'https';
+  /** A protocol upgrade (WebSocket): keep `Upgrade` and send `Connection: upgrade`. */
+  upgrade: boolean;
+}
+
+/**
+ * The upstream request headers for a client request, as a flat `[name, value, ...]` array.
+ * `headers` is Node's lower-cased header object of the client request.
+ */
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders, ctx: ForwardContext): string[] {
+  const out: string[] = [];
+  const connectionListed = connectionTokens(headers.connection);
+  const drop = ctx.modifier === null ? null : ctx.modifier.drop;
+  const laneHeaders = ctx.laneHeaders;
+  let forwardedFor: string | undefined;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    switch (name) {
+      case 'connection':
+      case 'keep-alive':
+      case 'proxy-connection':
+      case 'te':
+      case 'trailer':
+      case 'transfer-encoding':
+      case 'expect':
+      case 'x-forwarded-proto':
+      case 'x-forwarded-host':
+        continue;
+      case 'upgrade':
+        if (ctx.upgrade) break;
+        continue;
+      case 'x-forwarded-for':
+        forwardedFor = Array.isArray(value) ? value.join(', ') : value;
+        continue;
+      case 'baggage':
+        if (!ctx.trustLane && typeof value === 'string') {
+          const kept = withoutBaggageMember(value, BAGGAGE_LANE_KEY);
+          if (kept !== '') out.push(name, kept);
+          continue;
+        }
+        break;
+    }
+    if (laneHeaders.includes(name)) continue;
+    if (connectionListed !== null && connectionListed.includes(name)) continue;
+    if (drop !== null && drop.has(name)) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (let i = 0; i < value.length; i++) out.push(name, value[i]!);
+  }
+  if (ctx.upgrade) out.push('connection', 'upgrade');
+  out.push(
+    'x-forwarded-for',
+    forwardedFor === undefined ? ctx.clientAddress : `${forwardedFor}, ${ctx.clientAddress}`,
+    'x-forwarded-proto',
+    ctx.proto,
+  );
+  if (headers.host !== undefined) out.push('x-forwarded-host', headers.host);
+  for (let i = 0; i < laneHeaders.length; i++) out.push(laneHeaders[i]!, ctx.lane);
+  if (ctx.modifier !== null) {
+    const write = ctx.modifier.write;
+    for (let i = 0; i < write.length; i++) out.push(write[i]!);
+  }
+  return out;
+}
+
+const PLAIN_CONNECTION = /^(?:close|upgrade|keep-alive)$/i;
+
+/**
+ * Header names listed in `Connection` (lower-cased) other than the common `keep-alive`, `close` and
+ * `upgrade`, which are dropped anyway; null when there are none (the usual case, no allocation).
+ */
+function connectionTokens(value: string | undefined): string[] | null {
+  if (value === undefined) return null;
+  switch (value.length) {
+    // The three values browsers and clients send, in any case.
+    case 5:
+    case 7:
+    case 10:
+      if (PLAIN_CONNECTION.test(value)) return null;
+  }
+  let tokens: string[] | null = null;
+  for (const raw of value.split(',')) {
+    const t = raw.trim().toLowerCase();
+    if (t === '' || t === 'close' || t === 'keep-alive' || t === 'upgrade') continue;
+    (tokens ??= []).push(t);
+  }
+  return tokens;
+}
+
+/**
+ * `baggage` without the member named `key` (W3C Baggage: comma-separated `key=value;props`).
+ * Returns the input unchanged when the key is absent, '' when nothing is left.
+ */
+export function withoutBaggageMember(baggage: string, key: string): string {
+  if (!baggage.includes(key)) return baggage;
+  const kept: string[] = [];
+  for (const member of baggage.split(',')) {
+    const eq = member.indexOf('=');
+    const name = (eq === -1 ? member : member.slice(0, eq)).trim();
+    if (name !== key && member.trim() !== '') kept.push(member.trim());
+  }
+  return kept.join(',');
+}
+
+/**
+ * True for a response header that must not be passed on (RFC 9110 §7.6.1, plus Trailer). Checks
+ * the length first so that ordinary headers cost no string work.
+ */
+export function isHopByHopResponseHeader(name: string): boolean {
+  switch (name.length) {
+    case 2:
+      return name.toLowerCase() === 'te';
+    case 7: {
+      const n = name.toLowerCase();
+      return n === 'upgrade' || n === 'trailer';
+    }
+    case 10: {
+      const n = name.toLowerCase();
+      return n === 'connection' || n === 'keep-alive';
+    }
+    case 16:
+      return name.toLowerCase() === 'proxy-connection';
+    case 17:
+      return name.toLowerCase() === 'transfer-encoding';
+    default:
+      return false;
+  }
+}
+
+/**
+ * The client response headers from undici's raw upstream headers (`[name, value, ...]` Buffers),
+ * as a flat string array for `res.writeHead`. Names and values are decoded as latin1, which
+ * passes every byte through unchanged (Node writes header strings as latin1).
+ *
+ * @param exposeLane the lane when the spec exposes lanes (adds x-gray-lane and x-gray-version), else null
+ * @param version the version that served
+ * @param setCookie a complete Set-Cookie value for a new visitor id, or null
+ * @param close the gateway is draining: ask the client to close the connection after this response
+ */
+export function clientResponseHeaders(
+  raw: readonly Buffer[],
+  exposeLane: string | null,
+  version: string,
+  setCookie: string | null,
+  close: boolean,
+): string[] {
+  const out: string[] = [];
+  let connectionListed: string[] | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    if (isHopByHopResponseHeader(name)) {
+      if (name.length === 10 && name.toLowerCase() === 'connection') {
+        connectionListed = connectionTokens(raw[i + 1]!.toString('latin1'));
+      }
+      continue;
+    }
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  if (connectionListed !== null) removeNames(out, connectionListed);
+  if (exposeLane !== null) out.push(EXPOSE_LANE_HEADER, exposeLane, EXPOSE_VERSION_HEADER, version);
+  if (setCookie !== null) out.push('set-cookie', setCookie);
+  if (close) out.push('connection', 'close');
+  return out;
+}
+
+function removeNames(flat: string[], names: readonly string[]): void {
+  let w = 0;
+  for (let r = 0; r < flat.length; r += 2) {
+    if (names.includes(flat[r]!.toLowerCase())) continue;
+    flat[w++] = flat[r]!;
+    flat[w++] = flat[r + 1]!;
+  }
+  flat.length = w;
+}
+
+/** The Set-Cookie value that gives an anonymous client its visitor id. */
+export function visitorCookie(name: string, id: string, maxAgeMs: number): string {
+  return `${name}=${id}; Path=/; Max-Age=${Math.floor(maxAgeMs / 1000)}; SameSite=Lax; HttpOnly`;
+}
+
+/** The client address for X-Forwarded-For, without the IPv4-mapped IPv6 prefix Node reports. */
+export function clientAddress(remote: string | undefined): string {
+  if (remote === undefined) return 'unknown';
+  return remote.startsWith('::ffff:') ? remote.slice(7) : remote;
+}

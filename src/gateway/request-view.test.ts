@@ -1,0 +1,18 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hostOf, requestView } from './request-view.js';
+
+test('host is lower-cased without its port', () => {
+  assert.equal(hostOf('Prod.Example.COM:8080'), 'prod.example.com');
+  assert.equal(hostOf('prod.example.com'), 'prod.example.com');
+  assert.equal(hostOf('[::1]:8080'), '[::1]');
+  assert.equal(hostOf(undefined), '');
+});
+
+test('path and query are split without decoding', () => {
+  const v = requestView('/a%2Fb/c?uid=7&x=%20', { host: 'h' });
+  assert.equal(v.path, '/a%2Fb/c');
+  assert.equal(v.query, 'uid=7&x=%20');
+  assert.equal(requestView('/p', {}).query, '');
+  assert.equal(requestView('/p?', {}).query, '');
+});

@@ -1,0 +1,35 @@
+/**
+ * The part of a client request that mark and dispatch read, built without URL parsing: routing
+ * matches on the raw path, so `/a%2Fb` stays `/a%2Fb` and nothing is decoded twice.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { RequestView } from '../routing/types.js';
+
+/** `Host` lower-cased without its port; '' when absent. Handles `[::1]:8080`. */
+export function hostOf(host: string | undefined): string {
+  if (host === undefined) return '';
+  let end = host.length;
+  if (host.charCodeAt(0) === 91 /* [ */) {
+    const close = host.indexOf(']');
+    if (close !== -1) end = close + 1;
+  } else {
+    const colon = host.indexOf(':');
+    if (colon !== -1) end = colon;
+  }
+  const h = end === host.length ? host : host.slice(0, end);
+  return h.toLowerCase();
+}
+
+/**
+ * The RequestView of a request whose target is in origin form (`/path?query`); the caller has
+ * already checked that `url` starts with `/`.
+ */
+export function requestView(url: string, headers: IncomingHttpHeaders): RequestView {
+  const q = url.indexOf('?');
+  return {
+    host: hostOf(headers.host),
+    path: q === -1 ? url : url.slice(0, q),
+    query: q === -1 ? '' : url.slice(q + 1),
+    headers,
+  };
+}

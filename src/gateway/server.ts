@@ -1,0 +1,376 @@
+/**
+ * The gateway: an HTTP server that matches, marks and dispatches each request against the current
+ * Snapshot and proxies it over keep-alive pools.
+ *
+ * The Snapshot is one reference, read once at the start of each request; `swap()` replaces it, so a
+ * request sees the old rules or the new, never a mix. Pools, passive health, mirror counters and
+ * open tunnels belong to the gateway and outlive snapshots, which is what lets keep-alive and
+ * WebSocket connections survive a reload.
+ */
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
+import type { DestinationStream, Logger } from 'pino';
+import { dispatch } from '../routing/index.js';
+import type { CompiledRoute, MarkContext, Snapshot } from '../routing/types.js';
+import { openAccessLog, type AccessLog } from './access-log.js';
+import { drainServer } from './drain.js';
+import { STATUS, type GatewayErrorCode } from './errors.js';
+import { clientAddress, compileModifier, upstreamRequestHeaders, visitorCookie, type ForwardContext } from './headers.js';
+import { HealthTable } from './health.js';
+import { Mirror, type MirrorCounters } from './mirror.js';
+import { PoolSet } from './pools.js';
+import { GatewayResponse, ProxyExchange, sendError, type ExchangeSink } from './proxy.js';
+import { requestView } from './request-view.js';
+import { openTunnel, rejectUpgrade } from './websocket.js';
+
+export interface GatewayOptions {
+  snapshot: Snapshot;
+  /** Listen address; default 127.0.0.1. */
+  host?: string;
+  /** Listen port; 0 (default) picks a free one, see Gateway.address. */
+  port?: number;
+  /** Operational log (startup problems, internal errors); never written per request. */
+  logger?: Logger;
+  /** Write the access log; default: the spec's `accessLog`. */
+  accessLog?: boolean;
+  /** Where access-log lines go; default stdout through an asynchronous pino destination. */
+  accessLogDestination?: DestinationStream;
+  /** Clock of passive health (epoch ms); default Date.now. */
+  now?: () => number;
+  /** Randomness of marking for anonymous traffic; default Math.random. */
+  random?: () => number;
+  /** Visitor ids for anonymous stickiness; default crypto.randomUUID. */
+  newVisitorId?: () => string;
+  /** Upstream connections per origin; default 64. */
+  connectionsPerOrigin?: number;
+  /** How long the pool of an origin that left the config stays open; default 30 s. */
+  poolGraceMs?: number;
+}
+
+/** A running gateway. */
+export interface Gateway {
+  /** Where it listens (the real port when 0 was asked for). */
+  readonly address: { host: string; port: number };
+  /** Serve `snapshot` from the next request on. */
+  swap(snapshot: Snapshot): void;
+  /** The snapshot being served. */
+  snapshot(): Snapshot;
+  /** The passive health table (ejected origins). */
+  readonly health: HealthTable;
+  /** Mirror outcome counters, live. */
+  readonly mirror: Readonly<MirrorCounters>;
+  /** Requests being proxied right now. */
+  inFlight(): number;
+  /**
+   * Stop accepting connections, let in-flight requests finish for up to `drainMs` (default: the
+   * spec's drainMs), close keep-alive connections as they fall idle, cut the rest at the deadline,
+   * then close the upstream pools and flush the access log. Idempotent.
+   */
+  close(opts?: { drainMs?: number }): Promise<void>;
+}
+
+/**
+ * Starts a gateway serving `opts.snapshot`; resolves once it listens.
+ *
+ * @example
+ * const gateway = await startGateway({ snapshot: compile(spec), host: '127.0.0.1', port: 8080 });
+ * gateway.swap(compile(nextSpec));
+ * await gateway.close({ drainMs: 5000 });
+ */
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const gw = new GatewayServer(opts);
+  await gw.listen(opts.host ?? '127.0.0.1', opts.port ?? 0);
+  return gw;
+}
+
+class GatewayServer implements Gateway {
+  readonly health: HealthTable;
+  readonly #server: http.Server<typeof IncomingMessage, typeof GatewayResponse>;
+  readonly #pools: PoolSet;
+  readonly #mirror: Mirror;
+  readonly #sink: ExchangeSink;
+  readonly #markContext: MarkContext;
+  readonly #logger: Logger | undefined;
+  readonly #accessLog: AccessLog | null;
+  readonly #tunnels = new Set<Duplex>();
+  #snapshot: Snapshot;
+  #address = { host: '', port: 0 };
+  #closing: Promise<void> | null = null;
+
+  constructor(opts: GatewayOptions) {
+    const spec = opts.snapshot.spec;
+    this.#snapshot = opts.snapshot;
+    this.#logger = opts.logger;
+    this.health = new HealthTable(opts.now ?? Date.now);
+    this.#pools = new PoolSet({
+      connectTimeoutMs: spec.timeouts.connectMs,
+      connections: opts.connectionsPerOrigin,
+      graceMs: opts.poolGraceMs,
+    });
+    this.#mirror = new Mirror(this.#pools, this.health);
+    this.#markContext = { random: opts.random ?? Math.random, newVisitorId: opts.newVisitorId ?? randomUUID };
+    const accessLog = opts.accessLog ?? spec.accessLog;
+    this.#accessLog = accessLog ? openAccessLog(opts.accessLogDestination) : null;
+    this.#sink = {
+      health: this.health,
+      log: this.#accessLog === null ? null : this.#accessLog.write,
+      draining: false,
+      inFlight: 0,
+      onIdle: null,
+    };
+    this.#server = http.createServer<typeof IncomingMessage, typeof GatewayResponse>(
+      {
+        ServerResponse: GatewayResponse,
+        // A 1 GiB upload may take longer than Node's default 5 minutes; idleness is bounded instead.
+        requestTimeout: 0,
+      },
+      (req, res) => this.#onRequest(req, res),
+    );
+    this.#server.keepAliveTimeout = 75_000;
+    this.#server.setTimeout(spec.timeouts.idleMs, onSocketIdle);
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
+  }
+
+  listen(host: string, port: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject);
+        const a = this.#server.address() as AddressInfo;
+        this.#address = { host: a.address, port: a.port };
+        resolve();
+      });
+    });
+  }
+
+  get address(): { host: string; port: number } {
+    return this.#address;
+  }
+
+  get mirror(): Readonly<MirrorCounters> {
+    return this.#mirror.counters;
+  }
+
+  snapshot(): Snapshot {
+    return this.#snapshot;
+  }
+
+  inFlight(): number {
+    return this.#sink.inFlight;
+  }
+
+  swap(snapshot: Snapshot): void {
+    this.#snapshot = snapshot;
+    const origins = originsOf(snapshot);
+    this.#pools.retain(origins, snapshot.spec.timeouts.connectMs);
+    this.health.retain(origins);
+    // Applies to connections accepted from now on.
+    this.#server.timeout = snapshot.spec.timeouts.idleMs;
+  }
+
+  #onRequest(req: IncomingMessage, res: GatewayResponse): void {
+    const snapshot = this.#snapshot;
+    const started = this.#sink.log === null ? 0 : performance.now();
+    try {
+      const url = req.url!;
+      // Origin form only: a reverse proxy has no business with absolute-form or `*` targets.
+      if (url.charCodeAt(0) !== 47 /* / */) {
+        return this.#answer(req, res, 'bad_request', started, null, { reason: 'the request target must be a path' });
+      }
+      const view = requestView(url, req.headers);
+      const route = snapshot.matchRoute(view.host, view.path);
+      if (route === undefined) {
+        return this.#answer(req, res, 'no_route', started, null, { host: view.host, path: view.path });
+      }
+      const mark = route.mark(view, this.#markContext);
+      const target = dispatch(route.service, mark.lane, this.health);
+      const endpoint = target.endpoint;
+      if (endpoint === null) {
+        return this.#answer(req, res, 'no_endpoint', started, route, { route: route.name, lane: mark.lane, reason: target.reason });
+      }
+      const ctx: ForwardContext = {
+        laneHeaders: snapshot.laneHeaders,
+        lane: mark.lane,
+        trustLane: route.trustLane,
+        modifier: mark.headers === undefined ? null : compileModifier(mark.headers),
+        clientAddress: clientAddress(req.socket.remoteAddress),
+        proto: 'http',
+        upgrade: false,
+      };
+      const headers = upstreamRequestHeaders(req.headers, ctx);
+      const cookie = route.visitorCookie;
+      const exchange = new ProxyExchange(
+        this.#sink,
+        req,
+        res,
+        route,
+        mark.lane,
+        mark.by,
+        target.version,
+        endpoint,
+        snapshot.spec.exposeLane ? mark.lane : null,
+        mark.setVisitorId !== undefined && cookie !== null ? visitorCookie(cookie.name, mark.setVisitorId, cookie.maxAgeMs) : null,
+        started,
+      );
+      let body: Readable | null = hasBody(req) ? req : null;
+      const mirrorLane = route.mirrorLane();
+      if (mirrorLane !== null) body = this.#mirror.copy(snapshot, route, mirrorLane, target.version, req, ctx, body);
+      const timeouts = snapshot.spec.timeouts;
+      exchange.dispatch(
+        this.#pools.get(endpoint.origin),
+        endpoint.basePath + url,
+        headers,
+        body,
+        timeouts.headersMs,
+        timeouts.idleMs,
+      );
+    } catch (err) {
+      // A bug of ours must cost one request, not the process.
+      this.#logger?.error({ err, url: req.url }, 'internal error while routing a request');
+      if (!res.headersSent) this.#answer(req, res, 'internal_error', started, null, {});
+      else res.destroy();
+    }
+  }
+
+  /** The gateway answers a request itself (no upstream involved). */
+  #answer(
+    req: IncomingMessage,
+    res: GatewayResponse,
+    code: GatewayErrorCode,
+    started: number,
+    route: CompiledRoute | null,
+    fields: Record<string, string | null>,
+  ): void {
+    sendError(res, code, this.#sink.draining, fields);
+    const log = this.#sink.log;
+    if (log !== null) {
+      log({
+        method: req.method ?? '',
+        path: req.url ?? '',
+        route: route === null ? '' : route.name,
+        lane: typeof fields.lane === 'string' ? fields.lane : '',
+        by: '',
+        version: '',
+        endpoint: '',
+        status: STATUS[code],
+        ms: Math.round((performance.now() - started) * 1000) / 1000,
+      });
+    }
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const snapshot = this.#snapshot;
+    const url = req.url ?? '';
+    if (url.charCodeAt(0) !== 47) return rejectUpgrade(socket, 'bad_request', { reason: 'the request target must be a path' });
+    const view = requestView(url, req.headers);
+    const route = snapshot.matchRoute(view.host, view.path);
+    if (route === undefined) return rejectUpgrade(socket, 'no_route', { host: view.host, path: view.path });
+    const mark = route.mark(view, this.#markContext);
+    const target = dispatch(route.service, mark.lane, this.health);
+    const endpoint = target.endpoint;
+    if (endpoint === null) {
+      return rejectUpgrade(socket, 'no_endpoint', { route: route.name, lane: mark.lane, reason: target.reason });
+    }
+    const headers = upstreamRequestHeaders(req.headers, {
+      laneHeaders: snapshot.laneHeaders,
+      lane: mark.lane,
+      trustLane: route.trustLane,
+      modifier: mark.headers === undefined ? null : compileModifier(mark.headers),
+      clientAddress: clientAddress(req.socket.remoteAddress),
+      proto: 'http',
+      upgrade: true,
+    });
+    const started = performance.now();
+    this.#tunnels.add(socket);
+    const health = this.health;
+    const log = this.#sink.log;
+    (socket as Socket).setTimeout?.(0);
+    openTunnel(req, socket, head, {
+      route: route.name,
+      version: target.version,
+      endpoint,
+      headers,
+      connectMs: snapshot.spec.timeouts.connectMs,
+      onConnectResult(ok) {
+        if (ok) health.reportSuccess(endpoint.origin);
+        else health.reportFailure(endpoint.origin, route.service.passiveHealth);
+      },
+      onEnd: (status) => {
+        this.#tunnels.delete(socket);
+        log?.({
+          method: req.method ?? '',
+          path: url,
+          route: route.name,
+          lane: mark.lane,
+          by: mark.by,
+          version: target.version,
+          endpoint: endpoint.url,
+          status,
+          ms: Math.round((performance.now() - started) * 1000) / 1000,
+        });
+      },
+    });
+  }
+
+  close(opts: { drainMs?: number } = {}): Promise<void> {
+    this.#closing ??= this.#drain(opts.drainMs ?? this.#snapshot.spec.drainMs);
+    return this.#closing;
+  }
+
+  async #drain(drainMs: number): Promise<void> {
+    const sink = this.#sink;
+    sink.draining = true;
+    const idle =
+      sink.inFlight === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            sink.onIdle = resolve;
+          });
+    await drainServer(this.#server, {
+      drainMs,
+      idle,
+      onDeadline: () => {
+        for (const t of this.#tunnels) t.destroy();
+      },
+    });
+    // Mirror copies still in flight are cut: they must not hold the process.
+    await this.#pools.close(true);
+    await this.#accessLog?.close();
+  }
+}
+
+/** A request body follows the head (RFC 9112 §6.3): Transfer-Encoding, or a non-zero Content-Length. */
+function hasBody(req: IncomingMessage): boolean {
+  const h = req.headers;
+  if (h['transfer-encoding'] !== undefined) return true;
+  const length = h['content-length'];
+  return length !== undefined && length !== '0';
+}
+
+/**
+ * A client connection was idle for spec.timeouts.idleMs. Waiting for upstream response headers is
+ * not idleness of the client (the headers timeout governs it), so such a connection is spared;
+ * anything else idle (a stalled upload, a client that stopped reading) is cut.
+ */
+function onSocketIdle(socket: Socket): void {
+  // Node keeps the response being written on `_httpMessage`; its own timeout handling reads it too.
+  const res = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
+  if (res instanceof GatewayResponse) {
+    const ex = res.exchange;
+    if (ex !== null && !ex.done && ex.status === 0 && ex.req.complete) return;
+  }
+  socket.destroy();
+}
+
+/** Every endpoint origin of a snapshot. */
+function originsOf(snapshot: Snapshot): Set<string> {
+  const origins = new Set<string>();
+  for (const service of snapshot.services.values()) {
+    for (const version of service.versions.values()) {
+      for (const ep of version.endpoints) origins.add(ep.origin);
+    }
+  }
+  return origins;
+}

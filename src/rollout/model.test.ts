@@ -1,0 +1,214 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parse } from 'yaml';
+import { checkRolloutRefs, normalizeRollouts } from './model.js';
+import { planOf } from './plan.js';
+
+const noPos = (): { line: number; column: number } => ({ line: 0, column: 0 });
+
+const ISSUE_EXAMPLE = `
+rollouts:
+  - name: whoami-v2
+    service: whoami
+    stable: stable
+    canary: beta
+    strategy:
+      canary:
+        steps:
+          - setWeight: 10
+          - pause: { duration: 2m }
+          - analysis: { templates: [error-rate, p99] }
+          - setHeaderRoute: { header: { name: x-canary, equals: always } }
+          - setWeight: 50
+          - pause: {}
+          - setWeight: 100
+        analysis:
+          templates: [error-rate]
+          startingStep: 1
+analysisTemplates:
+  error-rate:
+    interval: 30s
+    count: 10
+    failureLimit: 2
+    successCondition: result < 0.01
+    provider: { builtin: { metric: errorRate, version: canary, window: 1m } }
+  p99:
+    provider: { prometheus: { address: http://127.0.0.1:9095, query: 'histogram_quantile(0.99, x)' } }
+    successCondition: result[0] < 0.3
+  smoke:
+    provider: { web: { url: http://127.0.0.1:9201/health, jsonPath: $.ok } }
+  e2e:
+    provider: { job: { command: [npm, run, e2e], timeout: 5m } }
+`;
+
+test('the example of the issue normalizes with defaults filled in and durations in ms', () => {
+  const { rollouts, templates, issues } = normalizeRollouts(parse(ISSUE_EXAMPLE), noPos);
+  assert.deepEqual(issues, []);
+  assert.equal(rollouts.length, 1);
+  const r = rollouts[0]!;
+  assert.equal(r.strategy.kind, 'canary');
+  assert.deepEqual(r.strategy.kind === 'canary' && r.strategy.steps, [
+    { kind: 'setWeight', weight: 10 },
+    { kind: 'pause', durationMs: 120_000 },
+    { kind: 'analysis', templates: ['error-rate', 'p99'] },
+    { kind: 'setHeaderRoute', header: { name: 'x-canary', equals: 'always' } },
+    { kind: 'setWeight', weight: 50 },
+    { kind: 'pause', durationMs: null },
+    { kind: 'setWeight', weight: 100 },
+  ]);
+  assert.deepEqual(r.strategy.kind === 'canary' && r.strategy.analysis, { templates: ['error-rate'], startingStep: 1 });
+  assert.deepEqual(templates['error-rate'], {
+    name: 'error-rate', intervalMs: 30_000, initialDelayMs: 0, count: 10, failureLimit: 2, inconclusiveLimit: 0, consecutiveErrorLimit: 4,
+    successCondition: 'result < 0.01', failureCondition: null,
+    provider: { kind: 'builtin', metric: 'errorRate', service: null, version: 'canary', windowMs: 60_000, minRequests: 1 },
+  });
+  assert.equal(templates['p99']!.count, 1, 'no interval: one measurement');
+  assert.deepEqual(templates['smoke']!.provider, { kind: 'web', url: 'http://127.0.0.1:9201/health', method: 'GET', headers: {}, body: null, jsonPath: '$.ok', timeoutMs: 30_000 });
+  assert.deepEqual(templates['e2e']!.provider, { kind: 'job', command: ['npm', 'run', 'e2e'], env: {}, cwd: null, timeoutMs: 300_000 });
+});
+
+test('issues name the key path and carry the position the caller maps it to', () => {
+  const raw = parse(`
+rollouts:
+  - name: r
+    service: whoami
+    canary: beta
+    strategy:
+      canary:
+        steps:
+          - setWeight: 10
+          - pause: { duration: 2 minutes }
+          - setWeight: 150
+          - analysis: { templates: [nope] }
+          - setHeaderRoute: { header: { name: x, equals: a, present: true } }
+          - stpes: 1
+analysisTemplates:
+  bad:
+    interval: 10s
+    successCondition: result <
+    provider: { builtin: { metric: errorRatio } }
+  count-without-interval:
+    count: 3
+    provider: { web: { url: 'ftp://x', jsonPath: '$..x' } }
+`);
+  const positions: string[] = [];
+  const { rollouts, issues } = normalizeRollouts(raw, (p) => {
+    positions.push(p);
+    return { line: 7, column: 3 };
+  });
+  assert.equal(rollouts.length, 0, 'a rollout with issues is left out');
+  const byPath = Object.fromEntries(issues.map((i) => [i.path, i]));
+  assert.match(byPath['rollouts[0].strategy.canary.steps[1].pause.duration']!.message, /is not a duration/);
+  assert.equal(byPath['rollouts[0].strategy.canary.steps[1].pause.duration']!.code, 'bad-duration');
+  assert.equal(byPath['rollouts[0].strategy.canary.steps[2].setWeight']!.code, 'out-of-range');
+  assert.match(byPath['rollouts[0].strategy.canary.steps[3].analysis.templates[0]']!.message, /unknown analysis template "nope" \(known: count-without-interval\)|unknown analysis template "nope"/);
+  assert.match(byPath['rollouts[0].strategy.canary.steps[4].setHeaderRoute.header']!.message, /exactly one of equals, in, pattern or present/);
+  assert.equal(byPath['rollouts[0].strategy.canary.steps[5].stpes']!.code, 'unknown-key');
+  assert.match(byPath['analysisTemplates.bad.successCondition']!.message, /unexpected end of expression \(at column 9\)/);
+  assert.match(byPath['analysisTemplates.bad.provider.builtin.metric']!.message, /must be one of requests, errors, errorRate/);
+  assert.match(byPath['analysisTemplates.count-without-interval.count']!.message, /needs an interval/);
+  assert.equal(byPath['analysisTemplates.count-without-interval.provider.web.url']!.code, 'bad-url');
+  assert.match(byPath['analysisTemplates.count-without-interval.provider.web.jsonPath']!.message, /unsupported JSON path/);
+  assert.ok(issues.every((i) => i.line === 7 && i.column === 3));
+  assert.deepEqual(new Set(positions), new Set(issues.map((i) => i.path)));
+});
+
+test('a template that is itself broken is reported once, not again where it is used', () => {
+  const { issues } = normalizeRollouts(
+    parse(`
+rollouts:
+  - { name: r, service: s, canary: beta, strategy: { canary: { steps: [ { analysis: { templates: [broken] } } ] } } }
+analysisTemplates:
+  broken: { provider: { builtin: { metric: nope } } }
+`),
+    noPos,
+  );
+  assert.deepEqual(issues.map((i) => i.path), ['analysisTemplates.broken.provider.builtin.metric']);
+});
+
+test('rollouts: names unique, one per service, exactly one strategy, canary differs from stable', () => {
+  const { rollouts, issues } = normalizeRollouts(
+    parse(`
+rollouts:
+  - { name: a, service: s1, canary: beta, strategy: { canary: { steps: [ { setWeight: 5 } ] } } }
+  - { name: a, service: s2, canary: beta, strategy: { canary: { steps: [ { setWeight: 5 } ] } } }
+  - { name: b, service: s1, canary: beta, strategy: { canary: { steps: [ { setWeight: 5 } ] } } }
+  - { name: c, service: s3, canary: beta, strategy: {} }
+  - { name: d, service: s4, canary: stable, strategy: { canary: { steps: [ { setWeight: 5 } ] } } }
+  - { name: e, service: s5, strategy: { canary: { steps: [] } } }
+`),
+    noPos,
+  );
+  assert.deepEqual(rollouts.map((r) => r.name), ['a']);
+  assert.deepEqual(
+    issues.map((i) => `${i.path}: ${i.code}`),
+    [
+      'rollouts[1].name: duplicate-name',
+      'rollouts[2].service: duplicate-name',
+      'rollouts[3].strategy: missing-key',
+      'rollouts[4].canary: invalid-value',
+      'rollouts[5].strategy.canary.steps: wrong-type',
+      'rollouts[5].canary: missing-key',
+    ],
+  );
+});
+
+test('blue-green: the preview lane is the new version; defaults and hooks', () => {
+  const { rollouts, issues } = normalizeRollouts(
+    parse(`
+rollouts:
+  - name: checkout-blue
+    service: checkout
+    strategy:
+      blueGreen:
+        previewLane: blue
+        previewWeight: 50
+        autoPromotionDelay: 30s
+        hooks:
+          preRollout: { command: "./deploy.sh blue", env: { REGION: eu }, timeout: 2m }
+          cleanup: { webhook: { url: http://127.0.0.1:9/cleanup, headers: { authorization: Bearer x } } }
+  - name: bad
+    service: other
+    canary: green
+    strategy: { blueGreen: { previewLane: blue, promotion: sideways, hooks: { postPromotion: { command: [x], webhook: http://x } } } }
+`),
+    noPos,
+  );
+  const r = rollouts[0]!;
+  assert.equal(r.canary, 'blue');
+  assert.equal(r.stable, 'stable');
+  assert.deepEqual(r.strategy, {
+    kind: 'blueGreen', previewLane: 'blue', previewWeight: 50, prePromotionAnalysis: null, autoPromotionEnabled: true,
+    autoPromotionDelayMs: 30_000, promotion: 'switch',
+    hooks: {
+      preRollout: { kind: 'command', command: ['/bin/sh', '-c', './deploy.sh blue'], env: { REGION: 'eu' }, cwd: null, timeoutMs: 120_000 },
+      cleanup: { kind: 'webhook', url: 'http://127.0.0.1:9/cleanup', headers: { authorization: 'Bearer x' }, timeoutMs: 300_000 },
+    },
+  });
+  assert.deepEqual(planOf(r).map((s) => s.kind), ['hook', 'setWeight', 'pause', 'switch']);
+  assert.deepEqual(issues.map((i) => i.path), [
+    'rollouts[1].strategy.blueGreen.previewLane',
+    'rollouts[1].strategy.blueGreen.promotion',
+    'rollouts[1].strategy.blueGreen.hooks.postPromotion',
+  ]);
+});
+
+test('checkRolloutRefs: services and versions must exist, stable must be the fallback', () => {
+  const { rollouts } = normalizeRollouts(parse(ISSUE_EXAMPLE), noPos);
+  const ok = checkRolloutRefs(rollouts, { whoami: { fallback: 'stable', versions: { stable: {}, beta: {} } } }, noPos);
+  assert.deepEqual(ok, []);
+  const issues = checkRolloutRefs(rollouts, { whoami: { fallback: 'main', versions: { main: {} } } }, noPos);
+  assert.deepEqual(issues.map((i) => `${i.path}: ${i.code}`), [
+    'rollouts[0].stable: invalid-value',
+    'rollouts[0].stable: unknown-version',
+    'rollouts[0].canary: unknown-version',
+  ]);
+  assert.deepEqual(checkRolloutRefs(rollouts, {}, noPos).map((i) => i.code), ['unknown-service']);
+});
+
+test('no rollouts at all is fine; wrong shapes at the top are issues', () => {
+  assert.deepEqual(normalizeRollouts({}, noPos), { rollouts: [], templates: {}, issues: [] });
+  assert.deepEqual(normalizeRollouts(undefined, noPos).issues, []);
+  const { issues } = normalizeRollouts({ rollouts: {}, analysisTemplates: [] }, noPos);
+  assert.deepEqual(issues.map((i) => i.path), ['analysisTemplates', 'rollouts']);
+});

@@ -1,0 +1,9 @@
+/**
+ * The spec module: the config model (types.ts) and its loader. Nothing else in graylane parses
+ * config; the gateway, the CLI and the hot-reload watcher call parseSpec / loadSpecFile.
+ */
+export type * from './types.js';
+export { ConfigError, formatIssues, ISSUE_CODES, type ConfigIssue, type IssueCode } from './errors.js';
+export { loadSpecFile, parseSpec } from './load.js';
+export { SCHEMA_FILE } from './schema.js';
+export { parseDuration, parseListen, parseSize } from './units.js';

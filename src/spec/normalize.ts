@@ -1,0 +1,21 @@
+/**
+ * Config data -> Spec: defaults filled, durations in milliseconds, names lower-cased where HTTP
+ * says case does not matter, and every cross-reference checked. One normalizer per top-level
+ * section; a new section (admin, rollouts, store...) is a block in schema/graylane.schema.json, a
+ * field in types.ts and one more line here.
+ */
+import type { Spec } from './types.js';
+import { rec, type NormalizeContext } from './context.js';
+import { normalizeGateway } from './sections/gateway.js';
+import { normalizeRoutes } from './sections/routes.js';
+import { normalizeServices } from './sections/services.js';
+
+/** Builds the Spec and reports into `ctx`; the result is only meaningful when ctx.issues is empty. */
+export function normalizeSpec(data: unknown, ctx: NormalizeContext): Spec {
+  const doc = rec(data);
+  return {
+    ...normalizeGateway(doc, ctx),
+    services: normalizeServices(doc, ctx),
+    routes: normalizeRoutes(doc, ctx),
+  };
+}

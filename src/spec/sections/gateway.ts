@@ -1,0 +1,69 @@
+/**
+ * Gateway-wide settings: listen address, lane header, timeouts, mirroring limits, access log, drain.
+ */
+import type { Spec } from '../types.js';
+import { bool, list, rec, str, type NormalizeContext } from '../context.js';
+import { parseDuration, parseListen, parseSize } from '../units.js';
+
+export const DEFAULT_LISTEN = '127.0.0.1:8080';
+export const DEFAULT_LANE_HEADER = 'x-gray-lane';
+
+/** setTimeout silently turns longer delays into 1 ms, so timer durations are capped (24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+type GatewaySettings = Pick<
+  Spec,
+  'listen' | 'laneHeader' | 'laneAliases' | 'exposeLane' | 'timeouts' | 'mirror' | 'accessLog' | 'drainMs'
+>;
+
+export function normalizeGateway(data: Record<string, unknown>, ctx: NormalizeContext): GatewaySettings {
+  const listen = str(data.listen) ?? DEFAULT_LISTEN;
+  if (str(data.listen) !== undefined && parseListen(listen) === undefined) {
+    // The schema checks the form; only the port range is left.
+    ctx.report(['listen'], 'bad-listen', `port must be 0..65535, got "${listen}"`);
+  }
+
+  const laneHeader = (str(data.laneHeader) ?? DEFAULT_LANE_HEADER).toLowerCase();
+  const laneAliases = list(data.laneAliases).flatMap((a) => (typeof a === 'string' ? [a.toLowerCase()] : []));
+  laneAliases.forEach((alias, i) => {
+    if (alias === laneHeader) ctx.report(['laneAliases', i], 'invalid-value', `"${alias}" is the laneHeader itself`);
+  });
+
+  const timeouts = rec(data.timeouts);
+  const mirror = rec(data.mirror);
+  return {
+    listen,
+    laneHeader,
+    laneAliases,
+    exposeLane: bool(data.exposeLane, false),
+    timeouts: {
+      connectMs: timer(ctx, ['timeouts', 'connect'], timeouts.connect, 5_000),
+      headersMs: timer(ctx, ['timeouts', 'headers'], timeouts.headers, 30_000),
+      idleMs: timer(ctx, ['timeouts', 'idle'], timeouts.idle, 60_000),
+    },
+    mirror: {
+      maxConcurrent: typeof mirror.maxConcurrent === 'number' ? mirror.maxConcurrent : 64,
+      maxBodyBytes: parseSize(mirror.maxBodyBytes) ?? 1024 * 1024,
+    },
+    accessLog: bool(data.accessLog, true),
+    drainMs: timer(ctx, ['drain'], data.drain, 30_000, { allowZero: true }),
+  };
+}
+
+/**
+ * A duration that will drive a timer: positive (0 would mean "fail at once", never what is meant)
+ * unless `allowZero`, and within setTimeout's range.
+ */
+export function timer(
+  ctx: NormalizeContext,
+  path: (string | number)[],
+  value: unknown,
+  fallback: number,
+  options: { allowZero?: boolean } = {},
+): number {
+  const ms = parseDuration(value);
+  if (ms === undefined) return fallback;
+  if (ms === 0 && !options.allowZero) ctx.report(path, 'bad-duration', 'must be longer than 0');
+  else if (ms > MAX_TIMER_MS) ctx.report(path, 'bad-duration', 'must be at most 24d (a timer cannot wait longer)');
+  return ms;
+}

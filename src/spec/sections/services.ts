@@ -1,0 +1,80 @@
+/**
+ * Services: versions with their endpoints, fallback, fail-closed lanes, passive health.
+ */
+import type { ServiceSpec, VersionSpec } from '../types.js';
+import { entries, list, rec, str, type NormalizeContext } from '../context.js';
+import { didYouMean } from '../suggest.js';
+import { timer } from './gateway.js';
+
+export const DEFAULT_FALLBACK = 'stable';
+
+export function normalizeServices(data: Record<string, unknown>, ctx: NormalizeContext): Record<string, ServiceSpec> {
+  return Object.fromEntries(
+    entries(data.services).map(([name, service]) => [name, normalizeService(name, rec(service), ctx)]),
+  );
+}
+
+function normalizeService(name: string, raw: Record<string, unknown>, ctx: NormalizeContext): ServiceSpec {
+  const path = ['services', name];
+  const versions = Object.fromEntries(
+    entries(raw.versions).map(([version, v]) => [version, normalizeVersion([...path, 'versions', version], v, ctx)]),
+  );
+
+  const fallback = str(raw.fallback) ?? DEFAULT_FALLBACK;
+  const names = Object.keys(versions);
+  if (names.length > 0 && !Object.hasOwn(versions, fallback)) {
+    const given = str(raw.fallback) !== undefined;
+    const hint = didYouMean(fallback, names);
+    ctx.report(
+      [...path, 'fallback'],
+      'unknown-version',
+      given
+        ? `fallback "${fallback}" is not a version of service ${name}${hint}; versions are: ${names.join(', ')}`
+        : `service ${name} has no version "${DEFAULT_FALLBACK}" (the default fallback); add one or set fallback to one of: ${names.join(', ')}`,
+    );
+  }
+
+  const failClosed = list(raw.failClosed).filter((lane): lane is string => typeof lane === 'string');
+  failClosed.forEach((lane, i) => ctx.checkLane([...path, 'failClosed', i], lane));
+
+  const health = rec(raw.passiveHealth);
+  return {
+    fallback,
+    failClosed,
+    versions,
+    passiveHealth: {
+      consecutiveFailures: typeof health.consecutiveFailures === 'number' ? health.consecutiveFailures : 5,
+      ejectMs: timer(ctx, [...path, 'passiveHealth', 'eject'], health.eject, 10_000),
+    },
+  };
+}
+
+/** `{ endpoints: [...] }` or the bare list. */
+function normalizeVersion(path: (string | number)[], raw: unknown, ctx: NormalizeContext): VersionSpec {
+  const bare = Array.isArray(raw);
+  const urls = bare ? raw : list(rec(raw).endpoints);
+  const endpoints: string[] = [];
+  urls.forEach((url, i) => {
+    if (typeof url !== 'string') return;
+    const problem = endpointProblem(url);
+    if (problem) ctx.report(bare ? [...path, i] : [...path, 'endpoints', i], 'bad-url', problem);
+    endpoints.push(url);
+  });
+  return { endpoints };
+}
+
+/**
+ * What the schema's pattern cannot see in an endpoint URL: the WHATWG parser must accept it (port
+ * in range, valid IPv6 literal...). The pattern already requires http(s)://host and forbids a query.
+ */
+function endpointProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `not a valid URL: "${url}"`;
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return `must be http:// or https://, got "${url}"`;
+  if (parsed.hostname === '') return `has no host: "${url}"`;
+  return undefined;
+}

@@ -1,0 +1,236 @@
+/**
+ * Test support for the gateway integration tests: real upstream servers on 127.0.0.1 that answer
+ * with who they are, Spec builders with the loader's defaults, and a client.
+ */
+import http, { type IncomingHttpHeaders } from 'node:http';
+import net, { type AddressInfo } from 'node:net';
+import { Agent, request } from 'undici';
+import { WebSocket, WebSocketServer } from 'ws';
+import { compile } from '../../src/routing/index.js';
+import type { RouteSpec, ServiceSpec, Spec } from '../../src/spec/types.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway/server.js';
+
+/** What an upstream answers: who it is and what it received. */
+export interface Echo {
+  version: string;
+  instance: string;
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** Bytes of request body received, once the body has ended (default handler only). */
+  bodyBytes?: number;
+}
+
+export interface Upstream {
+  url: string;
+  origin: string;
+  port: number;
+  version: string;
+  instance: string;
+  /** Every request it received, in order. */
+  received: Echo[];
+  /** TCP connections accepted so far. */
+  connections: number;
+  /** Answer WebSocket upgrades too, echoing each message as `<version>:<message>`. */
+  echoWebSockets(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * An upstream answering each request with its JSON Echo (after reading the request body, whose
+ * length it reports in `x-body-bytes`). `handler` may take over a request instead.
+ */
+export async function startUpstream(
+  version: string,
+  instance = `${version}-1`,
+  handler?: (req: http.IncomingMessage, res: http.ServerResponse, self: Upstream) => boolean,
+): Promise<Upstream> {
+  const self = { version, instance, received: [] as Echo[], connections: 0 } as Upstream;
+  const server = http.createServer((req, res) => {
+    const echo: Echo = { version, instance, method: req.method!, url: req.url!, headers: req.headers };
+    self.received.push(echo);
+    if (handler?.(req, res, self)) return;
+    let bytes = 0;
+    req.on('data', (c: Buffer) => (bytes += c.length));
+    req.on('end', () => {
+      echo.bodyBytes = bytes;
+      const body = JSON.stringify(echo);
+      res.writeHead(200, { 'content-type': 'application/json', 'x-body-bytes': String(bytes), 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  server.on('connection', () => self.connections++);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  self.port = port;
+  self.origin = `http://127.0.0.1:${port}`;
+  self.url = self.origin;
+  let wss: WebSocketServer | undefined;
+  self.echoWebSockets = () => {
+    wss = new WebSocketServer({ server });
+    wss.on('connection', (socket) => socket.on('message', (data) => socket.send(`${version}:${String(data)}`)));
+  };
+  self.close = () =>
+    new Promise<void>((resolve) => {
+      for (const c of wss?.clients ?? []) c.terminate();
+      wss?.close();
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return self;
+}
+
+/** A port on 127.0.0.1 where nothing listens (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+/** A service with these versions (name -> endpoint URLs), fallback `stable`, as the loader fills it. */
+export function service(versions: Record<string, string[]>, over: Partial<ServiceSpec> = {}): ServiceSpec {
+  return {
+    fallback: 'stable',
+    failClosed: [],
+    versions: Object.fromEntries(Object.entries(versions).map(([k, endpoints]) => [k, { endpoints }])),
+    passiveHealth: { consecutiveFailures: 3, ejectMs: 10_000 },
+    ...over,
+  };
+}
+
+/** A route of service `svc` matching everything, with the loader's defaults. */
+export function route(over: Partial<RouteSpec> = {}): RouteSpec {
+  return {
+    name: 'main',
+    match: {},
+    service: 'svc',
+    trustLane: false,
+    identity: [{ kind: 'header', name: 'x-user-id' }],
+    visitorCookie: null,
+    salt: 'salt-1',
+    rules: [],
+    canary: [],
+    stickySplit: false,
+    ...over,
+  };
+}
+
+export function spec(over: Partial<Spec> = {}): Spec {
+  return {
+    listen: '127.0.0.1:0',
+    laneHeader: 'x-gray-lane',
+    laneAliases: [],
+    exposeLane: true,
+    timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 30_000 },
+    mirror: { maxConcurrent: 16, maxBodyBytes: 1 << 20 },
+    accessLog: false,
+    drainMs: 2000,
+    services: {},
+    routes: [route()],
+    ...over,
+  };
+}
+
+/** Starts a gateway on 127.0.0.1:0 serving `s`. */
+export function gatewayFor(s: Spec, opts: Partial<GatewayOptions> = {}): Promise<Gateway> {
+  return startGateway({ snapshot: compile(s), host: '127.0.0.1', port: 0, accessLog: false, ...opts });
+}
+
+export interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json<T = Echo>(): T;
+}
+
+/** A keep-alive client of its own per test file, so tests do not share connections by accident. */
+export const client = new Agent({ connections: 16, keepAliveTimeout: 10_000 });
+
+/** One request to the gateway; the body is read whole. */
+export async function get(
+  gw: Gateway,
+  path: string,
+  headers: Record<string, string> = {},
+  opts: { method?: string; body?: string | Buffer; dispatcher?: Agent } = {},
+): Promise<Reply> {
+  const r = await request(`http://127.0.0.1:${gw.address.port}${path}`, {
+    method: (opts.method ?? 'GET') as 'GET',
+    headers,
+    body: opts.body,
+    dispatcher: opts.dispatcher ?? client,
+  });
+  const text = await r.body.text();
+  return {
+    status: r.statusCode,
+    headers: r.headers,
+    text,
+    json<T>() {
+      return JSON.parse(text) as T;
+    },
+  };
+}
+
+/** Counts of `key(reply)` over replies. */
+export function tally<T>(items: T[], key: (t: T) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const i of items) out[key(i)] = (out[key(i)] ?? 0) + 1;
+  return out;
+}
+
+/** Waits until `cond()` holds, polling every 10 ms, for at most `ms`. */
+export async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export interface EchoServer {
+  url: string;
+  /** Headers of every upgrade request received. */
+  upgrades: IncomingHttpHeaders[];
+  close(): Promise<void>;
+}
+
+/** A WebSocket server that answers each message with `<name>:<message>`. */
+export async function startEchoServer(name: string): Promise<EchoServer> {
+  const server = http.createServer();
+  const wss = new WebSocketServer({ server });
+  const upgrades: IncomingHttpHeaders[] = [];
+  wss.on('connection', (socket, req) => {
+    upgrades.push(req.headers);
+    socket.on('message', (data) => socket.send(`${name}:${String(data)}`));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    upgrades,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Opens a WebSocket and resolves once it is open. */
+export function connect(url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+/** Sends `text` and resolves with the next message. */
+export function roundTrip(ws: WebSocket, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    ws.once('message', (data) => resolve(String(data)));
+    ws.send(text);
+  });
+}
