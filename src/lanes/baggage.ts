@@ -1,0 +1,287 @@
+/**
+ * W3C Baggage (https://www.w3.org/TR/baggage/) helpers for the one member graylane owns,
+ * `graylane-lane`. The header is a comma-separated list of members:
+ *
+ *     baggage: userId=alice, graylane-lane=beta;ttl=3, traceFlag=%E2%9C%93
+ *              key OWS "=" OWS value *( OWS ";" OWS property ) , ...
+ *
+ * graylane reads, sets and removes its member and leaves every other member alone: edits splice the
+ * original string, so other members, their properties, their encoding and the whitespace between
+ * them stay byte-for-byte. Parsing is tolerant (a malformed member is skipped, never an exception),
+ * because the header comes from outside. Reading and editing allocate nothing but the strings they
+ * return, and there is no dependency: the gateway uses these on its hot path too.
+ */
+
+/** The baggage member that carries the lane. */
+export const LANE_BAGGAGE_KEY = 'graylane-lane';
+/** W3C limit on the whole header, in bytes. */
+export const MAX_BAGGAGE_BYTES = 8192;
+/** W3C limit on the number of list-members. */
+export const MAX_BAGGAGE_MEMBERS = 180;
+
+const COMMA = 0x2c;
+const EQUALS = 0x3d;
+const SPACE = 0x20;
+const TAB = 0x09;
+
+/** Characters a member key (an RFC 9110 token) cannot hold that a tolerant split may leave in it. */
+const NOT_IN_KEY = /[\s,;=]/;
+
+/** One list-member, as found in the header. */
+export interface BaggageMember {
+  key: string;
+  /** Percent-decoded; the raw value when it is not valid percent-encoding. */
+  value: string;
+  /** Everything from the first `;` on (`;ttl=3`), verbatim; '' when none. */
+  properties: string;
+  /** The member as written, without the surrounding whitespace. */
+  raw: string;
+}
+
+function isSpace(c: number): boolean {
+  return c === SPACE || c === TAB;
+}
+
+/** Node's header value, or an array of repeated headers, as one list (RFC 9110 §5.3). */
+export function joinHeader(value: string | readonly string[] | undefined): string | undefined {
+  if (value === undefined || typeof value === 'string') return value;
+  return value.length === 0 ? undefined : value.join(',');
+}
+
+/*
+ * Members are walked with plain index loops, no objects: for each `from`, the member runs to the
+ * next comma (`stop`), and [start, end) is it without the surrounding whitespace.
+ */
+
+/** First non-space index in [i, stop). */
+function skipSpace(h: string, i: number, stop: number): number {
+  while (i < stop && isSpace(h.charCodeAt(i))) i++;
+  return i;
+}
+
+/** End of [start, stop) without trailing spaces. */
+function trimEnd(h: string, start: number, stop: number): number {
+  while (stop > start && isSpace(h.charCodeAt(stop - 1))) stop--;
+  return stop;
+}
+
+/** True when the member at [start, end) has exactly the key `key`. */
+function hasKey(h: string, start: number, end: number, key: string): boolean {
+  if (!h.startsWith(key, start)) return false;
+  let i = start + key.length;
+  while (i < end && isSpace(h.charCodeAt(i))) i++;
+  return i < end && h.charCodeAt(i) === EQUALS;
+}
+
+/** The raw value of the member at [start, end) whose key is known to be `key`. */
+function rawValue(h: string, start: number, end: number, key: string): string {
+  let i = h.indexOf('=', start + key.length) + 1;
+  let stop = h.indexOf(';', i);
+  if (stop === -1 || stop > end) stop = end;
+  while (i < stop && isSpace(h.charCodeAt(i))) i++;
+  while (stop > i && isSpace(h.charCodeAt(stop - 1))) stop--;
+  return h.slice(i, stop);
+}
+
+/** Percent-decodes a baggage value; a malformed escape leaves the value as it is. */
+export function decodeBaggageValue(raw: string): string {
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * Percent-encodes a value for baggage. encodeURIComponent escapes a superset of what W3C requires
+ * (space, `"`, `,`, `;`, `\`, `%` and non-ASCII), which receivers decode all the same.
+ */
+export function encodeBaggageValue(value: string): string {
+  return encodeURIComponent(value);
+}
+
+/**
+ * The decoded value of member `key`, or undefined when absent. The first occurrence wins.
+ * @example baggageValue('a=1, graylane-lane=beta;p=1', 'graylane-lane') // 'beta'
+ */
+export function baggageValue(header: string | undefined, key: string): string | undefined {
+  if (header === undefined || key === '' || !header.includes(key)) return undefined;
+  for (let from = 0; ; ) {
+    const comma = header.indexOf(',', from);
+    const stop = comma === -1 ? header.length : comma;
+    const start = skipSpace(header, from, stop);
+    const end = trimEnd(header, start, stop);
+    if (hasKey(header, start, end, key)) return decodeBaggageValue(rawValue(header, start, end, key));
+    if (comma === -1) return undefined;
+    from = comma + 1;
+  }
+}
+
+/** The lane carried in baggage (`graylane-lane`), decoded, or undefined. */
+export function baggageLane(header: string | undefined): string | undefined {
+  return baggageValue(header, LANE_BAGGAGE_KEY);
+}
+
+/** The non-empty members as written, without surrounding whitespace (cold paths only: allocates). */
+function members(h: string): string[] {
+  const out: string[] = [];
+  for (let from = 0; ; ) {
+    const comma = h.indexOf(',', from);
+    const stop = comma === -1 ? h.length : comma;
+    const start = skipSpace(h, from, stop);
+    const end = trimEnd(h, start, stop);
+    if (end > start) out.push(h.slice(start, end));
+    if (comma === -1) return out;
+    from = comma + 1;
+  }
+}
+
+/**
+ * Every well-formed member in order (a member without `key=` is skipped). For inspection and tests;
+ * the edit functions below do not need it.
+ */
+export function parseBaggage(header: string | undefined): BaggageMember[] {
+  const out: BaggageMember[] = [];
+  if (header === undefined) return out;
+  for (const raw of members(header)) {
+    const eq = raw.indexOf('=');
+    const semi = raw.indexOf(';');
+    if (eq <= 0 || (semi !== -1 && semi < eq)) continue;
+    const key = raw.slice(0, eq).trimEnd();
+    if (key === '' || NOT_IN_KEY.test(key)) continue;
+    const valueEnd = semi === -1 ? raw.length : semi;
+    out.push({
+      key,
+      value: decodeBaggageValue(raw.slice(eq + 1, valueEnd).trim()),
+      properties: semi === -1 ? '' : raw.slice(semi),
+      raw,
+    });
+  }
+  return out;
+}
+
+/**
+ * Rewrites the members named `key`: the first becomes `replacement` (or is cut when null), later ones
+ * are cut, each with one adjacent comma. Everything else is copied verbatim. Null when no member has
+ * the key.
+ */
+function rewriteMember(h: string, key: string, replacement: string | null): string | null {
+  let out = '';
+  let copied = 0;
+  let found = false;
+  for (let from = 0; ; ) {
+    const comma = h.indexOf(',', from);
+    const stop = comma === -1 ? h.length : comma;
+    const start = skipSpace(h, from, stop);
+    const end = trimEnd(h, start, stop);
+    if (hasKey(h, start, end, key)) {
+      if (!found && replacement !== null) {
+        out += h.slice(copied, start) + replacement;
+        copied = end;
+      } else if (comma !== -1) {
+        // Cut the member with the comma after it.
+        out += h.slice(copied, from);
+        copied = comma + 1;
+      } else {
+        // The last member goes with the comma before it.
+        out += h.slice(copied, Math.max(copied, from - 1));
+        copied = h.length;
+      }
+      found = true;
+    }
+    if (comma === -1) break;
+    from = comma + 1;
+  }
+  if (!found) return null;
+  out += h.slice(copied);
+  return isBlank(out) ? '' : out;
+}
+
+/** Only commas and whitespace. */
+function isBlank(h: string): boolean {
+  for (let i = 0; i < h.length; i++) {
+    const c = h.charCodeAt(i);
+    if (c !== COMMA && !isSpace(c)) return false;
+  }
+  return true;
+}
+
+/**
+ * `header` without any member named `key`: the other members and the text between them are kept as
+ * written. Returns the input itself when the key is absent, '' when nothing is left.
+ */
+export function withoutBaggageMember(header: string, key: string): string {
+  if (key === '' || !header.includes(key)) return header;
+  return rewriteMember(header, key, null) ?? header;
+}
+
+/** `header` without the `graylane-lane` member (see {@link withoutBaggageMember}). */
+export function withoutBaggageLane(header: string): string {
+  return withoutBaggageMember(header, LANE_BAGGAGE_KEY);
+}
+
+/**
+ * Below this many characters a header can break neither W3C limit: 181 members need at least
+ * 181 * 2 + 180 characters, and 540 UTF-16 units are at most 1,620 UTF-8 bytes.
+ */
+const SURELY_WITHIN_LIMITS = 3 * MAX_BAGGAGE_MEMBERS;
+
+/**
+ * `header` with member `key` set to `value` (percent-encoded): an existing member of that key is
+ * replaced in place (its properties with it; later duplicates are removed), otherwise the member is
+ * appended. Other members are kept byte-for-byte. When the result would break the W3C limits
+ * (8192 bytes, 180 members), whole members are dropped from the end of the others until it fits:
+ * the member being set is the reason this header is written.
+ *
+ * @example withBaggageMember('a=1;p, b=2', 'graylane-lane', 'beta') // 'a=1;p, b=2,graylane-lane=beta'
+ */
+export function withBaggageMember(header: string | undefined, key: string, value: string): string {
+  const member = `${key}=${encodeBaggageValue(value)}`;
+  if (header === undefined || isBlank(header)) return member;
+  const out =
+    (header.includes(key) ? rewriteMember(header, key, member) : null) ?? `${trimTrailingSeparators(header)},${member}`;
+  return out.length <= SURELY_WITHIN_LIMITS ? out : fitLimits(out, key);
+}
+
+/** `header` with `graylane-lane=<lane>` set (see {@link withBaggageMember}). */
+export function withBaggageLane(header: string | undefined, lane: string): string {
+  return withBaggageMember(header, LANE_BAGGAGE_KEY, lane);
+}
+
+function trimTrailingSeparators(h: string): string {
+  let end = h.length;
+  while (end > 0) {
+    const c = h.charCodeAt(end - 1);
+    if (c !== COMMA && !isSpace(c)) break;
+    end--;
+  }
+  return h.slice(0, end);
+}
+
+function byteLength(s: string): number {
+  // Well-formed baggage is ASCII; count UTF-8 bytes only when it is not.
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s);
+  return s.length;
+}
+
+/**
+ * The header within the W3C limits: other members are dropped from the end until it fits, and the
+ * kept ones joined by `,` (their own text unchanged). Only long headers get here.
+ */
+function fitLimits(h: string, keep: string): string {
+  // Members are at most commas + 1: most long headers leave here without being split.
+  let commas = 0;
+  for (let i = h.indexOf(','); i !== -1; i = h.indexOf(',', i + 1)) commas++;
+  if (commas < MAX_BAGGAGE_MEMBERS && byteLength(h) <= MAX_BAGGAGE_BYTES) return h;
+  const list = members(h);
+  if (list.length <= MAX_BAGGAGE_MEMBERS && byteLength(h) <= MAX_BAGGAGE_BYTES) return h;
+  let bytes = byteLength(list.join(','));
+  for (let i = list.length - 1; i >= 0 && (list.length > MAX_BAGGAGE_MEMBERS || bytes > MAX_BAGGAGE_BYTES); i--) {
+    const m = list[i]!;
+    if (hasKey(m, 0, m.length, keep)) continue;
+    list.splice(i, 1);
+    bytes -= byteLength(m) + 1;
+  }
+  return list.join(',');
+}
