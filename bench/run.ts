@@ -42,7 +42,7 @@ function have(cmd: string): boolean {
 }
 
 function start(cmd: string, args: string[], env: Record<string, string> = {}, stdout: 'ignore' | 'inherit' = 'ignore'): ChildProcess {
-  const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'inherit'], detached: true });
+  const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'ignore'], detached: true });
   return p;
 }
 

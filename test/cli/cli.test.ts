@@ -1,0 +1,156 @@
+/**
+ * The `graylane` command as a user runs it: real child processes of dist/src/cli/main.js, real
+ * upstreams and sockets on 127.0.0.1.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { startUpstream } from '../gateway/helpers.js';
+
+const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+const QUICKSTART = new URL('../../../examples/quickstart.yaml', import.meta.url).pathname;
+
+function run(args: string[]) {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20_000 });
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** Write atomically, as editors do (rename-on-save). */
+function save(file: string, text: string): void {
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
+}
+
+test('validate: the quickstart is valid; a broken file prints file:line:col: key: message and exits 1', () => {
+  const ok = run(['validate', QUICKSTART]);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /^ok: .*quickstart\.yaml \(1 service, 2 routes\)/);
+
+  const dir = mkdtempSync(join(tmpdir(), 'graylane-cli-'));
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(
+    bad,
+    ['services:', '  web:', '    versions:', '      stable: [http://127.0.0.1:1]', 'routes:', '  - match: { pathPrefix: / }', '    service: web', '    rules:', '      - { lane: stable, percent: 101 }', '      - { lane: stable, path: { regex: "(a+)+$" } }', ''].join('\n'),
+  );
+  const r = run(['validate', bad]);
+  assert.equal(r.status, 1);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 2, r.stderr);
+  assert.match(lines[0]!, new RegExp(`^${bad}:9:\\d+: routes\\[0\\]\\.rules\\[0\\]\\.percent: `));
+  assert.match(lines[1]!, new RegExp(`^${bad}:10:\\d+: routes\\[0\\]\\.rules\\[1\\]\\.path\\.regex: `));
+});
+
+test('explain: prints the route, rule, lane, version and endpoint of a request, and why', () => {
+  const r = run(['explain', '-c', QUICKSTART, '--url', 'http://prod.example.com/new-checkout', '-H', 'x-user-id: 1001', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const e = JSON.parse(r.stdout) as Record<string, unknown>;
+  assert.equal(e.route, 'checkout');
+  assert.equal(e.by, 'internal-users');
+  assert.equal(e.lane, 'alpha');
+  assert.equal(e.version, 'alpha');
+  assert.equal(e.endpoint, 'http://127.0.0.1:9201');
+  assert.match(String(e.reason), /internal-users/);
+
+  const kw = run(['explain', '-c', QUICKSTART, '--url', 'http://prod.example.com/new-checkout', '-H', 'x-user-id: 55']);
+  assert.equal(kw.status, 0, kw.stderr);
+  assert.match(kw.stdout, /^by:\s+keyword$/m);
+  assert.match(kw.stdout, /^version:\s+beta$/m);
+
+  const none = run(['explain', '-c', QUICKSTART, '--url', 'http://elsewhere.example.com/']);
+  assert.equal(none.status, 2, 'no route matched is exit 2');
+  assert.match(none.stdout, /no route matches/);
+});
+
+test('serve: proxies by the file, reloads a good change, keeps serving through a bad one, drains on SIGTERM', async (t) => {
+  const stable = await startUpstream('stable');
+  const beta = await startUpstream('beta');
+  t.after(() => Promise.all([stable.close(), beta.close()]));
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'graylane-serve-'));
+  const file = join(dir, 'graylane.yaml');
+  const config = (lane: string) =>
+    [
+      `listen: 127.0.0.1:${port}`,
+      'services:',
+      '  web:',
+      '    versions:',
+      `      stable: [${stable.url}]`,
+      `      beta: [${beta.url}]`,
+      'routes:',
+      '  - match: { pathPrefix: / }',
+      '    service: web',
+      `    rules: [{ lane: ${lane}, header: { name: x-canary, equals: always } }]`,
+      '',
+    ].join('\n');
+  save(file, config('beta'));
+  const child: ChildProcess = spawn(process.execPath, [CLI, 'serve', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr += c));
+  child.stdout!.on('data', (c: Buffer) => (stdout += c));
+  t.after(() => child.exitCode === null && child.kill('SIGKILL'));
+
+  const get = async (canary: boolean) => {
+    const res = await request(`http://127.0.0.1:${port}/x`, { headers: canary ? { 'x-canary': 'always' } : {} });
+    return ((await res.body.json()) as { version: string }).version;
+  };
+  for (let i = 0; i < 100 && !/gateway listening/.test(stderr); i++) await sleep(50);
+  assert.match(stderr, /gateway listening/);
+  assert.equal(await get(true), 'beta');
+  assert.equal(await get(false), 'stable');
+
+  save(file, config('stable'));
+  for (let i = 0; i < 100 && !/config reloaded/.test(stderr); i++) await sleep(20);
+  assert.equal(await get(true), 'stable', 'the reloaded rule applies');
+
+  save(file, config('beta').replace('equals: always', 'equals: [always'));
+  for (let i = 0; i < 100 && !/config rejected/.test(stderr); i++) await sleep(20);
+  const rejected = stderr.split('\n').find((l) => l.includes('config rejected'))!;
+  assert.match(JSON.parse(rejected).error as string, new RegExp(`^${file.replace(/[/.]/g, '\\$&')}:10:\\d+: `));
+  assert.equal(await get(true), 'stable', 'the old config keeps serving');
+
+  child.kill('SIGTERM');
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  assert.equal(code, 0);
+  // The access log is batched; a clean exit flushes it: one line per request, the last one stable.
+  const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.equal(lines.length, 4);
+  assert.equal(lines.at(-1)!.route, 'routes[0]');
+  assert.equal(lines.at(-1)!.version, 'stable');
+});
+
+test('demo: starts its upstreams and gateway, sends traffic, and reports where each kind landed', async () => {
+  const ports = await Promise.all(Array.from({ length: 5 }, freePort));
+  const dir = mkdtempSync(join(tmpdir(), 'graylane-demo-'));
+  const file = join(dir, 'quickstart.yaml');
+  const text = readFileSync(QUICKSTART, 'utf8')
+    .replace('127.0.0.1:8080', `127.0.0.1:${ports[0]}`)
+    .replace(':9001', `:${ports[1]}`)
+    .replace(':9002', `:${ports[2]}`)
+    .replace(':9101', `:${ports[3]}`)
+    .replace(':9201', `:${ports[4]}`);
+  writeFileSync(file, text);
+  const child = spawn(process.execPath, [CLI, 'demo', '-c', file, '--duration', '1.5', '--rate', '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  assert.equal(code, 0, out);
+  const table = out.slice(out.lastIndexOf('request kind'));
+  const row = (label: string) => table.split('\n').find((l) => l.startsWith(label)) ?? '';
+  assert.match(row('user 1001'), /\s0 \(0\.0%\)\s+0 \(0\.0%\)\s+\d+ \(100\.0%\)\s+0$/, 'user 1001 all on alpha');
+  assert.match(row('path /new-checkout'), /\s0 \(0\.0%\)\s+\d+ \(100\.0%\)\s+0 \(0\.0%\)\s+0$/, 'keyword all on beta');
+  assert.match(row('host alpha.example.com'), /\s0 \(0\.0%\)\s+0 \(0\.0%\)\s+\d+ \(100\.0%\)\s+0$/);
+});
