@@ -128,7 +128,7 @@ test('serve: proxies by the file, reloads a good change, keeps serving through a
   // The access log is batched; a clean exit flushes it: one line per request, the last one stable.
   const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(lines.length, 4);
-  assert.equal(lines.at(-1)!.route, 'routes[0]');
+  assert.equal(lines.at(-1)!.route, '/', 'default route name: host + pathPrefix');
   assert.equal(lines.at(-1)!.version, 'stable');
 });
 
