@@ -8,6 +8,7 @@ import { serveCommand } from './serve.js';
 import { validateCommand } from './validate.js';
 import { explainCommand } from './explain.js';
 import { demoCommand } from './demo.js';
+import { importCommand } from './import.js';
 
 const program = new Command('graylane')
   .description('gray-release gateway: mark requests into lanes and dispatch them to service versions')
@@ -44,6 +45,17 @@ program
   .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)', parseFloat)
   .option('--rate <n>', 'requests per second to send', parseFloat, 200)
   .action(demoCommand);
+
+program
+  .command('import')
+  .description('convert ingress-nginx, Traefik, OpenKruise or Argo Rollouts configs into graylane config')
+  .argument('<paths...>', 'files or directories (multi-document YAML, TOML, JSON)')
+  .addOption(new Option('--from <system>', 'only this source system').choices(['auto', 'ingress-nginx', 'traefik', 'kruise', 'argo']).default('auto'))
+  .option('--endpoints <name=url>', 'endpoint for a Kubernetes Service (NAME or NAMESPACE/NAME), repeatable', collect, [])
+  .option('-o, --output <file>', 'write here instead of stdout')
+  .option('-R, --recursive', 'read subdirectories of directories')
+  .option('--check', 'report what would be produced and the warnings, write nothing')
+  .action(importCommand);
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

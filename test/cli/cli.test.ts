@@ -154,3 +154,24 @@ test('demo: starts its upstreams and gateway, sends traffic, and reports where e
   assert.match(row('path /new-checkout'), /\s0 \(0\.0%\)\s+\d+ \(100\.0%\)\s+0 \(0\.0%\)\s+0$/, 'keyword all on beta');
   assert.match(row('host alpha.example.com'), /\s0 \(0\.0%\)\s+0 \(0\.0%\)\s+\d+ \(100\.0%\)\s+0$/);
 });
+
+test('import: a Traefik WRR file becomes a config that validate accepts; malformed input writes nothing and exits 1', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'graylane-import-'));
+  const out = join(dir, 'imported.yaml');
+  const fixture = new URL('../../../test/fixtures/import/traefik/wrr.yaml', import.meta.url).pathname;
+  const r = run(['import', fixture, '-o', out]);
+  assert.equal(r.status, 0, r.stderr);
+  const text = readFileSync(out, 'utf8');
+  assert.match(text, /appv1: \{ endpoints: \[ http:\/\/private-ip-server-1\/? \] \}/);
+  assert.match(text, /split: \{ appv1: 3, appv2: 1 \}/);
+  assert.match(r.stderr, /warning: .*entryPoints are not imported/);
+  const v = run(['validate', out]);
+  assert.equal(v.status, 0, v.stderr);
+
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'http:\n  routers:\n    r: { rule: "Host(`a`)", service: missing }\n');
+  const b = run(['import', bad, '-o', join(dir, 'never.yaml')]);
+  assert.equal(b.status, 1);
+  assert.match(b.stderr, /bad\.yaml:\d+ \(document 1\): .*missing/);
+  assert.throws(() => readFileSync(join(dir, 'never.yaml')), /ENOENT/);
+});

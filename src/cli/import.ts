@@ -1,0 +1,45 @@
+import { writeFile, rename } from 'node:fs/promises';
+import { expandPaths, formatFinding, importConfigs, ImportError, type ImportSource } from '../import/index.js';
+
+interface ImportCommandOptions {
+  from: ImportSource;
+  endpoints: string[];
+  output?: string;
+  check?: boolean;
+  recursive?: boolean;
+}
+
+/**
+ * `graylane import PATH...`: other systems' canary configs -> graylane config on stdout or `-o FILE`.
+ * Warnings (what did not map) go to stderr; malformed input prints every issue, writes nothing, exit 1.
+ */
+export async function importCommand(paths: string[], opts: ImportCommandOptions): Promise<void> {
+  const endpoints: Record<string, string> = {};
+  for (const pair of opts.endpoints) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`--endpoints "${pair}": expected NAME=URL or NAMESPACE/NAME=URL`);
+    endpoints[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  let result;
+  try {
+    result = importConfigs(await expandPaths(paths, { recursive: opts.recursive ?? false }), { from: opts.from, endpoints });
+  } catch (err) {
+    if (!(err instanceof ImportError)) throw err;
+    console.error(err.message);
+    process.exitCode = 1;
+    return;
+  }
+  for (const w of result.warnings) console.error(`warning: ${formatFinding(w)}`);
+  if (opts.check) {
+    console.error(`check: would write ${result.yaml.split('\n').length} lines${opts.output ? ` to ${opts.output}` : ''}; ${result.warnings.length} warning(s); nothing written`);
+    return;
+  }
+  if (opts.output === undefined) {
+    process.stdout.write(result.yaml);
+    return;
+  }
+  // Write-then-rename: a reader (or a watching gateway) never sees half a file.
+  await writeFile(`${opts.output}.tmp`, result.yaml);
+  await rename(`${opts.output}.tmp`, opts.output);
+  console.error(`wrote ${opts.output}`);
+}
