@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 /**
  * `graylane` command line. Each command is a thin shell over the library: load + validate a spec,
- * compile it, and either serve it, explain a request against it, or run the demo.
+ * compile it, and either serve it, explain a request against it, or run the demo; `rollout ...`
+ * talks to a running server's admin API.
  */
 import { Command, Option } from 'commander';
-import { serveCommand } from './serve.js';
 import { validateCommand } from './validate.js';
 import { explainCommand } from './explain.js';
 import { demoCommand } from './demo.js';
+import { registerRolloutCommands } from './rollout.js';
 import { importCommand } from './import.js';
 
 const program = new Command('graylane')
@@ -17,11 +18,15 @@ const program = new Command('graylane')
 
 program
   .command('serve')
-  .description('run the gateway on a config file, reloading it when it changes')
+  .description('run the gateway, the rollout controller and the admin API on a config file, reloading it when it changes')
   .requiredOption('-c, --config <file>', 'config file (YAML)')
   .option('--listen <addr>', 'override `listen` from the config (host:port)')
+  .option('--admin-listen <addr>', 'override `admin.listen` from the config (host:port)')
+  .option('--admin-token-file <file>', 'file holding the admin API bearer token (default: env GRAYLANE_ADMIN_TOKEN)')
+  .option('--state <file>', 'override `state.path` from the config (the SQLite state file)')
   .addOption(new Option('--no-access-log', 'do not write the JSON access log'))
-  .action(serveCommand);
+  // Loaded on use: the rest of the CLI (rollout commands especially) should start fast.
+  .action(async (opts) => (await import('./serve.js')).serveCommand(opts));
 
 program
   .command('validate')
@@ -56,6 +61,8 @@ program
   .option('-R, --recursive', 'read subdirectories of directories')
   .option('--check', 'report what would be produced and the warnings, write nothing')
   .action(importCommand);
+
+registerRolloutCommands(program);
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

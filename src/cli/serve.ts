@@ -1,26 +1,39 @@
+import { readFile } from 'node:fs/promises';
 import pino from 'pino';
-import { ConfigError, loadSpecFile } from '../spec/index.js';
-import { compile } from '../routing/index.js';
-import { startGateway, watchConfig } from '../gateway/index.js';
-import { parseListen } from './listen.js';
+import { startApp } from '../app.js';
+import { ConfigError } from '../spec/index.js';
 
 interface ServeOptions {
   config: string;
   listen?: string;
+  adminListen?: string;
+  adminTokenFile?: string;
+  state?: string;
   accessLog: boolean;
 }
 
 /**
- * `graylane serve`: load, compile, listen; watch the file and swap snapshots on valid changes;
- * drain on SIGTERM/SIGINT. A config that fails to load at start is fatal (nothing to serve yet);
- * one that fails on reload is logged and the old snapshot keeps serving.
+ * `graylane serve`: the gateway, the rollout controller and the admin API in one process (src/app.ts);
+ * the config file is watched and valid changes are applied; SIGTERM/SIGINT drain. A config that
+ * fails to load at start is fatal (nothing to serve yet); one that fails on reload is logged and the
+ * old one keeps serving.
  */
 export async function serveCommand(opts: ServeOptions): Promise<void> {
   // Operational log on stderr; the access log (one JSON line per request) goes to stdout.
   const log = pino({ name: 'graylane' }, pino.destination({ fd: 2, sync: true }));
-  let spec;
+  const adminToken = await readToken(opts.adminTokenFile);
+  let app;
   try {
-    spec = await loadSpecFile(opts.config);
+    app = await startApp({
+      configFile: opts.config,
+      logger: log,
+      listen: opts.listen,
+      adminListen: opts.adminListen,
+      adminToken,
+      statePath: opts.state,
+      // `--no-access-log` turns it off; otherwise the config decides.
+      accessLog: opts.accessLog ? undefined : false,
+    });
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -28,33 +41,20 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     }
     throw err;
   }
-  const { host, port } = parseListen(opts.listen ?? spec.listen);
-  const gateway = await startGateway({
-    snapshot: compile(spec),
-    host,
-    port,
-    logger: log,
-    accessLog: opts.accessLog && spec.accessLog,
-  });
+  const { gateway, admin } = app;
   log.info({ listen: `${gateway.address.host}:${gateway.address.port}`, config: opts.config, id: gateway.snapshot().id }, 'gateway listening');
-
-  const stopWatching = watchConfig(
-    opts.config,
-    (next) => {
-      const snapshot = compile(next);
-      gateway.swap(snapshot);
-      log.info({ id: snapshot.id, config: opts.config }, 'config reloaded');
-    },
-    (err) => log.error({ config: opts.config, error: err.message }, 'config rejected; still serving the previous one'),
+  log.info(
+    { admin: `http://${hostForUrl(admin.address.host)}:${admin.address.port}`, changes: adminToken === undefined ? 'disabled (no admin token)' : 'enabled' },
+    'admin API listening',
   );
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal, drainMs: gateway.snapshot().spec.drainMs }, 'draining');
-    stopWatching();
-    gateway.close({ drainMs: gateway.snapshot().spec.drainMs }).then(
+    const drainMs = app.spec().drainMs;
+    log.info({ signal, drainMs }, 'draining');
+    app.close({ drainMs }).then(
       () => {
         log.info('stopped');
         process.exit(0);
@@ -67,4 +67,19 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** The admin token: `--admin-token-file` (trimmed), else GRAYLANE_ADMIN_TOKEN; never from the config. */
+async function readToken(file: string | undefined): Promise<string | undefined> {
+  if (file !== undefined) {
+    const token = (await readFile(file, 'utf8')).trim();
+    if (token === '') throw new Error(`admin token file ${file} is empty`);
+    return token;
+  }
+  const env = process.env.GRAYLANE_ADMIN_TOKEN;
+  return env === undefined || env === '' ? undefined : env;
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }

@@ -6,8 +6,11 @@ export async function validateCommand(files: string[]): Promise<void> {
   for (const file of files) {
     try {
       const spec = await loadSpecFile(file);
-      const services = Object.keys(spec.services).length;
-      console.log(`ok: ${file} (${services} service${services === 1 ? '' : 's'}, ${spec.routes.length} route${spec.routes.length === 1 ? '' : 's'})`);
+      const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+      const rollouts = spec.rollouts?.length ?? 0;
+      const parts = [count(Object.keys(spec.services).length, 'service'), count(spec.routes.length, 'route')];
+      if (rollouts > 0) parts.push(count(rollouts, 'rollout'));
+      console.log(`ok: ${file} (${parts.join(', ')})`);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       failed = true;

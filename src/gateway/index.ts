@@ -10,3 +10,4 @@ export { MIRROR_HEADER, type MirrorCounters } from './mirror.js';
 export { EXPOSE_LANE_HEADER, EXPOSE_VERSION_HEADER } from './headers.js';
 export { STATUS, type GatewayErrorCode } from './errors.js';
 export type { AccessRecord } from './access-log.js';
+export type { ResponseObserver } from './observer.js';

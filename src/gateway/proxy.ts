@@ -23,6 +23,7 @@ import type { AccessRecord } from './access-log.js';
 import { classifyUpstreamError, errorBody, STATUS, type GatewayErrorCode } from './errors.js';
 import { clientResponseHeaders } from './headers.js';
 import type { HealthTable } from './health.js';
+import type { ResponseObserver } from './observer.js';
 
 /** The client response class of the gateway's server: it knows its exchange, for abort handling. */
 export class GatewayResponse extends ServerResponse<IncomingMessage> {
@@ -34,6 +35,8 @@ export interface ExchangeSink {
   health: HealthTable;
   /** Receives one record per finished request, or null when the access log is off. */
   log: ((record: AccessRecord) => void) | null;
+  /** Told of every finished request (per-version counters for rollout analysis), or null. */
+  observer: ResponseObserver | null;
   /** True while draining: responses ask clients to close their connection. */
   draining: boolean;
   /** Requests between start and the end of their response. */
@@ -164,6 +167,9 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
 
   #finish(): void {
     const sink = this.sink;
+    if (sink.observer !== null) {
+      sink.observer.recordResponse(this.route.service.name, this.version, this.status, performance.now() - this.started);
+    }
     if (sink.log !== null) {
       sink.log({
         method: this.req.method ?? '',

@@ -1,10 +1,13 @@
 /**
  * The error catalog of rollout commands (promote, abort, retry, pause, resume, setWeight). Each code
  * is stable (the admin API and CLI branch on it) and carries the HTTP status the admin API answers
- * with: 400 for a request that can never be right, 409 for one the rollout's current state refuses.
+ * with: 400 for a request that can never be right, 404 for a rollout the config does not declare,
+ * 409 for one the rollout's current state refuses.
  */
 
 export const ROLLOUT_ERRORS = {
+  /** No rollout of that name in the loaded config. */
+  UNKNOWN_ROLLOUT: 404,
   /** The rollout has completed: nothing left to promote, abort, pause or weigh. */
   ROLLOUT_COMPLETED: 409,
   /** The rollout is aborted (Degraded): `retry` starts it again. */

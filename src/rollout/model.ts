@@ -141,6 +141,8 @@ export interface AnalysisTemplate {
 /** A problem found in the rollout part of the config (same shape as the loader's ConfigIssue, less `file`). */
 export interface RolloutIssue {
   path: string;
+  /** The same path as segments (`['rollouts', 0, 'name']`), for callers that locate it themselves. */
+  keyPath: Path;
   message: string;
   code: IssueCode;
   line: number;
@@ -235,9 +237,12 @@ export function checkRolloutRefs(
   rollouts: readonly RolloutSpec[],
   services: ServiceVersions,
   at: (path: string) => { line: number; column: number },
+  index: (rollout: RolloutSpec, i: number) => number = (_ro, i) => i,
 ): RolloutIssue[] {
   const r = new Reader(at);
-  rollouts.forEach((ro, i) => {
+  rollouts.forEach((ro, position) => {
+    // normalizeRollouts leaves broken rollouts out, so the position in `rollouts` may not be the file's.
+    const i = index(ro, position);
     const svc = Object.hasOwn(services, ro.service) ? services[ro.service] : undefined;
     if (!svc) {
       r.issue(['rollouts', i, 'service'], 'unknown-service', `unknown service ${JSON.stringify(ro.service)}`);
@@ -317,7 +322,8 @@ function readCanary(r: Reader, path: Path, value: unknown, refs: TemplateRefs): 
     const a = r.object(aPath, o['analysis'], ['templates', 'startingStep'], true);
     if (!a) return undefined;
     const templates = refs.list(aPath, a);
-    const startingStep = a['startingStep'] === undefined ? 0 : r.int([...aPath, 'startingStep'], a['startingStep'], 0, steps.length);
+    // Bounded by the steps as written: the ones with issues of their own still count as steps.
+    const startingStep = a['startingStep'] === undefined ? 0 : r.int([...aPath, 'startingStep'], a['startingStep'], 0, o['steps'].length);
     if (!templates || startingStep === undefined) return undefined;
     analysis = { templates, startingStep };
   }
@@ -640,7 +646,7 @@ class Reader {
   issue(path: Path, code: IssueCode, message: string): void {
     const p = formatPath(path);
     const { line, column } = this.at(p);
-    this.issues.push({ path: p, message, code, line, column });
+    this.issues.push({ path: p, keyPath: [...path], message, code, line, column });
   }
 
   object(path: Path, v: unknown, keys: readonly string[], required = false): Record<string, unknown> | undefined {

@@ -105,6 +105,14 @@ export class SlidingWindow implements MetricsSource {
     s.latency[slot * LATENCY_BUCKETS + b]!++;
   }
 
+  /**
+   * record() at this window's clock: the shape of the gateway's ResponseObserver, so a SlidingWindow
+   * can be handed to startGateway({ observer }) as it is.
+   */
+  recordResponse(service: string, version: string, status: number, durationMs: number): void {
+    this.record(service, version, status, durationMs, this.clock());
+  }
+
   window(service: string, version: string, ms: number): WindowStats {
     const s = this.series.get(service)?.get(version);
     if (s === undefined) return { requests: 0, errors: 0, p50: Number.NaN, p90: Number.NaN, p99: Number.NaN };

@@ -157,6 +157,10 @@ const EXPECTED: Spec = {
       stickySplit: false,
     },
   ],
+  rollouts: [],
+  analysisTemplates: {},
+  state: { path: '.graylane/state.db' },
+  admin: { listen: '127.0.0.1:9090' },
 };
 
 test('a full config produces exactly the expected Spec', () => {
@@ -183,6 +187,10 @@ test('a minimal config gets every default', () => {
       },
     },
     routes: [],
+    rollouts: [],
+    analysisTemplates: {},
+    state: { path: '.graylane/state.db' },
+    admin: { listen: '127.0.0.1:9090' },
   });
 });
 

@@ -7,15 +7,18 @@
 import type { Spec } from './types.js';
 import { rec, type NormalizeContext } from './context.js';
 import { normalizeGateway } from './sections/gateway.js';
+import { normalizeRolloutSection } from './sections/rollouts.js';
 import { normalizeRoutes } from './sections/routes.js';
 import { normalizeServices } from './sections/services.js';
 
 /** Builds the Spec and reports into `ctx`; the result is only meaningful when ctx.issues is empty. */
 export function normalizeSpec(data: unknown, ctx: NormalizeContext): Spec {
   const doc = rec(data);
+  const services = normalizeServices(doc, ctx);
   return {
     ...normalizeGateway(doc, ctx),
-    services: normalizeServices(doc, ctx),
+    services,
     routes: normalizeRoutes(doc, ctx),
+    ...normalizeRolloutSection(doc, services, ctx),
   };
 }

@@ -5,6 +5,7 @@
  * Durations are already converted to milliseconds and defaults filled in by the loader, so the
  * rest of the code never re-parses strings. A Spec is deeply frozen once loaded.
  */
+import type { AnalysisTemplate, RolloutSpec } from '../rollout/model.js';
 
 /** A request header, cookie or query parameter the user identity (or an app version) is read from. */
 export interface ValueSource {
@@ -171,4 +172,25 @@ export interface Spec {
   drainMs: number;
   services: Record<string, ServiceSpec>;
   routes: RouteSpec[];
+  // The keys below are always set by the loader; they are optional so that Specs built in code
+  // (tests, importers) need not spell them out. Absent means the loader's default.
+  /** Rollouts (docs/rollouts.md), normalized by src/rollout/model.ts. Default none. */
+  rollouts?: RolloutSpec[];
+  /** Analysis templates by name. Default none. */
+  analysisTemplates?: Record<string, AnalysisTemplate>;
+  /** Where controller state is kept. */
+  state?: StateSpec;
+  /** The admin API listener. */
+  admin?: AdminSpec;
+}
+
+/** The embedded store of controller state. */
+export interface StateSpec {
+  /** SQLite file, as written (relative paths are resolved against the working directory). */
+  path: string;
+}
+
+/** The admin API. Its token is never part of the spec (environment or token file only). */
+export interface AdminSpec {
+  listen: string;
 }

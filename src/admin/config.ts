@@ -1,0 +1,88 @@
+/**
+ * Admin API routes about the loaded config:
+ *
+ * ```
+ * GET  /api/v1/config     { file, loadedAt, snapshotId, reloads, lastReloadError }
+ * POST /api/v1/explain    { url, headers? } -> Explanation (routing/explain.ts)
+ * ```
+ * `lastReloadError` is the last rejected reload in full (every issue with file:line:col), cleared by
+ * the next successful one; the gateway keeps serving the config it had.
+ *
+ * Explain runs against a Snapshot compiled for the request from the live spec and status, not the
+ * live Snapshot itself: explaining moves balancing counters (routing/explain.ts), and an API call
+ * must not shift real traffic. Endpoint health is the gateway's live table.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { compile, explain } from '../routing/index.js';
+import type { HealthView, RequestView, Status } from '../routing/types.js';
+import type { ConfigIssue, Spec } from '../spec/index.js';
+import { ApiError, onlyKeys, type ApiRoute } from './server.js';
+
+/** A rejected reload, as reported. */
+export interface ReloadError {
+  at: number;
+  message: string;
+  /** Config issues (empty when the failure was not a config problem, e.g. a compile error). */
+  issues: ConfigIssue[];
+}
+
+export interface ConfigInfo {
+  file: string;
+  /** When the config being served was loaded (epoch ms). */
+  loadedAt: number;
+  snapshotId: string;
+  /** Successful reloads since the start. */
+  reloads: number;
+  lastReloadError: ReloadError | null;
+}
+
+export interface ConfigSource {
+  info(): ConfigInfo;
+  spec(): Spec;
+  status(): Status;
+  health: HealthView;
+}
+
+export function configRoutes(source: ConfigSource): ApiRoute[] {
+  return [
+    {
+      method: 'GET',
+      path: '/api/v1/config',
+      access: 'read',
+      handle: () => ({ body: source.info() }),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/explain',
+      // A dry run that changes nothing: open like the other reads, though it is a POST for its body.
+      access: 'read',
+      handle(req) {
+        onlyKeys(req.body, ['url', 'headers']);
+        const view = requestView(req.body.url, req.body.headers);
+        const snapshot = compile(source.spec(), source.status());
+        return { body: explain(snapshot, view, source.health, { random: Math.random, newVisitorId: randomUUID }) };
+      },
+    },
+  ];
+}
+
+/** The request explain() needs, from an absolute URL and a header map. */
+function requestView(url: unknown, headers: unknown): RequestView {
+  if (typeof url !== 'string') throw new ApiError(400, 'missing_field', 'url is required: an absolute URL such as http://prod.example.com/path?x=1');
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ApiError(400, 'invalid_field', `url ${JSON.stringify(url)} is not an absolute URL`);
+  }
+  if (headers !== undefined && (typeof headers !== 'object' || headers === null || Array.isArray(headers))) {
+    throw new ApiError(400, 'invalid_field', 'headers must be an object of header names to string values');
+  }
+  const h: IncomingHttpHeaders = { host: parsed.host };
+  for (const [name, value] of Object.entries((headers ?? {}) as Record<string, unknown>)) {
+    if (typeof value !== 'string') throw new ApiError(400, 'invalid_field', `header ${name} must be a string`);
+    h[name.toLowerCase()] = value;
+  }
+  return { host: parsed.hostname.toLowerCase().replace(/^\[|\]$/g, ''), path: parsed.pathname, query: parsed.search.slice(1), headers: h };
+}

@@ -1,0 +1,75 @@
+/**
+ * The CLI's side of the admin API: JSON requests with the bearer token, and the API's own reason as
+ * the error message when it refuses (so `graylane rollout promote` prints what the server said).
+ */
+import { request } from 'undici';
+
+export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:9090';
+
+/** A refusal of the admin API (4xx/5xx) or a failure to reach it. */
+export class AdminApiError extends Error {
+  constructor(
+    message: string,
+    /** HTTP status; 0 when the API could not be reached. */
+    readonly status: number,
+    /** The API's error code (`rollout_completed`, `unauthorized`...), or `unreachable`. */
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'AdminApiError';
+  }
+}
+
+export class AdminClient {
+  readonly base: string;
+
+  constructor(
+    base: string,
+    private readonly token: string | undefined,
+  ) {
+    this.base = base.replace(/\/+$/, '');
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.call<T>('GET', path);
+  }
+
+  post<T>(path: string, body: Record<string, unknown> = {}): Promise<T> {
+    return this.call<T>('POST', path, body);
+  }
+
+  async call<T>(method: 'GET' | 'POST', path: string, body?: Record<string, unknown>): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res;
+    try {
+      res = await request(`${this.base}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headersTimeout: 30_000,
+        bodyTimeout: 30_000,
+      });
+    } catch (err) {
+      const reason = (err as { code?: string }).code ?? (err as Error).message;
+      throw new AdminApiError(
+        `cannot reach the admin API at ${this.base} (${reason}): is \`graylane serve\` running? Set --admin or GRAYLANE_ADMIN`,
+        0,
+        'unreachable',
+      );
+    }
+    const text = await res.body.text();
+    let data: unknown;
+    try {
+      data = text === '' ? {} : JSON.parse(text);
+    } catch {
+      throw new AdminApiError(`the admin API at ${this.base} answered HTTP ${res.statusCode} with something that is not JSON`, res.statusCode, 'bad_answer');
+    }
+    if (res.statusCode >= 400) {
+      const e = data as { error?: string; message?: string };
+      throw new AdminApiError(e.message ?? `HTTP ${res.statusCode}`, res.statusCode, e.error ?? 'error');
+    }
+    return data as T;
+  }
+}

@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadRollouts } from '../rollout/test-support.js';
+import { initialStatus } from '../rollout/status.js';
+import { startRun } from '../rollout/analysis.js';
+import { rolloutView } from '../rollout/view.js';
+import { formatLeft, renderList, renderRollout } from './rollout-render.js';
+
+const { rollouts, templates } = loadRollouts(`
+rollouts:
+  - name: web-beta
+    service: web
+    canary: beta
+    strategy:
+      canary:
+        steps:
+          - setWeight: 10
+          - pause: { duration: 2m }
+          - analysis: { templates: [error-rate] }
+          - setHeaderRoute: { header: { name: x-canary, equals: always } }
+analysisTemplates:
+  error-rate:
+    interval: 30s
+    count: 3
+    successCondition: result < 0.01
+    provider: { builtin: { metric: errorRate } }
+`);
+const time = (t: number) => `T+${t / 1000}s`;
+
+test('get: header, steps with the current one marked, analysis values, events', () => {
+  const status = initialStatus(rollouts[0]!, 0);
+  Object.assign(status, { phase: 'Paused', reason: 'PauseStep', message: 'step 2/4 (pause 2m)', currentStepIndex: 1, stepStartedAt: 0, weight: 10, pauseDeadline: 120_000 });
+  const run = startRun('a1.step2', 'step', 2, ['error-rate'], templates, 0);
+  run.metrics[0]!.measurements.push({ index: 0, phase: 'Successful', startedAt: 0, finishedAt: 1, value: 0.00123 });
+  run.metrics[0]!.successful = 1;
+  status.analysisRuns.push(run);
+  const view = rolloutView(rollouts[0]!, status, 7);
+  const text = renderRollout(
+    { ...view, events: [{ seq: 3, rollout: 'web-beta', time: 0, type: 'Normal', reason: 'StepStarted', message: 'step 2/4 (pause 2m)' }] },
+    { now: 37_000, time },
+  );
+  assert.equal(
+    text,
+    [
+      'Name:          web-beta',
+      'Service:       web  (stable -> beta)',
+      'Strategy:      Canary',
+      'Status:        ॥ Paused (PauseStep)',
+      'Message:       step 2/4 (pause 2m)',
+      'Attempt:       1',
+      'Step:          2/4',
+      'Traffic:       stable 90%  beta 10%',
+      '',
+      'Steps:',
+      '  ✔  1  setWeight 10',
+      '  ►  2  pause 2m   until T+120s (1m23s left)',
+      '     3  analysis error-rate',
+      '     4  setHeaderRoute x-canary = always',
+      '',
+      'Analysis runs:',
+      '  ◌ a1.step2  (step 3)  Running',
+      '      ◌ error-rate      Running      1 ok, 0 failed, 0 inconclusive, 0 errors  last: 0.001230 (Successful)',
+      '',
+      'Events:',
+      '  T+0s  Normal   StepStarted           step 2/4 (pause 2m)',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('list: one aligned row per rollout; a rollout not started yet is Pending', () => {
+  const text = renderList([rolloutView(rollouts[0]!, null)]);
+  assert.equal(
+    text,
+    'NAME      SERVICE  STRATEGY  PHASE    STEP  TRAFFIC      MESSAGE\n' + 'web-beta  web      canary    Pending  0/4   stable 100%  not started yet\n',
+  );
+});
+
+test('time left is rounded up and never negative', () => {
+  assert.deepEqual([formatLeft(-5), formatLeft(999), formatLeft(60_000), formatLeft(3_723_000)], ['0s', '1s', '1m', '1h2m']);
+});

@@ -1,0 +1,145 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ServiceOverlay } from '../routing/types.js';
+import { openSqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/types.js';
+import { RolloutController } from './controller.js';
+import { RolloutError } from './errors.js';
+import type { AnalysisTemplate, RolloutSpec } from './model.js';
+import { loadRollouts } from './test-support.js';
+
+const CANARY = `
+rollouts:
+  - name: web-beta
+    service: web
+    canary: beta
+    strategy:
+      canary:
+        steps:
+          - setWeight: 20
+          - pause: {}
+          - setWeight: 60
+`;
+
+/** Waits until `cond()` holds, polling every 10 ms, for at most 5 s. */
+async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`${what}: not reached in time`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function open(store: Store, config: { rollouts: RolloutSpec[]; templates: Record<string, AnalysisTemplate> }, published: Record<string, ServiceOverlay>[]) {
+  return RolloutController.open({ store, rollouts: config.rollouts, templates: config.templates, onStatus: (o) => published.push(o) });
+}
+
+test('a command is committed before it resolves, and its overlay was handed out synchronously with the commit', async () => {
+  const store = openSqliteStore(':memory:');
+  const published: Record<string, ServiceOverlay>[] = [];
+  const c = await open(store, loadRollouts(CANARY), published);
+  assert.deepEqual(c.overlays(), { web: { split: { stable: 100 } } }, 'not started: all on stable');
+  c.start();
+  await until(async () => (await c.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 'the manual pause');
+  assert.deepEqual(published.at(-1), { web: { split: { stable: 80, beta: 20 } } });
+
+  const written = await c.command('web-beta', { type: 'abort' });
+  assert.equal(written.status.phase, 'Degraded');
+  assert.deepEqual(published.at(-1), { web: { split: { stable: 100 } } }, 'traffic back on stable by the time abort resolves');
+  assert.equal((await store.getStatus('web-beta'))!.revision, written.revision);
+
+  await assert.rejects(c.command('web-beta', { type: 'setWeight', weight: 5 }), (e: unknown) => e instanceof RolloutError && e.code === 'ROLLOUT_ABORTED');
+  await assert.rejects(c.command('nope', { type: 'promote' }), (e: unknown) => e instanceof RolloutError && e.httpStatus === 404);
+  assert.equal((await store.getStatus('web-beta'))!.revision, written.revision, 'refused commands write nothing');
+  await c.close();
+  await store.close();
+});
+
+test('open() resumes from the store: the gateway can start with the weights of the last run', async () => {
+  const store = openSqliteStore(':memory:');
+  const config = loadRollouts(CANARY);
+  const first = await open(store, config, []);
+  first.start();
+  await until(async () => (await first.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 'the manual pause');
+  await first.close();
+
+  const published: Record<string, ServiceOverlay>[] = [];
+  const second = await open(store, config, published);
+  assert.deepEqual(second.overlays(), { web: { split: { stable: 80, beta: 20 } } });
+  second.start();
+  await second.command('web-beta', { type: 'promote' });
+  await until(async () => (await second.get('web-beta')).stored?.status.phase === 'Healthy', 'completion');
+  assert.deepEqual(published.at(-1), { web: { stableVersion: 'beta' } });
+  const reasons = (await second.events('web-beta')).map((e) => e.reason);
+  assert.equal(reasons.filter((r) => r === 'RolloutStarted').length, 1);
+  assert.equal(reasons.filter((r) => r === 'WeightSet').length, 2);
+  await second.close();
+  await store.close();
+});
+
+test('update(): a removed rollout loses its overlay, a changed one aborts and starts a new attempt', async () => {
+  const store = openSqliteStore(':memory:');
+  const config = loadRollouts(CANARY);
+  const c = await open(store, config, []);
+  c.start();
+  await until(async () => (await c.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 'the manual pause');
+
+  c.update([], {});
+  assert.deepEqual(c.overlays(), {});
+  await assert.rejects(c.get('web-beta'), RolloutError);
+
+  const changed = loadRollouts(CANARY.replace('setWeight: 20', 'setWeight: 30'));
+  c.update(changed.rollouts, changed.templates);
+  await until(async () => (await c.get('web-beta')).stored?.status.attempt === 2, 'a new attempt');
+  await until(() => JSON.stringify(c.overlays()) === JSON.stringify({ web: { split: { stable: 70, beta: 30 } } }), 'the new weight');
+  const reasons = (await c.events('web-beta')).map((e) => e.reason);
+  assert.ok(reasons.includes('SpecChanged'));
+  await c.close();
+  await store.close();
+});
+
+test('a hook cut off by a restart is not run again: the new process fails it and runs cleanup once', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'graylane-controller-'));
+  const log = join(dir, 'hooks.log');
+  const path = join(dir, 'state.db');
+  const config = loadRollouts(`
+rollouts:
+  - name: web-bg
+    service: web
+    strategy:
+      blueGreen:
+        previewLane: beta
+        hooks:
+          preRollout: { command: "echo preRollout >> '${log}'; sleep 1", timeout: 5s }
+          cleanup: { command: "echo cleanup $GRAYLANE_PHASE >> '${log}'", timeout: 5s }
+`);
+  try {
+    // Given a process that started the preRollout hook and then went away while it ran
+    let store: Store = openSqliteStore(path);
+    const first = await open(store, config, []);
+    first.start();
+    await until(async () => (await first.get('web-bg')).stored?.status.hooks.preRollout?.state === 'started', 'the hook to start');
+    await first.close();
+    await store.close();
+
+    // When a new process takes over
+    store = openSqliteStore(path);
+    const second = await open(store, config, []);
+    second.start();
+    await until(async () => (await second.get('web-bg')).stored?.status.hooks.cleanup?.state === 'finished', 'cleanup');
+
+    // Then the interrupted hook counts as failed, the attempt is aborted, and nothing ran twice
+    const { stored } = await second.get('web-bg');
+    assert.equal(stored!.status.reason, 'HookFailed');
+    assert.equal(stored!.status.hooks.preRollout?.interrupted, true);
+    await new Promise((r) => setTimeout(r, 1200)); // the first hook's own run ends meanwhile
+    assert.deepEqual(readFileSync(log, 'utf8').trim().split('\n'), ['preRollout', 'cleanup Degraded']);
+    await second.close();
+    await store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,105 @@
+/**
+ * What a person (CLI, dashboard) sees of a rollout: its spec and status folded into one plain JSON
+ * object, with the plan spelled out step by step and the traffic it currently sends each version.
+ * The admin API serves it; `graylane rollout get` renders it. Pure: no store, no clock.
+ */
+import type { NamedMatch } from '../spec/types.js';
+import type { AnalysisRun } from './analysis.js';
+import type { HookName, RolloutSpec } from './model.js';
+import { describeStep, planOf } from './plan.js';
+import type { HookRecord, RolloutPhase, RolloutStatus } from './status.js';
+
+export interface StepView {
+  index: number;
+  /** `setWeight 20`, `pause 2m`, `analysis error-rate`... */
+  description: string;
+  /** `current` is the step in progress; `aborted` the one the attempt stopped at. */
+  state: 'done' | 'current' | 'aborted' | 'pending';
+}
+
+export interface RolloutView {
+  name: string;
+  service: string;
+  stable: string;
+  canary: string;
+  strategy: 'canary' | 'blueGreen';
+  /** `Pending`: declared, not started by the controller yet. */
+  phase: RolloutPhase | 'Pending';
+  reason: string;
+  message: string;
+  attempt: number;
+  /** Store revision of the status (0 before the first write). */
+  revision: number;
+  /** Index of the step in progress (or the one an abort stopped at); null before the start and once done. */
+  currentStep: number | null;
+  steps: StepView[];
+  /** The canary's share of unmarked traffic (0..100). */
+  weight: number;
+  /**
+   * Where the service's unmarked traffic goes now, by version, in percent. After a completed
+   * canary (or a blue-green switch) the canary version has 100: it serves the stable lane.
+   */
+  traffic: Record<string, number>;
+  headerRoute: NamedMatch | null;
+  switched: boolean;
+  userPaused: boolean;
+  pauseDeadline: number | null;
+  startedAt: number | null;
+  updatedAt: number | null;
+  completedAt: number | null;
+  abortedAt: number | null;
+  analysisRuns: AnalysisRun[];
+  hooks: Partial<Record<HookName, HookRecord>>;
+}
+
+/** Folds a rollout's spec and its stored status (null: never run) into a RolloutView. */
+export function rolloutView(spec: RolloutSpec, status: RolloutStatus | null, revision = 0): RolloutView {
+  const plan = planOf(spec);
+  const s = status;
+  const index = s?.currentStepIndex ?? 0;
+  const steps = plan.map((step, i): StepView => {
+    let state: StepView['state'] = 'pending';
+    if (s !== null && i < index) state = 'done';
+    else if (s !== null && i === index) state = s.phase === 'Degraded' ? 'aborted' : 'current';
+    return { index: i, description: describeStep(step, spec), state };
+  });
+  return {
+    name: spec.name,
+    service: spec.service,
+    stable: spec.stable,
+    canary: spec.canary,
+    strategy: spec.strategy.kind,
+    phase: s?.phase ?? 'Pending',
+    reason: s?.reason ?? 'Pending',
+    message: s?.message ?? 'not started yet',
+    attempt: s?.attempt ?? 0,
+    revision,
+    currentStep: s !== null && index < plan.length && s.phase !== 'Healthy' ? index : null,
+    steps,
+    weight: s?.weight ?? 0,
+    traffic: trafficOf(spec, s),
+    headerRoute: s?.headerRoute ?? null,
+    switched: s?.switched ?? false,
+    userPaused: s?.userPaused ?? false,
+    pauseDeadline: s?.pauseDeadline ?? null,
+    startedAt: s?.startedAt ?? null,
+    updatedAt: s?.updatedAt ?? null,
+    completedAt: s?.completedAt ?? null,
+    abortedAt: s?.abortedAt ?? null,
+    analysisRuns: s?.analysisRuns ?? [],
+    hooks: s?.hooks ?? {},
+  };
+}
+
+/** Mirrors overlay.ts: what the overlay of this status does to unmarked traffic, by version. */
+function trafficOf(spec: RolloutSpec, s: RolloutStatus | null): Record<string, number> {
+  const { stable, canary } = spec;
+  if (s === null || s.phase === 'Degraded') return { [stable]: 100 };
+  if (s.phase === 'Healthy') {
+    const upgrade = spec.strategy.kind === 'blueGreen' && spec.strategy.promotion === 'upgrade';
+    return upgrade ? { [stable]: 100 } : { [canary]: 100 };
+  }
+  if (s.switched) return { [canary]: 100 };
+  const w = Math.min(100, Math.max(0, s.weight));
+  return { [stable]: 100 - w, [canary]: w };
+}

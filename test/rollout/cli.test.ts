@@ -1,0 +1,143 @@
+/**
+ * The `graylane rollout` CLI as a real child process against a running server: a person's pause
+ * released by `promote`, a refusal printed with the API's reason (exit 1), and get / list / watch.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import {
+  adminUrlOf,
+  CLI,
+  config,
+  gatewayUrlOf,
+  runCli,
+  send,
+  startTestApp,
+  startUpstream,
+  tally,
+  tempDir,
+  TOKEN,
+  until,
+  waitForRollout,
+  writeFile,
+} from './helpers.js';
+
+test('a manual pause is released by `graylane rollout promote`; a refused command prints the reason and exits 1', async (t) => {
+  const dir = await tempDir();
+  const stable = await startUpstream('stable');
+  const beta = await startUpstream('beta');
+  const file = dir.file('graylane.yaml');
+  await writeFile(
+    file,
+    config({
+      stable: stable.url,
+      beta: beta.url,
+      state: dir.file('state.db'),
+      rest: `
+rollouts:
+  - name: web-beta
+    service: web
+    canary: beta
+    strategy:
+      canary:
+        steps:
+          - setWeight: 25
+          - pause: {}
+          - setWeight: 75
+`,
+    }),
+  );
+  const app = await startTestApp(file);
+  t.after(async () => {
+    await app.close({ drainMs: 0 });
+    await stable.close();
+    await beta.close();
+    await dir.remove();
+  });
+  const admin = adminUrlOf(app);
+  const env = { GRAYLANE_ADMIN: admin, GRAYLANE_ADMIN_TOKEN: TOKEN };
+
+  // Given the rollout waits for a person
+  await waitForRollout(admin, 'web-beta', (v) => v.reason === 'AwaitingPromotion');
+  const got = await runCli(['rollout', 'get', 'web-beta'], env);
+  assert.equal(got.code, 0, got.stderr);
+  assert.match(got.stdout, /Status:\s+॥ Paused \(AwaitingPromotion\)/);
+  assert.match(got.stdout, /► {2}2 {2}pause \(until promoted\) {3}waiting for promote/);
+  assert.match(got.stdout, /Traffic:\s+stable 75% {2}beta 25%/);
+
+  // When a person runs `graylane rollout promote` without the token, it is refused and nothing moves
+  const refused = await runCli(['rollout', 'promote', 'web-beta', '--admin', admin]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /missing or wrong bearer token/);
+  assert.equal((await waitForRollout(admin, 'web-beta', () => true)).reason, 'AwaitingPromotion');
+
+  // When they run it with the token
+  const promoted = await runCli(['rollout', 'promote', 'web-beta'], env);
+  assert.equal(promoted.code, 0, promoted.stderr);
+
+  // Then the rollout goes on to the end
+  const v = await waitForRollout(admin, 'web-beta', (x) => x.phase === 'Healthy');
+  assert.deepEqual(v.traffic, { beta: 100 });
+  assert.deepEqual(tally(await send(gatewayUrlOf(app), 10)), { beta: 10 });
+
+  // And promoting the completed rollout is refused with the API's reason, exit 1
+  const again = await runCli(['rollout', 'promote', 'web-beta'], env);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /cannot promote rollout web-beta: it has completed/);
+  const bad = await runCli(['rollout', 'set-weight', 'web-beta', '150'], env);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /weight must be a whole number from 0 to 100, not 150/);
+
+  const list = await runCli(['rollout', 'list'], env);
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /^NAME +SERVICE +STRATEGY +PHASE +STEP +TRAFFIC +MESSAGE\nweb-beta +web +canary +Healthy +3\/3 +beta 100%/);
+  const events = await runCli(['rollout', 'events', 'web-beta'], env);
+  assert.match(events.stdout, /Promoted/);
+});
+
+test('`graylane rollout get --watch` on a pipe prints the view once, then each change as a line', async (t) => {
+  const dir = await tempDir();
+  const stable = await startUpstream('stable');
+  const beta = await startUpstream('beta');
+  const file = dir.file('graylane.yaml');
+  await writeFile(
+    file,
+    config({
+      stable: stable.url,
+      beta: beta.url,
+      state: dir.file('state.db'),
+      rest: `
+rollouts:
+  - name: web-beta
+    service: web
+    canary: beta
+    strategy: { canary: { steps: [ { setWeight: 10 }, { pause: {} }, { setWeight: 40 }, { pause: {} } ] } }
+`,
+    }),
+  );
+  const app = await startTestApp(file);
+  const admin = adminUrlOf(app);
+  await waitForRollout(admin, 'web-beta', (v) => v.reason === 'AwaitingPromotion');
+  const watcher = spawn(process.execPath, [CLI, 'rollout', 'get', 'web-beta', '--watch', '--interval', '100', '--admin', admin], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(async () => {
+    if (watcher.exitCode === null) watcher.kill('SIGKILL');
+    await app.close({ drainMs: 0 });
+    await stable.close();
+    await beta.close();
+    await dir.remove();
+  });
+  let out = '';
+  watcher.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  await until(() => out.includes('Events:'), 10_000, 'the first view');
+  assert.ok(!out.includes('\x1b['), 'no terminal control codes on a pipe');
+
+  await fetch(`${admin}/api/v1/rollouts/web-beta/promote`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+  await until(() => /Paused \(AwaitingPromotion\) {2}step 4\/4 {2}stable 60% {2}beta 40%/.test(out), 10_000, 'the status line');
+  assert.match(out, /Normal {3}Promoted/);
+  assert.match(out, /WeightSet +step 3\/4 \(setWeight 40\)/);
+  watcher.kill('SIGINT');
+  await until(() => watcher.exitCode !== null, 5000, 'the watcher to stop');
+  assert.equal(watcher.exitCode, 0);
+});
