@@ -91,3 +91,41 @@ export class StoreConflictError extends Error {
     this.name = 'StoreConflictError';
   }
 }
+
+/**
+ * The store cannot be reached or did not answer in time (etcd down, partitioned, or out of quota).
+ * Thrown within the client's bounded timeout, never a hang. A write that fails this way was one
+ * transaction, so it happened entirely or not at all; which one is unknown when the request was
+ * sent before the connection broke, and compare-and-swap makes the retry safe (it conflicts when
+ * the first attempt did land). The admin API answers it with HTTP 503.
+ */
+export class StoreUnavailableError extends Error {
+  readonly code = 'STORE_UNAVAILABLE';
+  readonly status = 503;
+  constructor(
+    /** What was attempted, e.g. `commit rollout whoami-v2`. */
+    readonly operation: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`store unavailable: ${operation}: ${reason}`, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/**
+ * A write from a controller that is no longer the leader: its leadership key is gone (lease expired
+ * or resigned) or belongs to another campaign. Nothing was written; the controller must stop.
+ */
+export class StoreFencedError extends Error {
+  readonly code = 'STORE_FENCED';
+  readonly status = 409;
+  constructor(
+    readonly leaderKey: string,
+    /** Create revision the writer held the key at. */
+    readonly expectedRevision: number,
+  ) {
+    super(`not the leader any more: ${leaderKey} is no longer held at revision ${expectedRevision}; nothing was written`);
+    this.name = 'StoreFencedError';
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * The spec in etcd: `graylane apply` writes it, every gateway watches it.
+ *
+ * - `P/spec` holds a JSON envelope `{ sha256, appliedAt, source, yaml }`: the YAML exactly as
+ *   applied (so `graylane get spec` returns the user's file, comments included) and its content
+ *   hash. A value that is not such an envelope is read as bare YAML, so an operator may also
+ *   `etcdctl put /graylane/spec "$(cat graylane.yaml)"`.
+ * - The spec's revision is the key's mod_revision: the etcd revision of the apply.
+ * - Applying the text that is already there writes nothing (no revision, no reload anywhere).
+ * - Validation is the caller's: apply only what parseSpec accepted; a gateway parses what it gets
+ *   and rejects a bad spec (written by hand) by returning false, keeping its current Snapshot.
+ *
+ * Start-up decision (docs/cluster.md): a gateway that cannot reach etcd starts from its cache of
+ * the last good spec (spec-cache.ts) with a loud warning, and catches up when etcd answers; with
+ * no cache it refuses to start, with a message that says so.
+ */
+import type { EtcdConnection, EtcdEntry } from './etcd-connection.js';
+import { watchKeys, type KeyWatch } from './etcd-watch.js';
+import { readSpecCache, sha256Hex, writeSpecCache } from './spec-cache.js';
+import { StoreConflictError, StoreUnavailableError } from './types.js';
+
+/** The spec as stored. */
+export interface AppliedSpec {
+  /** The YAML text exactly as applied. */
+  yaml: string;
+  /** sha256 of `yaml`, hex. */
+  sha256: string;
+  /** The etcd revision of the apply (the key's mod_revision). */
+  revision: number;
+  /** ISO time of the apply ('' when written by hand). */
+  appliedAt: string;
+  /** What was applied (the file name given to apply), for messages; '' when unknown. */
+  source: string;
+}
+
+export interface ApplyResult {
+  revision: number;
+  sha256: string;
+  /** False when etcd already held this exact text: nothing was written. */
+  changed: boolean;
+}
+
+export interface ApplyOptions {
+  /** Shown in messages and `get spec`, e.g. the file name. */
+  source?: string;
+  /** Compare-and-swap: apply only if the spec is still at this revision (0 = none applied yet). */
+  expectRevision?: number;
+  /** Clock for appliedAt (tests). */
+  now?: () => Date;
+}
+
+/**
+ * Writes `yaml` as the spec. The caller has validated it (parseSpec) first. Throws
+ * StoreUnavailableError (etcd away: nothing written) or, with expectRevision, StoreConflictError.
+ *
+ * @example
+ * parseSpec(text, file); // throws ConfigError: write nothing
+ * const r = await applySpec(etcd, text, { source: file });
+ * console.log(r.changed ? `applied at revision ${r.revision}` : 'unchanged');
+ */
+export async function applySpec(conn: EtcdConnection, yaml: string, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  const key = conn.keys.spec;
+  const sha256 = sha256Hex(yaml);
+  const current = await getSpec(conn);
+  const found = current?.revision ?? 0;
+  if (opts.expectRevision !== undefined && opts.expectRevision !== found) throw new StoreConflictError('spec', opts.expectRevision, found);
+  if (current?.sha256 === sha256) return { revision: current.revision, sha256, changed: false };
+  const envelope = JSON.stringify({ sha256, appliedAt: (opts.now?.() ?? new Date()).toISOString(), source: opts.source ?? '', yaml });
+  const put = { request_put: { key: Buffer.from(key), value: Buffer.from(envelope) } };
+  if (opts.expectRevision === undefined) {
+    // Last writer wins, as with kubectl apply.
+    const res = await conn.txn('apply the spec', { success: [put] });
+    return { revision: Number(res.header.revision), sha256, changed: true };
+  }
+  const res = await conn.txn('apply the spec', {
+    compare: [{ key: Buffer.from(key), target: 'Mod', result: 'Equal', mod_revision: opts.expectRevision }],
+    success: [put],
+    failure: [{ request_range: { key: Buffer.from(key) } }],
+  });
+  if (!res.succeeded) throw new StoreConflictError('spec', opts.expectRevision, Number(res.responses[0]?.response_range?.kvs[0]?.mod_revision ?? 0));
+  return { revision: Number(res.header.revision), sha256, changed: true };
+}
+
+/** The applied spec, or null when none was applied. Throws StoreUnavailableError. */
+export async function getSpec(conn: EtcdConnection): Promise<AppliedSpec | null> {
+  const { entry } = await conn.get('read the spec', conn.keys.spec);
+  return entry ? decodeSpec(entry) : null;
+}
+
+/** The stored value as an AppliedSpec: our envelope, or bare YAML written by hand. */
+export function decodeSpec(entry: EtcdEntry): AppliedSpec {
+  const text = entry.value.toString('utf8');
+  try {
+    const e = JSON.parse(text) as Partial<AppliedSpec>;
+    if (e && typeof e === 'object' && typeof e.yaml === 'string' && typeof e.sha256 === 'string') {
+      return { yaml: e.yaml, sha256: sha256Hex(e.yaml), revision: entry.modRevision, appliedAt: String(e.appliedAt ?? ''), source: String(e.source ?? '') };
+    }
+  } catch {
+    // not JSON: bare YAML
+  }
+  return { yaml: text, sha256: sha256Hex(text), revision: entry.modRevision, appliedAt: '', source: '' };
+}
+
+export interface InitialSpec {
+  /** null: etcd answered and no spec was applied yet. */
+  spec: AppliedSpec | null;
+  /** `cache`: etcd was unreachable; this is the last good spec this gateway saw. Warn loudly. */
+  from: 'etcd' | 'cache';
+  /** Why etcd could not be read, when from = cache. */
+  error?: StoreUnavailableError;
+}
+
+/**
+ * The spec a gateway starts with: from etcd (refreshing the cache), else from the cache file.
+ * Throws StoreUnavailableError when etcd is away and there is no cache to start from, and
+ * SpecCacheError when the cache is damaged.
+ */
+export async function loadInitialSpec(conn: EtcdConnection, opts: { cacheFile?: string } = {}): Promise<InitialSpec> {
+  try {
+    const spec = await getSpec(conn);
+    if (spec && opts.cacheFile) {
+      let cached: AppliedSpec | null = null;
+      try {
+        cached = readSpecCache(opts.cacheFile);
+      } catch {
+        // damaged: rewritten below
+      }
+      if (cached?.sha256 !== spec.sha256 || cached.revision !== spec.revision) writeSpecCache(opts.cacheFile, spec);
+    }
+    return { spec, from: 'etcd' };
+  } catch (e) {
+    if (!(e instanceof StoreUnavailableError)) throw e;
+    const cached = opts.cacheFile ? readSpecCache(opts.cacheFile) : null;
+    if (cached === null) {
+      const where = opts.cacheFile ? `no cached spec at ${opts.cacheFile}` : 'no spec cache file configured';
+      throw new StoreUnavailableError('load the spec', `${e.message.replace(/^store unavailable: read the spec: /, '')}; and ${where}: cannot start without a spec`, { cause: e });
+    }
+    return { spec: cached, from: 'cache', error: e };
+  }
+}
+
+export interface WatchSpecOptions {
+  /** The spec the caller already serves: it is not handed over again (compared by sha256). */
+  since?: { sha256: string } | null;
+  /** Keep the last accepted spec in this file (atomic writes). */
+  cacheFile?: string;
+  /** etcd reachable or not (for /metrics and the dashboard: the store is down). */
+  onConnection?: (connected: boolean, error?: Error) => void;
+  /** onSpec threw, or the cache could not be written. */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Calls `onSpec` with each new spec: first the current one if it differs from `since`, then every
+ * change (a burst that arrives together, e.g. after a reconnect, gives only its last spec). Return
+ * false (or throw) from onSpec to reject a spec: it is not cached, and the same text is not offered
+ * again. A deleted spec key is ignored (the gateway keeps what it serves).
+ *
+ * On a reconnect the watch resumes from the last revision it saw; see etcd-watch.ts.
+ *
+ * @example
+ * const initial = await loadInitialSpec(etcd, { cacheFile });
+ * const watch = watchSpec(etcd, (s) => reload(parseSpec(s.yaml, `etcd ${s.source}`)), { since: initial.spec, cacheFile });
+ */
+export function watchSpec(
+  conn: EtcdConnection,
+  onSpec: (spec: AppliedSpec) => boolean | void | Promise<boolean | void>,
+  opts: WatchSpecOptions = {},
+): KeyWatch {
+  let lastSha = opts.since?.sha256;
+  const report = opts.onError ?? ((e: unknown) => process.emitWarning(e instanceof Error ? e : new Error(String(e)), 'GraylaneSpecWatch'));
+  const consider = async (entry: EtcdEntry | undefined): Promise<void> => {
+    if (entry === undefined) return;
+    const spec = decodeSpec(entry);
+    if (spec.sha256 === lastSha) return;
+    lastSha = spec.sha256;
+    let accepted: boolean | void;
+    try {
+      accepted = await onSpec(spec);
+    } catch (e) {
+      report(e);
+      return;
+    }
+    if (accepted === false || !opts.cacheFile) return;
+    try {
+      writeSpecCache(opts.cacheFile, spec);
+    } catch (e) {
+      report(e);
+    }
+  };
+  return watchKeys(
+    conn,
+    conn.keys.spec,
+    {
+      onReset: (entries) => consider(entries[0]),
+      onChanges: (changes) => {
+        const last = changes.at(-1)!;
+        return consider(last.type === 'put' ? last.entry : undefined);
+      },
+      ...(opts.onConnection ? { onConnection: opts.onConnection } : {}),
+      ...(opts.onError ? { onError: opts.onError } : {}),
+    },
+    { exact: true },
+  );
+}

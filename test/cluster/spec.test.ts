@@ -1,0 +1,167 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTcpProxy } from '../../src/store/etcd-harness.js';
+import { readSpecCache, SpecCacheError } from '../../src/store/spec-cache.js';
+import { applySpec, getSpec, loadInitialSpec, watchSpec, type AppliedSpec } from '../../src/store/spec-source.js';
+import { StoreConflictError, StoreUnavailableError } from '../../src/store/types.js';
+import { Connections, etcdForFile, eventually, freshPrefix, waitFor } from './helpers.js';
+
+const etcd = etcdForFile();
+
+const spec = (weight: number): string => `# canary weight ${weight}\nservices:\n  whoami:\n    versions:\n      stable: { endpoints: [http://127.0.0.1:9001] }\n# weight: ${weight}\n`;
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'graylane-spec-cache-'));
+}
+
+test('spec: apply stores the text as written with its hash; the same text again writes nothing', async () => {
+  const server = await etcd();
+  const conns = new Connections();
+  try {
+    const conn = conns.open(server.endpoint, freshPrefix());
+    assert.equal(await getSpec(conn), null);
+    const r1 = await applySpec(conn, spec(10), { source: 'graylane.yaml', now: () => new Date('2026-01-02T03:04:05Z') });
+    assert.equal(r1.changed, true);
+    const got = await getSpec(conn);
+    assert.deepEqual(got, { yaml: spec(10), sha256: r1.sha256, revision: r1.revision, appliedAt: '2026-01-02T03:04:05.000Z', source: 'graylane.yaml' });
+    assert.match(r1.sha256, /^[0-9a-f]{64}$/);
+
+    const again = await applySpec(conn, spec(10));
+    assert.deepEqual(again, { revision: r1.revision, sha256: r1.sha256, changed: false });
+
+    await assert.rejects(applySpec(conn, spec(20), { expectRevision: r1.revision - 1 }), (e: unknown) => e instanceof StoreConflictError && e.actualRevision === r1.revision);
+    const r2 = await applySpec(conn, spec(20), { expectRevision: r1.revision });
+    assert.ok(r2.revision > r1.revision);
+
+    // Written by hand with etcdctl: bare YAML is read as the spec.
+    await conn.client.put(conn.keys.spec).value(spec(30));
+    assert.equal((await getSpec(conn))?.yaml, spec(30));
+  } finally {
+    conns.closeAll();
+  }
+});
+
+test('spec: three watching gateways get each apply; one cut off meanwhile catches up with the latest, nothing twice', async () => {
+  const server = await etcd();
+  const proxy = await startTcpProxy(server.endpoint);
+  const conns = new Connections();
+  const prefix = freshPrefix();
+  try {
+    const admin = conns.open(server.endpoint, prefix);
+    const first = await applySpec(admin, spec(0));
+    const seen: string[][] = [[], [], []];
+    const watches = [0, 1, 2].map((i) =>
+      watchSpec(conns.open(i === 2 ? proxy.endpoint : server.endpoint, prefix), (s) => void seen[i]!.push(s.yaml), { since: i === 0 ? first : null }),
+    );
+    await Promise.all(watches.map((w) => w.ready()));
+    assert.deepEqual(seen, [[], [spec(0)], [spec(0)]], 'a gateway already serving the spec is not handed it again');
+
+    await applySpec(admin, spec(10));
+    await waitFor('all three at 10', () => seen.every((s) => s.at(-1) === spec(10)));
+
+    proxy.cut();
+    await waitFor('gateway 3 to notice the cut', () => !watches[2]!.connected);
+    await applySpec(admin, spec(20));
+    await applySpec(admin, spec(30));
+    await waitFor('gateways 1 and 2 at 30', () => seen[0]!.at(-1) === spec(30) && seen[1]!.at(-1) === spec(30));
+    proxy.restore();
+    await waitFor('gateway 3 at 30', () => seen[2]!.at(-1) === spec(30));
+
+    // Every gateway saw the applies in order, none twice; applies that arrive together (as after a
+    // reconnect) may be handed over as their last one only.
+    const order = [spec(0), spec(10), spec(20), spec(30)];
+    for (const [i, got] of seen.entries()) {
+      const positions = got.map((t) => order.indexOf(t));
+      assert.deepEqual(positions, [...positions].sort(), `gateway ${i + 1}: in order, none twice: ${positions.join(',')}`);
+      assert.equal(new Set(positions).size, positions.length);
+    }
+    assert.deepEqual(seen[2]!.slice(0, 2), [spec(0), spec(10)], 'nothing from before the cut was handed over again');
+    await Promise.all(watches.map((w) => w.close()));
+  } finally {
+    conns.closeAll();
+    await proxy.close();
+  }
+});
+
+test('spec: the cache keeps the last accepted spec; a rejected one is not cached', async () => {
+  const server = await etcd();
+  const conns = new Connections();
+  const dir = tempDir();
+  const cacheFile = join(dir, 'state', 'spec-cache.json');
+  try {
+    const conn = conns.open(server.endpoint, freshPrefix());
+    const accepted: AppliedSpec[] = [];
+    const w = watchSpec(conn, (s) => (s.yaml.includes('broken') ? false : void accepted.push(s)), { cacheFile });
+    await w.ready();
+    const r1 = await applySpec(conn, spec(10));
+    await waitFor('the spec accepted and cached', () => accepted.length === 1 && readSpecCache(cacheFile)?.revision === r1.revision);
+    await applySpec(conn, 'broken: [\n');
+    await applySpec(conn, spec(20));
+    await waitFor('20 accepted', () => accepted.length === 2);
+    await waitFor('20 cached', () => readSpecCache(cacheFile)?.yaml === spec(20));
+    assert.deepEqual(accepted.map((s) => s.yaml), [spec(10), spec(20)]);
+    assert.deepEqual(readdirSync(join(dir, 'state')), ['spec-cache.json'], 'no temporary file left behind');
+    await w.close();
+  } finally {
+    conns.closeAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('spec: a gateway restarted while etcd is down starts from its cache, then picks up an apply made meanwhile', async () => {
+  const server = await etcd();
+  const conns = new Connections();
+  const dir = tempDir();
+  const cacheFile = join(dir, 'spec-cache.json');
+  const prefix = freshPrefix();
+  try {
+    const admin = conns.open(server.endpoint, prefix);
+    const applied = await applySpec(admin, spec(10));
+    const gateway = conns.open(server.endpoint, prefix);
+    const boot = await loadInitialSpec(gateway, { cacheFile });
+    assert.equal(boot.from, 'etcd');
+    assert.equal(boot.spec?.revision, applied.revision);
+    assert.equal(readSpecCache(cacheFile)?.yaml, spec(10), 'reading from etcd refreshed the cache');
+
+    await server.kill();
+    // "Restart": a new process has only the cache file.
+    const restarted = conns.open(server.endpoint, prefix);
+    const fromCache = await loadInitialSpec(restarted, { cacheFile });
+    assert.equal(fromCache.from, 'cache');
+    assert.equal(fromCache.spec?.yaml, spec(10));
+    assert.ok(fromCache.error instanceof StoreUnavailableError);
+    await assert.rejects(
+      loadInitialSpec(restarted, { cacheFile: join(dir, 'missing.json') }),
+      (e: unknown) => e instanceof StoreUnavailableError && /no cached spec at .*missing\.json: cannot start without a spec/.test(e.message),
+    );
+
+    const seen: string[] = [];
+    const w = watchSpec(restarted, (s) => void seen.push(s.yaml), { since: fromCache.spec, cacheFile });
+    await server.start();
+    await eventually(() => applySpec(admin, spec(20)));
+    await waitFor('the apply made after the outage', () => seen.at(-1) === spec(20), 15_000);
+    assert.deepEqual(seen, [spec(20)]);
+    await waitFor('the cache to follow', () => readSpecCache(cacheFile)?.yaml === spec(20));
+    await w.close();
+  } finally {
+    conns.closeAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('spec: a damaged cache is refused, not served', async () => {
+  const dir = tempDir();
+  try {
+    const file = join(dir, 'spec-cache.json');
+    writeFileSync(file, JSON.stringify({ format: 1, spec: { yaml: spec(10), sha256: '00', revision: 3 } }));
+    assert.throws(() => readSpecCache(file), (e: unknown) => e instanceof SpecCacheError && /does not match its sha256/.test(e.message));
+    writeFileSync(file, '{"format": 1, "spec": {"yaml": "servi');
+    assert.throws(() => readSpecCache(file), SpecCacheError);
+    assert.equal(readSpecCache(join(dir, 'none.json')), null);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
