@@ -11,17 +11,23 @@
  * gateway --recordResponse--> SlidingWindow --window()--> builtin analysis (controller)
  * admin API --command--> controller     admin API --read--> controller, store, spec, gateway health
  * ```
- * `status()` is the one place the controller-side additions to the spec are assembled (rollout
- * overlays today; registered endpoints are the next part to plug in there).
+ * `status()` is the one place the controller-side additions to the spec are assembled: rollout
+ * overlays, and the endpoints instances registered through the admin API (src/registry/service.ts,
+ * which calls refresh() when they change).
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { configRoutes, type ConfigInfo } from './admin/config.js';
+import { instanceRoutes } from './admin/instances.js';
+import { dashboardRoutes } from './admin/dashboard.js';
+import { observabilityRoutes } from './admin/observability.js';
 import { rolloutRoutes } from './admin/rollouts.js';
 import { startAdmin, type AdminServer } from './admin/server.js';
 import { startGateway, watchConfig, type Gateway } from './gateway/index.js';
+import { combineObservers, knownLanes, Observability, TrafficCounters } from './metrics/index.js';
 import { RolloutController } from './rollout/controller.js';
 import { SlidingWindow } from './rollout/window.js';
+import { LocalInstances } from './registry/index.js';
 import { compile } from './routing/index.js';
 import type { Status } from './routing/types.js';
 import { ConfigError, loadSpecFile, parseListen, type Spec } from './spec/index.js';
@@ -51,6 +57,8 @@ export interface App {
   readonly admin: AdminServer;
   readonly controller: RolloutController;
   readonly store: Store;
+  /** Instances registered through the admin API. */
+  readonly instances: LocalInstances;
   /** The spec being served. */
   spec(): Spec;
   /** Stops watching, closes the admin API and the controller, drains the gateway, closes the store. */
@@ -70,10 +78,13 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const store = openSqliteStore(resolve(opts.cwd ?? process.cwd(), opts.statePath ?? spec.state?.path ?? DEFAULT_STATE_PATH));
   const traffic = new SlidingWindow();
   let gateway: Gateway | undefined;
+  // Metrics counters: lanes the served config does not name are counted as one (bounded labels).
+  const counters = new TrafficCounters({ knownLanes: () => knownLanes(gateway!.snapshot()) });
   const info: ConfigInfo = { file: opts.configFile, loadedAt: Date.now(), snapshotId: '', reloads: 0, lastReloadError: null };
 
   let controller: RolloutController;
-  const status = (): Status => ({ services: controller.overlays() });
+  const instances = new LocalInstances({ services: Object.keys(spec.services), onChange: () => refresh() });
+  const status = (): Status => ({ services: controller.overlays(), ...instances.status() });
   const refresh = (): void => {
     if (gateway === undefined) return;
     const snapshot = compile(spec, status());
@@ -97,7 +108,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
       port,
       logger: log,
       accessLog: opts.accessLog ?? spec.accessLog,
-      observer: traffic,
+      mesh: spec.mesh === undefined ? undefined : listenOf(spec.mesh.listen, 'mesh.listen'),
+      observer: combineObservers(traffic, counters),
     });
   } catch (err) {
     await store.close();
@@ -106,6 +118,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const gw = gateway;
   info.snapshotId = gw.snapshot().id;
 
+  const observability = new Observability({ counters, gateway: gw, config: () => ({ ...info }), window: traffic, controller });
   const adminAt = listenOf(opts.adminListen ?? spec.admin?.listen ?? DEFAULT_ADMIN_LISTEN, '--admin-listen');
   let admin: AdminServer;
   try {
@@ -115,10 +128,14 @@ export async function startApp(opts: AppOptions): Promise<App> {
       token: opts.adminToken,
       routes: [
         ...rolloutRoutes(controller),
+        ...instanceRoutes(instances),
         ...configRoutes({ info: () => ({ ...info }), spec: () => spec, status, health: gw.health }),
+        ...observabilityRoutes(observability),
+        ...dashboardRoutes(),
       ],
     });
   } catch (err) {
+    observability.close();
     await gw.close({ drainMs: 0 });
     await store.close();
     throw err;
@@ -132,16 +149,19 @@ export async function startApp(opts: AppOptions): Promise<App> {
       // A spec that does not compile changes nothing (compile throws; the watcher reports it).
       compile(next, status());
       spec = next;
+      instances.setServices(Object.keys(next.services));
       controller.update(next.rollouts ?? [], next.analysisTemplates ?? {});
       refresh();
       info.loadedAt = Date.now();
       info.reloads++;
       info.lastReloadError = null;
+      observability.recordReload(true);
       log.info({ id: info.snapshotId, config: opts.configFile }, 'config reloaded');
       for (const key of restartOnly(started, next)) log.warn({ key }, `${key} changed: it takes effect when graylane serve restarts`);
     },
     (err) => {
       info.lastReloadError = { at: Date.now(), message: err.message, issues: err instanceof ConfigError ? err.issues : [] };
+      observability.recordReload(false);
       log.error({ config: opts.configFile, error: err.message }, 'config rejected; still serving the previous one');
     },
   );
@@ -152,11 +172,14 @@ export async function startApp(opts: AppOptions): Promise<App> {
     admin,
     controller,
     store,
+    instances,
     spec: () => spec,
     close(closeOpts = {}) {
       closing ??= (async () => {
         stopWatching();
+        instances.close();
         await admin.close();
+        observability.close();
         await controller.close();
         await gw.close({ drainMs: closeOpts.drainMs ?? spec.drainMs });
         await store.close();
@@ -171,7 +194,9 @@ function restartOnly(before: Spec, after: Spec): string[] {
   const changed: string[] = [];
   if (before.listen !== after.listen) changed.push('listen');
   if (before.admin?.listen !== after.admin?.listen) changed.push('admin.listen');
+  if (before.mesh?.listen !== after.mesh?.listen) changed.push('mesh.listen');
   if (before.state?.path !== after.state?.path) changed.push('state.path');
+  if (before.limits?.maxHeaderBytes !== after.limits?.maxHeaderBytes) changed.push('limits.maxHeaderBytes');
   return changed;
 }
 

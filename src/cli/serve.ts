@@ -43,6 +43,8 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   }
   const { gateway, admin } = app;
   log.info({ listen: `${gateway.address.host}:${gateway.address.port}`, config: opts.config, id: gateway.snapshot().id }, 'gateway listening');
+  const mesh = gateway.meshAddress;
+  if (mesh !== null) log.info({ listen: `${hostForUrl(mesh.host)}:${mesh.port}` }, 'mesh listening (trusts the lanes it is given: keep it private)');
   log.info(
     { admin: `http://${hostForUrl(admin.address.host)}:${admin.address.port}`, changes: adminToken === undefined ? 'disabled (no admin token)' : 'enabled' },
     'admin API listening',

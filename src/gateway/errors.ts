@@ -10,10 +10,16 @@ export type GatewayErrorCode =
   | 'bad_gateway'
   | 'upstream_timeout'
   | 'bad_request'
+  | 'uri_too_long'
+  | 'headers_too_large'
+  | 'version_not_supported'
   | 'internal_error';
 
 export const STATUS: Readonly<Record<GatewayErrorCode, number>> = {
   bad_request: 400,
+  uri_too_long: 414,
+  headers_too_large: 431,
+  version_not_supported: 505,
   no_route: 404,
   bad_gateway: 502,
   no_endpoint: 503,

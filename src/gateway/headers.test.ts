@@ -6,7 +6,6 @@ import {
   compileModifier,
   upstreamRequestHeaders,
   visitorCookie,
-  withoutBaggageMember,
   type ForwardContext,
 } from './headers.js';
 
@@ -54,17 +53,33 @@ test('request: hop-by-hop headers and the headers Connection names are dropped',
   assert.deepEqual(out.get('host'), ['prod.example.com'], 'Host is kept as the client sent it');
 });
 
-test('request: incoming lane headers are replaced by the decided lane; baggage lane member stripped unless trusted', () => {
+test('request: incoming lane headers and the baggage lane member are replaced by the decided lane, trusted or not', () => {
   const headers = { 'x-gray-lane': 'alpha', 'x-mse-tag': 'alpha', baggage: 'k1=v1,graylane-lane=alpha;p=1, k2=v2' };
-  const out = byName(upstreamRequestHeaders(headers, ctx()));
-  assert.deepEqual(out.get('x-gray-lane'), ['beta']);
-  assert.deepEqual(out.get('x-mse-tag'), ['beta']);
-  assert.deepEqual(out.get('baggage'), ['k1=v1,k2=v2']);
-  const trusted = byName(upstreamRequestHeaders(headers, ctx({ trustLane: true })));
-  assert.deepEqual(trusted.get('x-gray-lane'), ['beta']);
-  assert.deepEqual(trusted.get('baggage'), [headers.baggage]);
+  for (const trustLane of [false, true]) {
+    const out = byName(upstreamRequestHeaders(headers, ctx({ trustLane })));
+    assert.deepEqual(out.get('x-gray-lane'), ['beta']);
+    assert.deepEqual(out.get('x-mse-tag'), ['beta']);
+    assert.deepEqual(out.get('baggage'), ['k1=v1,graylane-lane=beta, k2=v2'], 'other members byte-for-byte');
+  }
   const onlyLane = byName(upstreamRequestHeaders({ baggage: 'graylane-lane=alpha' }, ctx()));
-  assert.equal(onlyLane.has('baggage'), false);
+  assert.deepEqual(onlyLane.get('baggage'), ['graylane-lane=beta']);
+});
+
+test('request: the lane is merged into baggage, added when there is none, and encoded when it must be', () => {
+  assert.deepEqual(byName(upstreamRequestHeaders({ baggage: 'userId=7,foo=bar' }, ctx())).get('baggage'), ['userId=7,foo=bar,graylane-lane=beta']);
+  assert.deepEqual(byName(upstreamRequestHeaders({}, ctx())).get('baggage'), ['graylane-lane=beta']);
+  assert.deepEqual(byName(upstreamRequestHeaders({}, ctx({ lane: 'a b' }))).get('baggage'), ['graylane-lane=a%20b']);
+  // Node keeps repeated baggage lines as one list; a modifier removing baggage drops the client's members only.
+  const mod = compileModifier({ remove: ['baggage'] });
+  assert.deepEqual(byName(upstreamRequestHeaders({ baggage: 'k=v' }, ctx({ modifier: mod }))).get('baggage'), ['graylane-lane=beta']);
+});
+
+test('request: a rule that sets or removes a lane header has the last word on it (written once)', () => {
+  const set = upstreamRequestHeaders({}, ctx({ modifier: compileModifier({ set: { 'X-Mse-Tag': 'gray' } }) }));
+  assert.deepEqual(byName(set).get('x-mse-tag'), ['gray']);
+  assert.deepEqual(byName(set).get('x-gray-lane'), ['beta']);
+  const removed = upstreamRequestHeaders({}, ctx({ modifier: compileModifier({ remove: ['x-mse-tag'] }) }));
+  assert.equal(byName(removed).has('x-mse-tag'), false);
 });
 
 test('request: X-Forwarded-For is appended to, -Proto and -Host are set', () => {
@@ -119,12 +134,6 @@ test('response: hop-by-hop dropped, lane exposed, visitor cookie appended after 
     'connection', 'close',
   ]);
   assert.deepEqual(clientResponseHeaders([Buffer.from('X-A'), Buffer.from('é', 'latin1')], null, 'stable', null, false), ['X-A', 'é']);
-});
-
-test('baggage member removal keeps other members and their properties', () => {
-  assert.equal(withoutBaggageMember('a=1;p=2,graylane-lane=beta', 'graylane-lane'), 'a=1;p=2');
-  assert.equal(withoutBaggageMember('a=1', 'graylane-lane'), 'a=1');
-  assert.equal(withoutBaggageMember('graylane-lane-x=1,b=2', 'graylane-lane'), 'graylane-lane-x=1,b=2');
 });
 
 test('client address drops the IPv4-mapped prefix', () => {

@@ -4,9 +4,11 @@
  * Requests: hop-by-hop headers are dropped (RFC 9110 §7.6.1: Connection and every header it names,
  * Proxy-Connection, Keep-Alive, TE, Transfer-Encoding, Upgrade; also Trailer, and Expect, which
  * Node's server already answered with 100-continue). The lane header and its aliases sent by the
- * client are always dropped and the gateway writes its own with the lane it decided; with an
- * untrusted route the `graylane-lane` member of W3C `baggage` is removed too (other members stay), so
- * a user cannot put themself into a gray lane. X-Forwarded-For is appended to, X-Forwarded-Proto and
+ * client are always dropped and the gateway writes its own with the lane it decided. The lane also
+ * travels as the `graylane-lane` member of W3C `baggage` (full-link gray for OpenTelemetry-instrumented
+ * services): the decided lane replaces any member the client sent (a user cannot put themself into a
+ * gray lane; on a trusting route the member was the lane's source anyway), and every other member is
+ * kept byte-for-byte (src/lanes/baggage.ts). X-Forwarded-For is appended to, X-Forwarded-Proto and
  * X-Forwarded-Host are set. Host is passed on as the client sent it, so virtual hosts and absolute
  * URLs built by the upstream keep working (as nginx `proxy_set_header Host $host` would).
  *
@@ -17,10 +19,11 @@
  * `res.writeHead` accept without building an object.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { LANE_BAGGAGE_KEY, encodeBaggageValue, joinHeader, withBaggageLane } from '../lanes/baggage.js';
 import type { HeaderModifier } from '../spec/types.js';
 
 /** The W3C baggage member graylane writes and reads the lane from. */
-export const BAGGAGE_LANE_KEY = 'graylane-lane';
+export const BAGGAGE_LANE_KEY = LANE_BAGGAGE_KEY;
 
 /** Response headers added when the spec's `exposeLane` is on. */
 export const EXPOSE_LANE_HEADER = 'x-gray-lane';
@@ -62,7 +65,10 @@ export interface ForwardContext {
   /** Lower-cased lane header names (snapshot.laneHeaders); all are written with `lane`. */
   laneHeaders: readonly string[];
   lane: string;
-  /** The route trusts incoming lanes: keep the lane member of `baggage`. */
+  /**
+   * The route trusts incoming lanes. Informational: trust decides the lane (mark), and the decided
+   * lane then replaces incoming lane headers and the baggage member either way.
+   */
   trustLane: boolean;
   modifier: CompiledModifier | null;
   /** The client's address, appended to X-Forwarded-For. */
@@ -82,6 +88,7 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, ctx: Forwar
   const drop = ctx.modifier === null ? null : ctx.modifier.drop;
   const laneHeaders = ctx.laneHeaders;
   let forwardedFor: string | undefined;
+  let baggage: string | undefined;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
@@ -103,12 +110,11 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, ctx: Forwar
         forwardedFor = Array.isArray(value) ? value.join(', ') : value;
         continue;
       case 'baggage':
-        if (!ctx.trustLane && typeof value === 'string') {
-          const kept = withoutBaggageMember(value, BAGGAGE_LANE_KEY);
-          if (kept !== '') out.push(name, kept);
-          continue;
+        // Written after the loop with the lane merged in (repeated lines are one list).
+        if (!(drop !== null && drop.has(name)) && !(connectionListed !== null && connectionListed.includes(name))) {
+          baggage = joinHeader(value);
         }
-        break;
+        continue;
     }
     if (laneHeaders.includes(name)) continue;
     if (connectionListed !== null && connectionListed.includes(name)) continue;
@@ -124,7 +130,11 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, ctx: Forwar
     ctx.proto,
   );
   if (headers.host !== undefined) out.push('x-forwarded-host', headers.host);
-  for (let i = 0; i < laneHeaders.length; i++) out.push(laneHeaders[i]!, ctx.lane);
+  for (let i = 0; i < laneHeaders.length; i++) {
+    // A rule that sets (or removes) a lane header itself has the last word on it.
+    if (drop === null || !drop.has(laneHeaders[i]!)) out.push(laneHeaders[i]!, ctx.lane);
+  }
+  out.push('baggage', baggage === undefined ? laneMember(ctx.lane) : withBaggageLane(baggage, ctx.lane));
   if (ctx.modifier !== null) {
     const write = ctx.modifier.write;
     for (let i = 0; i < write.length; i++) out.push(write[i]!);
@@ -156,19 +166,20 @@ function connectionTokens(value: string | undefined): string[] | null {
   return tokens;
 }
 
-/**
- * `baggage` without the member named `key` (W3C Baggage: comma-separated `key=value;props`).
- * Returns the input unchanged when the key is absent, '' when nothing is left.
- */
-export function withoutBaggageMember(baggage: string, key: string): string {
-  if (!baggage.includes(key)) return baggage;
-  const kept: string[] = [];
-  for (const member of baggage.split(',')) {
-    const eq = member.indexOf('=');
-    const name = (eq === -1 ? member : member.slice(0, eq)).trim();
-    if (name !== key && member.trim() !== '') kept.push(member.trim());
+/** The last lanes' baggage members: most requests carry one of a few lanes, so this is a cache hit. */
+const laneMembers = new Map<string, string>();
+const MAX_CACHED_MEMBERS = 64;
+
+/** `graylane-lane=<lane>`, percent-encoded, for a request that arrived without baggage. */
+function laneMember(lane: string): string {
+  let m = laneMembers.get(lane);
+  if (m === undefined) {
+    m = `${LANE_BAGGAGE_KEY}=${encodeBaggageValue(lane)}`;
+    // Trusted lanes come from outside: bound the cache rather than let it grow with them.
+    if (laneMembers.size >= MAX_CACHED_MEMBERS) laneMembers.clear();
+    laneMembers.set(lane, m);
   }
-  return kept.join(',');
+  return m;
 }
 
 /**

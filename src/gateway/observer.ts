@@ -10,5 +10,17 @@ export interface ResponseObserver {
    * status sent to the client (0 never occurs here; 499 when the client went away, 502/504 when the
    * upstream failed), `durationMs` from the request's arrival to the end of the response.
    */
-  recordResponse(service: string, version: string, status: number, durationMs: number): void;
+  recordResponse(service: string, version: string, status: number, durationMs: number, detail: ResponseDetail): void;
+}
+
+/**
+ * More about a finished request, for observers that count by route and lane (metrics). The gateway
+ * passes its per-request exchange object, which has these fields: nothing is allocated for it.
+ */
+export interface ResponseDetail {
+  readonly route: { readonly name: string };
+  /** The lane marking chose (a trusted route may pass on any lane a client sends). */
+  readonly lane: string;
+  /** How the upstream failed, when it did (the answer was then the gateway's 502/504, or a cut body). */
+  readonly upstreamFailure: 'bad_gateway' | 'upstream_timeout' | null;
 }

@@ -59,6 +59,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   status = 0;
   /** The upstream call has ended, one way or another. */
   done = false;
+  /** How the upstream failed, if it did (for the observer): refused/reset/garbage, or a timeout. */
+  upstreamFailure: 'bad_gateway' | 'upstream_timeout' | null = null;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #drainHooked = false;
@@ -137,6 +139,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       return;
     }
     const failure = classifyUpstreamError(err);
+    // Failures of our own making (an aborted or malformed request) are not the upstream's.
+    if (failure.unhealthy) this.upstreamFailure = failure.code;
     if (failure.unhealthy && this.status === 0) {
       this.sink.health.reportFailure(this.endpoint.origin, this.route.service.passiveHealth);
     }
@@ -168,7 +172,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   #finish(): void {
     const sink = this.sink;
     if (sink.observer !== null) {
-      sink.observer.recordResponse(this.route.service.name, this.version, this.status, performance.now() - this.started);
+      sink.observer.recordResponse(this.route.service.name, this.version, this.status, performance.now() - this.started, this);
     }
     if (sink.log !== null) {
       sink.log({

@@ -6,13 +6,17 @@
  * request sees the old rules or the new, never a mix. Pools, passive health, mirror counters and
  * open tunnels belong to the gateway and outlive snapshots, which is what lets keep-alive and
  * WebSocket connections survive a reload.
+ *
+ * Mesh mode (routing/mesh.ts) is a second listener served by the same handler: only the route
+ * lookup differs (the snapshot's implicit per-service routes instead of the declared ones) and the
+ * `/<service>` prefix, when the service was named by path, is cut from the upstream target.
  */
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { DestinationStream, Logger } from 'pino';
-import { dispatch } from '../routing/index.js';
+import { dispatch, stripMeshPrefix } from '../routing/index.js';
 import type { CompiledRoute, MarkContext, Snapshot } from '../routing/types.js';
 import { openAccessLog, type AccessLog } from './access-log.js';
 import { drainServer } from './drain.js';
@@ -23,6 +27,7 @@ import { Mirror, type MirrorCounters } from './mirror.js';
 import type { ResponseObserver } from './observer.js';
 import { PoolSet } from './pools.js';
 import { GatewayResponse, ProxyExchange, sendError, type ExchangeSink } from './proxy.js';
+import { applyServerLimits, checkRequest, limitsOf } from './request-guard.js';
 import { requestView } from './request-view.js';
 import { openTunnel, rejectUpgrade } from './websocket.js';
 
@@ -50,12 +55,16 @@ export interface GatewayOptions {
   poolGraceMs?: number;
   /** Told of every proxied request's end (service, version, status, duration): rollout analysis. */
   observer?: ResponseObserver;
+  /** Also listen here for mesh requests (spec.mesh); they use the snapshot's mesh routes. Default: no mesh listener. */
+  mesh?: { host?: string; port?: number };
 }
 
 /** A running gateway. */
 export interface Gateway {
   /** Where it listens (the real port when 0 was asked for). */
   readonly address: { host: string; port: number };
+  /** Where the mesh listener listens; null without one. */
+  readonly meshAddress: { host: string; port: number } | null;
   /** Serve `snapshot` from the next request on. */
   swap(snapshot: Snapshot): void;
   /** The snapshot being served. */
@@ -85,12 +94,21 @@ export interface Gateway {
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const gw = new GatewayServer(opts);
   await gw.listen(opts.host ?? '127.0.0.1', opts.port ?? 0);
+  if (opts.mesh !== undefined) {
+    try {
+      await gw.listenMesh(opts.mesh.host ?? '127.0.0.1', opts.mesh.port ?? 0);
+    } catch (err) {
+      await gw.close({ drainMs: 0 });
+      throw err;
+    }
+  }
   return gw;
 }
 
 class GatewayServer implements Gateway {
   readonly health: HealthTable;
   readonly #server: http.Server<typeof IncomingMessage, typeof GatewayResponse>;
+  readonly #meshServer: http.Server<typeof IncomingMessage, typeof GatewayResponse> | null;
   readonly #pools: PoolSet;
   readonly #mirror: Mirror;
   readonly #sink: ExchangeSink;
@@ -100,6 +118,7 @@ class GatewayServer implements Gateway {
   readonly #tunnels = new Set<Duplex>();
   #snapshot: Snapshot;
   #address = { host: '', port: 0 };
+  #meshAddress: { host: string; port: number } | null = null;
   #closing: Promise<void> | null = null;
 
   constructor(opts: GatewayOptions) {
@@ -124,33 +143,44 @@ class GatewayServer implements Gateway {
       inFlight: 0,
       onIdle: null,
     };
-    this.#server = http.createServer<typeof IncomingMessage, typeof GatewayResponse>(
+    this.#server = this.#createServer(false, spec.timeouts.idleMs);
+    this.#meshServer = opts.mesh === undefined ? null : this.#createServer(true, spec.timeouts.idleMs);
+  }
+
+  #createServer(mesh: boolean, idleMs: number): http.Server<typeof IncomingMessage, typeof GatewayResponse> {
+    const server = http.createServer<typeof IncomingMessage, typeof GatewayResponse>(
       {
         ServerResponse: GatewayResponse,
         // A 1 GiB upload may take longer than Node's default 5 minutes; idleness is bounded instead.
         requestTimeout: 0,
+        maxHeaderSize: limitsOf(this.#snapshot.spec).maxHeaderBytes,
+        // How often Node enforces headersTimeout (default every 30 s, which would let a slowloris
+        // outlive a 10 s limit by half a minute). Only connections still sending a head are checked.
+        connectionsCheckingInterval: 1000,
       },
-      (req, res) => this.#onRequest(req, res),
+      (req, res) => this.#onRequest(req, res, mesh),
     );
-    this.#server.keepAliveTimeout = 75_000;
-    this.#server.setTimeout(spec.timeouts.idleMs, onSocketIdle);
-    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
+    server.keepAliveTimeout = 75_000;
+    applyServerLimits(server, limitsOf(this.#snapshot.spec));
+    server.setTimeout(idleMs, onSocketIdle);
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head, mesh));
+    return server;
   }
 
-  listen(host: string, port: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        const a = this.#server.address() as AddressInfo;
-        this.#address = { host: a.address, port: a.port };
-        resolve();
-      });
-    });
+  async listen(host: string, port: number): Promise<void> {
+    this.#address = await listenOn(this.#server, host, port);
+  }
+
+  async listenMesh(host: string, port: number): Promise<void> {
+    if (this.#meshServer !== null) this.#meshAddress = await listenOn(this.#meshServer, host, port);
   }
 
   get address(): { host: string; port: number } {
     return this.#address;
+  }
+
+  get meshAddress(): { host: string; port: number } | null {
+    return this.#meshAddress;
   }
 
   get mirror(): Readonly<MirrorCounters> {
@@ -172,19 +202,37 @@ class GatewayServer implements Gateway {
     this.health.retain(origins);
     // Applies to connections accepted from now on.
     this.#server.timeout = snapshot.spec.timeouts.idleMs;
+    applyServerLimits(this.#server, limitsOf(snapshot.spec));
+    if (this.#meshServer !== null) {
+      this.#meshServer.timeout = snapshot.spec.timeouts.idleMs;
+      applyServerLimits(this.#meshServer, limitsOf(snapshot.spec));
+    }
   }
 
-  #onRequest(req: IncomingMessage, res: GatewayResponse): void {
+  #onRequest(req: IncomingMessage, res: GatewayResponse, mesh: boolean): void {
     const snapshot = this.#snapshot;
     const started = this.#sink.log === null && this.#sink.observer === null ? 0 : performance.now();
     try {
-      const url = req.url!;
+      let url = req.url!;
       // Origin form only: a reverse proxy has no business with absolute-form or `*` targets.
       if (url.charCodeAt(0) !== 47 /* / */) {
         return this.#answer(req, res, 'bad_request', started, null, { reason: 'the request target must be a path' });
       }
+      const checked = checkRequest(req, url, limitsOf(snapshot.spec));
+      if (typeof checked !== 'string') return this.#answer(req, res, checked.code, started, null, { reason: checked.reason });
+      // Mirror copies, the access log and mesh prefix stripping all read the normalised target.
+      if (checked !== url) req.url = url = checked;
       const view = requestView(url, req.headers);
-      const route = snapshot.matchRoute(view.host, view.path);
+      let route: CompiledRoute | undefined;
+      if (mesh) {
+        const named = snapshot.mesh?.match(view.host, view.path);
+        if (named !== undefined) {
+          route = named.route;
+          url = stripMeshPrefix(url, named.strip);
+        }
+      } else {
+        route = snapshot.matchRoute(view.host, view.path);
+      }
       if (route === undefined) {
         return this.#answer(req, res, 'no_route', started, null, { host: view.host, path: view.path });
       }
@@ -264,13 +312,18 @@ class GatewayServer implements Gateway {
     }
   }
 
-  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, mesh: boolean): void {
     const snapshot = this.#snapshot;
-    const url = req.url ?? '';
+    let url = req.url ?? '';
     if (url.charCodeAt(0) !== 47) return rejectUpgrade(socket, 'bad_request', { reason: 'the request target must be a path' });
+    const checked = checkRequest(req, url, limitsOf(snapshot.spec));
+    if (typeof checked !== 'string') return rejectUpgrade(socket, checked.code, { reason: checked.reason });
+    if (checked !== url) req.url = url = checked;
     const view = requestView(url, req.headers);
-    const route = snapshot.matchRoute(view.host, view.path);
+    const named = mesh ? snapshot.mesh?.match(view.host, view.path) : undefined;
+    const route = mesh ? named?.route : snapshot.matchRoute(view.host, view.path);
     if (route === undefined) return rejectUpgrade(socket, 'no_route', { host: view.host, path: view.path });
+    if (named !== undefined && named.strip > 0) req.url = stripMeshPrefix(url, named.strip);
     const mark = route.mark(view, this.#markContext);
     const target = dispatch(route.service, mark.lane, this.health);
     const endpoint = target.endpoint;
@@ -332,17 +385,30 @@ class GatewayServer implements Gateway {
         : new Promise<void>((resolve) => {
             sink.onIdle = resolve;
           });
-    await drainServer(this.#server, {
+    const drain = {
       drainMs,
       idle,
       onDeadline: () => {
         for (const t of this.#tunnels) t.destroy();
       },
-    });
+    };
+    await Promise.all([drainServer(this.#server, drain), this.#meshServer?.listening ? drainServer(this.#meshServer, drain) : null]);
     // Mirror copies still in flight are cut: they must not hold the process.
     await this.#pools.close(true);
     await this.#accessLog?.close();
   }
+}
+
+/** Starts `server` listening; resolves with the address it got. */
+function listenOn(server: http.Server<typeof IncomingMessage, typeof GatewayResponse>, host: string, port: number): Promise<{ host: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const a = server.address() as AddressInfo;
+      resolve({ host: a.address, port: a.port });
+    });
+  });
 }
 
 /** A request body follows the head (RFC 9112 §6.3): Transfer-Encoding, or a non-zero Content-Length. */

@@ -153,3 +153,13 @@ test('property: a header without the lane member is a prefix of the merged heade
     }),
   );
 });
+
+test('property: baggageValue reads what parseBaggage parses, for the lane and for every other key', () => {
+  fc.assert(
+    fc.property(header, ({ text }) => {
+      const parsed = parseBaggage(text);
+      assert.equal(baggageLane(text), parsed.find((m) => m.key === LANE_BAGGAGE_KEY)?.value);
+      for (const m of parsed) assert.equal(baggageValue(text, m.key), parsed.find((x) => x.key === m.key)?.value);
+    }),
+  );
+});

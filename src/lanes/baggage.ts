@@ -21,6 +21,7 @@ export const MAX_BAGGAGE_MEMBERS = 180;
 
 const COMMA = 0x2c;
 const EQUALS = 0x3d;
+const SEMICOLON = 0x3b;
 const SPACE = 0x20;
 const TAB = 0x09;
 
@@ -73,16 +74,6 @@ function hasKey(h: string, start: number, end: number, key: string): boolean {
   return i < end && h.charCodeAt(i) === EQUALS;
 }
 
-/** The raw value of the member at [start, end) whose key is known to be `key`. */
-function rawValue(h: string, start: number, end: number, key: string): string {
-  let i = h.indexOf('=', start + key.length) + 1;
-  let stop = h.indexOf(';', i);
-  if (stop === -1 || stop > end) stop = end;
-  while (i < stop && isSpace(h.charCodeAt(i))) i++;
-  while (stop > i && isSpace(h.charCodeAt(stop - 1))) stop--;
-  return h.slice(i, stop);
-}
-
 /** Percent-decodes a baggage value; a malformed escape leaves the value as it is. */
 export function decodeBaggageValue(raw: string): string {
   if (!raw.includes('%')) return raw;
@@ -103,19 +94,48 @@ export function encodeBaggageValue(value: string): string {
 
 /**
  * The decoded value of member `key`, or undefined when absent. The first occurrence wins.
+ *
+ * On the gateway's hot path: it jumps from one occurrence of `key` to the next with indexOf rather
+ * than walking every member, and accepts an occurrence only at the start of a member (the header's
+ * start, or a comma, with optional whitespace between) followed by optional whitespace and `=`.
  * @example baggageValue('a=1, graylane-lane=beta;p=1', 'graylane-lane') // 'beta'
  */
 export function baggageValue(header: string | undefined, key: string): string | undefined {
-  if (header === undefined || key === '' || !header.includes(key)) return undefined;
-  for (let from = 0; ; ) {
-    const comma = header.indexOf(',', from);
-    const stop = comma === -1 ? header.length : comma;
-    const start = skipSpace(header, from, stop);
-    const end = trimEnd(header, start, stop);
-    if (hasKey(header, start, end, key)) return decodeBaggageValue(rawValue(header, start, end, key));
-    if (comma === -1) return undefined;
-    from = comma + 1;
+  if (header === undefined || key === '') return undefined;
+  const at = findMember(header, key, 0);
+  if (at === -1) return undefined;
+  const eq = header.indexOf('=', at + key.length);
+  const len = header.length;
+  let end = eq + 1;
+  while (end < len) {
+    const c = header.charCodeAt(end);
+    if (c === SEMICOLON || c === COMMA) break;
+    end++;
   }
+  let start = eq + 1;
+  while (start < end && isSpace(header.charCodeAt(start))) start++;
+  while (end > start && isSpace(header.charCodeAt(end - 1))) end--;
+  return decodeBaggageValue(header.slice(start, end));
+}
+
+/** Where the first member named `key` at or after index `from` starts, or -1. */
+function findMember(header: string, key: string, from: number): number {
+  const len = header.length;
+  for (let i = header.indexOf(key, from); i !== -1; i = header.indexOf(key, i + 1)) {
+    let eq = i + key.length;
+    while (eq < len && isSpace(header.charCodeAt(eq))) eq++;
+    if (header.charCodeAt(eq) === EQUALS && atMemberStart(header, i)) return i;
+  }
+  return -1;
+}
+
+/** True when index `i` starts a member: only whitespace between it and a comma or the header's start. */
+function atMemberStart(h: string, i: number): boolean {
+  for (let j = i - 1; j >= 0; j--) {
+    const c = h.charCodeAt(j);
+    if (!isSpace(c)) return c === COMMA;
+  }
+  return true;
 }
 
 /** The lane carried in baggage (`graylane-lane`), decoded, or undefined. */
@@ -237,11 +257,34 @@ const SURELY_WITHIN_LIMITS = 3 * MAX_BAGGAGE_MEMBERS;
  * @example withBaggageMember('a=1;p, b=2', 'graylane-lane', 'beta') // 'a=1;p, b=2,graylane-lane=beta'
  */
 export function withBaggageMember(header: string | undefined, key: string, value: string): string {
-  const member = `${key}=${encodeBaggageValue(value)}`;
+  const member = `${key}=${needsEncoding(value) ? encodeBaggageValue(value) : value}`;
   if (header === undefined || isBlank(header)) return member;
-  const out =
-    (header.includes(key) ? rewriteMember(header, key, member) : null) ?? `${trimTrailingSeparators(header)},${member}`;
+  const out = replaceOnlyMember(header, key, member) ?? `${trimTrailingSeparators(header)},${member}`;
   return out.length <= SURELY_WITHIN_LIMITS ? out : fitLimits(out, key);
+}
+
+/**
+ * `header` with its member `key` replaced by `member`; null when it has none. The usual case, one
+ * such member, is one splice; duplicates go through rewriteMember, which removes them.
+ */
+function replaceOnlyMember(header: string, key: string, member: string): string | null {
+  const at = findMember(header, key, 0);
+  if (at === -1) return null;
+  let stop = header.indexOf(',', at);
+  if (stop === -1) stop = header.length;
+  if (findMember(header, key, stop) !== -1) return rewriteMember(header, key, member);
+  return header.slice(0, at) + member + header.slice(trimEnd(header, at, stop));
+}
+
+/** False for the usual lane names (letters, digits, `.`, `_`, `-`), which encode to themselves. */
+function needsEncoding(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    const plain =
+      (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x5f || c === 0x2d;
+    if (!plain) return true;
+  }
+  return false;
 }
 
 /** `header` with `graylane-lane=<lane>` set (see {@link withBaggageMember}). */

@@ -13,7 +13,7 @@
  *   const stock = await fetch('http://gateway:8081/stock/items');  // same lane, next hop
  *   res.end(`lane ${currentLane() ?? 'none'}: ${await stock.text()}`);
  * })).listen(8080);
- * register({ admin: 'http://gateway:9901', token: process.env.GRAYLANE_TOKEN!, service: 'orders',
+ * register({ admin: 'http://gateway:9090', token: process.env.GRAYLANE_TOKEN!, service: 'orders',
  *   version: process.env.LANE ?? 'stable', url: 'http://10.0.0.7:8080', deregisterOnSignals: true });
  */
 export {

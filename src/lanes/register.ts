@@ -6,6 +6,7 @@
  *   POST   {admin}/api/v1/instances                {service, version, url, ttlMs?} -> 201 {id, ttlMs}
  *   PUT    {admin}/api/v1/instances/{id}/heartbeat                                 -> 200 | 404
  *   DELETE {admin}/api/v1/instances/{id}                                          -> 204 | 404
+ *   errors: {"error": "<code>", "message": "<reason>"}  (src/admin/instances.ts)
  *
  * All with `Authorization: Bearer <token>`. One loop does the work: register (retrying with capped,
  * jittered exponential backoff while the admin API is away or refuses), then heartbeat every
@@ -262,13 +263,19 @@ function asRegistrationError(err: unknown): RegistrationError {
   return new RegistrationError('unreachable', (err as Error)?.message ?? String(err), undefined, { cause: err });
 }
 
-/** The admin API's reason from an error body (`{"error":{"message"}}` or `{"message"}`), else the text. */
+/**
+ * The admin API's reason from an error body: `code: message` from graylane's `{"error": code,
+ * "message"}` (or the nested `{"error": {code, message}}` some proxies and older servers send), else
+ * the text itself.
+ */
 function reason(text: string): string {
   try {
-    const j = JSON.parse(text) as { error?: { message?: string; code?: string } | string; message?: string };
-    if (typeof j.error === 'object' && j.error?.message) return j.error.message;
-    if (typeof j.error === 'string') return j.error;
-    if (typeof j.message === 'string') return j.message;
+    const j = JSON.parse(text) as { error?: { message?: unknown; code?: unknown } | string; message?: unknown };
+    const err = j.error;
+    const code = typeof err === 'string' ? err : typeof err?.code === 'string' ? err.code : undefined;
+    const message = typeof err === 'object' && typeof err.message === 'string' ? err.message : typeof j.message === 'string' ? j.message : undefined;
+    if (code !== undefined && message !== undefined) return `${code}: ${message}`;
+    if (message !== undefined || code !== undefined) return (message ?? code)!;
   } catch {
     // not JSON: use the text
   }

@@ -1,4 +1,7 @@
-/** The instance registry (pure): registrations with TTL and heartbeats -> `Status.registered`. */
+/**
+ * The instance registry: registrations with TTL and heartbeats -> `Status.registered`. registry.ts is
+ * the pure table; service.ts adds the clock, the expiry timer and the change callback.
+ */
 export {
   InstanceRegistry,
   RegistryError,
@@ -7,3 +10,4 @@ export {
   type RegistryErrorCode,
   type RegistryOptions,
 } from './registry.js';
+export { LocalInstances, type Instances, type LocalInstancesOptions } from './service.js';

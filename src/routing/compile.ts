@@ -9,6 +9,7 @@ import type { RouteMatch, RouteSpec, ServiceSpec, Spec } from '../spec/types.js'
 import type { CompiledRoute, CompiledService, CompiledVersion, Endpoint, Snapshot, Status } from './types.js';
 import { CompileError } from './errors.js';
 import { compileMark } from './mark.js';
+import { buildMeshTable, meshRouteSpecs } from './mesh.js';
 
 /**
  * Parses an endpoint URL once: `origin` keys the connection pool and passive health, `basePath` (no
@@ -179,6 +180,27 @@ export function snapshotId(spec: Spec, status: Status): string {
   return createHash('sha256').update(canonicalJson({ spec, status })).digest('hex').slice(0, 12);
 }
 
+/** One route: its service looked up, its mark function built with the service's overlay. */
+function compileRoute(
+  r: RouteSpec,
+  keyPath: string,
+  services: ReadonlyMap<string, CompiledService>,
+  status: Status,
+  laneHeaders: readonly string[],
+): CompiledRoute {
+  const service = services.get(r.service);
+  if (service === undefined) throw new CompileError(`${keyPath}.service`, `unknown service ${JSON.stringify(r.service)}`);
+  const overlay = status.services?.[r.service];
+  return Object.freeze({
+    name: r.name,
+    service,
+    trustLane: r.trustLane,
+    mark: compileMark(r, { keyPath, fallback: service.fallback, overlay, laneHeaders }),
+    mirrorLane: mirrorDecider(r.mirror),
+    visitorCookie: r.visitorCookie === null ? null : { name: r.visitorCookie.name, maxAgeMs: r.visitorCookie.maxAgeMs },
+  });
+}
+
 /**
  * Compiles a validated Spec plus the controller's Status into an immutable Snapshot.
  * Throws CompileError (with the key path) for what validation should have caught: an unknown
@@ -196,20 +218,12 @@ export function compile(spec: Spec, status: Status = {}): Snapshot {
 
   const laneHeaders = Object.freeze([...new Set([spec.laneHeader, ...spec.laneAliases].map((h) => h.toLowerCase()))]);
 
-  const routes = spec.routes.map((r, i): CompiledRoute => {
-    const keyPath = `routes[${i}]`;
-    const service = services.get(r.service);
-    if (service === undefined) throw new CompileError(`${keyPath}.service`, `unknown service ${JSON.stringify(r.service)}`);
-    const overlay = status.services?.[r.service];
-    return Object.freeze({
-      name: r.name,
-      service,
-      trustLane: r.trustLane,
-      mark: compileMark(r, { keyPath, fallback: service.fallback, overlay, laneHeaders }),
-      mirrorLane: mirrorDecider(r.mirror),
-      visitorCookie: r.visitorCookie === null ? null : { name: r.visitorCookie.name, maxAgeMs: r.visitorCookie.maxAgeMs },
-    });
-  });
+  const routes = spec.routes.map((r, i) => compileRoute(r, `routes[${i}]`, services, status, laneHeaders));
+  // Mesh mode: one implicit trusted route per service, compiled like any other (see mesh.ts).
+  const mesh =
+    spec.mesh === undefined
+      ? null
+      : buildMeshTable(meshRouteSpecs(spec).map((r) => compileRoute(r, `mesh.${r.service}`, services, status, laneHeaders)));
 
   return Object.freeze({
     id: snapshotId(spec, status),
@@ -219,5 +233,6 @@ export function compile(spec: Spec, status: Status = {}): Snapshot {
     services,
     laneHeaders,
     matchRoute: buildMatcher(routes, spec.routes),
+    mesh,
   });
 }

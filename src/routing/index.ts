@@ -5,6 +5,7 @@
 export { compile, parseEndpoint, snapshotId } from './compile.js';
 export { dispatch, nextEndpoint, DISPATCH_REASON } from './dispatch.js';
 export { explain, type Explanation } from './explain.js';
+export { MESH_ROUTE_PREFIX, buildMeshTable, meshRouteSpecs, stripMeshPrefix } from './mesh.js';
 export { compileMark, compileCanary, BAGGAGE_LANE_KEY, type MarkFn, type MarkOptions } from './mark.js';
 export { compileRule, type CompiledRule } from './rules.js';
 export { Subject, findIdentity, readSource, type IdentityPlan } from './identity.js';

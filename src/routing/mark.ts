@@ -24,6 +24,7 @@
  * here once and shared; per request, mark allocates one Subject and, only for `trusted` or a minted
  * visitor id, one result object.
  */
+import { LANE_BAGGAGE_KEY, joinHeader } from '../lanes/baggage.js';
 import type { NginxCanary, RouteSpec } from '../spec/types.js';
 import type { MarkContext, MarkResult, RequestView, ServiceOverlay } from './types.js';
 import { CompileError } from './errors.js';
@@ -34,8 +35,8 @@ import { compileRegex } from './conditions.js';
 import { compileRule, type CompiledRule } from './rules.js';
 import { SmoothWrr } from './wrr.js';
 
-/** The W3C baggage member a trusted lane may arrive in. */
-export const BAGGAGE_LANE_KEY = 'graylane-lane';
+/** The W3C baggage member a trusted lane may arrive in (the SDK's). */
+export const BAGGAGE_LANE_KEY = LANE_BAGGAGE_KEY;
 
 /** The longest lane value accepted from a trusted request; anything longer is ignored. */
 const MAX_LANE_LENGTH = 128;
@@ -141,7 +142,7 @@ function trustedLaneReader(laneHeaders: readonly string[]): (req: RequestView) =
     }
     const b = headers.baggage;
     if (b !== undefined) {
-      const v = baggageValue(typeof b === 'string' ? b : b.join(','), BAGGAGE_LANE_KEY);
+      const v = baggageValue(joinHeader(b), BAGGAGE_LANE_KEY);
       const lane = v === undefined ? undefined : laneFrom(v);
       if (lane !== undefined) return { lane, by: 'trusted', reason: baggageReason };
     }

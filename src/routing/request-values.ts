@@ -2,14 +2,13 @@
  * Reading one named value out of a request without building objects for the rest: a cookie out of
  * the Cookie header, a parameter out of the raw query string, a member out of W3C baggage. Each scans
  * the raw string for `name=` at a boundary and decodes only the value it found, so a request with 40
- * cookies costs one `indexOf`, not 40 allocations.
+ * cookies costs one `indexOf`, not 40 allocations. The baggage reader is the lanes SDK's (same approach).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
 const EQUALS = 0x3d; // =
 const SEMICOLON = 0x3b; // ;
 const AMPERSAND = 0x26; // &
-const COMMA = 0x2c; // ,
 const SPACE = 0x20;
 const TAB = 0x09;
 const QUOTE = 0x22; // "
@@ -101,31 +100,10 @@ export function queryValue(query: string, name: string): string | undefined {
 
 /**
  * The value of member `key` in a W3C baggage header (`foo=1,graylane-lane=beta;prop=x`): properties
- * after `;` are dropped, whitespace trimmed, the value percent-decoded (W3C baggage encodes values).
+ * after `;` are dropped, whitespace trimmed, the value percent-decoded. The SDK's reader, so the
+ * gateway and the services it calls read baggage the same way.
  */
-export function baggageValue(baggage: string | undefined, key: string): string | undefined {
-  if (baggage === undefined || key === '') return undefined;
-  const n = key.length;
-  let from = 0;
-  for (;;) {
-    const i = baggage.indexOf(key, from);
-    if (i === -1) return undefined;
-    let eq = i + n;
-    while (isSpace(baggage.charCodeAt(eq))) eq++;
-    if (baggage.charCodeAt(eq) === EQUALS && atMemberStart(baggage, i, COMMA)) {
-      let end = eq + 1;
-      const len = baggage.length;
-      while (end < len) {
-        const c = baggage.charCodeAt(end);
-        if (c === SEMICOLON || c === COMMA) break;
-        end++;
-      }
-      const raw = baggage.slice(eq + 1, end).trim();
-      return raw.includes('%') ? decodePercent(raw) : raw;
-    }
-    from = i + 1;
-  }
-}
+export { baggageValue } from '../lanes/baggage.js';
 
 function isSpace(c: number): boolean {
   return c === SPACE || c === TAB;

@@ -121,6 +121,21 @@ export interface Snapshot {
   laneHeaders: readonly string[];
   /** First route matching host and path, or undefined (-> 404). */
   matchRoute(host: string, path: string): CompiledRoute | undefined;
+  /** Mesh mode (spec.mesh): the implicit trusted route of each service; null when mesh is off. */
+  mesh: MeshTable | null;
+}
+
+/** The service a mesh request names, and how much of its target to cut before proxying. */
+export interface MeshMatch {
+  /** The service's implicit route (`mesh:<service>`): trusts lanes, no rules of its own. */
+  route: CompiledRoute;
+  /** Characters of the request target to remove: `/<service>` when named by path, else 0. */
+  strip: number;
+}
+
+export interface MeshTable {
+  /** `Host: <service>` first, then the first path segment `/<service>/...`; undefined when neither names a service. */
+  match(host: string, path: string): MeshMatch | undefined;
 }
 
 export type { Spec, HeaderModifier, Rule };

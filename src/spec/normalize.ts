@@ -7,6 +7,7 @@
 import type { Spec } from './types.js';
 import { rec, type NormalizeContext } from './context.js';
 import { normalizeGateway } from './sections/gateway.js';
+import { normalizeMesh } from './sections/mesh.js';
 import { normalizeRolloutSection } from './sections/rollouts.js';
 import { normalizeRoutes } from './sections/routes.js';
 import { normalizeServices } from './sections/services.js';
@@ -20,5 +21,6 @@ export function normalizeSpec(data: unknown, ctx: NormalizeContext): Spec {
     services,
     routes: normalizeRoutes(doc, ctx),
     ...normalizeRolloutSection(doc, services, ctx),
+    ...normalizeMesh(doc, ctx),
   };
 }

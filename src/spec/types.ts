@@ -182,12 +182,36 @@ export interface Spec {
   state?: StateSpec;
   /** The admin API listener. */
   admin?: AdminSpec;
+  /** Limits on what a client may send (request size, header count, time to send the head). */
+  limits?: LimitsSpec;
+  /** Mesh mode: the listener services call each other through (docs/full-link.md). Absent = off. */
+  mesh?: MeshSpec;
+}
+
+/**
+ * Limits on client requests, checked before routing. Oversized requests are refused with 414/431
+ * and never reach an upstream; a client that does not finish its request head in time gets 408.
+ */
+export interface LimitsSpec {
+  /** Longest request target (path and query) in bytes; longer: 414. */
+  maxUrlBytes: number;
+  /** Largest request head (request line and header lines) in bytes; larger: 431 (Node's maxHeaderSize). Set at start. */
+  maxHeaderBytes: number;
+  /** Most header fields in one request; more: 431. */
+  maxHeaders: number;
+  /** Time a client gets to send its whole request head (slowloris); then 408 and the connection is closed. */
+  headersTimeoutMs: number;
 }
 
 /** The embedded store of controller state. */
 export interface StateSpec {
   /** SQLite file, as written (relative paths are resolved against the working directory). */
   path: string;
+}
+
+/** Mesh mode: a second listener where a request names its service by Host or first path segment. */
+export interface MeshSpec {
+  listen: string;
 }
 
 /** The admin API. Its token is never part of the spec (environment or token file only). */

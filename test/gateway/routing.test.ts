@@ -158,7 +158,7 @@ test('an incoming lane header is stripped unless the route trusts lanes; the ups
   assert.equal(forged.json().version, 'prod');
   assert.equal(forged.json().headers['x-gray-lane'], 'stable');
   assert.equal(forged.json().headers['x-mse-tag'], 'stable');
-  assert.equal(forged.json().headers.baggage, 'k=v');
+  assert.equal(forged.json().headers.baggage, 'graylane-lane=stable,k=v', 'the forged baggage lane is replaced by the decided one');
   const marked = await get(g, '/', { host: 'edge.example.com', 'x-user-id': '7', 'x-gray-lane': 'alpha' });
   assert.equal(marked.json().version, 'beta');
   assert.equal(marked.json().headers['x-gray-lane'], 'beta');

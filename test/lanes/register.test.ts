@@ -39,7 +39,7 @@ function adminServer(): { server: http.Server; registry: InstanceRegistry; calls
         res.end(json === undefined ? undefined : JSON.stringify(json));
       };
       if (req.headers.authorization !== `Bearer ${TOKEN}`) {
-        return send(401, { error: { code: 'unauthorized', message: 'a valid admin token is required' } });
+        return send(401, { error: 'unauthorized', message: 'a valid admin token is required' });
       }
       const now = Date.now();
       const m = /^\/api\/v1\/instances(?:\/([^/]+)(\/heartbeat)?)?$/.exec(req.url ?? '');
@@ -50,7 +50,7 @@ function adminServer(): { server: http.Server; registry: InstanceRegistry; calls
           const inst = registry.register(JSON.parse(body), now);
           return send(201, { id: inst.id, ttlMs: inst.ttlMs });
         } catch (err) {
-          if (err instanceof RegistryError) return send(400, { error: { code: err.code, message: err.message } });
+          if (err instanceof RegistryError) return send(400, { error: err.code, message: err.message });
           throw err;
         }
       }

@@ -1,7 +1,7 @@
 /**
  * Gateway-wide settings: listen address, lane header, timeouts, mirroring limits, access log, drain.
  */
-import type { Spec } from '../types.js';
+import type { LimitsSpec, Spec } from '../types.js';
 import { bool, list, rec, str, type NormalizeContext } from '../context.js';
 import { parseDuration, parseListen, parseSize } from '../units.js';
 
@@ -14,7 +14,19 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 type GatewaySettings = Pick<
   Spec,
   'listen' | 'laneHeader' | 'laneAliases' | 'exposeLane' | 'timeouts' | 'mirror' | 'accessLog' | 'drainMs'
->;
+> &
+  Required<Pick<Spec, 'limits'>>;
+
+/**
+ * Defaults of `limits`: nginx's 8 KiB request line, Node's 16 KiB head, Envoy's 100 headers, and
+ * 10 s for the head (Node's own 60 s lets a slowloris hold a connection for a minute).
+ */
+export const DEFAULT_LIMITS: Readonly<LimitsSpec> = Object.freeze({
+  maxUrlBytes: 8 * 1024,
+  maxHeaderBytes: 16 * 1024,
+  maxHeaders: 100,
+  headersTimeoutMs: 10_000,
+});
 
 export function normalizeGateway(data: Record<string, unknown>, ctx: NormalizeContext): GatewaySettings {
   const listen = str(data.listen) ?? DEFAULT_LISTEN;
@@ -47,6 +59,23 @@ export function normalizeGateway(data: Record<string, unknown>, ctx: NormalizeCo
     },
     accessLog: bool(data.accessLog, true),
     drainMs: timer(ctx, ['drain'], data.drain, 30_000, { allowZero: true }),
+    limits: normalizeLimits(rec(data.limits), ctx),
+  };
+}
+
+function normalizeLimits(limits: Record<string, unknown>, ctx: NormalizeContext): LimitsSpec {
+  const size = (key: 'maxUrlBytes' | 'maxHeaderBytes'): number => {
+    const bytes = parseSize(limits[key]);
+    if (bytes === undefined) return DEFAULT_LIMITS[key];
+    // Node's parser takes a 32-bit size; below 1 KiB no ordinary browser request would pass.
+    if (bytes < 1024 || bytes > 2 ** 30) ctx.report(['limits', key], 'invalid-value', 'must be between 1kb and 1gb');
+    return bytes;
+  };
+  return {
+    maxUrlBytes: size('maxUrlBytes'),
+    maxHeaderBytes: size('maxHeaderBytes'),
+    maxHeaders: typeof limits.maxHeaders === 'number' ? limits.maxHeaders : DEFAULT_LIMITS.maxHeaders,
+    headersTimeoutMs: timer(ctx, ['limits', 'headersTimeout'], limits.headersTimeout, DEFAULT_LIMITS.headersTimeoutMs),
   };
 }
 

@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { DEFAULT_LIMITS } from '../spec/sections/gateway.js';
+import { checkRequest, normalizeTarget } from './request-guard.js';
+
+test('paths without dot segments, repeated slashes, % or \\ are returned as the same string', () => {
+  for (const url of ['/', '/a/b', '/a/b/?x=/../y', '/.well-known/x', '/a.b/c..d/...', '/a?b=%2e%2e']) {
+    assert.equal(normalizeTarget(url), url, url);
+  }
+});
+
+test('dot segments (also %2e-encoded) are removed, .. stopping at the root, and slashes merged; the query is kept', () => {
+  const cases: [string, string][] = [
+    ['/public/../admin', '/admin'],
+    ['/public/%2e%2e/admin', '/admin'],
+    ['/public/%2E%2e/admin?q=/../x', '/admin?q=/../x'],
+    ['/public/.%2e/admin', '/admin'],
+    ['/a/./b/.', '/a/b/'],
+    ['/a/b/..', '/a/'],
+    ['/..', '/'],
+    ['/../../etc/passwd', '/etc/passwd'],
+    ['//admin', '/admin'],
+    ['/a//b///c/', '/a/b/c/'],
+    ['/a/%2e', '/a/'],
+    ['/%2e%2e/x', '/x'],
+  ];
+  for (const [url, want] of cases) assert.equal(normalizeTarget(url), want, url);
+});
+
+test('encoded slashes pass unchanged unless they hide a dot segment; a backslash is refused', () => {
+  assert.equal(normalizeTarget('/projects/group%2Fname'), '/projects/group%2Fname');
+  assert.equal(normalizeTarget('/a%20b'), '/a%20b');
+  for (const url of ['/public%2f..%2fadmin', '/public/..%2fadmin', '/public/%2e%2e%5cadmin', '/a/%2e%2F', '/public\\..\\admin', '/a\\b']) {
+    assert.equal(normalizeTarget(url), null, url);
+  }
+});
+
+function req(rawHeaders: string[], httpVersionMajor = 1): IncomingMessage {
+  return { rawHeaders, httpVersionMajor } as unknown as IncomingMessage;
+}
+
+test('checkRequest refuses long targets (414), too many fields (431), a second Host (400) and HTTP/0.9 or 2.0 request lines (505)', () => {
+  const limits = { ...DEFAULT_LIMITS, maxUrlBytes: 10, maxHeaders: 2 };
+  assert.equal(checkRequest(req(['Host', 'a']), '/123456789', limits) as unknown, '/123456789');
+  assert.equal((checkRequest(req(['Host', 'a']), '/1234567890', limits) as { code: string }).code, 'uri_too_long');
+  assert.equal((checkRequest(req(['Host', 'a', 'x', '1', 'y', '2']), '/', limits) as { code: string }).code, 'headers_too_large');
+  assert.equal((checkRequest(req(['Host', 'a', 'HOST', 'b']), '/', limits) as { code: string }).code, 'bad_request');
+  assert.equal(checkRequest(req(['Host', 'a', 'x', '1']), '/a/../b', limits), '/b');
+  assert.equal((checkRequest(req(['Host', 'a'], 2), '/', limits) as { code: string }).code, 'version_not_supported');
+  assert.equal((checkRequest(req([], 0), '/', limits) as { code: string }).code, 'version_not_supported');
+});

@@ -1,0 +1,137 @@
+/**
+ * Checks a client request must pass before it is routed, and the one rewrite routing relies on.
+ *
+ * Node's parser (llhttp, strict mode) already refuses what could smuggle a second request: both
+ * Content-Length and Transfer-Encoding, a repeated or malformed Content-Length, Transfer-Encoding
+ * other than a final `chunked`, obs-fold, bare LF, control bytes and NUL. It answers those with
+ * 400 and closes the connection, before the gateway sees anything. Left to check here:
+ *
+ * - the version: HTTP/1.0 and HTTP/1.1 only (505 otherwise);
+ * - limits: a target over `maxUrlBytes` is 414, more than `maxHeaders` header fields is 431
+ *   (the head's total size is Node's `maxHeaderSize`, which answers 431 by itself);
+ * - Host: more than one is 400 (RFC 9112 §3.2); Node would keep the first and drop the rest;
+ * - the path: the route table, the rules and the upstream must agree on which resource a request
+ *   names, otherwise `/public/../admin` passes a `/public` route and lands on `/admin` upstream.
+ *   Like Envoy's `normalize_path` + `merge_slashes` (and nginx's own URI normalisation), the path is
+ *   normalised before matching and the normalised path is what the upstream receives: `%2e` is a
+ *   dot (RFC 3986 §2.3), `.` and `..` segments are removed (§5.2.4; `..` stops at the root) and
+ *   repeated slashes are merged. What cannot be normalised without guessing how the upstream
+ *   decodes is refused with 400: a backslash, and a dot segment hidden behind an encoded slash or
+ *   backslash (`/a%2f..%2fadmin`). Encoded slashes elsewhere (`/projects/group%2Fname`) pass
+ *   unchanged. The query is never touched.
+ *
+ * Everything runs per request, so the common case costs a few comparisons and one scan of the
+ * path for `/.`, `//`, `%` and `\`; only a path that has one of them is rebuilt.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import { DEFAULT_LIMITS } from '../spec/sections/gateway.js';
+import type { LimitsSpec, Spec } from '../spec/types.js';
+import type { GatewayErrorCode } from './errors.js';
+
+/** Why a request is refused before routing. */
+export interface Refusal {
+  code: Extract<GatewayErrorCode, 'bad_request' | 'uri_too_long' | 'headers_too_large' | 'version_not_supported'>;
+  reason: string;
+}
+
+const TOO_LONG: Refusal = { code: 'uri_too_long', reason: 'the request target is longer than limits.maxUrlBytes' };
+const TOO_MANY: Refusal = { code: 'headers_too_large', reason: 'more header fields than limits.maxHeaders' };
+const VERSION: Refusal = { code: 'version_not_supported', reason: 'only HTTP/1.0 and HTTP/1.1 are served on this listener' };
+const TWO_HOSTS: Refusal = { code: 'bad_request', reason: 'more than one Host header' };
+const AMBIGUOUS: Refusal = {
+  code: 'bad_request',
+  reason: 'the path has a backslash or a dot segment behind an encoded slash: upstreams resolve it differently',
+};
+
+/**
+ * The request target to route and forward (`url` itself, or its normalised form), or why the
+ * request is refused. `url` is the origin-form target (it starts with `/`).
+ */
+export function checkRequest(req: IncomingMessage, url: string, limits: Readonly<LimitsSpec>): string | Refusal {
+  // llhttp also parses `HTTP/2.0` request lines and HTTP/0.9 (`GET /`, no headers, so no Host).
+  if (req.httpVersionMajor !== 1) return VERSION;
+  if (url.length > limits.maxUrlBytes) return TOO_LONG;
+  const raw = req.rawHeaders;
+  // The server's maxHeadersCount is one above the limit, so one field too many is still seen here.
+  if (raw.length > 2 * limits.maxHeaders) return TOO_MANY;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && (name === 'Host' || name.toLowerCase() === 'host') && ++hosts > 1) return TWO_HOSTS;
+  }
+  const target = normalizeTarget(url);
+  return target === null ? AMBIGUOUS : target;
+}
+
+/**
+ * The origin-form target with its path normalised (see the module comment), the same string when
+ * there is nothing to do, or null when the path is ambiguous.
+ *
+ * @example
+ * normalizeTarget('/public/../admin?x=1') // '/admin?x=1'
+ * normalizeTarget('/a//b/%2e/c')           // '/a/b/c'
+ * normalizeTarget('/a%2f..%2fadmin')       // null
+ */
+export function normalizeTarget(url: string): string | null {
+  const q = url.indexOf('?');
+  const end = q === -1 ? url.length : q;
+  if (!needsWork(url, end)) return url;
+  const path = url.slice(0, end);
+  if (path.includes('\\')) return null;
+  const segments = path.replace(/%2e/gi, '.').split('/');
+  const out: string[] = [];
+  // segments[0] is the empty string before the leading slash.
+  for (let i = 1; i < segments.length; i++) {
+    const s = segments[i]!;
+    const last = i === segments.length - 1;
+    if (s === '.' || s === '..') {
+      if (s === '..') out.pop();
+      // `/a/b/..` is `/a/`: a trailing dot segment leaves its directory's slash.
+      if (last) out.push('');
+      continue;
+    }
+    if (s === '' && !last) continue;
+    if (hidesDotSegment(s)) return null;
+    out.push(s);
+  }
+  const normalized = `/${out.join('/')}`;
+  if (normalized === path) return url;
+  return q === -1 ? normalized : normalized + url.slice(q);
+}
+
+/** True when the path (url[0, end)) has `/.`, `//`, `%` or `\`: only then can normalising change it. */
+function needsWork(url: string, end: number): boolean {
+  for (let i = 0; i < end; i++) {
+    const c = url.charCodeAt(i);
+    if (c === 37 /* % */ || c === 92 /* \ */) return true;
+    if (c === 47 /* / */) {
+      const next = url.charCodeAt(i + 1);
+      if (next === 47 || next === 46 /* . */) return true;
+    }
+  }
+  return false;
+}
+
+const ENCODED_SEPARATOR = /%2f|%5c/i;
+
+/** A segment that holds `.` or `..` between encoded slashes/backslashes (`a%2f..%2fb`). */
+function hidesDotSegment(segment: string): boolean {
+  if (!ENCODED_SEPARATOR.test(segment)) return false;
+  for (const part of segment.split(/%2f|%5c/i)) if (part === '.' || part === '..') return true;
+  return false;
+}
+
+/** The spec's limits, or the defaults for a Spec built in code without them. */
+export function limitsOf(spec: Spec): Readonly<LimitsSpec> {
+  return spec.limits ?? DEFAULT_LIMITS;
+}
+
+/**
+ * Applies the limits a running server can change (on start and on every reload). `maxHeadersCount`
+ * is one above the limit: Node silently drops fields past it, and checkRequest must see the extra
+ * one to refuse the request instead of forwarding it truncated.
+ */
+export function applyServerLimits(server: Pick<Server, 'headersTimeout' | 'maxHeadersCount'>, limits: Readonly<LimitsSpec>): void {
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.maxHeadersCount = limits.maxHeaders + 1;
+}

@@ -1,0 +1,137 @@
+/**
+ * Raw-socket tools for the hostile-input tests: bytes go to the gateway exactly as written (no
+ * client library to fix them up), and what comes back is parsed here, leniently, so a test can
+ * say "one 400, then the connection was closed" or "two responses on one connection".
+ */
+import net from 'node:net';
+import type { Gateway } from '../../src/gateway/server.js';
+
+export interface RawResponse {
+  /** `HTTP/1.1` or `HTTP/1.0`. */
+  version: string;
+  status: number;
+  /** Lower-cased names; repeated headers joined with `, `. */
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface RawResult {
+  /** Everything received, latin1. */
+  text: string;
+  responses: RawResponse[];
+  /** The server closed (or reset) the connection before the client gave up waiting. */
+  closedByServer: boolean;
+}
+
+export interface RawOptions {
+  /** Written one after the other, `gapMs` apart (default 0: one write). */
+  chunks?: string[];
+  gapMs?: number;
+  /** Stop waiting once this many complete responses arrived (default: wait for the close). */
+  responses?: number;
+  /** Upper bound on waiting for the close or the responses; then the client ends the socket. Default 5 s. */
+  waitMs?: number;
+}
+
+/**
+ * Sends `data` (or opts.chunks) to the gateway on a fresh TCP connection and collects the answer
+ * until the server closes the connection, `opts.responses` complete responses have arrived, or
+ * `opts.waitMs` has passed.
+ */
+export function raw(gw: Gateway | number, data: string, opts: RawOptions = {}): Promise<RawResult> {
+  const port = typeof gw === 'number' ? gw : gw.address.port;
+  const chunks = opts.chunks ?? [data];
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    let settled = false;
+    const timers: NodeJS.Timeout[] = [];
+    const finish = (closedByServer: boolean) => {
+      if (settled) return;
+      settled = true;
+      for (const t of timers) clearTimeout(t);
+      socket.destroy();
+      resolve({ text, responses: parseResponses(text, closedByServer), closedByServer });
+    };
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      if (opts.responses !== undefined && parseResponses(text, false).length >= opts.responses) finish(false);
+    });
+    socket.on('close', () => finish(true));
+    socket.on('error', () => finish(true));
+    socket.on('connect', () => {
+      chunks.forEach((chunk, i) => {
+        timers.push(
+          setTimeout(() => {
+            if (!socket.destroyed) socket.write(chunk, 'latin1');
+          }, i * (opts.gapMs ?? 0)),
+        );
+      });
+    });
+    timers.push(setTimeout(() => finish(false), opts.waitMs ?? 5000));
+  });
+}
+
+/**
+ * Complete responses in `text`: bodies framed by Content-Length or chunked; a response without
+ * either (HTTP/1.0 style) is complete only once the connection closed.
+ */
+export function parseResponses(text: string, closed: boolean): RawResponse[] {
+  const out: RawResponse[] = [];
+  let at = 0;
+  while (at < text.length) {
+    const headEnd = text.indexOf('\r\n\r\n', at);
+    if (headEnd === -1) break;
+    const lines = text.slice(at, headEnd).split('\r\n');
+    const m = /^(HTTP\/1\.[01]) (\d{3})/.exec(lines[0]!);
+    if (!m) break;
+    const headers: Record<string, string> = {};
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).trim().toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    }
+    let bodyStart = headEnd + 4;
+    let body: string;
+    if (headers['content-length'] !== undefined) {
+      const length = Number(headers['content-length']);
+      if (text.length < bodyStart + length) break;
+      body = text.slice(bodyStart, bodyStart + length);
+      at = bodyStart + length;
+    } else if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {
+      body = '';
+      let complete = false;
+      for (;;) {
+        const lineEnd = text.indexOf('\r\n', bodyStart);
+        if (lineEnd === -1) break;
+        const size = parseInt(text.slice(bodyStart, lineEnd), 16);
+        if (size === 0) {
+          const trailerEnd = text.indexOf('\r\n', lineEnd + 2);
+          if (trailerEnd === -1) break;
+          at = trailerEnd + 2;
+          complete = true;
+          break;
+        }
+        if (text.length < lineEnd + 2 + size + 2) break;
+        body += text.slice(lineEnd + 2, lineEnd + 2 + size);
+        bodyStart = lineEnd + 2 + size + 2;
+      }
+      if (!complete) break;
+    } else if ([204, 304].includes(Number(m[2])) || Number(m[2]) < 200) {
+      body = '';
+      at = bodyStart;
+    } else {
+      if (!closed) break;
+      body = text.slice(bodyStart);
+      at = text.length;
+    }
+    out.push({ version: m[1]!, status: Number(m[2]), headers, body });
+  }
+  return out;
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,86 @@
+/**
+ * Slow clients: a request head dribbled a byte at a time (slowloris) is cut by limits.headersTimeout
+ * with 408, however steadily the bytes come; a request body that stalls is cut by timeouts.idle. In
+ * both cases other clients keep being served meanwhile, and nothing incomplete is passed on as if it
+ * were whole.
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Gateway } from '../../src/gateway/server.js';
+import { client, gatewayFor, get, route, service, spec, startUpstream, type Upstream } from '../gateway/helpers.js';
+import { raw, sleep } from './helpers.js';
+
+let upstream: Upstream;
+let gw: Gateway;
+before(async () => {
+  upstream = await startUpstream('stable');
+  gw = await gatewayFor(
+    spec({
+      services: { svc: service({ stable: [upstream.url] }) },
+      routes: [route()],
+      timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 500 },
+      limits: { maxUrlBytes: 8192, maxHeaderBytes: 16_384, maxHeaders: 100, headersTimeoutMs: 1000 },
+    }),
+  );
+});
+after(async () => {
+  await gw.close({ drainMs: 100 });
+  await upstream.close();
+  await client.close();
+});
+
+/** Normal requests, one after the other, until `done` resolves; returns their statuses. */
+async function normalTrafficUntil(done: Promise<unknown>): Promise<number[]> {
+  let finished = false;
+  void done.then(() => (finished = true));
+  const statuses: number[] = [];
+  while (!finished) {
+    statuses.push((await get(gw, '/normal')).status);
+    await sleep(20);
+  }
+  return statuses;
+}
+
+test('slowloris: heads dribbled one byte per 100 ms are cut with 408 by the headers timeout, while other clients are served', async () => {
+  const n = upstream.received.length;
+  // 20 connections, each a byte every 100 ms for up to 10 s: far past the 1 s headers timeout
+  // (Node checks it every second), and never a complete head.
+  const dribble = ['GET /slow HTTP/1.1\r\nHost: a\r\nX-Slow: ', ...Array.from({ length: 100 }, () => 'a')];
+  const slow = Array.from({ length: 20 }, () => raw(gw, '', { chunks: dribble, gapMs: 100, waitMs: 15_000 }));
+  const all = Promise.all(slow);
+  const normal = await normalTrafficUntil(all);
+  const results = await all;
+  for (const r of results) {
+    assert.ok(r.closedByServer, 'the gateway closed the slow connection');
+    assert.equal(r.responses[0]?.status, 408, JSON.stringify(r.text));
+  }
+  assert.ok(normal.length > 0);
+  assert.deepEqual([...new Set(normal)], [200], 'every normal request meanwhile was served');
+  assert.ok(
+    upstream.received.slice(n).every((e) => e.url === '/normal'),
+    'no part of a slow head reached the upstream',
+  );
+});
+
+test('a request body that stalls is cut by the idle timeout; the upstream never sees it complete; others are served', async () => {
+  const n = upstream.received.length;
+  // 10 of the 1000 announced bytes, then silence.
+  const stalled = raw(gw, 'POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n0123456789', { waitMs: 15_000 });
+  const normal = await normalTrafficUntil(stalled);
+  const r = await stalled;
+  assert.ok(r.closedByServer, 'the gateway closed the stalled upload');
+  assert.ok(!r.responses.some((x) => x.status === 200));
+  assert.deepEqual([...new Set(normal)], [200]);
+  const uploads = upstream.received.slice(n).filter((e) => e.url === '/upload');
+  assert.ok(uploads.every((e) => e.bodyBytes === undefined), 'the upstream request was aborted, never completed');
+});
+
+test('an idle keep-alive connection between requests is not taken for a slowloris', async () => {
+  // One request, then 2.5 s of silence (over twice the headers timeout), then another on the same connection.
+  const first = 'GET /ka1 HTTP/1.1\r\nHost: a\r\n\r\n';
+  const r = await raw(gw, '', { chunks: [first, 'GET /ka2 HTTP/1.1\r\nHost: a\r\n\r\n'], gapMs: 2500, responses: 2, waitMs: 10_000 });
+  assert.deepEqual(
+    r.responses.map((x) => x.status),
+    [200, 200],
+  );
+});
