@@ -43,3 +43,16 @@ test('backreferences and lookaround are unsafe', () => {
   assert.match(checkRegex('(?<=a)b')!.message, /^lookaround \(\?<= /);
   assert.match(checkRegex('(?<!a)b')!.message, /^lookaround \(\?<! /);
 });
+
+test('ambiguous repetition (one string matched two ways under a repeat) is unsafe', () => {
+  for (const p of ['(a|a)*', '^(\\w|\\d)+$', '(a|ab)*', '((a|a)b)*', '(a?a)+', '(.|\\s)*', '(?:x|x)+', '^([a-f]|[0-9a])+$', '(?:(?:a|b)|a)+', '(ab?b?)+', '(a?)+b']) {
+    assert.equal(checkRegex(p)?.code, 'unsafe-regex', p);
+    assert.match(checkRegex(p)!.message, /^ambiguous repetition /, p);
+  }
+});
+
+test('repeated alternatives and optional parts that start differently are accepted', () => {
+  for (const p of ['(?:a|b)*', '^(?:GET|POST|DELETE)+$', '(ab?)+', '(ba?)+c', '^(?:\\d|[a-f])+$', '(\\.|/)+', '(on|yes)', '(a|a)', '^(?:[a-z]|-)+$', '(\\s|x)+']) {
+    assert.equal(checkRegex(p), undefined, p);
+  }
+});

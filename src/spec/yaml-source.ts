@@ -60,6 +60,9 @@ const PARSE_OPTIONS = {
 /** Anchors may be reused, but not exponentially (the "billion laughs" document). */
 const MAX_ALIAS_COUNT = 100;
 
+/** How deep mappings and sequences may nest. */
+const MAX_DEPTH = 64;
+
 /** Parses YAML text; never throws. */
 export function readYaml(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter();
@@ -145,6 +148,12 @@ type Report = (node: Node, code: IssueCode, message: string, path: Path) => void
  * turned into data (an unknown alias). Aliases are not followed: their target is walked where defined.
  */
 function walk(doc: Document, node: unknown, path: Path, lineOf: (node: Node) => number, report: Report): boolean {
+  if (path.length > MAX_DEPTH) {
+    // Every later stage (this walk, toJS, the schema, the normalizers) recurses over the tree: a
+    // document nested thousands deep would overflow the stack instead of getting an issue.
+    report(node as Node, 'yaml-syntax', `nested more than ${MAX_DEPTH} levels deep (a config needs a dozen at most)`, path.slice(0, 8));
+    return true;
+  }
   let fatal = false;
   if (isAlias(node)) {
     if (node.resolve(doc) === undefined) {
