@@ -64,6 +64,29 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
   }
 }
 
+/**
+ * Which kind of retryable failure an error is (a service's `retry.on`), or null: `connect-error`
+ * when no connection could be opened, `reset` when the connection was closed or reset (undici's
+ * "other side closed", ECONNRESET, EPIPE), which is how a keep-alive connection the upstream closed
+ * while it was being reused shows up. Timeouts are never retried: the upstream may still be working.
+ */
+export function retryKind(err: unknown): 'connect-error' | 'reset' | null {
+  switch ((err as { code?: unknown } | null)?.code) {
+    case 'ECONNREFUSED':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'connect-error';
+    case 'UND_ERR_SOCKET':
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'reset';
+    default:
+      return null;
+  }
+}
+
 /** The JSON body of a gateway answer; `fields` are context such as route, version and endpoint. */
 export function errorBody(code: GatewayErrorCode, fields: Record<string, string | null>): string {
   return JSON.stringify({ error: code, ...fields });

@@ -20,7 +20,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute, Endpoint } from '../routing/types.js';
 import type { AccessRecord } from './access-log.js';
-import { classifyUpstreamError, errorBody, STATUS, type GatewayErrorCode } from './errors.js';
+import { classifyUpstreamError, errorBody, retryKind, STATUS, type GatewayErrorCode } from './errors.js';
 import { clientResponseHeaders } from './headers.js';
 import type { HealthTable } from './health.js';
 import type { ResponseObserver } from './observer.js';
@@ -43,6 +43,8 @@ export interface ExchangeSink {
   inFlight: number;
   /** Called when inFlight drops to 0 (drain waits on it). */
   onIdle: (() => void) | null;
+  /** Where a retry of `ex` goes (dispatched like a new request, avoiding the failed endpoint), or null. */
+  retryTarget(ex: ProxyExchange): { version: string; endpoint: Endpoint; pool: Dispatcher } | null;
 }
 
 const SOCKET_GONE = Object.assign(new Error('client closed the connection'), { code: 'UND_ERR_ABORTED' });
@@ -61,9 +63,14 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   done = false;
   /** How the upstream failed, if it did (for the observer): refused/reset/garbage, or a timeout. */
   upstreamFailure: 'bad_gateway' | 'upstream_timeout' | null = null;
+  /** Retries made so far (service `retry`). */
+  retries = 0;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #drainHooked = false;
+  /** The upstream request as dispatched, kept for a retry (the object undici was given, no copy). */
+  #request: Dispatcher.DispatchOptions | null = null;
+  #target = '';
 
   constructor(
     readonly sink: ExchangeSink,
@@ -72,8 +79,9 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     readonly route: CompiledRoute,
     readonly lane: string,
     readonly by: string,
-    readonly version: string,
-    readonly endpoint: Endpoint,
+    /** The version and endpoint serving; a retry may move them to the next endpoint in rotation. */
+    public version: string,
+    public endpoint: Endpoint,
     /** The lane, when the spec exposes it on responses; null otherwise. */
     readonly exposeLane: string | null,
     /** Set-Cookie for a newly issued visitor id, or null. */
@@ -81,15 +89,24 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     readonly started: number,
   ) {}
 
-  /** Sends the request through `pool`. Never throws: failures arrive in onError. */
-  dispatch(pool: Dispatcher, path: string, headers: string[], body: Readable | null, headersMs: number, idleMs: number): void {
+  /**
+   * Sends the request through `pool`; `target` is the client's request target, which the endpoint's
+   * base path is put before. Never throws: failures arrive in onError.
+   */
+  dispatch(pool: Dispatcher, target: string, headers: string[], body: Readable | null, headersMs: number, idleMs: number): void {
     this.sink.inFlight++;
     this.res.exchange = this;
     this.res.on('close', onClientClose);
-    pool.dispatch(
-      { path, method: this.req.method as Dispatcher.HttpMethod, headers, body, headersTimeout: headersMs, bodyTimeout: idleMs },
-      this,
-    );
+    this.#target = target;
+    this.#request = {
+      path: this.endpoint.basePath + target,
+      method: this.req.method as Dispatcher.HttpMethod,
+      headers,
+      body,
+      headersTimeout: headersMs,
+      bodyTimeout: idleMs,
+    };
+    pool.dispatch(this.#request, this);
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -131,7 +148,9 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (this.done) return;
     this.done = true;
     const res = this.res;
-    const socket = this.req.socket;
+    // The response's socket, not the request's: undici destroys the request body stream when the
+    // upstream connection fails mid-upload, which detaches req.socket while the client still waits.
+    const socket = res.socket;
     if (res.destroyed || socket === null || socket.destroyed) {
       // The client went away (an aborted upload ends up here): not the upstream's fault.
       this.status = CLIENT_CLOSED;
@@ -143,19 +162,48 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (failure.unhealthy) this.upstreamFailure = failure.code;
     if (failure.unhealthy && this.status === 0) {
       this.sink.health.reportFailure(this.endpoint.origin, this.route.service.passiveHealth);
+      if (this.#retry(err)) return;
     }
     if (res.headersSent) {
       // Mid-body: the only honest signal left is to cut the client connection.
       res.destroy();
     } else {
       this.status = STATUS[failure.code];
-      sendError(res, failure.code, this.sink.draining, {
+      // A request body not read to its end leaves the connection's framing unknown: close it.
+      sendError(res, failure.code, this.sink.draining || !this.req.complete, {
         route: this.route.name,
         version: this.version,
         endpoint: this.endpoint.url,
       });
     }
     this.#finish();
+  }
+
+  /**
+   * Sends the request once more when the service's `retry` allows it: an idempotent method without
+   * a body, a failure before any response (connect error or reset, as configured), attempts left,
+   * and a target (the next endpoint in rotation; the fallback if the lane's version is now down).
+   * Nothing was sent to the client yet and no body was consumed, so the retry is invisible to it.
+   */
+  #retry(err: Error): boolean {
+    const policy = this.route.service.retry;
+    const request = this.#request;
+    if (policy === undefined || request === null || request.body !== null || this.retries >= policy.attempts) return false;
+    const method = request.method;
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS') return false;
+    const kind = retryKind(err);
+    if (kind === null || !policy.on.includes(kind)) return false;
+    const next = this.sink.retryTarget(this);
+    if (next === null) return false;
+    this.retries++;
+    this.done = false;
+    this.upstreamFailure = null;
+    this.#abort = null;
+    this.version = next.version;
+    this.endpoint = next.endpoint;
+    request.path = next.endpoint.basePath + this.#target;
+    next.pool.dispatch(request, this);
+    return true;
   }
 
   /** The client went away before the upstream call ended: abort it (upstream request included). */

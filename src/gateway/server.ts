@@ -16,8 +16,9 @@ import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { DestinationStream, Logger } from 'pino';
+import type { Dispatcher } from 'undici';
 import { dispatch, stripMeshPrefix } from '../routing/index.js';
-import type { CompiledRoute, MarkContext, Snapshot } from '../routing/types.js';
+import type { CompiledRoute, Endpoint, MarkContext, Snapshot } from '../routing/types.js';
 import { openAccessLog, type AccessLog } from './access-log.js';
 import { drainServer } from './drain.js';
 import { STATUS, type GatewayErrorCode } from './errors.js';
@@ -142,6 +143,7 @@ class GatewayServer implements Gateway {
       draining: false,
       inFlight: 0,
       onIdle: null,
+      retryTarget: (ex) => this.#retryTarget(ex),
     };
     this.#server = this.#createServer(false, spec.timeouts.idleMs);
     this.#meshServer = opts.mesh === undefined ? null : this.#createServer(true, spec.timeouts.idleMs);
@@ -272,7 +274,7 @@ class GatewayServer implements Gateway {
       const timeouts = snapshot.spec.timeouts;
       exchange.dispatch(
         this.#pools.get(endpoint.origin),
-        endpoint.basePath + url,
+        url,
         headers,
         body,
         timeouts.headersMs,
@@ -284,6 +286,18 @@ class GatewayServer implements Gateway {
       if (!res.headersSent) this.#answer(req, res, 'internal_error', started, null, {});
       else res.destroy();
     }
+  }
+
+  /**
+   * Where a retried request goes: dispatched again like a new request (the failure is already in
+   * the health table), once more if round robin came back to the endpoint that just failed.
+   */
+  #retryTarget(ex: ProxyExchange): { version: string; endpoint: Endpoint; pool: Dispatcher } | null {
+    const failed = ex.endpoint.origin;
+    let target = dispatch(ex.route.service, ex.lane, this.health);
+    if (target.endpoint !== null && target.endpoint.origin === failed) target = dispatch(ex.route.service, ex.lane, this.health);
+    if (target.endpoint === null) return null;
+    return { version: target.version, endpoint: target.endpoint, pool: this.#pools.get(target.endpoint.origin) };
   }
 
   /** The gateway answers a request itself (no upstream involved). */

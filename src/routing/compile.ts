@@ -85,6 +85,7 @@ function compileService(name: string, svc: ServiceSpec, status: Status): Compile
     failClosed: new Set(svc.failClosed),
     versions,
     passiveHealth: { ...svc.passiveHealth },
+    retry: svc.retry,
   });
 }
 

@@ -6,7 +6,7 @@
  * affect *which* of several equally valid choices is taken.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { HeaderModifier, Rule, Spec } from '../spec/types.js';
+import type { HeaderModifier, RetrySpec, Rule, Spec } from '../spec/types.js';
 
 /** What mark and dispatch see of a request. The gateway builds it once per request. */
 export interface RequestView {
@@ -63,6 +63,8 @@ export interface CompiledService {
   failClosed: ReadonlySet<string>;
   versions: ReadonlyMap<string, CompiledVersion>;
   passiveHealth: { consecutiveFailures: number; ejectMs: number };
+  /** The spec's `retry` of the service; absent: failed requests are not retried. */
+  retry?: Readonly<RetrySpec>;
 }
 
 /** Passive health as dispatch sees it; the gateway owns the mutable table (gateway/health.ts). */

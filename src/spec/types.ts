@@ -148,6 +148,16 @@ export interface ServiceSpec {
   failClosed: string[];
   versions: Record<string, VersionSpec>;
   passiveHealth: PassiveHealthSpec;
+  /** Retry idempotent requests that failed before any response (opt-in; absent = never retry). */
+  retry?: RetrySpec;
+}
+
+/** Which failed requests are sent once more, to the next endpoint in rotation. */
+export interface RetrySpec {
+  /** Retries per request (1..3). */
+  attempts: number;
+  /** `connect-error`: the connection could not be opened; `reset`: it was closed or reset before a response. */
+  on: ('connect-error' | 'reset')[];
 }
 
 export interface TimeoutsSpec {

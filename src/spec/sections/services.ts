@@ -1,7 +1,7 @@
 /**
- * Services: versions with their endpoints, fallback, fail-closed lanes, passive health.
+ * Services: versions with their endpoints, fallback, fail-closed lanes, passive health, retries.
  */
-import type { ServiceSpec, VersionSpec } from '../types.js';
+import type { RetrySpec, ServiceSpec, VersionSpec } from '../types.js';
 import { entries, list, rec, str, type NormalizeContext } from '../context.js';
 import { didYouMean } from '../suggest.js';
 import { timer } from './gateway.js';
@@ -38,6 +38,7 @@ function normalizeService(name: string, raw: Record<string, unknown>, ctx: Norma
   failClosed.forEach((lane, i) => ctx.checkLane([...path, 'failClosed', i], lane));
 
   const health = rec(raw.passiveHealth);
+  const retry = normalizeRetry(raw.retry);
   return {
     fallback,
     failClosed,
@@ -46,7 +47,16 @@ function normalizeService(name: string, raw: Record<string, unknown>, ctx: Norma
       consecutiveFailures: typeof health.consecutiveFailures === 'number' ? health.consecutiveFailures : 5,
       ejectMs: timer(ctx, [...path, 'passiveHealth', 'eject'], health.eject, 10_000),
     },
+    ...(retry === undefined ? {} : { retry }),
   };
+}
+
+/** `retry: { attempts, on }`; the schema checks the shape, this only fills the defaults. */
+function normalizeRetry(raw: unknown): RetrySpec | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const r = rec(raw);
+  const on = list(r.on).filter((k): k is 'connect-error' | 'reset' => k === 'connect-error' || k === 'reset');
+  return { attempts: typeof r.attempts === 'number' ? r.attempts : 1, on: r.on === undefined ? ['connect-error', 'reset'] : on };
 }
 
 /** `{ endpoints: [...] }` or the bare list. */
