@@ -2,7 +2,8 @@
  * The admin listener: a small JSON-over-HTTP router. Every change needs `Authorization: Bearer <token>`
  * (compared in constant time); reads are open (the listener binds to loopback by default). Bodies are
  * size-limited JSON objects; handlers return data or throw an ApiError, which becomes a 4xx/5xx with
- * `{ error: code, message }`. No CORS headers are ever sent, so browsers on other origins cannot call it.
+ * `{ error: code, message }`. No CORS headers are ever sent, so browsers on other origins cannot call it;
+ * on a loopback listener, requests whose Host is not a loopback name are refused (DNS rebinding).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -62,6 +63,18 @@ function compileRoute(r: ApiRoute): CompiledRoute {
   return { ...r, regex: new RegExp(`^${src}$`), names };
 }
 
+/** `localhost`, an IPv4 loopback address or `[::1]`, with an optional port (a Host header or a listen host). */
+const LOOPBACK_HOST = /^(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]{1,5})?$/i;
+
+/** A path parameter, percent-decoded; a malformed escape is the client's mistake (400), not ours. */
+function decodePathParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ApiError(400, 'bad_path', `malformed percent-encoding in the path segment "${raw}"`);
+  }
+}
+
 /** Constant-time token check: hash both sides so lengths never leak through timing either. */
 export function tokenMatches(header: string | undefined, token: string): boolean {
   if (!header?.startsWith('Bearer ')) return false;
@@ -109,8 +122,15 @@ async function readJson(req: http.IncomingMessage): Promise<Record<string, unkno
 
 export async function startAdmin(opts: { host: string; port: number; token: string | undefined; routes: ApiRoute[] }): Promise<AdminServer> {
   const routes = opts.routes.map(compileRoute);
+  const loopbackOnly = LOOPBACK_HOST.test(opts.host) || opts.host === '::1';
   const server = http.createServer(async (req, res) => {
     try {
+      // DNS rebinding: a page on evil.example whose name is re-pointed at 127.0.0.1 is same-origin
+      // with this listener, so the browser would let it read the open endpoints. Its requests still
+      // say `Host: evil.example`; a loopback-only listener answers loopback names only.
+      if (loopbackOnly && !LOOPBACK_HOST.test(req.headers.host ?? '')) {
+        throw new ApiError(403, 'forbidden_host', 'this admin API listens on loopback and answers only Host: localhost, 127.x.x.x or [::1]');
+      }
       const url = new URL(req.url ?? '/', 'http://admin.invalid');
       if (url.searchParams.has('token') || url.searchParams.has('access_token')) {
         // Tokens in URLs end up in logs and browser history: refuse them outright.
@@ -127,7 +147,7 @@ export async function startAdmin(opts: { host: string; port: number; token: stri
           if (!tokenMatches(req.headers.authorization, opts.token)) throw new ApiError(401, 'unauthorized', 'missing or wrong bearer token');
         }
         const params: Record<string, string> = {};
-        r.names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1]!)));
+        r.names.forEach((name, i) => (params[name] = decodePathParam(m[i + 1]!)));
         const body = req.method === 'GET' || req.method === 'HEAD' ? {} : await readJson(req);
         const reply = await r.handle({ params, query: url.searchParams, body, raw: req }, res);
         if (!reply.handled) send(res, reply.status ?? 200, reply.body ?? {});
