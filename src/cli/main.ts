@@ -10,6 +10,7 @@ import { explainCommand } from './explain.js';
 import { demoCommand } from './demo.js';
 import { registerRolloutCommands } from './rollout.js';
 import { importCommand } from './import.js';
+import { positiveInt, topCommand } from './top.js';
 
 const program = new Command('graylane')
   .description('gray-release gateway: mark requests into lanes and dispatch them to service versions')
@@ -61,6 +62,14 @@ program
   .option('-R, --recursive', 'read subdirectories of directories')
   .option('--check', 'report what would be produced and the warnings, write nothing')
   .action(importCommand);
+
+program
+  .command('top')
+  .description("live per-version rates, errors and p99 of each service, and the rollouts' steps, from a running server")
+  .option('--admin <url>', 'admin API address (env GRAYLANE_ADMIN, default http://127.0.0.1:9090)')
+  .option('--interval <ms>', 'refresh every this many milliseconds', positiveInt, 1000)
+  .option('-n, --iterations <n>', 'stop after n refreshes (default: until Ctrl-C)', positiveInt)
+  .action(topCommand);
 
 registerRolloutCommands(program);
 

@@ -24,9 +24,8 @@ export interface ChartOptions {
 
 /**
  * The chart of `service` from `points` (oldest first), versions stacked in `versions` order.
- * Returns the SVG and the latest shares (for the legend).
  */
-export function splitChart(service: string, points: readonly HistoryPoint[], versions: readonly string[], opts: ChartOptions): { svg: SVGElement; latest: Record<string, number> | null } {
+export function splitChart(service: string, points: readonly HistoryPoint[], versions: readonly string[], opts: ChartOptions): SVGElement {
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
   const start = opts.end - opts.windowMs;
@@ -35,7 +34,6 @@ export function splitChart(service: string, points: readonly HistoryPoint[], ver
 
   // Stacked bounds per point: [lower, upper] per version, or null when no request in the span.
   const stacks: ({ at: number; bounds: [number, number][] } | null)[] = [];
-  let latest: Record<string, number> | null = null;
   for (let i = 0; i < points.length; i++) {
     const p = points[i]!;
     if (p.at < start - opts.stepMs * SMOOTH_POINTS) continue;
@@ -57,7 +55,6 @@ export function splitChart(service: string, points: readonly HistoryPoint[], ver
       return [lower, acc];
     });
     stacks.push({ at: p.at, bounds });
-    latest = Object.fromEntries(versions.map((v, j) => [v, (counts[j]! / total) * 100]));
   }
 
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'split-chart', role: 'img', 'aria-label': `traffic split of ${service} over time` });
@@ -66,10 +63,13 @@ export function splitChart(service: string, points: readonly HistoryPoint[], ver
     svg.append(s('line', { x1: PAD.left, x2: W - PAD.right, y1: y(share), y2: y(share), class: 'grid' }));
     svg.append(s('text', { x: PAD.left - 6, y: y(share) + 4, class: 'axis', 'text-anchor': 'end' }, `${share * 100}%`));
   }
-  const minutes = Math.round(opts.windowMs / 60_000);
-  for (let m = minutes; m >= 0; m--) {
-    const t = opts.end - m * 60_000;
-    svg.append(s('text', { x: x(t), y: H - 5, class: 'axis', 'text-anchor': m === 0 ? 'end' : m === minutes ? 'start' : 'middle' }, m === 0 ? 'now' : `−${m}m`));
+  // A tick every minute, or every 15 s on a one-minute chart.
+  const tickMs = opts.windowMs <= 60_000 ? 15_000 : 60_000;
+  const ticks = Math.round(opts.windowMs / tickMs);
+  for (let k = ticks; k >= 0; k--) {
+    const ago = k * tickMs;
+    const label = k === 0 ? 'now' : ago % 60_000 === 0 ? `−${ago / 60_000}m` : `−${ago / 1000}s`;
+    svg.append(s('text', { x: x(opts.end - ago), y: H - 5, class: 'axis', 'text-anchor': k === 0 ? 'end' : k === ticks ? 'start' : 'middle' }, label));
   }
 
   // One polygon per version and run of consecutive drawable points.
@@ -99,5 +99,5 @@ export function splitChart(service: string, points: readonly HistoryPoint[], ver
   if (runs.length === 0) {
     svg.append(s('text', { x: PAD.left + plotW / 2, y: PAD.top + plotH / 2, class: 'empty', 'text-anchor': 'middle' }, 'no traffic yet'));
   }
-  return { svg, latest };
+  return svg;
 }

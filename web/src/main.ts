@@ -98,7 +98,7 @@ async function onAction(name: string, action: RolloutAction): Promise<void> {
     // The answer is the rollout as written: show it now rather than at the next event.
     const o = state.overview;
     if (o !== null) o.rollouts = o.rollouts.map((r) => (r.name === name ? { ...view, events: r.events } : r));
-    state.notes.set(name, { kind: 'ok', text: `${action}: ${view.phase} (${view.reason}) ${view.message}` });
+    state.notes.set(name, { kind: 'ok', text: `${action}: done, now ${view.phase}${view.reason !== view.phase ? ` (${view.reason})` : ''}` });
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) token.clear();
     const text = err instanceof ApiError ? `${action} refused: ${err.message} (${err.code})` : `${action} failed: ${String(err)}`;

@@ -11,8 +11,14 @@ export interface ServicesInput {
   now: number;
 }
 
-/** The chart spans this much time. */
-const CHART_WINDOW_MS = 5 * 60_000;
+/**
+ * The chart spans the history there is, in whole minutes from one to five: a page opened on a
+ * fresh server shows its first minute in detail instead of a sliver at the right edge.
+ */
+function chartWindowMs(points: readonly HistoryPoint[], now: number): number {
+  const span = points.length === 0 ? 0 : now - points[0]!.at;
+  return Math.min(5, Math.max(1, Math.ceil(span / 60_000))) * 60_000;
+}
 
 export function renderServices(input: ServicesInput): HTMLElement[] {
   if (input.services.length === 0) return [h('p', { class: 'muted' }, 'No services in the config.')];
@@ -21,7 +27,8 @@ export function renderServices(input: ServicesInput): HTMLElement[] {
     const names = versions.map((v) => v.name);
     // Versions that served traffic in the window but are gone from the config still show in the chart.
     for (const p of input.points) for (const v of Object.keys(p.requests[svc.name] ?? {})) if (!names.includes(v)) names.push(v);
-    const chart = splitChart(svc.name, input.points, names, { windowMs: CHART_WINDOW_MS, end: input.now, stepMs: input.stepMs });
+    const windowMs = chartWindowMs(input.points, input.now);
+    const chart = splitChart(svc.name, input.points, names, { windowMs, end: input.now, stepMs: input.stepMs });
     return h(
       'section',
       { class: 'service card', 'data-service': svc.name },
@@ -32,11 +39,11 @@ export function renderServices(input: ServicesInput): HTMLElement[] {
         h(
           'thead',
           {},
-          h('tr', {}, h('th', {}, 'version'), h('th', { class: 'num' }, 'req/s'), h('th', { class: 'num' }, 'errors'), h('th', { class: 'num' }, 'p99'), h('th', { class: 'num' }, 'share'), h('th', { class: 'num' }, 'total'), h('th', {}, 'endpoints')),
+          h('tr', {}, h('th', {}, 'version'), h('th', { class: 'num' }, 'req/s'), h('th', { class: 'num' }, 'errors'), h('th', { class: 'num' }, 'p99'), h('th', { class: 'num', title: 'share of the service\'s requests over the last 10 s' }, 'share'), h('th', { class: 'num' }, 'total'), h('th', {}, 'endpoints')),
         ),
         h('tbody', {}, versions.map((v) => versionRow(v))),
       ),
-      h('div', { class: 'chart-wrap' }, h('div', { class: 'chart-title' }, 'traffic split, last 5 minutes'), chart.svg, legend(names, chart.latest)),
+      h('div', { class: 'chart-wrap' }, h('div', { class: 'chart-title' }, `traffic split, last ${windowMs / 60_000 === 1 ? 'minute' : `${windowMs / 60_000} minutes`}`), chart, legend(names, Object.fromEntries(versions.map((v) => [v.name, v.share])))),
     );
   });
 }
@@ -74,10 +81,11 @@ function versionRow(v: VersionOverview): HTMLElement {
   );
 }
 
-function legend(names: string[], latest: Record<string, number> | null): HTMLElement {
+/** Each version with its share of the last 10 s (the table's share column). */
+function legend(names: string[], share: Record<string, number | null>): HTMLElement {
   return h(
     'div',
     { class: 'legend' },
-    names.map((n) => h('span', { class: 'legend-item' }, versionChip(n), h('b', { 'data-share': n }, latest === null ? '–' : `${(latest[n] ?? 0).toFixed(0)}%`))),
+    names.map((n) => h('span', { class: 'legend-item' }, versionChip(n), h('b', { 'data-share': n }, fmtPercent(share[n] ?? null, 0)))),
   );
 }

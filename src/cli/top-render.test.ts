@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Overview } from '../metrics/overview.js';
+import { renderTop } from './top-render.js';
+
+const endpoint = (url: string, up = true) => ({ url, up, registered: false, failures: 0, ejectedUntil: null, ejections: 0 });
+
+const OVERVIEW = {
+  at: 0,
+  services: [
+    {
+      name: 'checkout',
+      fallback: 'stable',
+      versions: [
+        { name: 'stable', rps: 40.24, errorRate: 0, p99Ms: 8.21, share: 56.4, requests: 695, endpoints: [endpoint('http://127.0.0.1:9001')] },
+        { name: 'beta', rps: 59.8, errorRate: 0.0239, p99Ms: 1234, share: 43.6, requests: 435, endpoints: [endpoint('http://127.0.0.1:9002'), endpoint('http://127.0.0.1:9003', false)] },
+        { name: 'alpha', rps: 0, errorRate: null, p99Ms: null, share: null, requests: 0, endpoints: [] },
+      ],
+    },
+  ],
+  routes: [],
+  rollouts: [
+    {
+      name: 'checkout-beta',
+      service: 'checkout',
+      phase: 'Paused',
+      reason: 'AwaitingPromotion',
+      currentStep: 5,
+      steps: new Array(7).fill({ index: 0, description: '', state: 'pending' }),
+      traffic: { stable: 40, beta: 60 },
+    },
+  ],
+  rolloutsError: null,
+  config: { file: 'g.yaml', loadedAt: 0, snapshotId: 'abc123', reloads: 0, reloadsFailed: 1, lastReloadError: { at: 0, message: 'g.yaml:3:5: services.x: bad\ng.yaml:9:1: routes: worse', issues: [] } },
+  mirror: { sent: 0, dropped: 0, failed: 0 },
+  history: { stepMs: 1000, points: [] },
+} as unknown as Overview;
+
+test('top: a table per service, the rollouts, and a rejected reload in full', () => {
+  const text = renderTop(OVERVIEW, { source: 'http://127.0.0.1:9090', time: () => '09:08:03' });
+  assert.equal(
+    text,
+    [
+      'graylane top  http://127.0.0.1:9090  09:08:03  snapshot abc123',
+      '',
+      'checkout  (fallback stable)',
+      '  VERSION  REQ/S  ERRORS    P99  SHARE  TOTAL  ENDPOINTS',
+      '  stable    40.2   0.00%  8.2ms    56%    695  1/1 up',
+      '  beta      59.8   2.39%  1.23s    44%    435  1/2 up',
+      '  alpha      0.0       -      -      -      0  0/0 up',
+      '',
+      'rollouts',
+      '  checkout-beta  checkout  Paused (AwaitingPromotion)  step 6/7  stable 40% beta 60%',
+      '',
+      'config reload rejected at 09:08:03; still serving the config loaded at 09:08:03:',
+      '  g.yaml:3:5: services.x: bad',
+      '  g.yaml:9:1: routes: worse',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('top: on a terminal, titles are bold and versions with errors red', () => {
+  const text = renderTop(OVERVIEW, { source: 'x', time: () => 't', color: true });
+  assert.match(text, /\x1b\[1mcheckout\x1b\[0m/);
+  assert.match(text, /\x1b\[31m {2}beta .*\x1b\[0m/);
+  assert.doesNotMatch(text, /\x1b\[31m {2}stable/);
+});

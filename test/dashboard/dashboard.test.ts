@@ -1,0 +1,140 @@
+/**
+ * The dashboard in a real browser (Debian's Chromium, driven by playwright-core) against the real
+ * process: per-version numbers rise with traffic, a rollout is promoted from the page after the
+ * admin token is entered (a wrong token shows the API's refusal and changes nothing), and the
+ * explain box answers. Screenshots go to docs/images/ for the README.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { App } from '../../src/app.js';
+import { adminUrlOf, api, backgroundTraffic, config, gatewayUrlOf, getRollout, startTestApp, startUpstream, tempDir, TOKEN, until, waitForRollout, writeFile } from '../rollout/helpers.js';
+
+const IMAGES = new URL('../../../docs/images/', import.meta.url).pathname;
+
+const REST = `    rules:
+      - { name: beta-testers, lane: beta, header: { name: x-beta, equals: "1" } }
+rollouts:
+  - name: web-beta
+    service: web
+    canary: beta
+    strategy:
+      canary:
+        steps:
+          - setWeight: 20
+          - pause: {}
+          - setWeight: 50
+          - pause: {}
+          - setWeight: 100
+`;
+
+function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    timeout: 30_000,
+  });
+}
+
+/** A number shown in the services table, e.g. the `requests` of web/stable. */
+async function cell(page: Page, version: string, field: string): Promise<number> {
+  const text = await page.locator(`[data-service="web"] tr[data-version="${version}"] [data-field="${field}"]`).textContent();
+  return Number(String(text).replace(/[^0-9.]/g, ''));
+}
+
+/** Index of the rollout's step marked current on the page. */
+async function currentStep(page: Page): Promise<number> {
+  const states = await page.locator('[data-rollout="web-beta"] li.step').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-state')));
+  return states.indexOf('current');
+}
+
+test('the dashboard shows traffic per version, promotes a rollout with the token, and explains a request', { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir();
+  const stable = await startUpstream('stable');
+  const beta = await startUpstream('beta');
+  const file = dir.file('graylane.yaml');
+  await writeFile(file, config({ stable: stable.url, beta: beta.url, state: dir.file('state.db'), rest: REST }));
+  const app: App = await startTestApp(file);
+  const admin = adminUrlOf(app);
+  const browser = await launch();
+  const traffic = backgroundTraffic(gatewayUrlOf(app));
+  t.after(async () => {
+    await traffic.stop();
+    await browser.close();
+    await app.close({ drainMs: 0 });
+    await Promise.all([stable.close(), beta.close()]);
+    await dir.remove();
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    // The browser logs every 4xx answer itself; the wrong token's 401 is one this test asks for.
+    if (m.type() === 'error' && !/status of 401/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+
+  // Given the dashboard open while traffic flows and the rollout waits at its first pause.
+  await waitForRollout(admin, 'web-beta', (v) => v.reason === 'AwaitingPromotion' && v.currentStep === 1);
+  await page.goto(`${admin}/`);
+  await page.locator('#status.live').waitFor({ timeout: 10_000 });
+  await page.locator('[data-service="web"] tr[data-version="beta"]').waitFor({ timeout: 10_000 });
+
+  // Then the numbers of both versions rise.
+  const before = { stable: await cell(page, 'stable', 'requests'), beta: await cell(page, 'beta', 'requests') };
+  await until(async () => (await cell(page, 'stable', 'requests')) > before.stable + 20 && (await cell(page, 'beta', 'requests')) > before.beta + 5, 15_000, 'requests of both versions rising on the page');
+  assert.ok((await cell(page, 'stable', 'rps')) > 0);
+  assert.ok((await cell(page, 'beta', 'rps')) > 0);
+  assert.equal(await currentStep(page), 1);
+  assert.equal(await page.locator('[data-rollout="web-beta"] [data-field="step"]').textContent(), '2/5');
+  await page.locator('[data-service="web"] svg.split-chart path.area[data-version="beta"]').first().waitFor({ timeout: 10_000 });
+
+  // When promote is pressed with a wrong token: the API's refusal is shown and nothing changes.
+  const revision = (await getRollout(admin, 'web-beta')).revision;
+  const card = page.locator('[data-rollout="web-beta"]');
+  await card.locator('button[data-action="promote"]').click();
+  const dialog = page.locator('dialog.token-dialog');
+  await dialog.waitFor();
+  await dialog.locator('input[name="token"]').fill('not-the-token');
+  await dialog.locator('button[value="ok"]').click();
+  const note = card.locator('.note-error');
+  await note.waitFor({ timeout: 5000 });
+  assert.match(String(await note.textContent()), /promote refused: missing or wrong bearer token \(unauthorized\)/);
+  assert.equal((await getRollout(admin, 'web-beta')).revision, revision);
+  assert.equal(await currentStep(page), 1);
+  await card.screenshot({ path: `${IMAGES}dashboard-bad-token.png` });
+
+  // When promote is pressed again: the token is asked for again (the wrong one was forgotten),
+  // and with the right one the rollout goes on to its next pause; the page shows it.
+  await card.locator('button[data-action="promote"]').click();
+  await dialog.waitFor();
+  await dialog.locator('input[name="token"]').fill(TOKEN);
+  await dialog.locator('button[value="ok"]').click();
+  await until(async () => (await card.locator('[data-field="step"]').textContent()) === '4/5', 5000, 'the next pause on the page');
+  assert.equal(await currentStep(page), 3);
+  assert.match(String(await card.locator('.note-ok').textContent()), /^promote: done, now Paused/);
+  const after = await getRollout(admin, 'web-beta');
+  assert.equal(after.currentStep, 3);
+  assert.equal(after.weight, 50);
+  assert.equal(await page.locator('.token-state').textContent(), 'admin token set forget');
+
+  // The explain box answers for a URL and headers.
+  const form = page.locator('form.explain');
+  await form.locator('input[name="url"]').fill('http://shop.test/cart?x=1');
+  await form.locator('textarea[name="headers"]').fill('x-beta: 1');
+  await form.locator('button[type="submit"]').click();
+  await form.locator('[data-field="version"]').waitFor({ timeout: 5000 });
+  assert.equal(await form.locator('[data-field="lane"]').textContent(), 'beta');
+  assert.match(String(await form.locator('[data-field="by"]').textContent()), /^beta-testers /);
+  assert.equal(await form.locator('[data-field="version"]').textContent(), 'beta');
+  assert.match(String(await form.locator('[data-field="endpoint"]').textContent()), new RegExp(`^${beta.url} `));
+
+  // Let the chart show the new share for a few seconds, then take the README's picture.
+  await page.waitForTimeout(4000);
+  await mkdir(IMAGES, { recursive: true });
+  await page.screenshot({ path: `${IMAGES}dashboard.png` });
+  assert.deepEqual(problems, []);
+  // The API agrees with what was clicked.
+  assert.equal((await api(admin, 'GET', '/api/v1/rollouts/web-beta')).status, 200);
+});
