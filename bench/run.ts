@@ -21,7 +21,7 @@ const CONNS = Number(process.env.CONNS ?? 32);
 const WARMUP = Number(process.env.WARMUP ?? 2);
 const ROOT = new URL('../..', import.meta.url).pathname;
 const DIST = join(ROOT, 'dist');
-const PORTS = { v1: 19101, v2: 19102, bare: 18185, graylane: 18190, graylaneLog: 18191 };
+const PORTS = { v1: 19101, v2: 19102, bare: 18185, graylane: 18190, graylaneLog: 18191, admin: 18192, adminLog: 18193 };
 
 interface Peer {
   name: string;
@@ -41,14 +41,24 @@ function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
 
-function start(cmd: string, args: string[], env: Record<string, string> = {}, stdout: 'ignore' | 'inherit' = 'ignore'): ChildProcess {
-  const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'ignore'], detached: true });
+/** Starts a process in its own group; its stderr is kept (last 4 KiB) to explain a failed start. */
+function start(cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const p = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  let tail = '';
+  p.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    tail = (tail + s).slice(-4096);
+  });
+  stderrTails.set(p, () => tail);
   return p;
 }
+const stderrTails = new WeakMap<ChildProcess, () => string>();
 
-async function waitReady(url: string, host = 'prod.example.com'): Promise<void> {
+async function waitReady(url: string, proc?: ChildProcess, host = 'prod.example.com'): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
+    if (proc !== undefined && proc.exitCode !== null) {
+      throw new Error(`the process for ${url} exited with code ${proc.exitCode}:\n${stderrTails.get(proc)?.() ?? ''}`);
+    }
     try {
       const res = await fetch(url, { headers: { host } });
       await res.arrayBuffer();
@@ -136,17 +146,23 @@ http { access_log off; keepalive_timeout 75s; keepalive_requests 1000000; client
     const cfg = join(tmp, 'bench.yaml');
     writeFileSync(cfg, benchConfig({ v1, v2 }));
     const cli = join(DIST, 'src/cli/main.js');
+    // Each graylane gets its own admin port and state file: the defaults (127.0.0.1:9090,
+    // .graylane/state.db next to the config) would make the second instance fail to start.
+    const serve = (port: number, admin: number, extra: string[]) => [
+      cli, 'serve', '-c', cfg, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`,
+      '--state', join(tmp, `state-${port}.db`), ...extra,
+    ];
     const peers: Peer[] = [
       { name: 'origin direct (ceiling)', url: v1 },
       { name: 'bare undici Pool.stream proxy', url: `http://127.0.0.1:${PORTS.bare}`,
         proc: start(process.execPath, [join(DIST, 'bench/peers/undici-bare.js')], { PORT: String(PORTS.bare), UPSTREAM_V1: v1, UPSTREAM_V2: v2 }) },
       { name: 'graylane, 20 rules, no access log', url: `http://127.0.0.1:${PORTS.graylane}`,
-        proc: start(process.execPath, [cli, 'serve', '-c', cfg, '--listen', `127.0.0.1:${PORTS.graylane}`, '--no-access-log']) },
+        proc: start(process.execPath, serve(PORTS.graylane, PORTS.admin, ['--no-access-log'])) },
       { name: 'graylane, 20 rules, access log on', url: `http://127.0.0.1:${PORTS.graylaneLog}`,
-        proc: start(process.execPath, [cli, 'serve', '-c', cfg, '--listen', `127.0.0.1:${PORTS.graylaneLog}`]) },
+        proc: start(process.execPath, serve(PORTS.graylaneLog, PORTS.adminLog, [])) },
     ];
     for (const p of peers) if (p.proc) procs.push(p.proc);
-    for (const p of peers) await waitReady(p.url);
+    for (const p of peers) await waitReady(p.url, p.proc);
     for (const p of peers) if (WARMUP > 0) wrk(p.url, WARMUP);
 
     const runs = new Map<string, Run[]>(peers.map((p) => [p.name, []]));
