@@ -14,8 +14,11 @@
  * `status()` is the one place the controller-side additions to the spec are assembled: rollout
  * overlays, and the endpoints instances registered through the admin API (src/registry/service.ts,
  * which calls refresh() when they change).
+ *
+ * Where spec, state and registrations live is the backend's business (src/backend/): a watched
+ * file and SQLite in one process, or etcd in clustered mode, where the spec arrives by a watch,
+ * the controller drives only while elected, and followers route by the statuses they watch.
  */
-import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { configRoutes, type ConfigInfo } from './admin/config.js';
 import { instanceRoutes } from './admin/instances.js';
@@ -23,20 +26,24 @@ import { dashboardRoutes } from './admin/dashboard.js';
 import { observabilityRoutes } from './admin/observability.js';
 import { rolloutRoutes } from './admin/rollouts.js';
 import { startAdmin, type AdminServer } from './admin/server.js';
-import { startGateway, watchConfig, type Gateway } from './gateway/index.js';
+import { openEtcdBackend, type EtcdBackendOptions } from './backend/etcd.js';
+import { openFileBackend } from './backend/file.js';
+import type { Backend, BackendInstances } from './backend/types.js';
+import { startGateway, type Gateway } from './gateway/index.js';
 import { combineObservers, knownLanes, Observability, TrafficCounters } from './metrics/index.js';
 import { RolloutController } from './rollout/controller.js';
 import { SlidingWindow } from './rollout/window.js';
-import { LocalInstances } from './registry/index.js';
 import { compile } from './routing/index.js';
 import type { Status } from './routing/types.js';
-import { ConfigError, loadSpecFile, parseListen, type Spec } from './spec/index.js';
-import { DEFAULT_ADMIN_LISTEN, DEFAULT_STATE_PATH } from './spec/sections/rollouts.js';
-import { openSqliteStore, type Store } from './store/index.js';
+import { ConfigError, parseListen, type Spec } from './spec/index.js';
+import { DEFAULT_ADMIN_LISTEN } from './spec/sections/rollouts.js';
+import type { Store } from './store/index.js';
 
 export interface AppOptions {
-  /** The config file; watched for changes. */
-  configFile: string;
+  /** The config file; watched for changes. One of configFile and cluster. */
+  configFile?: string;
+  /** Clustered mode: spec, state and registrations in etcd (src/backend/etcd.ts). */
+  cluster?: Omit<EtcdBackendOptions, 'logger' | 'refresh'>;
   logger: Logger;
   /** Overrides the config's `listen`. */
   listen?: string;
@@ -44,7 +51,7 @@ export interface AppOptions {
   adminListen?: string;
   /** Bearer token for admin API changes; without one, changes are refused (403). */
   adminToken?: string;
-  /** Overrides the config's `state.path`. */
+  /** Overrides the config's `state.path` (one-process mode). */
   statePath?: string;
   /** Write the access log (default: the config's `accessLog`). */
   accessLog?: boolean;
@@ -58,7 +65,8 @@ export interface App {
   readonly controller: RolloutController;
   readonly store: Store;
   /** Instances registered through the admin API. */
-  readonly instances: LocalInstances;
+  readonly instances: BackendInstances;
+  readonly backend: Backend;
   /** The spec being served. */
   spec(): Spec;
   /** Stops watching, closes the admin API and the controller, drains the gateway, closes the store. */
@@ -66,27 +74,33 @@ export interface App {
 }
 
 /**
- * Loads the config (a ConfigError is thrown as is: nothing to serve), opens the store, and starts
- * everything. Resolves once the gateway and the admin API listen.
+ * Opens the backend (a ConfigError from the file, or a store that cannot give a spec, is thrown as
+ * is: nothing to serve) and starts everything. Resolves once the gateway and the admin API listen.
  *
  * @example
  * const app = await startApp({ configFile: 'graylane.yaml', logger, adminToken: process.env.GRAYLANE_ADMIN_TOKEN });
  */
 export async function startApp(opts: AppOptions): Promise<App> {
   const log = opts.logger;
-  let spec = await loadSpecFile(opts.configFile);
-  const store = openSqliteStore(resolve(opts.cwd ?? process.cwd(), opts.statePath ?? spec.state?.path ?? DEFAULT_STATE_PATH));
   const traffic = new SlidingWindow();
   let gateway: Gateway | undefined;
+  let controller: RolloutController | undefined;
+  let refreshNow = (): void => {};
+  const refresh = (): void => refreshNow();
+  let backend: Backend;
+  if (opts.cluster !== undefined) backend = await openEtcdBackend({ ...opts.cluster, logger: log, refresh });
+  else if (opts.configFile !== undefined) backend = await openFileBackend({ configFile: opts.configFile, statePath: opts.statePath, cwd: opts.cwd, window: traffic, refresh });
+  else throw new Error('startApp needs a configFile or a cluster store');
+  const { store, instances } = backend;
+  let spec = backend.spec;
   // Metrics counters: lanes the served config does not name are counted as one (bounded labels).
   const counters = new TrafficCounters({ knownLanes: () => knownLanes(gateway!.snapshot()) });
-  const info: ConfigInfo = { file: opts.configFile, loadedAt: Date.now(), snapshotId: '', reloads: 0, lastReloadError: null };
+  const info: ConfigInfo = { file: backend.source, loadedAt: Date.now(), snapshotId: '', reloads: 0, lastReloadError: null };
+  const configInfo = (): ConfigInfo => ({ ...info, store: backend.health() });
 
-  let controller: RolloutController;
-  const instances = new LocalInstances({ services: Object.keys(spec.services), onChange: () => refresh() });
-  const status = (): Status => ({ services: controller.overlays(), ...instances.status() });
-  const refresh = (): void => {
-    if (gateway === undefined) return;
+  const status = (): Status => ({ services: controller!.overlays(), ...instances.status() });
+  refreshNow = (): void => {
+    if (gateway === undefined || controller === undefined) return;
     const snapshot = compile(spec, status());
     gateway.swap(snapshot);
     info.snapshotId = snapshot.id;
@@ -97,9 +111,10 @@ export async function startApp(opts: AppOptions): Promise<App> {
       store,
       rollouts: spec.rollouts ?? [],
       templates: spec.analysisTemplates ?? {},
-      metrics: traffic,
+      metrics: backend.metrics,
       onStatus: refresh,
       logger: log,
+      ...(backend.initialStatuses ? { initialStatuses: backend.initialStatuses } : {}),
     });
     const { host, port } = listenOf(opts.listen ?? spec.listen, '--listen');
     gateway = await startGateway({
@@ -109,16 +124,24 @@ export async function startApp(opts: AppOptions): Promise<App> {
       logger: log,
       accessLog: opts.accessLog ?? spec.accessLog,
       mesh: spec.mesh === undefined ? undefined : listenOf(spec.mesh.listen, 'mesh.listen'),
-      observer: combineObservers(traffic, counters),
+      observer: backend.observer === null ? combineObservers(traffic, counters) : combineObservers(traffic, counters, backend.observer),
     });
   } catch (err) {
-    await store.close();
+    await backend.close();
     throw err;
   }
   const gw = gateway;
+  const ctl = controller;
   info.snapshotId = gw.snapshot().id;
 
-  const observability = new Observability({ counters, gateway: gw, config: () => ({ ...info }), window: traffic, controller });
+  const observability = new Observability({
+    counters,
+    gateway: gw,
+    config: configInfo,
+    window: traffic,
+    controller: ctl,
+    ...(backend.health().kind === 'etcd' ? { storeUp: () => backend.health().up } : {}),
+  });
   const adminAt = listenOf(opts.adminListen ?? spec.admin?.listen ?? DEFAULT_ADMIN_LISTEN, '--admin-listen');
   let admin: AdminServer;
   try {
@@ -127,9 +150,9 @@ export async function startApp(opts: AppOptions): Promise<App> {
       port: adminAt.port,
       token: opts.adminToken,
       routes: [
-        ...rolloutRoutes(controller),
+        ...rolloutRoutes(ctl),
         ...instanceRoutes(instances),
-        ...configRoutes({ info: () => ({ ...info }), spec: () => spec, status, health: gw.health }),
+        ...configRoutes({ info: configInfo, spec: () => spec, status, health: gw.health }),
         ...observabilityRoutes(observability),
         ...dashboardRoutes(),
       ],
@@ -137,52 +160,51 @@ export async function startApp(opts: AppOptions): Promise<App> {
   } catch (err) {
     observability.close();
     await gw.close({ drainMs: 0 });
-    await store.close();
+    await backend.close();
     throw err;
   }
-  controller.start();
 
   const started = spec;
-  const stopWatching = watchConfig(
-    opts.configFile,
-    (next) => {
-      // A spec that does not compile changes nothing (compile throws; the watcher reports it).
+  let closing: Promise<void> | undefined;
+  backend.start(ctl, {
+    onSpec(next) {
+      if (closing) return;
+      // A spec that does not compile changes nothing (compile throws; the source reports it).
       compile(next, status());
       spec = next;
       instances.setServices(Object.keys(next.services));
-      controller.update(next.rollouts ?? [], next.analysisTemplates ?? {});
-      refresh();
+      ctl.update(next.rollouts ?? [], next.analysisTemplates ?? {});
+      refreshNow();
       info.loadedAt = Date.now();
       info.reloads++;
       info.lastReloadError = null;
       observability.recordReload(true);
-      log.info({ id: info.snapshotId, config: opts.configFile }, 'config reloaded');
+      log.info({ id: info.snapshotId, source: backend.source }, 'config reloaded');
       for (const key of restartOnly(started, next)) log.warn({ key }, `${key} changed: it takes effect when graylane serve restarts`);
     },
-    (err) => {
+    onReject(err) {
       info.lastReloadError = { at: Date.now(), message: err.message, issues: err instanceof ConfigError ? err.issues : [] };
       observability.recordReload(false);
-      log.error({ config: opts.configFile, error: err.message }, 'config rejected; still serving the previous one');
+      log.error({ source: backend.source, error: err.message }, 'config rejected; still serving the previous one');
     },
-  );
+  });
 
-  let closing: Promise<void> | undefined;
   return {
     gateway: gw,
     admin,
-    controller,
+    controller: ctl,
     store,
     instances,
+    backend,
     spec: () => spec,
     close(closeOpts = {}) {
       closing ??= (async () => {
-        stopWatching();
-        instances.close();
+        await backend.stop();
         await admin.close();
         observability.close();
-        await controller.close();
+        await ctl.close();
         await gw.close({ drainMs: closeOpts.drainMs ?? spec.drainMs });
-        await store.close();
+        await backend.close();
       })();
       return closing;
     },

@@ -2,7 +2,7 @@
  * Admin API routes about the loaded config:
  *
  * ```
- * GET  /api/v1/config     { file, loadedAt, snapshotId, reloads, lastReloadError }
+ * GET  /api/v1/config     { file, loadedAt, snapshotId, reloads, lastReloadError, store }
  * POST /api/v1/explain    { url, headers? } -> Explanation (routing/explain.ts)
  * ```
  * `lastReloadError` is the last rejected reload in full (every issue with file:line:col), cleared by
@@ -14,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { StoreHealth } from '../backend/types.js';
 import { compile, explain } from '../routing/index.js';
 import type { HealthView, RequestView, Status } from '../routing/types.js';
 import type { ConfigIssue, Spec } from '../spec/index.js';
@@ -35,6 +36,8 @@ export interface ConfigInfo {
   /** Successful reloads since the start. */
   reloads: number;
   lastReloadError: ReloadError | null;
+  /** The state store: SQLite or etcd, up or down, and whether this process drives the rollouts. */
+  store?: StoreHealth;
 }
 
 export interface ConfigSource {

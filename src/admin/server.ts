@@ -162,6 +162,7 @@ export async function startAdmin(opts: { host: string; port: number; token: stri
         return;
       }
       if (err instanceof ApiError) send(res, err.status, { error: err.code, message: err.message });
+      else if (isStoreError(err)) send(res, err.status, { error: err.code.toLowerCase(), message: err.message });
       else send(res, 500, { error: 'internal', message: (err as Error).message });
     }
   });
@@ -179,6 +180,19 @@ export async function startAdmin(opts: { host: string; port: number; token: stri
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * The store's own errors carry their answer: etcd unreachable is 503 `store_unavailable` (nothing
+ * was written), a lost compare-and-swap 409 `store_conflict`, a write from a demoted leader 409.
+ */
+function isStoreError(err: unknown): err is Error & { code: string; status: number } {
+  const e = err as { code?: unknown; status?: unknown } | null;
+  return (
+    e instanceof Error &&
+    typeof e.status === 'number' &&
+    (e.code === 'STORE_UNAVAILABLE' || e.code === 'STORE_CONFLICT' || e.code === 'STORE_FENCED')
+  );
 }
 
 /** Reject keys a body must not have: a typo in a field should fail loudly, not be ignored. */

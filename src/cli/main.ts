@@ -4,7 +4,7 @@
  * compile it, and either serve it, explain a request against it, or run the demo; `rollout ...`
  * talks to a running server's admin API.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { validateCommand } from './validate.js';
 import { explainCommand } from './explain.js';
 import { demoCommand } from './demo.js';
@@ -19,8 +19,13 @@ const program = new Command('graylane')
 
 program
   .command('serve')
-  .description('run the gateway, the rollout controller and the admin API on a config file, reloading it when it changes')
-  .requiredOption('-c, --config <file>', 'config file (YAML)')
+  .description('run the gateway, the rollout controller and the admin API on a config file (reloaded when it changes) or on a spec in etcd')
+  .option('-c, --config <file>', 'config file (YAML); one process, state in SQLite')
+  .option('--store <url>', 'clustered mode: etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (env GRAYLANE_STORE); the spec is what `graylane apply` wrote')
+  .option('--prefix <path>', 'clustered mode: the etcd key prefix (default /graylane)')
+  .option('--cache-dir <dir>', 'clustered mode: where the last good spec and rollout statuses are cached for starts while etcd is away', '.graylane')
+  .addOption(new Option('--no-controller', 'clustered mode: route only, never drive rollouts (no election)'))
+  .option('--name <name>', 'clustered mode: this process in the election and the counters (default HOSTNAME-PID)')
   .option('--listen <addr>', 'override `listen` from the config (host:port)')
   .option('--admin-listen <addr>', 'override `admin.listen` from the config (host:port)')
   .option('--admin-token-file <file>', 'file holding the admin API bearer token (default: env GRAYLANE_ADMIN_TOKEN)')
@@ -28,6 +33,30 @@ program
   .addOption(new Option('--no-access-log', 'do not write the JSON access log'))
   // Loaded on use: the rest of the CLI (rollout commands especially) should start fast.
   .action(async (opts) => (await import('./serve.js')).serveCommand(opts));
+
+program
+  .command('apply')
+  .description('clustered mode: validate a spec (as `validate` does) and write it to etcd; nothing is written when it is invalid')
+  .requiredOption('-f, --file <file>', 'config file (YAML)')
+  .option('--store <url>', 'etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (env GRAYLANE_STORE)')
+  .option('--prefix <path>', 'the etcd key prefix (default /graylane)')
+  .option('--expect-revision <n>', 'apply only if the spec is still at this revision (0: none applied yet)', (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('a whole number from 0');
+    return n;
+  })
+  .action(async (opts) => (await import('./cluster.js')).applyCommand(opts));
+
+program
+  .command('get')
+  .description('clustered mode: read back what is stored in etcd')
+  .argument('<what>', 'spec: the applied spec, byte for byte')
+  .option('--store <url>', 'etcd://HOST:PORT[,HOST:PORT...][/PREFIX] (env GRAYLANE_STORE)')
+  .option('--prefix <path>', 'the etcd key prefix (default /graylane)')
+  .action(async (what: string, opts) => {
+    if (what !== 'spec') throw new Error(`graylane get ${what}: unknown; try graylane get spec`);
+    await (await import('./cluster.js')).getSpecCommand(opts);
+  });
 
 program
   .command('validate')

@@ -4,7 +4,12 @@ import { startApp } from '../app.js';
 import { ConfigError } from '../spec/index.js';
 
 interface ServeOptions {
-  config: string;
+  config?: string;
+  store?: string;
+  prefix?: string;
+  cacheDir: string;
+  controller: boolean;
+  name?: string;
   listen?: string;
   adminListen?: string;
   adminTokenFile?: string;
@@ -14,7 +19,8 @@ interface ServeOptions {
 
 /**
  * `graylane serve`: the gateway, the rollout controller and the admin API in one process (src/app.ts);
- * the config file is watched and valid changes are applied; SIGTERM/SIGINT drain. A config that
+ * the config file is watched and valid changes are applied; SIGTERM/SIGINT drain. With `--store
+ * etcd://...` the spec comes from etcd instead (clustered mode, src/backend/etcd.ts). A config that
  * fails to load at start is fatal (nothing to serve yet); one that fails on reload is logged and the
  * old one keeps serving.
  */
@@ -22,10 +28,25 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   // Operational log on stderr; the access log (one JSON line per request) goes to stdout.
   const log = pino({ name: 'graylane' }, pino.destination({ fd: 2, sync: true }));
   const adminToken = await readToken(opts.adminTokenFile);
+  const store = opts.store ?? (opts.config === undefined ? process.env.GRAYLANE_STORE : undefined);
+  if ((store === undefined || store === '') === (opts.config === undefined)) {
+    console.error('graylane serve: give either -c FILE (one process) or --store etcd://HOST:PORT (clustered mode), not both');
+    process.exit(2);
+  }
   let app;
   try {
     app = await startApp({
-      configFile: opts.config,
+      ...(opts.config !== undefined
+        ? { configFile: opts.config }
+        : {
+            cluster: {
+              store: store!,
+              cacheDir: opts.cacheDir,
+              controller: opts.controller,
+              ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
+              ...(opts.name !== undefined ? { name: opts.name } : {}),
+            },
+          }),
       logger: log,
       listen: opts.listen,
       adminListen: opts.adminListen,
@@ -35,14 +56,14 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       accessLog: opts.accessLog ? undefined : false,
     });
   } catch (err) {
-    if (err instanceof ConfigError) {
+    if (err instanceof ConfigError || err instanceof Error && (err as { code?: string }).code === 'STORE_UNAVAILABLE') {
       console.error(err.message);
       process.exit(1);
     }
     throw err;
   }
   const { gateway, admin } = app;
-  log.info({ listen: `${gateway.address.host}:${gateway.address.port}`, config: opts.config, id: gateway.snapshot().id }, 'gateway listening');
+  log.info({ listen: `${gateway.address.host}:${gateway.address.port}`, source: app.backend.source, id: gateway.snapshot().id }, 'gateway listening');
   const mesh = gateway.meshAddress;
   if (mesh !== null) log.info({ listen: `${hostForUrl(mesh.host)}:${mesh.port}` }, 'mesh listening (trusts the lanes it is given: keep it private)');
   log.info(

@@ -9,5 +9,6 @@ export {
   type InstanceInput,
   type RegistryErrorCode,
   type RegistryOptions,
+  validateInstance,
 } from './registry.js';
 export { LocalInstances, type Instances, type LocalInstancesOptions } from './service.js';

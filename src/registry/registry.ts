@@ -190,6 +190,21 @@ export class InstanceRegistry {
   }
 }
 
+/**
+ * A registration checked and normalized as {@link InstanceRegistry.register} does it, with the TTL
+ * defaulted: for registries kept elsewhere (etcd). Throws RegistryError at the first fault.
+ */
+export function validateInstance(
+  input: unknown,
+  services: ReadonlySet<string>,
+  opts: { defaultTtlMs?: number; minTtlMs?: number; maxTtlMs?: number } = {},
+): { service: string; version: string; url: string; ttlMs: number } {
+  const min = opts.minTtlMs ?? 1_000;
+  const max = opts.maxTtlMs ?? 600_000;
+  const v = validate(input, services, min, max);
+  return { ...v, ttlMs: v.ttlMs ?? Math.min(max, Math.max(min, opts.defaultTtlMs ?? 30_000)) };
+}
+
 /** The input checked and normalized; throws RegistryError at the first fault. */
 function validate(
   input: unknown,

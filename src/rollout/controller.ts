@@ -19,6 +19,11 @@
  * every commit the overlays of all rollouts are recomputed and, when they changed, handed to
  * `onStatus` synchronously, so an abort's "all traffic to stable" reaches the gateway in the same
  * turn of the event loop as its commit.
+ *
+ * Clustered mode (docs/cluster.md): every process has a controller, but only the elected one
+ * drives. The others *follow*: they read, accept commands (committed with compare-and-swap like any
+ * write), and learn of the leader's commits through observe(), which keeps their overlays current.
+ * lead(store) starts driving with the leadership's fenced store; follow() stops at once.
  */
 import type { Logger } from 'pino';
 import type { ServiceOverlay } from '../routing/types.js';
@@ -68,6 +73,11 @@ export interface ControllerOptions {
   logger?: Logger;
   /** Wait before a tick is tried again after a store error; default 1000 ms. */
   retryMs?: number;
+  /**
+   * The statuses to start from instead of reading the store (clustered mode, etcd away at start:
+   * the gateway's cache of the last statuses it saw).
+   */
+  initialStatuses?: readonly StoredStatus[];
 }
 
 /** A declared rollout and what the controller last read or wrote of its status. */
@@ -105,7 +115,11 @@ class Runner {
 }
 
 export class RolloutController {
-  readonly #store: Store;
+  /** The store reads and commands use; while leading, the leadership's fenced store. */
+  #store: Store;
+  readonly #baseStore: Store;
+  /** Counts lead()/follow() changes: an effect result from an earlier term is dropped. */
+  #term = 0;
   readonly #runners = new Map<string, Runner>();
   /**
    * Runners of rollouts taken out of the config. Kept so that effects they started still report
@@ -126,6 +140,7 @@ export class RolloutController {
 
   private constructor(opts: ControllerOptions) {
     this.#store = opts.store;
+    this.#baseStore = opts.store;
     this.#onStatus = opts.onStatus;
     this.#metrics = opts.metrics;
     this.#clock = opts.clock ?? Date.now;
@@ -146,7 +161,7 @@ export class RolloutController {
    */
   static async open(opts: ControllerOptions): Promise<RolloutController> {
     const c = new RolloutController(opts);
-    const stored = new Map((await c.#store.listStatuses()).map((s) => [s.name, s]));
+    const stored = new Map((opts.initialStatuses ?? (await c.#store.listStatuses())).map((s) => [s.name, s]));
     for (const r of c.#runners.values()) r.stored = stored.get(r.spec.name) ?? null;
     c.#published = JSON.stringify(c.overlays());
     return c;
@@ -156,7 +171,56 @@ export class RolloutController {
   start(): void {
     if (this.#started || this.#closed) return;
     this.#started = true;
+    this.#term++;
     for (const r of this.#runners.values()) this.#requestTick(r);
+  }
+
+  /**
+   * Clustered mode: this process was elected. Drives every rollout from its stored status, writing
+   * through `store` (fenced by the leadership, so a write after the leadership ended fails whole).
+   */
+  lead(store: Store): void {
+    if (this.#closed) return;
+    this.#store = store;
+    this.start();
+  }
+
+  /**
+   * Clustered mode: the leadership ended. Stops driving at once: no tick starts, results of effects
+   * started while leading are dropped (the next leader finds them unfinished and deals with them as
+   * after a restart), and writes go through the unfenced store again (commands only).
+   */
+  follow(): void {
+    this.#started = false;
+    this.#term++;
+    this.#store = this.#baseStore;
+    for (const r of [...this.#runners.values(), ...this.#retired.values()]) {
+      if (r.timer !== null) clearTimeout(r.timer);
+      r.timer = null;
+      r.pending.length = 0;
+      r.inFlight.clear();
+    }
+  }
+
+  /**
+   * Statuses as the store has them now (clustered mode: every gateway watches them). Newer ones
+   * replace what this process knew, so followers route by the leader's steps; a leader ticks a
+   * rollout that someone else changed (a command answered by another gateway).
+   */
+  observe(statuses: readonly StoredStatus[]): void {
+    const byName = new Map(statuses.map((s) => [s.name, s]));
+    for (const r of this.#runners.values()) {
+      const s = byName.get(r.spec.name);
+      if (s === undefined || (r.stored !== null && s.revision <= r.stored.revision)) continue;
+      r.stored = s;
+      this.#requestTick(r);
+    }
+    this.#publish();
+  }
+
+  /** Whether this controller drives rollouts (always in one process; the elected one in a cluster). */
+  get leading(): boolean {
+    return this.#started && !this.#closed;
   }
 
   /**
@@ -231,15 +295,18 @@ export class RolloutController {
     const r = this.#runner(name);
     if (this.#closed) throw new Error('the rollout controller is stopped');
     return this.#enqueue(r, async () => {
+      const store = this.#store;
       for (let i = 0; i < MAX_CONFLICTS; i++) {
-        let stored = await this.#store.getStatus(name);
+        let stored = await store.getStatus(name);
         if (stored === null) {
           // Never ticked yet: let it start properly (RolloutStarted) before the command applies.
+          // Only the controller that drives may start it.
+          if (!this.#started) throw new RolloutError('NOT_STARTED', `rollout ${name} has not been started by the controller yet; try again in a moment`);
           await this.#tick(r);
-          stored = await this.#store.getStatus(name);
+          stored = await store.getStatus(name);
         }
         const result = applyCommand(cmd, r.spec, stored?.status ?? null, this.#clock());
-        const revision = await this.#commit(r, stored, result.status, result.events);
+        const revision = await this.#commit(r, store, stored, result.status, result.events);
         if (revision === null) continue;
         this.#requestTick(r);
         return r.stored!;
@@ -278,9 +345,13 @@ export class RolloutController {
 
   async #tick(r: Runner): Promise<void> {
     const name = r.spec.name;
+    // One store for the whole tick: a follow() in between must not let this tick's write go out
+    // unfenced (it fails as fenced, and nothing is written).
+    const store = this.#store;
+    const term = this.#term;
     try {
       for (let i = 0; i < MAX_CONFLICTS; i++) {
-        const stored = await this.#store.getStatus(name);
+        const stored = await store.getStatus(name);
         // Taken together with reconcile (no await in between): a result and its id leaving
         // inFlight are seen together or not at all.
         const results = r.pending.slice();
@@ -293,9 +364,10 @@ export class RolloutController {
           this.#schedule(r, t.requeueAt);
           return;
         }
-        const revision = await this.#commit(r, stored, t.status, t.events);
+        const revision = await this.#commit(r, store, stored, t.status, t.events);
         if (revision === null) continue;
         r.pending.splice(0, results.length);
+        if (term !== this.#term) return; // the leadership ended while committing: start nothing
         for (const action of t.actions) this.#perform(r, action);
         // Reconcile again until nothing changes: some transitions take two passes (an attempt
         // aborted by a spec change settles, then the new attempt starts). That pass schedules the
@@ -320,11 +392,11 @@ export class RolloutController {
    * Compare-and-swap write of a status with its events and changed analysis runs; null when another
    * writer got there first. On success the overlays are published at once.
    */
-  async #commit(r: Runner, stored: StoredStatus | null, status: RolloutStatus, events: readonly RolloutEvent[]): Promise<number | null> {
+  async #commit(r: Runner, store: Store, stored: StoredStatus | null, status: RolloutStatus, events: readonly RolloutEvent[]): Promise<number | null> {
     const name = r.spec.name;
     let revision: number;
     try {
-      revision = await this.#store.commit({
+      revision = await store.commit({
         name,
         status,
         expectRevision: stored?.revision ?? 0,
@@ -359,9 +431,11 @@ export class RolloutController {
 
   /** Starts an effect committed as started; its result comes back through the next tick. */
   #perform(r: Runner, action: RolloutAction): void {
+    const term = this.#term;
     r.inFlight.add(action.id);
     runAction(action, r.spec, { metrics: this.#metrics, clock: this.#clock }).then(
       (observation) => {
+        if (term !== this.#term) return; // started under a leadership that has ended
         r.inFlight.delete(action.id);
         if (this.#closed) return;
         // A removed rollout keeps the result for the case it comes back (requestTick skips it).
@@ -372,6 +446,7 @@ export class RolloutController {
         // runAction reports failures as observations; this is a bug in it. Without a result the
         // next tick finishes the effect as interrupted (a failed hook, an Error measurement).
         this.#logger?.error({ rollout: r.spec.name, effect: action.id, err }, 'rollout effect failed unexpectedly');
+        if (term !== this.#term) return;
         r.inFlight.delete(action.id);
         this.#requestTick(r);
       },

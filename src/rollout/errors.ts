@@ -24,6 +24,8 @@ export const ROLLOUT_ERRORS = {
   UNKNOWN_STEP: 400,
   /** The command does not apply to this rollout's strategy or stage (e.g. setWeight after a blue-green switch). */
   NOT_SUPPORTED: 409,
+  /** Clustered mode: the rollout has no status yet and this gateway is not the controller that starts it. */
+  NOT_STARTED: 409,
 } as const;
 
 export type RolloutErrorCode = keyof typeof ROLLOUT_ERRORS;

@@ -32,10 +32,14 @@ export class SpecCacheError extends Error {
 
 /** Replaces the cache at `path` with `spec`, atomically (tmp file + fsync + rename + directory fsync). */
 export function writeSpecCache(path: string, spec: AppliedSpec): void {
+  writeAtomically(path, JSON.stringify({ format: FORMAT, savedAt: new Date().toISOString(), spec }, null, 2) + '\n');
+}
+
+/** Replaces `path` with `body`: the old content or the new, never half of either, also across a crash. */
+export function writeAtomically(path: string, body: string): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
-  const body = JSON.stringify({ format: FORMAT, savedAt: new Date().toISOString(), spec }, null, 2) + '\n';
   try {
     const fd = openSync(tmp, 'w', 0o644);
     try {

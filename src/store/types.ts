@@ -81,6 +81,8 @@ export interface Store {
 /** A compare-and-swap lost: someone wrote since the caller read. Re-read and retry. */
 export class StoreConflictError extends Error {
   readonly code = 'STORE_CONFLICT';
+  /** The admin API's answer. */
+  readonly status = 409;
   constructor(
     readonly key: string,
     readonly expectedRevision: number,

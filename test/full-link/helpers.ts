@@ -66,7 +66,7 @@ export interface Instance {
 export async function startInstance(
   gl: Graylane,
   name: string,
-  opts: { next?: string; ttlMs?: number; heartbeatMs?: number } = {},
+  opts: { next?: string; ttlMs?: number; heartbeatMs?: number; token?: string } = {},
 ): Promise<Instance> {
   const [service, version] = name.split('-');
   const child = spawn(process.execPath, [SERVICE_SCRIPT], {
@@ -77,7 +77,7 @@ export async function startInstance(
       VERSION: version,
       NEXT: opts.next ?? '',
       GRAYLANE_ADMIN: gl.admin,
-      GRAYLANE_TOKEN: TOKEN,
+      GRAYLANE_TOKEN: opts.token ?? TOKEN,
       ...(opts.ttlMs === undefined ? {} : { TTL_MS: String(opts.ttlMs) }),
       ...(opts.heartbeatMs === undefined ? {} : { HEARTBEAT_MS: String(opts.heartbeatMs) }),
     },
@@ -87,7 +87,10 @@ export async function startInstance(
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const ready = await new Promise<string[]>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not register in 10 s\n${stderr}`)), 10_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // a process left running would keep the test file from ending
+      reject(new Error(`${name} did not register in 10 s\n${stderr}`));
+    }, 10_000);
     void exited.then(() => reject(new Error(`${name} exited before registering\n${stderr}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const parts = line.split(' ');

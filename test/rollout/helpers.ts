@@ -200,10 +200,15 @@ export interface ServeChild {
  * `graylane serve -c CONFIG` as a child process (the real CLI), with the admin token in its
  * environment; resolves once both the gateway and the admin API listen.
  */
-export async function startServe(configFile: string, cwd: string): Promise<ServeChild> {
-  const child = spawn(process.execPath, [CLI, 'serve', '-c', configFile], {
+export function startServe(configFile: string, cwd: string): Promise<ServeChild> {
+  return spawnServe(['-c', configFile], cwd);
+}
+
+/** `graylane serve ARGS...` as a child process; resolves once the gateway and the admin API listen. */
+export async function spawnServe(args: string[], cwd: string, env: Record<string, string> = {}): Promise<ServeChild> {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], {
     cwd,
-    env: { ...process.env, GRAYLANE_ADMIN_TOKEN: TOKEN },
+    env: { ...process.env, GRAYLANE_ADMIN_TOKEN: TOKEN, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const log: string[] = [];

@@ -1,0 +1,238 @@
+/**
+ * Clustered mode (docs/cluster.md): many gateways, one etcd, one elected controller.
+ *
+ * - Spec: read from `P/spec` at start, then watched; each new text is validated here exactly as
+ *   `graylane validate` does and compiled by the app, and only a spec that passed both is cached
+ *   (`spec-cache.json` in the cache directory). With etcd away at start the gateway serves the
+ *   cached spec and says so loudly; with no cache it refuses to start.
+ * - Rollout statuses: watched on every gateway and handed to the controller (observe()), which
+ *   turns them into the weight overlays; cached too (`status-cache.json`), so a gateway restarted
+ *   during an outage routes with the weights it had, not the spec's bare split.
+ * - Controller: every process with `controller: true` campaigns; the elected one drives with the
+ *   leadership's fenced store, the rest follow. Builtin analysis reads every gateway's counters.
+ * - Registrations: etcd keys on leases (EtcdInstances).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { RolloutController } from '../rollout/controller.js';
+import { parseStatus, serializeStatus } from '../rollout/status.js';
+import { parseSpec, type Spec } from '../spec/index.js';
+import {
+  campaign,
+  connectEtcd,
+  EtcdInstances,
+  EtcdStore,
+  getSpec,
+  parseEtcdUrl,
+  publishCounters,
+  readSpecCache,
+  StoreUnavailableError,
+  TrafficTotals,
+  watchClusterMetrics,
+  watchSpec,
+  watchStatuses,
+  writeAtomically,
+  writeSpecCache,
+  type AppliedSpec,
+  type Campaign,
+  type EtcdConnection,
+  type KeyWatch,
+} from '../store/cluster.js';
+import type { StoredStatus } from '../store/types.js';
+import type { Backend, SpecHandlers, StoreHealth } from './types.js';
+
+export interface EtcdBackendOptions {
+  /** `etcd://host:port[,host:port...][/prefix]`. */
+  store: string;
+  /** Overrides the prefix of the URL (default `/graylane`). */
+  prefix?: string;
+  /** Where the spec and status caches live; default `.graylane` under the working directory. */
+  cacheDir: string;
+  /** Campaign to drive rollouts (default true); false: a gateway only. */
+  controller?: boolean;
+  /** This process's name in the election and the counters; default `<hostname>-<pid>`. */
+  name?: string;
+  /** Request deadline towards etcd, ms (default 2000). */
+  timeoutMs?: number;
+  /** Controller lease TTL, seconds (default 5). */
+  leaseTtlSec?: number;
+  logger: Logger;
+  /** Registered endpoints changed: recompile. */
+  refresh(): void;
+}
+
+/** The spec served while none was applied yet: no services, no routes (every request is a 404). */
+const EMPTY_SPEC = 'services: {}\nroutes: []\n';
+
+export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend> {
+  const log = opts.logger;
+  const url = parseEtcdUrl(opts.store);
+  const conn = connectEtcd({ endpoints: url.endpoints, prefix: opts.prefix ?? url.prefix, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+  const prefix = conn.keys.prefix;
+  const location = `etcd://${url.endpoints.map((e) => e.replace(/^http:\/\//, '')).join(',')}${prefix}`;
+  const specCache = join(opts.cacheDir, 'spec-cache.json');
+  const statusCache = join(opts.cacheDir, 'status-cache.json');
+  const specFile = (s: AppliedSpec): string => `etcd:${prefix}/spec@${s.revision}${s.source ? ` (${s.source})` : ''}`;
+
+  let initial: { applied: AppliedSpec | null; spec: Spec };
+  let initialStatuses: StoredStatus[];
+  try {
+    initial = await initialSpec(conn, specCache, specFile, log);
+    initialStatuses = await readStatusesOrCache(new EtcdStore(conn), statusCache, log);
+  } catch (e) {
+    conn.close();
+    throw e;
+  }
+
+  const store = new EtcdStore(conn);
+  const up = { spec: true, statuses: true, error: undefined as string | undefined };
+  const connection = (which: 'spec' | 'statuses') => (connected: boolean, error?: Error) => {
+    const was = up.spec && up.statuses;
+    up[which] = connected;
+    if (!connected && error) up.error = error.message;
+    const now = up.spec && up.statuses;
+    if (was && !now) log.error({ store: location, err: error?.message }, 'etcd unreachable: serving the last good snapshot; admin writes fail with 503 until it answers');
+    if (!was && now) {
+      up.error = undefined;
+      log.info({ store: location }, 'etcd reachable again');
+    }
+  };
+  const instances = new EtcdInstances(conn, { services: Object.keys(initial.spec.services), onChange: () => opts.refresh() });
+  const totals = new TrafficTotals();
+  const publisher = publishCounters(conn, totals, { ...(opts.name ? { gatewayId: `${opts.name}-${process.pid}` } : {}), onError: () => {} });
+  const metrics = watchClusterMetrics(conn);
+  let leading = false;
+  let specWatch: KeyWatch | undefined;
+  let statusWatch: KeyWatch | undefined;
+  let election: Campaign | undefined;
+
+  return {
+    spec: initial.spec,
+    source: location,
+    store,
+    instances,
+    metrics,
+    observer: totals,
+    initialStatuses,
+
+    start(controller: RolloutController, handlers: SpecHandlers) {
+      specWatch = watchSpec(
+        conn,
+        (applied) => {
+          let spec: Spec;
+          try {
+            spec = parseSpec(applied.yaml, specFile(applied));
+            handlers.onSpec(spec);
+          } catch (err) {
+            handlers.onReject(err instanceof Error ? err : new Error(String(err)));
+            return false; // not cached; the same text is not offered again
+          }
+          return true;
+        },
+        { since: initial.applied, cacheFile: specCache, onConnection: connection('spec'), onError: (err) => log.warn({ err }, 'spec watch') },
+      );
+      statusWatch = watchStatuses(
+        conn,
+        (statuses) => {
+          controller.observe(statuses);
+          try {
+            writeAtomically(statusCache, JSON.stringify({ format: 1, statuses: statuses.map((s) => ({ name: s.name, revision: s.revision, status: serializeStatus(s.status) })) }) + '\n');
+          } catch (err) {
+            log.warn({ err, file: statusCache }, 'could not cache the rollout statuses');
+          }
+        },
+        { onConnection: connection('statuses'), onError: (err) => log.warn({ err }, 'a rollout status in etcd could not be read') },
+      );
+      if (opts.controller === false) return;
+      election = campaign(conn, {
+        ...(opts.name ? { candidate: opts.name } : {}),
+        ...(opts.leaseTtlSec ? { ttlSec: opts.leaseTtlSec } : {}),
+        onElected: (leadership) => {
+          leading = true;
+          log.info({ candidate: leadership.candidate, key: leadership.key }, 'elected: this process drives the rollouts');
+          controller.lead(store.fenced(leadership));
+        },
+        onDemoted: (reason) => {
+          leading = false;
+          log.warn({ reason }, 'no longer the leader: the rollouts are driven elsewhere');
+          controller.follow();
+        },
+        onError: () => {},
+      });
+    },
+
+    health(): StoreHealth {
+      const isUp = up.spec && up.statuses;
+      return { kind: 'etcd', location, up: isUp, leading, ...(isUp || up.error === undefined ? {} : { error: up.error }) };
+    },
+
+    async stop() {
+      await election?.resign().catch(() => undefined);
+      await Promise.all([specWatch?.close(), statusWatch?.close()]);
+    },
+
+    async close() {
+      await publisher.close().catch(() => undefined);
+      await Promise.all([metrics.close(), instances.close()]);
+      conn.close();
+    },
+  };
+}
+
+/**
+ * The spec at start: etcd's if it is valid (and then cached), else the cache (etcd away, or an
+ * invalid spec written by hand), else a refusal that says why. None applied yet: the empty spec.
+ */
+async function initialSpec(
+  conn: EtcdConnection,
+  cacheFile: string,
+  fileOf: (s: AppliedSpec) => string,
+  log: Logger,
+): Promise<{ applied: AppliedSpec | null; spec: Spec }> {
+  let applied: AppliedSpec | null;
+  try {
+    applied = await getSpec(conn);
+  } catch (e) {
+    if (!(e instanceof StoreUnavailableError)) throw e;
+    const cached = readSpecCache(cacheFile);
+    if (cached === null) {
+      throw new StoreUnavailableError('load the spec', `${e.message.replace(/^store unavailable: [^:]*: /, '')}; and no cached spec at ${cacheFile}: cannot start without a spec`, { cause: e });
+    }
+    log.warn({ appliedAt: cached.appliedAt, revision: cached.revision, cache: cacheFile, err: e.message }, 'ETCD UNREACHABLE: serving the cached spec; changes apply when etcd answers');
+    return { applied: cached, spec: parseSpec(cached.yaml, fileOf(cached)) };
+  }
+  if (applied === null) {
+    log.warn({ prefix: conn.keys.prefix }, 'no spec applied yet: serving nothing until `graylane apply -f FILE`');
+    return { applied: null, spec: parseSpec(EMPTY_SPEC, '(no spec applied)') };
+  }
+  try {
+    const spec = parseSpec(applied.yaml, fileOf(applied));
+    writeSpecCache(cacheFile, applied);
+    return { applied, spec };
+  } catch (err) {
+    const cached = readSpecCache(cacheFile);
+    if (cached === null) throw err;
+    log.error({ err: (err as Error).message, cache: cacheFile }, 'the spec in etcd is invalid: serving the cached one');
+    return { applied: cached, spec: parseSpec(cached.yaml, fileOf(cached)) };
+  }
+}
+
+/** The stored statuses, or with etcd away the cached ones (none cached: start without overlays). */
+async function readStatusesOrCache(store: EtcdStore, cacheFile: string, log: Logger): Promise<StoredStatus[]> {
+  try {
+    return await store.listStatuses();
+  } catch (e) {
+    if (!(e instanceof StoreUnavailableError)) throw e;
+    try {
+      const doc = JSON.parse(readFileSync(cacheFile, 'utf8')) as { format: number; statuses: { name: string; revision: number; status: string }[] };
+      if (doc.format !== 1) throw new Error(`unknown format ${doc.format}`);
+      const statuses = doc.statuses.map((s) => ({ name: s.name, revision: s.revision, status: parseStatus(s.status) }));
+      log.warn({ cache: cacheFile, rollouts: statuses.length }, 'ETCD UNREACHABLE: routing with the cached rollout weights');
+      return statuses;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.error({ err: (err as Error).message, cache: cacheFile }, 'the rollout status cache is unusable: starting without rollout weights');
+      return [];
+    }
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * One process: the spec from a watched file, state in a SQLite file, registrations in memory, and
+ * this process's controller drives every rollout. The default of `graylane serve -c FILE`.
+ */
+import { resolve } from 'node:path';
+import { watchConfig } from '../gateway/index.js';
+import { LocalInstances } from '../registry/index.js';
+import type { RolloutController } from '../rollout/controller.js';
+import type { SlidingWindow } from '../rollout/window.js';
+import { loadSpecFile } from '../spec/index.js';
+import { DEFAULT_STATE_PATH } from '../spec/sections/rollouts.js';
+import { openSqliteStore } from '../store/index.js';
+import type { Backend, SpecHandlers, StoreHealth } from './types.js';
+
+export interface FileBackendOptions {
+  configFile: string;
+  /** Overrides the config's `state.path`. */
+  statePath?: string;
+  /** Relative state paths are resolved against it; default process.cwd(). */
+  cwd?: string;
+  /** The gateway's traffic window: what builtin analysis counts. */
+  window: SlidingWindow;
+  /** Registered endpoints changed: recompile. */
+  refresh(): void;
+}
+
+/** Loads the config (a ConfigError is thrown as is) and opens the SQLite state file. */
+export async function openFileBackend(opts: FileBackendOptions): Promise<Backend> {
+  const spec = await loadSpecFile(opts.configFile);
+  const statePath = resolve(opts.cwd ?? process.cwd(), opts.statePath ?? spec.state?.path ?? DEFAULT_STATE_PATH);
+  const store = openSqliteStore(statePath);
+  const instances = new LocalInstances({ services: Object.keys(spec.services), onChange: () => opts.refresh() });
+  let stopWatching = (): void => {};
+  const health: StoreHealth = { kind: 'sqlite', location: statePath, up: true, leading: true };
+  return {
+    spec,
+    source: opts.configFile,
+    store,
+    instances,
+    metrics: opts.window,
+    observer: null,
+    start(controller: RolloutController, handlers: SpecHandlers) {
+      controller.start();
+      stopWatching = watchConfig(opts.configFile, handlers.onSpec, handlers.onReject);
+    },
+    health: () => ({ ...health }),
+    async stop() {
+      stopWatching();
+    },
+    async close() {
+      instances.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * Where a graylane process keeps what is not in the request path: the spec's source, the state
+ * store, the instance registry, the traffic counts builtin analysis reads, and who drives rollouts.
+ * Two implementations, chosen by `graylane serve`:
+ *
+ * - file.ts: one process. The spec is a watched file, state is a SQLite file, registrations live in
+ *   memory, the controller of this process drives.
+ * - etcd.ts: clustered mode. The spec, rollout statuses, registrations and every gateway's counters
+ *   live in etcd; the controller of the elected process drives, the others follow.
+ *
+ * app.ts composes a backend with the gateway, the controller and the admin API the same way for both.
+ */
+import type { ResponseObserver } from '../gateway/observer.js';
+import type { Instances } from '../registry/index.js';
+import type { RolloutController } from '../rollout/controller.js';
+import type { MetricsSource } from '../rollout/window.js';
+import type { Spec } from '../spec/index.js';
+import type { Store, StoredStatus } from '../store/types.js';
+
+/** The registry as the app needs it: the admin API's interface, plus what the snapshot is compiled from. */
+export interface BackendInstances extends Instances {
+  /** `Status.registered`, or `{}` when nothing is registered. */
+  status(): { registered?: Record<string, Record<string, string[]>> };
+  /** The services of a reloaded spec. */
+  setServices(services: Iterable<string>): void;
+  close(): void | Promise<void>;
+}
+
+/** What /api/v1/config, /metrics and the dashboard say about the store. */
+export interface StoreHealth {
+  kind: 'sqlite' | 'etcd';
+  /** Where: the SQLite file, or the etcd endpoints and prefix. */
+  location: string;
+  /** The store answers (for etcd: the watches are connected). */
+  up: boolean;
+  /** This process's controller drives rollouts (always true with SQLite). */
+  leading: boolean;
+  /** Clustered mode: the reason the store is down, when it is. */
+  error?: string;
+}
+
+export interface SpecHandlers {
+  /** A new valid spec; throwing rejects it (the old one keeps serving) and onReject is called. */
+  onSpec(spec: Spec): void;
+  /** A new spec was rejected: invalid (ConfigError with file:line) or not compilable. */
+  onReject(err: Error): void;
+}
+
+export interface Backend {
+  /** The spec to serve at start. */
+  readonly spec: Spec;
+  /** Where the spec comes from, for messages: the file path, or `etcd://host:port/prefix`. */
+  readonly source: string;
+  readonly store: Store;
+  readonly instances: BackendInstances;
+  /** What builtin analysis counts: this gateway's window, or every gateway's counters. */
+  readonly metrics: MetricsSource;
+  /** Another observer of every response (clustered mode: the counters this gateway publishes). */
+  readonly observer: ResponseObserver | null;
+  /** Statuses to open the controller from instead of reading the store (etcd away at start). */
+  readonly initialStatuses?: readonly StoredStatus[];
+  /** Follows the spec source and decides when `controller` drives. */
+  start(controller: RolloutController, handlers: SpecHandlers): void;
+  health(): StoreHealth;
+  /** Stops following the spec source and gives up leadership (another process takes over at once). */
+  stop(): Promise<void>;
+  /** Releases the registry and the store; after stop() and after the controller closed. */
+  close(): Promise<void>;
+}
