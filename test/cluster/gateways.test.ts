@@ -31,12 +31,12 @@ function spec(stable: Upstream, beta: Upstream, rest: string, extraVersions = ''
   );
 }
 
-async function cluster(t: { after(fn: () => Promise<void>): void }, names: { name: string; controller?: boolean }[]) {
+async function cluster(t: { after(fn: () => Promise<void>): void }, names: { name: string; controller?: boolean }[], betaFailEvery?: number) {
   const server = await etcd();
   const prefix = freshPrefix();
   const dir = await tempDir();
   const stable = await startUpstream('stable');
-  const beta = await startUpstream('beta');
+  const beta = await startUpstream('beta', betaFailEvery === undefined ? {} : { failEvery: betaFailEvery });
   const gateways: ClusterGateway[] = [];
   t.after(async () => {
     await Promise.all(gateways.map((g) => g.stop('SIGKILL')));
@@ -241,4 +241,50 @@ rollouts:
   // And the lane is served from the fallback, which is beta now that the rollout completed
   for (const g of c.gateways) await until(async () => (await grayAnswer(g)) === 'beta', 5000, `${g.name} serves gray from the fallback`);
   t.diagnostic(`the killed instance left routing ${gone} ms after SIGKILL (TTL 2 s)`);
+});
+
+test('builtin analysis counts the traffic of every gateway: errors seen only by a non-controller gateway abort the rollout', async (t) => {
+  const c = await cluster(t, [{ name: 'ctl-1' }, { name: 'gw-2', controller: false }], 5);
+  const [ctl, gw] = c.gateways as [ClusterGateway, ClusterGateway];
+  const rollout = `
+rollouts:
+  - name: web-beta
+    service: web
+    canary: beta
+    strategy:
+      canary:
+        steps:
+          - setWeight: 50
+          - analysis: { templates: [error-rate] }
+          - setWeight: 100
+analysisTemplates:
+  error-rate:
+    interval: 200ms
+    failureLimit: 0
+    inconclusiveLimit: 100
+    successCondition: result < 0.05
+    provider: { builtin: { metric: errorRate, version: canary, window: 5s, minRequests: 10 } }
+`;
+  assert.equal((await c.applyText(spec(c.stable, c.beta, rollout))).code, 0);
+  await waitForRollout(gw.adminUrl, 'web-beta', (v) => v.currentStep === 1, 15_000);
+
+  // When traffic reaches only the gateway that does not run the controller (beta fails 1 in 5)
+  let sending = true;
+  const sender = (async () => {
+    for (let i = 0; sending && i < 5000; i++) await versionFor(gw.gatewayUrl, { 'x-user-id': `u${i % 200}` });
+  })();
+  t.after(async () => {
+    sending = false;
+    await sender;
+  });
+
+  // Then the controller on the other process sees those errors and aborts the rollout
+  const aborted = await waitForRollout(ctl.adminUrl, 'web-beta', (v) => v.phase === 'Degraded', 20_000);
+  assert.equal(aborted.weight, 0);
+  sending = false;
+  await sender;
+  const { events } = await getRollout(ctl.adminUrl, 'web-beta', 1000);
+  assert.ok(events.some((e) => e.reason === 'AnalysisFailed' || /analysis/i.test(e.message)), JSON.stringify(events.map((e) => e.reason)));
+  // And both gateways send everyone back to stable
+  for (const g of c.gateways) await until(async () => (await versionFor(g.gatewayUrl, { 'x-user-id': 'u7' })) === 'stable', 5000, `${g.name} back on stable`);
 });
