@@ -21,7 +21,8 @@ export async function runAction(action: RolloutAction, rollout: RolloutSpec, dep
   const clock = deps.clock ?? Date.now;
   const names = { name: rollout.name, service: rollout.service, stable: rollout.stable, canary: rollout.canary };
   if (action.type === 'runHook') {
-    const result = await runHook(action.spec, { id: action.id, hook: action.hook, rollout: names, attempt: action.attempt, phase: action.phase }, clock);
+    const promotion = rollout.strategy.kind === 'blueGreen' ? { promotion: rollout.strategy.promotion } : {};
+    const result = await runHook(action.spec, { id: action.id, hook: action.hook, rollout: names, attempt: action.attempt, phase: action.phase, ...promotion }, clock);
     return { type: 'hook', id: action.id, result };
   }
   try {

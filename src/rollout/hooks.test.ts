@@ -74,7 +74,7 @@ test('webhook hook: POSTs the rollout as JSON with the effect id as Idempotency-
   assert.equal(got.headers.authorization, 'Bearer s3cret');
   assert.equal(got.headers['content-type'], 'application/json');
   assert.deepEqual(JSON.parse(got.body), {
-    id: 'checkout-blue/a2/cleanup', hook: 'cleanup', rollout: 'checkout-blue', service: 'checkout', stable: 'stable', canary: 'blue', attempt: 2, phase: 'Degraded',
+    id: 'checkout-blue/a2/cleanup', hook: 'cleanup', rollout: 'checkout-blue', service: 'checkout', stable: 'stable', canary: 'blue', attempt: 2, phase: 'Degraded', promotion: null, teardown: 'blue',
   });
 });
 
@@ -112,4 +112,14 @@ test('runAction turns hook and measure actions into the observations reconcile r
     { metrics: window, clock: () => 42 },
   );
   assert.deepEqual(measured, { type: 'measurement', id: 'r/a1.step0/t/0', outcome: { kind: 'value', value: 1, message: '1 requests, 1 errors' }, finishedAt: 42 });
+});
+
+test('cleanup is told what to tear down: the old stable after a switch, the preview after an upgrade or an abort', async () => {
+  const env = async (promotion: 'switch' | 'upgrade', phase: 'Healthy' | 'Degraded', hook: 'cleanup' | 'preRollout' = 'cleanup') =>
+    (await runHook(command('echo "$GRAYLANE_PROMOTION:$GRAYLANE_TEARDOWN"'), { ...ctx, hook, phase, promotion })).output.trim();
+  assert.equal(await env('switch', 'Healthy'), 'switch:stable');
+  assert.equal(await env('upgrade', 'Healthy'), 'upgrade:blue');
+  assert.equal(await env('switch', 'Degraded'), 'switch:blue');
+  assert.equal(await env('upgrade', 'Degraded'), 'upgrade:blue');
+  assert.equal(await env('switch', 'Healthy', 'preRollout'), 'switch:');
 });

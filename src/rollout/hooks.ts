@@ -18,11 +18,23 @@ export interface HookContext {
   id: string;
   hook: HookName;
   rollout: { name: string; service: string; stable: string; canary: string };
+  /** Blue-green only: what promotion means (GRAYLANE_PROMOTION, and what cleanup tears down). */
+  promotion?: 'switch' | 'upgrade';
   attempt: number;
   phase: RolloutPhase;
 }
 
 const OUTPUT_LIMIT = 4096;
+
+/**
+ * The version a `cleanup` hook should tear down: after a successful switch the old stable (the new
+ * version serves now); after a successful upgrade, or an abort, the preview. '' for other hooks.
+ */
+export function teardownOf(ctx: HookContext): string {
+  if (ctx.hook !== 'cleanup') return '';
+  if (ctx.phase === 'Healthy' && ctx.promotion !== 'upgrade') return ctx.rollout.stable;
+  return ctx.rollout.canary;
+}
 
 /** Never rejects: a hook that cannot run is a failed HookResult. */
 export async function runHook(spec: HookSpec, ctx: HookContext, clock: () => number = Date.now): Promise<HookResult> {
@@ -39,6 +51,8 @@ export async function runHook(spec: HookSpec, ctx: HookContext, clock: () => num
         GRAYLANE_ATTEMPT: String(ctx.attempt),
         GRAYLANE_PHASE: ctx.phase,
         GRAYLANE_HOOK_ID: ctx.id,
+        GRAYLANE_PROMOTION: ctx.promotion ?? '',
+        GRAYLANE_TEARDOWN: teardownOf(ctx),
         ...spec.env,
       },
       cwd: spec.cwd,
@@ -65,6 +79,8 @@ export async function runHook(spec: HookSpec, ctx: HookContext, clock: () => num
     canary: ctx.rollout.canary,
     attempt: ctx.attempt,
     phase: ctx.phase,
+    promotion: ctx.promotion ?? null,
+    teardown: teardownOf(ctx) || null,
   });
   const fail = (message: string, timedOut: boolean, httpStatus: number | null = null, output = ''): HookResult => ({
     ok: false,
