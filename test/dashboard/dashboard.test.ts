@@ -2,8 +2,12 @@
  * The dashboard in a real browser (Debian's Chromium, driven by playwright-core) against the real
  * process: per-version numbers rise with traffic, a rollout is promoted from the page after the
  * admin token is entered (a wrong token shows the API's refusal and changes nothing), and the
- * explain box answers. Screenshots go to docs/images/ for the README.
+ * explain box answers. Screenshots go to a temporary directory, or to docs/images/ (the README's)
+ * with UPDATE_SCREENSHOTS=1, so `npm test` leaves the repository as it found it.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
@@ -11,7 +15,10 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { App } from '../../src/app.js';
 import { adminUrlOf, api, backgroundTraffic, config, gatewayUrlOf, getRollout, startTestApp, startUpstream, tempDir, TOKEN, until, waitForRollout, writeFile } from '../rollout/helpers.js';
 
-const IMAGES = new URL('../../../docs/images/', import.meta.url).pathname;
+const IMAGES =
+  process.env.UPDATE_SCREENSHOTS === '1'
+    ? new URL('../../../docs/images/', import.meta.url).pathname
+    : `${mkdtempSync(join(tmpdir(), 'graylane-screens-'))}/`;
 
 const REST = `    rules:
       - { name: beta-testers, lane: beta, header: { name: x-beta, equals: "1" } }
@@ -80,6 +87,8 @@ test('the dashboard shows traffic per version, promotes a rollout with the token
   await page.goto(`${admin}/`);
   await page.locator('#status.live').waitFor({ timeout: 10_000 });
   await page.locator('[data-service="web"] tr[data-version="beta"]').waitFor({ timeout: 10_000 });
+  // The config panel names the state store and says it answers
+  assert.match((await page.locator('[data-field="store"]').textContent()) ?? '', /state\.db up · this process drives the rollouts/);
 
   // Then the numbers of both versions rise.
   const before = { stable: await cell(page, 'stable', 'requests'), beta: await cell(page, 'beta', 'requests') };

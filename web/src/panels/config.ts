@@ -17,6 +17,7 @@ export function renderConfig(c: Config): HTMLElement[] {
       h('dd', {}, h('code', { 'data-field': 'snapshotId' }, c.snapshotId)),
       h('dt', {}, 'reloads'),
       h('dd', {}, `${c.reloads} applied, ${c.reloadsFailed} rejected`),
+      ...storeRows(c),
     ),
     c.lastReloadError === null ? h('p', { class: 'ok' }, 'The last reload was applied.') : reloadError(c),
   ];
@@ -24,8 +25,31 @@ export function renderConfig(c: Config): HTMLElement[] {
 
 /** The banner at the top of the page while the file on disk is not what is served. */
 export function renderConfigBanner(c: Config): HTMLElement[] {
-  if (c.lastReloadError === null) return [];
-  return [reloadError(c)];
+  const out: HTMLElement[] = [];
+  if (c.store !== undefined && !c.store.up) out.push(storeDown(c.store));
+  if (c.lastReloadError !== null) out.push(reloadError(c));
+  return out;
+}
+
+/** The state store: where it is, whether it answers, and whether this process drives the rollouts. */
+function storeRows(c: Config): HTMLElement[] {
+  const s = c.store;
+  if (s === undefined) return [];
+  const role = s.kind === 'sqlite' ? 'this process drives the rollouts' : s.leading ? 'elected: this gateway drives the rollouts' : 'follows the elected controller';
+  return [
+    h('dt', {}, 'store'),
+    h('dd', { 'data-field': 'store' }, h('code', {}, s.location), ' ', s.up ? h('span', { class: 'ok' }, 'up') : h('b', { class: 'down' }, 'DOWN'), ` · ${role}`),
+  ];
+}
+
+function storeDown(s: NonNullable<Config['store']>): HTMLElement {
+  return h(
+    'div',
+    { class: 'reload-error', role: 'alert', 'data-field': 'store-down' },
+    h('b', {}, `Store DOWN: ${s.location}`),
+    h('span', {}, ' — serving the last good snapshot; changes fail until it answers.'),
+    s.error === undefined ? null : h('pre', {}, s.error),
+  );
 }
 
 function reloadError(c: Config): HTMLElement {
