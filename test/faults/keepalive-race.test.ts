@@ -110,7 +110,9 @@ test('under load, an upstream closing idle keep-alive connections after 20 ms: w
     s.idle = setTimeout(() => socket.end(), 20);
   });
   closers.push(up);
-  const g = await gatewayFor1(up.url, { attempts: 1, on: ['reset'] }, 64);
+  // Two attempts: under this load a retry can itself be handed another pooled connection that the
+  // upstream is closing at that instant (seen once in CI: 1 of 800 with one attempt).
+  const g = await gatewayFor1(up.url, { attempts: 2, on: ['reset'] }, 64);
   const agent = new Agent({ connections: 8 });
   closers.push(agent);
   const statuses: Record<string, number> = {};
