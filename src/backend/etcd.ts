@@ -12,28 +12,25 @@
  *   leadership's fenced store, the rest follow. Builtin analysis reads every gateway's counters.
  * - Registrations: etcd keys on leases (EtcdInstances).
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { RolloutController } from '../rollout/controller.js';
-import { parseStatus, serializeStatus } from '../rollout/status.js';
 import { parseSpec, type Spec } from '../spec/index.js';
 import {
   campaign,
   connectEtcd,
   EtcdInstances,
   EtcdStore,
-  getSpec,
+  loadInitialSpec,
   parseEtcdUrl,
   publishCounters,
-  readSpecCache,
   StoreUnavailableError,
   TrafficTotals,
   watchClusterMetrics,
   watchSpec,
   watchStatuses,
-  writeAtomically,
-  writeSpecCache,
+  readStatusCache,
+  writeStatusCache,
   type AppliedSpec,
   type Campaign,
   type EtcdConnection,
@@ -137,7 +134,7 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
         (statuses) => {
           controller.observe(statuses);
           try {
-            writeAtomically(statusCache, JSON.stringify({ format: 1, statuses: statuses.map((s) => ({ name: s.name, revision: s.revision, status: serializeStatus(s.status) })) }) + '\n');
+            writeStatusCache(statusCache, statuses);
           } catch (err) {
             log.warn({ err, file: statusCache }, 'could not cache the rollout statuses');
           }
@@ -181,8 +178,9 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
 }
 
 /**
- * The spec at start: etcd's if it is valid (and then cached), else the cache (etcd away, or an
- * invalid spec written by hand), else a refusal that says why. None applied yet: the empty spec.
+ * The spec at start (loadInitialSpec): etcd's if it is valid (and then cached), else the cache
+ * (etcd away, or an invalid spec written by hand), else a refusal that says why. None applied yet:
+ * the empty spec.
  */
 async function initialSpec(
   conn: EtcdConnection,
@@ -190,32 +188,19 @@ async function initialSpec(
   fileOf: (s: AppliedSpec) => string,
   log: Logger,
 ): Promise<{ applied: AppliedSpec | null; spec: Spec }> {
-  let applied: AppliedSpec | null;
-  try {
-    applied = await getSpec(conn);
-  } catch (e) {
-    if (!(e instanceof StoreUnavailableError)) throw e;
-    const cached = readSpecCache(cacheFile);
-    if (cached === null) {
-      throw new StoreUnavailableError('load the spec', `${e.message.replace(/^store unavailable: [^:]*: /, '')}; and no cached spec at ${cacheFile}: cannot start without a spec`, { cause: e });
-    }
-    log.warn({ appliedAt: cached.appliedAt, revision: cached.revision, cache: cacheFile, err: e.message }, 'ETCD UNREACHABLE: serving the cached spec; changes apply when etcd answers');
-    return { applied: cached, spec: parseSpec(cached.yaml, fileOf(cached)) };
-  }
+  let parsed: Spec | undefined;
+  const loaded = await loadInitialSpec(conn, { cacheFile, accept: (s) => void (parsed = parseSpec(s.yaml, fileOf(s))) });
+  const applied = loaded.spec;
   if (applied === null) {
     log.warn({ prefix: conn.keys.prefix }, 'no spec applied yet: serving nothing until `graylane apply -f FILE`');
     return { applied: null, spec: parseSpec(EMPTY_SPEC, '(no spec applied)') };
   }
-  try {
-    const spec = parseSpec(applied.yaml, fileOf(applied));
-    writeSpecCache(cacheFile, applied);
-    return { applied, spec };
-  } catch (err) {
-    const cached = readSpecCache(cacheFile);
-    if (cached === null) throw err;
-    log.error({ err: (err as Error).message, cache: cacheFile }, 'the spec in etcd is invalid: serving the cached one');
-    return { applied: cached, spec: parseSpec(cached.yaml, fileOf(cached)) };
+  if (loaded.from === 'cache') {
+    const why = loaded.error instanceof StoreUnavailableError ? 'ETCD UNREACHABLE: serving the cached spec; changes apply when etcd answers' : 'the spec in etcd is invalid: serving the cached one';
+    log.warn({ appliedAt: applied.appliedAt, revision: applied.revision, cache: cacheFile, err: loaded.error?.message }, why);
+    return { applied, spec: parseSpec(applied.yaml, fileOf(applied)) };
   }
+  return { applied, spec: parsed! };
 }
 
 /** The stored statuses, or with etcd away the cached ones (none cached: start without overlays). */
@@ -225,13 +210,11 @@ async function readStatusesOrCache(store: EtcdStore, cacheFile: string, log: Log
   } catch (e) {
     if (!(e instanceof StoreUnavailableError)) throw e;
     try {
-      const doc = JSON.parse(readFileSync(cacheFile, 'utf8')) as { format: number; statuses: { name: string; revision: number; status: string }[] };
-      if (doc.format !== 1) throw new Error(`unknown format ${doc.format}`);
-      const statuses = doc.statuses.map((s) => ({ name: s.name, revision: s.revision, status: parseStatus(s.status) }));
+      const statuses = readStatusCache(cacheFile) ?? [];
       log.warn({ cache: cacheFile, rollouts: statuses.length }, 'ETCD UNREACHABLE: routing with the cached rollout weights');
       return statuses;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.error({ err: (err as Error).message, cache: cacheFile }, 'the rollout status cache is unusable: starting without rollout weights');
+      log.error({ err: (err as Error).message, cache: cacheFile }, 'the rollout status cache is unusable: starting without rollout weights');
       return [];
     }
   }

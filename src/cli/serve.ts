@@ -56,8 +56,8 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       accessLog: opts.accessLog ? undefined : false,
     });
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof Error && (err as { code?: string }).code === 'STORE_UNAVAILABLE') {
-      console.error(err.message);
+    if (err instanceof ConfigError || (err as { code?: unknown } | null)?.code === 'STORE_UNAVAILABLE') {
+      console.error((err as Error).message);
       process.exit(1);
     }
     throw err;

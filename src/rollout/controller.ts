@@ -218,11 +218,6 @@ export class RolloutController {
     this.#publish();
   }
 
-  /** Whether this controller drives rollouts (always in one process; the elected one in a cluster). */
-  get leading(): boolean {
-    return this.#started && !this.#closed;
-  }
-
   /**
    * A reloaded config: new rollouts start, changed ones follow reconcile's rules (the running attempt
    * aborts, a new one starts), removed ones stop being acted on (their status stays in the store,

@@ -26,7 +26,7 @@ export {
   type InitialSpec,
   type WatchSpecOptions,
 } from './spec-source.js';
-export { readSpecCache, writeSpecCache, writeAtomically, sha256Hex, SpecCacheError } from './spec-cache.js';
+export { readSpecCache, writeSpecCache, readStatusCache, writeStatusCache, sha256Hex, SpecCacheError } from './spec-cache.js';
 export { campaign, currentLeader, Campaign, type CampaignOptions, type Leadership, type LeaderRecord } from './leader.js';
 export {
   TrafficTotals,

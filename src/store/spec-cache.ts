@@ -9,7 +9,9 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, basename } from 'node:path';
+import { parseStatus, serializeStatus } from '../rollout/status.js';
 import type { AppliedSpec } from './spec-source.js';
+import type { StoredStatus } from './types.js';
 
 /** sha256 of the YAML text as applied, hex: the spec's content hash in etcd, the cache and `get spec`. */
 export function sha256Hex(text: string): string {
@@ -84,4 +86,31 @@ export function readSpecCache(path: string): AppliedSpec | null {
   }
   if (sha256Hex(s.yaml) !== s.sha256) throw new SpecCacheError(path, 'the YAML does not match its sha256 (damaged file)');
   return { yaml: s.yaml, sha256: s.sha256, revision: s.revision, appliedAt: String(s.appliedAt ?? ''), source: String(s.source ?? '') };
+}
+
+/**
+ * The rollout statuses a gateway last saw, so a gateway restarted while etcd is down routes with
+ * the weights it had. Written atomically like the spec cache.
+ */
+export function writeStatusCache(path: string, statuses: readonly StoredStatus[]): void {
+  const entries = statuses.map((s) => ({ name: s.name, revision: s.revision, status: serializeStatus(s.status) }));
+  writeAtomically(path, JSON.stringify({ format: FORMAT, savedAt: new Date().toISOString(), statuses: entries }) + '\n');
+}
+
+/** The cached statuses; null when there is no cache file. Throws SpecCacheError for a damaged one. */
+export function readStatusCache(path: string): StoredStatus[] | null {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const doc = JSON.parse(text) as { format?: unknown; statuses?: { name: string; revision: number; status: string }[] };
+    if (doc.format !== FORMAT || !Array.isArray(doc.statuses)) throw new Error(`unknown format ${JSON.stringify(doc.format)}`);
+    return doc.statuses.map((s) => ({ name: s.name, revision: s.revision, status: parseStatus(s.status) }));
+  } catch (e) {
+    throw new SpecCacheError(path, `not a status cache: ${(e as Error).message}`);
+  }
 }

@@ -104,30 +104,26 @@ export function decodeSpec(entry: EtcdEntry): AppliedSpec {
 export interface InitialSpec {
   /** null: etcd answered and no spec was applied yet. */
   spec: AppliedSpec | null;
-  /** `cache`: etcd was unreachable; this is the last good spec this gateway saw. Warn loudly. */
+  /** `cache`: etcd was unreachable, or its spec was refused; this is the last good spec this gateway saw. Warn loudly. */
   from: 'etcd' | 'cache';
-  /** Why etcd could not be read, when from = cache. */
-  error?: StoreUnavailableError;
+  /** Why etcd's spec is not served, when from = cache: StoreUnavailableError, or what `accept` threw. */
+  error?: Error;
 }
 
 /**
- * The spec a gateway starts with: from etcd (refreshing the cache), else from the cache file.
- * Throws StoreUnavailableError when etcd is away and there is no cache to start from, and
- * SpecCacheError when the cache is damaged.
+ * The spec a gateway starts with: from etcd (refreshing the cache once `accept` passed it), else
+ * from the cache file. `accept` validates the text as the gateway will (throw to refuse it): a
+ * refused spec is never cached, and the cached one is served instead. Throws StoreUnavailableError
+ * when etcd is away and there is no cache to start from, what `accept` threw when there is no cache
+ * either, and SpecCacheError when the cache is damaged.
  */
-export async function loadInitialSpec(conn: EtcdConnection, opts: { cacheFile?: string } = {}): Promise<InitialSpec> {
+export async function loadInitialSpec(
+  conn: EtcdConnection,
+  opts: { cacheFile?: string; accept?: (spec: AppliedSpec) => void } = {},
+): Promise<InitialSpec> {
+  let spec: AppliedSpec | null;
   try {
-    const spec = await getSpec(conn);
-    if (spec && opts.cacheFile) {
-      let cached: AppliedSpec | null = null;
-      try {
-        cached = readSpecCache(opts.cacheFile);
-      } catch {
-        // damaged: rewritten below
-      }
-      if (cached?.sha256 !== spec.sha256 || cached.revision !== spec.revision) writeSpecCache(opts.cacheFile, spec);
-    }
-    return { spec, from: 'etcd' };
+    spec = await getSpec(conn);
   } catch (e) {
     if (!(e instanceof StoreUnavailableError)) throw e;
     const cached = opts.cacheFile ? readSpecCache(opts.cacheFile) : null;
@@ -137,6 +133,24 @@ export async function loadInitialSpec(conn: EtcdConnection, opts: { cacheFile?: 
     }
     return { spec: cached, from: 'cache', error: e };
   }
+  if (spec === null) return { spec, from: 'etcd' };
+  try {
+    opts.accept?.(spec);
+  } catch (e) {
+    const cached = opts.cacheFile ? readSpecCache(opts.cacheFile) : null;
+    if (cached === null) throw e;
+    return { spec: cached, from: 'cache', error: e instanceof Error ? e : new Error(String(e)) };
+  }
+  if (opts.cacheFile) {
+    let cached: AppliedSpec | null = null;
+    try {
+      cached = readSpecCache(opts.cacheFile);
+    } catch {
+      // damaged: rewritten below
+    }
+    if (cached?.sha256 !== spec.sha256 || cached.revision !== spec.revision) writeSpecCache(opts.cacheFile, spec);
+  }
+  return { spec, from: 'etcd' };
 }
 
 export interface WatchSpecOptions {

@@ -3,7 +3,7 @@
  * `graylane apply` through the real CLI, and clients that ask every gateway the same question.
  */
 import { request } from 'undici';
-import { runCli, spawnServe, TOKEN, type ServeChild } from '../rollout/helpers.js';
+import { api, runCli, spawnServe, type ApiReply, type ServeChild } from '../rollout/helpers.js';
 
 export interface ClusterGateway extends ServeChild {
   name: string;
@@ -53,19 +53,16 @@ export async function versionFor(gatewayUrl: string, headers: Record<string, str
   return String(res.headers['x-version'] ?? `status ${res.statusCode}`);
 }
 
+/** GET on the admin API; the body as T (fails the test on another status than 200). */
 export async function adminGet<T>(adminUrl: string, path: string): Promise<T> {
-  const res = await request(`${adminUrl}${path}`);
-  return (await res.body.json()) as T;
+  const r = await api<T>(adminUrl, 'GET', path);
+  if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body;
 }
 
-export async function adminPost(adminUrl: string, path: string, body: unknown = {}): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await request(`${adminUrl}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
+/** POST with the admin token. */
+export function adminPost(adminUrl: string, path: string, body: unknown = {}): Promise<ApiReply> {
+  return api(adminUrl, 'POST', path, body);
 }
 
 /** Whether this gateway's controller is the elected one (from /api/v1/config). */

@@ -165,3 +165,33 @@ test('spec: a damaged cache is refused, not served', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('spec: a spec the gateway refuses at start is never cached; the cached one is served, or the refusal thrown', async () => {
+  const server = await etcd();
+  const conns = new Connections();
+  const dir = tempDir();
+  const cacheFile = join(dir, 'spec-cache.json');
+  const prefix = freshPrefix();
+  try {
+    const conn = conns.open(server.endpoint, prefix);
+    const refuse = (s: AppliedSpec) => {
+      if (s.yaml.includes('weight 99')) throw new Error('refused: weight 99');
+    };
+    await applySpec(conn, spec(10));
+    assert.equal((await loadInitialSpec(conn, { cacheFile, accept: refuse })).from, 'etcd');
+
+    // When a spec that does not pass is written (by hand, past `graylane apply`)
+    await applySpec(conn, spec(99));
+    const boot = await loadInitialSpec(conn, { cacheFile, accept: refuse });
+    // Then the last accepted one is served, and the cache still holds it
+    assert.equal(boot.from, 'cache');
+    assert.equal(boot.spec?.yaml, spec(10));
+    assert.equal(boot.error?.message, 'refused: weight 99');
+    assert.equal(readSpecCache(cacheFile)?.yaml, spec(10));
+    // And with no cache to fall back on, the refusal is the error
+    await assert.rejects(loadInitialSpec(conn, { cacheFile: join(dir, 'none.json'), accept: refuse }), /refused: weight 99/);
+  } finally {
+    conns.closeAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
