@@ -1,60 +1,86 @@
-import { randomUUID } from 'node:crypto';
+/**
+ * `graylane demo`: the whole product on a built-in default, with nothing set up. It starts one demo
+ * upstream per endpoint of the config (on the ports it names), then graylane itself as `serve` runs it
+ * (gateway, rollout controller, admin API with the dashboard, state in a temporary directory), sends
+ * a mix of requests, and redraws the `graylane top` view plus where each kind of request landed,
+ * until Ctrl-C.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { startApp, type App } from '../app.js';
 import { loadSpecFile } from '../spec/index.js';
-import { compile } from '../routing/index.js';
-import { startGateway } from '../gateway/index.js';
+import { DEFAULT_ADMIN_LISTEN } from '../spec/sections/rollouts.js';
+import type { Overview } from '../metrics/overview.js';
 import { startDemoUpstream, type DemoUpstream } from '../demo/upstream.js';
 import { QUICKSTART_KINDS, renderTable, sendTraffic } from '../demo/traffic.js';
-import { parseListen } from './listen.js';
+import { AdminClient } from './admin-client.js';
+import { renderTop } from './top-render.js';
 
 interface DemoOptions {
   config: string;
+  adminListen?: string;
   duration?: number;
   rate: number;
 }
 
-/**
- * `graylane demo`: start one demo upstream per endpoint of the config (on the ports it names), the
- * gateway on the config, then send a mix of requests and show where each kind landed until Ctrl-C.
- */
 export async function demoCommand(opts: DemoOptions): Promise<void> {
   const spec = await loadSpecFile(opts.config);
-  const upstreams: DemoUpstream[] = [];
-  for (const [service, svc] of Object.entries(spec.services)) {
-    for (const [version, v] of Object.entries(svc.versions)) {
-      for (const endpoint of v.endpoints) {
-        const u = new URL(endpoint);
-        try {
-          upstreams.push(await startDemoUpstream({ service, version, host: u.hostname, port: Number(u.port || 80) }));
-        } catch (err) {
-          throw new Error(`cannot start the demo upstream for ${service}/${version} on ${endpoint}: ${(err as Error).message}`);
-        }
-      }
-    }
+  const upstreams = await startUpstreams(spec.services);
+  const stateDir = mkdtempSync(join(tmpdir(), 'graylane-demo-'));
+  // A fresh token per run, printed, so the dashboard's buttons work and nothing else can use them.
+  const adminToken = randomBytes(9).toString('base64url');
+  const adminListen = opts.adminListen ?? spec.admin?.listen ?? DEFAULT_ADMIN_LISTEN;
+  let app: App;
+  try {
+    app = await startApp({
+      configFile: opts.config,
+      logger: pino({ name: 'graylane', level: 'warn' }, pino.destination({ fd: 2, sync: true })),
+      adminListen,
+      adminToken,
+      statePath: join(stateDir, 'state.db'),
+      accessLog: false,
+    });
+  } catch (err) {
+    await Promise.all(upstreams.map((u) => u.close()));
+    rmSync(stateDir, { recursive: true, force: true });
+    throw new Error(
+      `cannot start graylane on ${opts.config} (${(err as Error).message}); free the ports (listen ${spec.listen}, admin ${adminListen}) or pass --admin-listen / edit the config`,
+    );
   }
-  const { host, port } = parseListen(spec.listen);
-  const gateway = await startGateway({ snapshot: compile(spec), host, port, accessLog: false, newVisitorId: randomUUID }).catch(
-    (err: Error) => {
-      throw new Error(`cannot listen on ${spec.listen} (${err.message}); free the port or edit listen in ${opts.config}`);
-    },
-  );
-  const gatewayUrl = `http://${gateway.address.host}:${gateway.address.port}`;
+  const gw = app.gateway.address;
+  const gatewayUrl = `http://${hostForUrl(gw.host)}:${gw.port}`;
+  const adminUrl = `http://${hostForUrl(app.admin.address.host)}:${app.admin.address.port}`;
+  const admin = new AdminClient(adminUrl, undefined);
   const run = sendTraffic(gatewayUrl, QUICKSTART_KINDS, opts.rate);
   const versions = [...new Set(Object.values(spec.services).flatMap((s) => Object.keys(s.versions)))];
-  const tty = process.stdout.isTTY;
+  const tty = process.stdout.isTTY === true;
   const started = Date.now();
 
-  const draw = () => {
+  const draw = async () => {
     const secs = ((Date.now() - started) / 1000).toFixed(0);
+    let top: string;
+    try {
+      top = renderTop(await admin.get<Overview>('/api/v1/overview'), { source: adminUrl, color: tty });
+    } catch (err) {
+      top = `(the admin API did not answer: ${(err as Error).message})\n`;
+    }
     const mirrored = upstreams.reduce((sum, u) => sum + u.mirrored, 0);
     const text =
-      `graylane demo: gateway ${gatewayUrl} on ${opts.config}, ${opts.rate} req/s, ${secs}s` +
-      `${tty ? ' (Ctrl-C to stop)' : ''}\n\n` +
+      `graylane demo on ${opts.config}: gateway ${gatewayUrl}, ${opts.rate} req/s, ${secs}s${tty ? ' (Ctrl-C to stop)' : ''}\n` +
+      `dashboard ${adminUrl}/  (admin token for its buttons: ${adminToken})\n\n` +
+      top +
+      `\nwhere each kind of request landed\n` +
       renderTable(run.counts, versions) +
       `\n\nmirror copies received by upstreams: ${mirrored}` +
       `\nper instance: ${upstreams.map((u) => `${u.url.replace('http://', '')}=${u.received}`).join('  ')}\n`;
     process.stdout.write(tty ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
   };
-  const timer = setInterval(draw, tty ? 1000 : 5000);
+  // One draw at a time: a slow admin answer must not stack redraws.
+  let drawing: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => (drawing = drawing.then(draw)), tty ? 1000 : 5000);
 
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
@@ -63,7 +89,35 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
   });
   clearInterval(timer);
   await run.stop();
-  draw();
-  await gateway.close({ drainMs: 1000 });
+  await drawing;
+  await draw();
+  await app.close({ drainMs: 1000 });
   await Promise.all(upstreams.map((u) => u.close()));
+  rmSync(stateDir, { recursive: true, force: true });
+}
+
+async function startUpstreams(services: Awaited<ReturnType<typeof loadSpecFile>>['services']): Promise<DemoUpstream[]> {
+  const upstreams: DemoUpstream[] = [];
+  try {
+    for (const [service, svc] of Object.entries(services)) {
+      for (const [version, v] of Object.entries(svc.versions)) {
+        for (const endpoint of v.endpoints) {
+          const u = new URL(endpoint);
+          try {
+            upstreams.push(await startDemoUpstream({ service, version, host: u.hostname, port: Number(u.port || 80) }));
+          } catch (err) {
+            throw new Error(`cannot start the demo upstream for ${service}/${version} on ${endpoint}: ${(err as Error).message}`);
+          }
+        }
+      }
+    }
+  } catch (err) {
+    await Promise.all(upstreams.map((u) => u.close()));
+    throw err;
+  }
+  return upstreams;
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }

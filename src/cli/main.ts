@@ -75,8 +75,9 @@ program
 
 program
   .command('demo')
-  .description('start demo upstreams and a gateway on examples/quickstart.yaml, send traffic, show where it lands')
+  .description('start demo upstreams and graylane (gateway, admin API, dashboard) on examples/quickstart.yaml, send traffic, show the live view')
   .option('-c, --config <file>', 'config file', new URL('../../../examples/quickstart.yaml', import.meta.url).pathname)
+  .option('--admin-listen <addr>', 'admin API and dashboard address (default: the config\'s admin.listen, else 127.0.0.1:9090)')
   .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)', parseFloat)
   .option('--rate <n>', 'requests per second to send', parseFloat, 200)
   .action(demoCommand);

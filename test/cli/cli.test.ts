@@ -37,7 +37,7 @@ function save(file: string, text: string): void {
 test('validate: the quickstart is valid; a broken file prints file:line:col: key: message and exits 1', () => {
   const ok = run(['validate', QUICKSTART]);
   assert.equal(ok.status, 0, ok.stderr);
-  assert.match(ok.stdout, /^ok: .*quickstart\.yaml \(1 service, 2 routes\)/);
+  assert.match(ok.stdout, /^ok: .*quickstart\.yaml \(1 service, 2 routes; config hash [0-9a-f]{12}\)/);
 
   const dir = mkdtempSync(join(tmpdir(), 'graylane-cli-'));
   const bad = join(dir, 'bad.yaml');
@@ -132,8 +132,8 @@ test('serve: proxies by the file, reloads a good change, keeps serving through a
   assert.equal(lines.at(-1)!.version, 'stable');
 });
 
-test('demo: starts its upstreams and gateway, sends traffic, and reports where each kind landed', async () => {
-  const ports = await Promise.all(Array.from({ length: 5 }, freePort));
+test('demo: starts its upstreams and graylane, sends traffic, shows the top view and where each kind landed', async () => {
+  const ports = await Promise.all(Array.from({ length: 6 }, freePort));
   const dir = mkdtempSync(join(tmpdir(), 'graylane-demo-'));
   const file = join(dir, 'quickstart.yaml');
   const text = readFileSync(QUICKSTART, 'utf8')
@@ -143,12 +143,23 @@ test('demo: starts its upstreams and gateway, sends traffic, and reports where e
     .replace(':9101', `:${ports[3]}`)
     .replace(':9201', `:${ports[4]}`);
   writeFileSync(file, text);
-  const child = spawn(process.execPath, [CLI, 'demo', '-c', file, '--duration', '1.5', '--rate', '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const adminListen = `127.0.0.1:${ports[5]}`;
+  const child = spawn(process.execPath, [CLI, 'demo', '-c', file, '--admin-listen', adminListen, '--duration', '1.5', '--rate', '120'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c));
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   assert.equal(code, 0, out);
-  const table = out.slice(out.lastIndexOf('request kind'));
+  const last = out.slice(out.lastIndexOf('graylane demo on'));
+  assert.match(last, new RegExp(`dashboard http://${adminListen}/  \\(admin token for its buttons: \\S+\\)`));
+  // The top view, read from the demo's own admin API: every version of whoami with its requests.
+  const topRow = (version: string) => last.split('\n').find((l) => new RegExp(`^  ${version}\\s`).test(l)) ?? '';
+  for (const v of ['stable', 'beta', 'alpha']) {
+    const m = /\s(\d+)\s+(\d)\/\2 up$/.exec(topRow(v));
+    assert.ok(m && Number(m[1]) > 0, `top row for ${v} has requests and all endpoints up: "${topRow(v)}"`);
+  }
+  const table = last.slice(last.lastIndexOf('request kind'));
   const row = (label: string) => table.split('\n').find((l) => l.startsWith(label)) ?? '';
   assert.match(row('user 1001'), /\s0 \(0\.0%\)\s+0 \(0\.0%\)\s+\d+ \(100\.0%\)\s+0$/, 'user 1001 all on alpha');
   assert.match(row('path /new-checkout'), /\s0 \(0\.0%\)\s+\d+ \(100\.0%\)\s+0 \(0\.0%\)\s+0$/, 'keyword all on beta');
