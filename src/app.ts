@@ -95,7 +95,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   let spec = backend.spec;
   // Metrics counters: lanes the served config does not name are counted as one (bounded labels).
   const counters = new TrafficCounters({ knownLanes: () => knownLanes(gateway!.snapshot()) });
-  const info: ConfigInfo = { file: backend.source, loadedAt: Date.now(), snapshotId: '', reloads: 0, lastReloadError: null };
+  const info: ConfigInfo = { file: backend.source, loadedAt: Date.now(), snapshotId: '', configHash: '', reloads: 0, lastReloadError: null };
   const configInfo = (): ConfigInfo => ({ ...info, store: backend.health() });
 
   const status = (): Status => ({ services: controller!.overlays(), ...instances.status() });
@@ -104,6 +104,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     const snapshot = compile(spec, status());
     gateway.swap(snapshot);
     info.snapshotId = snapshot.id;
+    info.configHash = snapshot.configHash;
   };
 
   try {
@@ -133,6 +134,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const gw = gateway;
   const ctl = controller;
   info.snapshotId = gw.snapshot().id;
+  info.configHash = gw.snapshot().configHash;
 
   const observability = new Observability({
     counters,

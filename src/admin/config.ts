@@ -2,7 +2,7 @@
  * Admin API routes about the loaded config:
  *
  * ```
- * GET  /api/v1/config     { file, loadedAt, snapshotId, reloads, lastReloadError, store }
+ * GET  /api/v1/config     { file, loadedAt, snapshotId, configHash, reloads, lastReloadError, store }
  * POST /api/v1/explain    { url, headers? } -> Explanation (routing/explain.ts)
  * ```
  * `lastReloadError` is the last rejected reload in full (every issue with file:line:col), cleared by
@@ -33,6 +33,8 @@ export interface ConfigInfo {
   /** When the config being served was loaded (epoch ms). */
   loadedAt: number;
   snapshotId: string;
+  /** The config's content hash (src/routing/compile.ts configHash), as `graylane validate` prints it. */
+  configHash: string;
   /** Successful reloads since the start. */
   reloads: number;
   lastReloadError: ReloadError | null;

@@ -31,7 +31,7 @@ const OVERVIEW = {
     },
   ],
   rolloutsError: null,
-  config: { file: 'g.yaml', loadedAt: 0, snapshotId: 'abc123', reloads: 0, reloadsFailed: 1, lastReloadError: { at: 0, message: 'g.yaml:3:5: services.x: bad\ng.yaml:9:1: routes: worse', issues: [] } },
+  config: { file: 'g.yaml', loadedAt: 0, snapshotId: 'abc123', configHash: 'def456', reloads: 0, reloadsFailed: 1, lastReloadError: { at: 0, message: 'g.yaml:3:5: services.x: bad\ng.yaml:9:1: routes: worse', issues: [] } },
   mirror: { sent: 0, dropped: 0, failed: 0 },
   history: { stepMs: 1000, points: [] },
 } as unknown as Overview;

@@ -1,3 +1,4 @@
+import { configHash } from '../routing/index.js';
 import { ConfigError, loadSpecFile } from '../spec/index.js';
 
 /** `graylane validate FILE...`: the same checks (and messages) as a reload; exit 1 on any problem. */
@@ -10,7 +11,7 @@ export async function validateCommand(files: string[]): Promise<void> {
       const rollouts = spec.rollouts?.length ?? 0;
       const parts = [count(Object.keys(spec.services).length, 'service'), count(spec.routes.length, 'route')];
       if (rollouts > 0) parts.push(count(rollouts, 'rollout'));
-      console.log(`ok: ${file} (${parts.join(', ')})`);
+      console.log(`ok: ${file} (${parts.join(', ')}; config hash ${configHash(spec)})`);
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       failed = true;

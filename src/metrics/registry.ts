@@ -140,12 +140,13 @@ export function createRegistry(src: MetricsSources): Registry {
 
   new Gauge({
     name: 'graylane_config_info',
-    help: 'The snapshot being served: its id (hash of config and status) as a label, value 1.',
-    labelNames: ['id'],
+    help: 'The config being served, value 1: hash is the config content hash (as graylane validate prints it), id the snapshot id (config and rollout status).',
+    labelNames: ['hash', 'id'],
     registers,
     collect() {
       this.reset();
-      this.set({ id: src.gateway.snapshot().id }, 1);
+      const snapshot = src.gateway.snapshot();
+      this.set({ hash: snapshot.configHash, id: snapshot.id }, 1);
     },
   });
 

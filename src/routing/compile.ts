@@ -176,6 +176,15 @@ function canonicalJson(value: unknown): string {
   return `{${parts.join(',')}}`;
 }
 
+/**
+ * Short sha256 hex (12 digits) of the canonical parsed spec alone: the config's content. Comments,
+ * key order and spelled-out defaults do not change it, so a file and the same spec applied to etcd,
+ * or two gateways on one config, report the same hash (`graylane validate` prints it too).
+ */
+export function configHash(spec: Spec): string {
+  return createHash('sha256').update(canonicalJson(spec)).digest('hex').slice(0, 12);
+}
+
 /** Short sha256 hex (12 digits) of the canonical spec + status: what a Snapshot was built from. */
 export function snapshotId(spec: Spec, status: Status): string {
   return createHash('sha256').update(canonicalJson({ spec, status })).digest('hex').slice(0, 12);
@@ -228,6 +237,7 @@ export function compile(spec: Spec, status: Status = {}): Snapshot {
 
   return Object.freeze({
     id: snapshotId(spec, status),
+    configHash: configHash(spec),
     spec,
     status,
     routes: Object.freeze(routes),

@@ -2,7 +2,7 @@
  * The routing core: compile a Spec (+ Status) into a Snapshot, then per request match a route,
  * mark the request into a lane and dispatch it to an endpoint. Pure: no sockets, no files.
  */
-export { compile, parseEndpoint, snapshotId } from './compile.js';
+export { compile, configHash, parseEndpoint, snapshotId } from './compile.js';
 export { dispatch, nextEndpoint, DISPATCH_REASON } from './dispatch.js';
 export { explain, type Explanation } from './explain.js';
 export { MESH_ROUTE_PREFIX, buildMeshTable, meshRouteSpecs, stripMeshPrefix } from './mesh.js';

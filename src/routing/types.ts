@@ -115,6 +115,8 @@ export interface CompiledRoute {
 export interface Snapshot {
   /** sha256 of the canonical spec + status, short hex: identifies what is loaded. */
   id: string;
+  /** sha256 of the canonical spec alone, short hex: the config's content, rollout status aside. */
+  configHash: string;
   spec: Spec;
   status: Status;
   routes: readonly CompiledRoute[];

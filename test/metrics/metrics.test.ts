@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { App } from '../../src/app.js';
-import { adminUrlOf, api, gatewayUrlOf, startTestApp, startUpstream, tempDir, until, waitForRollout, writeFile, type Upstream } from '../rollout/helpers.js';
+import { adminUrlOf, api, gatewayUrlOf, runCli, startTestApp, startUpstream, tempDir, until, waitForRollout, writeFile, type Upstream } from '../rollout/helpers.js';
 import { allLabelValues, deadUrl, family, histograms, hit, samples, scrape, startSilentUpstream, total, value } from './helpers.js';
 
 /** A bucket bound as a number (`+Inf` included). */
@@ -185,9 +185,14 @@ test('mirror copies, config reloads and rollout state are exported', async (t) =
   assert.equal(value(m, 'graylane_rollout_canary_weight', { rollout: 'api-beta', canary: 'beta' }), 20);
   assert.equal(value(m, 'graylane_store_up'), 1);
 
-  // Config: the served snapshot's id, no reloads yet.
-  const config = await api<{ snapshotId: string }>(s.admin, 'GET', '/api/v1/config');
-  assert.equal(value(m, 'graylane_config_info', { id: config.body.snapshotId }), 1);
+  // Config: the served snapshot's id and the config's content hash, the one `graylane validate`
+  // prints for the same file; no reloads yet.
+  const config = await api<{ snapshotId: string; configHash: string }>(s.admin, 'GET', '/api/v1/config');
+  const validated = await runCli(['validate', s.file]);
+  assert.equal(validated.code, 0, validated.stderr);
+  const printedHash = /config hash ([0-9a-f]{12})\)/.exec(validated.stdout)?.[1];
+  assert.equal(printedHash, config.body.configHash, validated.stdout);
+  assert.equal(value(m, 'graylane_config_info', { id: config.body.snapshotId, hash: config.body.configHash }), 1);
   assert.equal(samples(m, 'graylane_config_info').length, 1);
   assert.equal(value(m, 'graylane_config_reloads_total', { result: 'ok' }), 0);
   assert.equal(value(m, 'graylane_config_last_reload_successful'), 1);
@@ -207,8 +212,9 @@ test('mirror copies, config reloads and rollout state are exported', async (t) =
   await until(async () => value(await scrape(s.admin), 'graylane_config_reloads_total', { result: 'ok' }) === 1, 8000, 'an applied reload');
   m = await scrape(s.admin);
   assert.equal(value(m, 'graylane_config_last_reload_successful'), 1);
-  const after = await api<{ snapshotId: string }>(s.admin, 'GET', '/api/v1/config');
+  const after = await api<{ snapshotId: string; configHash: string }>(s.admin, 'GET', '/api/v1/config');
   assert.notEqual(after.body.snapshotId, config.body.snapshotId);
-  assert.equal(value(m, 'graylane_config_info', { id: after.body.snapshotId }), 1);
+  assert.notEqual(after.body.configHash, config.body.configHash, 'a changed config has a new hash');
+  assert.equal(value(m, 'graylane_config_info', { id: after.body.snapshotId, hash: after.body.configHash }), 1);
   assert.equal(samples(m, 'graylane_config_info').length, 1);
 });

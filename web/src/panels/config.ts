@@ -13,6 +13,8 @@ export function renderConfig(c: Config): HTMLElement[] {
       h('dd', {}, h('code', {}, c.file)),
       h('dt', {}, 'loaded at'),
       h('dd', { 'data-field': 'loadedAt' }, fmtDateTime(c.loadedAt)),
+      h('dt', {}, 'config hash'),
+      h('dd', {}, h('code', { 'data-field': 'configHash' }, c.configHash)),
       h('dt', {}, 'snapshot'),
       h('dd', {}, h('code', { 'data-field': 'snapshotId' }, c.snapshotId)),
       h('dt', {}, 'reloads'),
