@@ -147,3 +147,61 @@ test('the dashboard shows traffic per version, promotes a rollout with the token
   // The API agrees with what was clicked.
   assert.equal((await api(admin, 'GET', '/api/v1/rollouts/web-beta')).status, 200);
 });
+
+test('versions side by side get distinct colours; a rejected reload is shown in full until a good one', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir();
+  const up = await startUpstream('any');
+  const file = dir.file('graylane.yaml');
+  const names = ['canary', 'v2', 'v3', 'rc1', 'hotfix', 'feature-x', 'ring-2'];
+  const good = config({
+    stable: up.url,
+    beta: up.url,
+    state: dir.file('state.db'),
+    rest: '',
+    extraVersions: Object.fromEntries(names.map((n) => [n, up.url])),
+  });
+  await writeFile(file, good);
+  const app: App = await startTestApp(file);
+  const browser = await launch();
+  t.after(async () => {
+    await browser.close();
+    await app.close({ drainMs: 0 });
+    await up.close();
+    await dir.remove();
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(`${adminUrlOf(app)}/`);
+  await page.locator('#status.live').waitFor({ timeout: 10_000 });
+  await page.locator('[data-service="web"] tr[data-version="ring-2"]').waitFor({ timeout: 10_000 });
+
+  // Nine versions of one service: nine different swatches, and the chip of a version has the same
+  // colour wherever it appears (here: the table and the chart legend).
+  const swatches = await page
+    .locator('[data-service="web"] tbody tr[data-version]')
+    .evaluateAll((rows) => rows.map((r) => [r.getAttribute('data-version'), r.querySelector('.swatch')!.getAttribute('style')]));
+  assert.equal(swatches.length, 9);
+  assert.equal(new Set(swatches.map(([, c]) => c)).size, 9, JSON.stringify(swatches));
+  const legend = await page
+    .locator('[data-service="web"] .chart-wrap .chip[data-version]')
+    .evaluateAll((chips) => chips.map((c) => [c.getAttribute('data-version'), c.querySelector('.swatch')!.getAttribute('style')]));
+  assert.ok(legend.length >= 9, JSON.stringify(legend));
+  for (const [v, c] of legend) assert.equal(c, swatches.find(([w]) => w === v)?.[1], `${v}: the legend and the table agree`);
+
+  // A broken config: the banner names file:line:column, the key and the problem; the old one serves.
+  const badLine = good.split('\n').findIndex((l) => l.startsWith('    versions:')) + 1;
+  await writeFile(file, good.replace('    versions:\n', '    versoins:\n'));
+  const banner = page.locator('#banner .reload-error');
+  await banner.waitFor({ timeout: 10_000 });
+  const text = String(await banner.textContent());
+  assert.match(text, /^Config reload rejected at .* still serving the config loaded at /);
+  assert.match(text, new RegExp(`graylane\\.yaml:${badLine}:\\d+`), text);
+  assert.match(text, /services\.web/, text);
+  assert.match(String(await page.locator('#config').textContent()), new RegExp(`graylane\\.yaml:${badLine}:\\d+`));
+  await page.screenshot({ path: `${IMAGES}dashboard-reload-error.png` });
+
+  // Fixed again: the banner goes and the config panel says the last reload was applied.
+  await writeFile(file, good.replace('drain: 0s', 'drain: 1s'));
+  await banner.waitFor({ state: 'detached', timeout: 10_000 });
+  await page.locator('#config p.ok').waitFor({ timeout: 5000 });
+  assert.equal(await page.locator('#config p.ok').textContent(), 'The last reload was applied.');
+});
