@@ -7,7 +7,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { validateCommand } from './validate.js';
 import { explainCommand } from './explain.js';
-import { demoCommand } from './demo.js';
 import { registerRolloutCommands } from './rollout.js';
 import { importCommand } from './import.js';
 import { positiveInt, topCommand } from './top.js';
@@ -80,7 +79,7 @@ program
   .option('--admin-listen <addr>', 'admin API and dashboard address (default: the config\'s admin.listen, else 127.0.0.1:9090)')
   .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)', parseFloat)
   .option('--rate <n>', 'requests per second to send', parseFloat, 200)
-  .action(demoCommand);
+  .action(async (opts) => (await import('./demo.js')).demoCommand(opts));
 
 program
   .command('import')
