@@ -47,7 +47,7 @@ export function registerRolloutCommands(program: Command): void {
     .action(async (name: string, opts: ClientOptions & { watch?: boolean; events: number; interval: number; json?: boolean }) => {
       const client = clientOf(opts);
       const path = `/api/v1/rollouts/${encodeURIComponent(name)}?events=${opts.events}`;
-      if (opts.watch) return watch(client, path, opts.interval);
+      if (opts.watch) return watch(client, name, path, opts.interval);
       const detail = await client.get<Detail>(path);
       process.stdout.write(opts.json ? `${JSON.stringify(detail, null, 2)}\n` : renderRollout(detail, { now: Date.now() }));
     });
@@ -106,9 +106,11 @@ async function intent(opts: ClientOptions, name: string, action: string, body: R
 
 /**
  * Polls until Ctrl-C. On a terminal the whole view is redrawn in place; otherwise the view is printed
- * once and then only what changed: new events, and a status line when phase, step or traffic move.
+ * once and then only what changed: every new event (read by sequence number, so a burst between two
+ * polls is printed whole), and a status line when phase, step or traffic move.
  */
-async function watch(client: AdminClient, path: string, intervalMs: number): Promise<void> {
+async function watch(client: AdminClient, name: string, path: string, intervalMs: number): Promise<void> {
+  const eventsPath = `/api/v1/rollouts/${encodeURIComponent(name)}/events?after=`;
   const out = process.stdout;
   const tty = out.isTTY === true;
   let stop = false;
@@ -127,7 +129,13 @@ async function watch(client: AdminClient, path: string, intervalMs: number): Pro
       } else if (lastSeq < 0) {
         out.write(renderRollout(d, { now: Date.now() }));
       } else {
-        for (const e of d.events) if (e.seq > lastSeq) out.write(`${eventLine(e)}\n`);
+        // Pages of events after the last one printed, until none is left (bounded per poll).
+        for (let page = 0; page < 20; page++) {
+          const { events } = await client.get<{ events: StoredEvent[] }>(`${eventsPath}${lastSeq}`);
+          if (events.length === 0) break;
+          for (const e of events) out.write(`${eventLine(e)}\n`);
+          lastSeq = events.at(-1)!.seq;
+        }
         if (state !== lastState) out.write(`${state}\n`);
       }
       lastSeq = Math.max(lastSeq, 0, ...d.events.map((e) => e.seq));

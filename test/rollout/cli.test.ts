@@ -141,3 +141,54 @@ rollouts:
   await until(() => watcher.exitCode !== null, 5000, 'the watcher to stop');
   assert.equal(watcher.exitCode, 0);
 });
+
+test('`graylane rollout get --watch` on a pipe prints every event of a burst between two polls', async (t) => {
+  const dir = await tempDir();
+  const stable = await startUpstream('stable');
+  const beta = await startUpstream('beta');
+  const file = dir.file('graylane.yaml');
+  // Fifteen setWeight steps after the first pause: promoting walks them all at once, far more
+  // events than the 10 the view shows, well inside one 2 s poll.
+  const weights = Array.from({ length: 15 }, (_, i) => `{ setWeight: ${(i + 1) * 5} }`).join(', ');
+  await writeFile(
+    file,
+    config({
+      stable: stable.url,
+      beta: beta.url,
+      state: dir.file('state.db'),
+      rest: `
+rollouts:
+  - name: web-beta
+    service: web
+    canary: beta
+    strategy: { canary: { steps: [ { pause: {} }, ${weights}, { pause: {} } ] } }
+`,
+    }),
+  );
+  const app = await startTestApp(file);
+  const admin = adminUrlOf(app);
+  await waitForRollout(admin, 'web-beta', (v) => v.reason === 'AwaitingPromotion');
+  const watcher = spawn(process.execPath, [CLI, 'rollout', 'get', 'web-beta', '--watch', '--interval', '2000', '--admin', admin], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(async () => {
+    if (watcher.exitCode === null) watcher.kill('SIGKILL');
+    await app.close({ drainMs: 0 });
+    await stable.close();
+    await beta.close();
+    await dir.remove();
+  });
+  let out = '';
+  watcher.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  await until(() => out.includes('Events:'), 10_000, 'the first view');
+  const firstView = out.length;
+  await fetch(`${admin}/api/v1/rollouts/web-beta/promote`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
+  await waitForRollout(admin, 'web-beta', (v) => v.reason === 'AwaitingPromotion' && v.currentStep === 16);
+  await until(() => /step 17\/17/.test(out.slice(firstView)), 10_000, 'the status line of the last pause');
+  const lines = out.slice(firstView).split('\n');
+  for (let i = 1; i <= 15; i++) {
+    assert.equal(lines.filter((l) => new RegExp(`WeightSet +step ${i + 1}/17 \\(setWeight ${i * 5}\\)`).test(l)).length, 1, `step ${i + 1} printed once`);
+  }
+  watcher.kill('SIGINT');
+  await until(() => watcher.exitCode !== null, 5000, 'the watcher to stop');
+});
