@@ -1,5 +1,9 @@
 import { writeFile, rename } from 'node:fs/promises';
 import { expandPaths, formatFinding, importConfigs, ImportError, type ImportSource } from '../import/index.js';
+import { compile } from '../routing/index.js';
+import type { Snapshot } from '../routing/types.js';
+import { ConfigError, parseSpec } from '../spec/index.js';
+import { summarizeConfig } from './config-summary.js';
 
 interface ImportCommandOptions {
   from: ImportSource;
@@ -12,6 +16,8 @@ interface ImportCommandOptions {
 /**
  * `graylane import PATH...`: other systems' canary configs -> graylane config on stdout or `-o FILE`.
  * Warnings (what did not map) go to stderr; malformed input prints every issue, writes nothing, exit 1.
+ * The output is checked as `graylane validate` checks a file before anything is written; `--check`
+ * prints a summary of it (services, routes, rollouts) instead of writing it.
  */
 export async function importCommand(paths: string[], opts: ImportCommandOptions): Promise<void> {
   const endpoints: Record<string, string> = {};
@@ -30,8 +36,21 @@ export async function importCommand(paths: string[], opts: ImportCommandOptions)
     return;
   }
   for (const w of result.warnings) console.error(`warning: ${formatFinding(w)}`);
+  // What a gateway would do with it: a converter bug must not hand the user a file graylane refuses.
+  const target = opts.output ?? '<stdout>';
+  let snapshot: Snapshot;
+  try {
+    snapshot = compile(parseSpec(result.yaml, target));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`graylane import produced a config that does not validate (a bug of the importer; please report it with the input):\n${err.message}`);
+    console.error('nothing was written');
+    process.exitCode = 1;
+    return;
+  }
   if (opts.check) {
-    console.error(`check: would write ${result.yaml.split('\n').length} lines${opts.output ? ` to ${opts.output}` : ''}; ${result.warnings.length} warning(s); nothing written`);
+    process.stdout.write(summarizeConfig(snapshot));
+    console.error(`check: would write ${result.yaml.split('\n').length} lines to ${target}; ${result.warnings.length} warning(s); nothing written`);
     return;
   }
   if (opts.output === undefined) {

@@ -161,3 +161,23 @@ describe('Kruise full-link lane before its canary pods registered', () => {
     assert.equal(echo.headers['x-mse-tag'], 'gray');
   });
 });
+
+describe('Kruise TrafficRouting match of type RegularExpression', () => {
+  let s: Setup;
+  before(async () => {
+    // The full-link example with its header match turned into a regular expression.
+    const regex = (text: string) =>
+      text.replace('          - type: Exact\n            name: User-Agent\n            value: foo', '          - type: RegularExpression\n            name: User-Agent\n            value: "^(foo|bar)/[0-9]+"');
+    assert.notEqual(regex(fixture('kruise/full-link.yaml').text), fixture('kruise/full-link.yaml').text, 'the fixture was rewritten');
+    s = await serve([fixture('kruise/full-link.yaml')], ['spring-cloud-a', 'spring-cloud-a-canary', 'spring-cloud-b'], regex);
+  });
+  after(() => s.close());
+
+  test('a header matching the expression enters lane gray; one that does not stays on stable', async () => {
+    const host = 'mall.example.com';
+    assert.equal(await versionOf(s.gateway, '/', { host, 'user-agent': 'foo/12' }), 'spring-cloud-a-canary');
+    assert.equal(await versionOf(s.gateway, '/', { host, 'user-agent': 'bar/7 (X11)' }), 'spring-cloud-a-canary');
+    assert.equal(await versionOf(s.gateway, '/', { host, 'user-agent': 'foo' }), 'spring-cloud-a', 'no version number: no match');
+    assert.equal(await versionOf(s.gateway, '/', { host, 'user-agent': 'curl/8 foo/1' }), 'spring-cloud-a', 'anchored at the start');
+  });
+});
