@@ -238,13 +238,29 @@ function readSteps(
         break;
       }
       case 'setMirrorRoute':
-        ctx.warn(doc, [...sAt, 'setMirrorRoute'], 'setMirrorRoute is not imported: graylane rollouts have no mirror step (a route can mirror: `mirror: { lane: canary, percent: N }`)');
+        ctx.warn(doc, [...sAt, 'setMirrorRoute'], mirrorRouteWarning(rec(step.setMirrorRoute)));
         break;
       default:
         ctx.warn(doc, [...sAt, kind ?? ''], `${kind ?? 'an empty'} step is not imported`);
     }
   });
   return ok ? { steps, sourceIndex } : undefined;
+}
+
+/**
+ * What is dropped with a setMirrorRoute step, said exactly. A route's `mirror` would copy from the
+ * start of the rollout rather than from this step on, and to every request rather than to the
+ * matched ones, so it is not added on the user's behalf.
+ */
+function mirrorRouteWarning(m: Record<string, unknown>): string {
+  const name = typeof m.name === 'string' ? ` "${m.name}"` : '';
+  const pct = typeof m.percentage === 'number' ? `${m.percentage}%` : '100%';
+  const matches = Array.isArray(m.match) ? m.match.length : 0;
+  return (
+    `setMirrorRoute${name} is not imported: graylane rollouts have no mirror step, so this step's copy of ${pct} of ` +
+    `${matches > 0 ? `the requests matching its ${matches} match condition(s)` : 'the requests'} to the canary is dropped ` +
+    '(a route can mirror all along instead: `mirror: { lane: canary, percent: N }`)'
+  );
 }
 
 /** nginx traffic routing: the Ingress's routes get the additional canary annotations. */
