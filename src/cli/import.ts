@@ -3,7 +3,7 @@ import { expandPaths, formatFinding, importConfigs, ImportError, type ImportSour
 import { compile } from '../routing/index.js';
 import type { Snapshot } from '../routing/types.js';
 import { ConfigError, parseSpec } from '../spec/index.js';
-import { summarizeConfig } from './config-summary.js';
+import { summarizeConfig } from '../import/summary.js';
 
 interface ImportCommandOptions {
   from: ImportSource;
