@@ -6,7 +6,8 @@
  *   made, when the Rollout's nginx `stableIngress` is among the inputs); `canaryService` becomes its
  *   version `canary`. Blue-green: `activeService` and version `preview` from `previewService`.
  * - Steps: setWeight, pause (with and without duration), analysis and setHeaderRoute map one to one;
- *   setMirrorRoute, setCanaryScale, experiment and plugin steps are warned about.
+ *   setMirrorRoute (the warning says which share of which requests is not mirrored, over which steps),
+ *   setCanaryScale, experiment and plugin steps are warned about.
  * - An AnalysisTemplate with several metrics becomes one graylane template per metric
  *   (`<template>.<metric>`); `{{args.x}}` placeholders are filled from the Rollout's args. Providers:
  *   prometheus, web and job (its container's command, run locally); any other provider, or a
@@ -238,7 +239,7 @@ function readSteps(
         break;
       }
       case 'setMirrorRoute':
-        ctx.warn(doc, [...sAt, 'setMirrorRoute'], mirrorRouteWarning(rec(step.setMirrorRoute)));
+        ctx.warn(doc, [...sAt, 'setMirrorRoute'], mirrorRouteWarning(raw, i));
         break;
       default:
         ctx.warn(doc, [...sAt, kind ?? ''], `${kind ?? 'an empty'} step is not imported`);
@@ -248,19 +249,60 @@ function readSteps(
 }
 
 /**
- * What is dropped with a setMirrorRoute step, said exactly. A route's `mirror` would copy from the
- * start of the rollout rather than from this step on, and to every request rather than to the
- * matched ones, so it is not added on the user's behalf.
+ * What is dropped with a setMirrorRoute step, said exactly: the share, the match conditions, the
+ * steps it spans, and for a step that ends a mirror route, that there is nothing to end.
+ *
+ * It is not mapped to a route `mirror: { lane: canary, percent }`: graylane rollouts have no mirror
+ * step, so a route mirror would copy all the time (also between rollouts, when Argo's canary Service
+ * selects the stable pods, so those requests would be served twice) and every request of the route,
+ * not only the matched ones (Argo mirrors are usually limited to GET for that reason).
  */
-function mirrorRouteWarning(m: Record<string, unknown>): string {
-  const name = typeof m.name === 'string' ? ` "${m.name}"` : '';
-  const pct = typeof m.percentage === 'number' ? `${m.percentage}%` : '100%';
-  const matches = Array.isArray(m.match) ? m.match.length : 0;
+function mirrorRouteWarning(steps: readonly Record<string, unknown>[], i: number): string {
+  const m = rec(steps[i]?.setMirrorRoute);
+  const name = text(m.name);
+  const named = name === undefined ? 'setMirrorRoute' : `setMirrorRoute ${JSON.stringify(name)}`;
+  const sameRoute = (j: number): boolean => {
+    const other = steps[j]?.setMirrorRoute;
+    return other !== undefined && text(rec(other).name) === name;
+  };
+  const matches = list(m.match).map(rec);
+  if (matches.length === 0) {
+    // Argo: a setMirrorRoute with no match removes the mirror route of that name.
+    let started = -1;
+    for (let j = i - 1; j >= 0 && started < 0; j--) if (sameRoute(j)) started = j;
+    return `${named} with no match ends that mirror route${started >= 0 ? ` (set by steps[${started}])` : ''}: not imported, as the mirror itself is not, so there is nothing to end`;
+  }
+  const pct = typeof m.percentage === 'number' ? m.percentage : 100;
+  let until = 'the end of the rollout';
+  for (let j = i + 1; j < steps.length; j++) {
+    if (sameRoute(j)) {
+      until = `steps[${j}]`;
+      break;
+    }
+  }
+  const conditions = matches.map(describeRouteMatch);
+  const which = conditions.includes('any request') ? 'the requests' : `the requests matching ${conditions.join(' or ')}`;
   return (
-    `setMirrorRoute${name} is not imported: graylane rollouts have no mirror step, so this step's copy of ${pct} of ` +
-    `${matches > 0 ? `the requests matching its ${matches} match condition(s)` : 'the requests'} to the canary is dropped ` +
-    '(a route can mirror all along instead: `mirror: { lane: canary, percent: N }`)'
+    `${named} is not imported: graylane rollouts have no mirror step. Dropped: from this step to ${until}, ` +
+    `a copy of ${pct}% of ${which} to the canary. A route mirror (\`mirror: { lane: canary, percent: ${pct} }\`) ` +
+    "is not added for you: it would copy every request of the route, at all times (also between rollouts, when the canary Service selects the stable pods)"
   );
+}
+
+/** An Argo RouteMatch (method, path, headers; each an exact / prefix / regex StringMatch) in words. */
+function describeRouteMatch(match: Record<string, unknown>): string {
+  const test = (what: string, sm: unknown): string => {
+    const s = rec(sm);
+    if (text(s.exact) !== undefined) return `${what} ${text(s.exact)}`;
+    if (text(s.prefix) !== undefined) return `${what} starting with ${text(s.prefix)}`;
+    if (text(s.regex) !== undefined) return `${what} matching /${text(s.regex)}/`;
+    return `${what} (any)`;
+  };
+  const parts: string[] = [];
+  if (match.method !== undefined) parts.push(test('method', match.method));
+  if (match.path !== undefined) parts.push(test('path', match.path));
+  for (const [header, sm] of Object.entries(rec(match.headers))) parts.push(test(`header ${header}`, sm));
+  return parts.length === 0 ? 'any request' : parts.join(' and ');
 }
 
 /** nginx traffic routing: the Ingress's routes get the additional canary annotations. */
