@@ -32,6 +32,7 @@ import {
 } from './config.js';
 import type { SourceDoc } from './documents.js';
 import { addVersion, durationValue, headerMatch, percentValue, routesOf, serviceForK8s, siblingEndpoints } from './rollout-target.js';
+import { valueProblem } from './values.js';
 
 export function isArgo(data: Record<string, unknown>): boolean {
   return data.apiVersion === 'argoproj.io/v1alpha1';
@@ -102,7 +103,7 @@ function importRollout(doc: SourceDoc, ctx: ImportContext, templates: Map<string
     ctx.warn(doc, [...at, newKey], `no ${newKey}: version ${lane} of service ${target.service} has no static endpoints (register them in lane ${lane} at run time, or set them)`);
     addVersion(ctx, target, lane, []);
   } else {
-    addVersion(ctx, target, lane, siblingEndpoints(ctx, target, namespace, newService));
+    addVersion(ctx, target, lane, siblingEndpoints(ctx, doc, [...at, newKey], target, namespace, newService));
   }
 
   if (!blueGreen) trafficRouting(ctx, doc, [...at, 'trafficRouting'], rec(s.trafficRouting), namespace, target.service);
@@ -323,7 +324,9 @@ function trafficRouting(ctx: ImportContext, doc: SourceDoc, at: Path, tr: Record
   for (const [key, raw] of Object.entries(annotations)) {
     const value = text(raw) ?? '';
     const aAt = [...at, 'nginx', 'additionalIngressAnnotations', key];
-    if (key === 'canary-by-header') canary.byHeader = value.toLowerCase();
+    const problem = key === 'canary-by-header' ? valueProblem('headerName', value) : key === 'canary-by-cookie' ? valueProblem('cookieName', value) : undefined;
+    if (problem) ctx.error(doc, aAt, problem);
+    else if (key === 'canary-by-header') canary.byHeader = value.toLowerCase();
     else if (key === 'canary-by-header-value') canary.byHeaderValue = value;
     else if (key === 'canary-by-header-pattern') canary.byHeaderPattern = value;
     else if (key === 'canary-by-cookie') canary.byCookie = value;

@@ -7,6 +7,7 @@
 import type { Path } from '../spec/paths.js';
 import type { SourceDoc } from './documents.js';
 import type { ImportIssue, ImportWarning } from './errors.js';
+import { k8sServiceProblem } from './values.js';
 
 /** A graylane service: versions by name, each a list of endpoint URLs. */
 export interface OutService {
@@ -169,15 +170,21 @@ export class ImportContext {
 
   /**
    * Endpoints of a Kubernetes Service: the `endpoints` option's `namespace/name` or `name` entry
-   * (a URL, or several separated by commas), else the cluster DNS name.
+   * (a URL, or several separated by commas), else the cluster DNS name. A Service name, namespace or
+   * port that makes no DNS endpoint is an error at `at` of `doc` (where the Service is named).
    */
-  k8sEndpoints(namespace: string, name: string, port: number | string | undefined, scheme = 'http'): string[] {
+  k8sEndpoints(doc: SourceDoc, at: Path, namespace: string, name: string, port: number | string | undefined, scheme = 'http'): string[] {
     const override = this.endpoints[`${namespace}/${name}`] ?? this.endpoints[name];
     if (override !== undefined) {
       return override
         .split(',')
         .map((u) => u.trim())
         .filter((u) => u !== '');
+    }
+    const problem = k8sServiceProblem(namespace, name, port);
+    if (problem) {
+      this.error(doc, at, problem);
+      return [];
     }
     const portPart = typeof port === 'number' ? `:${port}` : '';
     return [`${scheme}://${name}.${namespace}.svc.cluster.local${portPart}`];
@@ -191,9 +198,10 @@ export class ImportContext {
 
 /** A valid graylane name from anything: invalid characters become `-`, at most 63 characters. */
 export function toName(raw: string): string {
+  // Starts and ends with a letter or digit: rollout and template names must (src/rollout/model.ts).
   let name = raw.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  name = name.slice(0, 63).replace(/[^A-Za-z0-9]+$/, '');
   if (name === '') name = 'x';
-  name = name.slice(0, 63);
   return NAME.test(name) ? name : 'x';
 }
 

@@ -130,3 +130,43 @@ test('an endpoints option that is not a URL', () => {
   const issues = issuesOf([{ file: 'i.yaml', text: main }], { endpoints: { web: 'web:80' } });
   assert.deepEqual([issues[0]!.file, issues[0]!.path], ['(endpoints option)', 'web']);
 });
+
+test('values graylane would refuse are errors at their place in the input, not an invalid output', () => {
+  const traefik = (rule: string, url = 'http://10.0.0.1') =>
+    `http:\n  routers:\n    r: { rule: "${rule}", service: s }\n    base: { rule: "Host(\`a.com\`)", service: s }\n  services:\n    s: { loadBalancer: { servers: [{ url: "${url}" }] } }\n`;
+  const kruise = (modifier: string) => `${main}---
+apiVersion: rollouts.kruise.io/v1beta1
+kind: TrafficRouting
+metadata: { name: tr }
+spec:
+  objectRef: [{ service: web, ingress: { classType: nginx, name: web } }]
+  strategy:
+    matches: [{ headers: [{ type: Exact, name: x-beta, value: "1" }] }]
+    requestHeaderModifier: ${modifier}
+---
+apiVersion: rollouts.kruise.io/v1beta1
+kind: Rollout
+metadata: { name: r, annotations: { rollouts.kruise.io/trafficrouting: tr } }
+spec:
+  workloadRef: { kind: Deployment, name: web }
+  strategy: { canary: { steps: [{ traffic: "10%" }] } }
+`;
+  const cases: [string, string, [number, string], RegExp][] = [
+    ['host with a port', main.replace('host: web.example.com', 'host: web.example.com:8080'), [1, 'spec.rules[0].host'], /host name without port.*"web\.example\.com:8080"/],
+    ['path without /', main.replace('path: /,', 'path: api,'), [1, 'spec.rules[0].http.paths[0].path'], /starting with '\/'.*"api"/],
+    ['Service name with a slash', main.replace('name: web, port', 'name: a/b, port'), [1, 'spec.rules[0].http.paths[0].backend'], /Service name "a\/b" is not a Kubernetes Service name/],
+    ['Service port out of range', main.replace('number: 80', 'number: 99999'), [1, 'spec.rules[0].http.paths[0].backend'], /port 99999 is not a port number/],
+    ['canary-by-header with a space', `${main}---\n${canary('    nginx.ingress.kubernetes.io/canary-by-header: "X Canary"')}`, [2, 'metadata.annotations["nginx.ingress.kubernetes.io/canary-by-header"]'], /HTTP header name.*"X Canary"/],
+    ['canary-by-cookie with =', `${main}---\n${canary('    nginx.ingress.kubernetes.io/canary-by-cookie: "a=b"')}`, [2, 'metadata.annotations["nginx.ingress.kubernetes.io/canary-by-cookie"]'], /cookie name.*"a=b"/],
+    ['Traefik header name with a space', traefik('Host(`a.com`) && Header(`X Bad`, `1`)'), [1, 'http.routers.r.rule'], /router r: must be an HTTP header name.*"x bad"/i],
+    ['Traefik empty Host', traefik('Host(``)'), [1, 'http.routers.r.rule'], /router r: must be a host name/],
+    ['Traefik server URL with a query', traefik('Host(`b.com`)', 'http://10.0.0.1/x?y=1'), [1, 'http.services.s.loadBalancer.servers[0].url'], /no query/],
+    ['Kruise header value with a line break', kruise('{ set: [{ name: x-tag, value: "a\\nb" }] }'), [2, 'spec.strategy.requestHeaderModifier.set[0].value'], /without line breaks/],
+    ['Kruise header name to remove with a space', kruise('{ remove: ["x tag"] }'), [2, 'spec.strategy.requestHeaderModifier.remove[0]'], /HTTP header name/],
+  ];
+  for (const [what, text, [document, path], message] of cases) {
+    const issues = issuesOf([{ file: 'v.yaml', text }]);
+    assert.deepEqual(issues.map((i) => [i.document, i.path]), [[document, path]], what);
+    assert.match(issues[0]!.message, message, what);
+  }
+});

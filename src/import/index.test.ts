@@ -1,6 +1,7 @@
 /** importConfigs as a whole: options, several files, detection, what is warned about. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { detectSource, importConfigs } from './index.js';
 import { loadImported } from './test-support.js';
@@ -137,4 +138,13 @@ spec:
     hooks: {},
   });
   assert.equal(templates.smoke!.provider.kind, 'web');
+});
+
+test('a Kruise canary tag that is no graylane name becomes a lane that loads, and says so', () => {
+  const text = readFileSync(new URL('../../../test/fixtures/import/kruise/full-link.yaml', import.meta.url), 'utf8').replace(/alicloud\.service\.tag: gray/g, 'alicloud.service.tag: "gray lane!"');
+  const { yaml, warnings } = importConfigs([{ file: 'k.yaml', text }]);
+  const { spec, rollouts } = loadImported(yaml);
+  assert.deepEqual(rollouts.map((r) => r.canary), ['gray-lane', 'gray-lane']);
+  assert.ok(spec.routes[0]!.rules.some((r) => r.lane === 'gray-lane'));
+  assert.equal(warnings.filter((w) => w.message.startsWith('tag "gray lane!" is not a graylane lane name: the lane is gray-lane')).length, 1);
 });

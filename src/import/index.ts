@@ -17,6 +17,7 @@ import { ImportError, type ImportLocation, type ImportWarning } from './errors.j
 import { importIngresses, isIngress } from './ingress-nginx.js';
 import { importKruise, isKruise } from './kruise.js';
 import { importTraefik, isTraefik } from './traefik.js';
+import { valueProblem } from './values.js';
 
 export { ImportError, formatFinding, type ImportIssue, type ImportLocation, type ImportWarning } from './errors.js';
 export { expandPaths, type ExpandOptions } from './files.js';
@@ -102,7 +103,9 @@ function checkEndpoints(endpoints: Record<string, string>, ctx: ImportContext): 
       } catch {
         ok = false;
       }
-      if (!ok) ctx.issues.push({ file: '(endpoints option)', document: 1, line: 0, path: key, message: `not an http(s) endpoint URL: ${JSON.stringify(url)}` });
+      // The URL class accepts what the loader refuses (credentials, spaces in the path...): ask both.
+      const problem = ok ? valueProblem('endpoint', url) : `not an http(s) endpoint URL: ${JSON.stringify(url)}`;
+      if (problem) ctx.issues.push({ file: '(endpoints option)', document: 1, line: 0, path: key, message: problem });
     }
   }
 }

@@ -17,6 +17,7 @@ import type { Path } from '../spec/paths.js';
 import { checkRegex } from '../spec/regex-safety.js';
 import { k8sMeta, list, rec, text, type ImportContext, type OutCanary, type OutMatch, type OutRoute } from './config.js';
 import type { SourceDoc } from './documents.js';
+import { valueProblem } from './values.js';
 
 const PREFIX = 'nginx.ingress.kubernetes.io/';
 const CANARY_KEYS = [
@@ -135,11 +136,16 @@ function parseIngress(doc: SourceDoc, ctx: ImportContext): ParsedIngress | null 
   list(spec.rules).forEach((rawRule, i) => {
     const rule = rec(rawRule);
     const host = text(rule.host)?.toLowerCase();
+    const hostProblem = host === undefined ? undefined : valueProblem('host', host);
+    if (hostProblem) ctx.error(doc, ['spec', 'rules', i, 'host'], hostProblem);
     list(rec(rule.http).paths).forEach((rawPath, j) => {
       const at = ['spec', 'rules', i, 'http', 'paths', j];
       const p = rec(rawPath);
+      const path = text(p.path) ?? '/';
+      const pathProblem = valueProblem('path', path);
+      if (pathProblem) ctx.error(doc, [...at, 'path'], pathProblem);
       const b = backendOf(p.backend, [...at, 'backend']);
-      if (b) paths.push({ host, path: text(p.path) ?? '/', pathType: text(p.pathType) ?? 'ImplementationSpecific', ...b, at });
+      if (b && !hostProblem && !pathProblem) paths.push({ host, path, pathType: text(p.pathType) ?? 'ImplementationSpecific', ...b, at });
     });
   });
   if (spec.tls !== undefined) ctx.warn(doc, ['spec', 'tls'], 'TLS is not imported: graylane serves plain HTTP (terminate TLS in front of it)');
@@ -180,7 +186,11 @@ function parseCanary(doc: SourceDoc, ctx: ImportContext, annotations: Record<str
   const header = get('canary-by-header');
   const value = get('canary-by-header-value');
   let pattern = get('canary-by-header-pattern');
-  if (header !== undefined) {
+  const headerProblem = header === undefined ? undefined : valueProblem('headerName', header);
+  if (headerProblem) {
+    ctx.error(doc, at('canary-by-header'), headerProblem);
+    ok = false;
+  } else if (header !== undefined) {
     canary.byHeader = header.toLowerCase();
     if (value !== undefined) canary.byHeaderValue = value;
     if (value !== undefined && pattern !== undefined) {
@@ -204,7 +214,11 @@ function parseCanary(doc: SourceDoc, ctx: ImportContext, annotations: Record<str
   }
 
   const cookie = get('canary-by-cookie');
-  if (cookie !== undefined) canary.byCookie = cookie;
+  const cookieProblem = cookie === undefined ? undefined : valueProblem('cookieName', cookie);
+  if (cookieProblem) {
+    ctx.error(doc, at('canary-by-cookie'), cookieProblem);
+    ok = false;
+  } else if (cookie !== undefined) canary.byCookie = cookie;
 
   const weightText = get('canary-weight');
   const totalText = get('canary-weight-total');
@@ -269,10 +283,10 @@ function canaryVersion(ctx: ImportContext, service: string, ing: ParsedIngress, 
 function endpoints(ctx: ImportContext, ing: ParsedIngress, p: IngressPath): string[] {
   if (typeof p.port === 'string' && !ctx.hasEndpointOverride(ing.namespace, p.service)) {
     const port = Number(p.port);
-    if (Number.isInteger(port) && port > 0) return ctx.k8sEndpoints(ing.namespace, p.service, port);
+    if (Number.isInteger(port) && port > 0) return ctx.k8sEndpoints(ing.doc, [...p.at, 'backend'], ing.namespace, p.service, port);
     ctx.warn(ing.doc, p.at, `Service port "${p.port}" is a port name, which only the Service knows: the endpoint uses port 80; pass endpoints ${p.service}=URL to set it`);
   }
-  return ctx.k8sEndpoints(ing.namespace, p.service, p.port);
+  return ctx.k8sEndpoints(ing.doc, [...p.at, 'backend'], ing.namespace, p.service, p.port);
 }
 
 /**

@@ -18,6 +18,7 @@
 import type { Path } from '../spec/paths.js';
 import { k8sMeta, list, rec, text, toName, type ImportContext, type OutHeaderMatch, type OutRule, type OutStep } from './config.js';
 import type { SourceDoc } from './documents.js';
+import { valueProblem } from './values.js';
 import { addVersion, durationValue, headerMatch, percentValue, routesOf, serviceForK8s, siblingEndpoints } from './rollout-target.js';
 
 const TAG_LABELS = ['alicloud.service.tag', 'opensergo.io/canary-gray'];
@@ -107,6 +108,9 @@ function importRollout(doc: SourceDoc, ctx: ImportContext, routings: Map<string,
     const labels = rec(rec(canary.patchPodTemplateMetadata).labels);
     const tag = TAG_LABELS.map((l) => text(labels[l])).find((v) => v !== undefined);
     lane = toName(routing.lane ?? tag ?? 'canary');
+    if (routing.lane === undefined && tag !== undefined && lane !== tag) {
+      ctx.warn(doc, [...canaryAt, 'patchPodTemplateMetadata', 'labels'], `tag ${JSON.stringify(tag)} is not a graylane lane name: the lane is ${lane} (register the canary pods in lane ${lane})`);
+    }
     if (routing.lane !== undefined && tag !== undefined && toName(tag) !== routing.lane) {
       ctx.warn(doc, [...canaryAt, 'patchPodTemplateMetadata', 'labels'], `tag ${tag} differs from lane ${routing.lane} of the other Rollouts of TrafficRouting ${routing.name}: the lane is kept`);
     }
@@ -114,12 +118,12 @@ function importRollout(doc: SourceDoc, ctx: ImportContext, routings: Map<string,
     routing.used = true;
     routing.lane = lane;
     const canaryService = `${serviceName}-canary`;
-    addVersion(ctx, target, lane, ctx.hasEndpointOverride(namespace, canaryService) ? siblingEndpoints(ctx, target, namespace, canaryService) : []);
+    addVersion(ctx, target, lane, ctx.hasEndpointOverride(namespace, canaryService) ? siblingEndpoints(ctx, doc, serviceAt, target, namespace, canaryService) : []);
     if (!ctx.hasEndpointOverride(namespace, canaryService)) {
       ctx.warn(doc, routingAt, `the canary pods of ${serviceName} are found by their tag in Kruise: version ${lane} of service ${target.service} has no static endpoints (register them in lane ${lane} at run time, or pass endpoints ${canaryService}=URL)`);
     }
   } else {
-    addVersion(ctx, target, lane, siblingEndpoints(ctx, target, namespace, `${serviceName}-canary`));
+    addVersion(ctx, target, lane, siblingEndpoints(ctx, doc, serviceAt, target, namespace, `${serviceName}-canary`));
   }
   if (lane === target.stable) {
     ctx.error(doc, routingAt, `the canary lane ${lane} is the stable version's name`);
@@ -239,7 +243,7 @@ function matchesToHeaders(doc: SourceDoc, ctx: ImportContext, at: Path, matches:
 function applyTrafficRouting(ctx: ImportContext, tr: TrafficRouting, lane: string): void {
   const strategy = rec(tr.spec.strategy);
   const at: Path = ['spec', 'strategy'];
-  const modifier = headerModifier(rec(strategy.requestHeaderModifier));
+  const modifier = headerModifier(ctx, tr.doc, [...at, 'requestHeaderModifier'], rec(strategy.requestHeaderModifier));
   const rules: OutRule[] = matchesToHeaders(tr.doc, ctx, [...at, 'matches'], list(strategy.matches)).map((header) => ({
     lane,
     header,
@@ -268,13 +272,28 @@ function applyTrafficRouting(ctx: ImportContext, tr: TrafficRouting, lane: strin
   });
 }
 
-function headerModifier(raw: Record<string, unknown>): OutRule['headers'] | undefined {
+/** requestHeaderModifier -> a rule's `headers`; a name or value graylane refuses is an error at its place. */
+function headerModifier(ctx: ImportContext, doc: SourceDoc, at: Path, raw: Record<string, unknown>): OutRule['headers'] | undefined {
   const out: NonNullable<OutRule['headers']> = {};
+  const check = (kind: 'headerName' | 'headerValue', value: string, vAt: Path): string => {
+    const problem = valueProblem(kind, value);
+    if (problem) ctx.error(doc, vAt, problem);
+    return value;
+  };
   for (const op of ['set', 'add'] as const) {
     const entries = list(raw[op]).map(rec);
-    if (entries.length > 0) out[op] = Object.fromEntries(entries.map((e) => [(text(e.name) ?? '').toLowerCase(), text(e.value) ?? '']));
+    if (entries.length > 0) {
+      out[op] = Object.fromEntries(
+        entries.map((e, i) => [
+          check('headerName', text(e.name) ?? '', [...at, op, i, 'name']).toLowerCase(),
+          check('headerValue', text(e.value) ?? '', [...at, op, i, 'value']),
+        ]),
+      );
+    }
   }
-  const remove = list(raw.remove).map((n) => text(n)?.toLowerCase()).filter((n): n is string => n !== undefined);
+  const remove = list(raw.remove)
+    .map((n, i) => (text(n) === undefined ? undefined : check('headerName', text(n)!, [...at, 'remove', i]).toLowerCase()))
+    .filter((n): n is string => n !== undefined);
   if (remove.length > 0) out.remove = remove;
   return Object.keys(out).length > 0 ? out : undefined;
 }

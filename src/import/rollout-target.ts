@@ -7,6 +7,7 @@ import type { Path } from '../spec/paths.js';
 import { checkRegex } from '../spec/regex-safety.js';
 import type { ImportContext, OutHeaderMatch, OutRoute } from './config.js';
 import type { SourceDoc } from './documents.js';
+import { valueProblem } from './values.js';
 
 export interface RolloutTarget {
   /** The graylane service. */
@@ -26,7 +27,7 @@ export function serviceForK8s(ctx: ImportContext, doc: SourceDoc, at: Path, name
   if (known) return { service: known.service, stable: known.version, port: known.port };
   const { name: service, service: svc, created } = ctx.claimService(`k8s:${namespace}/${name}:`, name);
   if (created) {
-    svc.versions.stable = ctx.k8sEndpoints(namespace, name, undefined);
+    svc.versions.stable = ctx.k8sEndpoints(doc, at, namespace, name, undefined);
     ctx.k8sServices.set(`${namespace}/${name}`, { service, version: 'stable', port: undefined });
     if (!ctx.hasEndpointOverride(namespace, name)) {
       ctx.warn(doc, at, `no imported Ingress names the port of Service ${name}: its endpoint uses port 80; pass endpoints ${name}=URL to set it`);
@@ -46,9 +47,9 @@ export function addVersion(
   if (!Object.hasOwn(svc.versions, version)) svc.versions[version] = endpoints;
 }
 
-/** Endpoints of Kubernetes Service `namespace/name` at the port of `target`'s stable Service. */
-export function siblingEndpoints(ctx: ImportContext, target: RolloutTarget, namespace: string, name: string): string[] {
-  return ctx.k8sEndpoints(namespace, name, typeof target.port === 'number' ? target.port : undefined);
+/** Endpoints of Kubernetes Service `namespace/name` (named at `at` of `doc`) at the port of `target`'s stable Service. */
+export function siblingEndpoints(ctx: ImportContext, doc: SourceDoc, at: Path, target: RolloutTarget, namespace: string, name: string): string[] {
+  return ctx.k8sEndpoints(doc, at, namespace, name, typeof target.port === 'number' ? target.port : undefined);
 }
 
 /** Routes whose service is `service`. */
@@ -68,6 +69,11 @@ export function headerMatch(
   test: { exact?: string; prefix?: string; regex?: string },
 ): OutHeaderMatch | undefined {
   const header = name.toLowerCase();
+  const nameProblem = valueProblem('headerName', name);
+  if (nameProblem) {
+    ctx.error(doc, at, nameProblem);
+    return undefined;
+  }
   if (test.exact !== undefined) return { name: header, equals: test.exact };
   const pattern = test.regex ?? (test.prefix !== undefined ? `^${escapeRegex(test.prefix)}` : undefined);
   if (pattern === undefined) {

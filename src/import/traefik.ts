@@ -29,6 +29,7 @@ import {
 } from './config.js';
 import type { SourceDoc } from './documents.js';
 import { parseRule, RuleSyntaxError, type RuleAlternative, type RuleCondition } from './traefik-rule.js';
+import { valueProblem } from './values.js';
 
 const CRD_GROUPS = new Set(['traefik.io/v1alpha1', 'traefik.containo.us/v1alpha1']);
 
@@ -249,7 +250,7 @@ class TraefikModel {
       if (typeof port === 'string' && !this.ctx.hasEndpointOverride(ns, name)) {
         this.ctx.warn(doc, [...at, 'port'], `Service port "${port}" is a port name, which only the Service knows: the endpoint uses the scheme's default port; pass endpoints ${name}=URL to set it`);
       }
-      this.services.set(key, { doc, at, kind: 'lb', name, urls: this.ctx.k8sEndpoints(ns, name, port, scheme) });
+      this.services.set(key, { doc, at, kind: 'lb', name, urls: this.ctx.k8sEndpoints(doc, at, ns, name, port, scheme) });
     }
     for (const extra of ['sticky', 'healthCheck', 'passHostHeader', 'serversTransport', 'responseForwarding', 'strategy', 'nativeLB']) {
       if (raw[extra] !== undefined) this.ctx.warn(doc, [...at, extra], `${extra} is not imported`);
@@ -296,7 +297,13 @@ class TraefikModel {
         return;
       }
       // `http://host/` would send `/x` to `//x`: graylane appends the request path to the endpoint's.
-      urls.push(url.replace(/\/+$/, ''));
+      const endpoint = url.replace(/\/+$/, '');
+      const problem = valueProblem('endpoint', endpoint);
+      if (problem) {
+        this.ctx.error(doc, [...at, 'servers', i, 'url'], problem);
+        return;
+      }
+      urls.push(endpoint);
     });
     const weights = new Set(servers.map((s) => (typeof s.weight === 'number' ? s.weight : 1)));
     if (weights.size > 1) this.ctx.warn(doc, [...at, 'servers'], 'server weights are not imported: graylane balances the endpoints of a version round robin, equally');
@@ -310,6 +317,9 @@ class TraefikModel {
   private weightedExtras(doc: SourceDoc, at: Path, body: Record<string, unknown>): void {
     if (body.healthCheck !== undefined) this.ctx.warn(doc, [...at, 'healthCheck'], 'healthCheck is not imported');
     if (body.sticky !== undefined && stickyCookie(body) === undefined) this.ctx.warn(doc, [...at, 'sticky'], 'only sticky.cookie is imported');
+    const cookie = stickyCookie(body);
+    const problem = cookie === undefined ? undefined : valueProblem('cookieName', cookie);
+    if (problem) this.ctx.error(doc, [...at, 'sticky', 'cookie', 'name'], problem);
   }
 
   private mirroringExtras(doc: SourceDoc, at: Path, body: Record<string, unknown>): void {
@@ -368,6 +378,16 @@ function convert(model: TraefikModel, ctx: ImportContext): void {
       const ruleAt = [...router.at, router.at[0] === 'spec' ? 'match' : 'rule'];
       if (alt.unsupported.length > 0) {
         ctx.warn(router.doc, ruleAt, `${alt.unsupported.join(' && ')} cannot be expressed by a graylane route or rule: ${alternatives.length > 1 ? 'this alternative of the router is' : 'the router is'} not imported`);
+        return;
+      }
+      const problems = [
+        alt.host === undefined ? undefined : valueProblem('host', alt.host),
+        alt.path === undefined ? undefined : valueProblem('path', alt.path),
+        alt.pathPrefix === undefined ? undefined : valueProblem('path', alt.pathPrefix),
+        ...alt.conditions.map((c) => (c.kind === 'path' ? undefined : valueProblem(c.kind === 'header' ? 'headerName' : 'queryName', c.name))),
+      ].filter((p): p is string => p !== undefined);
+      if (problems.length > 0) {
+        for (const problem of problems) ctx.error(router.doc, ruleAt, `router ${router.name}: ${problem}`);
         return;
       }
       const key = `${alt.host ?? '*'} ${alt.path !== undefined ? `=${alt.path}` : `^${alt.pathPrefix ?? '/'}`}`;
