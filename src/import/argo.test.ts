@@ -71,3 +71,30 @@ test('setMirrorRoute with an empty condition mirrors every request: the warning 
   const w = warnings.find((x) => x.path.endsWith('setMirrorRoute'));
   assert.match(w?.message ?? '', /Dropped: from this step to the end of the rollout, a copy of 5% of the requests to the canary\. A route mirror \(`mirror: \{ lane: canary, percent: 5 \}`\)/);
 });
+
+test('an analysis metric the rollout model would refuse is warned about and dropped; its step becomes a pause', () => {
+  const template = (metric: string) => `apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: { name: t }
+spec:
+  metrics:
+    - name: m
+${metric}`;
+  const cases: [string, string, RegExp][] = [
+    ['web url', '      provider: { web: { url: "not a url" } }\n', /"not a url" is not an http\(s\) URL graylane can call: this metric is not imported/],
+    ['prometheus address', '      provider: { prometheus: { address: "prom:9090", query: up } }\n', /"prom:9090" is not an http\(s\) URL/],
+    ['empty query', '      provider: { prometheus: { address: "http://prom:9090", query: "" } }\n', /the Prometheus query is empty/],
+    ['count', '      count: 99999999999\n      interval: 1m\n      provider: { web: { url: "http://x/y" } }\n', /99999999999 is not a whole number graylane can use/],
+    ['job command', '      provider: { job: { spec: { template: { spec: { containers: [{ name: c, image: i, command: [""] }] } } } } }\n', /no container command graylane can run/],
+  ];
+  for (const [what, metric, message] of cases) {
+    const { yaml, warnings } = importConfigs([
+      { file: 'i.yaml', text: ingress },
+      { file: 'r.yaml', text: `${rollout('        - analysis: { templates: [{ templateName: t }] }\n        - setWeight: 100\n')}---\n${template(metric)}` },
+    ]);
+    assert.ok(warnings.some((w) => message.test(w.message)), `${what}: ${warnings.map((w) => w.message).join('\n')}`);
+    const { rollouts, templates } = loadImported(yaml);
+    assert.deepEqual(templates, {}, what);
+    assert.deepEqual(rollouts[0]!.strategy.kind === 'canary' && rollouts[0]!.strategy.steps[0], { kind: 'pause', durationMs: null }, what);
+  }
+});

@@ -420,7 +420,8 @@ class Analysis {
     for (const key of ['count', 'failureLimit', 'inconclusiveLimit', 'consecutiveErrorLimit'] as const) {
       if (m[key] === undefined) continue;
       const n = Number(text(m[key]));
-      if (!Number.isInteger(n) || n < 0) {
+      // The rollout model's bounds: count from 1, the limits from 0, all at most 1,000,000.
+      if (!Number.isInteger(n) || n < (key === 'count' ? 1 : 0) || n > 1_000_000) {
         this.ctx.warn(t.doc, [...at, key], `${JSON.stringify(m[key])} is not a whole number graylane can use: metric ${String(m.name)} is not imported`);
         return undefined;
       }
@@ -445,6 +446,19 @@ class Analysis {
     return out;
   }
 
+  /** Whether `url` is an http(s) URL, as the rollout model requires; a warning when not. */
+  private httpUrl(t: ArgoTemplate, at: Path, url: string): boolean {
+    let ok = false;
+    try {
+      const u = new URL(url);
+      ok = u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      ok = false;
+    }
+    if (!ok) this.ctx.warn(t.doc, at, `${JSON.stringify(url)} is not an http(s) URL graylane can call: this metric is not imported`);
+    return ok;
+  }
+
   private provider(t: ArgoTemplate, at: Path, p: Record<string, unknown>, fill: (s: string, at: Path) => string): Record<string, unknown> | undefined {
     const kind = Object.keys(p)[0];
     const body = rec(p[kind ?? '']);
@@ -455,6 +469,11 @@ class Analysis {
     switch (kind) {
       case 'prometheus': {
         const out: Record<string, unknown> = { address: fill(text(body.address) ?? '', [...pAt, 'address']), query: fill(text(body.query) ?? '', [...pAt, 'query']).trim() };
+        if (!this.httpUrl(t, [...pAt, 'address'], out.address as string)) return undefined;
+        if (out.query === '') {
+          this.ctx.warn(t.doc, [...pAt, 'query'], 'the Prometheus query is empty: this metric is not imported');
+          return undefined;
+        }
         if (body.headers !== undefined) out.headers = headers(body.headers, [...pAt, 'headers']);
         if (timeout(body.timeout)) out.timeout = timeout(body.timeout);
         for (const key of ['authentication', 'insecure']) if (body[key] !== undefined) this.ctx.warn(t.doc, [...pAt, key], `${key} is not imported`);
@@ -467,6 +486,7 @@ class Analysis {
           return undefined;
         }
         const out: Record<string, unknown> = { url: fill(text(body.url) ?? '', [...pAt, 'url']) };
+        if (!this.httpUrl(t, [...pAt, 'url'], out.url as string)) return undefined;
         if (method !== 'GET') out.method = method;
         if (body.headers !== undefined) out.headers = headers(body.headers, [...pAt, 'headers']);
         if (body.jsonBody !== undefined) out.body = JSON.stringify(body.jsonBody);
@@ -491,7 +511,7 @@ class Analysis {
         const containers = list(podSpec.containers).map(rec);
         const c = containers[0];
         const command = [...list(c?.command), ...list(c?.args)].map((x) => fill(text(x) ?? '', [...pAt, 'spec']));
-        if (!c || command.length === 0) {
+        if (!c || command.length === 0 || command[0] === '') {
           this.ctx.warn(t.doc, pAt, 'the job has no container command graylane can run (only the image knows its entrypoint): this metric is not imported');
           return undefined;
         }
