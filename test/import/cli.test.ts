@@ -2,14 +2,17 @@
  * `graylane import` as a user runs it: a child process over real files. Output to stdout and to a
  * file both pass `graylane validate`; a directory (multi-document YAML inside) and several files give
  * the union; `--check` prints what would be produced and writes nothing; malformed input names file,
- * document and key path, exits 1 and writes nothing.
+ * document and key path, exits 1 and writes nothing. The output of every golden input passes
+ * `graylane validate`, and a Kruise RegularExpression header match routes as it says through a
+ * `graylane serve` child running the imported file.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { parse } from 'yaml';
-import { runCli, tempDir } from '../rollout/helpers.js';
+import { runCli, spawnServe, startUpstream, tempDir, type ServeChild } from '../rollout/helpers.js';
 
 const fixtures = new URL('../../../test/fixtures/import/', import.meta.url).pathname;
 
@@ -107,6 +110,11 @@ spec:
       message: /weight-abc\.yaml:\d+ \(document \d\): metadata\.annotations\["nginx\.ingress\.kubernetes\.io\/canary-weight"\]: .*"abc"/,
     },
     {
+      name: 'host-with-port.yaml',
+      text: main.replace(/host: (\S+)/, 'host: $1:8080'),
+      message: /host-with-port\.yaml:\d+ \(document 1\): spec\.rules\[0\]\.host: must be a host name without port/,
+    },
+    {
       name: 'unknown-service.yaml',
       text: 'http:\n  routers:\n    r: { rule: "Host(`a.example.com`)", service: nowhere }\n  services:\n    there: { loadBalancer: { servers: [ { url: "http://10.0.0.1" } ] } }\n',
       message: /unknown-service\.yaml:3 \(document 1\): http\.routers\.r\.service: .*nowhere/,
@@ -122,4 +130,64 @@ spec:
     assert.equal(existsSync(out), false, `${c.name}: nothing written`);
     assert.equal(r.stdout, '', `${c.name}: nothing on stdout`);
   }
+});
+
+test('the output of every golden input, written by the CLI, passes graylane validate', async (t) => {
+  const dir = await tempDir();
+  t.after(() => dir.remove());
+  const outputs: string[] = [];
+  for (const source of readdirSync(fixtures).sort()) {
+    for (const name of readdirSync(join(fixtures, source)).sort()) {
+      if (!/\.(ya?ml|toml|json)$/.test(name) || name.includes('.expected.')) continue;
+      const out = dir.file(`${source}-${name}.out.yaml`);
+      const r = await runCli(['import', join(fixtures, source, name), '-o', out]);
+      assert.equal(r.code, 0, `${source}/${name}: ${r.stderr}`);
+      outputs.push(out);
+    }
+  }
+  assert.ok(outputs.length >= 9, `${outputs.length} golden inputs`);
+  const v = await runCli(['validate', ...outputs]);
+  assert.equal(v.code, 0, v.stderr);
+  assert.equal(v.stdout.trim().split('\n').filter((l) => l.startsWith('ok: ')).length, outputs.length, v.stdout);
+});
+
+test('a Kruise RegularExpression header match, imported by the CLI and run by graylane serve, routes as it says', async (t) => {
+  const dir = await tempDir();
+  const upstreams = await Promise.all(['spring-cloud-a', 'spring-cloud-a-canary', 'spring-cloud-b'].map((v) => startUpstream(v)));
+  let serve: ServeChild | undefined;
+  // One hook, in order: the server stops before its upstreams and its state directory go.
+  t.after(async () => {
+    if (serve) {
+      serve.child.kill('SIGTERM');
+      await serve.exited;
+    }
+    await Promise.all(upstreams.map((u) => u.close()));
+    await dir.remove();
+  });
+  // The Kruise full-link example with its Exact header match turned into a regular expression.
+  const original = readFileSync(join(fixtures, 'kruise/full-link.yaml'), 'utf8');
+  const input = original.replace(
+    '          - type: Exact\n            name: User-Agent\n            value: foo',
+    '          - type: RegularExpression\n            name: User-Agent\n            value: "^(foo|bar)/[0-9]+"',
+  );
+  assert.notEqual(input, original, 'the fixture was rewritten');
+  writeFileSync(dir.file('kruise.yaml'), input);
+  const out = dir.file('graylane.yaml');
+  const imported = await runCli(['import', dir.file('kruise.yaml'), '-o', out, ...upstreams.flatMap((u) => ['--endpoints', `${u.version}=${u.url}`])]);
+  assert.equal(imported.code, 0, imported.stderr);
+  assert.match(readFileSync(out, 'utf8'), /header: \{ name: user-agent, pattern: "\^\(foo\|bar\)\/\[0-9\]\+" \}/);
+
+  serve = await spawnServe(['-c', out, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--state', dir.file('state.db'), '--no-access-log'], dir.path);
+  const gatewayUrl = serve.gatewayUrl;
+  const versionFor = async (userAgent: string): Promise<string> => {
+    const res = await request(`${gatewayUrl}/`, { headers: { host: 'mall.example.com', 'user-agent': userAgent } });
+    await res.body.dump();
+    assert.equal(res.statusCode, 200, `user-agent ${userAgent}`);
+    return String(res.headers['x-version']);
+  };
+  assert.equal(await versionFor('foo/12'), 'spring-cloud-a-canary');
+  assert.equal(await versionFor('bar/7 (X11)'), 'spring-cloud-a-canary');
+  assert.equal(await versionFor('foo'), 'spring-cloud-a', 'no version number: no match');
+  assert.equal(await versionFor('curl/8 foo/1'), 'spring-cloud-a', 'the expression is anchored with ^');
+  assert.ok(upstreams[0]!.count === 2 && upstreams[1]!.count === 2, 'each request reached the upstream it was routed to');
 });
