@@ -3,7 +3,7 @@ import { expandPaths, formatFinding, importConfigs, ImportError, type ImportSour
 import { compile } from '../routing/index.js';
 import type { Snapshot } from '../routing/types.js';
 import { ConfigError, parseSpec } from '../spec/index.js';
-import { summarizeConfig } from '../import/summary.js';
+import { summarizeConfig, summarizeWarnings } from '../import/summary.js';
 
 interface ImportCommandOptions {
   from: ImportSource;
@@ -17,7 +17,7 @@ interface ImportCommandOptions {
  * `graylane import PATH...`: other systems' canary configs -> graylane config on stdout or `-o FILE`.
  * Warnings (what did not map) go to stderr; malformed input prints every issue, writes nothing, exit 1.
  * The output is checked as `graylane validate` checks a file before anything is written; `--check`
- * prints a summary of it (services, routes, rollouts) instead of writing it.
+ * prints a summary of it (services, routes, rollouts, then the warnings) on stdout instead of writing it.
  */
 export async function importCommand(paths: string[], opts: ImportCommandOptions): Promise<void> {
   const endpoints: Record<string, string> = {};
@@ -35,7 +35,8 @@ export async function importCommand(paths: string[], opts: ImportCommandOptions)
     process.exitCode = 1;
     return;
   }
-  for (const w of result.warnings) console.error(`warning: ${formatFinding(w)}`);
+  // --check lists the warnings after the summary; otherwise they go to stderr, beside the output.
+  if (!opts.check) for (const w of result.warnings) console.error(`warning: ${formatFinding(w)}`);
   // What a gateway would do with it: a converter bug must not hand the user a file graylane refuses.
   const target = opts.output ?? '<stdout>';
   let snapshot: Snapshot;
@@ -43,13 +44,14 @@ export async function importCommand(paths: string[], opts: ImportCommandOptions)
     snapshot = compile(parseSpec(result.yaml, target));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
+    if (opts.check) for (const w of result.warnings) console.error(`warning: ${formatFinding(w)}`);
     console.error(`graylane import produced a config that does not validate (a bug of the importer; please report it with the input):\n${err.message}`);
     console.error('nothing was written');
     process.exitCode = 1;
     return;
   }
   if (opts.check) {
-    process.stdout.write(summarizeConfig(snapshot));
+    process.stdout.write(summarizeConfig(snapshot) + summarizeWarnings(result.warnings));
     console.error(`check: would write ${result.yaml.split('\n').length} lines to ${target}; ${result.warnings.length} warning(s); nothing written`);
     return;
   }

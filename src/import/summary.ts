@@ -1,11 +1,13 @@
 /**
  * A config in a few readable lines: each service with its versions and endpoints, each route with
  * its match, rules, canaries, split and mirror (worded as explain and the dashboard word them), each
- * rollout with its steps. `graylane import --check` prints it for what it would write. Pure.
+ * rollout with its steps, then the import's warnings. `graylane import --check` prints it for what it
+ * would write. Pure.
  */
 import { routesOf } from '../metrics/overview.js';
 import { describeStep, planOf } from '../rollout/plan.js';
 import type { Snapshot } from '../routing/types.js';
+import { formatFinding, type ImportWarning } from './errors.js';
 
 export function summarizeConfig(snapshot: Snapshot): string {
   const spec = snapshot.spec;
@@ -41,4 +43,10 @@ export function summarizeConfig(snapshot: Snapshot): string {
   const templates = Object.keys(spec.analysisTemplates ?? {});
   if (templates.length > 0) lines.push(`analysis templates: ${templates.join(', ')}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** The warnings section that follows the summary: one line each, as they are printed elsewhere. */
+export function summarizeWarnings(warnings: readonly ImportWarning[]): string {
+  if (warnings.length === 0) return 'warnings: none\n';
+  return `warnings (${warnings.length}):\n${warnings.map((w) => `  ${formatFinding(w)}\n`).join('')}`;
 }

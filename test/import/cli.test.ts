@@ -74,8 +74,14 @@ test('--check prints the services, routes and rollouts it would write, and the w
   assert.match(r.stdout, /\n {2}echoserver: host echo\.example\.com, path \/apis\/echo -> echoserver\n/);
   assert.match(r.stdout, /\n {4}split: appv1 3, appv2 1\n/, 'the Traefik 3:1 WRR');
   assert.match(r.stdout, /\nrollouts \(1\):\n {2}rollouts-demo: canary of echoserver, stable -> canary\n {4}1\. setHeaderRoute user-agent = pc\n {4}2\. pause \(until promoted\)\n {4}3\. setWeight 20\n/);
-  assert.match(r.stderr, /warning: .*replicas are not imported/);
-  assert.match(r.stderr, new RegExp(`check: would write \\d+ lines to ${out.replace(/[/.]/g, '\\$&')}; \\d+ warning\\(s\\); nothing written`));
+  // Then the warnings, on stdout after the rollouts (and not repeated on stderr).
+  const warnings = r.stdout.slice(r.stdout.indexOf('\nrollouts ('));
+  assert.match(warnings, /\nwarnings \((\d+)\):\n(  .+\n)+$/);
+  assert.match(warnings, /\n {2}.*canary-nginx\.yaml:\d+ \(document \d\): .*replicas are not imported/);
+  const count = Number(/\nwarnings \((\d+)\)/.exec(r.stdout)![1]);
+  assert.equal(r.stdout.trimEnd().split('\n').slice(-count).every((l) => l.startsWith('  ')), true);
+  assert.doesNotMatch(r.stderr, /warning:/);
+  assert.match(r.stderr, new RegExp(`check: would write \\d+ lines to ${out.replace(/[/.]/g, '\\$&')}; ${count} warning\\(s\\); nothing written`));
 });
 
 test('malformed input: file, document and key path on stderr, exit 1, nothing written', async (t) => {
