@@ -7,7 +7,8 @@
  * is kept; every one that does not is named in a warning (never dropped silently); input that cannot
  * be imported at all throws ImportError listing every issue, and nothing is produced.
  *
- * Pure: no file access (files.ts expands paths for the CLI).
+ * Pure over its inputs: it reads no user files (files.ts expands paths for the CLI); only the
+ * package's own schema, for the value forms (values.ts).
  */
 import { importArgo, isArgo } from './argo.js';
 import { ImportContext, rec, type SourceKind } from './config.js';

@@ -2,30 +2,36 @@
  * The forms graylane's loader requires of the values an import copies from its sources (hosts,
  * paths, header / cookie / query names, endpoint URLs), checked where the value is read, so a value
  * graylane would refuse is an error at its place in the input (file, document, key path) rather than
- * an invalid output. The patterns and messages are the schema's (schema/graylane.schema.json);
- * values.test.ts checks that they stay the same.
+ * an invalid output. Pattern and message are read from the schema itself
+ * (schema/graylane.schema.json), so the two cannot drift apart.
  */
+import { schemaDocument } from '../spec/index.js';
 
 export type ValueKind = 'host' | 'path' | 'headerName' | 'headerValue' | 'cookieName' | 'queryName' | 'endpoint';
 
-export const VALUE_FORMS: Readonly<Record<ValueKind, { pattern: string; message: string }>> = {
-  host: {
-    pattern: '^(\\*\\.)?[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?$|^\\[[0-9A-Fa-f:.]+\\]$',
-    message: 'must be a host name without port (prod.example.com) or a wildcard (*.example.com)',
-  },
-  path: { pattern: '^/[^?#\\s]*$', message: "must be a path starting with '/' (no query or spaces)" },
-  headerName: { pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", message: "must be an HTTP header name (letters, digits and !#$%&'*+.^_`|~-)" },
-  headerValue: { pattern: '^[\\t\\x20-\\x7e\\x80-\\xff]*$', message: 'must be a header value: a string without line breaks or control characters' },
-  cookieName: { pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", message: "must be a cookie name (letters, digits and !#$%&'*+.^_`|~-)" },
-  queryName: { pattern: '^[^\\s&=#]+$', message: "must be a query parameter name (no spaces, '&', '=' or '#')" },
-  endpoint: {
-    pattern: '^[hH][tT][tT][pP][sS]?://[^\\s/?#@]+(/[^\\s?#]*)?$',
-    message:
-      'must be an absolute http:// or https:// URL with a host, e.g. http://127.0.0.1:9001 (a path prefix is allowed; no query, fragment or credentials)',
-  },
+/** Where each form is defined in the schema. */
+const SCHEMA_PLACES: Readonly<Record<ValueKind, readonly string[]>> = {
+  host: ['definitions', 'match', 'properties', 'host'],
+  path: ['definitions', 'match', 'properties', 'pathPrefix'],
+  headerName: ['definitions', 'headerName'],
+  headerValue: ['definitions', 'headerValue'],
+  cookieName: ['definitions', 'cookieName'],
+  queryName: ['definitions', 'queryName'],
+  endpoint: ['definitions', 'endpoint'],
 };
 
-const compiled = Object.fromEntries(Object.entries(VALUE_FORMS).map(([k, f]) => [k, new RegExp(f.pattern)])) as Record<ValueKind, RegExp>;
+let forms: Record<ValueKind, { re: RegExp; message: string }> | undefined;
+
+/** The pattern and message of each form, taken from the schema on first use. */
+export function valueForms(): Readonly<Record<ValueKind, { re: RegExp; message: string }>> {
+  forms ??= Object.fromEntries(
+    Object.entries(SCHEMA_PLACES).map(([kind, place]) => {
+      const node = place.reduce<unknown>((n, key) => (n as Record<string, unknown>)[key], schemaDocument()) as { pattern: string; errorMessage: string };
+      return [kind, { re: new RegExp(node.pattern), message: node.errorMessage }];
+    }),
+  ) as Record<ValueKind, { re: RegExp; message: string }>;
+  return forms;
+}
 
 /** A Kubernetes Service or namespace name (an RFC 1123 DNS label), which its cluster DNS name is made of. */
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -46,6 +52,7 @@ export function k8sServiceProblem(namespace: string, name: string, port: number 
  * // 'must be a host name without port (prod.example.com) or a wildcard (*.example.com), got "web.example.com:8080"'
  */
 export function valueProblem(kind: ValueKind, value: string): string | undefined {
-  if (compiled[kind].test(value)) return undefined;
-  return `${VALUE_FORMS[kind].message}, got ${JSON.stringify(value)}`;
+  const form = valueForms()[kind];
+  if (form.re.test(value)) return undefined;
+  return `${form.message}, got ${JSON.stringify(value)}`;
 }

@@ -5,5 +5,5 @@
 export type * from './types.js';
 export { ConfigError, formatIssues, ISSUE_CODES, type ConfigIssue, type IssueCode } from './errors.js';
 export { loadSpecFile, parseSpec } from './load.js';
-export { SCHEMA_FILE } from './schema.js';
+export { SCHEMA_FILE, schemaDocument } from './schema.js';
 export { parseDuration, parseListen, parseSize } from './units.js';

@@ -14,11 +14,18 @@ import type { PathIssue } from './yaml-source.js';
 export const SCHEMA_FILE = new URL('../../../schema/graylane.schema.json', import.meta.url);
 
 let compiled: ValidateFunction | undefined;
+let parsed: SchemaObject | undefined;
+
+/** The schema document, read once. */
+export function schemaDocument(): SchemaObject {
+  parsed ??= JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')) as SchemaObject;
+  return parsed;
+}
 
 /** Compiled on first use (tens of milliseconds), then shared by every later load and reload. */
 function compiledSchema(): ValidateFunction {
   if (compiled) return compiled;
-  const schema = JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')) as SchemaObject;
+  const schema = schemaDocument();
   const ajv = new Ajv({
     allErrors: true,
     // parentSchema (for our errorMessage / errorCode annotations and the list of known keys) and data.
