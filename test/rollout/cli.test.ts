@@ -2,9 +2,9 @@
  * The `graylane rollout` CLI as a real child process against a running server: a person's pause
  * released by `promote`, a refusal printed with the API's reason (exit 1), and get / list / watch.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import {
   adminUrlOf,
   CLI,
@@ -95,7 +95,11 @@ rollouts:
   assert.match(events.stdout, /Promoted/);
 });
 
-test('`graylane rollout get --watch` on a pipe prints the view once, then each change as a line', async (t) => {
+/**
+ * A served config whose rollout web-beta has `steps` and waits at its first pause, and `graylane
+ * rollout get web-beta --watch` on a pipe polling it every `intervalMs`; `out()` is what it printed.
+ */
+async function watchedRollout(t: TestContext, steps: string, intervalMs: number): Promise<{ admin: string; out(): string; watcher: ChildProcess }> {
   const dir = await tempDir();
   const stable = await startUpstream('stable');
   const beta = await startUpstream('beta');
@@ -111,14 +115,14 @@ rollouts:
   - name: web-beta
     service: web
     canary: beta
-    strategy: { canary: { steps: [ { setWeight: 10 }, { pause: {} }, { setWeight: 40 }, { pause: {} } ] } }
+    strategy: { canary: { steps: [ ${steps} ] } }
 `,
     }),
   );
   const app = await startTestApp(file);
   const admin = adminUrlOf(app);
   await waitForRollout(admin, 'web-beta', (v) => v.reason === 'AwaitingPromotion');
-  const watcher = spawn(process.execPath, [CLI, 'rollout', 'get', 'web-beta', '--watch', '--interval', '100', '--admin', admin], {
+  const watcher = spawn(process.execPath, [CLI, 'rollout', 'get', 'web-beta', '--watch', '--interval', String(intervalMs), '--admin', admin], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.after(async () => {
@@ -131,61 +135,32 @@ rollouts:
   let out = '';
   watcher.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
   await until(() => out.includes('Events:'), 10_000, 'the first view');
-  assert.ok(!out.includes('\x1b['), 'no terminal control codes on a pipe');
+  return { admin, out: () => out, watcher };
+}
+
+test('`graylane rollout get --watch` on a pipe prints the view once, then each change as a line', async (t) => {
+  const { admin, out, watcher } = await watchedRollout(t, '{ setWeight: 10 }, { pause: {} }, { setWeight: 40 }, { pause: {} }', 100);
+  assert.ok(!out().includes('\x1b['), 'no terminal control codes on a pipe');
 
   await fetch(`${admin}/api/v1/rollouts/web-beta/promote`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
-  await until(() => /Paused \(AwaitingPromotion\) {2}step 4\/4 {2}stable 60% {2}beta 40%/.test(out), 10_000, 'the status line');
-  assert.match(out, /Normal {3}Promoted/);
-  assert.match(out, /WeightSet +step 3\/4 \(setWeight 40\)/);
+  await until(() => /Paused \(AwaitingPromotion\) {2}step 4\/4 {2}stable 60% {2}beta 40%/.test(out()), 10_000, 'the status line');
+  assert.match(out(), /Normal {3}Promoted/);
+  assert.match(out(), /WeightSet +step 3\/4 \(setWeight 40\)/);
   watcher.kill('SIGINT');
   await until(() => watcher.exitCode !== null, 5000, 'the watcher to stop');
   assert.equal(watcher.exitCode, 0);
 });
 
 test('`graylane rollout get --watch` on a pipe prints every event of a burst between two polls', async (t) => {
-  const dir = await tempDir();
-  const stable = await startUpstream('stable');
-  const beta = await startUpstream('beta');
-  const file = dir.file('graylane.yaml');
   // Fifteen setWeight steps after the first pause: promoting walks them all at once, far more
   // events than the 10 the view shows, well inside one 2 s poll.
   const weights = Array.from({ length: 15 }, (_, i) => `{ setWeight: ${(i + 1) * 5} }`).join(', ');
-  await writeFile(
-    file,
-    config({
-      stable: stable.url,
-      beta: beta.url,
-      state: dir.file('state.db'),
-      rest: `
-rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy: { canary: { steps: [ { pause: {} }, ${weights}, { pause: {} } ] } }
-`,
-    }),
-  );
-  const app = await startTestApp(file);
-  const admin = adminUrlOf(app);
-  await waitForRollout(admin, 'web-beta', (v) => v.reason === 'AwaitingPromotion');
-  const watcher = spawn(process.execPath, [CLI, 'rollout', 'get', 'web-beta', '--watch', '--interval', '2000', '--admin', admin], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.after(async () => {
-    if (watcher.exitCode === null) watcher.kill('SIGKILL');
-    await app.close({ drainMs: 0 });
-    await stable.close();
-    await beta.close();
-    await dir.remove();
-  });
-  let out = '';
-  watcher.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
-  await until(() => out.includes('Events:'), 10_000, 'the first view');
-  const firstView = out.length;
+  const { admin, out, watcher } = await watchedRollout(t, `{ pause: {} }, ${weights}, { pause: {} }`, 2000);
+  const firstView = out().length;
   await fetch(`${admin}/api/v1/rollouts/web-beta/promote`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
   await waitForRollout(admin, 'web-beta', (v) => v.reason === 'AwaitingPromotion' && v.currentStep === 16);
-  await until(() => /step 17\/17/.test(out.slice(firstView)), 10_000, 'the status line of the last pause');
-  const lines = out.slice(firstView).split('\n');
+  await until(() => /step 17\/17/.test(out().slice(firstView)), 10_000, 'the status line of the last pause');
+  const lines = out().slice(firstView).split('\n');
   for (let i = 1; i <= 15; i++) {
     assert.equal(lines.filter((l) => new RegExp(`WeightSet +step ${i + 1}/17 \\(setWeight ${i * 5}\\)`).test(l)).length, 1, `step ${i + 1} printed once`);
   }
