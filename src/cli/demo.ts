@@ -11,12 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { startApp, type App } from '../app.js';
-import { loadSpecFile } from '../spec/index.js';
+import { loadSpecFile, type Spec } from '../spec/index.js';
 import { DEFAULT_ADMIN_LISTEN } from '../spec/sections/rollouts.js';
 import type { Overview } from '../metrics/overview.js';
 import { startDemoUpstream, type DemoUpstream } from '../demo/upstream.js';
 import { QUICKSTART_KINDS, renderTable, sendTraffic } from '../demo/traffic.js';
 import { AdminClient } from './admin-client.js';
+import { hostForUrl } from './listen.js';
 import { renderTop } from './top-render.js';
 
 interface DemoOptions {
@@ -96,7 +97,7 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
   rmSync(stateDir, { recursive: true, force: true });
 }
 
-async function startUpstreams(services: Awaited<ReturnType<typeof loadSpecFile>>['services']): Promise<DemoUpstream[]> {
+async function startUpstreams(services: Spec['services']): Promise<DemoUpstream[]> {
   const upstreams: DemoUpstream[] = [];
   try {
     for (const [service, svc] of Object.entries(services)) {
@@ -116,8 +117,4 @@ async function startUpstreams(services: Awaited<ReturnType<typeof loadSpecFile>>
     throw err;
   }
   return upstreams;
-}
-
-function hostForUrl(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }

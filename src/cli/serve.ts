@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import pino from 'pino';
 import { startApp } from '../app.js';
 import { ConfigError } from '../spec/index.js';
+import { hostForUrl } from './listen.js';
 
 interface ServeOptions {
   config?: string;
@@ -101,8 +102,4 @@ async function readToken(file: string | undefined): Promise<string | undefined> 
   }
   const env = process.env.GRAYLANE_ADMIN_TOKEN;
   return env === undefined || env === '' ? undefined : env;
-}
-
-function hostForUrl(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }
