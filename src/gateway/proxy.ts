@@ -16,6 +16,7 @@
  * 'drain' resumes undici's parser.
  */
 import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute, Endpoint } from '../routing/types.js';
@@ -71,6 +72,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   /** The upstream request as dispatched, kept for a retry (the object undici was given, no copy). */
   #request: Dispatcher.DispatchOptions | null = null;
   #target = '';
+  #idleMs = 0;
 
   constructor(
     readonly sink: ExchangeSink,
@@ -98,6 +100,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.res.exchange = this;
     this.res.on('close', onClientClose);
     this.#target = target;
+    this.#idleMs = idleMs;
     this.#request = {
       path: this.endpoint.basePath + target,
       method: this.req.method as Dispatcher.HttpMethod,
@@ -134,6 +137,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (!this.#drainHooked) {
       this.#drainHooked = true;
       this.res.on('drain', this.#resume!);
+      // The client is not keeping up: from now on it must not stall longer than the idle timeout.
+      if (this.res.socket !== null) armIdleTimer(this.res.socket, this.#idleMs);
     }
     return false;
   }
@@ -237,6 +242,15 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     }
     if (--sink.inFlight === 0 && sink.onIdle !== null) sink.onIdle();
   }
+}
+
+/**
+ * Arms the idle timeout on a client connection for the rest of the request: an upload that stalls
+ * or a response the client stopped reading is cut after `idleMs` without traffic (onSocketIdle).
+ * Node's keep-alive handling replaces the timer once the response is done.
+ */
+export function armIdleTimer(socket: Socket, idleMs: number): void {
+  if (socket.timeout !== idleMs) socket.setTimeout(idleMs);
 }
 
 function onClientClose(this: GatewayResponse): void {

@@ -27,7 +27,7 @@ import { HealthTable } from './health.js';
 import { Mirror, type MirrorCounters } from './mirror.js';
 import type { ResponseObserver } from './observer.js';
 import { PoolSet } from './pools.js';
-import { GatewayResponse, ProxyExchange, sendError, type ExchangeSink } from './proxy.js';
+import { armIdleTimer, GatewayResponse, ProxyExchange, sendError, type ExchangeSink } from './proxy.js';
 import { applyServerLimits, checkRequest, limitsOf } from './request-guard.js';
 import { requestView } from './request-view.js';
 import { openTunnel, rejectUpgrade } from './websocket.js';
@@ -145,11 +145,11 @@ class GatewayServer implements Gateway {
       onIdle: null,
       retryTarget: (ex) => this.#retryTarget(ex),
     };
-    this.#server = this.#createServer(false, spec.timeouts.idleMs);
-    this.#meshServer = opts.mesh === undefined ? null : this.#createServer(true, spec.timeouts.idleMs);
+    this.#server = this.#createServer(false);
+    this.#meshServer = opts.mesh === undefined ? null : this.#createServer(true);
   }
 
-  #createServer(mesh: boolean, idleMs: number): http.Server<typeof IncomingMessage, typeof GatewayResponse> {
+  #createServer(mesh: boolean): http.Server<typeof IncomingMessage, typeof GatewayResponse> {
     const server = http.createServer<typeof IncomingMessage, typeof GatewayResponse>(
       {
         ServerResponse: GatewayResponse,
@@ -164,7 +164,11 @@ class GatewayServer implements Gateway {
     );
     server.keepAliveTimeout = 75_000;
     applyServerLimits(server, limitsOf(this.#snapshot.spec));
-    server.setTimeout(idleMs, onSocketIdle);
+    // No server-wide socket timeout (server.timeout stays 0): Node would then re-arm a timer on
+    // every request and refresh it on every read and write. The idle timeout is armed only where
+    // a client can stall us: while it sends a body, and while it is not reading a response (see
+    // armIdleTimer). Between requests keepAliveTimeout governs, during the head headersTimeout.
+    server.on('timeout', onSocketIdle);
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head, mesh));
     return server;
   }
@@ -202,13 +206,9 @@ class GatewayServer implements Gateway {
     const origins = originsOf(snapshot);
     this.#pools.retain(origins, snapshot.spec.timeouts.connectMs);
     this.health.retain(origins);
-    // Applies to connections accepted from now on.
-    this.#server.timeout = snapshot.spec.timeouts.idleMs;
+    // The idle timeout is read per request; these limits apply to connections accepted from now on.
     applyServerLimits(this.#server, limitsOf(snapshot.spec));
-    if (this.#meshServer !== null) {
-      this.#meshServer.timeout = snapshot.spec.timeouts.idleMs;
-      applyServerLimits(this.#meshServer, limitsOf(snapshot.spec));
-    }
+    if (this.#meshServer !== null) applyServerLimits(this.#meshServer, limitsOf(snapshot.spec));
   }
 
   #onRequest(req: IncomingMessage, res: GatewayResponse, mesh: boolean): void {
@@ -268,10 +268,14 @@ class GatewayServer implements Gateway {
         mark.setVisitorId !== undefined && cookie !== null ? visitorCookie(cookie.name, mark.setVisitorId, cookie.maxAgeMs) : null,
         started,
       );
-      let body: Readable | null = hasBody(req) ? req : null;
+      const timeouts = snapshot.spec.timeouts;
+      let body: Readable | null = null;
+      if (hasBody(req)) {
+        body = req;
+        armIdleTimer(req.socket, timeouts.idleMs);
+      }
       const mirrorLane = route.mirrorLane();
       if (mirrorLane !== null) body = this.#mirror.copy(snapshot, route, mirrorLane, target.version, req, ctx, body);
-      const timeouts = snapshot.spec.timeouts;
       exchange.dispatch(
         this.#pools.get(endpoint.origin),
         url,

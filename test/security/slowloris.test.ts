@@ -1,11 +1,12 @@
 /**
  * Slow clients: a request head dribbled a byte at a time (slowloris) is cut by limits.headersTimeout
- * with 408, however steadily the bytes come; a request body that stalls is cut by timeouts.idle. In
- * both cases other clients keep being served meanwhile, and nothing incomplete is passed on as if it
- * were whole.
+ * with 408, however steadily the bytes come; a request body that stalls, or a response the client
+ * stopped reading, is cut by timeouts.idle. Other clients keep being served meanwhile, and nothing
+ * incomplete is passed on as if it were whole.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import type { Gateway } from '../../src/gateway/server.js';
 import { client, gatewayFor, get, route, service, spec, startUpstream, type Upstream } from '../gateway/helpers.js';
 import { raw, sleep } from './helpers.js';
@@ -83,4 +84,48 @@ test('an idle keep-alive connection between requests is not taken for a slowlori
     r.responses.map((x) => x.status),
     [200, 200],
   );
+});
+
+test('a client that stops reading a response is cut by the idle timeout; the upstream response is aborted', async () => {
+  // 64 MiB, written as fast as the gateway takes it: far more than socket buffers hold.
+  let upstreamAborted!: () => void;
+  const aborted = new Promise<void>((resolve) => (upstreamAborted = resolve));
+  const big = await startUpstream('big', 'big-1', (_req, res) => {
+    const chunk = Buffer.alloc(64 * 1024, 97);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < 1024 && res.write(chunk)) sent++;
+      if (sent >= 1024) res.end();
+    };
+    res.on('drain', () => {
+      sent++;
+      pump();
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) upstreamAborted();
+    });
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    pump();
+    return true;
+  });
+  const g = await gatewayFor(
+    spec({ services: { svc: service({ stable: [big.url] }) }, routes: [route()], timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 500 } }),
+  );
+  const socket = connect(g.address.port, '127.0.0.1');
+  try {
+    socket.pause(); // reads nothing more than Node's first buffer: the gateway's writes back up
+    socket.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the stalled download was not cut within 10 s')), 10_000);
+    });
+    await Promise.race([aborted, deadline]).finally(() => clearTimeout(timer));
+    for (let i = 0; i < 250 && g.inFlight() !== 0; i++) await sleep(20);
+    assert.equal(g.inFlight(), 0, "the cut request is finished");
+    assert.equal((await get(g, '/after')).status, 200, 'the gateway serves others afterwards');
+  } finally {
+    socket.destroy();
+    await g.close({ drainMs: 100 });
+    await big.close();
+  }
 });
