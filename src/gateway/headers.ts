@@ -227,20 +227,26 @@ export function clientResponseHeaders(
   const out: string[] = [];
   let connectionListed: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
+    const name = latin1(raw[i]!);
     if (isHopByHopResponseHeader(name)) {
       if (name.length === 10 && name.toLowerCase() === 'connection') {
         connectionListed = connectionTokens(raw[i + 1]!.toString('latin1'));
       }
       continue;
     }
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    out.push(name, latin1(raw[i + 1]!));
   }
   if (connectionListed !== null) removeNames(out, connectionListed);
   if (exposeLane !== null) out.push(EXPOSE_LANE_HEADER, exposeLane, EXPOSE_VERSION_HEADER, version);
   if (setCookie !== null) out.push('set-cookie', setCookie);
   if (close) out.push('connection', 'close');
   return out;
+}
+
+/** Buffer's own latin1 decoder, which toString('latin1') ends in after its encoding dispatch (undici calls it too). */
+type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
+function latin1(b: Buffer): string {
+  return (b as Latin1Buffer).latin1Slice(0, b.length);
 }
 
 function removeNames(flat: string[], names: readonly string[]): void {
