@@ -230,7 +230,7 @@ export function clientResponseHeaders(
     const name = latin1(raw[i]!);
     if (isHopByHopResponseHeader(name)) {
       if (name.length === 10 && name.toLowerCase() === 'connection') {
-        connectionListed = connectionTokens(raw[i + 1]!.toString('latin1'));
+        connectionListed = connectionTokens(latin1(raw[i + 1]!));
       }
       continue;
     }
