@@ -313,7 +313,9 @@ class GatewayServer implements Gateway {
     route: CompiledRoute | null,
     fields: Record<string, string | null>,
   ): void {
-    sendError(res, code, this.#sink.draining, fields);
+    // A body left unread would have to be read to its end to keep the connection (Node does, at
+    // any pace the client likes): close it instead, as onError does for a failed upstream call.
+    sendError(res, code, this.#sink.draining || (hasBody(req) && !req.complete), fields);
     const log = this.#sink.log;
     if (log !== null) {
       log({

@@ -121,3 +121,12 @@ test('a client that stops reading a response is cut by the idle timeout; the ups
     await big.close();
   }
 });
+
+test('an error answer to a request whose body is not read yet closes the connection', async () => {
+  // A target over maxUrlBytes is answered 414 before routing, while the client has sent 10 of the
+  // 1000 bytes it announced: keeping the connection would mean waiting for the other 990.
+  const r = await raw(gw, `POST /${'a'.repeat(9000)} HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n0123456789`, { waitMs: 15_000 });
+  assert.equal(r.responses[0]?.status, 414);
+  assert.equal(r.responses[0]?.headers.connection, 'close');
+  assert.ok(r.closedByServer, 'the gateway closed the connection');
+});
