@@ -8,7 +8,7 @@
  * config file --watch--> spec --------------------------+
  *                          \-> controller.update()       |
  * controller --commit--> onStatus(overlays) ------------>+--> compile(spec, status()) --> gateway.swap()
- * gateway --recordResponse--> SlidingWindow --window()--> builtin analysis (controller)
+ * gateway --recordResponse--> TrafficRecorder --window()--> builtin analysis (controller); /metrics, dashboard
  * admin API --command--> controller     admin API --read--> controller, store, spec, gateway health
  * ```
  * `status()` is the one place the controller-side additions to the spec are assembled: rollout
@@ -30,20 +30,20 @@ import type { EtcdBackendOptions } from './backend/etcd.js';
 import { openFileBackend } from './backend/file.js';
 import type { Backend, BackendInstances } from './backend/types.js';
 import { startGateway, type Gateway } from './gateway/index.js';
-import { combineObservers, knownLanes, Observability, TrafficCounters } from './metrics/index.js';
+import { knownLanes, Observability } from './metrics/index.js';
 import { RolloutController } from './rollout/controller.js';
-import { SlidingWindow } from './rollout/window.js';
 import { compile } from './routing/index.js';
 import type { Status } from './routing/types.js';
 import { ConfigError, parseListen, type Spec } from './spec/index.js';
 import { DEFAULT_ADMIN_LISTEN } from './spec/sections/rollouts.js';
 import type { Store } from './store/index.js';
+import { TrafficRecorder } from './traffic/index.js';
 
 export interface AppOptions {
   /** The config file; watched for changes. One of configFile and cluster. */
   configFile?: string;
   /** Clustered mode: spec, state and registrations in etcd (src/backend/etcd.ts). */
-  cluster?: Omit<EtcdBackendOptions, 'logger' | 'refresh'>;
+  cluster?: Omit<EtcdBackendOptions, 'logger' | 'traffic' | 'refresh'>;
   logger: Logger;
   /** Overrides the config's `listen`. */
   listen?: string;
@@ -82,20 +82,20 @@ export interface App {
  */
 export async function startApp(opts: AppOptions): Promise<App> {
   const log = opts.logger;
-  const traffic = new SlidingWindow();
+  // Counted once per request for everyone: lanes the served config does not name are counted as
+  // one (bounded labels).
+  const traffic = new TrafficRecorder({ knownLanes: () => knownLanes(gateway!.snapshot()) });
   let gateway: Gateway | undefined;
   let controller: RolloutController | undefined;
   let refreshNow = (): void => {};
   const refresh = (): void => refreshNow();
   let backend: Backend;
   // Loaded only in clustered mode: the etcd client (gRPC, protobufjs) costs a file-mode start ~100 ms.
-  if (opts.cluster !== undefined) backend = await (await import('./backend/etcd.js')).openEtcdBackend({ ...opts.cluster, logger: log, refresh });
-  else if (opts.configFile !== undefined) backend = await openFileBackend({ configFile: opts.configFile, statePath: opts.statePath, cwd: opts.cwd, window: traffic, refresh });
+  if (opts.cluster !== undefined) backend = await (await import('./backend/etcd.js')).openEtcdBackend({ ...opts.cluster, logger: log, traffic, refresh });
+  else if (opts.configFile !== undefined) backend = await openFileBackend({ configFile: opts.configFile, statePath: opts.statePath, cwd: opts.cwd, traffic, refresh });
   else throw new Error('startApp needs a configFile or a cluster store');
   const { store, instances } = backend;
   let spec = backend.spec;
-  // Metrics counters: lanes the served config does not name are counted as one (bounded labels).
-  const counters = new TrafficCounters({ knownLanes: () => knownLanes(gateway!.snapshot()) });
   const info: ConfigInfo = { file: backend.source, loadedAt: Date.now(), snapshotId: '', configHash: '', reloads: 0, lastReloadError: null };
   const configInfo = (): ConfigInfo => ({ ...info, store: backend.health() });
 
@@ -126,7 +126,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       logger: log,
       accessLog: opts.accessLog ?? spec.accessLog,
       mesh: spec.mesh === undefined ? undefined : listenOf(spec.mesh.listen, 'mesh.listen'),
-      observer: backend.observer === null ? combineObservers(traffic, counters) : combineObservers(traffic, counters, backend.observer),
+      observer: traffic,
     });
   } catch (err) {
     await backend.close();
@@ -138,7 +138,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   info.configHash = gw.snapshot().configHash;
 
   const observability = new Observability({
-    counters,
+    counters: traffic,
     gateway: gw,
     config: configInfo,
     window: traffic,

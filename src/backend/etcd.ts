@@ -25,7 +25,6 @@ import {
   parseEtcdUrl,
   publishCounters,
   StoreUnavailableError,
-  TrafficTotals,
   watchClusterMetrics,
   watchSpec,
   watchStatuses,
@@ -37,6 +36,7 @@ import {
   type KeyWatch,
 } from '../store/cluster.js';
 import type { StoredStatus } from '../store/types.js';
+import type { TrafficRecorder } from '../traffic/index.js';
 import type { Backend, SpecHandlers, StoreHealth } from './types.js';
 
 export interface EtcdBackendOptions {
@@ -55,6 +55,8 @@ export interface EtcdBackendOptions {
   /** Controller lease TTL, seconds (default 5). */
   leaseTtlSec?: number;
   logger: Logger;
+  /** What this gateway counts: published for the controller's builtin analysis. */
+  traffic: TrafficRecorder;
   /** Registered endpoints changed: recompile. */
   refresh(): void;
 }
@@ -96,8 +98,7 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
     }
   };
   const instances = new EtcdInstances(conn, { services: Object.keys(initial.spec.services), onChange: () => opts.refresh() });
-  const totals = new TrafficTotals();
-  const publisher = publishCounters(conn, totals, { ...(opts.name ? { gatewayId: `${opts.name}-${process.pid}` } : {}), onError: () => {} });
+  const publisher = publishCounters(conn, opts.traffic, { ...(opts.name ? { gatewayId: `${opts.name}-${process.pid}` } : {}), onError: () => {} });
   const metrics = watchClusterMetrics(conn);
   let leading = false;
   let specWatch: KeyWatch | undefined;
@@ -110,7 +111,6 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
     store,
     instances,
     metrics,
-    observer: totals,
     initialStatuses,
 
     start(controller: RolloutController, handlers: SpecHandlers) {

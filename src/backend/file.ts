@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { watchConfig } from '../gateway/index.js';
 import { LocalInstances } from '../registry/index.js';
 import type { RolloutController } from '../rollout/controller.js';
-import type { SlidingWindow } from '../rollout/window.js';
+import type { TrafficRecorder } from '../traffic/index.js';
 import { loadSpecFile } from '../spec/index.js';
 import { DEFAULT_STATE_PATH } from '../spec/sections/rollouts.js';
 import { openSqliteStore } from '../store/index.js';
@@ -18,8 +18,8 @@ export interface FileBackendOptions {
   statePath?: string;
   /** Relative state paths are resolved against it; default process.cwd(). */
   cwd?: string;
-  /** The gateway's traffic window: what builtin analysis counts. */
-  window: SlidingWindow;
+  /** What the gateway counts: builtin analysis reads its windows. */
+  traffic: TrafficRecorder;
   /** Registered endpoints changed: recompile. */
   refresh(): void;
 }
@@ -37,8 +37,7 @@ export async function openFileBackend(opts: FileBackendOptions): Promise<Backend
     source: opts.configFile,
     store,
     instances,
-    metrics: opts.window,
-    observer: null,
+    metrics: opts.traffic,
     start(controller: RolloutController, handlers: SpecHandlers) {
       controller.start();
       stopWatching = watchConfig(opts.configFile, handlers.onSpec, handlers.onReject);

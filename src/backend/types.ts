@@ -10,10 +10,9 @@
  *
  * app.ts composes a backend with the gateway, the controller and the admin API the same way for both.
  */
-import type { ResponseObserver } from '../gateway/observer.js';
 import type { Instances } from '../registry/index.js';
 import type { RolloutController } from '../rollout/controller.js';
-import type { MetricsSource } from '../rollout/window.js';
+import type { MetricsSource } from '../traffic/index.js';
 import type { Spec } from '../spec/index.js';
 import type { Store, StoredStatus } from '../store/types.js';
 
@@ -53,10 +52,8 @@ export interface Backend {
   readonly source: string;
   readonly store: Store;
   readonly instances: BackendInstances;
-  /** What builtin analysis counts: this gateway's window, or every gateway's counters. */
+  /** What builtin analysis counts: this gateway's traffic, or every gateway's published totals. */
   readonly metrics: MetricsSource;
-  /** Another observer of every response (clustered mode: the counters this gateway publishes). */
-  readonly observer: ResponseObserver | null;
   /** Statuses to open the controller from instead of reading the store (etcd away at start). */
   readonly initialStatuses?: readonly StoredStatus[];
   /** Follows the spec source and decides when `controller` drives. */

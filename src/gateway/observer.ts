@@ -1,7 +1,7 @@
 /**
  * The gateway's one outward hook on the request path: a finished proxied request is reported to an
- * observer (the rollout controller's per-version traffic window, src/rollout/window.ts), which is
- * what builtin canary analysis reads. It is called once per request on the hot path, so an observer
+ * observer (src/traffic/recorder.ts, which counts for /metrics, the dashboard and builtin canary
+ * analysis). It is called once per request on the hot path, so an observer
  * must be cheap and must not allocate per call; it must not throw.
  */
 export interface ResponseObserver {

@@ -2,7 +2,7 @@
  * A histogram metric whose bucket counts are read at scrape time from counters kept elsewhere.
  *
  * prom-client's Histogram can only be fed through observe(), which hashes and validates a label
- * object per call: too much for the gateway's per-request path, where TrafficCounters keeps plain
+ * object per call: too much for the gateway's per-request path, where TrafficRecorder keeps plain
  * bucket counts instead. This collector hands those counts to a prom-client Registry in the shape
  * its text formatter reads from every metric (`get()` resolving to name, help, type and values with
  * `metricName` and `labels`, exactly what prom-client's own Histogram returns), so exposition,

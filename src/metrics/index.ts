@@ -2,9 +2,7 @@
  * Observability: request counters fed by the gateway (no prom-client work per request), the
  * Prometheus registry read at scrape time, and the live feed behind the dashboard and `graylane top`.
  */
-export { TrafficCounters, OTHER_LANE, LATENCY_BUCKETS_SECONDS, STATUS_CLASSES, type TrafficCountersOptions } from './traffic.js';
 export { knownLanes } from './lanes.js';
-export { combineObservers } from './observers.js';
 export { createRegistry, ROLLOUT_PHASES, type MetricsSources, type GatewayView, type ReloadCounts } from './registry.js';
 export { LiveFeed, rolloutsOf, rolloutViewsOf, OVERVIEW_EVENTS, type LiveFeedOptions, type OverviewListener } from './live.js';
 export { Observability, type ObservabilityOptions } from './observability.js';

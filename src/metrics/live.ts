@@ -10,17 +10,16 @@
 import type { HealthTable } from '../gateway/health.js';
 import type { RolloutController } from '../rollout/controller.js';
 import { rolloutView, type RolloutView } from '../rollout/view.js';
-import type { WindowStats } from '../rollout/window.js';
 import type { ConfigOverview, History, HistoryPoint, Overview, RolloutOverview, VersionStats } from './overview.js';
 import { RATE_SECONDS, routesOf, servicesOf, WINDOW_SECONDS } from './overview.js';
 import type { GatewayView } from './registry.js';
-import type { TrafficCounters } from './traffic.js';
+import type { TrafficRecorder, WindowStats } from '../traffic/index.js';
 
 export interface LiveFeedOptions {
-  counters: TrafficCounters;
+  counters: TrafficRecorder;
   gateway: GatewayView & { health: Pick<HealthTable, 'isUp' | 'entries'> };
   config(): ConfigOverview;
-  /** p99 per version (the controller's SlidingWindow); without it p99 is null. */
+  /** p99 per version (the gateway's TrafficRecorder, or the cluster's sum); without it p99 is null. */
   window?: { window(service: string, version: string, ms: number): WindowStats };
   /** The rollouts with their newest events; without it there are none. */
   rollouts?(): Promise<RolloutOverview[]>;

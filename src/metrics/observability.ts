@@ -1,21 +1,20 @@
 /**
  * Everything people watch a graylane process through, composed: the Prometheus registry (/metrics)
  * and the live feed (overview, server-sent events, dashboard, `graylane top`), both reading the
- * same TrafficCounters the gateway feeds. app.ts builds one; src/admin/observability.ts serves it.
+ * same TrafficRecorder the gateway feeds. app.ts builds one; src/admin/observability.ts serves it.
  */
 import type { Registry } from 'prom-client';
 import type { ConfigInfo } from '../admin/config.js';
 import type { HealthTable } from '../gateway/health.js';
 import type { RolloutController } from '../rollout/controller.js';
-import type { WindowStats } from '../rollout/window.js';
 import { LiveFeed, rolloutsOf, rolloutViewsOf } from './live.js';
 import type { ConfigOverview } from './overview.js';
 import { createRegistry, type GatewayView, type ReloadCounts } from './registry.js';
-import type { TrafficCounters } from './traffic.js';
+import type { TrafficRecorder, WindowStats } from '../traffic/index.js';
 
 export interface ObservabilityOptions {
   /** The counters the gateway's observer feeds. */
-  counters: TrafficCounters;
+  counters: TrafficRecorder;
   gateway: GatewayView & { health: Pick<HealthTable, 'isUp' | 'entries'> };
   config(): ConfigInfo;
   /** The rollout controller's traffic window (p99 in the live feed). */

@@ -3,7 +3,7 @@
  * in one process, as in tests, never share counters).
  *
  * Every graylane metric is read at scrape time: each one's `collect()` copies the current numbers
- * from where they live (TrafficCounters, the gateway's health table and mirror counters, the config
+ * from where they live (TrafficRecorder, the gateway's health table and mirror counters, the config
  * info, the rollout controller) into prom-client, which then formats the text. Nothing here runs
  * per request. Names and labels are listed in docs/observability.md.
  */
@@ -12,7 +12,7 @@ import type { ConfigInfo } from '../admin/config.js';
 import type { Gateway } from '../gateway/index.js';
 import type { RolloutView } from '../rollout/view.js';
 import { CollectedHistogram } from './collected-histogram.js';
-import { LATENCY_BUCKETS_SECONDS, STATUS_CLASSES, type TrafficCounters } from './traffic.js';
+import { LATENCY_BUCKETS_SECONDS, STATUS_CLASSES, type TrafficRecorder } from '../traffic/index.js';
 
 /** What the gateway shows to metrics: its snapshot, passive health, mirror counters, in-flight count. */
 export type GatewayView = Pick<Gateway, 'snapshot' | 'health' | 'mirror' | 'inFlight'>;
@@ -24,7 +24,7 @@ export interface ReloadCounts {
 }
 
 export interface MetricsSources {
-  counters: TrafficCounters;
+  counters: TrafficRecorder;
   gateway: GatewayView;
   config(): ConfigInfo;
   reloads(): ReloadCounts;
@@ -67,7 +67,7 @@ export function createRegistry(src: MetricsSources): Registry {
     LATENCY_BUCKETS_SECONDS,
     function* () {
       for (const v of src.counters.versions()) {
-        yield { labels: { service: v.service, version: v.version }, buckets: v.latency, sum: v.latencySumSeconds };
+        yield { labels: { service: v.service, version: v.version }, buckets: v.promBuckets, sum: v.latencySumSeconds };
       }
     },
   ).registerIn(registry);

@@ -46,7 +46,7 @@ import {
   type Observation,
   type RolloutAction,
 } from './transitions.js';
-import type { MetricsSource } from './window.js';
+import type { MetricsSource } from '../traffic/index.js';
 
 /** An intent from a person (CLI, API). */
 export type RolloutCommand =
@@ -66,7 +66,7 @@ export interface ControllerOptions {
    * controller does anything else. Not called by open() or update(): their caller reads overlays().
    */
   onStatus: (overlays: Record<string, ServiceOverlay>) => void;
-  /** Traffic counters for builtin analysis (the gateway's SlidingWindow). */
+  /** Traffic counters for builtin analysis (this process's TrafficRecorder, or every gateway's in clustered mode). */
   metrics?: MetricsSource;
   /** Epoch milliseconds; default Date.now. */
   clock?: () => number;

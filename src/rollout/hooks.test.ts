@@ -4,7 +4,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { runHook, type HookContext } from './hooks.js';
 import { runAction } from './effects.js';
-import { SlidingWindow } from './window.js';
+import { TrafficRecorder } from '../traffic/index.js';
 import type { HookSpec, RolloutSpec } from './model.js';
 
 const ctx: HookContext = {
@@ -98,7 +98,7 @@ test('runAction turns hook and measure actions into the observations reconcile r
   assert.equal(hook.type, 'hook');
   assert.equal(hook.type === 'hook' && hook.result.ok, true);
 
-  const window = new SlidingWindow({ clock: () => 5_000 });
+  const window = new TrafficRecorder({ clock: () => 5_000 });
   window.record('whoami', 'beta', 500, 3, 5_000);
   const measured = await runAction(
     {

@@ -11,7 +11,6 @@ export * from './errors.js';
 export { overlayFor, overlaysFor } from './overlay.js';
 export { planOf, describeStep, formatDuration, type PlanStep } from './plan.js';
 export { compileExpr, evaluateCondition, ExprError, type CompiledExpr, type ExprErrorCode } from './expr.js';
-export { SlidingWindow, type MetricsSource, type WindowStats, type SlidingWindowOptions } from './window.js';
 export { runAction, type EffectDeps } from './effects.js';
 export { runHook, type HookContext } from './hooks.js';
 export { providerFor, type MetricProvider, type MeasureContext, type ProviderDeps } from './providers/index.js';

@@ -29,12 +29,11 @@ export {
 export { readSpecCache, writeSpecCache, readStatusCache, writeStatusCache, sha256Hex, SpecCacheError } from './spec-cache.js';
 export { campaign, currentLeader, Campaign, type CampaignOptions, type Leadership, type LeaderRecord } from './leader.js';
 export {
-  TrafficTotals,
   publishCounters,
   CounterPublisher,
   watchClusterMetrics,
   ClusterMetrics,
-  type CountersDocument,
+  type PublishedTotals,
   type CounterPublisherOptions,
   type ClusterMetricsOptions,
 } from './counters.js';

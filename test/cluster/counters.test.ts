@@ -1,16 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SlidingWindow } from '../../src/rollout/window.js';
-import { publishCounters, TrafficTotals, watchClusterMetrics } from '../../src/store/counters.js';
+import type { ResponseDetail } from '../../src/gateway/observer.js';
+import { publishCounters, watchClusterMetrics } from '../../src/store/counters.js';
+import { TrafficRecorder } from '../../src/traffic/index.js';
 import { startTcpProxy } from '../../src/store/etcd-harness.js';
 import { StoreUnavailableError } from '../../src/store/types.js';
 import { Connections, etcdForFile, freshPrefix, waitFor } from './helpers.js';
 
 const etcd = etcdForFile();
 
-/** Records the same responses into cluster totals and into a local SlidingWindow, for comparison. */
-function record(targets: { recordResponse(s: string, v: string, status: number, ms: number): void }[], service: string, version: string, n: number, status: number, ms: number): void {
-  for (let i = 0; i < n; i++) for (const t of targets) t.recordResponse(service, version, status, ms + i * 0.5);
+const DETAIL: ResponseDetail = { route: { name: 'main' }, lane: 'stable', upstreamFailure: null };
+
+/** Records the same responses into several recorders: gateways publishing, and one local reference. */
+function record(targets: TrafficRecorder[], service: string, version: string, n: number, status: number, ms: number): void {
+  for (let i = 0; i < n; i++) for (const t of targets) t.recordResponse(service, version, status, ms + i * 0.5, DETAIL);
 }
 
 test('counters: two gateways publish, the controller sums them; percentiles match a single window fed the same traffic', async () => {
@@ -20,9 +23,9 @@ test('counters: two gateways publish, the controller sums them; percentiles matc
   try {
     const metrics = watchClusterMetrics(conns.open(server.endpoint, prefix));
     await metrics.ready();
-    const reference = new SlidingWindow();
-    const g1 = new TrafficTotals();
-    const g2 = new TrafficTotals();
+    const reference = new TrafficRecorder();
+    const g1 = new TrafficRecorder();
+    const g2 = new TrafficRecorder();
     const p1 = publishCounters(conns.open(server.endpoint, prefix), g1, { gatewayId: 'g1', intervalMs: 100 });
     const p2 = publishCounters(conns.open(server.endpoint, prefix), g2, { gatewayId: 'g2', intervalMs: 100 });
 
@@ -63,7 +66,7 @@ test('counters: a window is latest minus the sample from that long ago, per gate
   try {
     const metrics = watchClusterMetrics(conns.open(server.endpoint, prefix), { clock });
     await metrics.ready();
-    const totals = new TrafficTotals(clock); // started at t = 1,000,000
+    const totals = new TrafficRecorder({ clock }); // started at t = 1,000,000
     const pub = publishCounters(conns.open(server.endpoint, prefix), totals, { gatewayId: 'g', intervalMs: 0 });
 
     now += 10_000;

@@ -1,13 +1,13 @@
 /**
  * The gateway's per-version counters that builtin analysis reads: a real gateway reporting to a
- * SlidingWindow through its `observer` option.
+ * TrafficRecorder through its `observer` option.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { startGateway } from '../../src/gateway/index.js';
-import { SlidingWindow } from '../../src/rollout/window.js';
+import { TrafficRecorder } from '../../src/traffic/index.js';
 import { compile } from '../../src/routing/index.js';
 import { parseSpec } from '../../src/spec/index.js';
 import { startUpstream } from './helpers.js';
@@ -32,7 +32,7 @@ routes:
 `,
     'gl.yaml',
   );
-  const window = new SlidingWindow();
+  const window = new TrafficRecorder();
   const gateway = await startGateway({ snapshot: compile(spec), host: '127.0.0.1', port: 0, accessLog: false, observer: window });
   t.after(async () => {
     await gateway.close({ drainMs: 0 });

@@ -5,7 +5,7 @@
  */
 import type { ProviderOutcome } from '../analysis.js';
 import type { ProviderSpec } from '../model.js';
-import type { MetricsSource } from '../window.js';
+import type { MetricsSource } from '../../traffic/index.js';
 import { errorMessage, type MeasureContext, type MetricProvider } from './types.js';
 
 type BuiltinSpec = Extract<ProviderSpec, { kind: 'builtin' }>;

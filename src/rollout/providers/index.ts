@@ -1,6 +1,6 @@
 /** Picks the provider of a template. */
 import type { ProviderSpec } from '../model.js';
-import type { MetricsSource } from '../window.js';
+import type { MetricsSource } from '../../traffic/index.js';
 import { builtinProvider } from './builtin.js';
 import { jobProvider } from './job.js';
 import { prometheusProvider } from './prometheus.js';

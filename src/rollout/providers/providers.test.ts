@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { providerFor, type MeasureContext } from './index.js';
 import { PROMETHEUS_ANSWERS } from './prometheus-recorded.js';
-import { SlidingWindow } from '../window.js';
+import { TrafficRecorder } from '../../traffic/index.js';
 import { judge, type ProviderOutcome } from '../analysis.js';
 import type { AnalysisTemplate, ProviderSpec } from '../model.js';
 
@@ -51,7 +51,7 @@ function template(provider: ProviderSpec, successCondition: string | null = null
 }
 
 /** The conformance check every provider passes: measure() resolves to a well-formed outcome. */
-async function measure(spec: ProviderSpec, window?: SlidingWindow): Promise<ProviderOutcome> {
+async function measure(spec: ProviderSpec, window?: TrafficRecorder): Promise<ProviderOutcome> {
   const provider = providerFor(spec, window ? { metrics: window } : {});
   assert.equal(provider.kind, spec.kind);
   const outcome = await provider.measure(ctx);
@@ -64,7 +64,7 @@ async function measure(spec: ProviderSpec, window?: SlidingWindow): Promise<Prov
 
 test('builtin: error rate and latency of the canary over the window', async () => {
   const now = 1_000_000;
-  const w = new SlidingWindow({ clock: () => now });
+  const w = new TrafficRecorder({ clock: () => now });
   for (let i = 0; i < 80; i++) w.record('whoami', 'beta', 200, 10, now - 5_000);
   for (let i = 0; i < 20; i++) w.record('whoami', 'beta', 500, 100, now - 5_000);
   for (let i = 0; i < 50; i++) w.record('whoami', 'beta', 500, 10, now - 120_000); // outside the 1m window
@@ -83,7 +83,7 @@ test('builtin: error rate and latency of the canary over the window', async () =
 });
 
 test('builtin: too little traffic is inconclusive, no metrics source is an error', async () => {
-  const w = new SlidingWindow({ clock: () => 1000 });
+  const w = new TrafficRecorder({ clock: () => 1000 });
   w.record('whoami', 'beta', 200, 5, 1000);
   const spec: ProviderSpec = { kind: 'builtin', metric: 'errorRate', service: null, version: 'canary', windowMs: 60_000, minRequests: 10 };
   const few = await measure(spec, w);

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SlidingWindow } from './window.js';
+import { TrafficRecorder } from './recorder.js';
 
 test('counts requests and errors (5xx and no response) per service and version within the window', () => {
   let now = 100_000;
-  const w = new SlidingWindow({ clock: () => now });
+  const w = new TrafficRecorder({ clock: () => now });
   w.record('a', 'beta', 200, 1, now - 30_000);
   w.record('a', 'beta', 503, 1, now - 20_000);
   w.record('a', 'beta', 0, 1, now - 10_000);
@@ -24,7 +24,7 @@ test('counts requests and errors (5xx and no response) per service and version w
 
 test('ring slots are reused: a slot from a previous lap starts from zero', () => {
   let now = 0;
-  const w = new SlidingWindow({ bucketMs: 1000, horizonMs: 10_000, clock: () => now });
+  const w = new TrafficRecorder({ bucketMs: 1000, horizonMs: 10_000, clock: () => now });
   for (let t = 0; t < 50_000; t += 500) w.record('a', 'v', 200, 5, t);
   now = 49_999;
   assert.equal(w.window('a', 'v', 10_000).requests, 20);
@@ -33,7 +33,7 @@ test('ring slots are reused: a slot from a previous lap starts from zero', () =>
 
 test('percentiles come from the latency histogram within its bucket width', () => {
   const now = 10_000;
-  const w = new SlidingWindow({ clock: () => now });
+  const w = new TrafficRecorder({ clock: () => now });
   for (let i = 1; i <= 1000; i++) w.record('a', 'v', 200, i, now);
   const s = w.window('a', 'v', 60_000);
   for (const [got, want] of [[s.p50, 500], [s.p90, 900], [s.p99, 990]] as const) {

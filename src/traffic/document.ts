@@ -1,0 +1,155 @@
+/**
+ * Traffic totals as they travel between processes, and windows read from a stream of them.
+ *
+ * A gateway publishes *cumulative* totals (requests, errors and the fine latency histogram since it
+ * started), the way Prometheus counters work, not its sliding window: a document stays small (a
+ * sparse histogram, not five minutes of them), and a missed update loses resolution, not traffic.
+ * The reader keeps the documents it received and answers window(ms) as "latest minus the document
+ * from `ms` ago", summed over sources:
+ * - a source that started within the window counts from zero (its `startedAt`);
+ * - a source that went away keeps counting what it published until its last document leaves the
+ *   horizon; one restarted under the same key is a new series;
+ * - a reader that has received for less than `ms` answers for the time it has, an undercount that
+ *   builtin analysis's minRequests turns into Inconclusive rather than a wrong verdict.
+ *
+ * Document times are the publishers' clocks (`at`), compared with the reader's: keep clocks in sync;
+ * a skew of a few hundred ms moves a window edge by that much, within the 1 s publishing grain.
+ */
+import { LATENCY_BUCKETS } from './latency.js';
+import { windowStats, type WindowStats } from './window.js';
+
+/** One source's totals (JSON); `P/counters/<gateway id>` in clustered mode. */
+export interface CountersDocument {
+  v: 1;
+  gateway: string;
+  /** When these counters started (ms since epoch): they count from zero there. */
+  startedAt: number;
+  /** When this document was made. */
+  at: number;
+  /** service -> version -> totals; latency as sparse [fine bucket, count] pairs. */
+  versions: Record<string, Record<string, { requests: number; errors: number; latency: [number, number][] }>>;
+}
+
+/** The document, or null when `value` is not one (another writer's key, an old format). */
+export function parseCountersDocument(value: string): CountersDocument | null {
+  let doc: CountersDocument;
+  try {
+    doc = JSON.parse(value) as CountersDocument;
+  } catch {
+    return null;
+  }
+  if (doc === null || typeof doc !== 'object' || doc.v !== 1 || typeof doc.at !== 'number' || typeof doc.startedAt !== 'number') return null;
+  return doc;
+}
+
+/** Totals of one version in one document. */
+interface Totals {
+  requests: number;
+  errors: number;
+  latency: Float64Array;
+}
+
+interface Sample {
+  at: number;
+  /** `service\0version` -> totals */
+  versions: Map<string, Totals>;
+}
+
+interface Series {
+  startedAt: number;
+  samples: Sample[];
+  /** False once its source is gone: kept for the windows its samples still fall into. */
+  live: boolean;
+}
+
+/** Documents of many sources, kept over the horizon; pure (the clock is passed in). */
+export class SampledTotals {
+  readonly #series = new Map<string, Series>();
+
+  constructor(
+    /** Longest window that can be asked for. */
+    readonly horizonMs: number,
+    readonly clock: () => number,
+  ) {}
+
+  /** Sources publishing now. */
+  get live(): number {
+    let n = 0;
+    for (const s of this.#series.values()) if (s.live) n++;
+    return n;
+  }
+
+  /** A document from source `key`. */
+  add(key: string, doc: CountersDocument): void {
+    let s = this.#series.get(key);
+    if (s !== undefined && s.startedAt !== doc.startedAt) {
+      // The same source restarted: its counters began again. Keep the old run as its own series.
+      s.live = false;
+      this.#series.set(`${key}#${s.startedAt}`, s);
+      s = undefined;
+    }
+    if (s === undefined) this.#series.set(key, (s = { startedAt: doc.startedAt, samples: [], live: true }));
+    s.live = true;
+    if (s.samples.length > 0 && doc.at <= s.samples.at(-1)!.at) return; // a replay or an older copy
+    const versions = new Map<string, Totals>();
+    for (const [service, byVersion] of Object.entries(doc.versions ?? {})) {
+      for (const [version, t] of Object.entries(byVersion)) {
+        const latency = new Float64Array(LATENCY_BUCKETS);
+        for (const [i, n] of t.latency) if (i >= 0 && i < LATENCY_BUCKETS) latency[i] = n;
+        versions.set(`${service}\0${version}`, { requests: t.requests, errors: t.errors, latency });
+      }
+    }
+    s.samples.push({ at: doc.at, versions });
+    this.#trim();
+  }
+
+  /** Source `key` is gone (its lease ended): its samples count until they leave the horizon. */
+  gone(key: string): void {
+    const s = this.#series.get(key);
+    if (s) s.live = false;
+  }
+
+  /** Marks every source not in `present` as gone (after a full re-read). */
+  keepOnly(present: ReadonlySet<string>): void {
+    for (const [key, s] of this.#series) if (!present.has(key.split('#')[0]!)) s.live = false;
+  }
+
+  /** Traffic of one version over the last `ms`, summed over every source. */
+  window(service: string, version: string, ms: number): WindowStats {
+    const from = this.clock() - Math.min(ms, this.horizonMs);
+    const name = `${service}\0${version}`;
+    const hist = new Float64Array(LATENCY_BUCKETS);
+    let requests = 0;
+    let errors = 0;
+    for (const s of this.#series.values()) {
+      const last = s.samples.at(-1)?.versions.get(name);
+      if (last === undefined) continue;
+      let base: Sample | undefined;
+      for (let i = s.samples.length - 1; i >= 0; i--) {
+        if (s.samples[i]!.at <= from) {
+          base = s.samples[i];
+          break;
+        }
+      }
+      // No sample as old as the window: from zero if the source started inside it, else from the
+      // oldest sample (this reader has not received for that long).
+      if (base === undefined && s.startedAt < from) base = s.samples[0];
+      const b = base?.versions.get(name);
+      requests += last.requests - (b?.requests ?? 0);
+      errors += last.errors - (b?.errors ?? 0);
+      for (let i = 0; i < LATENCY_BUCKETS; i++) hist[i]! += last.latency[i]! - (b?.latency[i] ?? 0);
+    }
+    return windowStats(requests, errors, hist);
+  }
+
+  /** Drops samples older than the horizon (keeping one below it as a baseline) and gone series with nothing left. */
+  #trim(): void {
+    const oldest = this.clock() - this.horizonMs;
+    for (const [key, s] of this.#series) {
+      let drop = 0;
+      while (drop + 1 < s.samples.length && s.samples[drop + 1]!.at <= oldest) drop++;
+      if (drop > 0) s.samples.splice(0, drop);
+      if (!s.live && (s.samples.at(-1)?.at ?? 0) < oldest) this.#series.delete(key);
+    }
+  }
+}

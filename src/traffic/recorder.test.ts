@@ -1,0 +1,95 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ResponseDetail } from '../gateway/observer.js';
+import { OTHER_LANE, TrafficRecorder } from './recorder.js';
+import { SampledTotals } from './document.js';
+
+/** The lanes a config names (src/metrics/lanes.ts computes them from a snapshot). */
+const LANES: ReadonlySet<string> = new Set(['stable', 'beta', 'alpha', 'shadow']);
+
+const detail = (route: string, lane: string, upstreamFailure: ResponseDetail['upstreamFailure'] = null): ResponseDetail => ({
+  route: { name: route },
+  lane,
+  upstreamFailure,
+});
+
+
+test('requests are counted by route, version, lane and status class; latency and failures by version', () => {
+  const c = new TrafficRecorder({ knownLanes: () => LANES });
+  c.recordResponse('web', 'stable', 200, 3, detail('main', 'stable'));
+  c.recordResponse('web', 'stable', 204, 0.5, detail('main', 'stable'));
+  c.recordResponse('web', 'stable', 404, 2, detail('main', 'stable'));
+  c.recordResponse('web', 'beta', 500, 12, detail('main', 'beta'));
+  c.recordResponse('web', 'beta', 502, 40, detail('main', 'beta', 'bad_gateway'));
+  c.recordResponse('web', 'beta', 504, 31_000, detail('main', 'beta', 'upstream_timeout'));
+  c.recordResponse('web', 'stable', 499, 1, detail('trusted', 'stable'));
+
+  const series = [...c.requestSeries()].map((s) => [s.route, s.version, s.lane, [...s.byClass].join(',')]);
+  assert.deepEqual(series, [
+    ['main', 'stable', 'stable', '0,2,0,1,0'],
+    ['main', 'beta', 'beta', '0,0,0,0,3'],
+    ['trusted', 'stable', 'stable', '0,0,0,1,0'],
+  ]);
+  const beta = c.versionTraffic('web', 'beta');
+  assert.equal(beta.requests, 3);
+  assert.equal(beta.errors, 3);
+  assert.equal(beta.upstreamErrors, 1);
+  assert.equal(beta.upstreamTimeouts, 1);
+  // 12 ms -> le 0.025; 40 ms -> le 0.05; 31 s -> +Inf.
+  assert.deepEqual([...beta.promBuckets], [0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+  assert.equal(c.requestsOf('web', 'stable'), 4);
+  assert.equal(c.requestsOf('web', 'nope'), 0);
+});
+
+test('lanes the config does not name are counted as one label, however many a client makes up', () => {
+  let asked = 0;
+  const c = new TrafficRecorder({
+    knownLanes: () => {
+      asked++;
+      return LANES;
+    },
+  });
+  for (let i = 0; i < 1000; i++) c.recordResponse('web', 'stable', 200, 1, detail('trusted', `user-${i}`));
+  c.recordResponse('web', 'beta', 200, 1, detail('trusted', 'beta'));
+  c.recordResponse('web', 'beta', 200, 1, detail('trusted', 'beta'));
+  const series = [...c.requestSeries()];
+  assert.deepEqual(
+    series.map((s) => [s.lane, s.byClass[1]]),
+    [
+      [OTHER_LANE, 1000],
+      ['beta', 2],
+    ],
+  );
+  // A known lane is looked up in the config once, then served from its own series.
+  assert.equal(asked, 1001);
+});
+
+test('one count feeds every reader: the window, the Prometheus series and the published totals', () => {
+  let now = 1_000_000;
+  const a = new TrafficRecorder({ knownLanes: () => LANES, clock: () => now });
+  const b = new TrafficRecorder({ knownLanes: () => LANES, clock: () => now });
+  const ms = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89];
+  for (let i = 0; i < ms.length; i++) {
+    a.recordResponse('web', 'beta', i < 3 ? 503 : 200, ms[i]!, detail('main', 'beta'));
+    b.recordResponse('web', 'beta', 200, ms[i]! * 10, detail('main', 'beta'));
+  }
+  assert.equal(a.recorded, 10);
+  const own = a.window('web', 'beta', 60_000);
+  assert.deepEqual([own.requests, own.errors], [10, 3]);
+  assert.equal(a.versionTraffic('web', 'beta').promBuckets.reduce((x, y) => x + y, 0), 10);
+  assert.equal([...a.requestSeries()][0]!.byClass[4], 3);
+
+  // A reader of both documents, taken now and 30 s later with nothing new, sees what each window sees.
+  const sum = new SampledTotals(300_000, () => now);
+  sum.add('a', a.toDocument('a'));
+  sum.add('b', b.toDocument('b'));
+  now += 30_000;
+  sum.add('a', a.toDocument('a'));
+  sum.add('b', b.toDocument('b'));
+  const both = sum.window('web', 'beta', 60_000);
+  const theirs = b.window('web', 'beta', 60_000);
+  assert.deepEqual([both.requests, both.errors], [20, 3]);
+  assert.equal(both.p99, theirs.p99, 'the same fine histogram on both sides: percentiles agree to the bucket');
+  assert.equal(sum.window('web', 'beta', 10_000).requests, 0, 'nothing was counted in the last 10 s');
+  assert.equal(sum.live, 2);
+});

@@ -1,0 +1,225 @@
+/**
+ * Everything graylane counts about the requests it proxied, in one place, fed once per finished
+ * request by the gateway (it is the gateway's ResponseObserver). Three readers:
+ *
+ * - /metrics and the live dashboard: cumulative counts per (route, service, version, lane) by status
+ *   class, and per (service, version) with a Prometheus latency histogram (src/metrics reads them at
+ *   scrape time; no prom-client work per request);
+ * - builtin canary analysis: a sliding window per (service, version) (window.ts), so analysis needs
+ *   no Prometheus;
+ * - clustered mode: cumulative totals with the fine latency histogram, published as a document
+ *   (document.ts) that the controller sums over gateways.
+ *
+ * Hot path: recordResponse() allocates nothing once its (service, version) and (route, version,
+ * lane) have been seen: two Map lookups for the version, three for the route series, a few
+ * additions. Label values are bounded by construction: route, service and version come from the
+ * config; the lane comes from marking, where a route with `trustLane` accepts whatever a client
+ * sends, so a lane the loaded config does not name is counted as {@link OTHER_LANE}. Nothing from
+ * the request itself (path, user id, header values) becomes a key.
+ */
+import type { ResponseDetail, ResponseObserver } from '../gateway/observer.js';
+import type { CountersDocument } from './document.js';
+import { LATENCY_BUCKETS, LATENCY_BUCKETS_SECONDS, latencyBucket, promBucket } from './latency.js';
+import { EMPTY_WINDOW, Ring, type MetricsSource, type WindowStats } from './window.js';
+
+/** Status classes, the `class` label: index 0 is 1xx ... index 4 is 5xx. */
+export const STATUS_CLASSES: readonly string[] = Object.freeze(['1xx', '2xx', '3xx', '4xx', '5xx']);
+
+/**
+ * The lane label of requests whose lane the loaded config does not name (a trusted route passing on
+ * a client's lane). Lane names cannot start with `_`, so it never collides with a real one.
+ */
+export const OTHER_LANE = '_other';
+
+/** An error, for every reader: any answer of 500 and above (the gateway's own 502/504 included), or none. */
+function isError(status: number): boolean {
+  return status >= 500 || status === 0;
+}
+
+/** Requests of one (route, service, version, lane), by status class. */
+export class RequestSeries {
+  /** Counts by status class (see {@link STATUS_CLASSES}). */
+  readonly byClass = new Float64Array(STATUS_CLASSES.length);
+
+  constructor(
+    readonly route: string,
+    readonly service: string,
+    readonly version: string,
+    readonly lane: string,
+  ) {}
+}
+
+/** Everything counted for one (service, version): totals since the start, and its window ring. */
+export class VersionTraffic {
+  requests = 0;
+  /** See isError(). */
+  errors = 0;
+  /** Upstream connections refused, reset or answering garbage (502 from the gateway, or a cut body). */
+  upstreamErrors = 0;
+  /** Upstream connect, response-header or body-idle timeouts. */
+  upstreamTimeouts = 0;
+  /** Prometheus histogram: non-cumulative counts per bucket of LATENCY_BUCKETS_SECONDS; the last is +Inf. */
+  readonly promBuckets = new Float64Array(LATENCY_BUCKETS_SECONDS.length + 1);
+  latencySumSeconds = 0;
+  /** Fine histogram since the start (latency.ts). Float64: exact up to 2^53 requests. */
+  readonly histogram = new Float64Array(LATENCY_BUCKETS);
+  readonly ring: Ring;
+
+  constructor(
+    readonly service: string,
+    readonly version: string,
+    slots: number,
+  ) {
+    this.ring = new Ring(slots);
+  }
+}
+
+export interface TrafficRecorderOptions {
+  /**
+   * Lanes that may become label values: every lane the loaded config names (see knownLanes() in
+   * src/metrics/lanes.ts). Asked only when a (route, version) sees a lane for the first time, or one
+   * it keeps refusing. Default: no lane is known, every lane is counted as {@link OTHER_LANE}.
+   */
+  knownLanes?: () => ReadonlySet<string>;
+  /** Width of one window bucket (default 1000 ms). */
+  bucketMs?: number;
+  /** Longest window that can be asked for (default 5 minutes). */
+  horizonMs?: number;
+  /** Epoch ms (default Date.now): when a request is counted, and what windows end at. */
+  clock?: () => number;
+}
+
+const NO_LANES: ReadonlySet<string> = new Set();
+
+export class TrafficRecorder implements ResponseObserver, MetricsSource {
+  /** When counting started (epoch ms): published totals count from zero there. */
+  readonly startedAt: number;
+  readonly #knownLanes: () => ReadonlySet<string>;
+  readonly #bucketMs: number;
+  readonly #slots: number;
+  readonly #clock: () => number;
+  /** service -> version -> traffic. */
+  readonly #versions = new Map<string, Map<string, VersionTraffic>>();
+  /** route -> version -> lane label -> series. */
+  readonly #requests = new Map<string, Map<string, Map<string, RequestSeries>>>();
+  #recorded = 0;
+
+  constructor(opts: TrafficRecorderOptions = {}) {
+    this.#knownLanes = opts.knownLanes ?? (() => NO_LANES);
+    this.#bucketMs = opts.bucketMs ?? 1000;
+    this.#slots = Math.ceil((opts.horizonMs ?? 300_000) / this.#bucketMs) + 1;
+    this.#clock = opts.clock ?? Date.now;
+    this.startedAt = this.#clock();
+  }
+
+  /** Hot path: called by the gateway once per finished proxied request. */
+  recordResponse(service: string, version: string, status: number, durationMs: number, detail: ResponseDetail): void {
+    this.record(service, version, status, durationMs, this.#clock(), detail);
+  }
+
+  /**
+   * Counts one request that ended at `now` (epoch ms). Without `detail` it is counted per version
+   * only (no route series): tests of windows and analysis use that.
+   */
+  record(service: string, version: string, status: number, durationMs: number, now: number, detail: ResponseDetail | null = null): void {
+    this.#recorded++;
+    const v = this.versionTraffic(service, version);
+    const error = isError(status);
+    v.requests++;
+    if (error) v.errors++;
+    const fine = latencyBucket(durationMs);
+    v.histogram[fine]!++;
+    v.promBuckets[promBucket(durationMs)]!++;
+    v.latencySumSeconds += durationMs / 1000;
+    v.ring.add(Math.floor(now / this.#bucketMs), error, fine);
+    if (detail === null) return;
+    const failure = detail.upstreamFailure;
+    if (failure !== null) {
+      if (failure === 'upstream_timeout') v.upstreamTimeouts++;
+      else v.upstreamErrors++;
+    }
+    const series = this.#requestSeries(detail.route.name, service, version, detail.lane);
+    const c = (status / 100) | 0;
+    series.byClass[c < 1 ? 0 : c > 5 ? 4 : c - 1]!++;
+  }
+
+  /** Requests counted so far, all versions together: it changes whenever anything was counted. */
+  get recorded(): number {
+    return this.#recorded;
+  }
+
+  /** Traffic of one version over the last `ms` (cut to the horizon). */
+  window(service: string, version: string, ms: number): WindowStats {
+    const v = this.#versions.get(service)?.get(version);
+    if (v === undefined) return { ...EMPTY_WINDOW };
+    const current = Math.floor(this.#clock() / this.#bucketMs);
+    return v.ring.sum(current, Math.max(1, Math.ceil(ms / this.#bucketMs)));
+  }
+
+  /** The (service, version) traffic, created on first use. */
+  versionTraffic(service: string, version: string): VersionTraffic {
+    let byVersion = this.#versions.get(service);
+    if (byVersion === undefined) {
+      byVersion = new Map();
+      this.#versions.set(service, byVersion);
+    }
+    let v = byVersion.get(version);
+    if (v === undefined) {
+      v = new VersionTraffic(service, version, this.#slots);
+      byVersion.set(version, v);
+    }
+    return v;
+  }
+
+  /** Requests served by a version so far (0 before its first). */
+  requestsOf(service: string, version: string): number {
+    return this.#versions.get(service)?.get(version)?.requests ?? 0;
+  }
+
+  /** Every (service, version) so far. */
+  *versions(): IterableIterator<VersionTraffic> {
+    for (const byVersion of this.#versions.values()) yield* byVersion.values();
+  }
+
+  /** Every (route, service, version, lane) series so far. */
+  *requestSeries(): IterableIterator<RequestSeries> {
+    for (const byVersion of this.#requests.values()) {
+      for (const byLane of byVersion.values()) yield* byLane.values();
+    }
+  }
+
+  /** The totals as one gateway publishes them in clustered mode. */
+  toDocument(gateway: string): CountersDocument {
+    const versions: CountersDocument['versions'] = {};
+    for (const v of this.versions()) {
+      const latency: [number, number][] = [];
+      for (let i = 0; i < v.histogram.length; i++) if (v.histogram[i]! > 0) latency.push([i, v.histogram[i]!]);
+      (versions[v.service] ??= {})[v.version] = { requests: v.requests, errors: v.errors, latency };
+    }
+    return { v: 1, gateway, startedAt: this.startedAt, at: this.#clock(), versions };
+  }
+
+  #requestSeries(route: string, service: string, version: string, lane: string): RequestSeries {
+    let byVersion = this.#requests.get(route);
+    if (byVersion === undefined) {
+      byVersion = new Map();
+      this.#requests.set(route, byVersion);
+    }
+    let byLane = byVersion.get(version);
+    if (byLane === undefined) {
+      byLane = new Map();
+      byVersion.set(version, byLane);
+    }
+    let s = byLane.get(lane);
+    if (s !== undefined) return s;
+    // A lane seen for the first time here, or one that is not a label value: only known lanes get a
+    // key of their own, so a client sending random lanes cannot grow this map.
+    const label = this.#knownLanes().has(lane) ? lane : OTHER_LANE;
+    s = byLane.get(label);
+    if (s === undefined) {
+      s = new RequestSeries(route, service, version, label);
+      byLane.set(label, s);
+    }
+    return s;
+  }
+}

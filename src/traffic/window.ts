@@ -1,0 +1,84 @@
+/**
+ * Traffic over a sliding window: what builtin canary analysis judges (request count, error count,
+ * latency percentiles), so analysis needs no Prometheus.
+ *
+ * Time is cut into fixed buckets held in a ring (default 1 s x 300 = 5 minutes), each bucket with
+ * its counters and a fine latency histogram (latency.ts). A window of `ms` sums the buckets that
+ * started within the last `ms`, the current partial bucket included. A slot is reset when a later
+ * lap reaches it, so nothing is ever swept and adding allocates nothing.
+ */
+import { LATENCY_BUCKETS, percentile } from './latency.js';
+
+/** Counts of one version over a window; percentiles in milliseconds, NaN without requests. */
+export interface WindowStats {
+  requests: number;
+  errors: number;
+  p50: number;
+  p90: number;
+  p99: number;
+}
+
+/**
+ * Where builtin analysis reads traffic: this process's TrafficRecorder, or in clustered mode the
+ * sum of every gateway's published totals (hence the Promise).
+ */
+export interface MetricsSource {
+  window(service: string, version: string, ms: number): WindowStats | Promise<WindowStats>;
+}
+
+/** The statistics of `requests` requests, `errors` of them errors, whose latencies are `hist`. */
+export function windowStats(requests: number, errors: number, hist: ArrayLike<number>): WindowStats {
+  return { requests, errors, p50: percentile(hist, requests, 0.5), p90: percentile(hist, requests, 0.9), p99: percentile(hist, requests, 0.99) };
+}
+
+/** No requests at all. */
+export const EMPTY_WINDOW: Readonly<WindowStats> = Object.freeze(windowStats(0, 0, []));
+
+/** One version's ring of time buckets. */
+export class Ring {
+  /** Absolute bucket number held by each slot; -1 = empty. */
+  readonly #epochs: Float64Array;
+  readonly #requests: Uint32Array;
+  readonly #errors: Uint32Array;
+  readonly #latency: Uint32Array;
+
+  constructor(readonly slots: number) {
+    this.#epochs = new Float64Array(slots).fill(-1);
+    this.#requests = new Uint32Array(slots);
+    this.#errors = new Uint32Array(slots);
+    this.#latency = new Uint32Array(slots * LATENCY_BUCKETS);
+  }
+
+  /** Counts one request in time bucket `epoch`, in fine latency bucket `bucket`. */
+  add(epoch: number, error: boolean, bucket: number): void {
+    const slot = epoch % this.slots;
+    if (this.#epochs[slot] !== epoch) {
+      this.#epochs[slot] = epoch;
+      this.#requests[slot] = 0;
+      this.#errors[slot] = 0;
+      this.#latency.fill(0, slot * LATENCY_BUCKETS, (slot + 1) * LATENCY_BUCKETS);
+    }
+    this.#requests[slot]!++;
+    if (error) this.#errors[slot]!++;
+    this.#latency[slot * LATENCY_BUCKETS + bucket]!++;
+  }
+
+  /** The `span` buckets up to and including `current` (at most slots - 1 of them), summed. */
+  sum(current: number, span: number): WindowStats {
+    const hist = new Uint32Array(LATENCY_BUCKETS);
+    let requests = 0;
+    let errors = 0;
+    const n = Math.min(this.slots - 1, span);
+    for (let k = 0; k < n; k++) {
+      const epoch = current - k;
+      if (epoch < 0) break;
+      const slot = epoch % this.slots;
+      if (this.#epochs[slot] !== epoch) continue;
+      requests += this.#requests[slot]!;
+      errors += this.#errors[slot]!;
+      const base = slot * LATENCY_BUCKETS;
+      for (let b = 0; b < LATENCY_BUCKETS; b++) hist[b]! += this.#latency[base + b]!;
+    }
+    return windowStats(requests, errors, hist);
+  }
+}
