@@ -55,7 +55,7 @@ export function decisionSpec(): Spec {
     laneHeader: 'x-gray-lane',
     laneAliases: ['x-mse-tag'],
     exposeLane: false,
-    timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 30_000 },
+    timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 30_000, tunnelIdleMs: 3_600_000 },
     mirror: { maxConcurrent: 16, maxBodyBytes: 1 << 20 },
     accessLog: false,
     drainMs: 5000,

@@ -10,7 +10,7 @@ listen: 0.0.0.0:8080
 laneHeader: X-Gray-Lane
 laneAliases: [x-mse-tag, X-OpenSergo-Traffic]
 exposeLane: true
-timeouts: { connect: 250ms, headers: 1.5s, idle: 2m }
+timeouts: { connect: 250ms, headers: 1.5s, idle: 2m, tunnelIdle: 30m }
 mirror: { maxConcurrent: 8, maxBodyBytes: 64kb }
 accessLog: false
 drain: 0
@@ -70,7 +70,7 @@ const EXPECTED: Spec = {
   laneHeader: 'x-gray-lane',
   laneAliases: ['x-mse-tag', 'x-opensergo-traffic'],
   exposeLane: true,
-  timeouts: { connectMs: 250, headersMs: 1500, idleMs: 120_000 },
+  timeouts: { connectMs: 250, headersMs: 1500, idleMs: 120_000, tunnelIdleMs: 1_800_000 },
   mirror: { maxConcurrent: 8, maxBodyBytes: 65_536 },
   accessLog: false,
   drainMs: 0,
@@ -175,7 +175,7 @@ test('a minimal config gets every default', () => {
     laneHeader: 'x-gray-lane',
     laneAliases: [],
     exposeLane: false,
-    timeouts: { connectMs: 5_000, headersMs: 30_000, idleMs: 60_000 },
+    timeouts: { connectMs: 5_000, headersMs: 30_000, idleMs: 60_000, tunnelIdleMs: 3_600_000 },
     mirror: { maxConcurrent: 64, maxBodyBytes: 1_048_576 },
     accessLog: true,
     drainMs: 30_000,

@@ -166,6 +166,8 @@ export interface TimeoutsSpec {
   headersMs: number;
   /** Idle time between body chunks, either direction. */
   idleMs: number;
+  /** Idle time of an upgraded connection (WebSocket tunnel), no byte in either direction. */
+  tunnelIdleMs: number;
 }
 
 export interface Spec {

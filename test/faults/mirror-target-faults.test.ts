@@ -21,7 +21,7 @@ async function gatewayMirroringTo(mirrorUrl: string): Promise<Gateway> {
   if (!closers.includes(stable)) closers.push(stable);
   const g = await gatewayFor(
     spec({
-      timeouts: { connectMs: 500, headersMs: 2000, idleMs: 30_000 },
+      timeouts: { connectMs: 500, headersMs: 2000, idleMs: 30_000, tunnelIdleMs: 3_600_000 },
       mirror: { maxConcurrent: 4, maxBodyBytes: 1 << 20 },
       services: { svc: service({ stable: [stable.url], shadow: [mirrorUrl] }) },
       routes: [route({ mirror: { lane: 'shadow', percent: 100 } })],

@@ -27,7 +27,7 @@ after(async () => {
 async function gatewayWith(url: string, headersMs = 5000): Promise<Gateway> {
   const g = await gatewayFor(
     spec({
-      timeouts: { connectMs: 1000, headersMs, idleMs: 30_000 },
+      timeouts: { connectMs: 1000, headersMs, idleMs: 30_000, tunnelIdleMs: 3_600_000 },
       services: {
         fault: service({ stable: [url] }, { passiveHealth: { consecutiveFailures: 1000, ejectMs: 10_000 } }),
         ok: service({ stable: [healthy.url] }),

@@ -124,7 +124,7 @@ test('refused upstream is 502 and hung upstream is 504, each with a JSON body', 
   upstreams.push(hung);
   const g = await gw(
     spec({
-      timeouts: { connectMs: 1000, headersMs: 200, idleMs: 30_000 },
+      timeouts: { connectMs: 1000, headersMs: 200, idleMs: 30_000, tunnelIdleMs: 3_600_000 },
       services: {
         refused: service({ stable: [`http://127.0.0.1:${port}`] }),
         hung: service({ stable: [hung.url] }),
@@ -157,7 +157,7 @@ test('an upstream that stalls mid-body past the idle timeout gets the client con
   });
   upstreams.push(stall);
   const g = await gw(
-    spec({ timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 200 }, services: { svc: service({ stable: [stall.url] }) } }),
+    spec({ timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 200, tunnelIdleMs: 3_600_000 }, services: { svc: service({ stable: [stall.url] }) } }),
   );
   await assert.rejects(get(g, '/'), (err: Error & { code?: string }) => {
     assert.match(String(err.code ?? err.message), /UND_ERR_SOCKET|ECONNRESET|other side closed|terminated/i);

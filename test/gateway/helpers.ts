@@ -124,7 +124,7 @@ export function spec(over: Partial<Spec> = {}): Spec {
     laneHeader: 'x-gray-lane',
     laneAliases: [],
     exposeLane: true,
-    timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 30_000 },
+    timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 30_000, tunnelIdleMs: 3_600_000 },
     mirror: { maxConcurrent: 16, maxBodyBytes: 1 << 20 },
     accessLog: false,
     drainMs: 2000,

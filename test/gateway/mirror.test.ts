@@ -82,7 +82,7 @@ test('a hung mirror does not delay the main requests, and copies over maxConcurr
   const g = await gw(
     spec({
       mirror: { maxConcurrent: 4, maxBodyBytes: 1000 },
-      timeouts: { connectMs: 1000, headersMs: 60_000, idleMs: 60_000 },
+      timeouts: { connectMs: 1000, headersMs: 60_000, idleMs: 60_000, tunnelIdleMs: 3_600_000 },
       services: { svc: service({ stable: [stable.url], shadow: [hung.url] }) },
       routes: [route({ mirror: { lane: 'shadow', percent: 100 } })],
     }),

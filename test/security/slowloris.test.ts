@@ -19,7 +19,7 @@ before(async () => {
     spec({
       services: { svc: service({ stable: [upstream.url] }) },
       routes: [route()],
-      timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 500 },
+      timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 500, tunnelIdleMs: 3_600_000 },
       limits: { maxUrlBytes: 8192, maxHeaderBytes: 16_384, maxHeaders: 100, headersTimeoutMs: 1000 },
     }),
   );
@@ -106,7 +106,7 @@ test('a client that stops reading a response is cut by the idle timeout; the ups
     return true;
   });
   const g = await gatewayFor(
-    spec({ services: { svc: service({ stable: [big.url] }) }, routes: [route()], timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 500 } }),
+    spec({ services: { svc: service({ stable: [big.url] }) }, routes: [route()], timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 500, tunnelIdleMs: 3_600_000 } }),
   );
   const socket = connect(g.address.port, '127.0.0.1');
   try {

@@ -52,6 +52,8 @@ export function normalizeGateway(data: Record<string, unknown>, ctx: NormalizeCo
       connectMs: timer(ctx, ['timeouts', 'connect'], timeouts.connect, 5_000),
       headersMs: timer(ctx, ['timeouts', 'headers'], timeouts.headers, 30_000),
       idleMs: timer(ctx, ['timeouts', 'idle'], timeouts.idle, 60_000),
+      // WebSockets are quiet for minutes between messages; an hour bounds a tunnel whose peers vanished.
+      tunnelIdleMs: timer(ctx, ['timeouts', 'tunnelIdle'], timeouts.tunnelIdle, 3_600_000),
     },
     mirror: {
       maxConcurrent: typeof mirror.maxConcurrent === 'number' ? mirror.maxConcurrent : 64,
