@@ -95,10 +95,23 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
    * Sends the request through `pool`; `target` is the client's request target, which the endpoint's
    * base path is put before. Never throws: failures arrive in onError.
    */
-  dispatch(pool: Dispatcher, target: string, headers: string[], body: Readable | null, headersMs: number, idleMs: number): void {
+  dispatch(
+    pool: Dispatcher,
+    target: string,
+    headers: string[],
+    body: Readable | null,
+    headersMs: number,
+    idleMs: number,
+    /** The protocols of an upgrade request (`websocket`), which undici writes with `Connection: upgrade`; null otherwise. */
+    upgrade: string | null = null,
+  ): void {
     this.sink.inFlight++;
-    this.res.exchange = this;
-    this.res.on('close', onClientClose);
+    const res = this.res;
+    res.exchange = this;
+    res.on('close', onClientClose);
+    // A pipelined request's response waits behind the earlier ones without a socket, and Node
+    // never emits 'close' on such a response when the client leaves; it destroys the request.
+    if (res.socket === null) this.req.once('close', () => this.#queuedRequestClosed());
     this.#target = target;
     this.#idleMs = idleMs;
     this.#request = {
@@ -108,6 +121,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       body,
       headersTimeout: headersMs,
       bodyTimeout: idleMs,
+      upgrade,
     };
     pool.dispatch(this.#request, this);
   }
@@ -121,6 +135,12 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     // 1xx: Node's server has already answered `Expect: 100-continue` itself.
     if (statusCode < 200) return true;
     const { res, sink } = this;
+    // A pipelined response still queued whose client left (its request body had already ended,
+    // so no 'close' told us): stop here rather than read a response nobody will get.
+    if (res.socket === null && this.#clientGone()) {
+      this.clientClosed();
+      return false;
+    }
     this.#resume = resume;
     if (statusCode >= 500) sink.health.reportFailure(this.endpoint.origin, this.route.service.passiveHealth);
     else sink.health.reportSuccess(this.endpoint.origin);
@@ -146,20 +166,17 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   onComplete(): void {
     this.done = true;
     this.res.end();
-    this.#finish();
+    this.finish();
   }
 
   onError(err: Error): void {
     if (this.done) return;
     this.done = true;
     const res = this.res;
-    // The response's socket, not the request's: undici destroys the request body stream when the
-    // upstream connection fails mid-upload, which detaches req.socket while the client still waits.
-    const socket = res.socket;
-    if (res.destroyed || socket === null || socket.destroyed) {
+    if (this.#clientGone()) {
       // The client went away (an aborted upload ends up here): not the upstream's fault.
       this.status = CLIENT_CLOSED;
-      this.#finish();
+      this.finish();
       return;
     }
     const failure = classifyUpstreamError(err);
@@ -181,7 +198,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
         endpoint: this.endpoint.url,
       });
     }
-    this.#finish();
+    this.finish();
   }
 
   /**
@@ -219,28 +236,54 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     const abort = this.#abort;
     this.#abort = null;
     if (abort !== null) abort(SOCKET_GONE);
-    this.#finish();
+    this.finish();
   }
 
-  #finish(): void {
+  /**
+   * The client connection is gone. A pipelined request's response has no socket of its own until
+   * the responses before it are sent, so the connection is then the request's socket. (The
+   * response's socket comes first: undici destroys the request body stream when the upstream
+   * connection fails mid-upload, while the client, holding the response, still waits.)
+   */
+  #clientGone(): boolean {
+    const res = this.res;
+    const socket = res.socket ?? this.req.socket;
+    return res.destroyed || socket === null || socket.destroyed;
+  }
+
+  #queuedRequestClosed(): void {
+    // The request also closes when its body has been read to the end: only a dead connection counts.
+    if (!this.done && this.res.socket === null && this.#clientGone()) this.clientClosed();
+  }
+
+  /**
+   * The exchange is over: the observer is told, the access-log line written (unless `log` is
+   * false: a tunnel writes it when it closes, see writeLog) and the request leaves the in-flight count.
+   */
+  protected finish(log = true): void {
     const sink = this.sink;
     if (sink.observer !== null) {
       sink.observer.recordResponse(this.route.service.name, this.version, this.status, performance.now() - this.started, this);
     }
-    if (sink.log !== null) {
-      sink.log({
-        method: this.req.method ?? '',
-        path: this.req.url ?? '',
-        route: this.route.name,
-        lane: this.lane,
-        by: this.by,
-        version: this.version,
-        endpoint: this.endpoint.url,
-        status: this.status,
-        ms: Math.round((performance.now() - this.started) * 1000) / 1000,
-      });
-    }
+    if (log) this.writeLog();
     if (--sink.inFlight === 0 && sink.onIdle !== null) sink.onIdle();
+  }
+
+  /** Writes the access-log line of this exchange (its status, the time since the request arrived). */
+  protected writeLog(): void {
+    const log = this.sink.log;
+    if (log === null) return;
+    log({
+      method: this.req.method ?? '',
+      path: this.req.url ?? '',
+      route: this.route.name,
+      lane: this.lane,
+      by: this.by,
+      version: this.version,
+      endpoint: this.endpoint.url,
+      status: this.status,
+      ms: Math.round((performance.now() - this.started) * 1000) / 1000,
+    });
   }
 }
 

@@ -135,3 +135,149 @@ export function parseResponses(text: string, closed: boolean): RawResponse[] {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** An upstream on raw TCP that records every byte it receives, per connection. */
+export interface RawUpstream {
+  url: string;
+  port: number;
+  /** Everything received on each connection (latin1), in the order connections were accepted. */
+  received: string[];
+  /** Connections open right now. */
+  open: number;
+  /** Whether each connection (same index as `received`) has closed. */
+  closed: boolean[];
+  close(): Promise<void>;
+}
+
+/**
+ * What the upstream does with each complete request head on a connection (`n` counts from 1 per
+ * connection). Returning 'tunnel' switches the connection to echo mode: every later byte is sent
+ * back prefixed with `echo:` (what a protocol after a 101 would do, without its framing).
+ */
+export type RawBehaviour = (socket: net.Socket, head: string, n: number) => 'tunnel' | void;
+
+/** Starts a RawUpstream on 127.0.0.1. Request bodies with a Content-Length are skipped over. */
+export async function startRawUpstream(behaviour: RawBehaviour): Promise<RawUpstream> {
+  const sockets = new Set<net.Socket>();
+  const self = { received: [] as string[], open: 0, closed: [] as boolean[] } as RawUpstream;
+  const server = net.createServer((socket) => {
+    const index = self.received.push('') - 1;
+    self.closed.push(false);
+    self.open++;
+    sockets.add(socket);
+    socket.on('close', () => {
+      self.closed[index] = true;
+      self.open--;
+      sockets.delete(socket);
+    });
+    socket.on('error', () => {});
+    let buffered = '';
+    let n = 0;
+    let tunnel = false;
+    socket.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('latin1');
+      self.received[index] += text;
+      if (tunnel) {
+        socket.write(`echo:${text}`, 'latin1');
+        return;
+      }
+      buffered += text;
+      let end: number;
+      while (!tunnel && (end = buffered.indexOf('\r\n\r\n')) !== -1) {
+        const head = buffered.slice(0, end);
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        buffered = buffered.slice(end + 4 + Math.min(length, buffered.length - end - 4));
+        if (socket.destroyed) return;
+        if (behaviour(socket, head, ++n) === 'tunnel') {
+          tunnel = true;
+          if (buffered !== '') socket.write(`echo:${buffered}`, 'latin1');
+        }
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  self.port = (server.address() as net.AddressInfo).port;
+  self.url = `http://127.0.0.1:${self.port}`;
+  self.close = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
+  return self;
+}
+
+/** An access-log destination that keeps the records, parsed. */
+export function accessLogCollector(): { records: { method: string; path: string; route: string; status: number; version: string }[]; write(line: string): boolean } {
+  const records: { method: string; path: string; route: string; status: number; version: string }[] = [];
+  return {
+    records,
+    write(line: string) {
+      records.push(JSON.parse(line));
+      return true;
+    },
+  };
+}
+
+/**
+ * A client connection for conversations: write, then wait until what was received satisfies a
+ * condition (or the connection closes, or `ms` passes).
+ */
+export interface RawConversation {
+  /** Everything received so far (latin1). */
+  readonly text: string;
+  readonly closed: boolean;
+  write(data: string): void;
+  /** Resolves once `cond(text)` holds or the connection closed; rejects after `ms`. */
+  until(cond: (text: string) => boolean, ms?: number): Promise<string>;
+  destroy(): void;
+}
+
+export async function converse(port: number): Promise<RawConversation> {
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  let text = '';
+  let closed = false;
+  const waiters = new Set<() => void>();
+  const wake = () => {
+    for (const w of [...waiters]) w();
+  };
+  socket.on('data', (d: Buffer) => {
+    text += d.toString('latin1');
+    wake();
+  });
+  socket.on('error', () => {});
+  socket.on('close', () => {
+    closed = true;
+    wake();
+  });
+  return {
+    get text() {
+      return text;
+    },
+    get closed() {
+      return closed;
+    },
+    write: (data) => void socket.write(data, 'latin1'),
+    until(cond, ms = 5000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (cond(text) || closed) {
+            waiters.delete(check);
+            clearTimeout(timer);
+            resolve(text);
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`not received within ${ms} ms; got: ${JSON.stringify(text.slice(0, 400))}`));
+        }, ms);
+        waiters.add(check);
+        check();
+      });
+    },
+    destroy: () => socket.destroy(),
+  };
+}
