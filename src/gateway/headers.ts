@@ -74,8 +74,6 @@ export interface ForwardContext {
   /** The client's address, appended to X-Forwarded-For. */
   clientAddress: string;
   proto: 'http' | 'https';
-  /** A protocol upgrade (WebSocket): keep `Upgrade` and send `Connection: upgrade`. */
-  upgrade: boolean;
 }
 
 /**
@@ -100,11 +98,11 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, ctx: Forwar
       case 'trailer':
       case 'transfer-encoding':
       case 'expect':
+      // An upgrade's protocols are written by the request engine (undici's `upgrade` option), which
+      // then also sends `Connection: upgrade` (src/gateway/websocket.ts).
+      case 'upgrade':
       case 'x-forwarded-proto':
       case 'x-forwarded-host':
-        continue;
-      case 'upgrade':
-        if (ctx.upgrade) break;
         continue;
       case 'x-forwarded-for':
         forwardedFor = Array.isArray(value) ? value.join(', ') : value;
@@ -122,7 +120,6 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, ctx: Forwar
     if (typeof value === 'string') out.push(name, value);
     else for (let i = 0; i < value.length; i++) out.push(name, value[i]!);
   }
-  if (ctx.upgrade) out.push('connection', 'upgrade');
   out.push(
     'x-forwarded-for',
     forwardedFor === undefined ? ctx.clientAddress : `${forwardedFor}, ${ctx.clientAddress}`,

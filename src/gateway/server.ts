@@ -12,7 +12,7 @@
  * `/<service>` prefix, when the service was named by path, is cut from the upstream target.
  */
 import { randomUUID } from 'node:crypto';
-import http, { type IncomingMessage } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { DestinationStream, Logger } from 'pino';
@@ -30,7 +30,7 @@ import { PoolSet } from './pools.js';
 import { armIdleTimer, GatewayResponse, ProxyExchange, sendError, type ExchangeSink } from './proxy.js';
 import { applyServerLimits, checkRequest, limitsOf } from './request-guard.js';
 import { requestView } from './request-view.js';
-import { openTunnel, rejectUpgrade } from './websocket.js';
+import { requestHeadWithoutUpgrade, tunnelProtocols, UpgradeExchange, type TunnelOptions } from './websocket.js';
 
 export interface GatewayOptions {
   snapshot: Snapshot;
@@ -116,7 +116,8 @@ class GatewayServer implements Gateway {
   readonly #markContext: MarkContext;
   readonly #logger: Logger | undefined;
   readonly #accessLog: AccessLog | null;
-  readonly #tunnels = new Set<Duplex>();
+  /** Client connections Node's server handed over with an upgrade request: tunnels, and upgrades not yet answered. */
+  readonly #detached = new Set<Duplex>();
   #snapshot: Snapshot;
   #address = { host: '', port: 0 };
   #meshAddress: { host: string; port: number } | null = null;
@@ -169,7 +170,7 @@ class GatewayServer implements Gateway {
     // a client can stall us: while it sends a body, and while it is not reading a response (see
     // armIdleTimer). Between requests keepAliveTimeout governs, during the head headersTimeout.
     server.on('timeout', onSocketIdle);
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head, mesh));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(server, req, socket as Socket, head, mesh));
     return server;
   }
 
@@ -211,7 +212,8 @@ class GatewayServer implements Gateway {
     if (this.#meshServer !== null) applyServerLimits(this.#meshServer, limitsOf(snapshot.spec));
   }
 
-  #onRequest(req: IncomingMessage, res: GatewayResponse, mesh: boolean): void {
+  /** A request: `upgrade` is set for an upgrade request, whose response is on the raw connection (#serveUpgrade). */
+  #onRequest(req: IncomingMessage, res: GatewayResponse, mesh: boolean, upgrade: TunnelOptions | null = null): void {
     const snapshot = this.#snapshot;
     const started = this.#sink.log === null && this.#sink.observer === null ? 0 : performance.now();
     try {
@@ -251,11 +253,10 @@ class GatewayServer implements Gateway {
         modifier: mark.headers === undefined ? null : compileModifier(mark.headers),
         clientAddress: clientAddress(req.socket.remoteAddress),
         proto: 'http',
-        upgrade: false,
       };
       const headers = upstreamRequestHeaders(req.headers, ctx);
       const cookie = route.visitorCookie;
-      const exchange = new ProxyExchange(
+      const exchange = new (upgrade === null ? ProxyExchange : UpgradeExchange)(
         this.#sink,
         req,
         res,
@@ -269,6 +270,12 @@ class GatewayServer implements Gateway {
         started,
       );
       const timeouts = snapshot.spec.timeouts;
+      if (upgrade !== null) {
+        // No body (#serveUpgrade serves those without upgrade) and no mirror copy: a copy cannot upgrade.
+        (exchange as UpgradeExchange).tunnel = upgrade;
+        exchange.dispatch(this.#pools.get(endpoint.origin), url, headers, null, timeouts.headersMs, timeouts.idleMs, upgrade.protocols);
+        return;
+      }
       let body: Readable | null = null;
       if (hasBody(req)) {
         body = req;
@@ -332,63 +339,68 @@ class GatewayServer implements Gateway {
     }
   }
 
-  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, mesh: boolean): void {
-    const snapshot = this.#snapshot;
-    let url = req.url ?? '';
-    if (url.charCodeAt(0) !== 47) return rejectUpgrade(socket, 'bad_request', { reason: 'the request target must be a path' });
-    const checked = checkRequest(req, url, limitsOf(snapshot.spec));
-    if (typeof checked !== 'string') return rejectUpgrade(socket, checked.code, { reason: checked.reason });
-    if (checked !== url) req.url = url = checked;
-    const view = requestView(url, req.headers);
-    const named = mesh ? snapshot.mesh?.match(view.host, view.path) : undefined;
-    const route = mesh ? named?.route : snapshot.matchRoute(view.host, view.path);
-    if (route === undefined) return rejectUpgrade(socket, 'no_route', { host: view.host, path: view.path });
-    if (named !== undefined && named.strip > 0) req.url = stripMeshPrefix(url, named.strip);
-    const mark = route.mark(view, this.#markContext);
-    const target = dispatch(route.service, mark.lane, this.health);
-    const endpoint = target.endpoint;
-    if (endpoint === null) {
-      return rejectUpgrade(socket, 'no_endpoint', { route: route.name, lane: mark.lane, reason: target.reason });
+  /**
+   * An upgrade request, with the raw connection Node's server let go of (it no longer parses HTTP
+   * on it). The connection is the gateway's until it becomes a tunnel and closes, or goes back to
+   * the server after an ordinary answer (src/gateway/websocket.ts).
+   */
+  #onUpgrade(server: HttpServer, req: IncomingMessage, socket: Socket, head: Buffer, mesh: boolean): void {
+    const detached = this.#detached;
+    detached.add(socket);
+    const forget = () => detached.delete(socket);
+    socket.on('close', forget);
+    // Node removed its own listeners: an error must not go unhandled, and a timer armed on the
+    // connection (a client not reading, an idle tunnel) ends it.
+    socket.on('error', destroySocket);
+    socket.on('timeout', destroySocket);
+    afterEarlierResponses(socket, () => this.#serveUpgrade(server, req, socket, head, mesh, forget));
+  }
+
+  #serveUpgrade(server: HttpServer, req: IncomingMessage, socket: Socket, head: Buffer, mesh: boolean, forget: () => void): void {
+    // The client left while earlier responses on its connection were being sent.
+    if (socket.destroyed) return;
+    // Node may have armed its keep-alive timer after an earlier response; the exchange arms its own.
+    socket.setTimeout(0);
+    const protocols = tunnelProtocols(req.headers.upgrade);
+    if (protocols === '' || req.httpVersion !== '1.1' || hasBody(req)) {
+      // Served as the plain request it also is: the server parses it again, without the upgrade.
+      return this.#returnToServer(server, socket, head, requestHeadWithoutUpgrade(req), forget);
     }
-    const headers = upstreamRequestHeaders(req.headers, {
-      laneHeaders: snapshot.laneHeaders,
-      lane: mark.lane,
-      trustLane: route.trustLane,
-      modifier: mark.headers === undefined ? null : compileModifier(mark.headers),
-      clientAddress: clientAddress(req.socket.remoteAddress),
-      proto: 'http',
-      upgrade: true,
+    const res = new GatewayResponse(req);
+    // What Node's server would decide: HTTP/1.1 keeps the connection unless the client said close.
+    // No `Keep-Alive: timeout=` hint: back in the server, the connection waits for its next request
+    // as a new one does (limits.headersTimeout), not for keepAliveTimeout.
+    res.shouldKeepAlive = !/(?:^|,)\s*close\s*(?:,|$)/i.test(req.headers.connection ?? '');
+    res.assignSocket(socket);
+    // An ordinary answer (no 101): once it is sent, the next request on the connection is the
+    // server's to parse. A 101 detaches the response unfinished (UpgradeExchange.onUpgrade).
+    res.once('finish', () => {
+      res.detachSocket(socket);
+      if ((res as unknown as { _last: boolean })._last) socket.destroySoon();
+      else this.#returnToServer(server, socket, head, null, forget);
     });
-    const started = performance.now();
-    this.#tunnels.add(socket);
-    const health = this.health;
-    const log = this.#sink.log;
-    (socket as Socket).setTimeout?.(0);
-    openTunnel(req, socket, head, {
-      route: route.name,
-      version: target.version,
-      endpoint,
-      headers,
-      connectMs: snapshot.spec.timeouts.connectMs,
-      onConnectResult(ok) {
-        if (ok) health.reportSuccess(endpoint.origin);
-        else health.reportFailure(endpoint.origin, route.service.passiveHealth);
-      },
-      onEnd: (status) => {
-        this.#tunnels.delete(socket);
-        log?.({
-          method: req.method ?? '',
-          path: url,
-          route: route.name,
-          lane: mark.lane,
-          by: mark.by,
-          version: target.version,
-          endpoint: endpoint.url,
-          status,
-          ms: Math.round((performance.now() - started) * 1000) / 1000,
-        });
-      },
-    });
+    if (protocols === null) {
+      const started = this.#sink.log === null ? 0 : performance.now();
+      return this.#answer(req, res, 'bad_request', started, null, { reason: 'the Upgrade header must be a list of protocols' });
+    }
+    this.#onRequest(req, res, mesh, { protocols, head, idleMs: this.#snapshot.spec.timeouts.tunnelIdleMs });
+  }
+
+  /**
+   * Hands a detached connection back to Node's HTTP server, which parses requests on it again as
+   * on a new connection (the 'connection' event is documented for injecting connections):
+   * `replay` (a request head to parse first), then `head` (bytes already read after the upgrade
+   * request), then whatever the client sends next.
+   */
+  #returnToServer(server: HttpServer, socket: Socket, head: Buffer, replay: string | null, forget: () => void): void {
+    forget();
+    socket.off('close', forget);
+    socket.off('error', destroySocket);
+    socket.off('timeout', destroySocket);
+    socket.setTimeout(0);
+    if (head.length > 0) socket.unshift(head);
+    if (replay !== null) socket.unshift(Buffer.from(replay, 'latin1'));
+    server.emit('connection', socket);
   }
 
   close(opts: { drainMs?: number } = {}): Promise<void> {
@@ -409,7 +421,7 @@ class GatewayServer implements Gateway {
       drainMs,
       idle,
       onDeadline: () => {
-        for (const t of this.#tunnels) t.destroy();
+        for (const t of this.#detached) t.destroy();
       },
     };
     await Promise.all([drainServer(this.#server, drain), this.#meshServer?.listening ? drainServer(this.#meshServer, drain) : null]);
@@ -452,6 +464,24 @@ function onSocketIdle(socket: Socket): void {
     if (ex !== null && !ex.done && ex.status === 0 && ex.req.complete) return;
   }
   socket.destroy();
+}
+
+type HttpServer = http.Server<typeof IncomingMessage, typeof GatewayResponse>;
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
+/**
+ * Runs `then` once the responses to the requests before the upgrade request on this connection
+ * are sent (Node emits 'upgrade' as soon as it parses the request, pipelined or not), or the
+ * connection is gone. Node keeps the response being written on `_httpMessage` and gives the socket
+ * to the next queued one when it finishes, before that one's 'close'.
+ */
+function afterEarlierResponses(socket: Socket, then: () => void): void {
+  const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (pending == null || socket.destroyed) return then();
+  pending.once('close', () => afterEarlierResponses(socket, then));
 }
 
 /** Every endpoint origin of a snapshot. */

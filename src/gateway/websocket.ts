@@ -1,130 +1,196 @@
 /**
- * Protocol upgrades (WebSocket): matched, marked and dispatched like any request, then tunnelled.
+ * Protocol upgrades (WebSocket): routed, marked and dispatched like any request; tunnelled only once
+ * the upstream has switched protocols.
  *
- * The gateway opens a TCP (or TLS) connection to the chosen endpoint, writes the request head
- * (the lane headers and X-Forwarded-* added, Upgrade and Connection kept) and then pipes bytes both
- * ways; the upstream's `101 Switching Protocols` and every frame after it pass through untouched,
- * so `exposeLane` and visitor cookies do not apply to upgrades. An error on either side closes
- * both. A tunnel does not depend on the snapshot, so it survives reloads.
+ * Node's server hands an upgrade request over with its raw connection and stops parsing HTTP on it.
+ * The gateway sends the request upstream through the endpoint's pool, with undici's `upgrade`
+ * option, so the connect and headers timeouts apply as to any request (504), and then:
+ * - the upstream answers `101` and switches to a protocol the client asked for: the 101 is passed
+ *   to the client and bytes are piped both ways until either side closes or nothing moves for
+ *   `timeouts.tunnelIdle`;
+ * - anything else (a 200, a 426, a 502 of the gateway's own...) is an ordinary response: written to
+ *   the client as any other, after which the connection goes back to Node's HTTP server, which
+ *   parses the next request on it (routed, normalised and logged like every request). Without
+ *   this, a `200` to an upgrade request would leave a raw tunnel to that upstream for every later
+ *   request on the connection.
+ *
+ * Not upgraded, but served as a plain request (the connection handed back to the server with the
+ * request head re-serialised without `Upgrade`; RFC 9110 §7.8 lets a server ignore Upgrade):
+ * `h2c` (HTTP/2 inside the tunnel would carry requests the gateway never sees: "h2c smuggling"),
+ * an HTTP/1.0 request (§7.8: Upgrade must be ignored there), and a request with a body (its bytes
+ * would otherwise be taken for the next request or the new protocol).
+ *
+ * `exposeLane` and visitor cookies do not apply to a 101. A tunnel does not depend on the snapshot,
+ * so it survives reloads.
  */
-import type { IncomingMessage } from 'node:http';
-import { STATUS_CODES, validateHeaderName, validateHeaderValue } from 'node:http';
-import net, { type Socket } from 'node:net';
-import tls from 'node:tls';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Endpoint } from '../routing/types.js';
-import { errorBody, STATUS, type GatewayErrorCode } from './errors.js';
+import { CLIENT_CLOSED, ProxyExchange } from './proxy.js';
 
-/** Where and how to open one tunnel; built by the server after mark and dispatch. */
-export interface TunnelPlan {
-  /** Route and version names, for error bodies. */
-  route: string;
-  version: string;
-  endpoint: Endpoint;
-  /** Upstream request headers, `[name, value, ...]`, Upgrade and Connection included. */
-  headers: readonly string[];
-  connectMs: number;
-  /** Called once: the upstream connection opened (true) or failed (false). */
-  onConnectResult(ok: boolean): void;
-  /** Called once when the tunnel (or the attempt) is over, with the status the client saw. */
-  onEnd(status: number): void;
+/** A protocol token of RFC 9110 §7.8: `name` or `name/version`, each a token. */
+const PROTOCOL = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\/[!#$%&'*+.^_`|~0-9A-Za-z-]+)?$/;
+
+/**
+ * The protocols of an `Upgrade` header the gateway will tunnel, joined by `, `: every listed
+ * protocol but HTTP/2's (`h2c`, and `h2`, which RFC 9113 §3.2 forbids in Upgrade). '' when none is
+ * left (the request is then served without upgrade); null when the header is not a list of
+ * protocols.
+ */
+export function tunnelProtocols(upgrade: string | undefined): string | null {
+  if (upgrade === undefined) return '';
+  let out = '';
+  for (const raw of upgrade.split(',')) {
+    const protocol = raw.trim();
+    if (protocol === '') continue;
+    if (!PROTOCOL.test(protocol)) return null;
+    const name = protocol.toLowerCase();
+    if (name === 'h2c' || name === 'h2' || name.startsWith('h2c/') || name.startsWith('h2/')) continue;
+    out = out === '' ? protocol : `${out}, ${protocol}`;
+  }
+  return out;
 }
 
 /**
- * Writes the gateway's own HTTP error answer on a raw client socket (an upgrade that cannot be
- * served) and closes it.
+ * The request head of `req` without its upgrade: `Upgrade` and `HTTP2-Settings` dropped, and the
+ * `upgrade` and `http2-settings` options removed from `Connection` (its other options still name
+ * hop-by-hop headers). Everything else, body framing included, is kept as the client sent it, so the
+ * server parses the same request minus the upgrade.
  */
-export function rejectUpgrade(socket: Duplex, code: GatewayErrorCode, fields: Record<string, string | null>): void {
-  const body = errorBody(code, fields);
-  const status = STATUS[code];
-  if (!socket.writable) {
-    socket.destroy();
-    return;
+export function requestHeadWithoutUpgrade(req: IncomingMessage): string {
+  let head = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (lower === 'upgrade' || lower === 'http2-settings') continue;
+    let value = raw[i + 1]!;
+    if (lower === 'connection') {
+      value = value
+        .split(',')
+        .map((t) => t.trim())
+        .filter((t) => t !== '' && !/^(?:upgrade|http2-settings)$/i.test(t))
+        .join(', ');
+      if (value === '') continue;
+    }
+    head += `${name}: ${value}\r\n`;
   }
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
-      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
+  return `${head}\r\n`;
 }
 
 /**
- * Opens the upstream connection for an upgrade request and joins the two sockets. `client` is the
- * socket Node's server hands to its 'upgrade' event, `head` the bytes already read after the
- * request head.
+ * True when a 101 switches only to protocols the client asked for (RFC 9110 §7.8: "A server MUST
+ * NOT switch to a protocol that was not indicated by the client"), compared without case.
  */
-export function openTunnel(req: IncomingMessage, client: Duplex, head: Buffer, plan: TunnelPlan): void {
-  let requestText: string;
-  try {
-    requestText = requestHead(req, plan.endpoint.basePath, plan.headers);
-  } catch {
-    rejectUpgrade(client, 'bad_gateway', { route: plan.route, version: plan.version, endpoint: plan.endpoint.url });
-    plan.onEnd(STATUS.bad_gateway);
-    return;
+export function switchesToAsked(switched: string, asked: string): boolean {
+  const wanted = asked.toLowerCase().split(',').map((p) => p.trim());
+  let any = false;
+  for (const raw of switched.split(',')) {
+    const p = raw.trim().toLowerCase();
+    if (p === '') continue;
+    if (!wanted.includes(p)) return false;
+    any = true;
   }
-  const url = new URL(plan.endpoint.origin);
-  const secure = url.protocol === 'https:';
-  const port = Number(url.port || (secure ? 443 : 80));
-  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-  const upstream: Socket = secure
-    ? tls.connect({ host, port, servername: net.isIP(host) === 0 ? host : undefined, ALPNProtocols: ['http/1.1'] })
-    : net.connect({ host, port });
-  let connected = false;
+  return any;
+}
+
+/** How a tunnel reports: its end, for the access log and the gateway's list of open tunnels. */
+export interface TunnelOptions {
+  /** The protocols asked for, as sent upstream (see tunnelProtocols). */
+  protocols: string;
+  /** Bytes the client sent after the request head, before the upstream answered. */
+  head: Buffer;
+  /** An open tunnel with no byte in either direction for this long is closed. */
+  idleMs: number;
+}
+
+/**
+ * A proxied upgrade request. Until the upstream answers it is a ProxyExchange like any other (a
+ * non-101 answer, a failure, a timeout or a client that leaves end it the same way); a 101 to a
+ * protocol the client asked for turns it into a tunnel, whose access-log line (status 101) is
+ * written when it closes. The observer is told of the 101 at once, with the handshake's duration.
+ */
+export class UpgradeExchange extends ProxyExchange {
+  tunnel: TunnelOptions | null = null;
+
+  onUpgrade(statusCode: number, rawHeaders: Buffer[], upstream: Duplex): void {
+    const options = this.tunnel!;
+    if (this.done) {
+      // The client left while the upstream was answering.
+      upstream.destroy();
+      return;
+    }
+    const head = switchingHead(statusCode, rawHeaders, options.protocols);
+    if (head === null) {
+      upstream.destroy();
+      // Not what was asked for (or not valid HTTP): the answer is the gateway's 502.
+      this.onError(Object.assign(new Error('the upstream switched to a protocol the client did not ask for'), { code: 'GRAYLANE_BAD_UPGRADE' }));
+      return;
+    }
+    const res = this.res as ServerResponse;
+    const client = res.socket;
+    this.done = true;
+    if (client === null || client.destroyed) {
+      upstream.destroy();
+      this.status = CLIENT_CLOSED;
+      this.finish();
+      return;
+    }
+    this.status = 101;
+    this.sink.health.reportSuccess(this.endpoint.origin);
+    // The connection is the tunnel's from here: the response object lets go of it unwritten.
+    res.detachSocket(client);
+    this.finish(false);
+    client.write(head, 'latin1');
+    joinTunnel(client, upstream, options.head, options.idleMs, () => this.writeLog());
+  }
+}
+
+/**
+ * The 101 head passed to the client: the upstream's headers as received. Null when the status is
+ * not 101, the 101 names no protocol or one the client did not ask for, or a header is not valid.
+ */
+function switchingHead(statusCode: number, rawHeaders: Buffer[], asked: string): string | null {
+  if (statusCode !== 101) return null;
+  let head = 'HTTP/1.1 101 Switching Protocols\r\n';
+  let switched = '';
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toString('latin1');
+    const value = rawHeaders[i + 1]!.toString('latin1');
+    try {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    } catch {
+      return null;
+    }
+    if (name.length === 7 && name.toLowerCase() === 'upgrade') switched = switched === '' ? value : `${switched}, ${value}`;
+    head += `${name}: ${value}\r\n`;
+  }
+  return switchesToAsked(switched, asked) ? `${head}\r\n` : null;
+}
+
+/**
+ * Pipes bytes both ways between the client and the upstream. An error or close on either side
+ * closes both; so does `idleMs` without a byte in either direction (every byte is a read or a write
+ * of the client socket, which is where the timer runs; the caller's 'timeout' listener destroys it).
+ */
+function joinTunnel(client: Socket, upstream: Duplex, head: Buffer, idleMs: number, onEnd: () => void): void {
   let ended = false;
-  let status = 101;
   const end = () => {
     if (ended) return;
     ended = true;
-    // The client left before the upstream answered the connect.
-    if (!connected) status = 499;
     upstream.destroy();
     client.destroy();
-    plan.onEnd(status);
+    onEnd();
   };
-
-  upstream.setTimeout(plan.connectMs, () => {
-    if (connected) return;
-    status = STATUS.upstream_timeout;
-    plan.onConnectResult(false);
-    rejectUpgrade(client, 'upstream_timeout', { route: plan.route, version: plan.version, endpoint: plan.endpoint.url });
-    ended = true;
-    upstream.destroy();
-    plan.onEnd(status);
-  });
-  upstream.once(secure ? 'secureConnect' : 'connect', () => {
-    connected = true;
-    // WebSockets are long-lived and may be quiet for minutes: no idle timeout on the tunnel.
-    upstream.setTimeout(0);
-    upstream.setNoDelay(true);
-    plan.onConnectResult(true);
-    upstream.write(requestText);
-    if (head.length > 0) upstream.write(head);
-    upstream.pipe(client);
-    client.pipe(upstream);
-  });
-  upstream.on('error', () => {
-    if (connected || ended) return end();
-    status = STATUS.bad_gateway;
-    plan.onConnectResult(false);
-    ended = true;
-    rejectUpgrade(client, 'bad_gateway', { route: plan.route, version: plan.version, endpoint: plan.endpoint.url });
-    plan.onEnd(status);
-  });
+  upstream.on('error', end);
   upstream.on('close', end);
   client.on('error', end);
   client.on('close', end);
-}
-
-/**
- * The HTTP/1.1 request head sent upstream: request line, headers, blank line. Every header is
- * validated (no CR/LF smuggled in through a config value), as undici does on the HTTP path; an
- * invalid one throws.
- */
-export function requestHead(req: IncomingMessage, basePath: string, headers: readonly string[]): string {
-  let head = `${req.method} ${basePath}${req.url} HTTP/1.1\r\n`;
-  for (let i = 0; i < headers.length; i += 2) {
-    validateHeaderName(headers[i]!);
-    validateHeaderValue(headers[i]!, headers[i + 1]!);
-    head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  }
-  return `${head}\r\n`;
+  client.setTimeout(idleMs);
+  (upstream as Socket).setNoDelay?.(true);
+  if (head.length > 0) upstream.write(head);
+  upstream.pipe(client);
+  client.pipe(upstream);
 }
