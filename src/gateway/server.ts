@@ -372,9 +372,15 @@ class GatewayServer implements Gateway {
     // as a new one does (limits.headersTimeout), not for keepAliveTimeout.
     res.shouldKeepAlive = !/(?:^|,)\s*close\s*(?:,|$)/i.test(req.headers.connection ?? '');
     res.assignSocket(socket);
+    // Node's server tells a response its connection drained; it removed that listener with the rest.
+    const drained = () => {
+      if (res.writableNeedDrain) res.emit('drain');
+    };
+    socket.on('drain', drained);
     // An ordinary answer (no 101): once it is sent, the next request on the connection is the
     // server's to parse. A 101 detaches the response unfinished (UpgradeExchange.onUpgrade).
     res.once('finish', () => {
+      socket.off('drain', drained);
       res.detachSocket(socket);
       if ((res as unknown as { _last: boolean })._last) socket.destroySoon();
       else this.#returnToServer(server, socket, head, null, forget);

@@ -37,6 +37,8 @@ const switching =
     return 'tunnel';
   };
 
+/** Far more than socket buffers hold: the answer must be written with backpressure. */
+const BIG = 8 * 1024 * 1024;
 const log = accessLogCollector();
 const up: Record<string, RawUpstream> = {};
 let g: Gateway;
@@ -53,7 +55,8 @@ before(async () => {
   });
   up.slow = await startRawUpstream((socket, head) => void setTimeout(() => answer(socket, '200 OK', `slow:${head.split('\r\n')[0]}`), 300));
   up.hang = await startRawUpstream(() => {});
-  const names = ['internal', 'ws', 'h2c', 'rogue', 'slow', 'hang'];
+  up.big = await startRawUpstream((socket) => answer(socket, '200 OK', 'x'.repeat(BIG)));
+  const names = ['internal', 'ws', 'h2c', 'rogue', 'slow', 'hang', 'big'];
   g = await gatewayFor(
     spec({
       timeouts: { connectMs: 1000, headersMs: 600, idleMs: 30_000, tunnelIdleMs: 700 },
@@ -117,6 +120,19 @@ for (const pipelined of [false, true]) {
     log.records.length = 0;
   });
 }
+
+test('a large ordinary answer to an upgrade request is written whole (backpressure on the raw connection), then the connection goes on', async () => {
+  const c = await converse(g.address.port);
+  c.write(upgradeTo('/big/x'));
+  await c.until((t) => t.length > BIG, 20_000);
+  c.write(SMUGGLED);
+  const text = await c.until(responsesIn(2), 5000);
+  c.destroy();
+  const [first, second] = parseResponses(text, false);
+  assert.equal(first?.status, 200);
+  assert.equal(first?.body.length, BIG);
+  assert.equal(second?.body, 'internal:GET /internal/secret HTTP/1.1');
+});
 
 test('a 101 to a protocol the client did not ask for is a 502, never a tunnel; the connection goes on', async () => {
   const c = await converse(g.address.port);
