@@ -8,7 +8,8 @@ export interface ResponseObserver {
   /**
    * A proxied request ended. `version` is the version that served it (after fallback), `status` the
    * status sent to the client (0 never occurs here; 499 when the client went away, 502/504 when the
-   * upstream failed), `durationMs` from the request's arrival to the end of the response.
+   * upstream failed; 101 for an upgrade that became a tunnel, reported when the 101 is sent),
+   * `durationMs` from the request's arrival to the end of the response (to the 101 for a tunnel).
    */
   recordResponse(service: string, version: string, status: number, durationMs: number, detail: ResponseDetail): void;
 }
