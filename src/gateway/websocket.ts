@@ -95,7 +95,7 @@ export function switchesToAsked(switched: string, asked: string): boolean {
   return any;
 }
 
-/** How a tunnel reports: its end, for the access log and the gateway's list of open tunnels. */
+/** What an upgrade request brings to its exchange, for the tunnel it may become. */
 export interface TunnelOptions {
   /** The protocols asked for, as sent upstream (see tunnelProtocols). */
   protocols: string;
