@@ -1,0 +1,9 @@
+/**
+ * HTTP/1.1 message syntax, strictly, on bytes: request and response heads parsed into offsets,
+ * the chunked coding decoded as it arrives. No sockets here: the engine that moves bytes uses it.
+ */
+export { E, type ParseError } from './errors.js';
+export { Fields, findHeadEnd, scanFields, skipEmptyLines } from './fields.js';
+export { RequestHead, parseRequestHead, type HeadLimits } from './request-head.js';
+export { ResponseHead, parseResponseHead } from './response-head.js';
+export { ChunkedDecoder, type DataSink } from './chunked.js';
