@@ -1,20 +1,27 @@
 /**
  * The condition kinds of a rule, each compiled once into a predicate over one request's Subject.
- * Regexes, semver ranges and user Sets are built here at compile time; the predicates themselves
- * allocate nothing per request (apart from what reading a decoded cookie/query value needs).
+ * Regexes, version ranges and user Sets are built here at compile time; the predicates themselves
+ * allocate nothing per request (apart from what reading a decoded cookie/query value and a regex
+ * match array need).
  */
-import semver from 'semver';
+import { describeProblem, PARSED, RangeProblem, VersionBuffer, VersionRange } from '../spec/app-version.js';
 import type { AppVersionMatch, NamedMatch, PathMatch, StringMatch, ValueSource } from '../spec/types.js';
 import { CompileError } from './errors.js';
 import { readSource, type Subject } from './identity.js';
 import { cookieValue, queryValue } from './request-values.js';
 import { BUCKETS, threshold } from './hash.js';
+import type { ConditionCheck } from './types.js';
 import { UserSet } from './user-set.js';
 
 /** A compiled condition: `test` answers for one request, `text` says what it checks (for explain). */
 export interface Condition {
   readonly test: (s: Subject) => boolean;
   readonly text: string;
+  /**
+   * For explain only: the same answer as `test` with what was read and compared (a version, a
+   * bucket). Conditions without it are explained by `text` and `test`.
+   */
+  readonly explain?: (s: Subject) => ConditionCheck;
 }
 
 const quote = JSON.stringify;
@@ -115,47 +122,66 @@ export function usersCondition(users: readonly string[]): Condition {
   };
 }
 
-/** Versions remembered per appVersion condition; when full, the memo starts over. */
-const APP_VERSION_MEMO_SIZE = 1024;
-
 function sourceText(from: ValueSource): string {
   return `${from.kind} ${from.name}`;
 }
 
 /**
- * `appVersion: {from, range}`: the value must be a strict semver version (`2.3.1`, `v2.3.1`,
- * `3.0.0-beta.1`; not `2.3` or `latest`: loose=false, no coercion) satisfying the range, parsed once
- * here. A missing or unparseable version does not match. Prereleases follow npm's rule: a prerelease
- * only satisfies a range that names a prerelease of the same major.minor.patch, so `3.0.0-beta.1`
- * satisfies `>=3.0.0-beta.0` but not `>=2.3.0`.
+ * `appVersion: {from, pattern?, range?, min?, max?, prerelease}`: the value read (or the first
+ * capture group of `pattern` in it) parsed as an app version (src/spec/app-version.ts: numeric dot
+ * segments, optional `v`, `-tag` / `+build`) and compared with the range, all built here once. A
+ * missing value, a pattern that finds nothing, or text that is no version does not match.
  *
- * Parsing a version costs ~0.6 µs, so answers are memoized per distinct version string (bounded:
- * app versions are few, and a client inventing new ones only resets the memo).
+ * Per request: the header/cookie/query read, the pattern's match array when there is a pattern, and
+ * a scan of at most 64 characters into this condition's own buffer; nothing is cached.
  */
 export function appVersionCondition(m: AppVersionMatch, keyPath: string): Condition {
-  let range: semver.Range;
+  let range: VersionRange;
   try {
-    range = new semver.Range(m.range, { loose: false });
+    range = VersionRange.compile(m);
   } catch (err) {
-    throw new CompileError(`${keyPath}.range`, `invalid semver range ${quote(m.range)}`, { cause: err });
+    const key = err instanceof RangeProblem ? err.key : 'range';
+    throw new CompileError(`${keyPath}.${key}`, (err as Error).message, { cause: err });
   }
+  const pattern = m.pattern === undefined ? undefined : compileRegex(m.pattern, `${keyPath}.pattern`);
   const from = m.from;
-  const memo = new Map<string, boolean>();
+  const buffer = new VersionBuffer();
+  const text = `app version (${sourceText(from)}${pattern === undefined ? '' : ` ~ /${m.pattern}/`}) ${range.text}`;
   return {
-    text: `app version (${sourceText(from)}) satisfies ${quote(m.range)}`,
+    text,
     test: (s) => {
-      const v = readSource(s.req, from);
-      if (v === undefined) return false;
-      let ok = memo.get(v);
-      if (ok === undefined) {
-        const parsed = semver.parse(v, { loose: false });
-        ok = parsed !== null && range.test(parsed);
-        if (memo.size >= APP_VERSION_MEMO_SIZE) memo.clear();
-        memo.set(v, ok);
+      const v = versionText(readSource(s.req, from), pattern);
+      return v !== undefined && buffer.parse(v) === PARSED && range.test(buffer);
+    },
+    explain: (s) => {
+      const value = readSource(s.req, from);
+      const check: ConditionCheck = { condition: text, holds: false, value: value ?? null };
+      if (value === undefined) {
+        check.problem = `no ${sourceText(from)}`;
+        return check;
       }
-      return ok;
+      const v = versionText(value, pattern);
+      if (v === undefined) {
+        check.problem = `/${m.pattern}/ finds no version in it`;
+        return check;
+      }
+      const code = buffer.parse(v);
+      if (code !== PARSED) {
+        check.problem = `${quote(v)} is not a version: ${describeProblem(code, buffer)}`;
+        return check;
+      }
+      check.version = buffer.normalized(range.mode);
+      check.holds = range.test(buffer);
+      return check;
     },
   };
+}
+
+/** The version text of a value: the value itself, or the first capture group of `pattern` in it. */
+function versionText(value: string | undefined, pattern: RegExp | undefined): string | undefined {
+  if (value === undefined || pattern === undefined) return value;
+  const found = pattern.exec(value);
+  return found === null ? undefined : found[1];
 }
 
 /**
@@ -168,5 +194,12 @@ export function percentCondition(percent: number, keyPath: string): Condition {
   const text = `percent ${percent} (bucket < ${t})`;
   if (t === 0) return { text, test: () => false };
   if (t >= BUCKETS) return { text, test: () => true };
-  return { text, test: (s) => s.bucket() < t };
+  return {
+    text,
+    test: (s) => s.bucket() < t,
+    explain: (s) => {
+      const bucket = s.bucket();
+      return { condition: text, holds: bucket < t, bucket, threshold: t };
+    },
+  };
 }

@@ -11,7 +11,7 @@
  * It never advances the mirror accumulator: the mirror is reported as configured.
  */
 import type { HeaderModifier, MirrorSpec } from '../spec/types.js';
-import type { HealthView, MarkContext, RequestView, Snapshot } from './types.js';
+import type { BucketCheck, HealthView, MarkContext, MarkTrace, RequestView, Snapshot, StepCheck } from './types.js';
 import { dispatch } from './dispatch.js';
 import { BAGGAGE_LANE_KEY } from './mark.js';
 import { baggageValue, headerValue } from './request-values.js';
@@ -39,6 +39,14 @@ export interface Explanation {
   mirror?: MirrorSpec;
   /** Lane headers the request carries that this route does not trust (the gateway strips them). */
   ignoredLaneHeaders?: string[];
+  /**
+   * Each rule, canary and split step marking checked, in order, up to the one that marked: what each
+   * condition read and compared (an app version parsed, a bucket and its threshold). Absent when a
+   * trusted or pinned lane decided before any rule ran.
+   */
+  checks?: StepCheck[];
+  /** The request's percent bucket (0..9999) and where it came from, when some step compared it. */
+  bucket?: BucketCheck;
 }
 
 /** Explains one request against a Snapshot (a dry run; see the module comment on counters). */
@@ -57,7 +65,8 @@ export function explain(snapshot: Snapshot, req: RequestView, health: HealthView
       dispatchReason: null,
     };
   }
-  const mark = route.mark(req, ctx);
+  const trace: MarkTrace = { steps: [] };
+  const mark = route.mark(req, ctx, trace);
   const target = dispatch(route.service, mark.lane, health);
   const out: Explanation = {
     route: route.name,
@@ -70,6 +79,8 @@ export function explain(snapshot: Snapshot, req: RequestView, health: HealthView
     fellBack: target.fellBack,
     dispatchReason: target.reason,
   };
+  if (trace.steps.length > 0) out.checks = trace.steps;
+  if (trace.bucket !== undefined) out.bucket = trace.bucket;
   if (mark.setVisitorId !== undefined) out.setVisitorId = mark.setVisitorId;
   if (mark.headers !== undefined) out.headers = mark.headers;
   const mirror = snapshot.spec.routes[snapshot.routes.indexOf(route)]?.mirror;

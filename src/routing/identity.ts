@@ -12,7 +12,7 @@
  * canary weight and sticky split of the route: the thresholds of one route nest (see mark.ts).
  */
 import type { ValueSource } from '../spec/types.js';
-import type { MarkContext, RequestView } from './types.js';
+import type { BucketCheck, MarkContext, RequestView } from './types.js';
 import { BUCKETS, bucketFromSeed } from './hash.js';
 import { cookieValue, headerValue, queryValue } from './request-values.js';
 
@@ -105,5 +105,17 @@ export class Subject {
         id !== undefined ? bucketFromSeed(this.plan.seed, id) : Math.floor(this.ctx.random() * BUCKETS);
     }
     return this.cachedBucket;
+  }
+
+  /** For explain: the bucket, if some step asked for it, and where it came from. */
+  bucketCheck(): BucketCheck | undefined {
+    if (this.cachedBucket < 0) return undefined;
+    const from =
+      this.minted !== undefined
+        ? `new visitor id ${JSON.stringify(this.minted)}`
+        : this.found !== undefined
+          ? `identity ${JSON.stringify(this.found)}`
+          : 'random (no identity, no visitor cookie)';
+    return { value: this.cachedBucket, from };
   }
 }

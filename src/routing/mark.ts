@@ -26,7 +26,7 @@
  */
 import { LANE_BAGGAGE_KEY, joinHeader } from '../lanes/baggage.js';
 import type { NginxCanary, RouteSpec } from '../spec/types.js';
-import type { MarkContext, MarkResult, RequestView, ServiceOverlay } from './types.js';
+import type { ConditionCheck, MarkContext, MarkResult, MarkTrace, RequestView, ServiceOverlay } from './types.js';
 import { CompileError } from './errors.js';
 import { BUCKETS, saltSeed } from './hash.js';
 import { Subject, type IdentityPlan } from './identity.js';
@@ -41,7 +41,7 @@ export const BAGGAGE_LANE_KEY = LANE_BAGGAGE_KEY;
 /** The longest lane value accepted from a trusted request; anything longer is ignored. */
 const MAX_LANE_LENGTH = 128;
 
-export type MarkFn = (req: RequestView, ctx: MarkContext) => MarkResult;
+export type MarkFn = (req: RequestView, ctx: MarkContext, trace?: MarkTrace) => MarkResult;
 
 export interface MarkOptions {
   /** Where the route sits in the spec, for errors: `routes[2]`. */
@@ -88,30 +88,50 @@ export function compileMark(route: RouteSpec, opts: MarkOptions): MarkFn {
   });
   const sticky = route.stickySplit;
 
-  function decide(s: Subject): MarkResult {
+  function decide(s: Subject, trace: MarkTrace | undefined): MarkResult {
     for (let i = 0; i < rules.length; i++) {
       const rule = rules[i]!;
-      if (rule.test(s)) return rule.result;
+      if (trace !== undefined) {
+        const step = rule.check(s);
+        trace.steps.push(step);
+        if (step.matched) return rule.result;
+      } else if (rule.test(s)) {
+        return rule.result;
+      }
     }
     for (let i = 0; i < canaries.length; i++) {
-      const r = canaries[i]!(s);
+      const checks: ConditionCheck[] | undefined = trace === undefined ? undefined : [];
+      const r = canaries[i]!(s, checks);
+      if (trace !== undefined) trace.steps.push({ step: `canary[${i}]`, lane: route.canary[i]!.lane, matched: r !== null, checks: checks! });
       if (r !== null) return r;
     }
     if (split !== null) {
-      if (sticky && s.stickyId() !== undefined) return split.byBucket(s.bucket());
-      return split.wrr.next()!;
+      if (sticky && s.stickyId() !== undefined) {
+        const r = split.byBucket(s.bucket());
+        if (trace !== undefined) {
+          trace.steps.push({ step: 'split', lane: r.lane, matched: true, checks: [{ condition: r.reason, holds: true, bucket: s.bucket() }] });
+        }
+        return r;
+      }
+      const r = split.wrr.next()!;
+      if (trace !== undefined) trace.steps.push({ step: 'split', lane: r.lane, matched: true, checks: [{ condition: r.reason, holds: true }] });
+      return r;
     }
     return fallback;
   }
 
-  return function mark(req: RequestView, ctx: MarkContext): MarkResult {
+  return function mark(req: RequestView, ctx: MarkContext, trace?: MarkTrace): MarkResult {
     if (trusted !== null) {
       const r = trusted(req);
       if (r !== null) return r;
     }
     if (pinned !== null) return pinned;
     const s = new Subject(plan, req, ctx);
-    const r = decide(s);
+    const r = decide(s, trace);
+    if (trace !== undefined) {
+      const bucket = s.bucketCheck();
+      if (bucket !== undefined) trace.bucket = bucket;
+    }
     return s.minted === undefined ? r : { ...r, setVisitorId: s.minted };
   };
 }
@@ -160,7 +180,11 @@ function trustedLaneReader(laneHeaders: readonly string[]): (req: RequestView) =
  * - weight: out of weightTotal, by the request's bucket (sticky for an identity, else random).
  * "Not this canary" moves on to the next canary (rings), then the split.
  */
-export function compileCanary(c: NginxCanary, index: number, keyPath: string): (s: Subject) => MarkResult | null {
+export function compileCanary(
+  c: NginxCanary,
+  index: number,
+  keyPath: string,
+): (s: Subject, checks?: ConditionCheck[]) => MarkResult | null {
   if (typeof c.lane !== 'string' || c.lane === '') throw new CompileError(`${keyPath}.lane`, 'a canary needs a lane');
   const lane = c.lane;
   const name = `canary[${index}]`;
@@ -186,9 +210,14 @@ export function compileCanary(c: NginxCanary, index: number, keyPath: string): (
     reason: `${name}: weight ${weight}/${total} (bucket < ${t}) -> lane ${lane}`,
   });
 
-  return (s) => {
+  const headerText = `header ${header} ${headerTest}`;
+  const cookieText = `cookie ${cookie} is "always" ("never": not this canary)`;
+  const weightText = `weight ${weight}/${total} (bucket < ${t})`;
+  // `checks` is given by explain only: each test that ran is recorded, with what it read.
+  return (s, checks) => {
     if (header !== undefined) {
       const v = headerValue(s.req.headers, header);
+      if (checks !== undefined) checks.push({ condition: headerText, holds: isCanaryHeader(v), detail: read(v) });
       if (v !== undefined) {
         if (value !== undefined) {
           if (v === value) return byHeader;
@@ -203,12 +232,29 @@ export function compileCanary(c: NginxCanary, index: number, keyPath: string): (
     }
     if (cookie !== undefined) {
       const v = cookieValue(s.req.headers.cookie, cookie);
+      if (checks !== undefined) checks.push({ condition: cookieText, holds: v === 'always', detail: read(v) });
       if (v === 'always') return byCookie;
       if (v === 'never') return null;
     }
     if (t <= 0) return null;
-    return t >= BUCKETS || s.bucket() < t ? byWeight : null;
+    if (t >= BUCKETS) {
+      if (checks !== undefined) checks.push({ condition: weightText, holds: true });
+      return byWeight;
+    }
+    const bucket = s.bucket();
+    if (checks !== undefined) checks.push({ condition: weightText, holds: bucket < t, bucket, threshold: t });
+    return bucket < t ? byWeight : null;
   };
+
+  function isCanaryHeader(v: string | undefined): boolean {
+    if (v === undefined) return false;
+    return value !== undefined ? v === value : pattern !== undefined ? pattern.test(v) : v === 'always';
+  }
+}
+
+/** What a canary read, for explain. */
+function read(v: string | undefined): string {
+  return v === undefined ? 'absent' : `read ${JSON.stringify(v)}`;
 }
 
 interface CompiledSplit {

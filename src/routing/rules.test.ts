@@ -43,31 +43,40 @@ test('users never mints a visitor id (a fresh id cannot be on a list)', () => {
   assert.equal(c.minted, 0);
 });
 
-test('appVersion: strict semver in the range; missing or unparseable does not match', () => {
+test('appVersion: versions as apps send them, compared with the range; missing or no version does not match', () => {
   const rule: Rule = { lane: 'beta', appVersion: { from: { kind: 'header', name: 'x-app-version' }, range: '>=2.3.0' } };
   const v = (x?: string) => matches(rule, req(x === undefined ? {} : { 'x-app-version': x }));
-  assert.ok(v('2.3.0'));
-  assert.ok(v('2.10.1'));
-  assert.ok(v('v2.4.0'), 'a leading v is valid strict semver');
-  assert.ok(!v('2.2.9'));
+  for (const yes of ['2.3.0', '2.10.1', 'v2.4.0', '2.4', '2.4.0.1234', '2.4.0-beta.1', '2.4.0+1234', '3', '2.3']) assert.ok(v(yes), yes);
+  for (const no of ['2.2.9', '2.2.9.9999', '2', '2.2.0-beta.1', 'latest', ' 2.4.0x', '2.x', '2..4', '']) assert.ok(!v(no), no);
   assert.ok(!v(undefined));
-  assert.ok(!v(''));
-  assert.ok(!v('2.4'), 'not coerced');
-  assert.ok(!v('latest'));
-  assert.ok(!v(' 2.4.0x'));
-  assert.ok(!v('3.0.0-beta.1'), "npm's prerelease rule: a plain range excludes prereleases");
-  // Memoized answers stay right when asked again.
-  assert.ok(v('2.3.0') && !v('2.2.9'));
+  // Asked again (the condition reuses its buffer): the same answers.
+  assert.ok(v('2.3.0') && !v('2.2.9') && v('2.3.0'));
 });
 
-test('appVersion: complex ranges and other sources', () => {
+test('appVersion: complex ranges, min and max, and other sources', () => {
   const rule: Rule = { lane: 'beta', appVersion: { from: { kind: 'query', name: 'av' }, range: '1.x || >=2.5.0 <3' } };
   assert.ok(matches(rule, req({}, '/', 'av=1.9.9')));
-  assert.ok(matches(rule, req({}, '/', 'av=2.7.0')));
+  assert.ok(matches(rule, req({}, '/', 'av=2.7.0.15')));
   assert.ok(!matches(rule, req({}, '/', 'av=2.4.0')));
   assert.ok(!matches(rule, req({}, '/', 'av=3.0.0')));
-  const pre: Rule = { lane: 'beta', appVersion: { from: { kind: 'cookie', name: 'av' }, range: '>=3.0.0-beta.0' } };
+  assert.ok(!matches(rule, req({}, '/', 'av=3.0.0-beta.1')), 'a 3.0 beta is a 3.0 build, not below 3');
+  const pre: Rule = { lane: 'beta', appVersion: { from: { kind: 'cookie', name: 'av' }, range: '>=3.0.0-beta.0', prerelease: 'exclude' } };
   assert.ok(matches(pre, req({ cookie: 'av=3.0.0-beta.1' })));
+  assert.ok(!matches(pre, req({ cookie: 'av=3.1.0-beta.1' })), "semver's rule: a tag only on the numbers the range names");
+  const between: Rule = { lane: 'beta', appVersion: { from: { kind: 'header', name: 'v' }, min: '2.4.0.1200', max: '2.9' } };
+  for (const [version, expected] of [['2.4.0.1200', true], ['2.4.0.1199', false], ['2.9', true], ['2.9.0.0', true], ['2.9.0.1', false], ['2.5', true]] as const) {
+    assert.equal(matches(between, req({ v: version })), expected, version);
+  }
+});
+
+test('appVersion: pattern takes the version out of a value; no match, no version', () => {
+  const rule: Rule = { lane: 'beta', appVersion: { from: { kind: 'header', name: 'user-agent' }, pattern: 'MyApp/([0-9.]+)', range: '>=2.3' } };
+  const ua = (x: string) => matches(rule, req({ 'user-agent': x }));
+  assert.ok(ua('MyApp/2.4.0 (iPhone; iOS 17.2; Scale/3.00)'));
+  assert.ok(ua('Mozilla/5.0 MyApp/2.3'));
+  assert.ok(!ua('MyApp/2.2.1 (iPhone; iOS 17.2)'));
+  assert.ok(!ua('OtherApp/9.0.0 (iPhone; iOS 17.2)'));
+  assert.ok(!ua('MyApp/ (iPhone)'), 'an empty capture is no version');
 });
 
 test('path: contains, prefix, regex on the raw path', () => {
@@ -158,6 +167,10 @@ test('bad regex or semver range -> CompileError with the key path', () => {
   assert.throws(
     () => compileRule({ lane: 'b', appVersion: { from: { kind: 'header', name: 'v' }, range: '>=>' } }, 'routes[0].rules[0]'),
     (e: unknown) => e instanceof CompileError && e.keyPath === 'routes[0].rules[0].appVersion.range',
+  );
+  assert.throws(
+    () => compileRule({ lane: 'b', appVersion: { from: { kind: 'header', name: 'v' }, max: 'v2.x' } }, 'routes[0].rules[0]'),
+    (e: unknown) => e instanceof CompileError && e.keyPath === 'routes[0].rules[0].appVersion.max' && /"v2.x" is not a version/.test(e.message),
   );
   assert.throws(() => compileRule({ lane: 'b', percent: 101 }, 'k'), CompileError);
   assert.throws(() => compileRule({ lane: 'b', header: { name: 'x' } }, 'k'), CompileError);

@@ -4,7 +4,7 @@
  * header never reads the identity and never mints a visitor id.
  */
 import type { Rule } from '../spec/types.js';
-import type { MarkResult } from './types.js';
+import type { ConditionCheck, MarkResult, StepCheck } from './types.js';
 import { CompileError } from './errors.js';
 import type { Subject } from './identity.js';
 import {
@@ -25,6 +25,8 @@ export interface CompiledRule {
   readonly test: (s: Subject) => boolean;
   /** What mark returns when this rule wins (frozen, shared by every request it marks). */
   readonly result: MarkResult;
+  /** For explain: `test` step by step, with what each condition read (see StepCheck). */
+  readonly check: (s: Subject) => StepCheck;
 }
 
 /**
@@ -46,7 +48,20 @@ export function compileRule(rule: Rule, keyPath: string, defaultName: string = k
   const what = conditions.length === 0 ? 'no conditions' : conditions.map((c) => c.text).join(' and ');
   const result: MarkResult = { lane: rule.lane, by: name, reason: `rule ${name} matched: ${what} -> lane ${rule.lane}` };
   if (rule.headers !== undefined) result.headers = rule.headers;
-  return { name, lane: rule.lane, test: allOf(conditions), result: Object.freeze(result) };
+  return { name, lane: rule.lane, test: allOf(conditions), result: Object.freeze(result), check: checkAll(name, rule.lane, conditions) };
+}
+
+/** allOf, recording each condition it runs; like allOf it stops at the first that fails. */
+function checkAll(step: string, lane: string, conditions: readonly Condition[]): (s: Subject) => StepCheck {
+  return (s) => {
+    const checks: ConditionCheck[] = [];
+    for (const c of conditions) {
+      const check = c.explain !== undefined ? c.explain(s) : { condition: c.text, holds: c.test(s) };
+      checks.push(check);
+      if (!check.holds) return { step, lane, matched: false, checks };
+    }
+    return { step, lane, matched: true, checks };
+  };
 }
 
 function allOf(conditions: readonly Condition[]): (s: Subject) => boolean {

@@ -91,6 +91,48 @@ export interface MarkResult {
   setVisitorId?: string;
 }
 
+/** What explain reports about one condition it ran (see Condition.explain in conditions.ts). */
+export interface ConditionCheck {
+  /** What the condition checks, in the words of the rule's reason. */
+  condition: string;
+  holds: boolean;
+  /** appVersion: the value read (null when absent), the version parsed from it, or why there is none. */
+  value?: string | null;
+  version?: string;
+  problem?: string;
+  /** percent, canary weight, sticky split: the request's bucket (0..9999) and what it was compared with. */
+  bucket?: number;
+  /** In when `bucket < threshold`. */
+  threshold?: number;
+  /** Anything else that was read, in words (a canary's header or cookie value, a split's bucket range). */
+  detail?: string;
+}
+
+/** One marking step explain looked at: a rule, a canary, the split. */
+export interface StepCheck {
+  /** The rule's name (`rules[1]`, `rollout.rules[0]`, or its own), `canary[0]`, or `split`. */
+  step: string;
+  lane: string;
+  /** Whether this step marked the request (the last step of the list when one did). */
+  matched: boolean;
+  /** The conditions in the order they ran; a rule stops at the first that fails, so later ones are not listed. */
+  checks: ConditionCheck[];
+}
+
+/** The request's percent bucket and where it came from, when a step compared it. */
+export interface BucketCheck {
+  /** 0..9999: the hash of the route's salt and the identity (or a random draw). */
+  value: number;
+  /** `identity "1001"`, `new visitor id "..."`, or `random (no identity)`. */
+  from: string;
+}
+
+/** Filled in by mark when explain asks for it (never on the gateway's path). */
+export interface MarkTrace {
+  steps: StepCheck[];
+  bucket?: BucketCheck;
+}
+
 export interface DispatchResult {
   /** The version that serves the request; '' when none can (fail closed or no endpoints at all). */
   version: string;
@@ -104,8 +146,11 @@ export interface CompiledRoute {
   name: string;
   service: CompiledService;
   trustLane: boolean;
-  /** Put the request into a lane. Randomness is injected so tests get exact answers. */
-  mark(req: RequestView, ctx: MarkContext): MarkResult;
+  /**
+   * Put the request into a lane. Randomness is injected so tests get exact answers. With `trace`
+   * (explain only), each rule, canary and split step checked is recorded in it.
+   */
+  mark(req: RequestView, ctx: MarkContext, trace?: MarkTrace): MarkResult;
   /** When set, this request should also be copied to the returned lane (deterministic share). */
   mirrorLane(): string | null;
   /** Visitor cookie name and max-age when anonymous stickiness is on. */

@@ -24,6 +24,7 @@ export const ISSUE_CODES = [
   'bad-regex',
   'unsafe-regex',
   'bad-semver',
+  'bad-version',
   'empty-versions',
   'unknown-service',
   'unknown-version',

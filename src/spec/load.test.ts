@@ -108,8 +108,8 @@ const EXPECTED: Spec = {
       salt: '2026',
       rules: [
         { name: 'vip', lane: 'alpha', users: ['1001', '1002', '0012', '12345678901234567890'] },
-        { name: 'rules[1]', lane: 'beta', appVersion: { from: { kind: 'header', name: 'x-app-version' }, range: '>=2.3.0' } },
-        { name: 'rules[2]', lane: 'beta', appVersion: { from: { kind: 'query', name: 'v' }, range: '^3' } },
+        { name: 'rules[1]', lane: 'beta', appVersion: { from: { kind: 'header', name: 'x-app-version' }, range: '>=2.3.0', prerelease: 'include' } },
+        { name: 'rules[2]', lane: 'beta', appVersion: { from: { kind: 'query', name: 'v' }, range: '^3', prerelease: 'include' } },
         { name: 'rules[3]', lane: 'beta', path: { contains: '/new-checkout' } },
         { name: 'rules[4]', lane: 'beta', path: { regex: '^/v[0-9]+/pay$' } },
         { name: 'rules[5]', lane: 'beta', header: { name: 'x-canary', equals: 'always' } },

@@ -35,11 +35,26 @@ export interface PathMatch {
   regex?: string;
 }
 
+/**
+ * An app version condition (src/spec/app-version.ts says what a version is and how it compares). At
+ * least one of range, min, max; all given must hold.
+ */
 export interface AppVersionMatch {
   /** Where the version comes from; `header: x-app-version` in YAML becomes {kind:'header', name}. */
   from: ValueSource;
+  /** A regex whose first capture group is the version (`MyApp/([0-9.]+)` in a User-Agent). */
+  pattern?: string;
   /** A semver range (`>=2.3.0`, `^3`, `1.x || >=2.5.0 <3`). */
-  range: string;
+  range?: string;
+  /** Lowest version, inclusive (any number of segments: `2.4.0.1200`). */
+  min?: string;
+  /** Highest version, inclusive. */
+  max?: string;
+  /**
+   * `include`: a prerelease tag is ignored (`2.4.0-beta.1` is 2.4.0); `exclude`: semver's rule. The
+   * loader always fills it in; absent (a rule built in code) means `include`.
+   */
+  prerelease?: 'include' | 'exclude';
 }
 
 /** Header changes a rule applies to the upstream request when it marks it. */

@@ -2,7 +2,7 @@
  * The marking part of a route: rules (users, app version, path, header, cookie, query, percent) and
  * ingress-nginx style canaries.
  */
-import { validRange } from 'semver';
+import { RangeProblem, VersionRange } from '../app-version.js';
 import type { AppVersionMatch, HeaderModifier, NamedMatch, NginxCanary, PathMatch, Rule, ValueSource } from '../types.js';
 import { entries, has, list, num, rec, str, type NormalizeContext } from '../context.js';
 import type { Path } from '../paths.js';
@@ -74,11 +74,38 @@ function appVersion(ctx: NormalizeContext, path: Path, raw: Record<string, unkno
       : str(raw.query) !== undefined
         ? { kind: 'query', name: str(raw.query)! }
         : { kind: 'cookie', name: str(raw.cookie) ?? '' };
-  const range = ctx.text([...path, 'range'], raw.range) ?? '';
-  if (range !== '' && validRange(range) === null) {
-    ctx.report([...path, 'range'], 'bad-semver', `not a valid semver range: "${range}" (examples: >=2.3.0, ^3, 1.x || >=2.5.0 <3)`);
+  const match: AppVersionMatch = { from, prerelease: raw.prerelease === 'exclude' ? 'exclude' : 'include' };
+  // Unquoted numbers are taken as written: `min: 2.10` is 2.10, not 2.1.
+  for (const key of ['range', 'min', 'max'] as const) {
+    const text = ctx.text([...path, key], raw[key]);
+    if (text !== undefined) match[key] = text;
   }
-  return { from, range };
+  const pattern = regex(ctx, [...path, 'pattern'], raw.pattern);
+  if (pattern !== undefined) {
+    match.pattern = pattern;
+    if (captureGroups(pattern) === 0) {
+      ctx.report([...path, 'pattern'], 'invalid-value', `needs a capture group around the version, e.g. "MyApp/([0-9.]+)": its first group is the version`);
+    }
+  }
+  // The very compiler the routing core uses, so what loads is what runs.
+  if (match.range !== undefined || match.min !== undefined || match.max !== undefined) {
+    try {
+      VersionRange.compile(match);
+    } catch (err) {
+      const key = err instanceof RangeProblem ? err.key : 'range';
+      ctx.report([...path, key], key === 'range' ? 'bad-semver' : 'bad-version', (err as Error).message);
+    }
+  }
+  return match;
+}
+
+/** How many capture groups a (valid) pattern has: an alternative matching '' makes every pattern match. */
+function captureGroups(pattern: string): number {
+  try {
+    return new RegExp(`${pattern}|`).exec('')!.length - 1;
+  } catch {
+    return 0;
+  }
 }
 
 function pathMatch(ctx: NormalizeContext, path: Path, raw: Record<string, unknown>): PathMatch {
