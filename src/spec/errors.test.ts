@@ -157,6 +157,32 @@ test('a bad semver range', () => {
   ]);
 });
 
+test('app version conditions: bounds, tags, pattern and prerelease are checked where they are written', () => {
+  const rule = (body: string) => route(`    rules: [{ lane: beta, appVersion: { ${body} } }]`);
+  expectIssues(rule('header: x-app-version, min: 2.x'), [
+    [13, '2.x', 'routes[0].rules[0].appVersion.min', 'bad-version', /"2\.x" is not a version: expected a number at character 3/],
+  ]);
+  expectIssues(rule('header: x-app-version, range: ">=3.0.0-beta.2"'), [
+    [13, '">=3.0.0-beta.2"', 'routes[0].rules[0].appVersion.range', 'bad-semver', /names a prerelease tag .*prerelease: exclude/],
+  ]);
+  expectIssues(rule('header: x-app-version, range: ">=2.4.0.1234"'), [
+    [13, '">=2.4.0.1234"', 'routes[0].rules[0].appVersion.range', 'bad-semver', /use min \/ max/],
+  ]);
+  expectIssues(rule('header: user-agent, pattern: "MyApp/[0-9.]+", range: ">=2"'), [
+    [13, '"MyApp/[0-9.]+"', 'routes[0].rules[0].appVersion.pattern', 'invalid-value', /needs a capture group around the version/],
+  ]);
+  expectIssues(rule('header: user-agent, pattern: "MyApp/(([0-9]+[.])+)", range: ">=2"'), [
+    [13, '"MyApp', 'routes[0].rules[0].appVersion.pattern', 'unsafe-regex', /nested quantifier/],
+  ]);
+  expectIssues(rule('header: x-app-version'), [[13, 'appVersion', 'routes[0].rules[0].appVersion', 'invalid-value', /set range, min or max/]]);
+  expectIssues(rule('header: x-app-version, range: ">=2", prerelease: maybe'), [
+    [13, 'maybe', 'routes[0].rules[0].appVersion.prerelease', 'invalid-value', /must be include or exclude/],
+  ]);
+  // Unquoted numbers are versions as written: 2.10 is not 2.1.
+  const spec = parseSpec(rule('header: x-app-version, min: 2.10, max: 3, prerelease: exclude'), 'gl.yaml');
+  assert.deepEqual(spec.routes[0]!.rules[0]!.appVersion, { from: { kind: 'header', name: 'x-app-version' }, min: '2.10', max: '3', prerelease: 'exclude' });
+});
+
 test('negative weights and an all-zero split', () => {
   expectIssues(route('    split: { stable: -1, beta: 1 }'), [[13, '-1', 'routes[0].split.stable', 'out-of-range', /must be a whole number from 0 to 1000000.*got -1/]]);
   expectIssues(route('    split: { stable: 0, beta: 0 }'), [[13, 'split', 'routes[0].split', 'zero-split', /all weights are 0/]]);
