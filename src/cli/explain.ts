@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { loadSpecFile } from '../spec/index.js';
-import { compile, explain } from '../routing/index.js';
+import { compile, explain, type Explanation } from '../routing/index.js';
 import type { RequestView } from '../routing/types.js';
 
 interface ExplainOptions {
@@ -47,9 +47,28 @@ export async function explainCommand(opts: ExplainOptions): Promise<void> {
     console.log(JSON.stringify(result, null, 2));
     return;
   }
-  for (const [key, value] of Object.entries(result)) {
-    if (value === undefined) continue;
-    console.log(`${(key + ':').padEnd(16)}${typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
-  }
+  console.log(formatExplanation(result));
   if (result.route === null) process.exitCode = 2;
+}
+
+const INDENT = ' '.repeat(16);
+
+/**
+ * The explanation as aligned `key: value` lines; the steps marking checked as an indented list, one
+ * line per step and one per condition it ran (what was read, the version or bucket compared).
+ */
+export function formatExplanation(result: Explanation): string {
+  const lines: string[] = [];
+  for (const [key, value] of Object.entries(result)) {
+    if (value === undefined || key === 'checks' || key === 'bucket') continue;
+    lines.push(`${(key + ':').padEnd(16)}${typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value)}`);
+  }
+  if (result.bucket !== undefined) lines.push(`${'bucket:'.padEnd(16)}${result.bucket.value} of 0..9999 (${result.bucket.from})`);
+  (result.checks ?? []).forEach((step, i) => {
+    lines.push(`${(i === 0 ? 'checked:' : '').padEnd(16)}${step.step} -> lane ${step.lane}: ${step.matched ? 'marked' : 'no'}`);
+    for (const c of step.checks) {
+      lines.push(`${INDENT}  ${c.holds ? 'yes' : 'no '}  ${c.condition}${c.detail !== undefined ? ` (${c.detail})` : ''}`);
+    }
+  });
+  return lines.join('\n');
 }

@@ -158,23 +158,34 @@ export function appVersionCondition(m: AppVersionMatch, keyPath: string): Condit
       const check: ConditionCheck = { condition: text, holds: false, value: value ?? null };
       if (value === undefined) {
         check.problem = `no ${sourceText(from)}`;
-        return check;
+      } else {
+        const v = versionText(value, pattern);
+        const code = v === undefined ? PARSED : buffer.parse(v);
+        if (v === undefined) check.problem = `/${m.pattern}/ finds no version in it`;
+        else if (code !== PARSED) check.problem = `${pattern === undefined ? '' : `${quote(v)} `}not a version: ${describeProblem(code, buffer)}`;
+        else {
+          check.version = buffer.normalized(range.mode);
+          check.holds = range.test(buffer);
+        }
       }
-      const v = versionText(value, pattern);
-      if (v === undefined) {
-        check.problem = `/${m.pattern}/ finds no version in it`;
-        return check;
-      }
-      const code = buffer.parse(v);
-      if (code !== PARSED) {
-        check.problem = `${quote(v)} is not a version: ${describeProblem(code, buffer)}`;
-        return check;
-      }
-      check.version = buffer.normalized(range.mode);
-      check.holds = range.test(buffer);
+      const read = value === undefined ? '' : `read ${quote(clip(value))}: `;
+      check.detail =
+        check.version !== undefined
+          ? `${read}version ${check.version} ${check.holds ? 'satisfies' : 'does not satisfy'} ${range.text}`
+          : `${read}${check.problem}`;
       return check;
     },
   };
+}
+
+/** A value as explain repeats it: long ones cut (the full value is in `value`). */
+function clip(v: string): string {
+  return v.length <= 80 ? v : `${v.slice(0, 77)}...`;
+}
+
+/** For explain: how a bucket compared with a threshold. */
+export function bucketDetail(bucket: number, t: number): string {
+  return bucket < t ? `bucket ${bucket} < ${t}: in` : `bucket ${bucket} >= ${t}: out`;
 }
 
 /** The version text of a value: the value itself, or the first capture group of `pattern` in it. */
@@ -199,7 +210,7 @@ export function percentCondition(percent: number, keyPath: string): Condition {
     test: (s) => s.bucket() < t,
     explain: (s) => {
       const bucket = s.bucket();
-      return { condition: text, holds: bucket < t, bucket, threshold: t };
+      return { condition: text, holds: bucket < t, bucket, threshold: t, detail: bucketDetail(bucket, t) };
     },
   };
 }

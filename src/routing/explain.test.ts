@@ -106,7 +106,7 @@ test('explain shows the app version read, the version parsed from it or why none
       matched: true,
       checks: [
         { condition: 'header x-platform equals "ios"', holds: true },
-        { condition: 'app version (header user-agent ~ /MyApp/([0-9.]+)/) >=2.3', holds: true, value: 'MyApp/2.4 (iPhone; iOS 17.2)', version: '2.4.0' },
+        { condition: 'app version (header user-agent ~ /MyApp/([0-9.]+)/) >=2.3', holds: true, value: 'MyApp/2.4 (iPhone; iOS 17.2)', version: '2.4.0', detail: 'read "MyApp/2.4 (iPhone; iOS 17.2)": version 2.4.0 satisfies >=2.3' },
       ],
     },
   ]);
@@ -118,16 +118,17 @@ test('explain shows the app version read, the version parsed from it or why none
     holds: false,
     value: 'Mozilla/5.0',
     problem: '/MyApp/([0-9.]+)/ finds no version in it',
+    detail: 'read "Mozilla/5.0": /MyApp/([0-9.]+)/ finds no version in it',
   });
   assert.deepEqual(app!.checks, [
-    { condition: 'app version (header x-app-version) >=2.3.0', holds: false, value: 'latest', problem: '"latest" is not a version: expected a number at character 1' },
+    { condition: 'app version (header x-app-version) >=2.3.0', holds: false, value: 'latest', problem: 'not a version: expected a number at character 1', detail: 'read "latest": not a version: expected a number at character 1' },
   ]);
 
   const absent = explain(snap, req({ 'x-user-id': 'u1' }), allUp, ctx());
-  assert.deepEqual(absent.checks![1]!.checks, [{ condition: 'app version (header x-app-version) >=2.3.0', holds: false, value: null, problem: 'no header x-app-version' }]);
+  assert.deepEqual(absent.checks![1]!.checks, [{ condition: 'app version (header x-app-version) >=2.3.0', holds: false, value: null, problem: 'no header x-app-version', detail: 'no header x-app-version' }]);
 
   const below = explain(snap, req({ 'x-app-version': '2.2.9.9999', 'x-user-id': 'u1' }), allUp, ctx());
-  assert.deepEqual(below.checks![1]!.checks, [{ condition: 'app version (header x-app-version) >=2.3.0', holds: false, value: '2.2.9.9999', version: '2.2.9.9999' }]);
+  assert.deepEqual(below.checks![1]!.checks, [{ condition: 'app version (header x-app-version) >=2.3.0', holds: false, value: '2.2.9.9999', version: '2.2.9.9999', detail: 'read "2.2.9.9999": version 2.2.9.9999 does not satisfy >=2.3.0' }]);
 });
 
 test('explain shows the percent bucket of the user and each threshold it was compared with', () => {
@@ -145,20 +146,20 @@ test('explain shows the percent bucket of the user and each threshold it was com
     step: 'ten',
     lane: 'beta',
     matched: true,
-    checks: [{ condition: 'percent 10 (bucket < 1000)', holds: true, bucket: bucketOf('app-salt', inTen), threshold: 1000 }],
+    checks: [{ condition: 'percent 10 (bucket < 1000)', holds: true, bucket: bucketOf('app-salt', inTen), threshold: 1000, detail: `bucket ${bucketOf('app-salt', inTen)} < 1000: in` }],
   });
 
   const b = explain(snap, req({ 'x-user-id': inCanary }), allUp, ctx());
   assert.equal(b.lane, 'alpha');
   assert.deepEqual(b.checks!.slice(2), [
-    { step: 'ten', lane: 'beta', matched: false, checks: [{ condition: 'percent 10 (bucket < 1000)', holds: false, bucket: bucketOf('app-salt', inCanary), threshold: 1000 }] },
+    { step: 'ten', lane: 'beta', matched: false, checks: [{ condition: 'percent 10 (bucket < 1000)', holds: false, bucket: bucketOf('app-salt', inCanary), threshold: 1000, detail: `bucket ${bucketOf('app-salt', inCanary)} >= 1000: out` }] },
     {
       step: 'canary[0]',
       lane: 'alpha',
       matched: true,
       checks: [
         { condition: 'header x-canary is "always"', holds: false, detail: 'absent' },
-        { condition: 'weight 20/100 (bucket < 2000)', holds: true, bucket: bucketOf('app-salt', inCanary), threshold: 2000 },
+        { condition: 'weight 20/100 (bucket < 2000)', holds: true, bucket: bucketOf('app-salt', inCanary), threshold: 2000, detail: `bucket ${bucketOf('app-salt', inCanary)} < 2000: in` },
       ],
     },
   ]);

@@ -31,7 +31,7 @@ import { CompileError } from './errors.js';
 import { BUCKETS, saltSeed } from './hash.js';
 import { Subject, type IdentityPlan } from './identity.js';
 import { baggageValue, cookieValue, headerValue } from './request-values.js';
-import { compileRegex } from './conditions.js';
+import { bucketDetail, compileRegex } from './conditions.js';
 import { compileRule, type CompiledRule } from './rules.js';
 import { SmoothWrr } from './wrr.js';
 
@@ -109,7 +109,7 @@ export function compileMark(route: RouteSpec, opts: MarkOptions): MarkFn {
       if (sticky && s.stickyId() !== undefined) {
         const r = split.byBucket(s.bucket());
         if (trace !== undefined) {
-          trace.steps.push({ step: 'split', lane: r.lane, matched: true, checks: [{ condition: r.reason, holds: true, bucket: s.bucket() }] });
+          trace.steps.push({ step: 'split', lane: r.lane, matched: true, checks: [{ condition: r.reason, holds: true, bucket: s.bucket(), detail: `bucket ${s.bucket()}` }] });
         }
         return r;
       }
@@ -238,11 +238,11 @@ export function compileCanary(
     }
     if (t <= 0) return null;
     if (t >= BUCKETS) {
-      if (checks !== undefined) checks.push({ condition: weightText, holds: true });
+      if (checks !== undefined) checks.push({ condition: weightText, holds: true, detail: 'everyone' });
       return byWeight;
     }
     const bucket = s.bucket();
-    if (checks !== undefined) checks.push({ condition: weightText, holds: bucket < t, bucket, threshold: t });
+    if (checks !== undefined) checks.push({ condition: weightText, holds: bucket < t, bucket, threshold: t, detail: bucketDetail(bucket, t) });
     return bucket < t ? byWeight : null;
   };
 

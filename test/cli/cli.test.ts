@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { startUpstream } from '../gateway/helpers.js';
+import { bucketOf } from '../../src/routing/index.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 const QUICKSTART = new URL('../../../examples/quickstart.yaml', import.meta.url).pathname;
@@ -68,6 +69,21 @@ test('explain: prints the route, rule, lane, version and endpoint of a request, 
   assert.equal(kw.status, 0, kw.stderr);
   assert.match(kw.stdout, /^by:\s+keyword$/m);
   assert.match(kw.stdout, /^version:\s+beta$/m);
+
+  // Each step checked: the app version read and parsed, the user's bucket and each threshold.
+  const app = run(['explain', '-c', QUICKSTART, '--url', 'http://prod.example.com/cart', '-H', 'x-user-id: 77', '-H', 'x-app-version: 2.4']);
+  assert.equal(app.status, 0, app.stderr);
+  assert.match(app.stdout, /^by:\s+new-app$/m);
+  assert.match(app.stdout, /^\s+yes\s+app version \(header x-app-version\) >=2\.3\.0 \(read "2\.4": version 2\.4\.0 satisfies >=2\.3\.0\)$/m);
+  const bucket = bucketOf('checkout-2026-11', '77');
+  assert.ok(bucket >= 1000, 'user 77 is outside the ten percent');
+  const out = run(['explain', '-c', QUICKSTART, '--url', 'http://prod.example.com/cart', '-H', 'x-user-id: 77', '-H', 'x-app-version: 2.4.0 (1234)']);
+  assert.equal(out.status, 0, out.stderr);
+  assert.match(out.stdout, /^\s+no\s+app version \(header x-app-version\) >=2\.3\.0 \(read "2\.4\.0 \(1234\)": not a version: unexpected " " at character 6/m);
+  assert.match(out.stdout, new RegExp(`^bucket:\\s+${bucket} of 0\\.\\.9999 \\(identity "77"\\)$`, 'm'));
+  assert.match(out.stdout, new RegExp(`^\\s+no\\s+percent 10 \\(bucket < 1000\\) \\(bucket ${bucket} >= 1000: out\\)$`, 'm'));
+  const json = JSON.parse(run(['explain', '-c', QUICKSTART, '--url', 'http://prod.example.com/cart', '-H', 'x-user-id: 77', '--json']).stdout) as { bucket: { value: number } };
+  assert.equal(json.bucket.value, bucket);
 
   const none = run(['explain', '-c', QUICKSTART, '--url', 'http://elsewhere.example.com/']);
   assert.equal(none.status, 2, 'no route matched is exit 2');

@@ -150,7 +150,7 @@ test('the admin API explains a version rule: value read, version parsed or why n
   const yes = await explain({ 'x-app-version': '2.4' });
   assert.equal(yes.lane, 'beta');
   const newApp = yes.checks.find((c) => c.step === 'new-app')!;
-  assert.deepEqual(newApp.checks, [{ condition: 'app version (header x-app-version) >=2.3.0', holds: true, value: '2.4', version: '2.4.0' }]);
+  assert.deepEqual(newApp.checks, [{ condition: 'app version (header x-app-version) >=2.3.0', holds: true, value: '2.4', version: '2.4.0', detail: 'read "2.4": version 2.4.0 satisfies >=2.3.0' }]);
 
   const no = await explain({ 'x-app-version': '2.4.0 (1234)' });
   assert.equal(no.lane, 'stable');
@@ -158,6 +158,7 @@ test('the admin API explains a version rule: value read, version parsed or why n
     condition: 'app version (header x-app-version) >=2.3.0',
     holds: false,
     value: '2.4.0 (1234)',
-    problem: '"2.4.0 (1234)" is not a version: unexpected " " at character 6 (a version is numbers separated by dots, then -tag or +build)',
+    problem: 'not a version: unexpected " " at character 6 (a version is numbers separated by dots, then -tag or +build)',
+    detail: 'read "2.4.0 (1234)": not a version: unexpected " " at character 6 (a version is numbers separated by dots, then -tag or +build)',
   });
 });
