@@ -22,6 +22,7 @@ const IMAGES =
 
 const REST = `    rules:
       - { name: beta-testers, lane: beta, header: { name: x-beta, equals: "1" } }
+      - { name: new-app, lane: beta, appVersion: { header: x-app-version, range: ">=2.3.0" } }
 rollouts:
   - name: web-beta
     service: web
@@ -138,6 +139,19 @@ test('the dashboard shows traffic per version, promotes a rollout with the token
   assert.match(String(await form.locator('[data-field="by"]').textContent()), /^beta-testers /);
   assert.equal(await form.locator('[data-field="version"]').textContent(), 'beta');
   assert.match(String(await form.locator('[data-field="endpoint"]').textContent()), new RegExp(`^${beta.url} `));
+  // ...with each step it checked: the app version read and parsed, or why there is none.
+  await form.locator('textarea[name="headers"]').fill('x-app-version: 2.4.0.1234');
+  await form.locator('button[type="submit"]').click();
+  await form.locator('[data-step="new-app"]').waitFor({ timeout: 5000 });
+  assert.equal(await form.locator('[data-field="by"] code').textContent(), 'new-app');
+  assert.equal(
+    await form.locator('[data-step="new-app"] li').textContent(),
+    '✓ app version (header x-app-version) >=2.3.0 — read "2.4.0.1234": version 2.4.0.1234 satisfies >=2.3.0',
+  );
+  await form.locator('textarea[name="headers"]').fill('x-app-version: latest');
+  await form.locator('button[type="submit"]').click();
+  await until(async () => /not a version/.test(String(await form.locator('[data-step="new-app"] li').textContent())), 5000, 'the explanation of "latest"');
+  assert.equal(await form.locator('[data-step="new-app"] .tag').textContent(), 'no');
 
   // Let the chart show the new share for a few seconds, then take the README's picture.
   await page.waitForTimeout(4000);

@@ -7,6 +7,7 @@ import type { Overview, RolloutOverview } from '../../src/metrics/overview.js';
 import type { RolloutView } from '../../src/rollout/view.js';
 
 export type { Explanation, Overview, RolloutOverview, RolloutView };
+export type { StepCheck } from '../../src/routing/types.js';
 export type { HistoryPoint, RouteOverview, ServiceOverview, VersionOverview } from '../../src/metrics/overview.js';
 export type { AnalysisRun } from '../../src/rollout/analysis.js';
 

@@ -1,5 +1,8 @@
-/** The explain box: a URL and headers in; lane, rule, version and endpoint out (POST /api/v1/explain). */
-import { ApiError, explain, type Explanation } from '../api.js';
+/**
+ * The explain box: a URL and headers in; lane, rule, version and endpoint out, with each step marking
+ * checked and what it read (app versions, the user's bucket) (POST /api/v1/explain).
+ */
+import { ApiError, explain, type Explanation, type StepCheck } from '../api.js';
 import { h, versionChip } from '../dom.js';
 
 /** Builds the box once; it keeps its own state (it is never re-rendered by the live feed). */
@@ -57,5 +60,29 @@ function answer(x: Explanation): HTMLElement {
     row('version', 'version', x.version === '' ? h('span', { class: 'error' }, 'none (503)') : versionChip(x.version ?? ''), x.fellBack ? h('small', { class: 'tag' }, 'fallback') : ''),
     row('endpoint', 'endpoint', x.endpoint ?? '–', ' ', h('span', { class: 'muted' }, x.dispatchReason ?? '')),
     x.ignoredLaneHeaders?.length ? row('ignored', 'ignored', x.ignoredLaneHeaders.join(', '), h('span', { class: 'muted' }, ' (not trusted on this route)')) : [],
+    x.bucket ? row('bucket', 'bucket', String(x.bucket.value), h('span', { class: 'muted' }, ` of 0..9999, ${x.bucket.from}`)) : [],
+    x.checks?.length ? row('checked', 'checks', steps(x.checks)) : [],
+  );
+}
+
+/** Each step marking tried, and each condition it ran with what it read (the version, the bucket). */
+function steps(checks: StepCheck[]): HTMLElement {
+  return h(
+    'ol',
+    { class: 'checks' },
+    checks.map((step) =>
+      h(
+        'li',
+        { 'data-step': step.step, class: step.matched ? 'marked' : '' },
+        h('code', {}, step.step), ' → ', versionChip(step.lane), ' ', h('small', { class: 'tag' }, step.matched ? 'marked' : 'no'),
+        h(
+          'ul',
+          {},
+          step.checks.map((c) =>
+            h('li', { class: c.holds ? 'holds' : 'fails' }, `${c.holds ? '✓' : '✗'} ${c.condition}`, c.detail ? h('span', { class: 'muted' }, ` — ${c.detail}`) : ''),
+          ),
+        ),
+      ),
+    ),
   );
 }
