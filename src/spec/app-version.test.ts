@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import semver from 'semver';
 import { describeProblem, MAX_VERSION_CHARS, PARSED, parseVersion, RangeProblem, VersionBuffer, VersionRange, type PrereleaseMode } from './app-version.js';
 
 /** The version as the range compares it, or `no: <why>`. */
@@ -170,4 +172,71 @@ test('bad ranges and bounds: an error naming the key and saying why', () => {
 test('parseVersion: segments and tag identifiers', () => {
   assert.deepEqual(parseVersion('v2.4.0.1234-beta.1+7'), { segments: [2, 4, 0, 1234], tag: ['beta', '1'] });
   assert.throws(() => parseVersion('nope'), /"nope" is not a version/);
+});
+
+/** Random semver-shaped versions and ranges, small numbers so that bounds and versions meet. */
+const n = fc.integer({ min: 0, max: 4 });
+const tag = fc.constantFrom('alpha', 'beta', 'beta.1', 'beta.2', 'rc.1', '0', '1', 'x-y');
+const release = fc.tuple(n, n, n).map(([a, b, c]) => `${a}.${b}.${c}`);
+const tagged = fc.tuple(release, tag).map(([v, t]) => `${v}-${t}`);
+const rangeText = fc.oneof(
+  fc.tuple(fc.constantFrom('>=', '>', '<', '<=', '=', '^', '~', ''), fc.oneof(release, fc.tuple(n, n).map(([a, b]) => `${a}.${b}`), n.map(String))).map(([op, v]) => `${op}${v}`),
+  fc.tuple(release, release).map(([a, b]) => `>=${a} <${b}`),
+  fc.tuple(n, release).map(([a, b]) => `${a}.x || >=${b}`),
+  fc.tuple(release, release).map(([a, b]) => `${a} - ${b}`),
+);
+const taggedRange = fc.tuple(fc.constantFrom('>=', '>', '<', '<=', '='), tagged).map(([op, v]) => `${op}${v}`);
+
+test('on plain x.y.z versions both modes agree with the semver package', () => {
+  fc.assert(
+    fc.property(release, rangeText, (v, range) => {
+      const expected = semver.satisfies(v, range);
+      assert.equal(satisfies(v, { range }), expected, `${v} in ${range}`);
+      assert.equal(satisfies(v, { range, prerelease: 'exclude' }), expected, `${v} in ${range} (exclude)`);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('prerelease: exclude agrees with the semver package on tagged versions and tagged ranges', () => {
+  fc.assert(
+    fc.property(fc.oneof(release, tagged), fc.oneof(rangeText, taggedRange), (v, range) => {
+      assert.equal(satisfies(v, { range, prerelease: 'exclude' }), semver.satisfies(v, range), `${v} in ${range}`);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('prerelease: include compares a tagged version as its release; extra segments order after it', () => {
+  fc.assert(
+    fc.property(tagged, rangeText, n, (v, range, build) => {
+      const plain = v.slice(0, v.indexOf('-'));
+      assert.equal(satisfies(v, { range }), semver.satisfies(plain, range), `${v} in ${range}`);
+      // x.y.z.b (b > 0) sits strictly between x.y.z and the next patch.
+      if (build > 0) {
+        assert.equal(satisfies(`${plain}.${build}`, { min: plain }), true);
+        assert.equal(satisfies(`${plain}.${build}`, { max: plain }), false);
+      }
+    }),
+    { numRuns: 1000 },
+  );
+});
+
+test('any text: parse ends, bounded, and never throws; a parsed version prints back to one that parses the same', () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.string({ maxLength: 80 }), fc.stringMatching(/^v?[0-9]{1,17}(\.[0-9]{1,3}){0,9}([-+][0-9A-Za-z.-]{0,8})?$/)), (text) => {
+      const b = new VersionBuffer();
+      const code = b.parse(text);
+      if (code !== PARSED) {
+        assert.ok(describeProblem(code, b).length > 0);
+        return;
+      }
+      assert.ok(text.length <= MAX_VERSION_CHARS && b.count >= 1 && b.count <= 8);
+      for (let i = 0; i < b.count; i++) assert.ok(Number.isSafeInteger(b.segments[i]));
+      const again = new VersionBuffer();
+      assert.equal(again.parse(b.normalized('exclude')), PARSED);
+      assert.equal(again.normalized('exclude'), b.normalized('exclude'));
+    }),
+    { numRuns: 3000 },
+  );
 });

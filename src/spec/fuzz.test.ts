@@ -53,6 +53,7 @@ routes:
     rules:
       - { name: vip, lane: alpha, users: ["1001", 1002] }
       - { lane: beta, appVersion: { header: x-app-version, range: ">=2.3.0" } }
+      - { lane: beta, appVersion: { header: user-agent, pattern: "MyApp/([0-9.]+)", min: 2.3, max: 2.9.9.9, prerelease: exclude } }
       - { lane: beta, path: { regex: "^/new-(checkout|cart)" } }
       - { lane: beta, header: { name: x-canary, pattern: "^(on|yes)$" } }
       - { lane: beta, percent: 10, headers: { set: { x-mse-tag: gray } } }
@@ -127,12 +128,13 @@ const KEYS = [
   'service', 'lane', 'rules', 'users', 'percent', 'split', 'mirror', 'canary', 'weight', 'byHeader', 'header', 'name',
   'equals', 'pattern', 'regex', 'appVersion', 'range', 'identity', 'visitorCookie', 'maxAge', 'timeouts', 'connect',
   'stable', 'beta', 'headers', 'set', 'remove', 'salt', 'passiveHealth', 'eject', 'in', 'present', 'query', 'cookie',
+  'min', 'max', 'prerelease',
 ];
 const { value: configLike } = fc.letrec((tie) => ({
   value: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     fc.oneof(fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.string({ maxLength: 12 })),
-    fc.constantFrom('5s', '1mb', 'http://127.0.0.1:1', '(a+)+', '>=1.0.0', 'header:x-u', 'stable', 'beta', '127.0.0.1:0'),
+    fc.constantFrom('5s', '1mb', 'http://127.0.0.1:1', '(a+)+', '>=1.0.0', 'header:x-u', 'stable', 'beta', '127.0.0.1:0', '2.4.0.1', 'exclude'),
     fc.array(tie('value'), { maxLength: 4 }),
     fc.dictionary(fc.constantFrom(...KEYS), tie('value'), { maxKeys: 5 }),
   ),
@@ -158,7 +160,20 @@ const rule = fc.record(
     name: maybe(fc.constantFrom('a', 'b')),
     lane: laneName,
     users: maybe(fc.array(fc.oneof(fc.string({ maxLength: 4 }), fc.integer()), { maxLength: 3 })),
-    appVersion: maybe(fc.record({ header: maybe(fc.constant('x-v')), query: maybe(fc.constant('v')), range: maybe(fc.constantFrom('>=1', 'nope', '^2.x')) }, { requiredKeys: [] })),
+    appVersion: maybe(
+      fc.record(
+        {
+          header: maybe(fc.constant('x-v')),
+          query: maybe(fc.constant('v')),
+          range: maybe(fc.constantFrom('>=1', 'nope', '^2.x', '>=3.0.0-beta.1', '>=2.4.0.1', '*')),
+          pattern: maybe(fc.constantFrom('App/([0-9.]+)', 'App/[0-9.]+', '(a+)+', '(', 'v(\\d+(\\.\\d+)*)')),
+          min: maybe(fc.constantFrom('2.3', '2.4.0.1200', 'v1', '2.x', '1.0.0-rc.1', '9'.repeat(20), '')),
+          max: maybe(fc.constantFrom('3', '2.9.9.9', 'x', '1.2.3.4.5.6.7.8.9')),
+          prerelease: maybe(fc.constantFrom('include', 'exclude', 'maybe')),
+        },
+        { requiredKeys: [] },
+      ),
+    ),
     path: maybe(fc.record({ contains: maybe(fc.constant('/n')), prefix: maybe(fc.constant('/p')), regex: regexText }, { requiredKeys: [] })),
     header: maybe(named),
     cookie: maybe(named),

@@ -35,7 +35,7 @@ function markAll(snapshot: Snapshot, inputs: string[]): void {
   const ctx = { random: () => 0.42, newVisitorId: () => 'fuzz-visitor' };
   for (const value of inputs) {
     const path = `/${value}`;
-    const headers: Record<string, string> = { 'x-user-id': value, 'x-p': value, 'x-canary': value, 'x-app-version': value, cookie: `uid=${value}; c=${value}` };
+    const headers: Record<string, string> = { 'x-user-id': value, 'x-p': value, 'x-canary': value, 'x-app-version': value, 'user-agent': `App/${value}`, cookie: `uid=${value}; c=${value}` };
     for (const host of ['', 'a.example.com', 'x.b.com']) {
       const route = snapshot.matchRoute(host, path);
       if (route === undefined) continue;
@@ -78,6 +78,8 @@ ${SERVICES}routes:
     rules:
       - { lane: alpha, users: ["1", 2, "003"] }
       - { lane: beta, appVersion: { header: x-app-version, range: ">=2.0.0 <3" } }
+      - { lane: beta, appVersion: { header: user-agent, pattern: "App/([0-9.]+)", min: 2.4.0.1200, max: 3, prerelease: exclude } }
+      - { lane: alpha, appVersion: { cookie: c, range: "^1.2 || >=4.0.0-rc.1", prerelease: exclude } }
       - { lane: beta, path: { regex: "^/new-(a|b)" } }
       - { lane: beta, header: { name: x-p, pattern: "^(on|yes)$" } }
       - { lane: beta, cookie: { name: c, in: [x, y] } }
@@ -147,7 +149,12 @@ const { value: configLike } = fc.letrec((tie) => ({
   ),
 }));
 
-const INPUTS = ['', '1', 'on', 'beta', '2.5.0', 'a'.repeat(40), `${'a'.repeat(40)}!`, `${'1'.repeat(40)}!`, '%00%ff', '../..'];
+const INPUTS = [
+  '', '1', 'on', 'beta', '2.5.0', 'a'.repeat(40), `${'a'.repeat(40)}!`, `${'1'.repeat(40)}!`, '%00%ff', '../..',
+  // versions: every shape the parser distinguishes, and its limits
+  'v2.4', '2.4.0.1234', '4.0.0-rc.2+b.7', '1.2.3-', '1.2.3-a..b', `${'9'.repeat(15)}.1`, `${'9'.repeat(16)}.1`, '1.2.3.4.5.6.7.8.9',
+  `1.2.3-${'x'.repeat(58)}`, `1.2.3-${'x'.repeat(59)}`, `${'1.'.repeat(500)}1`, '٣.٤',
+];
 
 function runDocuments(): void {
   const documents = fc.oneof(
@@ -190,7 +197,7 @@ function adversarial(pattern: string): string[] {
 
 function runRegexes(): void {
   fc.assert(
-    fc.property(regex, fc.constantFrom('header', 'path', 'canary', 'query'), fc.boolean(), (body, slot, anchored) => {
+    fc.property(regex, fc.constantFrom('header', 'path', 'canary', 'query', 'version'), fc.boolean(), (body, slot, anchored) => {
       const pattern = anchored ? `^${body}$` : body;
       announce({ pattern, slot });
       const q = JSON.stringify(pattern);
@@ -201,6 +208,8 @@ function runRegexes(): void {
             ? `rules: [{ lane: beta, path: { regex: ${q} } }]`
             : slot === 'query'
               ? `rules: [{ lane: beta, query: { name: p, pattern: ${q} } }]`
+              : slot === 'version'
+                ? `rules: [{ lane: beta, appVersion: { header: user-agent, pattern: ${JSON.stringify(`App/(${pattern})`)}, range: ">=1" } }]`
               : `canary: [{ lane: beta, byHeader: x-canary, byHeaderPattern: ${q} }]`;
       const text = `${SERVICES}routes:\n  - service: web\n    ${rule}\n`;
       let spec;
