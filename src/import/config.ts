@@ -95,6 +95,19 @@ export interface K8sServiceEntry {
   port: number | string | undefined;
 }
 
+/**
+ * A regex on a header that carries an app version (its name says `version`) is imported as the
+ * regex it is: it keeps matching the same text. What an importer says about it, since graylane can
+ * compare such versions as numbers instead (a text pattern such as `^2\.[3-9]` misses `2.10`).
+ */
+export function versionRegexNote(header: string, pattern: string): string | undefined {
+  if (!/version/i.test(header)) return undefined;
+  return (
+    `header ${header} is matched by the regular expression ${JSON.stringify(pattern)} on its text, imported as such; ` +
+    'to compare app versions as numbers (2.10 > 2.9, 2.4 = 2.4.0), write an appVersion rule instead (docs/config.md#app-versions)'
+  );
+}
+
 /** The largest split weight the loader accepts. */
 export const MAX_WEIGHT = 1_000_000;
 

@@ -148,3 +148,24 @@ test('a Kruise canary tag that is no graylane name becomes a lane that loads, an
   assert.ok(spec.routes[0]!.rules.some((r) => r.lane === 'gray-lane'));
   assert.equal(warnings.filter((w) => w.message.startsWith('tag "gray lane!" is not a graylane lane name: the lane is gray-lane')).length, 1);
 });
+
+test('a regex on an app version header stays a regex rule, with a note on appVersion; other headers get none', () => {
+  const nginx = ingress('web', 'web') + '---\n' + ingress('web-canary', 'web-v2', ', annotations: { nginx.ingress.kubernetes.io/canary: "true", nginx.ingress.kubernetes.io/canary-by-header: X-App-Version, nginx.ingress.kubernetes.io/canary-by-header-pattern: "^2\\\\.[3-9]" }');
+  const fromNginx = importConfigs([{ file: 'i.yaml', text: nginx }]);
+  assert.deepEqual(loadImported(fromNginx.yaml).spec.routes[0]!.canary, [{ lane: 'canary', byHeader: 'x-app-version', byHeaderPattern: '^2\\.[3-9]' }]);
+  assert.deepEqual(
+    fromNginx.warnings.map((w) => w.message),
+    ['header x-app-version is matched by the regular expression "^2\\\\.[3-9]" on its text, imported as such; to compare app versions as numbers (2.10 > 2.9, 2.4 = 2.4.0), write an appVersion rule instead (docs/config.md#app-versions)'],
+  );
+
+  const traefik = (header: string) =>
+    'http:\n  routers:\n' +
+    '    main: { rule: "Host(`a.com`)", service: v1 }\n' +
+    `    new-app: { rule: "Host(\`a.com\`) && HeaderRegexp(\`${header}\`, \`^2\\\\.[3-9]\`)", service: v2 }\n` +
+    '  services:\n    v1: { loadBalancer: { servers: [{ url: "http://10.0.0.1" }] } }\n    v2: { loadBalancer: { servers: [{ url: "http://10.0.0.2" }] } }\n';
+  const fromTraefik = importConfigs([{ file: 't.yaml', text: traefik('X-App-Version') }]);
+  const { spec } = loadImported(fromTraefik.yaml);
+  assert.deepEqual(spec.routes[0]!.rules.map((r) => [r.lane, r.header, r.appVersion]), [['v2', { name: 'x-app-version', pattern: '^2\\.[3-9]' }, undefined]]);
+  assert.match(fromTraefik.warnings.map((w) => w.message).join('\n'), /^header x-app-version is matched by the regular expression "\^2\\\\\.\[3-9\]" on its text, imported as such; .*appVersion rule/m);
+  assert.deepEqual(importConfigs([{ file: 't.yaml', text: traefik('X-Region') }]).warnings, []);
+});

@@ -15,7 +15,7 @@
  */
 import type { Path } from '../spec/paths.js';
 import { checkRegex } from '../spec/regex-safety.js';
-import { k8sMeta, list, rec, text, type ImportContext, type OutCanary, type OutMatch, type OutRoute } from './config.js';
+import { k8sMeta, list, rec, text, versionRegexNote, type ImportContext, type OutCanary, type OutMatch, type OutRoute } from './config.js';
 import type { SourceDoc } from './documents.js';
 import { valueProblem } from './values.js';
 
@@ -205,6 +205,8 @@ function parseCanary(doc: SourceDoc, ctx: ImportContext, annotations: Record<str
         delete canary.byHeader;
       } else {
         canary.byHeaderPattern = pattern;
+        const note = versionRegexNote(canary.byHeader, pattern);
+        if (note !== undefined) ctx.warn(doc, at('canary-by-header-pattern'), note);
       }
     }
   } else {

@@ -26,6 +26,7 @@ import {
   type OutHeaderMatch,
   type OutRoute,
   type OutRule,
+  versionRegexNote,
 } from './config.js';
 import type { SourceDoc } from './documents.js';
 import { parseRule, RuleSyntaxError, type RuleAlternative, type RuleCondition } from './traefik-rule.js';
@@ -487,7 +488,11 @@ function conditionalRule(
     }
     const m: OutHeaderMatch = { name: c.name };
     if (c.equals !== undefined) m.equals = c.equals;
-    else if (c.pattern !== undefined) m.pattern = c.pattern;
+    else if (c.pattern !== undefined) {
+      m.pattern = c.pattern;
+      const note = c.kind === 'header' ? versionRegexNote(c.name, c.pattern) : undefined;
+      if (note !== undefined) ctx.warn(router.doc, ruleAt, note);
+    }
     else m.present = true;
     rule[c.kind] = m;
   }
