@@ -78,37 +78,51 @@ export class VersionBuffer {
     const len = text.length;
     if (len === 0) return EMPTY;
     if (len > MAX_VERSION_CHARS) return TOO_LONG;
-    let i = text.charCodeAt(0) === 0x76 || text.charCodeAt(0) === 0x56 ? 1 : 0; // v, V
+    const segments = this.segments;
+    let count = 0;
+    let c = text.charCodeAt(0);
+    let i = c === 0x76 || c === 0x56 ? 1 : 0; // v, V
     for (;;) {
       const start = i;
       let value = 0;
-      while (i < len && isDigit(text.charCodeAt(i))) value = value * 10 + (text.charCodeAt(i++) - 0x30);
-      this.at = start;
-      if (i === start) return NO_NUMBER;
-      if (i - start > MAX_SEGMENT_DIGITS) return SEGMENT_TOO_LONG;
-      if (this.count === MAX_SEGMENTS) return TOO_MANY_SEGMENTS;
-      this.segments[this.count++] = value;
-      if (i === len) return PARSED;
-      const c = text.charCodeAt(i);
-      this.at = i;
+      // Locals only in this loop: it is the whole per-request cost of a version.
+      while (i < len && (c = text.charCodeAt(i)) >= 0x30 && c <= 0x39) {
+        value = value * 10 + (c - 0x30);
+        i++;
+      }
+      if (i === start || i - start > MAX_SEGMENT_DIGITS || count === MAX_SEGMENTS) {
+        this.at = start;
+        this.count = count;
+        return i === start ? NO_NUMBER : i - start > MAX_SEGMENT_DIGITS ? SEGMENT_TOO_LONG : TOO_MANY_SEGMENTS;
+      }
+      segments[count++] = value;
+      if (i === len) break;
       if (c === DOT) {
         i++;
         continue;
       }
-      if (c === HYPHEN) {
-        const end = scanIdentifiers(text, i + 1);
-        if (end < 0) return BAD_TAG;
-        this.tagFrom = i + 1;
-        this.tagTo = end;
-        i = end;
-        if (i === len) return PARSED;
-        if (text.charCodeAt(i) !== PLUS) return BAD_TAG;
-      } else if (c !== PLUS) {
-        return BAD_CHAR;
-      }
-      // `+build`: checked, then ignored.
-      return scanIdentifiers(text, i + 1) === len ? PARSED : BAD_TAG;
+      this.count = count;
+      this.at = i;
+      return this.parseSuffix(text, i, c);
     }
+    this.count = count;
+    return PARSED;
+  }
+
+  /** `-tag` and/or `+build` from `i` (where `c` is), to the end. */
+  private parseSuffix(text: string, i: number, c: number): number {
+    if (c === HYPHEN) {
+      const end = scanIdentifiers(text, i + 1);
+      if (end < 0) return BAD_TAG;
+      this.tagFrom = i + 1;
+      this.tagTo = end;
+      if (end === text.length) return PARSED;
+      i = end; // at `+`
+    } else if (c !== PLUS) {
+      return BAD_CHAR;
+    }
+    // `+build`: checked, then ignored.
+    return scanIdentifiers(text, i + 1) === text.length ? PARSED : BAD_TAG;
   }
 
   /** The prerelease tag, '' when none. */
