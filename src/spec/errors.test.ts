@@ -178,6 +178,11 @@ test('app version conditions: bounds, tags, pattern and prerelease are checked w
   expectIssues(rule('header: x-app-version, range: ">=2", prerelease: maybe'), [
     [13, 'maybe', 'routes[0].rules[0].appVersion.prerelease', 'invalid-value', /must be include or exclude/],
   ]);
+  expectIssues(rule('header: x-app-version, min: 2.10, max: 2.9'), [
+    [13, '2.9', 'routes[0].rules[0].appVersion.max', 'invalid-value', /can never match: max 2\.9 is below min 2\.10/],
+  ]);
+  assert.doesNotThrow(() => parseSpec(rule('header: x-app-version, min: 2.4, max: 2.4.0'), 'gl.yaml'), 'equal bounds: one version');
+  assert.doesNotThrow(() => parseSpec(rule('header: x-app-version, min: 3.0.0-beta, max: 3.0.0, prerelease: exclude'), 'gl.yaml'));
   // Unquoted numbers are versions as written: 2.10 is not 2.1.
   const spec = parseSpec(rule('header: x-app-version, min: 2.10, max: 3, prerelease: exclude'), 'gl.yaml');
   assert.deepEqual(spec.routes[0]!.rules[0]!.appVersion, { from: { kind: 'header', name: 'x-app-version' }, min: '2.10', max: '3', prerelease: 'exclude' });

@@ -2,7 +2,7 @@
  * The marking part of a route: rules (users, app version, path, header, cookie, query, percent) and
  * ingress-nginx style canaries.
  */
-import { RangeProblem, VersionRange } from '../app-version.js';
+import { PARSED, RangeProblem, VersionBuffer, VersionRange } from '../app-version.js';
 import type { AppVersionMatch, HeaderModifier, NamedMatch, NginxCanary, PathMatch, Rule, ValueSource } from '../types.js';
 import { entries, has, list, num, rec, str, type NormalizeContext } from '../context.js';
 import type { Path } from '../paths.js';
@@ -91,12 +91,21 @@ function appVersion(ctx: NormalizeContext, path: Path, raw: Record<string, unkno
   if (match.range !== undefined || match.min !== undefined || match.max !== undefined) {
     try {
       VersionRange.compile(match);
+      if (match.min !== undefined && match.max !== undefined && !minUpToMax(match.min, match.max, match.prerelease)) {
+        ctx.report([...path, 'max'], 'invalid-value', `can never match: max ${match.max} is below min ${match.min}`);
+      }
     } catch (err) {
       const key = err instanceof RangeProblem ? err.key : 'range';
       ctx.report([...path, key], key === 'range' ? 'bad-semver' : 'bad-version', (err as Error).message);
     }
   }
   return match;
+}
+
+/** min <= max, in the rule's own order: min satisfies [min, max] exactly when it is not above max. */
+function minUpToMax(min: string, max: string, prerelease: AppVersionMatch['prerelease']): boolean {
+  const b = new VersionBuffer();
+  return b.parse(min) === PARSED && VersionRange.compile({ min, max, prerelease }).test(b);
 }
 
 /** How many capture groups a (valid) pattern has: an alternative matching '' makes every pattern match. */
