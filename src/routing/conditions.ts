@@ -169,9 +169,11 @@ export function appVersionCondition(m: AppVersionMatch, keyPath: string): Condit
         }
       }
       const read = value === undefined ? '' : `read ${quote(clip(value))}: `;
+      // The default ignores a prerelease tag: say so, or 2.4.0-beta.1 reading as 2.4.0 looks like a slip.
+      const ignored = check.version !== undefined && range.mode === 'include' && buffer.tagTo > buffer.tagFrom ? ` (tag -${buffer.tag()} ignored)` : '';
       check.detail =
         check.version !== undefined
-          ? `${read}version ${check.version} ${check.holds ? 'satisfies' : 'does not satisfy'} ${range.text}`
+          ? `${read}version ${check.version}${ignored} ${check.holds ? 'satisfies' : 'does not satisfy'} ${range.text}`
           : `${read}${check.problem}`;
       return check;
     },

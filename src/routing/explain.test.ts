@@ -127,6 +127,9 @@ test('explain shows the app version read, the version parsed from it or why none
   const absent = explain(snap, req({ 'x-user-id': 'u1' }), allUp, ctx());
   assert.deepEqual(absent.checks![1]!.checks, [{ condition: 'app version (header x-app-version) >=2.3.0', holds: false, value: null, problem: 'no header x-app-version', detail: 'no header x-app-version' }]);
 
+  const beta = explain(snap, req({ 'x-app-version': 'v2.4.0-beta.1+77', 'x-user-id': 'u1' }), allUp, ctx());
+  assert.equal(beta.checks![1]!.checks[0]!.detail, 'read "v2.4.0-beta.1+77": version 2.4.0 (tag -beta.1 ignored) satisfies >=2.3.0');
+
   const below = explain(snap, req({ 'x-app-version': '2.2.9.9999', 'x-user-id': 'u1' }), allUp, ctx());
   assert.deepEqual(below.checks![1]!.checks, [{ condition: 'app version (header x-app-version) >=2.3.0', holds: false, value: '2.2.9.9999', version: '2.2.9.9999', detail: 'read "2.2.9.9999": version 2.2.9.9999 does not satisfy >=2.3.0' }]);
 });
