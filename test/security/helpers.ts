@@ -281,3 +281,99 @@ export async function converse(port: number): Promise<RawConversation> {
     destroy: () => socket.destroy(),
   };
 }
+
+/** One request as a recording upstream read it off the wire. */
+export interface RecordedRequest {
+  /** The request line, exactly as received (`GET /internal/x HTTP/1.1`). */
+  line: string;
+  /** The header lines, exactly as received, in order (`baggage: a=1`). */
+  headerLines: string[];
+  /** The body bytes after de-chunking (latin1); '' without a body. */
+  body: string;
+}
+
+export interface RecordingUpstream {
+  url: string;
+  port: number;
+  /** Every request received, in order. */
+  received: RecordedRequest[];
+  /** TCP connections accepted so far. */
+  connections: number;
+  close(): Promise<void>;
+}
+
+/**
+ * An upstream on a raw socket that records each request's request line and header lines exactly
+ * as they arrived, request by request (RawUpstream records the bytes per connection) (no HTTP library to join, decode or lower-case them) and answers `200` with the
+ * body `<name>`, keeping the connection alive. Bodies are read by Content-Length or chunked.
+ */
+export async function startRecordingUpstream(name: string): Promise<RecordingUpstream> {
+  const sockets = new Set<net.Socket>();
+  const self = { received: [] as RecordedRequest[], connections: 0 } as RecordingUpstream;
+  const server = net.createServer((socket) => {
+    self.connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    let buffered = '';
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      for (let request = takeRequest(buffered); request !== null; request = takeRequest(buffered)) {
+        buffered = buffered.slice(request.used);
+        self.received.push(request.request);
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${name.length}\r\n\r\n${name}`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  self.port = (server.address() as net.AddressInfo).port;
+  self.url = `http://127.0.0.1:${self.port}`;
+  self.close = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    });
+  return self;
+}
+
+/** The first complete request in `text` and how many characters it used, or null when incomplete. */
+function takeRequest(text: string): { request: RecordedRequest; used: number } | null {
+  const headEnd = text.indexOf('\r\n\r\n');
+  if (headEnd === -1) return null;
+  const [line, ...headerLines] = text.slice(0, headEnd).split('\r\n');
+  const header = (n: string) => headerLines.find((h) => h.slice(0, h.indexOf(':')).trim().toLowerCase() === n)?.slice(n.length + 1).trim();
+  let at = headEnd + 4;
+  let body = '';
+  if (/chunked/i.test(header('transfer-encoding') ?? '')) {
+    for (;;) {
+      const lineEnd = text.indexOf('\r\n', at);
+      if (lineEnd === -1) return null;
+      const size = parseInt(text.slice(at, lineEnd), 16);
+      if (size === 0) {
+        const end = text.indexOf('\r\n\r\n', lineEnd);
+        if (end === -1) return null;
+        at = end + 4;
+        break;
+      }
+      if (text.length < lineEnd + 2 + size + 2) return null;
+      body += text.slice(lineEnd + 2, lineEnd + 2 + size);
+      at = lineEnd + 2 + size + 2;
+    }
+  } else {
+    const length = Number(header('content-length') ?? 0);
+    if (text.length < at + length) return null;
+    body = text.slice(at, at + length);
+    at += length;
+  }
+  return { request: { line: line!, headerLines, body }, used: at };
+}
+
+/** The values of header `name` (case-insensitive) in a recorded request, one per line, as written. */
+export function headerLinesOf(request: RecordedRequest, name: string): string[] {
+  const out: string[] = [];
+  for (const h of request.headerLines) {
+    const colon = h.indexOf(':');
+    if (h.slice(0, colon).toLowerCase() === name) out.push(h.slice(colon + 1).trim());
+  }
+  return out;
+}
