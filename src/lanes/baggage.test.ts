@@ -7,6 +7,7 @@ import {
   MAX_BAGGAGE_MEMBERS,
   baggageLane,
   baggageValue,
+  isBaggageKey,
   parseBaggage,
   withBaggageLane,
   withBaggageMember,
@@ -29,6 +30,34 @@ test('baggageLane matches the whole key only', () => {
   assert.equal(baggageLane('k=1;graylane-lane=no'), undefined);
   assert.equal(baggageLane('x-graylane-lane=no,graylane-lane=yes'), 'yes');
   assert.equal(baggageValue('graylane-lane=a,graylane-lane=b', LANE_BAGGAGE_KEY), 'a');
+});
+
+test('a key that decodes to the lane key is the lane member: percent-encoded, any case, whitespace around it', () => {
+  const spellings = ['graylane%2Dlane', 'graylane%2dlane', '%67raylane-lane', 'GRAYLANE-LANE', 'GrayLane%2DLane', ' graylane-lane ', 'graylane-lane%20', '%20graylane-lane', '%67%72%61%79%6C%61%6E%65%2D%6C%61%6E%65'];
+  for (const k of spellings) {
+    assert.ok(isBaggageKey(k, LANE_BAGGAGE_KEY), k);
+    // The OpenTelemetry issue's vector: a decoy member first, the encoded one last (last wins there).
+    const header = `graylane-lane=x, ${k}=alpha;p=1, other=1`;
+    assert.equal(withBaggageLane(header, 'stable'), 'graylane-lane=stable, other=1', k);
+    // The whitespace before a member is the text between members, kept as written.
+    assert.equal(withBaggageLane(`${k}=alpha`, 'stable').trim(), 'graylane-lane=stable', k);
+    assert.equal(withBaggageLane(`a=1,${k}=alpha`, 'stable').replace(', ', ','), 'a=1,graylane-lane=stable', k);
+    assert.equal(withoutBaggageLane(`a=1, ${k}=alpha, b=2`), 'a=1, b=2', k);
+    assert.equal(baggageLane(`${k}=alpha`), 'alpha', k);
+  }
+  for (const k of ['graylane lane', 'graylane-lane%00', 'graylane%252Dlane', 'graylane-lan', 'graylane-lanes', 'graylane%2D', 'graylane%2']) {
+    assert.ok(!isBaggageKey(k, LANE_BAGGAGE_KEY), k);
+    assert.equal(baggageLane(`${k}=alpha`), undefined, k);
+    assert.equal(withBaggageLane(`${k}=alpha`, 'b'), `${k}=alpha,graylane-lane=b`, k);
+  }
+});
+
+test('members that are not key=value are never the lane member: a property, an empty member, an encoded =', () => {
+  assert.equal(baggageLane('graylane-lane;x=alpha'), undefined);
+  assert.equal(baggageLane('graylane-lane%3Dalpha'), undefined);
+  assert.equal(baggageLane(',, ,graylane-lane=beta,,'), 'beta');
+  assert.equal(withBaggageLane('a=1;graylane-lane=alpha', 'b'), 'a=1;graylane-lane=alpha,graylane-lane=b');
+  assert.equal(withBaggageLane(',,graylane%2Dlane=alpha,,', 'b'), ',,graylane-lane=b,,');
 });
 
 test('withBaggageLane appends to other members and keeps them byte-for-byte', () => {
@@ -88,7 +117,7 @@ const tokenChar = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP
 const octet = fc.constantFrom(...'abcXYZ019!#$&\'()*+-./:<=>?@[]^_`{|}~%'.split(''));
 const key = fc
   .string({ unit: tokenChar, minLength: 1, maxLength: 12 })
-  .filter((k) => k !== LANE_BAGGAGE_KEY);
+  .filter((k) => !isBaggageKey(k, LANE_BAGGAGE_KEY));
 const value = fc.string({ unit: octet, maxLength: 16 });
 const property = fc.oneof(
   key,
@@ -159,7 +188,7 @@ test('property: baggageValue reads what parseBaggage parses, for the lane and fo
     fc.property(header, ({ text }) => {
       const parsed = parseBaggage(text);
       assert.equal(baggageLane(text), parsed.find((m) => m.key === LANE_BAGGAGE_KEY)?.value);
-      for (const m of parsed) assert.equal(baggageValue(text, m.key), parsed.find((x) => x.key === m.key)?.value);
+      for (const m of parsed) assert.equal(baggageValue(text, m.key), parsed.find((x) => isBaggageKey(x.key, m.key))?.value);
     }),
   );
 });

@@ -7,7 +7,10 @@
  *
  * graylane reads, sets and removes its member and leaves every other member alone: edits splice the
  * original string, so other members, their properties, their encoding and the whitespace between
- * them stay byte-for-byte. Parsing is tolerant (a malformed member is skipped, never an exception),
+ * them stay byte-for-byte. A member is graylane's whichever way its key is spelled: keys are
+ * compared percent-decoded, ignoring ASCII case and the whitespace around them (`graylane%2Dlane`,
+ * `GrayLane-Lane`, ` graylane-lane =`), because receivers such as OpenTelemetry's propagator decode
+ * keys; reading takes the first such member, writing replaces every one. Parsing is tolerant (a malformed member is skipped, never an exception),
  * because the header comes from outside. Reading and editing allocate nothing but the strings they
  * return, and there is no dependency: the gateway uses these on its hot path too.
  */
@@ -22,6 +25,7 @@ export const MAX_BAGGAGE_MEMBERS = 180;
 const COMMA = 0x2c;
 const EQUALS = 0x3d;
 const SEMICOLON = 0x3b;
+const PERCENT = 0x25;
 const SPACE = 0x20;
 const TAB = 0x09;
 
@@ -66,12 +70,67 @@ function trimEnd(h: string, start: number, stop: number): number {
   return stop;
 }
 
-/** True when the member at [start, end) has exactly the key `key`. */
+/**
+ * True when the member at [start, end) (no surrounding whitespace) is `key=...`: its key, the text
+ * before the first `=` (a `;` before any `=` makes it no key-value member), is `key` once
+ * percent-decoded and stripped of whitespace, ignoring ASCII case. OpenTelemetry's W3C propagator
+ * percent-decodes keys and lets the last duplicate win, so `graylane%2Dlane=alpha` is a lane member
+ * to it: every spelling a receiver could read as the key must be the same member here, or the
+ * gateway would replace one and pass on another.
+ */
 function hasKey(h: string, start: number, end: number, key: string): boolean {
-  if (!h.startsWith(key, start)) return false;
-  let i = start + key.length;
-  while (i < end && isSpace(h.charCodeAt(i))) i++;
-  return i < end && h.charCodeAt(i) === EQUALS;
+  let eq = start;
+  for (; eq < end; eq++) {
+    const c = h.charCodeAt(eq);
+    if (c === EQUALS) return keyEquals(h, start, eq, key);
+    if (c === SEMICOLON) return false;
+  }
+  return false;
+}
+
+/** h[from, to) decodes to `key` (see hasKey); allocates nothing. */
+function keyEquals(h: string, from: number, to: number, key: string): boolean {
+  let k = 0;
+  for (let i = from; i < to; ) {
+    let c = h.charCodeAt(i);
+    i++;
+    if (c === PERCENT) {
+      const hi = hexValue(h.charCodeAt(i));
+      const lo = hexValue(h.charCodeAt(i + 1));
+      if (hi !== -1 && lo !== -1 && i + 1 < to) {
+        c = hi * 16 + lo;
+        i += 2;
+      }
+    }
+    if (isSpace(c)) {
+      // Whitespace (raw or encoded) is allowed around the key, not inside it.
+      if (k === 0 || k === key.length) continue;
+      return false;
+    }
+    if (k === key.length || asciiLower(c) !== asciiLower(key.charCodeAt(k))) return false;
+    k++;
+  }
+  return k === key.length;
+}
+
+function asciiLower(c: number): number {
+  return c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/**
+ * True when `raw`, a member's key as written, names `key` the way this module matches keys:
+ * percent-decoded, whitespace around it ignored, ASCII case ignored.
+ * @example isBaggageKey('GrayLane%2Dlane', 'graylane-lane') // true
+ */
+export function isBaggageKey(raw: string, key: string): boolean {
+  return keyEquals(raw, 0, raw.length, key);
 }
 
 /** Percent-decodes a baggage value; a malformed escape leaves the value as it is. */
@@ -93,18 +152,19 @@ export function encodeBaggageValue(value: string): string {
 }
 
 /**
- * The decoded value of member `key`, or undefined when absent. The first occurrence wins.
+ * The decoded value of member `key`, or undefined when absent. The first member whose key matches
+ * wins; keys match percent-decoded and ignoring ASCII case (see hasKey), so this reads the member
+ * the gateway replaces, whichever way it was spelled.
  *
- * On the gateway's hot path: it jumps from one occurrence of `key` to the next with indexOf rather
- * than walking every member, and accepts an occurrence only at the start of a member (the header's
- * start, or a comma, with optional whitespace between) followed by optional whitespace and `=`.
+ * On the gateway's hot path: it walks the members with indexOf from comma to comma and compares
+ * each key in place, allocating nothing but the value it returns.
  * @example baggageValue('a=1, graylane-lane=beta;p=1', 'graylane-lane') // 'beta'
  */
 export function baggageValue(header: string | undefined, key: string): string | undefined {
   if (header === undefined || key === '') return undefined;
   const at = findMember(header, key, 0);
   if (at === -1) return undefined;
-  const eq = header.indexOf('=', at + key.length);
+  const eq = header.indexOf('=', at);
   const len = header.length;
   let end = eq + 1;
   while (end < len) {
@@ -118,24 +178,20 @@ export function baggageValue(header: string | undefined, key: string): string | 
   return decodeBaggageValue(header.slice(start, end));
 }
 
-/** Where the first member named `key` at or after index `from` starts, or -1. */
+/**
+ * Where the first member named `key` (see hasKey) starts, searching the members that begin at or
+ * after index `from` (the header's start, or a comma), or -1.
+ */
 function findMember(header: string, key: string, from: number): number {
-  const len = header.length;
-  for (let i = header.indexOf(key, from); i !== -1; i = header.indexOf(key, i + 1)) {
-    let eq = i + key.length;
-    while (eq < len && isSpace(header.charCodeAt(eq))) eq++;
-    if (header.charCodeAt(eq) === EQUALS && atMemberStart(header, i)) return i;
+  for (;;) {
+    const comma = header.indexOf(',', from);
+    const stop = comma === -1 ? header.length : comma;
+    const start = skipSpace(header, from, stop);
+    const end = trimEnd(header, start, stop);
+    if (end > start && hasKey(header, start, end, key)) return start;
+    if (comma === -1) return -1;
+    from = comma + 1;
   }
-  return -1;
-}
-
-/** True when index `i` starts a member: only whitespace between it and a comma or the header's start. */
-function atMemberStart(h: string, i: number): boolean {
-  for (let j = i - 1; j >= 0; j--) {
-    const c = h.charCodeAt(j);
-    if (!isSpace(c)) return c === COMMA;
-  }
-  return true;
 }
 
 /** The lane carried in baggage (`graylane-lane`), decoded, or undefined. */
@@ -228,11 +284,11 @@ function isBlank(h: string): boolean {
 }
 
 /**
- * `header` without any member named `key`: the other members and the text between them are kept as
- * written. Returns the input itself when the key is absent, '' when nothing is left.
+ * `header` without any member named `key` (however spelled, see hasKey): the other members and the
+ * text between them are kept as written. Returns the input itself when the key is absent, '' when nothing is left.
  */
 export function withoutBaggageMember(header: string, key: string): string {
-  if (key === '' || !header.includes(key)) return header;
+  if (key === '') return header;
   return rewriteMember(header, key, null) ?? header;
 }
 
@@ -249,7 +305,8 @@ const SURELY_WITHIN_LIMITS = 3 * MAX_BAGGAGE_MEMBERS;
 
 /**
  * `header` with member `key` set to `value` (percent-encoded): an existing member of that key is
- * replaced in place (its properties with it; later duplicates are removed), otherwise the member is
+ * replaced in place (its properties with it; later duplicates, and members whose key only decodes
+ * to `key` such as `graylane%2Dlane` or `GRAYLANE-LANE`, are removed), otherwise the member is
  * appended. Other members are kept byte-for-byte. When the result would break the W3C limits
  * (8192 bytes, 180 members), whole members are dropped from the end of the others until it fits:
  * the member being set is the reason this header is written.

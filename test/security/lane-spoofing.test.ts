@@ -12,7 +12,7 @@ import { compile } from '../../src/routing/index.js';
 import type { Snapshot } from '../../src/routing/types.js';
 import type { Gateway } from '../../src/gateway/server.js';
 import { gatewayFor, route, service, spec, startUpstream, type Echo, type Upstream } from '../gateway/helpers.js';
-import { raw } from './helpers.js';
+import { headerLinesOf, raw, startRecordingUpstream } from './helpers.js';
 
 const ups: Record<string, Upstream> = {};
 let gw: Gateway;
@@ -59,11 +59,37 @@ async function send(head: string, body = ''): Promise<{ echo: Echo; status: numb
   return { echo: JSON.parse(res.body) as Echo, status: res.status, setCookie: res.headers['set-cookie'] };
 }
 
+/**
+ * The members a receiver could take for the lane: keys percent-decoded as OpenTelemetry's W3C
+ * propagator does (trim, then decodeURIComponent), compared ignoring case, the raw members returned.
+ */
 function laneMembers(baggage: string | string[] | undefined): string[] {
   return String(baggage ?? '')
     .split(',')
     .map((m) => m.trim())
-    .filter((m) => m.startsWith('graylane-lane'));
+    .filter((m) => {
+      const eq = m.split(';')[0]!.indexOf('=');
+      if (eq <= 0) return false;
+      let key = m.slice(0, eq).trim();
+      try {
+        key = decodeURIComponent(key).trim();
+      } catch {
+        // a malformed escape: the key as written
+      }
+      return key.toLowerCase() === 'graylane-lane';
+    });
+}
+
+/** The lane OpenTelemetry's propagator reads from baggage: keys decoded, the last duplicate wins. */
+function otelLane(baggage: string | string[] | undefined): string | undefined {
+  let lane: string | undefined;
+  for (const m of String(baggage ?? '').split(',')) {
+    const pair = m.split(';')[0]!;
+    const eq = pair.indexOf('=');
+    if (eq <= 0) continue;
+    if (decodeURIComponent(pair.slice(0, eq).trim()) === 'graylane-lane') lane = decodeURIComponent(pair.slice(eq + 1).trim());
+  }
+  return lane;
 }
 
 const SPOOFS: [string, string][] = [
@@ -77,6 +103,13 @@ const SPOOFS: [string, string][] = [
   ['the baggage member in a second baggage header', 'baggage: other=1\r\nbaggage: graylane-lane=alpha\r\n'],
   ['the baggage member twice', 'baggage: graylane-lane=alpha,graylane-lane=beta\r\n'],
   ['the lane header named in Connection', 'connection: x-gray-lane\r\nx-gray-lane: alpha\r\n'],
+  ['a decoy member and the key percent-encoded after it', 'baggage: graylane-lane=x, graylane%2Dlane=alpha\r\n'],
+  ['the key percent-encoded, lower-case hex', 'baggage: graylane%2dlane=alpha\r\n'],
+  ['the key fully percent-encoded', 'baggage: %67%72%61%79%6C%61%6E%65%2D%6C%61%6E%65=alpha\r\n'],
+  ['the key in capitals', 'baggage: GRAYLANE-LANE=alpha\r\n'],
+  ['the key with encoded whitespace around it and a property', 'baggage: other=1, %20graylane-lane%20 = alpha ;ttl=3\r\n'],
+  ['the encoded key in a second baggage header', 'baggage: graylane-lane=x\r\nbaggage: graylane%2Dlane=alpha\r\n'],
+  ['the encoded key between empty members', 'baggage: ,, graylane%2Dlane=alpha ,,\r\n'],
   ['the lane as a query-looking header and a cookie', 'cookie: x-gray-lane=alpha; graylane-lane=alpha\r\n'],
 ];
 
@@ -87,8 +120,29 @@ for (const [name, head] of SPOOFS) {
     assert.equal(echo.headers['x-gray-lane'], 'stable');
     assert.equal(echo.headers['x-mse-tag'], 'stable');
     assert.deepEqual(laneMembers(echo.headers.baggage), ['graylane-lane=stable']);
+    assert.equal(otelLane(echo.headers.baggage), 'stable');
   });
 }
+
+test('lane spoofing with an encoded baggage key: the raw upstream receives one baggage line with one lane member', async () => {
+  const upstream = await startRecordingUpstream('stable');
+  const g = await gatewayFor(spec({ services: { svc: service({ stable: [upstream.url], alpha: [ups.alpha!.url] }) }, routes: [route()] }));
+  try {
+    const r = await raw(
+      g,
+      'GET / HTTP/1.1\r\nHost: a\r\nbaggage: graylane-lane=x, graylane%2Dlane=alpha, userId=alice;p=1\r\nbaggage: GrayLane%2dLane=alpha\r\n\r\n',
+      { responses: 1 },
+    );
+    assert.equal(r.responses[0]!.status, 200, r.text);
+    assert.equal(upstream.received.length, 1);
+    const [request] = upstream.received;
+    assert.equal(request!.line, 'GET / HTTP/1.1');
+    assert.deepEqual(headerLinesOf(request!, 'baggage'), ['graylane-lane=stable, userId=alice;p=1']);
+  } finally {
+    await g.close({ drainMs: 100 });
+    await upstream.close();
+  }
+});
 
 test('lane spoofing: other baggage members pass through untouched', async () => {
   const { echo } = await send(`x-user-id: ${stableUser}\r\nbaggage: userId=alice,graylane-lane=alpha;p=1,trace=%E2%9C%93\r\n`);
