@@ -13,6 +13,7 @@ export type GatewayErrorCode =
   | 'uri_too_long'
   | 'headers_too_large'
   | 'version_not_supported'
+  | 'not_implemented'
   | 'internal_error';
 
 export const STATUS: Readonly<Record<GatewayErrorCode, number>> = {
@@ -20,6 +21,7 @@ export const STATUS: Readonly<Record<GatewayErrorCode, number>> = {
   uri_too_long: 414,
   headers_too_large: 431,
   version_not_supported: 505,
+  not_implemented: 501,
   no_route: 404,
   bad_gateway: 502,
   no_endpoint: 503,

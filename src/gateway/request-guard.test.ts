@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { DEFAULT_LIMITS } from '../spec/sections/gateway.js';
-import { checkRequest, normalizeTarget } from './request-guard.js';
+import { checkRequest, chunkedCodings, normalizeTarget } from './request-guard.js';
 
 test('paths without dot segments, repeated slashes, % or \\ are returned as the same string', () => {
   for (const url of ['/', '/a/b', '/a/b/?x=/../y', '/.well-known/x', '/a.b/c..d/...', '/a?b=%2e%2e']) {
@@ -49,4 +49,25 @@ test('checkRequest refuses long targets (414), too many fields (431), a second H
   assert.equal(checkRequest(req(['Host', 'a', 'x', '1']), '/a/../b', limits), '/b');
   assert.equal((checkRequest(req(['Host', 'a'], 2), '/', limits) as { code: string }).code, 'version_not_supported');
   assert.equal((checkRequest(req([], 0), '/', limits) as { code: string }).code, 'version_not_supported');
+});
+
+test('Transfer-Encoding: chunked alone passes; another coding is 501, chunked twice 400, both closing the connection', () => {
+  for (const te of [['chunked'], ['CHUNKED'], [' Chunked '], [',chunked'], ['', 'chunked']]) {
+    const raw = ['Host', 'a', ...te.flatMap((v) => ['Transfer-Encoding', v])];
+    assert.equal(checkRequest(req(raw), '/', DEFAULT_LIMITS), '/', JSON.stringify(te));
+  }
+  for (const te of [['gzip, chunked'], ['identity, chunked'], ['gzip', 'chunked'], ['x-custom,chunked'], ['chunked, gzip']]) {
+    const raw = ['Host', 'a', ...te.flatMap((v) => ['transfer-encoding', v])];
+    const r = checkRequest(req(raw), '/', DEFAULT_LIMITS) as { code: string; close?: boolean };
+    assert.equal(r.code, 'not_implemented', JSON.stringify(te));
+    assert.equal(r.close, true);
+  }
+  for (const te of [['chunked, chunked'], ['chunked', 'chunked']]) {
+    const raw = ['Host', 'a', ...te.flatMap((v) => ['Transfer-Encoding', v])];
+    const r = checkRequest(req(raw), '/', DEFAULT_LIMITS) as { code: string; close?: boolean };
+    assert.equal(r.code, 'bad_request', JSON.stringify(te));
+    assert.equal(r.close, true);
+  }
+  assert.equal(chunkedCodings('chunked, , chunked'), 2);
+  assert.equal(chunkedCodings('gzip'), -1);
 });

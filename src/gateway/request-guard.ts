@@ -3,13 +3,18 @@
  *
  * Node's parser (llhttp, strict mode) already refuses what could smuggle a second request: both
  * Content-Length and Transfer-Encoding, a repeated or malformed Content-Length, Transfer-Encoding
- * other than a final `chunked`, obs-fold, bare LF, control bytes and NUL. It answers those with
- * 400 and closes the connection, before the gateway sees anything. Left to check here:
+ * other than a final `chunked`, `chunked` twice, obs-fold, bare LF, control bytes and NUL. It
+ * answers those with 400 and closes the connection, before the gateway sees anything. Left to check
+ * here:
  *
  * - the version: HTTP/1.0 and HTTP/1.1 only (505 otherwise);
  * - limits: a target over `maxUrlBytes` is 414, more than `maxHeaders` header fields is 431
  *   (the head's total size is Node's `maxHeaderSize`, which answers 431 by itself);
  * - Host: more than one is 400 (RFC 9112 §3.2); Node would keep the first and drop the rest;
+ * - Transfer-Encoding: llhttp accepts codings before the final `chunked` (`gzip, chunked`), removes
+ *   only the chunking and hands over the still-coded bytes, which the upstream would take for the
+ *   body. RFC 9112 §6.1: a coding the server does not understand is 501, and the connection is
+ *   closed. graylane understands `chunked` alone;
  * - the path: the route table, the rules and the upstream must agree on which resource a request
  *   names, otherwise `/public/../admin` passes a `/public` route and lands on `/admin` upstream.
  *   Like Envoy's `normalize_path` + `merge_slashes` (and nginx's own URI normalisation), the path is
@@ -20,8 +25,8 @@
  *   backslash (`/a%2f..%2fadmin`). Encoded slashes elsewhere (`/projects/group%2Fname`) pass
  *   unchanged. The query is never touched.
  *
- * Everything runs per request, so the common case costs a few comparisons and one scan of the
- * path for `/.`, `//`, `%` and `\`; only a path that has one of them is rebuilt.
+ * Everything runs per request, so the common case costs a few comparisons per header field and one
+ * scan of the path for `/.`, `//`, `%` and `\`; only a path that has one of them is rebuilt.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import { DEFAULT_LIMITS } from '../spec/sections/gateway.js';
@@ -30,14 +35,22 @@ import type { GatewayErrorCode } from './errors.js';
 
 /** Why a request is refused before routing. */
 export interface Refusal {
-  code: Extract<GatewayErrorCode, 'bad_request' | 'uri_too_long' | 'headers_too_large' | 'version_not_supported'>;
+  code: Extract<GatewayErrorCode, 'bad_request' | 'uri_too_long' | 'headers_too_large' | 'version_not_supported' | 'not_implemented'>;
   reason: string;
+  /** Close the connection after the answer, even when the request had no body left to read. */
+  close?: boolean;
 }
 
 const TOO_LONG: Refusal = { code: 'uri_too_long', reason: 'the request target is longer than limits.maxUrlBytes' };
 const TOO_MANY: Refusal = { code: 'headers_too_large', reason: 'more header fields than limits.maxHeaders' };
 const VERSION: Refusal = { code: 'version_not_supported', reason: 'only HTTP/1.0 and HTTP/1.1 are served on this listener' };
 const TWO_HOSTS: Refusal = { code: 'bad_request', reason: 'more than one Host header' };
+const UNKNOWN_CODING: Refusal = {
+  code: 'not_implemented',
+  reason: 'Transfer-Encoding other than chunked alone (gzip, deflate, identity...) is not supported',
+  close: true,
+};
+const CHUNKED_TWICE: Refusal = { code: 'bad_request', reason: 'Transfer-Encoding names chunked more than once', close: true };
 const AMBIGUOUS: Refusal = {
   code: 'bad_request',
   reason: 'the path has a backslash or a dot segment behind an encoded slash: upstreams resolve it differently',
@@ -55,12 +68,35 @@ export function checkRequest(req: IncomingMessage, url: string, limits: Readonly
   // The server's maxHeadersCount is one above the limit, so one field too many is still seen here.
   if (raw.length > 2 * limits.maxHeaders) return TOO_MANY;
   let hosts = 0;
+  let chunked = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 4 && (name === 'Host' || name.toLowerCase() === 'host') && ++hosts > 1) return TWO_HOSTS;
+    if (name.length === 4 && (name === 'Host' || name.toLowerCase() === 'host')) {
+      if (++hosts > 1) return TWO_HOSTS;
+    } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
+      // Several Transfer-Encoding lines are one list (RFC 9110 §5.3).
+      const n = chunkedCodings(raw[i + 1]!);
+      if (n === -1) return UNKNOWN_CODING;
+      if ((chunked += n) > 1) return CHUNKED_TWICE;
+    }
   }
   const target = normalizeTarget(url);
   return target === null ? AMBIGUOUS : target;
+}
+
+/**
+ * How many `chunked` codings a Transfer-Encoding field value lists (case-insensitive, whitespace
+ * and empty list elements ignored, RFC 9110 §5.6.1), or -1 when it lists any other coding.
+ */
+export function chunkedCodings(value: string): number {
+  let n = 0;
+  for (const element of value.split(',')) {
+    const coding = element.trim();
+    if (coding === '') continue;
+    if (coding.length !== 7 || coding.toLowerCase() !== 'chunked') return -1;
+    n++;
+  }
+  return n;
 }
 
 /**

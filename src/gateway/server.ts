@@ -223,7 +223,9 @@ class GatewayServer implements Gateway {
         return this.#answer(req, res, 'bad_request', started, null, { reason: 'the request target must be a path' });
       }
       const checked = checkRequest(req, url, limitsOf(snapshot.spec));
-      if (typeof checked !== 'string') return this.#answer(req, res, checked.code, started, null, { reason: checked.reason });
+      if (typeof checked !== 'string') {
+        return this.#answer(req, res, checked.code, started, null, { reason: checked.reason }, checked.close === true);
+      }
       // Mirror copies, the access log and mesh prefix stripping all read the normalised target.
       if (checked !== url) req.url = url = checked;
       const view = requestView(url, req.headers);
@@ -319,10 +321,11 @@ class GatewayServer implements Gateway {
     started: number,
     route: CompiledRoute | null,
     fields: Record<string, string | null>,
+    close = false,
   ): void {
     // A body left unread would have to be read to its end to keep the connection (Node does, at
     // any pace the client likes): close it instead, as onError does for a failed upstream call.
-    sendError(res, code, this.#sink.draining || (hasBody(req) && !req.complete), fields);
+    sendError(res, code, close || this.#sink.draining || (hasBody(req) && !req.complete), fields);
     const log = this.#sink.log;
     if (log !== null) {
       log({
