@@ -71,3 +71,14 @@ test('Transfer-Encoding: chunked alone passes; another coding is 501, chunked tw
   assert.equal(chunkedCodings('chunked, , chunked'), 2);
   assert.equal(chunkedCodings('gzip'), -1);
 });
+
+test('checkRequest refuses a Host with an empty label; a trailing dot and a port pass', () => {
+  for (const host of ['prod.example.com', 'prod.example.com.', 'prod.example.com.:8080', '[::1]:8080', 'a:..']) {
+    assert.equal(checkRequest(req(['Host', host]), '/', DEFAULT_LIMITS), '/', host);
+  }
+  for (const host of ['prod..example.com', 'prod.example.com..', '.prod.example.com', '.', '..:8080']) {
+    const r = checkRequest(req(['Host', host]), '/', DEFAULT_LIMITS) as { code: string; reason: string };
+    assert.equal(r.code, 'bad_request', host);
+    assert.match(r.reason, /empty label/);
+  }
+});

@@ -10,7 +10,9 @@
  * - the version: HTTP/1.0 and HTTP/1.1 only (505 otherwise);
  * - limits: a target over `maxUrlBytes` is 414, more than `maxHeaders` header fields is 431
  *   (the head's total size is Node's `maxHeaderSize`, which answers 431 by itself);
- * - Host: more than one is 400 (RFC 9112 §3.2); Node would keep the first and drop the rest;
+ * - Host: more than one is 400 (RFC 9112 §3.2); Node would keep the first and drop the rest. A host
+ *   name with an empty label (`a..b`, `.a`) is 400 too (nginx refuses it as well): it names no host,
+ *   yet an upstream could read it as one. A single trailing dot is the same host (request-view.ts);
  * - Transfer-Encoding: llhttp accepts codings before the final `chunked` (`gzip, chunked`), removes
  *   only the chunking and hands over the still-coded bytes, which the upstream would take for the
  *   body. RFC 9112 §6.1: a coding the server does not understand is 501, and the connection is
@@ -45,6 +47,7 @@ const TOO_LONG: Refusal = { code: 'uri_too_long', reason: 'the request target is
 const TOO_MANY: Refusal = { code: 'headers_too_large', reason: 'more header fields than limits.maxHeaders' };
 const VERSION: Refusal = { code: 'version_not_supported', reason: 'only HTTP/1.0 and HTTP/1.1 are served on this listener' };
 const TWO_HOSTS: Refusal = { code: 'bad_request', reason: 'more than one Host header' };
+const EMPTY_LABEL: Refusal = { code: 'bad_request', reason: 'the Host has an empty label (.. or a leading dot)' };
 const UNKNOWN_CODING: Refusal = {
   code: 'not_implemented',
   reason: 'Transfer-Encoding other than chunked alone (gzip, deflate, identity...) is not supported',
@@ -73,6 +76,7 @@ export function checkRequest(req: IncomingMessage, url: string, limits: Readonly
     const name = raw[i]!;
     if (name.length === 4 && (name === 'Host' || name.toLowerCase() === 'host')) {
       if (++hosts > 1) return TWO_HOSTS;
+      if (hasEmptyLabel(raw[i + 1]!)) return EMPTY_LABEL;
     } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
       // Several Transfer-Encoding lines are one list (RFC 9110 §5.3).
       const n = chunkedCodings(raw[i + 1]!);
@@ -97,6 +101,17 @@ export function chunkedCodings(value: string): number {
     n++;
   }
   return n;
+}
+
+/** The host name (port ignored) starts with a dot or has two in a row; `[v6]` literals have none. */
+function hasEmptyLabel(host: string): boolean {
+  const c = host.charCodeAt(0);
+  if (c === 46 /* . */) return true;
+  if (c === 91 /* [ */) return false;
+  const dots = host.indexOf('..');
+  if (dots === -1) return false;
+  const colon = host.indexOf(':');
+  return colon === -1 || dots < colon;
 }
 
 /**

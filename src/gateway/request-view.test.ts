@@ -16,3 +16,9 @@ test('path and query are split without decoding', () => {
   assert.equal(requestView('/p', {}).query, '');
   assert.equal(requestView('/p?', {}).query, '');
 });
+
+test('a trailing dot is the same host, with or without a port', () => {
+  assert.equal(hostOf('prod.example.com.'), 'prod.example.com');
+  assert.equal(hostOf('Prod.Example.com.:8080'), 'prod.example.com');
+  assert.equal(hostOf('.'), '.');
+});

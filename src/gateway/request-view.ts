@@ -5,7 +5,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestView } from '../routing/types.js';
 
-/** `Host` lower-cased without its port; '' when absent. Handles `[::1]:8080`. */
+/**
+ * `Host` lower-cased without its port and without a trailing dot ('' when absent): `PROD.example.com`,
+ * `prod.example.com:8080` and `prod.example.com.` (the root-anchored DNS name, which resolvers and
+ * nginx treat as the same host) all match a `prod.example.com` route. Handles `[::1]:8080`.
+ */
 export function hostOf(host: string | undefined): string {
   if (host === undefined) return '';
   let end = host.length;
@@ -15,6 +19,7 @@ export function hostOf(host: string | undefined): string {
   } else {
     const colon = host.indexOf(':');
     if (colon !== -1) end = colon;
+    if (end > 1 && host.charCodeAt(end - 1) === 46 /* . */) end--;
   }
   const h = end === host.length ? host : host.slice(0, end);
   return h.toLowerCase();

@@ -132,3 +132,9 @@ test('compile errors carry the key path', () => {
     (e: unknown) => e instanceof CompileError && e.keyPath === 'routes[0].canary[0].weight',
   );
 });
+
+test('a route host written with a trailing dot or in capitals matches the host as requests are read', () => {
+  const snap = compile(spec({ routes: [route({ name: 'dot', match: { host: 'Prod.Example.com.' } }), route({ name: 'wild', match: { host: '*.example.org.' } })] }));
+  assert.equal(snap.matchRoute('prod.example.com', '/')?.name, 'dot');
+  assert.equal(snap.matchRoute('a.example.org', '/')?.name, 'wild');
+});

@@ -120,7 +120,8 @@ interface Candidate {
  */
 function buildMatcher(routes: readonly CompiledRoute[], specs: readonly RouteSpec[]) {
   const all = routes.map((route, i): Candidate & { host: string | undefined } => {
-    const host = specs[i]!.match.host?.toLowerCase();
+    // Lower-cased without a trailing dot, as request-view.ts reads `Host`.
+    const host = specs[i]!.match.host?.toLowerCase().replace(/(?<=.)\.$/, '');
     return { route, match: specs[i]!.match, host, wildcard: host?.startsWith('*.') ? host : undefined };
   });
   const others = all.filter((c) => c.host === undefined || c.wildcard !== undefined);

@@ -1,0 +1,90 @@
+/**
+ * Host names that name the same host in another spelling must reach the same route, and the rules
+ * on it. Case and port were already ignored; a trailing dot (`prod.example.com.`, the root-anchored
+ * DNS name, which resolvers, browsers and nginx treat as the same host) used to skip the host's
+ * routes and fall to a catch-all. A host name with an empty label (`a..b`, `.a`) names no host and
+ * is refused, as nginx refuses it. The Host line itself is forwarded as the client sent it.
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Gateway } from '../../src/gateway/server.js';
+import { gatewayFor, route, service, spec } from '../gateway/helpers.js';
+import { headerLinesOf, raw, startRecordingUpstream, type RecordingUpstream } from './helpers.js';
+
+const ups: Record<string, RecordingUpstream> = {};
+let gw: Gateway;
+before(async () => {
+  for (const name of ['prod-stable', 'prod-beta', 'wild', 'other']) ups[name] = await startRecordingUpstream(name);
+  gw = await gatewayFor(
+    spec({
+      services: {
+        prod: service({ stable: [ups['prod-stable']!.url], beta: [ups['prod-beta']!.url] }),
+        wild: service({ stable: [ups.wild!.url] }),
+        other: service({ stable: [ups.other!.url] }),
+      },
+      routes: [
+        // Everything on the prod host goes to beta by a rule: a request that skips the rule lands on stable.
+        route({ name: 'prod', match: { host: 'prod.example.com' }, service: 'prod', rules: [{ lane: 'beta', path: { prefix: '/' } }] }),
+        route({ name: 'wild', match: { host: '*.example.org' }, service: 'wild' }),
+        route({ name: 'other', match: {}, service: 'other' }),
+      ],
+    }),
+  );
+});
+after(async () => {
+  await gw.close({ drainMs: 100 });
+  await Promise.all(Object.values(ups).map((u) => u.close()));
+});
+
+function counts(): Record<string, number> {
+  return Object.fromEntries(Object.entries(ups).map(([k, u]) => [k, u.received.length]));
+}
+
+/** Which upstreams received requests since `before`, with the Host line each received. */
+function receivedSince(before: Record<string, number>): string[] {
+  return Object.entries(ups).flatMap(([k, u]) => u.received.slice(before[k]).map((x) => `${k} Host: ${headerLinesOf(x, 'host').join(' | ')}`));
+}
+
+const SAME_HOST: [string, string][] = [
+  // Host sent, the upstream that must serve it
+  ['prod.example.com', 'prod-beta'],
+  ['prod.example.com.', 'prod-beta'],
+  ['prod.example.com.:8080', 'prod-beta'],
+  ['PROD.Example.COM.', 'prod-beta'],
+  ['PROD.example.com.:443', 'prod-beta'],
+  ['a.example.org.', 'wild'],
+  ['A.EXAMPLE.ORG.:80', 'wild'],
+  ['other.example.com.', 'other'],
+];
+
+for (const [host, upstream] of SAME_HOST) {
+  test(`host name ${host}: routed to ${upstream} (the route of its host and the rules on it), Host forwarded as sent`, async () => {
+    const before = counts();
+    const r = await raw(gw, `GET /x HTTP/1.1\r\nHost: ${host}\r\n\r\n`, { responses: 1 });
+    assert.equal(r.responses[0]!.status, 200, r.text);
+    assert.equal(r.responses[0]!.body, upstream);
+    assert.deepEqual(receivedSince(before), [`${upstream} Host: ${host}`]);
+  });
+}
+
+for (const host of ['prod.example.com..', 'prod..example.com', '.prod.example.com', '.', 'prod.example.com..:8080']) {
+  test(`host name ${host}: an empty label is 400 and reaches no upstream`, async () => {
+    const before = counts();
+    const r = await raw(gw, `GET /x HTTP/1.1\r\nHost: ${host}\r\n\r\n`, { responses: 1 });
+    assert.equal(r.responses[0]!.status, 400, r.text);
+    const body = JSON.parse(r.responses[0]!.body) as { error: string; reason: string };
+    assert.equal(body.error, 'bad_request');
+    assert.match(body.reason, /Host has an empty label/);
+    assert.deepEqual(receivedSince(before), []);
+  });
+}
+
+test('host name: a trailing dot on the second request of a keep-alive connection reaches the same route', async () => {
+  const before = counts();
+  const r = await raw(gw, 'GET /1 HTTP/1.1\r\nHost: prod.example.com\r\n\r\nGET /2 HTTP/1.1\r\nHost: prod.example.com.\r\n\r\n', { responses: 2 });
+  assert.deepEqual(
+    r.responses.map((x) => x.body),
+    ['prod-beta', 'prod-beta'],
+  );
+  assert.deepEqual(receivedSince(before), ['prod-beta Host: prod.example.com', 'prod-beta Host: prod.example.com.']);
+});
