@@ -17,20 +17,14 @@
  *   only the chunking and hands over the still-coded bytes, which the upstream would take for the
  *   body. RFC 9112 §6.1: a coding the server does not understand is 501, and the connection is
  *   closed. graylane understands `chunked` alone;
- * - the path: the route table, the rules and the upstream must agree on which resource a request
- *   names, otherwise `/public/../admin` passes a `/public` route and lands on `/admin` upstream.
- *   Like Envoy's `normalize_path` + `merge_slashes` (and nginx's own URI normalisation), the path is
- *   normalised before matching and the normalised path is what the upstream receives: `%2e` is a
- *   dot (RFC 3986 §2.3), `.` and `..` segments are removed (§5.2.4; `..` stops at the root) and
- *   repeated slashes are merged. What cannot be normalised without guessing how the upstream
- *   decodes is refused with 400: a backslash, and a dot segment hidden behind an encoded slash or
- *   backslash (`/a%2f..%2fadmin`). Encoded slashes elsewhere (`/projects/group%2Fname`) pass
- *   unchanged. The query is never touched.
+ * - the path: normalised (src/routing/path.ts); what cannot be normalised without guessing how the
+ *   upstream decodes is 400.
  *
  * Everything runs per request, so the common case costs a few comparisons per header field and one
  * scan of the path for `/.`, `//`, `%` and `\`; only a path that has one of them is rebuilt.
  */
 import type { IncomingMessage, Server } from 'node:http';
+import { normalizeTarget } from '../routing/path.js';
 import { DEFAULT_LIMITS } from '../spec/sections/gateway.js';
 import type { LimitsSpec, Spec } from '../spec/types.js';
 import type { GatewayErrorCode } from './errors.js';
@@ -54,10 +48,6 @@ const UNKNOWN_CODING: Refusal = {
   close: true,
 };
 const CHUNKED_TWICE: Refusal = { code: 'bad_request', reason: 'Transfer-Encoding names chunked more than once', close: true };
-const AMBIGUOUS: Refusal = {
-  code: 'bad_request',
-  reason: 'the path has a backslash or a dot segment behind an encoded slash: upstreams resolve it differently',
-};
 
 /**
  * The request target to route and forward (`url` itself, or its normalised form), or why the
@@ -85,7 +75,7 @@ export function checkRequest(req: IncomingMessage, url: string, limits: Readonly
     }
   }
   const target = normalizeTarget(url);
-  return target === null ? AMBIGUOUS : target;
+  return typeof target === 'string' ? target : { code: 'bad_request', reason: target.reason };
 }
 
 /**
@@ -112,64 +102,6 @@ function hasEmptyLabel(host: string): boolean {
   if (dots === -1) return false;
   const colon = host.indexOf(':');
   return colon === -1 || dots < colon;
-}
-
-/**
- * The origin-form target with its path normalised (see the module comment), the same string when
- * there is nothing to do, or null when the path is ambiguous.
- *
- * @example
- * normalizeTarget('/public/../admin?x=1') // '/admin?x=1'
- * normalizeTarget('/a//b/%2e/c')           // '/a/b/c'
- * normalizeTarget('/a%2f..%2fadmin')       // null
- */
-export function normalizeTarget(url: string): string | null {
-  const q = url.indexOf('?');
-  const end = q === -1 ? url.length : q;
-  if (!needsWork(url, end)) return url;
-  const path = url.slice(0, end);
-  if (path.includes('\\')) return null;
-  const segments = path.replace(/%2e/gi, '.').split('/');
-  const out: string[] = [];
-  // segments[0] is the empty string before the leading slash.
-  for (let i = 1; i < segments.length; i++) {
-    const s = segments[i]!;
-    const last = i === segments.length - 1;
-    if (s === '.' || s === '..') {
-      if (s === '..') out.pop();
-      // `/a/b/..` is `/a/`: a trailing dot segment leaves its directory's slash.
-      if (last) out.push('');
-      continue;
-    }
-    if (s === '' && !last) continue;
-    if (hidesDotSegment(s)) return null;
-    out.push(s);
-  }
-  const normalized = `/${out.join('/')}`;
-  if (normalized === path) return url;
-  return q === -1 ? normalized : normalized + url.slice(q);
-}
-
-/** True when the path (url[0, end)) has `/.`, `//`, `%` or `\`: only then can normalising change it. */
-function needsWork(url: string, end: number): boolean {
-  for (let i = 0; i < end; i++) {
-    const c = url.charCodeAt(i);
-    if (c === 37 /* % */ || c === 92 /* \ */) return true;
-    if (c === 47 /* / */) {
-      const next = url.charCodeAt(i + 1);
-      if (next === 47 || next === 46 /* . */) return true;
-    }
-  }
-  return false;
-}
-
-const ENCODED_SEPARATOR = /%2f|%5c/i;
-
-/** A segment that holds `.` or `..` between encoded slashes/backslashes (`a%2f..%2fb`). */
-function hidesDotSegment(segment: string): boolean {
-  if (!ENCODED_SEPARATOR.test(segment)) return false;
-  for (const part of segment.split(/%2f|%5c/i)) if (part === '.' || part === '..') return true;
-  return false;
 }
 
 /** The spec's limits, or the defaults for a Spec built in code without them. */

@@ -1,8 +1,9 @@
 /**
  * The part of a client request that mark and dispatch read, built without URL parsing: routing
- * matches on the raw path, so `/a%2Fb` stays `/a%2Fb` and nothing is decoded twice.
+ * matches the path checkRequest normalised (src/routing/path.ts), so nothing is decoded twice.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { withoutPathParameters } from '../routing/path.js';
 import type { RequestView } from '../routing/types.js';
 
 /**
@@ -26,14 +27,15 @@ export function hostOf(host: string | undefined): string {
 }
 
 /**
- * The RequestView of a request whose target is in origin form (`/path?query`); the caller has
- * already checked that `url` starts with `/`.
+ * The RequestView of a request whose target is in origin form (`/path?query`) and normalised; the
+ * caller has already checked that `url` starts with `/`. The path is the one routes and rules match:
+ * without `;` parameters (see withoutPathParameters), which stay in the target forwarded upstream.
  */
 export function requestView(url: string, headers: IncomingHttpHeaders): RequestView {
   const q = url.indexOf('?');
   return {
     host: hostOf(headers.host),
-    path: q === -1 ? url : url.slice(0, q),
+    path: withoutPathParameters(q === -1 ? url : url.slice(0, q)),
     query: q === -1 ? '' : url.slice(q + 1),
     headers,
   };

@@ -138,3 +138,27 @@ test('a route host written with a trailing dot or in capitals matches the host a
   assert.equal(snap.matchRoute('prod.example.com', '/')?.name, 'dot');
   assert.equal(snap.matchRoute('a.example.org', '/')?.name, 'wild');
 });
+
+test('route paths and rule paths are compared in normalised percent-encoding; a malformed % is a CompileError with its key path', () => {
+  const snap = compile(
+    spec({
+      routes: [
+        route({ name: 'encoded', match: { pathPrefix: '/new%2dcheckout' }, rules: [{ lane: 'beta', path: { contains: '/st%65p%2f' } }] }),
+        route({ name: 'exact', match: { path: '/caf%c3%a9' } }),
+      ],
+    }),
+  );
+  const r = snap.matchRoute('h', '/new-checkout/step%2F2')!;
+  assert.equal(r.name, 'encoded');
+  const ctx = { random: () => 0.5, newVisitorId: () => 'v' };
+  assert.equal(r.mark({ host: 'h', path: '/new-checkout/step%2F2', query: '', headers: {} }, ctx).lane, 'beta');
+  assert.equal(snap.matchRoute('h', '/caf%C3%A9')?.name, 'exact');
+  assert.throws(
+    () => compile(spec({ routes: [route({ match: { pathPrefix: '/100%' } })] })),
+    (err: unknown) => err instanceof CompileError && /routes\[0\]\.match\.pathPrefix/.test(err.message),
+  );
+  assert.throws(
+    () => compile(spec({ routes: [route({ rules: [{ lane: 'beta', path: { prefix: '/a%g' } }] })] })),
+    (err: unknown) => err instanceof CompileError && /routes\[0\]\.rules\[0\]\.path\.prefix/.test(err.message),
+  );
+});

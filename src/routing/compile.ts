@@ -10,6 +10,7 @@ import type { CompiledRoute, CompiledService, CompiledVersion, Endpoint, Snapsho
 import { CompileError } from './errors.js';
 import { compileMark } from './mark.js';
 import { buildMeshTable, meshRouteSpecs } from './mesh.js';
+import { normalizedPattern } from './path.js';
 
 /**
  * Parses an endpoint URL once: `origin` keys the connection pool and passive health, `basePath` (no
@@ -106,6 +107,19 @@ function pathMatches(m: RouteMatch, path: string): boolean {
   return true;
 }
 
+/**
+ * A route's match in the form requests are compared in: the host lower-cased without a trailing
+ * dot (as request-view.ts reads `Host`), the paths with their percent-encoding normalised (as
+ * routing/path.ts normalises request paths), so `/new%2dcheckout` in a config still matches.
+ */
+function normalizedMatch(m: RouteMatch, keyPath: string): RouteMatch {
+  const out: RouteMatch = {};
+  if (m.host !== undefined) out.host = m.host.toLowerCase().replace(/(?<=.)\.$/, '');
+  if (m.path !== undefined) out.path = normalizedPattern(m.path, `${keyPath}.path`);
+  if (m.pathPrefix !== undefined) out.pathPrefix = normalizedPattern(m.pathPrefix, `${keyPath}.pathPrefix`);
+  return out;
+}
+
 interface Candidate {
   readonly route: CompiledRoute;
   readonly match: RouteMatch;
@@ -120,9 +134,9 @@ interface Candidate {
  */
 function buildMatcher(routes: readonly CompiledRoute[], specs: readonly RouteSpec[]) {
   const all = routes.map((route, i): Candidate & { host: string | undefined } => {
-    // Lower-cased without a trailing dot, as request-view.ts reads `Host`.
-    const host = specs[i]!.match.host?.toLowerCase().replace(/(?<=.)\.$/, '');
-    return { route, match: specs[i]!.match, host, wildcard: host?.startsWith('*.') ? host : undefined };
+    const match = normalizedMatch(specs[i]!.match, `routes[${i}].match`);
+    const host = match.host;
+    return { route, match, host, wildcard: host?.startsWith('*.') ? host : undefined };
   });
   const others = all.filter((c) => c.host === undefined || c.wildcard !== undefined);
   const byHost = new Map<string, Candidate[]>();

@@ -93,7 +93,7 @@ export function queryCondition(m: NamedMatch, keyPath: string): Condition {
   return { text: `query ${name} ${match.text}`, test: (s) => t(queryValue(s.req.query, name)) };
 }
 
-/** `path: {contains | prefix | regex}` on the raw (not decoded) path, query excluded. */
+/** `path: {contains | prefix | regex}` on the normalised path without `;` parameters (RequestView.path), query excluded. */
 export function pathCondition(m: PathMatch, keyPath: string): Condition {
   if (m.contains !== undefined) {
     const needle = m.contains;

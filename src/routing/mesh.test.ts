@@ -42,6 +42,10 @@ test('stripMeshPrefix keeps the query and always leaves a path', () => {
   assert.equal(stripMeshPrefix('/stock?x=1', 6), '/?x=1');
   assert.equal(stripMeshPrefix('/stock/', 6), '/');
   assert.equal(stripMeshPrefix('/a/b', 0), '/a/b');
+  // The service was matched without ;parameters: those of its segment go with it.
+  assert.equal(stripMeshPrefix('/stock;v=1/items?x=1', 6), '/items?x=1');
+  assert.equal(stripMeshPrefix('/stock;v=1?x=1', 6), '/?x=1');
+  assert.equal(stripMeshPrefix('/stock;v=1', 6), '/');
 });
 
 test('mesh routes trust the lane the request carries and fall back per service', () => {

@@ -63,10 +63,15 @@ export function buildMeshTable(routes: readonly CompiledRoute[]): MeshTable {
 
 /**
  * The request target to send upstream once `strip` characters (`/<service>`) are cut from `url`
- * (path and query): always starting with `/`.
+ * (path and query): always starting with `/`. The service was matched on the path without `;`
+ * parameters, so parameters of that first segment (`/orders;v=1/7`) go with it.
  */
 export function stripMeshPrefix(url: string, strip: number): string {
   if (strip === 0) return url;
-  const rest = url.slice(strip);
+  let cut = strip;
+  if (url.charCodeAt(cut) === 59 /* ; */) {
+    while (cut < url.length && url.charCodeAt(cut) !== 47 /* / */ && url.charCodeAt(cut) !== 63 /* ? */) cut++;
+  }
+  const rest = url.slice(cut);
   return rest.charCodeAt(0) === 47 /* / */ ? rest : `/${rest}`;
 }

@@ -3,9 +3,10 @@
  * ANDed; the cheap ones run first and `percent` runs last, so a rule that fails on its path or
  * header never reads the identity and never mints a visitor id.
  */
-import type { Rule } from '../spec/types.js';
+import type { PathMatch, Rule } from '../spec/types.js';
 import type { ConditionCheck, MarkResult, StepCheck } from './types.js';
 import { CompileError } from './errors.js';
+import { normalizedPattern } from './path.js';
 import type { Subject } from './identity.js';
 import {
   appVersionCondition,
@@ -36,7 +37,7 @@ export function compileRule(rule: Rule, keyPath: string, defaultName: string = k
   if (typeof rule.lane !== 'string' || rule.lane === '') throw new CompileError(`${keyPath}.lane`, 'a rule needs a lane');
   const conditions: Condition[] = [];
   // Cheapest first; percent last (it may hash, draw a random number or mint a visitor id).
-  if (rule.path !== undefined) conditions.push(pathCondition(rule.path, `${keyPath}.path`));
+  if (rule.path !== undefined) conditions.push(pathCondition(normalizedPathMatch(rule.path, `${keyPath}.path`), `${keyPath}.path`));
   if (rule.header !== undefined) conditions.push(headerCondition(rule.header, `${keyPath}.header`));
   if (rule.query !== undefined) conditions.push(queryCondition(rule.query, `${keyPath}.query`));
   if (rule.cookie !== undefined) conditions.push(cookieCondition(rule.cookie, `${keyPath}.cookie`));
@@ -62,6 +63,18 @@ function checkAll(step: string, lane: string, conditions: readonly Condition[]):
     }
     return { step, lane, matched: true, checks };
   };
+}
+
+/**
+ * The rule's `contains` and `prefix` in the form request paths are compared in (routing/path.ts),
+ * so `contains: /new%2dcheckout` matches what a request for it is normalised to. A regex sees the
+ * normalised path as it is.
+ */
+function normalizedPathMatch(m: PathMatch, keyPath: string): PathMatch {
+  const out: PathMatch = { ...m };
+  if (m.contains !== undefined) out.contains = normalizedPattern(m.contains, `${keyPath}.contains`);
+  if (m.prefix !== undefined) out.prefix = normalizedPattern(m.prefix, `${keyPath}.prefix`);
+  return out;
 }
 
 function allOf(conditions: readonly Condition[]): (s: Subject) => boolean {

@@ -12,7 +12,10 @@ import type { HeaderModifier, RetrySpec, Rule, Spec } from '../spec/types.js';
 export interface RequestView {
   /** Lower-cased, port stripped. */
   host: string;
-  /** The path without the query string, as sent (not decoded). */
+  /**
+   * The path without the query string, normalised (src/routing/path.ts: unreserved characters
+   * decoded, dot segments removed) and without `;` parameters: what routes and rules match.
+   */
   path: string;
   /** Raw query string without the leading `?`; '' when absent. */
   query: string;
