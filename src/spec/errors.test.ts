@@ -324,3 +324,14 @@ test('several problems are reported at once, in file order', () => {
     [13, 'gamma', 'routes[0].split.gamma', 'unknown-lane', /gamma/],
   ]);
 });
+
+test('a path with a % not followed by two hex digits: it could never match a request (those are refused)', () => {
+  expectIssues(route('    rules: [{ lane: beta, path: { contains: "/100%" } }]'), [
+    [13, '"/100%"', 'routes[0].rules[0].path.contains', 'invalid-value', /has a % not followed by two hex digits \(%25 for a literal %\)/],
+  ]);
+  expectIssues([...BASE.slice(0, 10), '  - match: { pathPrefix: /a%zz }', '    service: web'].join('\n'), [
+    [11, '/a%zz', 'routes[0].match.pathPrefix', 'invalid-value', /% not followed by two hex digits/],
+  ]);
+  // Well-formed escapes, in either case, are accepted.
+  parseSpec(route('    rules: [{ lane: beta, path: { prefix: "/new%2dcheckout%2F" } }]'), 'gl.yaml');
+});

@@ -6,7 +6,7 @@ import type { RouteMatch, RouteSpec, ValueSource, VisitorCookieSpec } from '../t
 import { bool, entries, has, list, num, rec, str, type NormalizeContext } from '../context.js';
 import type { Path } from '../paths.js';
 import { parseDuration } from '../units.js';
-import { normalizeCanary, normalizeRule, percent, valueSource } from './rules.js';
+import { normalizeCanary, normalizeRule, pathText, percent, valueSource } from './rules.js';
 
 export const DEFAULT_IDENTITY: readonly ValueSource[] = [{ kind: 'header', name: 'x-user-id' }];
 export const DEFAULT_VISITOR_COOKIE: VisitorCookieSpec = { name: 'gl_vid', maxAgeMs: 30 * 86_400_000 };
@@ -21,7 +21,7 @@ export function normalizeRoutes(data: Record<string, unknown>, ctx: NormalizeCon
 
 function normalizeRoute(raw: Record<string, unknown>, i: number, ctx: NormalizeContext): RouteSpec {
   const path = ['routes', i];
-  const match = normalizeMatch(rec(raw.match));
+  const match = normalizeMatch(ctx, [...path, 'match'], rec(raw.match));
   const name = str(raw.name) ?? defaultRouteName(match, i);
 
   const service = str(raw.service) ?? '';
@@ -71,13 +71,13 @@ function normalizeRoute(raw: Record<string, unknown>, i: number, ctx: NormalizeC
   return route;
 }
 
-function normalizeMatch(raw: Record<string, unknown>): RouteMatch {
+function normalizeMatch(ctx: NormalizeContext, path: Path, raw: Record<string, unknown>): RouteMatch {
   const match: RouteMatch = {};
   const host = str(raw.host);
   if (host !== undefined) match.host = host.toLowerCase();
-  const pathPrefix = str(raw.pathPrefix);
+  const pathPrefix = pathText(ctx, [...path, 'pathPrefix'], raw.pathPrefix);
   if (pathPrefix !== undefined) match.pathPrefix = pathPrefix;
-  const exact = str(raw.path);
+  const exact = pathText(ctx, [...path, 'path'], raw.path);
   if (exact !== undefined) match.path = exact;
   return match;
 }

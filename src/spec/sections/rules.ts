@@ -117,11 +117,26 @@ function captureGroups(pattern: string): number {
   }
 }
 
+/** A `%` not followed by two hex digits. */
+const BAD_ESCAPE = /%(?![0-9A-Fa-f]{2})/;
+
+/**
+ * A path string of a route or rule. Requests whose path has a `%` without two hex digits after it
+ * are refused (docs/gateway.md#hostile-requests), so such a string could never match: reported.
+ */
+export function pathText(ctx: NormalizeContext, path: Path, value: unknown): string | undefined {
+  const text = str(value);
+  if (text !== undefined && BAD_ESCAPE.test(text)) {
+    ctx.report(path, 'invalid-value', `"${text}" has a % not followed by two hex digits (%25 for a literal %): it could never match a request`);
+  }
+  return text;
+}
+
 function pathMatch(ctx: NormalizeContext, path: Path, raw: Record<string, unknown>): PathMatch {
   const match: PathMatch = {};
-  const contains = str(raw.contains);
+  const contains = pathText(ctx, [...path, 'contains'], raw.contains);
   if (contains !== undefined) match.contains = contains;
-  const prefix = str(raw.prefix);
+  const prefix = pathText(ctx, [...path, 'prefix'], raw.prefix);
   if (prefix !== undefined) match.prefix = prefix;
   const pattern = regex(ctx, [...path, 'regex'], raw.regex);
   if (pattern !== undefined) match.regex = pattern;
