@@ -118,6 +118,13 @@ class GatewayServer implements Gateway {
   readonly #accessLog: AccessLog | null;
   /** Client connections Node's server handed over with an upgrade request: tunnels, and upgrades not yet answered. */
   readonly #detached = new Set<Duplex>();
+  /**
+   * Client connections the gateway answered with `Connection: close`. Node goes on parsing requests
+   * pipelined behind that answer (it is queued while an earlier response is still in flight) and
+   * emits them: they are dropped unanswered, so nothing is served from a connection whose framing
+   * the gateway gave up on (a transfer coding it cannot read, a body it did not read).
+   */
+  readonly #closingConnections = new WeakSet<Duplex>();
   #snapshot: Snapshot;
   #address = { host: '', port: 0 };
   #meshAddress: { host: string; port: number } | null = null;
@@ -214,6 +221,8 @@ class GatewayServer implements Gateway {
 
   /** A request: `upgrade` is set for an upgrade request, whose response is on the raw connection (#serveUpgrade). */
   #onRequest(req: IncomingMessage, res: GatewayResponse, mesh: boolean, upgrade: TunnelOptions | null = null): void {
+    // Node closes the connection once the answer that asked for it is out.
+    if (this.#closingConnections.has(req.socket)) return;
     const snapshot = this.#snapshot;
     const started = this.#sink.log === null && this.#sink.observer === null ? 0 : performance.now();
     try {
@@ -325,7 +334,11 @@ class GatewayServer implements Gateway {
   ): void {
     // A body left unread would have to be read to its end to keep the connection (Node does, at
     // any pace the client likes): close it instead, as onError does for a failed upstream call.
-    sendError(res, code, close || this.#sink.draining || (hasBody(req) && !req.complete), fields);
+    if (close || (hasBody(req) && !req.complete)) {
+      this.#closingConnections.add(req.socket);
+      close = true;
+    }
+    sendError(res, code, close || this.#sink.draining, fields);
     const log = this.#sink.log;
     if (log !== null) {
       log({
@@ -362,6 +375,8 @@ class GatewayServer implements Gateway {
   #serveUpgrade(server: HttpServer, req: IncomingMessage, socket: Socket, head: Buffer, mesh: boolean, forget: () => void): void {
     // The client left while earlier responses on its connection were being sent.
     if (socket.destroyed) return;
+    // One of those answers closes the connection: no tunnel, no answer, once it is out.
+    if (this.#closingConnections.has(socket)) return void socket.destroySoon();
     // Node may have armed its keep-alive timer after an earlier response; the exchange arms its own.
     socket.setTimeout(0);
     const protocols = tunnelProtocols(req.headers.upgrade);

@@ -207,3 +207,40 @@ for (const [name, te] of Object.entries(CHUNKED_ALONE)) {
     );
   });
 }
+
+test('transfer coding gzip, chunked pipelined behind a request in flight: 200, then 501, then closed; the request behind it never reaches the upstream', async () => {
+  const before = rawUpstream.received.length;
+  const r = await raw(
+    rawGw,
+    `GET /first HTTP/1.1\r\nHost: a\r\n\r\nPOST /coded HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n${SMUGGLED}`,
+  );
+  assert.deepEqual(
+    r.responses.map((x) => x.status),
+    [200, 501],
+    r.text,
+  );
+  assert.ok(r.closedByServer);
+  assert.deepEqual(
+    rawUpstream.received.slice(before).map((x) => x.line),
+    ['GET /first HTTP/1.1'],
+  );
+});
+
+test('transfer coding gzip, chunked pipelined behind a request in flight, then an Upgrade: no tunnel is opened, the connection closes after the 501', async () => {
+  const before = rawUpstream.received.length;
+  const upgrade = 'GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+  const r = await raw(
+    rawGw,
+    `GET /first HTTP/1.1\r\nHost: a\r\n\r\nPOST /coded HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\n${upgrade}`,
+  );
+  assert.deepEqual(
+    r.responses.map((x) => x.status),
+    [200, 501],
+    r.text,
+  );
+  assert.ok(r.closedByServer);
+  assert.deepEqual(
+    rawUpstream.received.slice(before).map((x) => x.line),
+    ['GET /first HTTP/1.1'],
+  );
+});
