@@ -4,7 +4,7 @@
  * Requests: hop-by-hop headers are dropped (RFC 9110 §7.6.1: Connection and every header it names,
  * Proxy-Connection, Keep-Alive, TE, Transfer-Encoding, Upgrade; also Trailer, and Expect, which
  * Node's server already answered with 100-continue). The lane header and its aliases sent by the
- * client are always dropped and the gateway writes its own with the lane it decided. The lane also
+ * client, also spelled with `_` for `-`, are always dropped and the gateway writes its own with the lane it decided. The lane also
  * travels as the `graylane-lane` member of W3C `baggage` (full-link gray for OpenTelemetry-instrumented
  * services): the decided lane replaces any member the client sent (a user cannot put themself into a
  * gray lane; on a trusting route the member was the lane's source anyway), and every other member is
@@ -115,6 +115,9 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, ctx: Forwar
         continue;
     }
     if (laneHeaders.includes(name)) continue;
+    // CGI-style servers (WSGI, Rack, PHP) read `x_gray_lane` as `X-Gray-Lane` (both become
+    // HTTP_X_GRAY_LANE): that spelling of a lane header is dropped too. Names with `_` are rare.
+    if (name.indexOf('_') !== -1 && laneHeaders.includes(name.replaceAll('_', '-'))) continue;
     if (connectionListed !== null && connectionListed.includes(name)) continue;
     if (drop !== null && drop.has(name)) continue;
     if (typeof value === 'string') out.push(name, value);

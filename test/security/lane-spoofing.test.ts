@@ -144,6 +144,19 @@ test('lane spoofing with an encoded baggage key: the raw upstream receives one b
   }
 });
 
+test('lane spoofing with underscores for dashes (x_gray_lane, which CGI-style servers read as X-Gray-Lane): never forwarded', async () => {
+  const r = await raw(gw, `GET / HTTP/1.1\r\nHost: a\r\nx-user-id: ${stableUser}\r\nx_gray_lane: alpha\r\nX_MSE_TAG: alpha\r\nx_gray-lane: alpha\r\n\r\n`, {
+    responses: 1,
+  });
+  const echo = JSON.parse(r.responses[0]!.body) as Echo;
+  assert.equal(echo.version, 'stable');
+  assert.deepEqual(
+    Object.keys(echo.headers).filter((h) => /^x[-_]gray[-_]lane$|^x[-_]mse[-_]tag$/.test(h)),
+    ['x-gray-lane', 'x-mse-tag'],
+  );
+  assert.equal(echo.headers['x-gray-lane'], 'stable');
+});
+
 test('lane spoofing: other baggage members pass through untouched', async () => {
   const { echo } = await send(`x-user-id: ${stableUser}\r\nbaggage: userId=alice,graylane-lane=alpha;p=1,trace=%E2%9C%93\r\n`);
   const members = String(echo.headers.baggage)
