@@ -15,7 +15,9 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { StoreHealth } from '../backend/types.js';
+import { requestView as gatewayRequestView } from '../gateway/request-view.js';
 import { compile, explain } from '../routing/index.js';
+import { normalizeTarget } from '../routing/path.js';
 import type { HealthView, RequestView, Status } from '../routing/types.js';
 import type { ConfigIssue, Spec } from '../spec/index.js';
 import { ApiError, onlyKeys, type ApiRoute } from './server.js';
@@ -89,5 +91,9 @@ function requestView(url: unknown, headers: unknown): RequestView {
     if (typeof value !== 'string') throw new ApiError(400, 'invalid_field', `header ${name} must be a string`);
     h[name.toLowerCase()] = value;
   }
-  return { host: parsed.hostname.toLowerCase().replace(/^\[|\]$/g, ''), path: parsed.pathname, query: parsed.search.slice(1), headers: h };
+  // The gateway's own normalisation and request view, so explain matches what the gateway matches.
+  const target = normalizeTarget(parsed.pathname + parsed.search);
+  if (typeof target !== 'string') throw new ApiError(400, 'invalid_field', `url ${JSON.stringify(url)}: ${target.reason} (the gateway answers 400)`);
+  // The host comes from the URL, as before, even when `headers` names another.
+  return { ...gatewayRequestView(target, { host: parsed.host }), headers: h };
 }

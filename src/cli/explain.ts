@@ -3,6 +3,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { loadSpecFile } from '../spec/index.js';
 import { compile, explain, type Explanation } from '../routing/index.js';
 import type { RequestView } from '../routing/types.js';
+import { normalizeTarget } from '../routing/path.js';
+import { requestView } from '../gateway/request-view.js';
 
 interface ExplainOptions {
   config: string;
@@ -29,12 +31,11 @@ export function requestFromUrl(url: string, headerLines: string[]): RequestView 
     // Node joins repeated headers with ', ' (cookies with '; '); mirror that so rules see the same.
     headers[name] = prev === undefined ? value : `${String(prev)}${name === 'cookie' ? '; ' : ', '}${value}`;
   }
-  return {
-    host: parsed.hostname.toLowerCase().replace(/^\[|\]$/g, ''),
-    path: parsed.pathname,
-    query: parsed.search.slice(1),
-    headers,
-  };
+  // The gateway's own normalisation and request view, so explain matches what the gateway matches.
+  const target = normalizeTarget(parsed.pathname + parsed.search);
+  if (typeof target !== 'string') throw new Error(`--url "${url}": ${target.reason} (the gateway answers 400)`);
+  // The host comes from the URL, as before, even when -H names another.
+  return { ...requestView(target, { host: parsed.host }), headers };
 }
 
 /** `graylane explain`: a dry run of mark + dispatch against a config file, all endpoints assumed up. */

@@ -85,6 +85,15 @@ test('explain: prints the route, rule, lane, version and endpoint of a request, 
   const json = JSON.parse(run(['explain', '-c', QUICKSTART, '--url', 'http://prod.example.com/cart', '-H', 'x-user-id: 77', '--json']).stdout) as { bucket: { value: number } };
   assert.equal(json.bucket.value, bucket);
 
+  // Read as the gateway reads it: a trailing dot on the host, encoded unreserved characters, ;parameters.
+  const encoded = run(['explain', '-c', QUICKSTART, '--url', 'http://Prod.Example.com.:8080/new%2Dch%65ckout;x=1', '-H', 'x-user-id: 55']);
+  assert.equal(encoded.status, 0, encoded.stderr);
+  assert.match(encoded.stdout, /^route:\s+checkout$/m);
+  assert.match(encoded.stdout, /^by:\s+keyword$/m);
+  const refused = run(['explain', '-c', QUICKSTART, '--url', 'http://prod.example.com/public/..;/new-checkout']);
+  assert.notEqual(refused.status, 0);
+  assert.match(refused.stderr, /dot segment with ;parameters.*the gateway answers 400/);
+
   const none = run(['explain', '-c', QUICKSTART, '--url', 'http://elsewhere.example.com/']);
   assert.equal(none.status, 2, 'no route matched is exit 2');
   assert.match(none.stdout, /no route matches/);

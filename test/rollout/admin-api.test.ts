@@ -158,6 +158,13 @@ test('config status, explain against the live spec, and a reload that changes a 
   assert.equal(ex.status, 200, JSON.stringify(ex.body));
   assert.equal(ex.body.lane, 'stable');
   assert.equal(ex.body.version, 'beta');
+  // The host and path are read as the gateway reads them (trailing dot, encoded unreserved characters).
+  const encoded = await api<{ route: string; version: string }>(s.admin, 'POST', '/api/v1/explain', { url: 'http://API.test.:80/%78', headers: { 'x-user-id': '7' } });
+  assert.equal(encoded.status, 200, JSON.stringify(encoded.body));
+  assert.deepEqual([encoded.body.route, encoded.body.version], [ex.body.route, 'beta']);
+  const refused = await api<{ message: string }>(s.admin, 'POST', '/api/v1/explain', { url: 'http://api.test/a/..;/x' });
+  assert.equal(refused.status, 400);
+  assert.match(JSON.stringify(refused.body), /dot segment with ;parameters/);
   assert.equal((await api(s.admin, 'POST', '/api/v1/explain', { url: 'not a url' })).status, 400);
   assert.equal((await api(s.admin, 'POST', '/api/v1/explain', { url: 'http://x/', headers: ['a'] })).status, 400);
 
