@@ -79,38 +79,48 @@ function trimEnd(h: string, start: number, stop: number): number {
  * gateway would replace one and pass on another.
  */
 function hasKey(h: string, start: number, end: number, key: string): boolean {
-  let eq = start;
-  for (; eq < end; eq++) {
-    const c = h.charCodeAt(eq);
-    if (c === EQUALS) return keyEquals(h, start, eq, key);
-    if (c === SEMICOLON) return false;
+  // The usual spelling (graylane's own, the SDK's) is one native comparison.
+  if (h.startsWith(key, start)) {
+    let i = start + key.length;
+    while (i < end && isSpace(h.charCodeAt(i))) i++;
+    if (i < end && h.charCodeAt(i) === EQUALS) return true;
   }
-  return false;
+  return keyEquals(h, start, end, key, true);
 }
 
-/** h[from, to) decodes to `key` (see hasKey); allocates nothing. */
-function keyEquals(h: string, from: number, to: number, key: string): boolean {
+/**
+ * h[from, to) decodes to `key` (see hasKey), in one pass that gives up at the first character
+ * that differs (the usual case for other members' keys), allocating nothing. With `member`, the
+ * key ends at a raw `=` and the text is a whole member (no `=` before the end or a `;`: no key);
+ * without, h[from, to) is the key alone.
+ */
+function keyEquals(h: string, from: number, to: number, key: string, member: boolean): boolean {
+  const n = key.length;
   let k = 0;
   for (let i = from; i < to; ) {
     let c = h.charCodeAt(i);
     i++;
-    if (c === PERCENT) {
+    if (member) {
+      if (c === EQUALS) return k === n;
+      if (c === SEMICOLON) return false;
+    }
+    if (c === PERCENT && i + 1 < to) {
       const hi = hexValue(h.charCodeAt(i));
       const lo = hexValue(h.charCodeAt(i + 1));
-      if (hi !== -1 && lo !== -1 && i + 1 < to) {
+      if (hi !== -1 && lo !== -1) {
         c = hi * 16 + lo;
         i += 2;
       }
     }
     if (isSpace(c)) {
       // Whitespace (raw or encoded) is allowed around the key, not inside it.
-      if (k === 0 || k === key.length) continue;
+      if (k === 0 || k === n) continue;
       return false;
     }
-    if (k === key.length || asciiLower(c) !== asciiLower(key.charCodeAt(k))) return false;
+    if (k === n || asciiLower(c) !== asciiLower(key.charCodeAt(k))) return false;
     k++;
   }
-  return k === key.length;
+  return !member && k === n;
 }
 
 function asciiLower(c: number): number {
@@ -130,7 +140,7 @@ function hexValue(c: number): number {
  * @example isBaggageKey('GrayLane%2Dlane', 'graylane-lane') // true
  */
 export function isBaggageKey(raw: string, key: string): boolean {
-  return keyEquals(raw, 0, raw.length, key);
+  return keyEquals(raw, 0, raw.length, key, false);
 }
 
 /** Percent-decodes a baggage value; a malformed escape leaves the value as it is. */
@@ -183,12 +193,15 @@ export function baggageValue(header: string | undefined, key: string): string | 
  * after index `from` (the header's start, or a comma), or -1.
  */
 function findMember(header: string, key: string, from: number): number {
+  // A key starts with its first letter in either case or with an escape: other members' keys
+  // are ruled out by their first character without a call.
+  const first = asciiLower(key.charCodeAt(0));
   for (;;) {
     const comma = header.indexOf(',', from);
     const stop = comma === -1 ? header.length : comma;
     const start = skipSpace(header, from, stop);
-    const end = trimEnd(header, start, stop);
-    if (end > start && hasKey(header, start, end, key)) return start;
+    const c = header.charCodeAt(start);
+    if (start < stop && (asciiLower(c) === first || c === PERCENT) && hasKey(header, start, stop, key)) return start;
     if (comma === -1) return -1;
     from = comma + 1;
   }
