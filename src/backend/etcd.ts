@@ -74,8 +74,8 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
   const statusCache = join(opts.cacheDir, 'status-cache.json');
   const specFile = (s: AppliedSpec): string => `etcd:${prefix}/spec@${s.revision}${s.source ? ` (${s.source})` : ''}`;
 
-  let initial: { applied: AppliedSpec | null; spec: Spec };
-  let initialStatuses: StoredStatus[];
+  let initial: { applied: AppliedSpec | null; spec: Spec; unreachable?: Error };
+  let initialStatuses: { statuses: StoredStatus[]; unreachable?: Error };
   try {
     initial = await initialSpec(conn, specCache, specFile, log);
     initialStatuses = await readStatusesOrCache(new EtcdStore(conn), statusCache, log);
@@ -85,18 +85,7 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
   }
 
   const store = new EtcdStore(conn);
-  const up = { spec: true, statuses: true, error: undefined as string | undefined };
-  const connection = (which: 'spec' | 'statuses') => (connected: boolean, error?: Error) => {
-    const was = up.spec && up.statuses;
-    up[which] = connected;
-    if (!connected && error) up.error = error.message;
-    const now = up.spec && up.statuses;
-    if (was && !now) log.error({ store: location, err: error?.message }, 'etcd unreachable: serving the last good snapshot; admin writes fail with 503 until it answers');
-    if (!was && now) {
-      up.error = undefined;
-      log.info({ store: location }, 'etcd reachable again');
-    }
-  };
+  const link = storeLink(location, log, initial.unreachable ?? initialStatuses.unreachable);
   const instances = new EtcdInstances(conn, { services: Object.keys(initial.spec.services), onChange: () => opts.refresh() });
   const publisher = publishCounters(conn, opts.traffic, { ...(opts.name ? { gatewayId: `${opts.name}-${process.pid}` } : {}), onError: () => {} });
   const metrics = watchClusterMetrics(conn);
@@ -111,7 +100,7 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
     store,
     instances,
     metrics,
-    initialStatuses,
+    initialStatuses: initialStatuses.statuses,
 
     start(controller: RolloutController, handlers: SpecHandlers) {
       specWatch = watchSpec(
@@ -127,7 +116,7 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
           }
           return true;
         },
-        { since: initial.applied, cacheFile: specCache, onConnection: connection('spec'), onError: (err) => log.warn({ err }, 'spec watch') },
+        { since: initial.applied, cacheFile: specCache, onConnection: link.onConnection('spec'), onError: (err) => log.warn({ err }, 'spec watch') },
       );
       statusWatch = watchStatuses(
         conn,
@@ -139,7 +128,7 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
             log.warn({ err, file: statusCache }, 'could not cache the rollout statuses');
           }
         },
-        { onConnection: connection('statuses'), onError: (err) => log.warn({ err }, 'a rollout status in etcd could not be read') },
+        { onConnection: link.onConnection('statuses'), onError: (err) => log.warn({ err }, 'a rollout status in etcd could not be read') },
       );
       if (opts.controller === false) return;
       election = campaign(conn, {
@@ -160,8 +149,8 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
     },
 
     health(): StoreHealth {
-      const isUp = up.spec && up.statuses;
-      return { kind: 'etcd', location, up: isUp, leading, ...(isUp || up.error === undefined ? {} : { error: up.error }) };
+      const { up, error } = link.state();
+      return { kind: 'etcd', location, up, leading, ...(up || error === undefined ? {} : { error }) };
     },
 
     async stop() {
@@ -178,6 +167,34 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
 }
 
 /**
+ * Whether etcd answers, as /api/v1/config, `graylane_store_up` and the dashboard report it: up only
+ * while both watches (spec and statuses) are established. It starts down, with the start-up reads'
+ * error when they fell back to the caches: a gateway cold-started from its caches while etcd is
+ * away must say so from its first request on, not "up" until a watch happens to fail.
+ */
+function storeLink(location: string, log: Logger, startError: Error | undefined) {
+  const connected = { spec: false, statuses: false };
+  let error = startError?.message;
+  let reachedOnce = false;
+  const isUp = (): boolean => connected.spec && connected.statuses;
+  return {
+    onConnection: (which: 'spec' | 'statuses') => (now: boolean, err?: Error) => {
+      const was = isUp();
+      connected[which] = now;
+      if (!now && err) error = err.message;
+      if (was && !isUp()) log.error({ store: location, err: err?.message }, 'etcd unreachable: serving the last good snapshot; admin writes fail with 503 until it answers');
+      if (!was && isUp()) {
+        error = undefined;
+        // Only worth a line when it had been away: at start, or since.
+        if (reachedOnce || startError !== undefined) log.info({ store: location }, 'etcd reachable again');
+        reachedOnce = true;
+      }
+    },
+    state: (): { up: boolean; error: string | undefined } => ({ up: isUp(), error }),
+  };
+}
+
+/**
  * The spec at start (loadInitialSpec): etcd's if it is valid (and then cached), else the cache
  * (etcd away, or an invalid spec written by hand), else a refusal that says why. None applied yet:
  * the empty spec.
@@ -187,7 +204,7 @@ async function initialSpec(
   cacheFile: string,
   fileOf: (s: AppliedSpec) => string,
   log: Logger,
-): Promise<{ applied: AppliedSpec | null; spec: Spec }> {
+): Promise<{ applied: AppliedSpec | null; spec: Spec; unreachable?: Error }> {
   let parsed: Spec | undefined;
   const loaded = await loadInitialSpec(conn, { cacheFile, accept: (s) => void (parsed = parseSpec(s.yaml, fileOf(s))) });
   const applied = loaded.spec;
@@ -198,24 +215,25 @@ async function initialSpec(
   if (loaded.from === 'cache') {
     const why = loaded.error instanceof StoreUnavailableError ? 'ETCD UNREACHABLE: serving the cached spec; changes apply when etcd answers' : 'the spec in etcd is invalid: serving the cached one';
     log.warn({ appliedAt: applied.appliedAt, revision: applied.revision, cache: cacheFile, err: loaded.error?.message }, why);
-    return { applied, spec: parseSpec(applied.yaml, fileOf(applied)) };
+    const spec = parseSpec(applied.yaml, fileOf(applied));
+    return loaded.error instanceof StoreUnavailableError ? { applied, spec, unreachable: loaded.error } : { applied, spec };
   }
   return { applied, spec: parsed! };
 }
 
 /** The stored statuses, or with etcd away the cached ones (none cached: start without overlays). */
-async function readStatusesOrCache(store: EtcdStore, cacheFile: string, log: Logger): Promise<StoredStatus[]> {
+async function readStatusesOrCache(store: EtcdStore, cacheFile: string, log: Logger): Promise<{ statuses: StoredStatus[]; unreachable?: Error }> {
   try {
-    return await store.listStatuses();
+    return { statuses: await store.listStatuses() };
   } catch (e) {
     if (!(e instanceof StoreUnavailableError)) throw e;
     try {
       const statuses = readStatusCache(cacheFile) ?? [];
       log.warn({ cache: cacheFile, rollouts: statuses.length }, 'ETCD UNREACHABLE: routing with the cached rollout weights');
-      return statuses;
+      return { statuses, unreachable: e };
     } catch (err) {
       log.error({ err: (err as Error).message, cache: cacheFile }, 'the rollout status cache is unusable: starting without rollout weights');
-      return [];
+      return { statuses: [], unreachable: e };
     }
   }
 }

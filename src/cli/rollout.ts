@@ -52,7 +52,11 @@ export function registerRolloutCommands(program: Command): void {
       process.stdout.write(opts.json ? `${JSON.stringify(detail, null, 2)}\n` : renderRollout(detail, { now: Date.now() }));
     });
 
-  sub('promote', 'end the current pause or analysis step and go on (--full: skip every remaining pause and analysis)')
+  sub('promote', 'end the current pause or analysis step and go on, or only accept an inconclusive analysis (--full: skip every remaining pause and analysis)')
+    .addHelpText(
+      'after',
+      '\nAn inconclusive analysis (InconclusiveAnalysis) is only accepted: the step the rollout waits at,\na pause say, still waits, and a second promote passes it.',
+    )
     .argument('<name>', 'rollout name')
     .option('--full', 'promote fully: skip the remaining pauses and analyses (hooks still run)')
     .action((name: string, opts: ClientOptions & { full?: boolean }) => intent(opts, name, 'promote', opts.full ? { full: true } : {}));

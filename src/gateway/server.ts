@@ -135,6 +135,7 @@ class GatewayServer implements Gateway {
     this.#snapshot = opts.snapshot;
     this.#logger = opts.logger;
     this.health = new HealthTable(opts.now ?? Date.now);
+    this.health.track(versionOriginsOf(opts.snapshot));
     this.#pools = new PoolSet({
       connectTimeoutMs: spec.timeouts.connectMs,
       connections: opts.connectionsPerOrigin,
@@ -213,7 +214,7 @@ class GatewayServer implements Gateway {
     this.#snapshot = snapshot;
     const origins = originsOf(snapshot);
     this.#pools.retain(origins, snapshot.spec.timeouts.connectMs);
-    this.health.retain(origins);
+    this.health.track(versionOriginsOf(snapshot));
     // The idle timeout is read per request; these limits apply to connections accepted from now on.
     applyServerLimits(this.#server, limitsOf(snapshot.spec));
     if (this.#meshServer !== null) applyServerLimits(this.#meshServer, limitsOf(snapshot.spec));
@@ -506,6 +507,13 @@ function afterEarlierResponses(socket: Socket, then: () => void): void {
   const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
   if (pending == null || socket.destroyed) return then();
   pending.once('close', () => afterEarlierResponses(socket, then));
+}
+
+/** The endpoint origins of each version of a snapshot: passive health never ejects a version's last one. */
+function* versionOriginsOf(snapshot: Snapshot): Generator<string[]> {
+  for (const service of snapshot.services.values()) {
+    for (const version of service.byName.values()) yield version.endpoints.map((ep) => ep.origin);
+  }
 }
 
 /** Every endpoint origin of a snapshot. */

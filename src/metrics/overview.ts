@@ -36,6 +36,7 @@ export interface ServiceOverview {
   name: string;
   /** The version the fallback lane goes to (after a completed rollout, the new one). */
   fallback: string;
+  /** Each version once, under its own name and with its own endpoints, in config order. */
   versions: VersionOverview[];
 }
 
@@ -125,7 +126,11 @@ export interface VersionStats {
   requests: number;
 }
 
-/** Services with their versions, endpoints and health, in config order. */
+/**
+ * Services with their versions, endpoints and health, in config order. Versions are listed by name
+ * (CompiledService.byName), not by lane: after a completed rollout the fallback lane is served by
+ * the new version, and listing by lane would show that version twice and the old stable not at all.
+ */
 export function servicesOf(
   snapshot: Snapshot,
   health: HealthView & { entries(): OriginHealth[] },
@@ -134,8 +139,8 @@ export function servicesOf(
   const byOrigin = new Map(health.entries().map((e) => [e.origin, e]));
   return [...snapshot.services.values()].map((svc) => ({
     name: svc.name,
-    fallback: svc.fallback,
-    versions: [...svc.versions.values()].map((v) => ({
+    fallback: svc.versions.get(svc.fallback)?.name ?? svc.fallback,
+    versions: [...svc.byName.values()].map((v) => ({
       name: v.name,
       ...stats(svc.name, v.name),
       endpoints: v.endpoints.map((ep) => {

@@ -104,7 +104,7 @@ export function createRegistry(src: MetricsSources): Registry {
       this.reset();
       const health = src.gateway.health;
       for (const svc of src.gateway.snapshot().services.values()) {
-        for (const v of svc.versions.values()) {
+        for (const v of svc.byName.values()) {
           for (const ep of v.endpoints) this.set({ service: svc.name, version: v.name, endpoint: ep.url }, health.isUp(ep.origin) ? 1 : 0);
         }
       }

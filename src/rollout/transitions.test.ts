@@ -202,6 +202,68 @@ analysisTemplates:
   assert.equal(d.runUntil((x) => x.phase === 'Healthy').weight, 100);
 });
 
+test('given an inconclusive background analysis at a manual pause, promote only accepts it: the pause waits for a second promote', () => {
+  const { rollouts, templates } = loadRollouts(`
+rollouts:
+  - name: r
+    service: s
+    canary: beta
+    strategy:
+      canary:
+        steps: [ { setWeight: 20 }, { pause: {} }, { setWeight: 50 }, { pause: {} }, { setWeight: 100 } ]
+        analysis: { templates: [t] }
+analysisTemplates:
+  t: { interval: 1m, provider: { builtin: { metric: errorRate, minRequests: 10 } }, successCondition: result < 0.1 }
+`);
+  const r = rollouts[0]!;
+  let measured = 0;
+  const d = new Driver(r, templates, () => (measured++ === 0 ? { kind: 'inconclusive', message: 'only 3 requests in the window, need 10' } : value(0)));
+  // given the first measurement is inconclusive while the rollout is at its first pause
+  const waiting = d.runUntil((x) => x.reason === 'InconclusiveAnalysis');
+  assert.equal(waiting.currentStepIndex, 1);
+  assert.equal(waiting.weight, 20);
+
+  // when a person promotes: the result is accepted and the pause step still waits
+  const promoted = d.apply(promote(r, d.status, d.now));
+  assert.equal(promoted.skipUntil, 0, 'no step is skipped');
+  assert.equal(promoted.reason, 'AwaitingPromotion');
+  assert.ok(d.events.some((e) => e.reason === 'Promoted' && e.message === 'inconclusive analysis run a1.bg1 accepted'));
+  d.tick(d.now + 3_600_000);
+  const paused = d.tick().status;
+  assert.equal(paused.reason, 'AwaitingPromotion', 'an hour later the pause still waits');
+  assert.equal(paused.currentStepIndex, 1);
+  assert.equal(paused.weight, 20);
+  assert.ok(!d.events.some((e) => e.reason === 'StepSkipped'), 'nothing was skipped');
+
+  // when a person promotes again: the pause ends, and the next pause waits in turn
+  d.apply(promote(r, d.status, d.now));
+  const next = d.tick().status;
+  assert.equal(next.currentStepIndex, 3);
+  assert.equal(next.weight, 50);
+  assert.equal(next.reason, 'AwaitingPromotion');
+});
+
+test('given an inconclusive step analysis followed by a manual pause, promote accepts it and the pause waits', () => {
+  const { rollouts, templates } = loadRollouts(`
+rollouts:
+  - name: r
+    service: s
+    canary: beta
+    strategy: { canary: { steps: [ { setWeight: 5 }, { analysis: { templates: [t] } }, { pause: {} }, { setWeight: 100 } ] } }
+analysisTemplates:
+  t: { provider: { builtin: { metric: errorRate, minRequests: 10 } }, successCondition: result < 0.1 }
+`);
+  const r = rollouts[0]!;
+  const d = new Driver(r, templates, () => ({ kind: 'inconclusive', message: 'only 3 requests in the window, need 10' }));
+  assert.equal(d.runUntil((x) => x.phase === 'Paused').reason, 'InconclusiveAnalysis');
+  d.apply(promote(r, d.status, d.now));
+  const s = d.tick().status;
+  assert.equal(s.currentStepIndex, 2);
+  assert.equal(s.reason, 'AwaitingPromotion');
+  assert.equal(s.weight, 5);
+  assert.ok(d.events.some((e) => e.reason === 'StepCompleted' && /analysis run a1\.step1 Inconclusive/.test(e.message)), 'the analysis step ends as accepted, not skipped');
+});
+
 test('given a rollout paused by a person, steps do not advance until resume, even past a pause deadline', () => {
   const d = canary();
   const r = d.rollout;

@@ -145,10 +145,12 @@ export function reconcile(
 }
 
 /**
- * Ends the current wait and goes on: a pause or analysis step ends (an inconclusive analysis is
- * accepted), a person's pause is lifted. `full` skips every remaining pause, analysis and the
- * background analysis; `toStep` (canary only) skips forward to that step index, applying the weights
- * and header routes of the steps passed over. Hooks are never skipped.
+ * Ends the current wait and goes on: a pause or analysis step ends, a person's pause is lifted.
+ * While an inconclusive analysis waits for a decision, promote only accepts it (and lifts a person's
+ * pause): the step it waited at, or the next pause, still waits, and a second promote passes it.
+ * `full` skips every remaining pause, analysis and the background analysis; `toStep` (canary only)
+ * skips forward to that step index, applying the weights and header routes of the steps passed
+ * over. Hooks are never skipped.
  */
 export function promote(
   rollout: RolloutSpec,
@@ -172,6 +174,9 @@ export function promote(
     s.skipUntil = w.plan.length;
     s.promotedFull = true;
     w.event('Normal', 'Promoted', 'promoted fully: remaining pauses and analyses are skipped, hooks still run');
+  } else if (w.inconclusiveWaiting() !== undefined) {
+    // One decision per promote: accepting the result must not also pass the step the rollout is at.
+    w.event('Normal', 'Promoted', `inconclusive analysis run ${w.inconclusiveWaiting()!.id} accepted`);
   } else {
     const step = w.plan[i];
     if (step?.kind === 'hook' && !s.userPaused) {
@@ -549,7 +554,7 @@ class Work {
     return true;
   }
 
-  private inconclusiveWaiting(): AnalysisRun | undefined {
+  inconclusiveWaiting(): AnalysisRun | undefined {
     return this.s.analysisRuns.find((r) => r.phase === 'Inconclusive' && !r.acknowledged);
   }
 

@@ -72,7 +72,8 @@ function compileVersions(
 }
 
 function compileService(name: string, svc: ServiceSpec, status: Status): CompiledService {
-  const versions = compileVersions(name, svc, status.registered?.[name]);
+  const byName = compileVersions(name, svc, status.registered?.[name]);
+  const versions = new Map(byName);
   const stableVersion = status.services?.[name]?.stableVersion;
   // A completed rollout: the fallback lane is served by the new version's endpoints (and cursor).
   // An overlay naming a version that does not exist is ignored rather than leaving a hole.
@@ -85,6 +86,7 @@ function compileService(name: string, svc: ServiceSpec, status: Status): Compile
     fallback: svc.fallback,
     failClosed: new Set(svc.failClosed),
     versions,
+    byName,
     passiveHealth: { ...svc.passiveHealth },
     retry: svc.retry,
   });

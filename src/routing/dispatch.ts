@@ -12,6 +12,10 @@
  * `service.versions` is keyed by lane. compile() maps the fallback lane to the rollout's
  * `stableVersion` when an overlay sets one, so a completed rollout serves the fallback lane from the
  * new version without this code knowing about rollouts.
+ *
+ * The gateway's passive health never ejects the last endpoint in rotation of a version
+ * (gateway/health.ts), so a failing version keeps its lane and its errors reach analysis; the
+ * "all down" branches serve only a HealthView that says otherwise.
  */
 import type { CompiledService, CompiledVersion, DispatchResult, Endpoint, HealthView } from './types.js';
 

@@ -64,7 +64,14 @@ export interface CompiledService {
   name: string;
   fallback: string;
   failClosed: ReadonlySet<string>;
+  /**
+   * By lane: what dispatch looks up. After a completed rollout the fallback lane maps to the new
+   * version (ServiceOverlay.stableVersion), which is then found under two lanes while the spec's
+   * own stable version is under none.
+   */
   versions: ReadonlyMap<string, CompiledVersion>;
+  /** Every version once, by its own name, with its own endpoints, in config order: what people are shown. */
+  byName: ReadonlyMap<string, CompiledVersion>;
   passiveHealth: { consecutiveFailures: number; ejectMs: number };
   /** The spec's `retry` of the service; absent: failed requests are not retried. */
   retry?: Readonly<RetrySpec>;

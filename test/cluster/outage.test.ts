@@ -1,8 +1,9 @@
 /**
  * etcd goes away under running `graylane serve --store` processes: they keep routing by their last
  * good snapshot (rollout weights included), say the store is down, refuse admin writes with 503 and
- * apply with a clear message, a gateway restarted meanwhile starts from its cache, and when etcd is
- * back everything catches up without a restart.
+ * apply with a clear message, a gateway restarted meanwhile starts from its cache (and says the
+ * store is down from its first answer on), and when etcd is back everything catches up without a
+ * restart.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,10 +75,23 @@ test('etcd stopped: gateways keep routing with the rollout weights, writes fail 
   // Then it starts from its cache, with the same routes and the same rollout weights
   assert.ok(gateways[1].log.some((l) => l.includes('ETCD UNREACHABLE: serving the cached spec')), gateways[1].log.join('\n'));
   assert.deepEqual(await lanes(gateways[1]), before);
+  // And from its first answer on it says the store is down, everywhere it says so, as its rollouts
+  // panel does
+  type Store = { up: boolean; error?: string };
+  const cold = (await adminGet<{ store: Store }>(gateways[1].adminUrl, '/api/v1/config')).store;
+  assert.equal(cold.up, false);
+  assert.match(String(cold.error), /store unavailable/);
+  assert.match(await (await request(`${gateways[1].adminUrl}/metrics`)).body.text(), /^graylane_store_up 0$/m);
+  const overview = await adminGet<{ config: { store: Store }; rolloutsError: string | null }>(gateways[1].adminUrl, '/api/v1/overview');
+  assert.equal(overview.config.store.up, false);
+  assert.match(String(overview.rolloutsError), /store unavailable/);
 
   // When etcd is back
   await server.start();
+  // Then every gateway, the one started from its cache included, says the store is up
   for (const g of gateways) await until(async () => (await adminGet<{ store: { up: boolean } }>(g.adminUrl, '/api/v1/config')).store.up, 15_000, `${g.name} sees etcd up`);
+  assert.match(await (await request(`${gateways[1].adminUrl}/metrics`)).body.text(), /^graylane_store_up 1$/m);
+  assert.equal((await adminGet<{ config: { store: Store } }>(gateways[1].adminUrl, '/api/v1/overview')).config.store.up, true);
 
   // Then an apply made now reaches both, the restarted one included, without a restart
   const applied = await apply(server.endpoint, prefix, dir.file('v2.yaml'));

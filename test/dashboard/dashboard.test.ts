@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { request } from 'undici';
 import type { App } from '../../src/app.js';
 import { adminUrlOf, api, backgroundTraffic, config, gatewayUrlOf, getRollout, startTestApp, startUpstream, tempDir, TOKEN, until, waitForRollout, writeFile } from '../rollout/helpers.js';
 
@@ -218,4 +219,55 @@ test('versions side by side get distinct colours; a rejected reload is shown in 
   await banner.waitFor({ state: 'detached', timeout: 10_000 });
   await page.locator('#config p.ok').waitFor({ timeout: 5000 });
   assert.equal(await page.locator('#config p.ok').textContent(), 'The last reload was applied.');
+});
+
+test('after a completed rollout each version is shown once: the new one serves the fallback lane, the old stable is idle', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir();
+  const [stable, beta, alpha] = [await startUpstream('stable'), await startUpstream('beta'), await startUpstream('alpha')];
+  const file = dir.file('graylane.yaml');
+  const rest = `    rules:
+      - { name: testers, lane: alpha, header: { name: x-alpha, equals: "1" } }
+rollouts:
+  - name: web-beta
+    service: web
+    canary: beta
+    strategy: { canary: { steps: [ { setWeight: 50 } ] } }
+`;
+  await writeFile(file, config({ stable: stable.url, beta: beta.url, extraVersions: { alpha: alpha.url }, state: dir.file('state.db'), rest }));
+  const app: App = await startTestApp(file);
+  const browser = await launch();
+  t.after(async () => {
+    await browser.close();
+    await app.close({ drainMs: 0 });
+    await Promise.all([stable.close(), beta.close(), alpha.close()]);
+    await dir.remove();
+  });
+  const admin = adminUrlOf(app);
+  await waitForRollout(admin, 'web-beta', (v) => v.phase === 'Healthy');
+  // Given 8 unmarked requests (served by beta in the stable lane) and 2 for alpha
+  for (const headers of [...Array(8).fill({}), { 'x-alpha': '1' }, { 'x-alpha': '1' }] as Record<string, string>[]) {
+    const res = await request(`${gatewayUrlOf(app)}/`, { headers });
+    await res.body.dump();
+  }
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(`${admin}/`);
+  await page.locator('#status.live').waitFor({ timeout: 10_000 });
+  await until(async () => (await cell(page, 'beta', 'requests')) === 8 && (await cell(page, 'alpha', 'requests')) === 2, 10_000, 'the requests on the page');
+
+  // Then the table, the legend and the chart each show every version once, the fallback first
+  const service = page.locator('[data-service="web"]');
+  assert.match(String(await service.locator('header').textContent()), /unmarked traffic falls back to beta$/);
+  const rows = await service.locator('tbody tr[data-version]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-version')));
+  assert.deepEqual(rows, ['beta', 'alpha', 'stable']);
+  assert.equal(await cell(page, 'stable', 'requests'), 0);
+  const endpoints = await service.locator('tbody tr[data-version]').evaluateAll((trs) => trs.map((tr) => tr.querySelector('.endpoint')?.textContent ?? ''));
+  assert.deepEqual(
+    endpoints.map((e) => e.replace(/static$/, '')),
+    [beta.url, alpha.url, stable.url].map((u) => u.replace('http://', '')),
+  );
+  const legend = await service.locator('.legend .legend-item').evaluateAll((items) => items.map((i) => [i.querySelector('.chip')!.getAttribute('data-version'), i.querySelector('b')!.textContent]));
+  assert.deepEqual(legend, [['beta', '80%'], ['alpha', '20%'], ['stable', '0%']]);
+  await service.locator('svg.split-chart path.area[data-version="beta"]').first().waitFor({ timeout: 10_000 });
+  const areas = await service.locator('svg.split-chart path.area').evaluateAll((paths) => paths.map((p) => p.getAttribute('data-version')));
+  assert.deepEqual([...new Set(areas)].sort(), ['alpha', 'beta', 'stable']);
 });

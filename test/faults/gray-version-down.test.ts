@@ -1,8 +1,11 @@
 /**
  * The gray version falls away while its lane has traffic: its process dies, or a reload removes it.
- * The lane's requests go to the service's fallback: after one failed request per dead endpoint
- * (which ejects it), or with none at all when the service retries connect errors; a fail-closed
- * lane gets 503 instead. Everyone else is not disturbed at any point.
+ * A dead process is the version's own failure, and stays visible: passive health ejects dead
+ * endpoints but never the version's last one, so the lane gets its errors (which is what fails a
+ * rollout's analysis) rather than being moved to the fallback behind everyone's back; a service
+ * that retries connect errors moves a request to another endpoint of the version while it has a
+ * live one. A version removed by a reload is gone: its lane goes to the fallback from the next
+ * request. Everyone else is not disturbed at any point.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,38 +51,43 @@ async function traffic(g: Gateway): Promise<{ beta: string[]; stable: string[] }
   return { beta, stable };
 }
 
-test('the beta process dies: its lane gets one 502 per dead endpoint, then the fallback; nobody else notices', async () => {
+test('the beta processes die: one endpoint is ejected, the last stays in, and the lane gets its 502s; nobody else notices', async () => {
   const stable = await upstream('stable');
   const beta = [await upstream('beta', 'beta-1'), await upstream('beta', 'beta-2')];
   const g = await start(grayConfig(stable, beta));
   assert.deepEqual(tally((await traffic(g)).beta, String), { beta: 10 });
   for (const b of beta) await b.close();
   const after = await traffic(g);
-  assert.deepEqual(tally(after.beta, String), { 502: 2, stable: 8 }, 'one failure per endpoint ejects it');
+  assert.deepEqual(tally(after.beta, String), { 502: 10 }, 'the errors stay with the version that has them');
+  assert.deepEqual(
+    beta.map((b) => g.health.isUp(b.origin)),
+    [false, true],
+    'the first dead endpoint is ejected, the last one is kept',
+  );
   assert.deepEqual(tally(after.stable, String), { stable: 10 });
 });
 
-test('the beta processes die under retry (2 attempts, connect errors and resets): the lane moves to the fallback without a single error', async () => {
+test('one of two beta processes dies under retry (2 attempts, connect errors and resets): its lane is served by the other without a single error', async () => {
   const stable = await upstream('stable');
   const beta = [await upstream('beta', 'beta-1'), await upstream('beta', 'beta-2')];
-  // A dying process resets its keep-alive connections and refuses new ones: both kinds are retried.
-  // The first retry goes to the other beta endpoint (dead too, not yet known); the second, with both
-  // ejected, to the fallback.
+  // A dying process resets its keep-alive connections and refuses new ones: both kinds are retried,
+  // on the next endpoint in rotation.
   const g = await start(grayConfig(stable, beta, { retry: { attempts: 2, on: ['connect-error', 'reset'] } }));
   assert.deepEqual(tally((await traffic(g)).beta, String), { beta: 10 });
-  for (const b of beta) await b.close();
+  await beta[0]!.close();
   const after = await traffic(g);
-  assert.deepEqual(tally(after.beta, String), { stable: 10 });
+  assert.deepEqual(tally(after.beta, String), { beta: 10 });
+  assert.equal(g.health.isUp(beta[0]!.origin), false);
   assert.deepEqual(tally(after.stable, String), { stable: 10 });
 });
 
-test('a fail-closed gray lane whose process dies gets 503 no_endpoint, never the fallback', async () => {
+test('a fail-closed gray lane whose process dies gets its 502s, never the fallback', async () => {
   const stable = await upstream('stable');
   const beta = [await upstream('beta', 'beta-1')];
   const g = await start(grayConfig(stable, beta, { failClosed: ['beta'] }));
   await beta[0]!.close();
   const after = await traffic(g);
-  assert.deepEqual(tally(after.beta, String), { 502: 1, 503: 9 });
+  assert.deepEqual(tally(after.beta, String), { 502: 10 });
   assert.deepEqual(tally(after.stable, String), { stable: 10 });
 });
 

@@ -38,7 +38,7 @@ test('a lane whose version the service lacks falls back to the fallback version'
   assert.equal(r.json().headers['x-gray-lane'], 'beta', 'the lane travels on for full-link gray');
 });
 
-test('a version whose endpoints are all down (closed ports) falls back once they are ejected', async () => {
+test("a version whose endpoints are all down (closed ports): one is ejected, the last stays in rotation, and its lane gets its 502s, never the fallback", async () => {
   const dead = [`http://127.0.0.1:${await closedPort()}`, `http://127.0.0.1:${await closedPort()}`];
   const g = await gw(
     spec({
@@ -46,24 +46,24 @@ test('a version whose endpoints are all down (closed ports) falls back once they
       routes: [route({ rules: toBeta })],
     }),
   );
-  // The first request to each dead endpoint fails (no retries: the body may not be replayable).
-  const first = await get(g, '/', { 'x-user-id': 'b' });
-  assert.equal(first.status, 502);
-  assert.equal(first.json<{ error: string }>().error, 'bad_gateway');
-  const second = await get(g, '/', { 'x-user-id': 'b' });
-  assert.equal(second.status, 502);
-  for (let i = 0; i < 10; i++) {
+  for (let i = 0; i < 12; i++) {
     const r = await get(g, '/', { 'x-user-id': 'b' });
-    assert.equal(r.status, 200);
-    assert.equal(r.json().version, 'stable');
+    assert.equal(r.status, 502);
+    assert.equal(r.json<{ error: string }>().error, 'bad_gateway');
   }
+  // The first failure ejected the first endpoint; the second, the last one in rotation, stays in
+  // and counts its failures.
   assert.deepEqual(
-    g.health.entries().map((e) => e.ejections),
-    [1, 1],
+    g.health.entries().map((e) => [e.origin, e.ejections, e.failures]),
+    [
+      [new URL(dead[0]!).origin, 1, 0],
+      [new URL(dead[1]!).origin, 0, 11],
+    ],
   );
+  assert.equal((await get(g, '/')).json().version, 'stable', 'other lanes are served');
 });
 
-test('a fail-closed lane gets 503 with JSON when its version is absent or down', async () => {
+test('a fail-closed lane gets 503 with JSON when its version is absent; when its only endpoint is down, that endpoint\'s 502s', async () => {
   const deadPort = await closedPort();
   const g = await gw(
     spec({
@@ -81,10 +81,11 @@ test('a fail-closed lane gets 503 with JSON when its version is absent or down',
   assert.equal(absent.headers['content-type'], 'application/json');
   assert.deepEqual(Object.keys(absent.json()), ['error', 'route', 'lane', 'reason']);
   assert.equal(absent.json<{ error: string; lane: string }>().error, 'no_endpoint');
-  assert.equal((await get(g, '/', { 'x-user-id': 'b' })).status, 502, 'the first failure ejects the endpoint');
-  const down = await get(g, '/', { 'x-user-id': 'b' });
-  assert.equal(down.status, 503);
-  assert.equal(down.json<{ lane: string }>().lane, 'beta');
+  for (let i = 0; i < 3; i++) {
+    const down = await get(g, '/', { 'x-user-id': 'b' });
+    assert.equal(down.status, 502, 'its only endpoint is never ejected');
+    assert.equal(down.json<{ version: string }>().version, 'beta');
+  }
   assert.equal((await get(g, '/')).json().version, 'stable', 'other lanes are served');
 });
 

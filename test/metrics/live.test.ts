@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
 import type { Overview } from '../../src/metrics/overview.js';
-import { adminUrlOf, api, config, gatewayUrlOf, runCli, startTestApp, startUpstream, tempDir, until, writeFile } from '../rollout/helpers.js';
+import { adminUrlOf, api, config, gatewayUrlOf, runCli, startTestApp, startUpstream, tempDir, until, waitForRollout, writeFile } from '../rollout/helpers.js';
 import { hit } from './helpers.js';
 
 const RULES = `    rules:
@@ -167,4 +167,68 @@ test('graylane top on a non-terminal prints the numbers as plain lines', async (
   const down = await runCli(['top', '--admin', 'http://127.0.0.1:1', '-n', '1']);
   assert.equal(down.code, 1);
   assert.match(down.stdout, /cannot reach the admin API at http:\/\/127\.0\.0\.1:1/);
+});
+
+test('after a completed rollout the overview and `graylane top` list each version once: the new one serves the fallback lane, the old stable is idle', async (t) => {
+  const dir = await tempDir();
+  const [stable, beta, alpha] = [await startUpstream('stable'), await startUpstream('beta'), await startUpstream('alpha')];
+  const file = dir.file('graylane.yaml');
+  const rest = `    rules:
+      - { name: testers, lane: alpha, header: { name: x-alpha, equals: "1" } }
+rollouts:
+  - name: web-beta
+    service: web
+    canary: beta
+    strategy: { canary: { steps: [ { setWeight: 50 } ] } }
+`;
+  await writeFile(file, config({ stable: stable.url, beta: beta.url, extraVersions: { alpha: alpha.url }, state: dir.file('state.db'), rest }));
+  const app = await startTestApp(file);
+  t.after(async () => {
+    await app.close({ drainMs: 0 });
+    await Promise.all([stable.close(), beta.close(), alpha.close()]);
+    await dir.remove();
+  });
+  const admin = adminUrlOf(app);
+  const gateway = gatewayUrlOf(app);
+
+  // Given the rollout has completed: beta serves the stable lane
+  await waitForRollout(admin, 'web-beta', (v) => v.phase === 'Healthy');
+  // When 8 unmarked requests and 2 for alpha go through
+  assert.deepEqual(await hit(gateway, 8), Array(8).fill(200));
+  await hit(gateway, 2, '/', { 'x-alpha': '1' });
+  assert.equal(stable.count, 0);
+  assert.equal(beta.count, 8);
+  let o!: Overview;
+  await until(async () => {
+    o = (await api<Overview>(admin, 'GET', '/api/v1/overview')).body;
+    const totals = historyTotals(o);
+    return totals.beta === 8 && totals.alpha === 2;
+  }, 5000, 'the requests in the history');
+
+  // Then each version is listed once, under its own name, with its own endpoints and numbers,
+  // and the fallback is the version that serves it now
+  const web = o.services.find((x) => x.name === 'web')!;
+  assert.equal(web.fallback, 'beta');
+  assert.deepEqual(
+    web.versions.map((v) => [v.name, v.endpoints.map((e) => e.url), v.requests, v.share]),
+    [
+      ['stable', [stable.url], 0, 0],
+      ['beta', [beta.url], 8, 80],
+      ['alpha', [alpha.url], 2, 20],
+    ],
+  );
+
+  // And `graylane top` draws the same: one row per version, the fallback named
+  const r = await runCli(['top', '--admin', admin, '-n', '1']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^web {2}\(fallback beta\)$/m);
+  const rows = r.stdout.split('\n').filter((l) => /^ {2}(stable|beta|alpha) /.test(l)).map((l) => l.trim().split(/\s{2,}/));
+  assert.deepEqual(
+    rows.map((c) => [c[0], c[5], c[6]]),
+    [
+      ['stable', '0', '1/1 up'],
+      ['beta', '8', '1/1 up'],
+      ['alpha', '2', '1/1 up'],
+    ],
+  );
 });

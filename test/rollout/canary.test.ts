@@ -173,3 +173,57 @@ analysisTemplates:
   // ...as does every request from now on
   assert.deepEqual(tally(await send(s.gateway, 50)), { stable: 50 });
 });
+
+test('a promote that accepts an inconclusive analysis stops at the pause it waited at; a second promote passes it', async (t) => {
+  const s = await setup(`
+rollouts:
+  - name: web-beta
+    service: web
+    canary: beta
+    strategy:
+      canary:
+        steps:
+          - setWeight: 20
+          - pause: {}
+          - setWeight: 60
+          - pause: {}
+        analysis: { templates: [enough-traffic], startingStep: 1 }
+analysisTemplates:
+  enough-traffic:
+    interval: 200ms
+    successCondition: result < 0.5
+    provider: { builtin: { metric: errorRate, version: canary, window: 10s, minRequests: 5 } }
+`);
+  t.after(() => s.close());
+
+  // Given the rollout waits at its first pause, and the background analysis, with no traffic yet,
+  // is inconclusive
+  let v = await waitForRollout(s.admin, 'web-beta', (x) => x.currentStep === 1 && x.reason === 'InconclusiveAnalysis');
+  assert.equal(v.analysisRuns[0]?.phase, 'Inconclusive');
+  // (traffic arrives, so the next run has something to measure: 50 requests, exactly 10 to beta)
+  assert.deepEqual(tally(await send(s.gateway, 50)), { stable: 40, beta: 10 });
+
+  // When a person promotes once
+  const accepted = await api<{ currentStep: number; reason: string }>(s.admin, 'POST', '/api/v1/rollouts/web-beta/promote', {});
+  assert.equal(accepted.status, 200);
+  assert.equal(accepted.body.currentStep, 1);
+  assert.equal(accepted.body.reason, 'AwaitingPromotion');
+
+  // Then the inconclusive result is accepted and a new run measures, but the pause still waits
+  v = await waitForRollout(s.admin, 'web-beta', (x) => (x.analysisRuns[1]?.metrics[0]?.successful ?? 0) >= 2);
+  assert.equal(v.currentStep, 1);
+  assert.equal(v.reason, 'AwaitingPromotion');
+  assert.deepEqual(v.traffic, { stable: 80, beta: 20 });
+  assert.deepEqual(tally(await send(s.gateway, 50)), { stable: 40, beta: 10 });
+
+  // When they promote again, the pause ends and the rollout stops at the next one
+  assert.equal((await api(s.admin, 'POST', '/api/v1/rollouts/web-beta/promote', {})).status, 200);
+  v = await waitForRollout(s.admin, 'web-beta', atStep(3));
+  assert.equal(v.reason, 'AwaitingPromotion');
+  assert.deepEqual(v.traffic, { stable: 40, beta: 60 });
+  const { body } = await api<{ events: { reason: string; message: string }[] }>(s.admin, 'GET', '/api/v1/rollouts/web-beta/events');
+  assert.deepEqual(
+    body.events.filter((e) => e.reason === 'Promoted' || e.reason === 'StepSkipped').map((e) => e.message),
+    ['inconclusive analysis run a1.bg1 accepted', 'promoted past step 2/4 (pause (until promoted))', 'step 2/4 (pause (until promoted)) skipped by promote'],
+  );
+});
