@@ -4,9 +4,8 @@
  * away); `graylane get spec` prints the applied text byte for byte. The store comes from `--store`
  * or GRAYLANE_STORE; the prefix from `--prefix`, the URL's path, or `/graylane`.
  */
-import { readFile } from 'node:fs/promises';
 import { compile } from '../routing/index.js';
-import { ConfigError, parseSpec } from '../spec/index.js';
+import { ConfigError, parseSpec, readConfigText, unreadableConfig } from '../spec/index.js';
 
 export interface StoreFlags {
   store?: string;
@@ -27,7 +26,15 @@ async function connect(flags: StoreFlags) {
 }
 
 export async function applyCommand(opts: StoreFlags & { file: string; expectRevision?: number }): Promise<void> {
-  const text = await readFile(opts.file, 'utf8');
+  let text: string;
+  try {
+    text = await readConfigText(opts.file);
+  } catch (err) {
+    console.error(unreadableConfig(opts.file, err).message);
+    console.error(`not applied: nothing was written`);
+    process.exitCode = 1;
+    return;
+  }
   try {
     // What a gateway does with it: validate, then compile (a spec that does not compile is rejected there too).
     compile(parseSpec(text, opts.file), { services: {} });

@@ -5,13 +5,14 @@
  * over the old one, and Kubernetes ConfigMaps swap a `..data` symlink, and either replaces the inode
  * a file watch would be attached to. Events are debounced, and the file's content hash is compared
  * with the last one seen, so the bursts of events a single save produces (and changes to other files
- * in the directory) cost one read and nothing more.
+ * in the directory) cost one read and nothing more. The file is read as every config is
+ * (readConfigText): whatever sits at the path (a FIFO, a directory, a device) is refused at once with
+ * a clear error instead of a read that never ends and leaves the watcher busy for good.
  */
 import { createHash } from 'node:crypto';
-import { watch, readFileSync, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseSpec } from '../spec/index.js';
+import { parseSpec, readConfigText, unreadableConfig } from '../spec/index.js';
 import type { Spec } from '../spec/types.js';
 
 export interface WatchOptions {
@@ -21,8 +22,9 @@ export interface WatchOptions {
 
 /**
  * Watches `file` and calls `onSpec` with every valid new content, `onError` with every invalid one
- * (a ConfigError whose message has `file:line:col: key: message` lines) or with an error thrown by
- * `onSpec` itself (e.g. compile). After an error the caller keeps serving what it had. The content
+ * (a ConfigError whose message has `file:line:col: key: message` lines; `unreadable-file` when the
+ * path holds no regular file or one over MAX_CONFIG_BYTES) or with an error thrown by `onSpec`
+ * itself (e.g. compile). After an error the caller keeps serving what it had. The content
  * present when watching starts is taken as already loaded. Returns a function that stops watching.
  *
  * @example
@@ -36,7 +38,10 @@ export function watchConfig(
 ): () => void {
   const path = resolve(file);
   const debounceMs = opts.debounceMs ?? 50;
-  let lastHash = hashOf(readOrEmpty(path));
+  // The content present now counts as loaded. Read like any change (never a blocking read), and
+  // awaited by the first check so that an early event compares with it.
+  const initialHash = readConfigText(path).then(hashOf, () => hashOf(''));
+  let lastHash: string | undefined;
   let timer: NodeJS.Timeout | undefined;
   let running = false;
   let again = false;
@@ -49,13 +54,16 @@ export function watchConfig(
     }
     running = true;
     try {
+      lastHash ??= await initialHash;
       let text: string;
       try {
-        text = await readFile(path, 'utf8');
+        text = await readConfigText(path);
       } catch (err) {
         // Between an unlink and a rename the file may briefly not exist; the rename's event follows.
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-        throw err;
+        // Whatever valid file comes next is applied, even one with the content last loaded.
+        lastHash = '';
+        throw unreadableConfig(file, err);
       }
       const hash = hashOf(text);
       if (hash === lastHash || stopped) return;
@@ -85,14 +93,6 @@ export function watchConfig(
     clearTimeout(timer);
     watcher.close();
   };
-}
-
-function readOrEmpty(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 function hashOf(text: string): string {

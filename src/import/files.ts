@@ -3,8 +3,9 @@
  * importConfigs. A file named on the command line is read whatever its name; a directory contributes
  * its `.yaml`, `.yml`, `.toml` and `.json` files in name order (subdirectories with `recursive`).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readConfigText } from '../spec/config-file.js';
 import type { ImportInput } from './documents.js';
 
 const CONFIG_FILE = /\.(ya?ml|toml|json)$/i;
@@ -17,7 +18,8 @@ export interface ExpandOptions {
 /**
  * Reads every file named by `paths` and every config file in the directories among them.
  *
- * @throws the fs error (ENOENT...) of a path that cannot be read
+ * @throws the fs error (ENOENT...) of a path that cannot be read; a ConfigFileError for a path that
+ *   is no regular file or directory (a FIFO, a device: never a read that does not end) or too large
  * @example
  * const inputs = await expandPaths(['k8s/ingress.yaml', 'traefik/'], { recursive: true });
  * const { yaml } = importConfigs(inputs);
@@ -26,9 +28,9 @@ export async function expandPaths(paths: readonly string[], opts: ExpandOptions 
   const inputs: ImportInput[] = [];
   for (const path of paths) {
     if ((await stat(path)).isDirectory()) {
-      for (const file of await configFiles(path, opts.recursive ?? false)) inputs.push({ file, text: await readFile(file, 'utf8') });
+      for (const file of await configFiles(path, opts.recursive ?? false)) inputs.push({ file, text: await readConfigText(file) });
     } else {
-      inputs.push({ file: path, text: await readFile(path, 'utf8') });
+      inputs.push({ file: path, text: await readConfigText(path) });
     }
   }
   return inputs;

@@ -2,8 +2,8 @@
  * The loader's entry points: YAML text or a file -> a validated, defaulted, deeply frozen Spec, or
  * a ConfigError listing every problem with file, line, column and key path.
  */
-import { readFile } from 'node:fs/promises';
 import type { Spec } from './types.js';
+import { ConfigFileError, readConfigText } from './config-file.js';
 import { NormalizeContext } from './context.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { normalizeSpec } from './normalize.js';
@@ -34,19 +34,24 @@ export function parseSpec(text: string, file: string): Spec {
 }
 
 /**
- * Reads and parses a config file.
+ * Reads and parses a config file: a regular file (or a symlink to one) of at most MAX_CONFIG_BYTES.
  *
  * @throws ConfigError, also when the file cannot be read (code `unreadable-file`)
  */
 export async function loadSpecFile(path: string): Promise<Spec> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readConfigText(path);
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new ConfigError([{ file: path, line: 0, column: 0, path: '', code: 'unreadable-file', message: `cannot read config file: ${reason}` }]);
+    throw unreadableConfig(path, err);
   }
   return parseSpec(text, path);
+}
+
+/** A config file that could not be read, as the one-issue ConfigError every reader reports. */
+export function unreadableConfig(path: string, err: unknown): ConfigError {
+  const reason = err instanceof ConfigFileError ? err.reason : err instanceof Error ? err.message : String(err);
+  return new ConfigError([{ file: path, line: 0, column: 0, path: '', code: 'unreadable-file', message: `cannot read config file: ${reason}` }]);
 }
 
 /** One issue per path and code, the first one found. */
