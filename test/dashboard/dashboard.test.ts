@@ -8,7 +8,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -47,6 +47,21 @@ function launch(): Promise<Browser> {
   });
 }
 
+/**
+ * Registers closers right after each thing is opened, so a set-up that fails halfway (Chromium
+ * missing or failing to launch) still closes what it opened, instead of leaving the process alive.
+ * They run last first, each even when an earlier one throws.
+ */
+function closeAfter(t: TestContext): (close: () => unknown) => void {
+  const closers: (() => unknown)[] = [];
+  t.after(async () => {
+    const failures: unknown[] = [];
+    for (const close of closers.reverse()) await Promise.resolve().then(close).catch((err: unknown) => failures.push(err));
+    if (failures.length > 0) throw failures[0];
+  });
+  return (close) => closers.push(close);
+}
+
 /** A number shown in the services table, e.g. the `requests` of web/stable. */
 async function cell(page: Page, version: string, field: string): Promise<number> {
   const text = await page.locator(`[data-service="web"] tr[data-version="${version}"] [data-field="${field}"]`).textContent();
@@ -60,22 +75,22 @@ async function currentStep(page: Page): Promise<number> {
 }
 
 test('the dashboard shows traffic per version, promotes a rollout with the token, and explains a request', { timeout: 120_000 }, async (t) => {
+  const onClose = closeAfter(t);
   const dir = await tempDir();
+  onClose(() => dir.remove());
   const stable = await startUpstream('stable');
+  onClose(() => stable.close());
   const beta = await startUpstream('beta');
+  onClose(() => beta.close());
   const file = dir.file('graylane.yaml');
   await writeFile(file, config({ stable: stable.url, beta: beta.url, state: dir.file('state.db'), rest: REST }));
   const app: App = await startTestApp(file);
+  onClose(() => app.close({ drainMs: 0 }));
   const admin = adminUrlOf(app);
   const browser = await launch();
+  onClose(() => browser.close());
   const traffic = backgroundTraffic(gatewayUrlOf(app));
-  t.after(async () => {
-    await traffic.stop();
-    await browser.close();
-    await app.close({ drainMs: 0 });
-    await Promise.all([stable.close(), beta.close()]);
-    await dir.remove();
-  });
+  onClose(() => traffic.stop());
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -164,8 +179,11 @@ test('the dashboard shows traffic per version, promotes a rollout with the token
 });
 
 test('versions side by side get distinct colours; a rejected reload is shown in full until a good one', { timeout: 60_000 }, async (t) => {
+  const onClose = closeAfter(t);
   const dir = await tempDir();
+  onClose(() => dir.remove());
   const up = await startUpstream('any');
+  onClose(() => up.close());
   const file = dir.file('graylane.yaml');
   const names = ['canary', 'v2', 'v3', 'rc1', 'hotfix', 'feature-x', 'ring-2'];
   const good = config({
@@ -177,13 +195,9 @@ test('versions side by side get distinct colours; a rejected reload is shown in 
   });
   await writeFile(file, good);
   const app: App = await startTestApp(file);
+  onClose(() => app.close({ drainMs: 0 }));
   const browser = await launch();
-  t.after(async () => {
-    await browser.close();
-    await app.close({ drainMs: 0 });
-    await up.close();
-    await dir.remove();
-  });
+  onClose(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await page.goto(`${adminUrlOf(app)}/`);
   await page.locator('#status.live').waitFor({ timeout: 10_000 });

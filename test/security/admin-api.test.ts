@@ -53,11 +53,12 @@ rollouts:
   assert.equal(reg.status, 201);
   instanceId = reg.body.id;
 });
+// Each may be missing when before() failed halfway: close what was opened.
 after(async () => {
-  await app.close({ drainMs: 0 });
-  await stable.close();
-  await beta.close();
-  await dir.remove();
+  await app?.close({ drainMs: 0 });
+  await stable?.close();
+  await beta?.close();
+  await dir?.remove();
 });
 
 /** Everything a refused request must leave as it was. */
