@@ -9,6 +9,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual, createHash } from 'node:crypto';
 
+/** Says how to pass one: a newcomer's first change is often refused here. */
+const UNAUTHORIZED = 'missing or wrong bearer token: send the admin token graylane serve was started with as "Authorization: Bearer TOKEN"';
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -144,7 +147,7 @@ export async function startAdmin(opts: { host: string; port: number; token: stri
         if (r.method !== req.method && !(r.method === 'GET' && req.method === 'HEAD')) continue;
         if (r.access === 'write') {
           if (opts.token === undefined) throw new ApiError(403, 'no_admin_token', 'changes are disabled: the gateway was started without an admin token (GRAYLANE_ADMIN_TOKEN)');
-          if (!tokenMatches(req.headers.authorization, opts.token)) throw new ApiError(401, 'unauthorized', 'missing or wrong bearer token');
+          if (!tokenMatches(req.headers.authorization, opts.token)) throw new ApiError(401, 'unauthorized', UNAUTHORIZED);
         }
         const params: Record<string, string> = {};
         r.names.forEach((name, i) => (params[name] = decodePathParam(m[i + 1]!)));

@@ -68,8 +68,16 @@ export class AdminClient {
     }
     if (res.statusCode >= 400) {
       const e = data as { error?: string; message?: string };
+      if (e.error === 'unauthorized') throw new AdminApiError(this.unauthorized(), res.statusCode, e.error);
       throw new AdminApiError(e.message ?? `HTTP ${res.statusCode}`, res.statusCode, e.error ?? 'error');
     }
     return data as T;
+  }
+
+  /** The API's refusal in the CLI's terms: which flag or variable carries the token. */
+  private unauthorized(): string {
+    return this.token === undefined
+      ? 'missing or wrong bearer token: no admin token was given; pass --token TOKEN or set GRAYLANE_ADMIN_TOKEN to the token graylane serve was started with'
+      : 'missing or wrong bearer token: the token given (--token or GRAYLANE_ADMIN_TOKEN) is not the one graylane serve was started with';
   }
 }

@@ -126,7 +126,7 @@ test('the dashboard shows traffic per version, promotes a rollout with the token
   await dialog.locator('button[value="ok"]').click();
   const note = card.locator('.note-error');
   await note.waitFor({ timeout: 5000 });
-  assert.match(String(await note.textContent()), /promote refused: missing or wrong bearer token \(unauthorized\)/);
+  assert.match(String(await note.textContent()), /promote refused: missing or wrong bearer token: send the admin token graylane serve was started with as "Authorization: Bearer TOKEN" \(unauthorized\)/);
   assert.equal((await getRollout(admin, 'web-beta')).revision, revision);
   assert.equal(await currentStep(page), 1);
   await card.screenshot({ path: `${IMAGES}dashboard-bad-token.png` });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import {
   adminUrlOf,
+  api,
   CLI,
   config,
   gatewayUrlOf,
@@ -68,7 +69,13 @@ rollouts:
   // When a person runs `graylane rollout promote` without the token, it is refused and nothing moves
   const refused = await runCli(['rollout', 'promote', 'web-beta', '--admin', admin]);
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, /missing or wrong bearer token/);
+  assert.equal(refused.stderr.trim(), 'graylane: missing or wrong bearer token: no admin token was given; pass --token TOKEN or set GRAYLANE_ADMIN_TOKEN to the token graylane serve was started with');
+  const wrong = await runCli(['rollout', 'promote', 'web-beta', '--admin', admin, '--token', 'not-the-token']);
+  assert.equal(wrong.code, 1);
+  assert.equal(wrong.stderr.trim(), 'graylane: missing or wrong bearer token: the token given (--token or GRAYLANE_ADMIN_TOKEN) is not the one graylane serve was started with');
+  // The API itself says how to send one, for callers other than the CLI.
+  const raw = await api(admin, 'POST', '/api/v1/rollouts/web-beta/promote', {}, null);
+  assert.deepEqual([raw.status, raw.body], [401, { error: 'unauthorized', message: 'missing or wrong bearer token: send the admin token graylane serve was started with as "Authorization: Bearer TOKEN"' }]);
   assert.equal((await waitForRollout(admin, 'web-beta', () => true)).reason, 'AwaitingPromotion');
 
   // When they run it with the token
