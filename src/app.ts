@@ -19,7 +19,7 @@
  * file and SQLite in one process, or etcd in clustered mode, where the spec arrives by a watch,
  * the controller drives only while elected, and followers route by the statuses they watch.
  */
-import type { Logger } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import { configRoutes, type ConfigInfo } from './admin/config.js';
 import { instanceRoutes } from './admin/instances.js';
 import { dashboardRoutes } from './admin/dashboard.js';
@@ -55,6 +55,8 @@ export interface AppOptions {
   statePath?: string;
   /** Write the access log (default: the config's `accessLog`). */
   accessLog?: boolean;
+  /** Where the access log goes; default stdout, as JSON lines in batches. */
+  accessLogDestination?: DestinationStream;
   /** Relative state paths are resolved against it; default process.cwd(). */
   cwd?: string;
 }
@@ -125,6 +127,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       port,
       logger: log,
       accessLog: opts.accessLog ?? spec.accessLog,
+      ...(opts.accessLogDestination !== undefined ? { accessLogDestination: opts.accessLogDestination } : {}),
       mesh: spec.mesh === undefined ? undefined : listenOf(spec.mesh.listen, 'mesh.listen'),
       observer: traffic,
     });

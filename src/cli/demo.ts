@@ -18,6 +18,7 @@ import { startDemoUpstream, type DemoUpstream } from '../demo/upstream.js';
 import { QUICKSTART_KINDS, renderTable, sendTraffic } from '../demo/traffic.js';
 import { AdminClient } from './admin-client.js';
 import { hostForUrl } from './listen.js';
+import { chooseLogFormat, logDestination } from './log-format.js';
 import { renderTop } from './top-render.js';
 
 interface DemoOptions {
@@ -38,7 +39,7 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
   try {
     app = await startApp({
       configFile: opts.config,
-      logger: pino({ name: 'graylane', level: 'warn' }, pino.destination({ fd: 2, sync: true })),
+      logger: pino({ name: 'graylane', level: 'warn' }, logDestination(2, chooseLogFormat('auto', process.stderr.isTTY === true))),
       adminListen,
       adminToken,
       statePath: join(stateDir, 'state.db'),

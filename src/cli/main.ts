@@ -29,7 +29,8 @@ program
   .option('--admin-listen <addr>', 'override `admin.listen` from the config (host:port)')
   .option('--admin-token-file <file>', 'file holding the admin API bearer token (default: env GRAYLANE_ADMIN_TOKEN)')
   .option('--state <file>', 'override `state.path` from the config (the SQLite state file)')
-  .addOption(new Option('--no-access-log', 'do not write the JSON access log'))
+  .addOption(new Option('--no-access-log', 'do not write the access log'))
+  .addOption(new Option('--log-format <format>', 'logs as JSON lines or readable lines; auto: readable where the stream (stderr, stdout) is a terminal').choices(['auto', 'json', 'pretty']).default('auto'))
   // Loaded on use: the rest of the CLI (rollout commands especially) should start fast.
   .action(async (opts) => (await import('./serve.js')).serveCommand(opts));
 

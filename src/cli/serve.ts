@@ -3,6 +3,7 @@ import pino from 'pino';
 import { startApp } from '../app.js';
 import { ConfigError } from '../spec/index.js';
 import { hostForUrl } from './listen.js';
+import { chooseLogFormat, logDestination, type LOG_FORMATS } from './log-format.js';
 
 interface ServeOptions {
   config?: string;
@@ -16,6 +17,7 @@ interface ServeOptions {
   adminTokenFile?: string;
   state?: string;
   accessLog: boolean;
+  logFormat: (typeof LOG_FORMATS)[number];
 }
 
 /**
@@ -26,8 +28,10 @@ interface ServeOptions {
  * old one keeps serving.
  */
 export async function serveCommand(opts: ServeOptions): Promise<void> {
-  // Operational log on stderr; the access log (one JSON line per request) goes to stdout.
-  const log = pino({ name: 'graylane' }, pino.destination({ fd: 2, sync: true }));
+  // Operational log on stderr; the access log (one line per request) goes to stdout. Each is JSON,
+  // or readable lines with --log-format pretty (the default where that stream is a terminal).
+  const log = pino({ name: 'graylane' }, logDestination(2, chooseLogFormat(opts.logFormat, process.stderr.isTTY === true)));
+  const accessPretty = chooseLogFormat(opts.logFormat, process.stdout.isTTY === true) === 'pretty';
   const adminToken = await readToken(opts.adminTokenFile);
   const store = opts.store ?? (opts.config === undefined ? process.env.GRAYLANE_STORE : undefined);
   if ((store === undefined || store === '') === (opts.config === undefined)) {
@@ -55,6 +59,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       statePath: opts.state,
       // `--no-access-log` turns it off; otherwise the config decides.
       accessLog: opts.accessLog ? undefined : false,
+      ...(accessPretty ? { accessLogDestination: logDestination(1, 'pretty') } : {}),
     });
   } catch (err) {
     if (err instanceof ConfigError || (err as { code?: unknown } | null)?.code === 'STORE_UNAVAILABLE') {

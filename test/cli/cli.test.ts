@@ -211,3 +211,46 @@ test('import: a Traefik WRR file becomes a config that validate accepts; malform
   assert.match(b.stderr, /bad\.yaml:\d+ \(document 1\): .*missing/);
   assert.throws(() => readFileSync(join(dir, 'never.yaml')), /ENOENT/);
 });
+
+test('serve --log-format: readable lines on a terminal (auto) or when asked; JSON on a pipe', async (t) => {
+  const up = await startUpstream('stable');
+  t.after(() => up.close());
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'graylane-logs-'));
+  const file = join(dir, 'graylane.yaml');
+  save(file, [`listen: 127.0.0.1:${port}`, 'admin: { listen: 127.0.0.1:0 }', 'services:', '  web:', '    versions:', `      stable: [${up.url}]`, 'routes:', '  - match: { pathPrefix: / }', '    service: web', ''].join('\n'));
+  const clock = String.raw`\d\d:\d\d:\d\d\.\d{3}`;
+
+  /** Starts `command` (its output collected), sends one request, stops it with SIGTERM. */
+  const serveOnce = async (command: string, args: string[]) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    t.after(() => child.exitCode === null && process.kill(-child.pid!, 'SIGKILL'));
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c));
+    for (let i = 0; i < 200 && !/gateway listening/.test(stdout + stderr); i++) await sleep(50);
+    assert.match(stdout + stderr, /gateway listening/);
+    await (await request(`http://127.0.0.1:${port}/x`)).body.dump();
+    // The access log line is written at the end of the response, JSON in batches of up to a second.
+    for (let i = 0; i < 100 && !/GET \/x|"method":"GET"/.test(stdout); i++) await sleep(50);
+    process.kill(-child.pid!, 'SIGTERM');
+    await new Promise((r) => child.once('close', r));
+    return { stdout, stderr };
+  };
+
+  // Asked for: the operational log (stderr) and the access log (stdout) in readable lines.
+  const pretty = await serveOnce(process.execPath, [CLI, 'serve', '-c', file, '--log-format', 'pretty']);
+  assert.match(pretty.stderr, new RegExp(`^${clock} INFO  gateway listening  listen=127\\.0\\.0\\.1:${port} source=\\S+ id=\\w+$`, 'm'));
+  assert.match(pretty.stdout, new RegExp(`^${clock} GET /x 200 [\\d.]+ms  route=/ lane=stable by=\\S+ version=stable endpoint=${up.url}$`, 'm'));
+
+  // On pipes, auto is JSON, every line of both.
+  const piped = await serveOnce(process.execPath, [CLI, 'serve', '-c', file]);
+  for (const line of [...piped.stderr.trim().split('\n'), ...piped.stdout.trim().split('\n')]) assert.doesNotThrow(() => JSON.parse(line), line);
+
+  // On a terminal (a pseudo-terminal from util-linux `script`), auto is readable.
+  const command = [process.execPath, CLI, 'serve', '-c', file].map((a) => `'${a}'`).join(' ');
+  const tty = await serveOnce('script', ['-qefc', command, '/dev/null']);
+  assert.match(tty.stdout, new RegExp(`^${clock} INFO  gateway listening  listen=127\\.0\\.0\\.1:${port}`, 'm'));
+  assert.match(tty.stdout, new RegExp(`^${clock} GET /x 200 [\\d.]+ms  route=/`, 'm'));
+});
