@@ -3,7 +3,9 @@
  * upstream per endpoint of the config (on the ports it names), then graylane itself as `serve` runs it
  * (gateway, rollout controller, admin API with the dashboard, state in a temporary directory), sends
  * a mix of requests, and redraws the `graylane top` view plus where each kind of request landed,
- * until Ctrl-C.
+ * until Ctrl-C. The quickstart's rollout (whoami-beta) walks its steps meanwhile and waits for a
+ * person at its second pause: the printed token and command let one try pause, promote and abort
+ * from the dashboard or `graylane rollout`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -60,6 +62,7 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
   const versions = [...new Set(Object.values(spec.services).flatMap((s) => Object.keys(s.versions)))];
   const tty = process.stdout.isTTY === true;
   const started = Date.now();
+  const rolloutHelp = rolloutCommands(spec, adminUrl, adminToken);
 
   const draw = async () => {
     const secs = ((Date.now() - started) / 1000).toFixed(0);
@@ -72,7 +75,9 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
     const mirrored = upstreams.reduce((sum, u) => sum + u.mirrored, 0);
     const text =
       `graylane demo on ${opts.config}: gateway ${gatewayUrl}, ${opts.rate} req/s, ${secs}s${tty ? ' (Ctrl-C to stop)' : ''}\n` +
-      `dashboard ${adminUrl}/  (admin token for its buttons: ${adminToken})\n\n` +
+      `dashboard ${adminUrl}/  (admin token for its buttons: ${adminToken})\n` +
+      rolloutHelp +
+      '\n' +
       top +
       `\nwhere each kind of request landed\n` +
       renderTable(run.counts, versions) +
@@ -81,7 +86,7 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
     process.stdout.write(tty ? `\x1b[H\x1b[2J${text}` : `${text}\n`);
   };
   // One draw at a time: a slow admin answer must not stack redraws.
-  let drawing: Promise<void> = Promise.resolve();
+  let drawing: Promise<void> = Promise.resolve().then(draw);
   const timer = setInterval(() => (drawing = drawing.then(draw)), tty ? 1000 : 5000);
 
   await new Promise<void>((resolve) => {
@@ -96,6 +101,16 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
   await app.close({ drainMs: 1000 });
   await Promise.all(upstreams.map((u) => u.close()));
   rmSync(stateDir, { recursive: true, force: true });
+}
+
+/** How to drive the config's rollouts from a shell, with this demo's address and token; '' if none. */
+function rolloutCommands(spec: Spec, adminUrl: string, token: string): string {
+  const names = (spec.rollouts ?? []).map((r) => r.name);
+  if (names.length === 0) return '';
+  return (
+    `rollout ${names.join(', ')}: pause, promote, abort on the dashboard, or\n` +
+    `  npx graylane rollout promote ${names[0]} --admin ${adminUrl} --token ${token}   (also: get --watch, pause, resume, abort, retry)\n`
+  );
 }
 
 async function startUpstreams(services: Spec['services']): Promise<DemoUpstream[]> {

@@ -38,7 +38,7 @@ function save(file: string, text: string): void {
 test('validate: the quickstart is valid; a broken file prints file:line:col: key: message and exits 1', () => {
   const ok = run(['validate', QUICKSTART]);
   assert.equal(ok.status, 0, ok.stderr);
-  assert.match(ok.stdout, /^ok: .*quickstart\.yaml \(1 service, 2 routes; config hash [0-9a-f]{12}\)/);
+  assert.match(ok.stdout, /^ok: .*quickstart\.yaml \(1 service, 2 routes, 1 rollout; config hash [0-9a-f]{12}\)/);
 
   const dir = mkdtempSync(join(tmpdir(), 'graylane-cli-'));
   const bad = join(dir, 'bad.yaml');
@@ -189,6 +189,68 @@ test('demo: starts its upstreams and graylane, sends traffic, shows the top view
   assert.match(row('user 1001'), /\s0 \(0\.0%\)\s+0 \(0\.0%\)\s+\d+ \(100\.0%\)\s+0$/, 'user 1001 all on alpha');
   assert.match(row('path /new-checkout'), /\s0 \(0\.0%\)\s+\d+ \(100\.0%\)\s+0 \(0\.0%\)\s+0$/, 'keyword all on beta');
   assert.match(row('host alpha.example.com'), /\s0 \(0\.0%\)\s+0 \(0\.0%\)\s+\d+ \(100\.0%\)\s+0$/);
+});
+
+test('demo: its rollout walks its steps; pause, resume, promote and abort work from the CLI with the printed token', async (t) => {
+  const ports = await Promise.all(Array.from({ length: 6 }, freePort));
+  const dir = mkdtempSync(join(tmpdir(), 'graylane-demo-'));
+  const file = join(dir, 'quickstart.yaml');
+  writeFileSync(
+    file,
+    readFileSync(QUICKSTART, 'utf8')
+      .replace('127.0.0.1:8080', `127.0.0.1:${ports[0]}`)
+      .replace(':9001', `:${ports[1]}`)
+      .replace(':9002', `:${ports[2]}`)
+      .replace(':9101', `:${ports[3]}`)
+      .replace(':9201', `:${ports[4]}`),
+  );
+  const admin = `http://127.0.0.1:${ports[5]}`;
+  const child = spawn(process.execPath, [CLI, 'demo', '-c', file, '--admin-listen', `127.0.0.1:${ports[5]}`, '--duration', '60', '--rate', '50'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => child.exitCode === null && child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => (out += c));
+  const printed = /--admin (\S+) --token (\S+)/;
+  for (let i = 0; i < 200 && !printed.test(out); i++) await sleep(50);
+  const [, shownAdmin, token] = printed.exec(out) ?? assert.fail(`the demo prints the rollout command with its token:\n${out}`);
+  assert.equal(shownAdmin, admin);
+  assert.match(out, /^rollout whoami-beta: pause, promote, abort on the dashboard, or$/m);
+
+  const status = async () => {
+    const res = await request(`${admin}/api/v1/rollouts/whoami-beta`);
+    return (await res.body.json()) as { phase: string; reason: string; currentStep: number | null; weight: number };
+  };
+  const waitFor = async (what: string, cond: (s: Awaited<ReturnType<typeof status>>) => boolean) => {
+    let s = await status();
+    for (let i = 0; i < 200 && !cond(s); i++) s = (await sleep(50), await status());
+    assert.ok(cond(s), `${what}: ${JSON.stringify(s)}`);
+  };
+  // Not spawnSync: this process keeps reading the demo's output (and its own sockets) meanwhile.
+  const rollout = async (...args: string[]) => {
+    const cmd = spawn(process.execPath, [CLI, 'rollout', ...args, 'whoami-beta', '--admin', admin, '--token', token!], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    cmd.stderr.on('data', (c: Buffer) => (stderr += c));
+    const timer = setTimeout(() => cmd.kill('SIGKILL'), 20_000);
+    const code = await new Promise<number | null>((r) => cmd.once('close', r));
+    clearTimeout(timer);
+    assert.equal(code, 0, `graylane rollout ${args.join(' ')}: ${stderr}`);
+  };
+
+  // It starts by itself: 10% to beta, then the 20 s pause.
+  await waitFor('the timed pause at 10%', (s) => s.currentStep === 1 && s.weight === 10 && s.reason === 'PauseStep');
+  await rollout('pause');
+  await waitFor('paused by a person', (s) => s.reason === 'PausedByUser');
+  await rollout('resume');
+  await waitFor('resumed', (s) => s.reason !== 'PausedByUser');
+  // Promote ends the timed pause: 50%, then the pause that waits for a person.
+  await rollout('promote');
+  await waitFor('the manual pause at 50%', (s) => s.currentStep === 3 && s.weight === 50 && s.reason === 'AwaitingPromotion');
+  await rollout('abort');
+  await waitFor('aborted, all traffic back on stable', (s) => s.phase === 'Degraded' && s.reason === 'Aborted' && s.weight === 0);
+
+  child.kill('SIGTERM');
+  assert.equal(await new Promise<number | null>((r) => child.once('exit', r)), 0);
 });
 
 test('import: a Traefik WRR file becomes a config that validate accepts; malformed input writes nothing and exits 1', () => {
