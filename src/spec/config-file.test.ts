@@ -91,6 +91,8 @@ test('a file over the limit is refused with the limit named; one at the limit is
   writeFileSync(path, 'x'.repeat(200_000));
   await assert.rejects(readConfigText(path, 100_000), { message: `${path}: is larger than 100000 bytes, the limit for a config file` });
   assert.equal((await readConfigText(path, 200_000)).length, 200_000);
+  // A file whose size stat does not know (procfs says 0) is still cut at the limit while read.
+  await assert.rejects(readConfigText('/proc/self/status', 64), { message: '/proc/self/status: is larger than 64 bytes, the limit for a config file' });
 });
 
 test('the default limit is 16 MiB: a 17 MiB config is refused by loadSpecFile', async (t) => {

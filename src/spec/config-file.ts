@@ -37,8 +37,10 @@ export class ConfigFileError extends Error {
 export async function readConfigText(path: string, maxBytes = MAX_CONFIG_BYTES): Promise<string> {
   const handle = await openNonBlocking(path);
   try {
-    const kind = fileKind(await handle.stat());
+    const st = await handle.stat();
+    const kind = fileKind(st);
     if (kind !== 'file') throw new ConfigFileError(path, `is ${kind}, not a regular file (a config must be a regular file or a symlink to one)`);
+    if (st.size > maxBytes) throw tooLarge(path, maxBytes);
     return await readAtMost(handle, path, maxBytes);
   } finally {
     await handle.close();
@@ -68,10 +70,14 @@ async function readAtMost(handle: FileHandle, path: string, maxBytes: number): P
     const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
     if (bytesRead === 0) break;
     total += bytesRead;
-    if (total > maxBytes) throw new ConfigFileError(path, `is larger than ${formatBytes(maxBytes)}, the limit for a config file`);
+    if (total > maxBytes) throw tooLarge(path, maxBytes);
     chunks.push(chunk.subarray(0, bytesRead));
   }
   return Buffer.concat(chunks, total).toString('utf8');
+}
+
+function tooLarge(path: string, maxBytes: number): ConfigFileError {
+  return new ConfigFileError(path, `is larger than ${formatBytes(maxBytes)}, the limit for a config file`);
 }
 
 function fileKind(st: Stats): string {
