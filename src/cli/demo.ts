@@ -89,11 +89,14 @@ export async function demoCommand(opts: DemoOptions): Promise<void> {
   let drawing: Promise<void> = Promise.resolve().then(draw);
   const timer = setInterval(() => (drawing = drawing.then(draw)), tty ? 1000 : 5000);
 
+  let deadline: NodeJS.Timeout | undefined;
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
-    if (opts.duration !== undefined) setTimeout(resolve, opts.duration * 1000);
+    if (opts.duration !== undefined) deadline = setTimeout(resolve, opts.duration * 1000);
   });
+  // Stopped by a signal before --duration: the pending deadline must not keep the process alive.
+  clearTimeout(deadline);
   clearInterval(timer);
   await run.stop();
   await drawing;

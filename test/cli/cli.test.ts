@@ -237,20 +237,23 @@ test('demo: its rollout walks its steps; pause, resume, promote and abort work f
     assert.equal(code, 0, `graylane rollout ${args.join(' ')}: ${stderr}`);
   };
 
-  // It starts by itself: 10% to beta, then the 20 s pause.
+  // It starts by itself: 10% to beta, then the 20 s pause, which promote ends (one command inside
+  // those 20 s): 50%, then the pause that waits for a person, with no timer to race.
   await waitFor('the timed pause at 10%', (s) => s.currentStep === 1 && s.weight === 10 && s.reason === 'PauseStep');
+  await rollout('promote');
+  await waitFor('the manual pause at 50%', (s) => s.currentStep === 3 && s.weight === 50 && s.reason === 'AwaitingPromotion');
   await rollout('pause');
   await waitFor('paused by a person', (s) => s.reason === 'PausedByUser');
   await rollout('resume');
-  await waitFor('resumed', (s) => s.reason !== 'PausedByUser');
-  // Promote ends the timed pause: 50%, then the pause that waits for a person.
-  await rollout('promote');
-  await waitFor('the manual pause at 50%', (s) => s.currentStep === 3 && s.weight === 50 && s.reason === 'AwaitingPromotion');
+  await waitFor('resumed: waiting for promote again', (s) => s.currentStep === 3 && s.reason === 'AwaitingPromotion');
   await rollout('abort');
   await waitFor('aborted, all traffic back on stable', (s) => s.phase === 'Degraded' && s.reason === 'Aborted' && s.weight === 0);
 
+  // SIGTERM stops it long before its --duration of 60 s.
+  const t1 = Date.now();
   child.kill('SIGTERM');
   assert.equal(await new Promise<number | null>((r) => child.once('exit', r)), 0);
+  assert.ok(Date.now() - t1 < 15_000, `the demo stopped ${Date.now() - t1} ms after SIGTERM`);
 });
 
 test('import: a Traefik WRR file becomes a config that validate accepts; malformed input writes nothing and exits 1', () => {
