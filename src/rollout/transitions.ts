@@ -511,7 +511,10 @@ class Work {
       httpStatus: null,
       interrupted: false,
     };
-    this.actions.push({ type: 'runHook', id, rollout: this.rollout.name, hook, spec, attempt: this.s.attempt, phase: this.s.phase });
+    // The phase is settled only after progress(): a hook step entered as a timed pause ends would
+    // otherwise tell its hook `Paused`. Every hook but cleanup starts while the attempt progresses.
+    const phase = hook === 'cleanup' ? this.s.phase : 'Progressing';
+    this.actions.push({ type: 'runHook', id, rollout: this.rollout.name, hook, spec, attempt: this.s.attempt, phase });
     this.event('Normal', 'HookStarted', `hook ${hook} started (${spec.kind === 'command' ? spec.command.join(' ') : `POST ${spec.url}`})`);
   }
 
