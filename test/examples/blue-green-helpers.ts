@@ -4,7 +4,9 @@
  * every command through the real CLI. Instances are real detached processes; the run directory
  * lists every pid ever started, and close() kills whatever is left.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
 import { freePort } from '../../src/store/etcd-harness.js';
@@ -34,6 +36,23 @@ export interface Flow {
   /** One admin API command (`resume`, `abort`...), as the CLI sends it, without a CLI start. */
   command(what: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Run directories of flows not closed yet: their instances are killed when the test process exits. */
+const openRunDirs = new Set<string>();
+process.once('exit', () => {
+  for (const dir of openRunDirs) killInstances(dir);
+});
+
+/** SIGKILL to every instance ever started in `runDir` (hooks.mjs lists them in `pids`). */
+function killInstances(runDir: string): void {
+  let pids: number[] = [];
+  try {
+    pids = readFileSync(join(runDir, 'pids'), 'utf8').trim().split('\n').map(Number);
+  } catch {
+    // none started
+  }
+  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
 }
 
 export function alive(pid: number): boolean {
@@ -69,6 +88,7 @@ export async function startFlow(edit?: (config: string) => string): Promise<Flow
       if (attempt === 2) throw e;
     }
   }
+  openRunDirs.add(dir.path);
   const admin = `http://127.0.0.1:${adminPort}`;
   const flow: Flow = {
     serve,
@@ -127,13 +147,8 @@ export async function startFlow(edit?: (config: string) => string): Promise<Flow
     async close() {
       flow.serve.child.kill('SIGKILL');
       await flow.serve.exited;
-      let pids: number[] = [];
-      try {
-        pids = (await readFile(dir.file('pids'), 'utf8')).trim().split('\n').map(Number);
-      } catch {
-        // none started
-      }
-      for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      killInstances(dir.path);
+      openRunDirs.delete(dir.path);
       await dir.remove();
     },
   };
