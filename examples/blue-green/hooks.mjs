@@ -81,6 +81,8 @@ if (command === 'deploy') {
   }
   writeFileSync(pidFile('stable'), String(pid));
 } else if (command === 'teardown') {
+  // BG_TEARDOWN_DELAY_MS: a slow teardown, so a test can kill graylane while it runs.
+  await sleep(Number(process.env.BG_TEARDOWN_DELAY_MS ?? 0));
   await stop(args[0] ?? process.env.GRAYLANE_TEARDOWN);
 } else {
   console.error('usage: node hooks.mjs deploy VERSION RELEASE | upgrade RELEASE | teardown [VERSION]');

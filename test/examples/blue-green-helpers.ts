@@ -67,7 +67,7 @@ export function alive(pid: number): boolean {
 /**
  * Starts the flow; `edit` changes the example's config text first (written to the run directory).
  */
-export async function startFlow(edit?: (config: string) => string): Promise<Flow> {
+export async function startFlow(edit?: (config: string) => string, extraEnv: Record<string, string> = {}): Promise<Flow> {
   const dir = await tempDir();
   let configFile = `${EXAMPLE}graylane.yaml`;
   if (edit !== undefined) {
@@ -75,7 +75,7 @@ export async function startFlow(edit?: (config: string) => string): Promise<Flow
     await writeFile(configFile, edit(await readFile(`${EXAMPLE}graylane.yaml`, 'utf8')));
   }
   let adminPort = 0;
-  const env = (): Record<string, string> => ({ BG_RUN_DIR: dir.path, GRAYLANE_ADMIN: `http://127.0.0.1:${adminPort}` });
+  const env = (): Record<string, string> => ({ ...extraEnv, BG_RUN_DIR: dir.path, GRAYLANE_ADMIN: `http://127.0.0.1:${adminPort}` });
   const args = (): string[] => ['-c', configFile, '--listen', '127.0.0.1:0', '--admin-listen', `127.0.0.1:${adminPort}`, '--state', dir.file('state.db'), '--no-access-log'];
   // The admin port is fixed for the flow (instances register there, and find it again after a
   // restart): picked free, and picked again if another process takes it first.

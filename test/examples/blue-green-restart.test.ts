@@ -56,3 +56,25 @@ test('Zadig flow: with autoPromotionDelay, the preview is promoted by itself onc
   const log = await flow.hookLog();
   assert.deepEqual(log, ['manual deploy - -', 'preRollout deploy Progressing 1', 'postPromotion upgrade Progressing 1', 'cleanup teardown Healthy 1']);
 });
+
+test('Zadig flow: kill -9 of graylane while cleanup runs; the cleanup still tears blue down, and is not run a second time', async (t) => {
+  const flow = await startFlow(undefined, { BG_TEARDOWN_DELAY_MS: '1500' });
+  t.after(() => flow.close());
+  flow.hooks('deploy', 'stable', 'v1');
+  await flow.command('resume');
+  await flow.wait((v) => v.reason === 'AwaitingPromotion');
+  const blue = (await flow.pidOf('blue'))!;
+
+  await flow.command('abort');
+  await flow.wait((v) => v.hooks.cleanup?.state === 'started');
+  await flow.killAndRestart();
+  // The hook runs in its own process group: graylane's death does not stop it.
+  const deadline = Date.now() + 15_000;
+  while (alive(blue) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(!alive(blue), 'blue was torn down by the cleanup that graylane started before it was killed');
+  const after = await flow.wait((v) => v.hooks.cleanup?.state === 'finished');
+  assert.equal(after.phase, 'Degraded');
+  assert.equal(after.hooks.cleanup?.interrupted, true, 'the restarted controller cannot know the outcome: it records the cleanup as interrupted');
+  assert.deepEqual(await flow.traffic(20), { 'stable v1': 20 });
+  assert.deepEqual(await flow.hookLog(), ['manual deploy - -', 'preRollout deploy Progressing 1', 'cleanup teardown Degraded 1'], 'cleanup ran once');
+});
