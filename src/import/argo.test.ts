@@ -98,3 +98,11 @@ ${metric}`;
     assert.deepEqual(rollouts[0]!.strategy.kind === 'canary' && rollouts[0]!.strategy.steps[0], { kind: 'pause', durationMs: null }, what);
   }
 });
+
+test('spec.paused: true is imported as paused: true (the rollout waits for resume); its absence leaves paused out', () => {
+  const paused = rollout('        - setWeight: 10\n').replace('spec:\n  strategy:', 'spec:\n  paused: true\n  strategy:');
+  const imported = importConfigs([{ file: 'i.yaml', text: ingress }, { file: 'r.yaml', text: paused }]);
+  assert.equal(loadImported(imported.yaml).rollouts[0]!.paused, true);
+  const plain = importConfigs([{ file: 'i.yaml', text: ingress }, { file: 'r.yaml', text: rollout('        - setWeight: 10\n') }]);
+  assert.equal(loadImported(plain.yaml).rollouts[0]!.paused, undefined);
+});

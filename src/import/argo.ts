@@ -162,6 +162,8 @@ function importRollout(doc: SourceDoc, ctx: ImportContext, templates: Map<string
     service: target.service,
     stable: target.stable,
     canary: lane,
+    // spec.paused: true means the same in both (wait for resume); false is both defaults.
+    ...(rec(data.spec).paused === true ? { paused: true as const } : {}),
     strategy: strategyOut,
   });
 }

@@ -76,6 +76,8 @@ export interface OutRollout {
   service: string;
   stable: string;
   canary: string;
+  /** Argo's spec.paused: every attempt starts paused until `graylane rollout resume`. */
+  paused?: true;
   strategy:
     | { canary: { steps: OutStep[]; analysis?: { templates: string[]; startingStep?: number } } }
     | { blueGreen: Record<string, unknown> };

@@ -93,6 +93,13 @@ export interface RolloutSpec {
   /** The new version; for blue-green the same as `previewLane`. */
   canary: string;
   strategy: CanaryStrategy | BlueGreenStrategy;
+  /**
+   * Every attempt starts paused (as `rollout pause` would) until `rollout resume`: Argo's
+   * `spec.paused`, so a rollout added to a running config can be reviewed before it moves traffic.
+   * Read only when an attempt starts, so it is left out of the spec hash: editing it later neither
+   * aborts nor restarts an attempt. Absent = false.
+   */
+  paused?: boolean;
 }
 
 export type BuiltinMetric = 'requests' | 'errors' | 'errorRate' | 'successRate' | 'p50' | 'p90' | 'p99';
@@ -267,12 +274,13 @@ function readRollout(
   rawTemplates: unknown,
   templates: Record<string, AnalysisTemplate>,
 ): RolloutSpec | undefined {
-  const o = r.object(path, value, ['name', 'service', 'stable', 'canary', 'strategy']);
+  const o = r.object(path, value, ['name', 'service', 'stable', 'canary', 'paused', 'strategy']);
   if (!o) return undefined;
   const name = r.name(path, o, 'name', true);
   const service = r.name(path, o, 'service', true);
   const stable = r.name(path, o, 'stable', false) ?? 'stable';
   let canary = r.name(path, o, 'canary', false);
+  const paused = r.bool([...path, 'paused'], o['paused'], false);
   const strategyPath = [...path, 'strategy'];
   const s = r.object(strategyPath, o['strategy'], ['canary', 'blueGreen'], true);
   if (!s) return undefined;
@@ -298,7 +306,7 @@ function readRollout(
     r.issue([...path, 'canary'], 'invalid-value', `must differ from stable (${JSON.stringify(stable)})`);
     return undefined;
   }
-  return { name, service, stable, canary, strategy };
+  return paused ? { name, service, stable, canary, strategy, paused } : { name, service, stable, canary, strategy };
 }
 
 function readCanary(r: Reader, path: Path, value: unknown, refs: TemplateRefs): CanaryStrategy | undefined {

@@ -115,7 +115,8 @@ export interface RolloutStatus {
 
 /** Short sha256 of the rollout spec in canonical JSON (sorted keys). */
 export function specHash(rollout: RolloutSpec): string {
-  return createHash('sha256').update(canonicalJson(rollout)).digest('hex').slice(0, 16);
+  // `paused` only says how an attempt starts: changing it must not abort the running one.
+  return createHash('sha256').update(canonicalJson({ ...rollout, paused: undefined })).digest('hex').slice(0, 16);
 }
 
 function canonicalJson(v: unknown): string {
@@ -146,7 +147,7 @@ export function initialStatus(rollout: RolloutSpec, now: number, attempt = 1): R
     switched: false,
     pauseStartedAt: null,
     pauseDeadline: null,
-    userPaused: false,
+    userPaused: rollout.paused === true,
     skipUntil: 0,
     promotedFull: false,
     abort: false,

@@ -516,7 +516,10 @@ class Work {
       httpStatus: null,
       interrupted: false,
     };
-    this.actions.push({ type: 'runHook', id, rollout: this.rollout.name, hook, spec, attempt: this.s.attempt, phase: this.s.phase });
+    // The phase is settled only after progress(): a hook step entered as a timed pause ends would
+    // otherwise tell its hook `Paused`. Every hook but cleanup starts while the attempt progresses.
+    const phase = hook === 'cleanup' ? this.s.phase : 'Progressing';
+    this.actions.push({ type: 'runHook', id, rollout: this.rollout.name, hook, spec, attempt: this.s.attempt, phase });
     this.event('Normal', 'HookStarted', `hook ${hook} started (${spec.kind === 'command' ? spec.command.join(' ') : `POST ${spec.url}`})`);
   }
 
@@ -630,7 +633,8 @@ class Work {
       const i = s.currentStepIndex;
       const step = this.plan[i];
       const inconclusive = this.inconclusiveWaiting();
-      if (s.userPaused) this.setPhase('Paused', 'PausedByUser', 'paused by request: resume or promote to go on');
+      const notStarted = this.rollout.paused === true && i === 0 && s.stepStartedAt === null;
+      if (s.userPaused) this.setPhase('Paused', 'PausedByUser', notStarted ? 'created paused (paused: true): resume to start' : 'paused by request: resume or promote to go on');
       else if (inconclusive) this.setPhase('Paused', 'InconclusiveAnalysis', `analysis run ${inconclusive.id} is inconclusive (${inconclusive.message}): promote to go on or abort`);
       else if (step?.kind === 'pause' && s.stepStartedAt !== null && !this.skipping(i)) {
         if (s.pauseDeadline !== null) this.setPhase('Paused', 'PauseStep', `${this.stepLabel(i)} until ${new Date(s.pauseDeadline).toISOString()}`);

@@ -1,6 +1,7 @@
 /**
  * Answers recorded from Prometheus 2.x's HTTP API (`/api/v1/query`), for the provider tests'
- * loopback server. Not used by production code.
+ * loopback server (the odd answers a real Prometheus is hard to make give). Not used by production
+ * code. The provider against a real Prometheus: test/prometheus/.
  */
 export const PROMETHEUS_ANSWERS = {
   vector: {
