@@ -7,3 +7,4 @@ export { Fields, findHeadEnd, scanFields, skipEmptyLines } from './fields.js';
 export { RequestHead, parseRequestHead, type HeadLimits } from './request-head.js';
 export { ResponseHead, parseResponseHead } from './response-head.js';
 export { ChunkedDecoder, type DataSink } from './chunked.js';
+export { headerObject, rawHeaders } from './header-object.js';
