@@ -3,7 +3,7 @@
  * names the rule broken. Constants, so refusing allocates nothing.
  */
 export interface ParseError {
-  readonly status: 400 | 413 | 414 | 417 | 431 | 501 | 505 | 502;
+  readonly status: 400 | 408 | 413 | 414 | 417 | 431 | 501 | 505 | 502;
   readonly reason: string;
 }
 
@@ -13,6 +13,7 @@ function e(status: ParseError['status'], reason: string): ParseError {
 
 export const E = Object.freeze({
   NOT_HTTP: e(400, 'not an HTTP/1.x message'),
+  HEAD_TIMEOUT: e(408, 'the request head did not arrive within limits.headersTimeout'),
   METHOD: e(400, 'the method is not a token'),
   UNKNOWN_METHOD: e(501, 'unknown method'),
   TARGET: e(400, 'the request target has a byte outside visible ASCII, or a fragment'),

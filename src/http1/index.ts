@@ -7,3 +7,6 @@ export { Fields, findHeadEnd, scanFields, skipEmptyLines } from './fields.js';
 export { RequestHead, parseRequestHead, type HeadLimits } from './request-head.js';
 export { ResponseHead, parseResponseHead } from './response-head.js';
 export { ChunkedDecoder, type DataSink } from './chunked.js';
+export { headerObject, rawHeaders } from './header-object.js';
+export { ResponseWriter, type ResponseTarget } from './response-writer.js';
+export { Http1Connection, Http1Request, Http1Sweep, type BodySink, type ConnectionLimits, type Http1Handler } from './server-connection.js';

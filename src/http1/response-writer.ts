@@ -1,0 +1,133 @@
+/**
+ * The bytes of a response towards a client: the status line and fields, framed as the request and
+ * the body allow (RFC 9112 §6), then the body.
+ *
+ * Framing is the writer's decision, not the caller's: the caller passes the fields it wants to send
+ * (never Content-Length, Transfer-Encoding or Connection) and the body length when it knows it.
+ * - no body: HEAD, 1xx, 204, 304 (a known length is still announced for HEAD and 304);
+ * - a known length: Content-Length;
+ * - unknown length: chunked to an HTTP/1.1 client, or delimited by closing the connection for
+ *   HTTP/1.0 (which has no chunked coding);
+ * - `Connection: close` whenever the connection will close after this response, `keep-alive` to an
+ *   HTTP/1.0 client that asked for it.
+ * The head is held until the first body bytes or the end, so head and first bytes leave in one write.
+ */
+import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+
+const CRLF = '\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
+
+export interface ResponseTarget {
+  /** HTTP/1.minor of the request. */
+  minor: number;
+  /** The request was HEAD: never a body. */
+  head: boolean;
+  /** The connection may stay open after this response (the client allows it and we do). */
+  keepAlive: boolean;
+}
+
+export class ResponseWriter {
+  /** Headers sent (or held to be sent with the first bytes). */
+  headSent = false;
+  /** The response is complete. */
+  finished = false;
+  /** The connection must close after this response. */
+  closeAfter = false;
+  #socket: Socket;
+  #target: ResponseTarget;
+  #pendingHead: string | null = null;
+  #chunked = false;
+  #bodyless = false;
+
+  constructor(
+    socket: Socket,
+    target: ResponseTarget,
+    /** Called once when end() completes the response (the connection may read the next request). */
+    private readonly onEnd: ((res: ResponseWriter) => void) | null = null,
+  ) {
+    this.#socket = socket;
+    this.#target = target;
+    this.closeAfter = !target.keepAlive;
+  }
+
+  /**
+   * An interim response (100 Continue, 103 Early Hints), written at once. HTTP/1.0 clients get none
+   * (RFC 9110 §15.2).
+   */
+  writeInformational(status: number, fields: readonly string[]): void {
+    if (this.headSent || this.#target.minor === 0) return;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Informational'}${CRLF}`;
+    for (let i = 0; i < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}${CRLF}`;
+    this.#socket.write(head + CRLF, 'latin1');
+  }
+
+  /**
+   * The response head. `fields` is `[name, value, ...]` without framing fields; `length` is the
+   * body's byte count, or -1 when unknown (streamed). `close` asks for the connection to end after.
+   */
+  writeHead(status: number, fields: readonly string[], length: number, close = false, reason?: string): void {
+    if (this.headSent) throw new Error('response head already written');
+    this.headSent = true;
+    const t = this.#target;
+    this.#bodyless = t.head || status < 200 || status === 204 || status === 304;
+    let framing: string;
+    if (status === 204 || (status < 200 && status !== 101)) framing = '';
+    else if (length >= 0) framing = `content-length: ${length}${CRLF}`;
+    else if (this.#bodyless) framing = '';
+    else if (t.minor === 1) {
+      framing = `transfer-encoding: chunked${CRLF}`;
+      this.#chunked = true;
+    } else {
+      framing = ''; // HTTP/1.0: the close delimits the body
+      close = true;
+    }
+    if (close) this.closeAfter = true;
+    let head = `HTTP/1.1 ${status} ${reason ?? STATUS_CODES[status] ?? 'Unknown'}${CRLF}`;
+    for (let i = 0; i < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}${CRLF}`;
+    head += framing;
+    if (this.closeAfter) head += `connection: close${CRLF}`;
+    else if (t.minor === 0) head += `connection: keep-alive${CRLF}`;
+    this.#pendingHead = head + CRLF;
+  }
+
+  /** Body bytes; false when the socket's buffer is full (wait for its 'drain'). */
+  write(chunk: Buffer): boolean {
+    if (this.#bodyless || chunk.length === 0) return this.#flushHead();
+    const socket = this.#socket;
+    const head = this.#pendingHead;
+    this.#pendingHead = null;
+    if (!this.#chunked) {
+      if (head === null) return socket.write(chunk);
+      socket.cork();
+      socket.write(head, 'latin1');
+      const ok = socket.write(chunk);
+      socket.uncork();
+      return ok;
+    }
+    socket.cork();
+    socket.write(head === null ? `${chunk.length.toString(16)}${CRLF}` : `${head}${chunk.length.toString(16)}${CRLF}`, 'latin1');
+    socket.write(chunk);
+    const ok = socket.write(CRLF, 'latin1');
+    socket.uncork();
+    return ok;
+  }
+
+  /** Ends the response (the last chunk for a chunked body). */
+  end(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const head = this.#pendingHead;
+    this.#pendingHead = null;
+    const tail = this.#chunked && !this.#bodyless ? LAST_CHUNK : '';
+    if (head !== null || tail !== '') this.#socket.write((head ?? '') + tail, 'latin1');
+    this.onEnd?.(this);
+  }
+
+  #flushHead(): boolean {
+    const head = this.#pendingHead;
+    if (head === null) return true;
+    this.#pendingHead = null;
+    return this.#socket.write(head, 'latin1');
+  }
+}

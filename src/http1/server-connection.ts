@@ -1,0 +1,388 @@
+/**
+ * One client connection of graylane's HTTP/1.1 server: reads request heads and bodies off any
+ * connected stream socket (net or TLS), hands each request to the handler, and keeps the
+ * connection's order.
+ *
+ * One request at a time, as nginx does: the next request on a keep-alive connection (pipelined or
+ * not) is parsed once the previous response is complete and its body was read. Pipelined requests
+ * are therefore answered in order, and a connection never holds more than one request's state.
+ *
+ * Reading stops (socket.pause) while a request body's consumer is full and while a response is
+ * being produced with more bytes already received, so nothing is buffered without bound. Timers:
+ * none per request. The server's sweep (Http1Sweep) checks deadlines once a second: a head must be
+ * complete `headersTimeoutMs` after its first byte (408), and an idle keep-alive connection closes
+ * after `keepAliveTimeoutMs`. Bodies and stalled responses are the handler's business
+ * (socket.setTimeout), as they are today.
+ *
+ * The socket must come from a server created with `allowHalfOpen: true`: a client that ends its
+ * side after the request still gets the response.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import { ChunkedDecoder } from './chunked.js';
+import { E, type ParseError } from './errors.js';
+import { findHeadEnd, skipEmptyLines } from './fields.js';
+import { headerObject } from './header-object.js';
+import { parseRequestHead, RequestHead, type HeadLimits } from './request-head.js';
+import { ResponseWriter } from './response-writer.js';
+
+export interface ConnectionLimits extends HeadLimits {
+  headersTimeoutMs: number;
+}
+
+/** Where a request's body goes; the connection calls it as bytes arrive. */
+export interface BodySink {
+  /** Body bytes (a view of the received buffer: copy to keep them past the call). False: stop reading until resumeBody(). */
+  data(chunk: Buffer): boolean;
+  /** The body ended (for chunked, after its trailers). */
+  end(): void;
+  /** The body will not complete: the client left or sent a malformed chunked coding. */
+  error(err: Error): void;
+}
+
+export interface Http1Handler {
+  /** A request. Its head (and `headers`) is read during this call; the body through `req.readBody()`. */
+  onRequest(req: Http1Request, res: ResponseWriter): void;
+  /** A head was refused (or did not arrive in time): answer `err.status`; the connection closes after. */
+  onRefused(err: ParseError, res: ResponseWriter): void;
+}
+
+/** A request as the handler sees it. */
+export class Http1Request {
+  method = '';
+  target = '';
+  minor = 1;
+  /** Body framing: a length (0 without a body), or -1 for chunked. */
+  contentLength = 0;
+  /** Connection: upgrade with Upgrade (the handler decides what to do with it). */
+  upgrade = false;
+  expectContinue = false;
+  /** The body has been read to its end (true at once without a body). */
+  complete = true;
+  #headers: IncomingHttpHeaders | null = null;
+
+  constructor(
+    readonly connection: Http1Connection,
+    private readonly buf: Buffer,
+    readonly head: RequestHead,
+  ) {}
+
+  /**
+   * Node's lower-cased header object of this request (built on first use). Read it before the
+   * response ends: the head's offsets are reused for the connection's next request.
+   */
+  get headers(): IncomingHttpHeaders {
+    this.#headers ??= headerObject(this.buf, this.head.fields);
+    return this.#headers;
+  }
+
+  get hasBody(): boolean {
+    return this.contentLength !== 0;
+  }
+
+  /** Starts delivering the body to `sink` (sends 100 Continue first when the client waits for it). */
+  readBody(sink: BodySink): void {
+    this.connection.readBody(this, sink);
+  }
+}
+
+const enum State {
+  Head,
+  Body,
+  Responding,
+  Closed,
+}
+
+export class Http1Connection {
+  /** Sweep deadline (ms since epoch, coarse), 0 when none. */
+  deadline = 0;
+  #state = State.Head;
+  #buf: Buffer | null = null;
+  /** Start of unread bytes in #buf. */
+  #pos = 0;
+  /** Where the head search resumes (a head arriving in pieces is scanned once). */
+  #searchFrom = 0;
+  #headStartedAt = 0;
+  readonly #head: RequestHead;
+  readonly #chunked: ChunkedDecoder;
+  #request: Http1Request | null = null;
+  #response: ResponseWriter | null = null;
+  #sink: BodySink | null = null;
+  #bodyLeft = 0;
+  #bodyDone = true;
+  #paused = false;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly handler: Http1Handler,
+    private readonly limits: () => Readonly<ConnectionLimits>,
+    private readonly sweep: Http1Sweep,
+  ) {
+    const l = limits();
+    this.#head = new RequestHead(l);
+    this.#chunked = new ChunkedDecoder(l.maxHeaderBytes, l.maxHeaders);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.#onEnd());
+    socket.on('close', () => this.#onClose());
+    socket.on('error', () => socket.destroy());
+    sweep.add(this);
+    this.deadline = sweep.now + l.headersTimeoutMs;
+  }
+
+  /** Called by the sweep when `deadline` passed. */
+  expired(): void {
+    if (this.#state === State.Head && this.#buf !== null && this.#pos < this.#buf.length) this.#refuse(E.HEAD_TIMEOUT);
+    else this.socket.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#state === State.Closed) return;
+    if (this.#buf === null || this.#pos >= this.#buf.length) {
+      this.#buf = chunk;
+      this.#pos = 0;
+      this.#searchFrom = 0;
+    } else {
+      const rest = this.#buf.length - this.#pos;
+      this.#buf = Buffer.concat([this.#buf.subarray(this.#pos), chunk], rest + chunk.length);
+      this.#searchFrom = Math.max(0, this.#searchFrom - this.#pos);
+      this.#pos = 0;
+    }
+    this.#run();
+  }
+
+  /** Reads what can be read in the current state. */
+  #run(): void {
+    while (this.#buf !== null && this.#pos < this.#buf.length && !this.#paused) {
+      if (this.#state === State.Head) {
+        if (!this.#readHead()) return;
+      } else if (this.#state === State.Body) {
+        this.#readBodyBytes();
+      } else {
+        // Responding (or closed): what follows waits until the response is complete.
+        this.#pause();
+        return;
+      }
+    }
+  }
+
+  /** Parses a head if it is all here; false when more bytes are needed or the connection is done. */
+  #readHead(): boolean {
+    const buf = this.#buf!;
+    const start = skipEmptyLines(buf, this.#pos, buf.length);
+    this.#pos = start;
+    if (start === buf.length) return false;
+    if (this.#headStartedAt === 0) {
+      this.#headStartedAt = this.sweep.now;
+      this.deadline = this.sweep.now + this.limits().headersTimeoutMs;
+    }
+    const end = findHeadEnd(buf, start, Math.max(start, this.#searchFrom), buf.length);
+    if (typeof end === 'object') return this.#refuse(end);
+    const head = this.#head;
+    if (end === -1) {
+      if (buf.length - start > head.limits.maxHeaderBytes) return this.#refuse(E.HEAD_TOO_LARGE);
+      this.#searchFrom = Math.max(start, buf.length - 3);
+      return false;
+    }
+    const bad = parseRequestHead(buf, start, end, head);
+    if (bad !== null) return this.#refuse(bad);
+    this.#pos = end;
+    this.#searchFrom = end;
+    this.#headStartedAt = 0;
+    this.deadline = 0;
+
+    const req = new Http1Request(this, buf, head);
+    req.method = head.method;
+    req.target = head.target;
+    req.minor = head.minor;
+    req.contentLength = head.contentLength;
+    req.upgrade = head.upgrade;
+    req.expectContinue = head.expectContinue;
+    req.complete = head.contentLength === 0;
+    this.#request = req;
+    this.#bodyDone = req.complete;
+    this.#bodyLeft = head.contentLength;
+    if (head.chunked) this.#chunked.reset();
+    const res = new ResponseWriter(this.socket, { minor: head.minor, head: head.method === 'HEAD', keepAlive: head.keepAlive }, this.#responseDone);
+    this.#response = res;
+    this.#state = req.complete ? State.Responding : State.Body;
+    // Until the handler asks for the body, nothing more is read.
+    if (!req.complete) this.#pause();
+    this.handler.onRequest(req, res);
+    return true;
+  }
+
+  /** The handler wants the body. */
+  readBody(req: Http1Request, sink: BodySink): void {
+    if (req !== this.#request || this.#sink !== null || req.complete) {
+      if (req.complete) sink.end();
+      return;
+    }
+    this.#sink = sink;
+    if (req.expectContinue) this.#response!.writeInformational(100, []);
+    this.resumeBody();
+  }
+
+  /** The body's consumer has room again. */
+  resumeBody(): void {
+    if (this.#state !== State.Body) return;
+    this.#paused = false;
+    this.socket.resume();
+    this.#run();
+  }
+
+  #readBodyBytes(): void {
+    const buf = this.#buf!;
+    const sink = this.#sink!;
+    const req = this.#request!;
+    if (req.contentLength >= 0) {
+      const n = Math.min(this.#bodyLeft, buf.length - this.#pos);
+      const chunk = buf.subarray(this.#pos, this.#pos + n);
+      this.#pos += n;
+      this.#bodyLeft -= n;
+      const more = sink.data(chunk);
+      if (this.#bodyLeft === 0) this.#bodyComplete();
+      else if (!more) this.#pause();
+      return;
+    }
+    let more = true;
+    const r = this.#chunked.decode(buf, this.#pos, buf.length, (b, s, e) => {
+      if (!sink.data(b.subarray(s, e))) more = false;
+    });
+    if (typeof r === 'object') {
+      // Malformed framing: nothing after it can be trusted. The handler answers 400 if it still can.
+      this.#pos = buf.length;
+      this.#state = State.Responding;
+      this.#response!.closeAfter = true;
+      sink.error(Object.assign(new Error(r.reason), { status: r.status }));
+      return;
+    }
+    if (r === -1) {
+      this.#pos = buf.length;
+      if (!more) this.#pause();
+      return;
+    }
+    this.#pos = r;
+    this.#bodyComplete();
+  }
+
+  #bodyComplete(): void {
+    this.#bodyDone = true;
+    this.#request!.complete = true;
+    this.#state = State.Responding;
+    const sink = this.#sink!;
+    this.#sink = null;
+    sink.end();
+    this.#afterExchange();
+  }
+
+  /** ResponseWriter.end() of the current response. */
+  readonly #responseDone = (res: ResponseWriter): void => {
+    if (res === this.#response) this.#afterExchange();
+  };
+
+  /**
+   * After the response ended and, normally, the body was read: the next request may be read. A
+   * response that ended before its request's body was read closes the connection (reading the
+   * rest at the client's pace to keep the connection is not worth it; the current gateway does
+   * the same with `Connection: close`).
+   */
+  #afterExchange(): void {
+    const res = this.#response;
+    if (res === null || !res.finished) return;
+    if (!this.#bodyDone) {
+      res.closeAfter = true;
+      const sink = this.#sink;
+      this.#sink = null;
+      sink?.error(new Error('the response ended before the request body'));
+    }
+    this.#request = null;
+    this.#response = null;
+    if (res.closeAfter) {
+      this.#state = State.Closed;
+      this.socket.end();
+      return;
+    }
+    this.#state = State.Head;
+    this.deadline = this.sweep.now + this.sweep.keepAliveTimeoutMs;
+    this.#paused = false;
+    this.socket.resume();
+    this.#run();
+  }
+
+  #refuse(err: ParseError): false {
+    this.#state = State.Closed;
+    this.#pos = this.#buf?.length ?? 0;
+    this.deadline = 0;
+    const res = new ResponseWriter(this.socket, { minor: 1, head: false, keepAlive: false });
+    this.handler.onRefused(err, res);
+    if (!res.finished) res.end();
+    this.socket.end();
+    return false;
+  }
+
+  #pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.socket.pause();
+  }
+
+  #onEnd(): void {
+    // The client finished sending. A request in progress may still be answered; an idle
+    // connection (or one mid-head) closes.
+    if (this.#state === State.Head) this.socket.end();
+    else if (this.#state === State.Body) {
+      const sink = this.#sink;
+      this.#sink = null;
+      sink?.error(new Error('the client closed the connection before the body ended'));
+    }
+  }
+
+  #onClose(): void {
+    const prev = this.#state;
+    this.#state = State.Closed;
+    this.sweep.delete(this);
+    if (prev === State.Body) {
+      const sink = this.#sink;
+      this.#sink = null;
+      sink?.error(new Error('the client closed the connection'));
+    }
+  }
+}
+
+/** The deadlines of every connection of a server, checked once a second (one timer per server). */
+export class Http1Sweep {
+  /** Coarse clock: Date.now() at the last tick. */
+  now = Date.now();
+  readonly #connections = new Set<Http1Connection>();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(
+    public keepAliveTimeoutMs: number,
+    everyMs = 1000,
+  ) {
+    this.#timer = setInterval(() => this.tick(), everyMs);
+    this.#timer.unref();
+  }
+
+  add(c: Http1Connection): void {
+    this.#connections.add(c);
+  }
+
+  delete(c: Http1Connection): void {
+    this.#connections.delete(c);
+  }
+
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  tick(): void {
+    const now = (this.now = Date.now());
+    for (const c of this.#connections) if (c.deadline !== 0 && c.deadline <= now) c.expired();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
