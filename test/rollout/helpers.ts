@@ -217,7 +217,11 @@ export async function spawnServe(args: string[], cwd: string, env: Record<string
   let gatewayUrl = '';
   let adminUrl = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`graylane serve did not start in time:\n${log.join('\n')}`)), 15_000);
+    const timer = setTimeout(() => {
+      // Not left running: an orphaned child would keep the test process (and the run) alive.
+      child.kill('SIGKILL');
+      reject(new Error(`graylane serve did not start in time:\n${log.join('\n')}`));
+    }, 15_000);
     child.stderr!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('utf8');
       let nl: number;

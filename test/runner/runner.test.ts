@@ -68,8 +68,8 @@ test('a missing tool stops the run before any test: one line per tool with the c
   const mark = join(dir, 'ran');
   writeFileSync(join(tests, 'mark.test.js'), `require('node:test').test('runs', () => require('node:fs').writeFileSync(${JSON.stringify(mark)}, 'x'));\n`);
 
-  // chromium there, etcd not, and no apt-get to install it with.
-  const onlyChromium = binWith(join(dir, 'a'), ['chromium']);
+  // chromium and prometheus there, etcd not, and no apt-get to install it with.
+  const onlyChromium = binWith(join(dir, 'a'), ['chromium', 'prometheus']);
   const r = await runRunner(['--dir', tests], { ...process.env, PATH: onlyChromium }, 20_000);
   assert.equal(r.code, 1, r.stderr);
   const lines = r.stderr.trim().split('\n');
@@ -85,6 +85,7 @@ test('a missing tool stops the run before any test: one line per tool with the c
   assert.deepEqual(none.stderr.trim().split('\n').slice(1), [
     '  etcd: not found on PATH (clustered-mode tests start their own etcd); install it with: sudo apt-get install -y etcd-server',
     '  chromium: not found on PATH (the dashboard test drives it with playwright-core); install it with: sudo apt-get install -y chromium',
+    '  prometheus: not found on PATH (the analysis tests run a real Prometheus scraping graylane); install it with: sudo apt-get install -y prometheus',
   ]);
   assert.equal(existsSync(mark), false, 'no test ran');
 });
