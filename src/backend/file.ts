@@ -7,7 +7,7 @@ import { watchConfig } from '../gateway/index.js';
 import { LocalInstances } from '../registry/index.js';
 import type { RolloutController } from '../rollout/controller.js';
 import type { TrafficRecorder } from '../traffic/index.js';
-import { loadSpecFile } from '../spec/index.js';
+import { readSpecFile } from '../spec/index.js';
 import { DEFAULT_STATE_PATH } from '../spec/sections/rollouts.js';
 import { openSqliteStore } from '../store/index.js';
 import type { Backend, SpecHandlers, StoreHealth } from './types.js';
@@ -26,7 +26,7 @@ export interface FileBackendOptions {
 
 /** Loads the config (a ConfigError is thrown as is) and opens the SQLite state file. */
 export async function openFileBackend(opts: FileBackendOptions): Promise<Backend> {
-  const spec = await loadSpecFile(opts.configFile);
+  const { spec, text } = await readSpecFile(opts.configFile);
   const statePath = resolve(opts.cwd ?? process.cwd(), opts.statePath ?? spec.state?.path ?? DEFAULT_STATE_PATH);
   const store = openSqliteStore(statePath);
   const instances = new LocalInstances({ services: Object.keys(spec.services), onChange: () => opts.refresh() });
@@ -40,7 +40,8 @@ export async function openFileBackend(opts: FileBackendOptions): Promise<Backend
     metrics: opts.traffic,
     start(controller: RolloutController, handlers: SpecHandlers) {
       controller.start();
-      stopWatching = watchConfig(opts.configFile, handlers.onSpec, handlers.onReject);
+      // Compared with what was loaded, so a change made while the app started is not taken as loaded.
+      stopWatching = watchConfig(opts.configFile, handlers.onSpec, handlers.onReject, { loadedText: text });
     },
     health: () => ({ ...health }),
     async stop() {

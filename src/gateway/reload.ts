@@ -18,14 +18,21 @@ import type { Spec } from '../spec/types.js';
 export interface WatchOptions {
   /** Quiet time after the last event before the file is read; default 50 ms. */
   debounceMs?: number;
+  /**
+   * The text the caller loaded and serves. Given, any other content is a change, also one written
+   * before watching started (the file is checked once at start). Without it, the content present
+   * when watching starts is taken as already loaded.
+   */
+  loadedText?: string;
 }
 
 /**
  * Watches `file` and calls `onSpec` with every valid new content, `onError` with every invalid one
  * (a ConfigError whose message has `file:line:col: key: message` lines; `unreadable-file` when the
  * path holds no regular file or one over MAX_CONFIG_BYTES) or with an error thrown by `onSpec`
- * itself (e.g. compile). After an error the caller keeps serving what it had. The content
- * present when watching starts is taken as already loaded. Returns a function that stops watching.
+ * itself (e.g. compile). After an error the caller keeps serving what it had. What counts as
+ * already loaded is `opts.loadedText`, or else the content present when watching starts. Returns a
+ * function that stops watching.
  *
  * @example
  * const stop = watchConfig('graylane.yaml', (spec) => gateway.swap(compile(spec)), (err) => log.error(err.message));
@@ -38,9 +45,9 @@ export function watchConfig(
 ): () => void {
   const path = resolve(file);
   const debounceMs = opts.debounceMs ?? 50;
-  // The content present now counts as loaded. Read like any change (never a blocking read), and
-  // awaited by the first check so that an early event compares with it.
-  const initialHash = readConfigText(path).then(hashOf, () => hashOf(''));
+  // What counts as loaded: the caller's text, or else the content present now (read like any change,
+  // never a blocking read, and awaited by the first check so that an early event compares with it).
+  const initialHash = opts.loadedText !== undefined ? Promise.resolve(hashOf(opts.loadedText)) : readConfigText(path).then(hashOf, () => hashOf(''));
   let lastHash: string | undefined;
   let timer: NodeJS.Timeout | undefined;
   let running = false;
@@ -87,6 +94,8 @@ export function watchConfig(
   watcher.on('error', (err) => {
     if (!stopped) onError(err);
   });
+  // A change made between the caller's load and this watch has no event of its own.
+  if (opts.loadedText !== undefined) void check();
 
   return () => {
     stopped = true;

@@ -4,7 +4,7 @@
  */
 export type * from './types.js';
 export { ConfigError, formatIssues, ISSUE_CODES, type ConfigIssue, type IssueCode } from './errors.js';
-export { loadSpecFile, parseSpec, unreadableConfig } from './load.js';
+export { loadSpecFile, readSpecFile, parseSpec, unreadableConfig } from './load.js';
 export { ConfigFileError, MAX_CONFIG_BYTES, readConfigText } from './config-file.js';
 export { SCHEMA_FILE, schemaDocument } from './schema.js';
 export { parseDuration, parseListen, parseSize } from './units.js';

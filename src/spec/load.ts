@@ -39,13 +39,18 @@ export function parseSpec(text: string, file: string): Spec {
  * @throws ConfigError, also when the file cannot be read (code `unreadable-file`)
  */
 export async function loadSpecFile(path: string): Promise<Spec> {
+  return (await readSpecFile(path)).spec;
+}
+
+/** loadSpecFile, with the text the spec was parsed from (hot reload compares later contents with it). */
+export async function readSpecFile(path: string): Promise<{ spec: Spec; text: string }> {
   let text: string;
   try {
     text = await readConfigText(path);
   } catch (err) {
     throw unreadableConfig(path, err);
   }
-  return parseSpec(text, path);
+  return { spec: parseSpec(text, path), text };
 }
 
 /** A config file that could not be read, as the one-issue ConfigError every reader reports. */

@@ -112,6 +112,18 @@ test('watchConfig: a rename-on-save that changes nothing is skipped; a change is
   assert.equal(specs.length, 1);
 });
 
+test('watchConfig: a change written between the load and the start of watching is applied, not taken as loaded', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'graylane.yaml');
+  const loaded = config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_STABLE);
+  // The caller loaded `loaded`; by the time it watches, the file already says beta (no event follows).
+  writeFileSync(file, config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_BETA));
+  const specs: Spec[] = [];
+  cleanup.push(watchConfig(file, (s) => specs.push(s), () => {}, { loadedText: loaded }));
+  await until(() => specs.length === 1);
+  assert.equal(specs[0]!.routes[0]!.rules[0]!.lane, 'beta');
+});
+
 test('watchConfig sees a Kubernetes ConfigMap update (the ..data symlink swapped)', async () => {
   const dir = tempDir();
   // The ConfigMap volume layout: graylane.yaml -> ..data/graylane.yaml, ..data -> ..<version dir>.
