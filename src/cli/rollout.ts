@@ -61,7 +61,7 @@ export function registerRolloutCommands(program: Command): void {
     .option('--full', 'promote fully: skip the remaining pauses and analyses (hooks still run)')
     .action((name: string, opts: ClientOptions & { full?: boolean }) => intent(opts, name, 'promote', opts.full ? { full: true } : {}));
 
-  sub('abort', 'abort: all traffic back to the stable version at once; cleanup follows')
+  sub('abort', 'abort: all traffic back to the stable version at once (the canary gets nothing, rules naming its lane included); cleanup follows')
     .argument('<name>', 'rollout name')
     .action((name: string, opts: ClientOptions) => intent(opts, name, 'abort'));
 

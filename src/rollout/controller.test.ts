@@ -48,7 +48,7 @@ test('a command is committed before it resolves, and its overlay was handed out 
 
   const written = await c.command('web-beta', { type: 'abort' });
   assert.equal(written.status.phase, 'Degraded');
-  assert.deepEqual(published.at(-1), { web: { split: { stable: 100 } } }, 'traffic back on stable by the time abort resolves');
+  assert.deepEqual(published.at(-1), { web: { split: { stable: 100 }, withdrawn: ['beta'] } }, 'traffic back on stable by the time abort resolves');
   assert.equal((await store.getStatus('web-beta'))!.revision, written.revision);
 
   await assert.rejects(c.command('web-beta', { type: 'setWeight', weight: 5 }), (e: unknown) => e instanceof RolloutError && e.code === 'ROLLOUT_ABORTED');
