@@ -82,3 +82,57 @@ test('etcd stopped: abort reroutes the gateway asked at once, not durable; other
   assert.ok(events.events.some((e) => e.reason === 'AbortWritten'), events.events.map((e) => e.reason).join(' '));
   assert.ok(gw.log.some((l) => l.includes('ABORT NOT YET DURABLE')) && gw.log.some((l) => l.includes('abort written to the store')));
 });
+
+test('etcd frozen (answers nothing): the abort reroutes before its write has even timed out', async (t) => {
+  const server = await etcd();
+  const prefix = freshPrefix();
+  const dir = await tempDir();
+  const stable = await startUpstream('stable');
+  const beta = await startUpstream('beta');
+  let gw: ClusterGateway | undefined;
+  let frozen = false;
+  t.after(async () => {
+    if (frozen) server.thaw();
+    await gw?.stop('SIGKILL');
+    await stable.close();
+    await beta.close();
+    await dir.remove();
+  });
+  gw = await startClusterGateway({ endpoint: server.endpoint, prefix, cwd: dir.path, name: 'only' });
+  await writeFile(
+    dir.file('graylane.yaml'),
+    'accessLog: false\ndrain: 0s\n' +
+      `services:\n  web:\n    versions:\n      stable: [${stable.url}]\n      beta: [${beta.url}]\n` +
+      'routes:\n  - service: web\n    identity: [header:x-user-id]\n    visitorCookie: false\n' +
+      '    rules:\n      - { lane: beta, users: ["1001"] }\n' +
+      'rollouts:\n  - name: web-beta\n    service: web\n    canary: beta\n    strategy:\n      canary:\n        steps:\n          - setWeight: 40\n          - pause: {}\n',
+  );
+  assert.equal((await apply(server.endpoint, prefix, dir.file('graylane.yaml'))).code, 0);
+  await waitForRollout(gw.adminUrl, 'web-beta', (v) => v.reason === 'AwaitingPromotion', 15_000);
+  await until(async () => (await versionFor(gw!.gatewayUrl, { 'x-user-id': '1001' })) === 'beta', 5000, 'the users list on beta');
+
+  // When etcd hangs and the rollout is aborted
+  await server.freeze();
+  frozen = true;
+  let answeredAt = 0;
+  const asked = Date.now();
+  const answer = adminPost(gw.adminUrl, '/api/v1/rollouts/web-beta/abort').then((r) => {
+    answeredAt = Date.now();
+    return r;
+  });
+  // Then the gateway routes to stable while the write still waits for etcd
+  await until(async () => (await versionFor(gw!.gatewayUrl, { 'x-user-id': '1001' })) === 'stable', 1000, 'rerouted');
+  const reroutedMs = Date.now() - asked;
+  assert.equal(answeredAt, 0, `rerouted after ${reroutedMs} ms, before the abort was answered`);
+  const reply = await answer;
+  t.diagnostic(`rerouted within ${reroutedMs} ms; answered after ${answeredAt - asked} ms: ${reply.status}`);
+  assert.equal(reply.status, 202, JSON.stringify(reply.body));
+  assert.equal(reply.body.durable, false);
+
+  // When etcd answers again: the abort is written
+  server.thaw();
+  frozen = false;
+  await until(async () => (await adminGet<RolloutDetail>(gw!.adminUrl, '/api/v1/rollouts/web-beta')).abortPending === null, 40_000, 'the abort written');
+  assert.equal((await waitForRollout(gw.adminUrl, 'web-beta', (v) => v.phase === 'Degraded')).reason, 'Aborted');
+  assert.equal(await versionFor(gw.gatewayUrl, { 'x-user-id': '1001' }), 'stable');
+});
