@@ -451,6 +451,7 @@ export class RolloutController {
         if (stored !== null) r.stored = stored;
         this.#release(r);
         this.#publish();
+        this.#requestTick(r);
         throw err;
       }
       const held = r.held;
@@ -511,8 +512,14 @@ export class RolloutController {
       const out = await this.#writeAbort(r, held.since, held.message);
       if (out.durable) this.#logger?.info({ rollout: r.spec.name, attempts: held.attempts, heldMs: this.#clock() - held.since }, 'abort written to the store: it is durable now');
     } catch (err) {
-      // The rollout ended meanwhile (another gateway aborted it, or an earlier write did land).
-      this.#logger?.warn({ rollout: r.spec.name, err: (err as Error).message }, 'held abort not written: the stored rollout refuses it; routing follows the stored status');
+      const fields = { rollout: r.spec.name, err: (err as Error).message };
+      if (err instanceof RolloutError && err.code === 'ROLLOUT_ABORTED') {
+        // An earlier try landed after all (its answer was lost), or another gateway aborted it.
+        this.#logger?.info(fields, 'the held abort is in the store already: routing follows the stored status');
+      } else {
+        // The rollout completed elsewhere before the abort could be written: the abort came too late.
+        this.#logger?.error(fields, 'the held abort could not be written: the stored rollout refuses it; routing follows the stored status');
+      }
     }
   }
 
