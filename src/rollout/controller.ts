@@ -349,8 +349,10 @@ export class RolloutController {
     const r = this.#runner(name);
     if (this.#closed) throw new Error('the rollout controller is stopped');
     if (cmd.type === 'abort') {
-      this.#holdFromKnown(r);
-      return this.#enqueue(r, () => this.#writeAbort(r, this.#clock(), undefined));
+      // Asked again while held: still the abort of the first request.
+      const at = r.held?.since ?? this.#clock();
+      this.#holdFromKnown(r, at);
+      return this.#enqueue(r, () => this.#writeAbort(r, at, undefined));
     }
     return this.#enqueue(r, async () => {
       if (r.held !== null) {
@@ -384,11 +386,11 @@ export class RolloutController {
    * process last knew. Nothing happens when that status refuses an abort (it may be stale: the
    * write that follows decides on what is stored, and answers the refusal).
    */
-  #holdFromKnown(r: Runner): void {
+  #holdFromKnown(r: Runner, at: number): void {
     const known = r.stored?.status;
     if (known === undefined) return;
     try {
-      this.#hold(r, abort(r.spec, known, this.#clock()), undefined);
+      this.#hold(r, abort(r.spec, known, at), undefined);
     } catch (err) {
       if (!(err instanceof RolloutError)) throw err;
     }
