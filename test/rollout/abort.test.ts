@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { request } from 'undici';
 import type { App } from '../../src/app.js';
 import type { Overview } from '../../src/metrics/overview.js';
@@ -110,6 +110,26 @@ async function versionOf(gateway: string, path: string, user?: string): Promise<
   return res.headers['x-version'] === undefined ? `status ${res.statusCode}` : String(res.headers['x-version']);
 }
 
+/** One request over a raw keep-alive connection; resolves with the response head (the bodies are empty). */
+function rawRequest(socket: net.Socket, head: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const timer = setTimeout(() => done(new Error(`no answer in 5 s; got ${JSON.stringify(got)}`)), 5000);
+    const onData = (chunk: Buffer) => {
+      got += chunk.toString('latin1');
+      if (got.includes('\r\n\r\n')) done(null);
+    };
+    const done = (err: Error | null) => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      if (err) reject(err);
+      else resolve(got);
+    };
+    socket.on('data', onData);
+    socket.write(head);
+  });
+}
+
 const USERS = Array.from({ length: 60 }, (_, i) => `u${i}`);
 
 test('abort: the canary gets nothing, rules, percent and mirror included, on its service only; fail-closed lanes 503; retry and restart', async (t) => {
@@ -146,6 +166,13 @@ test('abort: the canary gets nothing, rules, percent and mirror included, on its
   for (let i = 0; i < 10; i++) if ((await versionOf(gw, '/', nobody)) === 'stable') servedByStable++;
   await until(() => u.webBeta!.copies >= servedByStable && servedByStable > 0, 5000, 'mirrored copies reach beta');
 
+  // (and a raw keep-alive connection that was routed to beta before the abort)
+  const port = Number(new URL(gw).port);
+  const socket = net.connect(port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  const userHead = 'GET / HTTP/1.1\r\nHost: any.test\r\nx-user-id: 1001\r\n\r\n';
+  assert.match(await rawRequest(socket, userHead), /^HTTP\/1\.1 200[^]*\r\nx-version: beta\r\n/i);
+
   // When web's rollout is aborted
   const aborted = await api<{ traffic: Record<string, number> }>(admin, 'POST', '/api/v1/rollouts/web-beta/abort', {});
   assert.equal(aborted.status, 200, JSON.stringify(aborted.body));
@@ -154,14 +181,15 @@ test('abort: the canary gets nothing, rules, percent and mirror included, on its
   const stableBefore = u.webStable!.lanes.length;
   const copiesBefore = u.webBeta!.copies;
 
-  // Then every request of web goes to stable: the users list, the keyword, the percent users, and
-  // nothing more is mirrored to beta
+  // Then every request of web goes to stable: the users list (on the same keep-alive connection
+  // too), the keyword, the percent users, and nothing more is mirrored to beta
+  assert.match(await rawRequest(socket, userHead), /^HTTP\/1\.1 200[^]*\r\nx-version: stable\r\n/i);
   assert.equal(await versionOf(gw, '/', '1001'), 'stable');
   assert.equal(await versionOf(gw, '/new-checkout/cart', 'x-anyone'), 'stable');
   for (const user of percentUsers) assert.equal(await versionOf(gw, '/', user), 'stable', `percent user ${user}`);
   // And the request keeps its lane on the way down (full-link: the next hops still serve beta)
   const sent = u.webStable!.lanes.slice(stableBefore);
-  assert.equal(sent.length, 2 + percentUsers.length);
+  assert.equal(sent.length, 3 + percentUsers.length);
   assert.deepEqual(new Set(sent), new Set(['beta']), 'stable served them in lane beta');
   for (let i = 0; i < 10; i++) assert.equal(await versionOf(gw, '/', nobody), 'stable');
   await new Promise((r) => setTimeout(r, 200));
