@@ -14,7 +14,7 @@ import { adminGet, adminPost, apply, startClusterGateway, versionFor, type Clust
 
 const etcd = etcdForFile();
 
-test('etcd stopped: abort reroutes the gateway asked at once, not durable; others follow once etcd is back and the write lands', async (t) => {
+test('etcd stopped: abort reroutes the gateway asked at once, not durable; others follow once etcd is back and the write lands', { timeout: 180_000 }, async (t) => {
   const server = await etcd();
   const prefix = freshPrefix();
   const dir = await tempDir();
@@ -83,7 +83,7 @@ test('etcd stopped: abort reroutes the gateway asked at once, not durable; other
   assert.ok(gw.log.some((l) => l.includes('ABORT NOT YET DURABLE')) && gw.log.some((l) => l.includes('abort written to the store')));
 });
 
-test('etcd frozen (answers nothing): the abort reroutes before its write has even timed out', async (t) => {
+test('etcd frozen (answers nothing): the abort reroutes before its write has even timed out', { timeout: 120_000 }, async (t) => {
   const server = await etcd();
   const prefix = freshPrefix();
   const dir = await tempDir();

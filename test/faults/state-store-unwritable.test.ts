@@ -78,7 +78,7 @@ rollouts:
   assert.deepEqual(tally(await send(serve.gatewayUrl, 100)), { stable: 40, beta: 60 });
 });
 
-test('state database unwritable: abort still takes effect at once (rules naming the canary included), says it is not durable, and is written once writes work', async (t) => {
+test('state database unwritable: abort still takes effect at once (rules naming the canary included), says it is not durable, and is written once writes work', { timeout: 120_000 }, async (t) => {
   const dir = await tempDir();
   const stable = await startUpstream('stable');
   const beta = await startUpstream('beta');

@@ -132,7 +132,7 @@ function rawRequest(socket: net.Socket, head: string): Promise<string> {
 
 const USERS = Array.from({ length: 60 }, (_, i) => `u${i}`);
 
-test('abort: the canary gets nothing, rules, percent and mirror included, on its service only; fail-closed lanes 503; retry and restart', async (t) => {
+test('abort: the canary gets nothing, rules, percent and mirror included, on its service only; fail-closed lanes 503; retry and restart', { timeout: 120_000 }, async (t) => {
   const dir = await tempDir();
   const names = ['webStable', 'webBeta', 'apiStable', 'apiBeta', 'payStable', 'payBeta'];
   const u: Record<string, Recorder> = {};
