@@ -12,9 +12,12 @@
  * POST /api/v1/rollouts/:name/abort | retry | pause | resume     {}
  * POST /api/v1/rollouts/:name/set-weight      { weight: 0..100 }
  * ```
- * Every POST answers with the RolloutView as written.
+ * Every POST answers with the RolloutView as written, plus `durable: true`. An abort the state
+ * store refused to write (full disk, etcd away) already routes on this gateway: it is answered
+ * `202` with `durable: false`, `abortPending` and a `warning` saying so, and the controller retries
+ * the write until it lands.
  */
-import type { RolloutCommand, RolloutController } from '../rollout/controller.js';
+import type { AbortPending, RolloutCommand, RolloutController } from '../rollout/controller.js';
 import { RolloutError } from '../rollout/errors.js';
 import { rolloutView, type RolloutView } from '../rollout/view.js';
 import type { StoredEvent } from '../store/types.js';
@@ -31,9 +34,12 @@ export interface RolloutDetail extends RolloutView {
 
 export function rolloutRoutes(controller: RolloutController): ApiRoute[] {
   const detail = async (name: string, events: number): Promise<RolloutDetail> => {
-    const { spec, stored } = await controller.get(name);
-    const view = rolloutView(spec, stored?.status ?? null, stored?.revision ?? 0);
-    return { ...view, events: events === 0 ? [] : await controller.events(name, { last: events }) };
+    const { spec, stored, abortPending } = await controller.get(name);
+    const view = rolloutView(spec, stored?.status ?? null, stored?.revision ?? 0, abortPending);
+    if (events === 0) return { ...view, events: [] };
+    // A held abort is shown even when the store cannot be read (etcd away): the events wait.
+    const recent = abortPending === null ? await controller.events(name, { last: events }) : await controller.events(name, { last: events }).catch(() => []);
+    return { ...view, events: recent };
   };
 
   /** A write route: body checked, command applied by the controller, the new view returned. */
@@ -44,8 +50,10 @@ export function rolloutRoutes(controller: RolloutController): ApiRoute[] {
     async handle(req) {
       onlyKeys(req.body, keys);
       const cmd = toCommand(req.body);
-      await translate(() => controller.command(req.params.name!, cmd));
-      return { body: await detail(req.params.name!, 0) };
+      const out = await translate(() => controller.command(req.params.name!, cmd));
+      const view = await detail(req.params.name!, 0);
+      if (out.durable || view.abortPending === null) return { body: { ...view, durable: true } };
+      return { status: 202, body: { ...view, durable: false, warning: notDurable(view.abortPending) } };
     },
   });
 
@@ -56,7 +64,7 @@ export function rolloutRoutes(controller: RolloutController): ApiRoute[] {
       access: 'read',
       async handle() {
         const rollouts = await controller.list();
-        return { body: { rollouts: rollouts.map((r) => rolloutView(r.spec, r.stored?.status ?? null, r.stored?.revision ?? 0)) } };
+        return { body: { rollouts: rollouts.map((r) => rolloutView(r.spec, r.stored?.status ?? null, r.stored?.revision ?? 0, r.abortPending)) } };
       },
     },
     {
@@ -93,6 +101,15 @@ export function rolloutRoutes(controller: RolloutController): ApiRoute[] {
       return { type: 'setWeight', weight: body.weight as number };
     }),
   ];
+}
+
+/** What the answer to an abort the store has not taken says, for people and scripts alike. */
+function notDurable(p: AbortPending): string {
+  const next = p.nextAttemptAt === null ? '' : ` (next try ${new Date(p.nextAttemptAt).toISOString()})`;
+  return (
+    `abort applied to routing on this gateway, but NOT yet durable: the state store refused to write it (${p.error}). ` +
+    `The write is retried until the store takes it${next}; other gateways and a restart of this one do not know of the abort until then.`
+  );
 }
 
 /** RolloutError -> ApiError with the status its code carries (`ROLLOUT_COMPLETED` -> 409 rollout_completed). */

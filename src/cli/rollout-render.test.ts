@@ -79,3 +79,16 @@ test('list: one aligned row per rollout; a rollout not started yet is Pending', 
 test('time left is rounded up and never negative', () => {
   assert.deepEqual([formatLeft(-5), formatLeft(999), formatLeft(60_000), formatLeft(3_723_000)], ['0s', '1s', '1m', '1h2m']);
 });
+
+test('get: an aborted rollout names its withdrawn canary; an abort not written yet says PENDING PERSISTENCE', () => {
+  const status = initialStatus(rollouts[0]!, 0);
+  Object.assign(status, { phase: 'Degraded', reason: 'Aborted', message: 'aborted by request: all traffic back to stable', abort: true, abortedAt: 5000 });
+  const lines = (pending: Parameters<typeof rolloutView>[3]) => renderRollout(rolloutView(rollouts[0]!, status, 7, pending), { now: 9000, time }).split('\n');
+  assert.ok(lines(null).includes('Withdrawn:     beta gets no traffic, rules naming its lane included, until retry'));
+  assert.ok(!lines(null).some((l) => l.startsWith('Abort:')));
+  const held = lines({ since: 5000, attempts: 2, error: 'disk I/O error', nextAttemptAt: 11_000 });
+  assert.ok(
+    held.includes('Abort:         PENDING PERSISTENCE: routed on this gateway since T+5s, not yet written to the store (2 write(s) refused: disk I/O error)'),
+    held.join('\n'),
+  );
+});

@@ -34,6 +34,11 @@ export function renderRollout(v: RolloutView & { events?: StoredEvent[] }, opts:
   const stepNo = v.currentStep === null ? (v.phase === 'Healthy' ? v.steps.length : 0) : v.currentStep + 1;
   field('Step', `${stepNo}/${v.steps.length}`);
   field('Traffic', trafficText(v));
+  if (v.phase === 'Degraded') field('Withdrawn', `${v.canary} gets no traffic, rules naming its lane included, until retry`);
+  if (v.abortPending) {
+    const p = v.abortPending;
+    field('Abort', `PENDING PERSISTENCE: routed on this gateway since ${time(p.since)}, not yet written to the store (${p.attempts} write(s) refused: ${p.error})`);
+  }
   if (v.headerRoute !== null) field('Header route', `${matchText(v.headerRoute)} -> ${v.canary}`);
   if (v.userPaused) field('Paused', 'by a person (resume or promote)');
 

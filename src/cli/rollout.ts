@@ -61,7 +61,7 @@ export function registerRolloutCommands(program: Command): void {
     .option('--full', 'promote fully: skip the remaining pauses and analyses (hooks still run)')
     .action((name: string, opts: ClientOptions & { full?: boolean }) => intent(opts, name, 'promote', opts.full ? { full: true } : {}));
 
-  sub('abort', 'abort: all traffic back to the stable version at once; cleanup follows')
+  sub('abort', 'abort: all traffic back to the stable version at once (the canary gets nothing, rules naming its lane included); cleanup follows')
     .argument('<name>', 'rollout name')
     .action((name: string, opts: ClientOptions) => intent(opts, name, 'abort'));
 
@@ -104,8 +104,11 @@ function clientOf(opts: ClientOptions): AdminClient {
 }
 
 async function intent(opts: ClientOptions, name: string, action: string, body: Record<string, unknown> = {}): Promise<void> {
-  const v = await clientOf(opts).post<RolloutView>(`/api/v1/rollouts/${encodeURIComponent(name)}/${action}`, body);
+  const v = await clientOf(opts).post<RolloutView & { durable?: boolean; warning?: string }>(`/api/v1/rollouts/${encodeURIComponent(name)}/${action}`, body);
   console.log(`${v.name}: ${v.phase} (${v.reason}): ${v.message}`);
+  // An abort the state store refused: it routes, but is not durable yet. Said on stderr, exit 0
+  // (the traffic did move); `rollout get` shows when the write lands.
+  if (v.durable === false) console.error(`WARNING: ${v.warning ?? 'the abort is not yet written to the state store'}`);
 }
 
 /**

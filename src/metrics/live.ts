@@ -217,7 +217,7 @@ export function rolloutsOf(controller: Pick<RolloutController, 'list' | 'events'
     const states = await controller.list();
     return Promise.all(
       states.map(async (r) => ({
-        ...rolloutView(r.spec, r.stored?.status ?? null, r.stored?.revision ?? 0),
+        ...rolloutView(r.spec, r.stored?.status ?? null, r.stored?.revision ?? 0, r.abortPending),
         events: await controller.events(r.spec.name, { last: OVERVIEW_EVENTS }),
       })),
     );
@@ -226,5 +226,5 @@ export function rolloutsOf(controller: Pick<RolloutController, 'list' | 'events'
 
 /** The rollouts of a controller as views (what the metrics read). */
 export function rolloutViewsOf(controller: Pick<RolloutController, 'list'>): () => Promise<RolloutView[]> {
-  return async () => (await controller.list()).map((r) => rolloutView(r.spec, r.stored?.status ?? null, r.stored?.revision ?? 0));
+  return async () => (await controller.list()).map((r) => rolloutView(r.spec, r.stored?.status ?? null, r.stored?.revision ?? 0, r.abortPending));
 }

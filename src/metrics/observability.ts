@@ -19,7 +19,7 @@ export interface ObservabilityOptions {
   config(): ConfigInfo;
   /** The rollout controller's traffic window (p99 in the live feed). */
   window?: { window(service: string, version: string, ms: number): WindowStats };
-  controller?: Pick<RolloutController, 'list' | 'events'>;
+  controller?: Pick<RolloutController, 'list' | 'events' | 'abortsPending'>;
   /** Whether the state store answers; default: whether reading the rollouts worked. */
   storeUp?(): boolean | Promise<boolean>;
   /** Options of the live feed (tests shorten the step). */
@@ -41,6 +41,7 @@ export class Observability {
       reloads: () => ({ ...this.#reloads }),
       rollouts: opts.controller === undefined ? undefined : rolloutViewsOf(opts.controller),
       storeUp: opts.storeUp,
+      abortsPending: opts.controller === undefined ? undefined : () => opts.controller!.abortsPending(),
     });
     this.feed = new LiveFeed({
       counters: opts.counters,

@@ -52,6 +52,8 @@ export interface VersionOverview {
   share: number | null;
   /** Requests since the process started. */
   requests: number;
+  /** Taken out of service by an aborted rollout: it gets no traffic until the rollout is retried. */
+  withdrawn: boolean;
   endpoints: EndpointOverview[];
 }
 
@@ -143,6 +145,7 @@ export function servicesOf(
     versions: [...svc.byName.values()].map((v) => ({
       name: v.name,
       ...stats(svc.name, v.name),
+      withdrawn: v.withdrawn,
       endpoints: v.endpoints.map((ep) => {
         const h = byOrigin.get(ep.origin);
         const up = health.isUp(ep.origin);

@@ -35,6 +35,8 @@ export interface MetricsSources {
    * succeeded during this scrape.
    */
   storeUp?(): boolean | Promise<boolean>;
+  /** Every declared rollout, and whether an abort of it routes but waits for the store (no store read). */
+  abortsPending?(): { rollout: string; service: string; pending: unknown }[];
 }
 
 /** The phases a rollout can be in, one `graylane_rollout_phase` series each. */
@@ -221,6 +223,17 @@ export function createRegistry(src: MetricsSources): Registry {
       for (const r of (await rollouts()) ?? []) {
         this.set({ rollout: r.name, service: r.service, canary: r.canary }, r.traffic[r.canary] ?? 0);
       }
+    },
+  });
+
+  new Gauge({
+    name: 'graylane_rollout_abort_pending',
+    help: 'Is 1 while an abort of the rollout routes on this gateway but the state store has not taken its write yet (retried until it does).',
+    labelNames: ['rollout', 'service'],
+    registers,
+    collect() {
+      this.reset();
+      for (const a of src.abortsPending?.() ?? []) this.set({ rollout: a.rollout, service: a.service }, a.pending === null ? 0 : 1);
     },
   });
 

@@ -48,7 +48,7 @@ test('a command is committed before it resolves, and its overlay was handed out 
 
   const written = await c.command('web-beta', { type: 'abort' });
   assert.equal(written.status.phase, 'Degraded');
-  assert.deepEqual(published.at(-1), { web: { split: { stable: 100 } } }, 'traffic back on stable by the time abort resolves');
+  assert.deepEqual(published.at(-1), { web: { split: { stable: 100 }, withdrawn: ['beta'] } }, 'traffic back on stable by the time abort resolves');
   assert.equal((await store.getStatus('web-beta'))!.revision, written.revision);
 
   await assert.rejects(c.command('web-beta', { type: 'setWeight', weight: 5 }), (e: unknown) => e instanceof RolloutError && e.code === 'ROLLOUT_ABORTED');
@@ -142,4 +142,102 @@ rollouts:
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** A store whose writes (and, with `reads`, reads too) fail like a full disk or an absent etcd. */
+function failing(inner: Store): Store & { writes: boolean; reads: boolean } {
+  const refuse = (op: string) => Promise.reject(new Error(`${op}: disk I/O error`));
+  const s = {
+    writes: true,
+    reads: true,
+    getStatus: (name: string) => (s.reads ? inner.getStatus(name) : refuse('read')),
+    listStatuses: () => (s.reads ? inner.listStatuses() : refuse('list')),
+    commit: (req: Parameters<Store['commit']>[0]) => (s.writes ? inner.commit(req) : refuse('commit')),
+    deleteStatus: inner.deleteStatus.bind(inner),
+    appendEvents: inner.appendEvents.bind(inner),
+    listEvents: inner.listEvents.bind(inner),
+    listAnalysisRuns: inner.listAnalysisRuns.bind(inner),
+    getKey: inner.getKey.bind(inner),
+    putKey: inner.putKey.bind(inner),
+    deleteKey: inner.deleteKey.bind(inner),
+    listKeys: inner.listKeys.bind(inner),
+    close: inner.close.bind(inner),
+  };
+  return s;
+}
+
+const ABORTED = { web: { split: { stable: 100 }, withdrawn: ['beta'] } };
+
+test('abort with a store that refuses writes: routes at once, answers not durable, blocks other commands, is written once the store takes writes', async () => {
+  const inner = openSqliteStore(':memory:');
+  const store = failing(inner);
+  const published: Record<string, ServiceOverlay>[] = [];
+  const config = loadRollouts(CANARY);
+  const c = await RolloutController.open({ store, rollouts: config.rollouts, templates: config.templates, onStatus: (o) => published.push(o), retryMs: 20 });
+  c.start();
+  await until(async () => (await c.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 'the manual pause');
+  const before = (await inner.getStatus('web-beta'))!;
+
+  // When the store stops taking writes and reads, and an abort is asked for
+  store.writes = false;
+  store.reads = false;
+  const answer = c.command('web-beta', { type: 'abort' });
+  // Then routing is aborted before the command even awaited anything
+  assert.deepEqual(published.at(-1), ABORTED);
+  const out = await answer;
+  assert.equal(out.durable, false);
+  assert.equal(out.status.phase, 'Degraded');
+  const held = await c.get('web-beta');
+  assert.equal(held.stored?.status.phase, 'Degraded', 'get() shows the held abort without reading the store');
+  assert.equal(held.abortPending?.attempts, 1);
+  assert.match(held.abortPending!.error, /disk I\/O error/);
+  assert.deepEqual(c.abortsPending(), [{ rollout: 'web-beta', service: 'web', pending: held.abortPending }]);
+
+  // And reads back: still not written, retried, other commands wait for it
+  store.reads = true;
+  await until(async () => ((await c.get('web-beta')).abortPending?.attempts ?? 0) >= 3, 'a few retries');
+  assert.equal((await inner.getStatus('web-beta'))!.revision, before.revision, 'nothing written');
+  await assert.rejects(c.command('web-beta', { type: 'promote' }), (e: unknown) => e instanceof RolloutError && e.code === 'ABORT_PENDING' && e.httpStatus === 503);
+  assert.deepEqual(c.overlays(), ABORTED, 'still routed as aborted');
+
+  // When writes work again: the retry writes it, an ordinary aborted status with its events
+  store.writes = true;
+  await until(async () => (await c.get('web-beta')).abortPending === null, 'the abort written');
+  const written = (await inner.getStatus('web-beta'))!;
+  assert.equal(written.status.phase, 'Degraded');
+  assert.equal(written.status.reason, 'Aborted');
+  assert.equal(written.status.abortedAt, held.abortPending!.since, 'dated when it was asked for');
+  const reasons = (await inner.listEvents('web-beta')).map((e) => e.reason);
+  assert.ok(reasons.includes('AbortWritten') && reasons.includes('Aborted'), reasons.join(' '));
+  assert.deepEqual(c.overlays(), ABORTED);
+  assert.equal(JSON.stringify(published.slice(published.findIndex((p) => JSON.stringify(p) === JSON.stringify(ABORTED)))), JSON.stringify([ABORTED]), 'routing never went back in between');
+  await assert.rejects(c.command('web-beta', { type: 'abort' }), (e: unknown) => e instanceof RolloutError && e.code === 'ROLLOUT_ABORTED');
+  assert.equal((await c.command('web-beta', { type: 'retry' })).durable, true);
+  await c.close();
+  await inner.close();
+});
+
+test('a held abort the stored status refuses (aborted elsewhere meanwhile) is dropped; an abort refused at once holds nothing', async () => {
+  const inner = openSqliteStore(':memory:');
+  const store = failing(inner);
+  const published: Record<string, ServiceOverlay>[] = [];
+  const config = loadRollouts(CANARY);
+  const c = await RolloutController.open({ store, rollouts: config.rollouts, templates: config.templates, onStatus: (o) => published.push(o), retryMs: 20 });
+  c.start();
+  await until(async () => (await c.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 'the manual pause');
+  store.writes = false;
+  assert.equal((await c.command('web-beta', { type: 'abort' })).durable, false);
+  // Another writer (another process on the file, or gateway) aborts it meanwhile
+  const stored = (await inner.getStatus('web-beta'))!;
+  await inner.commit({ name: 'web-beta', expectRevision: stored.revision, status: { ...stored.status, phase: 'Degraded', reason: 'Aborted', message: 'elsewhere', abort: true, weight: 0 } });
+  store.writes = true;
+  await until(async () => (await c.get('web-beta')).abortPending === null, 'the held abort settles');
+  assert.equal((await inner.getStatus('web-beta'))!.status.message, 'elsewhere', 'not written over');
+  assert.deepEqual(c.overlays(), ABORTED);
+  const count = published.length;
+  await assert.rejects(c.command('web-beta', { type: 'abort' }), (e: unknown) => e instanceof RolloutError && e.code === 'ROLLOUT_ABORTED');
+  assert.equal((await c.get('web-beta')).abortPending, null);
+  assert.equal(published.length, count, 'routing untouched by the refused abort');
+  await c.close();
+  await inner.close();
 });

@@ -20,6 +20,15 @@
  * `onStatus` synchronously, so an abort's "all traffic to stable" reaches the gateway in the same
  * turn of the event loop as its commit.
  *
+ * Abort is the emergency stop, so it does not wait for the store: the aborted status is held in
+ * memory and routes at once (before any store I/O, from the status this process last knew), then
+ * it is written like any command. When the store refuses the write (a full disk, etcd away or
+ * refusing), the abort stays held: the gateway keeps routing it, the answer says it is not durable
+ * (`durable: false`), the log says so, and the write is retried with backoff until the store takes
+ * it; then it is an ordinary aborted status. Meanwhile ticks and other commands wait for it. A
+ * process that stops before the write loses the held abort (nothing else could keep it: the disk
+ * is what refused).
+ *
  * Clustered mode (docs/cluster.md): every process has a controller, but only the elected one
  * drives. The others *follow*: they read, accept commands (committed with compare-and-swap like any
  * write), and learn of the leader's commits through observe(), which keeps their overlays current.
@@ -83,7 +92,27 @@ export interface ControllerOptions {
 /** A declared rollout and what the controller last read or wrote of its status. */
 export interface RolloutState {
   spec: RolloutSpec;
+  /** With an abort held in memory: its status, at the revision it was taken from. */
   stored: StoredStatus | null;
+  /** Set while an abort routes on this gateway but is not written to the store yet. */
+  abortPending: AbortPending | null;
+}
+
+/** An abort this process routes by but the store has not taken yet (it refused the write). */
+export interface AbortPending {
+  /** When the abort was asked for (epoch ms). */
+  since: number;
+  /** Writes tried and refused so far. */
+  attempts: number;
+  /** The store's reason for refusing the last one. */
+  error: string;
+  /** When the write is tried again (epoch ms). */
+  nextAttemptAt: number | null;
+}
+
+/** What a command wrote: the status and its revision; `durable` false for an abort the store has not taken yet. */
+export interface CommandOutcome extends StoredStatus {
+  durable: boolean;
 }
 
 /** Compare-and-swap losses in a row before a tick gives up until its retry. */
@@ -96,6 +125,15 @@ const MAX_CONFLICTS = 5;
 const MAX_CHANGES_IN_A_ROW = 20;
 /** setTimeout turns longer delays into 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Longest wait between two tries to write a held abort (the wait doubles from `retryMs`). */
+const ABORT_RETRY_MAX_MS = 10_000;
+
+/** An abort applied to routing and not written yet: its status, and how writing it goes. */
+interface HeldAbort extends AbortPending {
+  status: RolloutStatus;
+  /** The abort's message, kept for the write (a retry re-applies abort() to what is stored then). */
+  message: string | undefined;
+}
 
 class Runner {
   stored: StoredStatus | null = null;
@@ -110,6 +148,10 @@ class Runner {
   removed = false;
   /** Committed ticks without news since the last one that changed nothing (see MAX_CHANGES_IN_A_ROW). */
   changesInARow = 0;
+  /** An abort that routes but is not written yet; overlays use it over `stored`. */
+  held: HeldAbort | null = null;
+  /** The next try to write `held`. */
+  abortTimer: NodeJS.Timeout | null = null;
 
   constructor(public spec: RolloutSpec) {}
 }
@@ -230,6 +272,8 @@ export class RolloutController {
       if (names.has(name)) continue;
       r.removed = true;
       if (r.timer !== null) clearTimeout(r.timer);
+      if (r.held !== null) this.#logger?.warn({ rollout: name }, 'rollout removed from the config while its abort was not written yet: the abort is dropped with it');
+      this.#release(r);
       this.#runners.delete(name);
       this.#retired.set(name, r);
       this.#logger?.info({ rollout: name }, 'rollout removed from the config: no longer acted on');
@@ -255,8 +299,13 @@ export class RolloutController {
   /** The routing overlays of every declared rollout, by service (Status.services). */
   overlays(): Record<string, ServiceOverlay> {
     const out: Record<string, ServiceOverlay> = {};
-    for (const r of this.#runners.values()) out[r.spec.service] = overlayFor(r.spec, r.stored?.status ?? null);
+    for (const r of this.#runners.values()) out[r.spec.service] = overlayFor(r.spec, r.held?.status ?? r.stored?.status ?? null);
     return out;
+  }
+
+  /** Every declared rollout with whether an abort of it waits for the store (for /metrics; no store read). */
+  abortsPending(): { rollout: string; service: string; pending: AbortPending | null }[] {
+    return [...this.#runners.values()].map((r) => ({ rollout: r.spec.name, service: r.spec.service, pending: pendingOf(r.held) }));
   }
 
   /** The declared rollouts, in config order. */
@@ -264,16 +313,24 @@ export class RolloutController {
     return [...this.#runners.values()].map((r) => r.spec);
   }
 
-  /** A rollout and its status as stored now. Throws RolloutError UNKNOWN_ROLLOUT. */
+  /**
+   * A rollout and its status as stored now, or its held abort (read from memory: the store may be
+   * the reason it is held). Throws RolloutError UNKNOWN_ROLLOUT.
+   */
   async get(name: string): Promise<RolloutState> {
     const r = this.#runner(name);
-    return { spec: r.spec, stored: await this.#store.getStatus(name) };
+    if (r.held !== null) return { spec: r.spec, stored: heldAsStored(r), abortPending: pendingOf(r.held) };
+    return { spec: r.spec, stored: await this.#store.getStatus(name), abortPending: null };
   }
 
-  /** Every declared rollout with its stored status. */
+  /** Every declared rollout with its stored status (a held abort instead, as get()). */
   async list(): Promise<RolloutState[]> {
     const stored = new Map((await this.#store.listStatuses()).map((s) => [s.name, s]));
-    return this.specs().map((spec) => ({ spec, stored: stored.get(spec.name) ?? null }));
+    return [...this.#runners.values()].map((r) =>
+      r.held !== null
+        ? { spec: r.spec, stored: heldAsStored(r), abortPending: pendingOf(r.held) }
+        : { spec: r.spec, stored: stored.get(r.spec.name) ?? null, abortPending: null },
+    );
   }
 
   /** The event log of a declared rollout. */
@@ -285,11 +342,25 @@ export class RolloutController {
   /**
    * Applies a command through the controller's own commit path and resolves to the status written.
    * A refused command (RolloutError: completed, aborted, bad weight, unknown rollout) writes nothing.
+   * An abort routes before it is written and resolves with `durable: false` when the store refused
+   * it (see the top of this file); until it is written, other commands are refused (ABORT_PENDING).
    */
-  async command(name: string, cmd: RolloutCommand): Promise<StoredStatus> {
+  async command(name: string, cmd: RolloutCommand): Promise<CommandOutcome> {
     const r = this.#runner(name);
     if (this.#closed) throw new Error('the rollout controller is stopped');
+    if (cmd.type === 'abort') {
+      // Asked again while held: still the abort of the first request.
+      const at = r.held?.since ?? this.#clock();
+      this.#holdFromKnown(r, at);
+      return this.#enqueue(r, () => this.#writeAbort(r, at, undefined));
+    }
     return this.#enqueue(r, async () => {
+      if (r.held !== null) {
+        await this.#writeHeldAbort(r);
+        if (r.held !== null) {
+          throw new RolloutError('ABORT_PENDING', `rollout ${name} is aborted on this gateway but the abort is not written yet (the store refused: ${r.held.error}); it is retried, and other commands wait until it is written`);
+        }
+      }
       const store = this.#store;
       for (let i = 0; i < MAX_CONFLICTS; i++) {
         let stored = await store.getStatus(name);
@@ -304,16 +375,164 @@ export class RolloutController {
         const revision = await this.#commit(r, store, stored, result.status, result.events);
         if (revision === null) continue;
         this.#requestTick(r);
-        return r.stored!;
+        return { ...r.stored!, durable: true };
       }
       throw new Error(`rollout ${name} kept changing while the command was applied; try again`);
     });
   }
 
+  /**
+   * The emergency stop's first half, before any store I/O: routes by the abort of the status this
+   * process last knew. Nothing happens when that status refuses an abort (it may be stale: the
+   * write that follows decides on what is stored, and answers the refusal).
+   */
+  #holdFromKnown(r: Runner, at: number): void {
+    const known = r.stored?.status;
+    if (known === undefined) return;
+    try {
+      this.#hold(r, abort(r.spec, known, at), undefined);
+    } catch (err) {
+      if (!(err instanceof RolloutError)) throw err;
+    }
+  }
+
+  /** Routes by the aborted status `result` from now on (kept until written or moot). */
+  #hold(r: Runner, result: CommandResult, message: string | undefined): void {
+    const prev = r.held;
+    r.held = {
+      status: result.status,
+      message,
+      since: prev?.since ?? result.status.abortedAt ?? this.#clock(),
+      attempts: prev?.attempts ?? 0,
+      error: prev?.error ?? '',
+      nextAttemptAt: prev?.nextAttemptAt ?? null,
+    };
+    this.#publish();
+  }
+
+  /** The held abort is written or moot: routing follows the stored status again. */
+  #release(r: Runner): void {
+    if (r.abortTimer !== null) clearTimeout(r.abortTimer);
+    r.abortTimer = null;
+    if (r.held === null) return;
+    r.held = null;
+    this.#publish();
+  }
+
+  /**
+   * Writes an abort with compare-and-swap on what is stored now, holding it (routing by it) from
+   * before the write. Written: an ordinary aborted status (`durable: true`). Refused by the store:
+   * still held, retried with backoff (`durable: false`). Refused by the rollout's state (it is
+   * completed or already aborted): the RolloutError is thrown and nothing stays held.
+   * `at` is when the abort was asked for: a write that succeeds late still dates it then.
+   */
+  async #writeAbort(r: Runner, at: number, message: string | undefined): Promise<CommandOutcome> {
+    const name = r.spec.name;
+    const store = this.#store;
+    let lastError: unknown;
+    for (let i = 0; i < MAX_CONFLICTS; i++) {
+      let stored: StoredStatus | null;
+      try {
+        stored = await store.getStatus(name);
+        if (stored === null && r.held === null) {
+          // Never ticked yet: let it start properly (RolloutStarted) before the abort applies.
+          // (A held abort is written as it is: a tick would wait for that very write.)
+          if (!this.#started) throw new RolloutError('NOT_STARTED', `rollout ${name} has not been started by the controller yet; try again in a moment`);
+          await this.#tick(r);
+          stored = await store.getStatus(name);
+        }
+      } catch (err) {
+        if (err instanceof RolloutError || r.held === null) throw err; // nothing known to route by
+        return this.#keepHeld(r, err);
+      }
+      let result: CommandResult;
+      try {
+        result = abort(r.spec, stored?.status ?? null, at, message);
+      } catch (err) {
+        // Refused by what is stored (a status this process had not seen yet): route by that.
+        if (stored !== null) r.stored = stored;
+        this.#release(r);
+        this.#publish();
+        this.#requestTick(r);
+        throw err;
+      }
+      const held = r.held;
+      if (held !== null && held.attempts > 0) {
+        result.events.push({
+          time: this.#clock(),
+          type: 'Normal',
+          reason: 'AbortWritten',
+          message: `the abort of ${new Date(held.since).toISOString()} routed at once but is written only now: the store refused ${held.attempts} write(s) (${held.error})`,
+        });
+      }
+      this.#hold(r, result, message);
+      let revision: number | null;
+      try {
+        revision = await this.#commit(r, store, stored, result.status, result.events);
+      } catch (err) {
+        return this.#keepHeld(r, err);
+      }
+      if (revision === null) {
+        lastError = new Error('the status kept changing under the write');
+        continue;
+      }
+      this.#release(r);
+      this.#requestTick(r);
+      return { ...r.stored!, durable: true };
+    }
+    return this.#keepHeld(r, lastError);
+  }
+
+  /** The store refused the abort's write: keep routing by it, say so, and try again later. */
+  #keepHeld(r: Runner, err: unknown): CommandOutcome {
+    const held = r.held!;
+    held.attempts++;
+    held.error = err instanceof Error ? err.message : String(err);
+    const delay = Math.min(this.#retryMs * 2 ** Math.min(held.attempts - 1, 20), Math.max(this.#retryMs, ABORT_RETRY_MAX_MS));
+    held.nextAttemptAt = this.#clock() + delay;
+    this.#logger?.error(
+      { rollout: r.spec.name, attempts: held.attempts, retryInMs: delay, err: held.error },
+      'ABORT NOT YET DURABLE: traffic is routed as aborted on this gateway, but the store refused to write the abort; retrying',
+    );
+    if (r.abortTimer !== null) clearTimeout(r.abortTimer);
+    r.abortTimer = null;
+    if (!this.#closed) {
+      r.abortTimer = setTimeout(() => {
+        r.abortTimer = null;
+        void this.#enqueue(r, () => this.#writeHeldAbort(r));
+      }, delay);
+      r.abortTimer.unref();
+    }
+    return { ...heldAsStored(r), durable: false };
+  }
+
+  /** One more try to write the held abort, if any (on the runner's queue). Never throws. */
+  async #writeHeldAbort(r: Runner): Promise<void> {
+    const held = r.held;
+    if (held === null || this.#closed || r.removed) return;
+    try {
+      const out = await this.#writeAbort(r, held.since, held.message);
+      if (out.durable) this.#logger?.info({ rollout: r.spec.name, attempts: held.attempts, heldMs: this.#clock() - held.since }, 'abort written to the store: it is durable now');
+    } catch (err) {
+      const fields = { rollout: r.spec.name, err: (err as Error).message };
+      if (err instanceof RolloutError && err.code === 'ROLLOUT_ABORTED') {
+        // An earlier try landed after all (its answer was lost), or another gateway aborted it.
+        this.#logger?.info(fields, 'the held abort is in the store already: routing follows the stored status');
+      } else {
+        // The rollout completed elsewhere before the abort could be written: the abort came too late.
+        this.#logger?.error(fields, 'the held abort could not be written: the stored rollout refuses it; routing follows the stored status');
+      }
+    }
+  }
+
   /** Stops acting: no more ticks or commands; effects still running are left to finish unobserved. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const r of this.#runners.values()) if (r.timer !== null) clearTimeout(r.timer);
+    for (const r of this.#runners.values()) {
+      if (r.timer !== null) clearTimeout(r.timer);
+      if (r.abortTimer !== null) clearTimeout(r.abortTimer);
+      if (r.held !== null) this.#logger?.error({ rollout: r.spec.name, err: r.held.error }, 'stopping with an abort that was never written to the store: it is lost');
+    }
     await Promise.all([...this.#runners.values()].map((r) => r.chain));
   }
 
@@ -344,6 +563,11 @@ export class RolloutController {
     // unfenced (it fails as fenced, and nothing is written).
     const store = this.#store;
     const term = this.#term;
+    if (r.held !== null) {
+      // Nothing advances on a status the abort is about to replace; its own retry ticks again.
+      await this.#writeHeldAbort(r);
+      if (r.held !== null) return;
+    }
     try {
       for (let i = 0; i < MAX_CONFLICTS; i++) {
         const stored = await store.getStatus(name);
@@ -479,6 +703,15 @@ function applyCommand(cmd: RolloutCommand, spec: RolloutSpec, status: RolloutSta
     case 'setWeight':
       return setWeight(spec, status, now, cmd.weight);
   }
+}
+
+function pendingOf(held: HeldAbort | null): AbortPending | null {
+  return held === null ? null : { since: held.since, attempts: held.attempts, error: held.error, nextAttemptAt: held.nextAttemptAt };
+}
+
+/** A held abort as a stored status, at the revision it was taken from (0: none stored yet). */
+function heldAsStored(r: Runner): StoredStatus {
+  return { name: r.spec.name, revision: r.stored?.revision ?? 0, status: r.held!.status };
 }
 
 /** Runs that are new or different from the previous status: what the history table must upsert. */

@@ -2,7 +2,7 @@
  * The error catalog of rollout commands (promote, abort, retry, pause, resume, setWeight). Each code
  * is stable (the admin API and CLI branch on it) and carries the HTTP status the admin API answers
  * with: 400 for a request that can never be right, 404 for a rollout the config does not declare,
- * 409 for one the rollout's current state refuses.
+ * 409 for one the rollout's current state refuses, 503 while an abort waits for the store.
  */
 
 export const ROLLOUT_ERRORS = {
@@ -26,6 +26,8 @@ export const ROLLOUT_ERRORS = {
   NOT_SUPPORTED: 409,
   /** Clustered mode: the rollout has no status yet and this gateway is not the controller that starts it. */
   NOT_STARTED: 409,
+  /** An abort routes on this gateway but the store has not taken its write yet: other commands wait for it. */
+  ABORT_PENDING: 503,
 } as const;
 
 export type RolloutErrorCode = keyof typeof ROLLOUT_ERRORS;

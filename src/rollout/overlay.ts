@@ -7,9 +7,16 @@
  * | running, weight w                | split {stable: 100-w, canary: w} (zero shares left out),  |
  * |                                  | plus a rule header -> canary lane while a header route is set |
  * | blue-green after `switch`        | stableVersion: canary, split {stable: 100}               |
- * | aborted (Degraded)               | split {stable: 100}: everything back on the stable version |
+ * | aborted (Degraded)               | split {stable: 100}, withdrawn [canary]: the canary gets  |
+ * |                                  | nothing, not even requests rules put into its lane        |
  * | completed, canary / switch       | stableVersion: canary (no split, no rules)               |
  * | completed, blue-green upgrade    | nothing                                                  |
+ *
+ * An abort is the emergency stop: the routes' own rules (a users list, a percent rule, a keyword)
+ * that put requests into the canary's lane are served as if the service had no canary version (its
+ * fallback, or 503 for a fail-closed lane), and mirrors to it stop, until a retry or a changed spec
+ * starts a new attempt. Only this service withdraws it: in full-link gray the lane goes on to the
+ * other services' versions of that name.
  *
  * While a rollout runs it owns the service's split (replacing any split of its routes); once it has
  * completed it hands the split and rules back to the spec.
@@ -32,7 +39,7 @@ import type { RolloutStatus } from './status.js';
 export function overlayFor(rollout: RolloutSpec, status: RolloutStatus | null): ServiceOverlay {
   const { stable, canary } = rollout;
   if (status === null) return { split: { [stable]: 100 } };
-  if (status.phase === 'Degraded') return { split: { [stable]: 100 } };
+  if (status.phase === 'Degraded') return { split: { [stable]: 100 }, withdrawn: [canary] };
   if (status.phase === 'Healthy') {
     const st = rollout.strategy;
     if (st.kind === 'blueGreen' && st.promotion === 'upgrade') return {};

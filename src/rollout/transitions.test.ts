@@ -104,7 +104,7 @@ test('given a canary whose error rate is too high, when the step analysis fails,
   assert.equal(s.weight, 0);
   assert.equal(s.abort, true);
   assert.match(s.message, /a1\.step2 Failed/);
-  assert.deepEqual(overlayFor(d.rollout, s), { split: { stable: 100 } });
+  assert.deepEqual(overlayFor(d.rollout, s), { split: { stable: 100 }, withdrawn: ['beta'] });
   const degraded = d.events.find((e) => e.reason === 'AnalysisFailed')!;
   assert.equal(degraded.type, 'Warning');
   // no measurement is asked for after the abort
@@ -285,7 +285,7 @@ test('abort takes all traffic back in the same write, and retry starts a new att
   const s = d.apply(abort(r, d.status, 5));
   assert.equal(s.phase, 'Degraded');
   assert.equal(s.reason, 'Aborted');
-  assert.deepEqual(overlayFor(r, s), { split: { stable: 100 } });
+  assert.deepEqual(overlayFor(r, s), { split: { stable: 100 }, withdrawn: ['beta'] }, 'the canary gets nothing, rules included');
   assert.ok(s.analysisRuns.every((x) => x.phase !== 'Running'), 'analysis stopped');
   assert.throws(() => abort(r, s, 6), isCode('ROLLOUT_ABORTED'));
   assert.throws(() => promote(r, s, 6), isCode('ROLLOUT_ABORTED'));
@@ -296,6 +296,7 @@ test('abort takes all traffic back in the same write, and retry starts a new att
   assert.equal(again.currentStepIndex, 0);
   assert.equal(again.analysisRuns.length, 0);
   assert.equal(d.tick(2000).status.weight, 10);
+  assert.deepEqual(overlayFor(r, d.status), { split: { stable: 90, beta: 10 } }, 'after retry the canary is back');
   assert.throws(() => retry(r, d.status, 2001), isCode('NOT_ABORTED'));
 });
 
@@ -403,7 +404,7 @@ test('given a blue-green rollout awaiting approval, when it is aborted, then cle
   const r = d.rollout;
   d.runUntil((x) => x.reason === 'AwaitingPromotion');
   d.apply(abort(r, d.status, d.now));
-  assert.deepEqual(overlayFor(r, d.status), { split: { stable: 100 } });
+  assert.deepEqual(overlayFor(r, d.status), { split: { stable: 100 }, withdrawn: ['blue'] });
   d.tick();
   d.tick();
   assert.equal(d.hookActions('cleanup').length, 1);
@@ -426,7 +427,7 @@ test('given a blue-green rollout, when the pre-promotion job fails, then it abor
   const d = blueGreen(false);
   const s = d.runUntil((x) => x.phase === 'Degraded');
   assert.equal(s.reason, 'AnalysisFailed');
-  assert.deepEqual(overlayFor(d.rollout, s), { split: { stable: 100 } });
+  assert.deepEqual(overlayFor(d.rollout, s), { split: { stable: 100 }, withdrawn: ['blue'] });
   for (let i = 0; i < 5; i++) d.tick(d.now + 1000);
   assert.equal(d.hookActions('cleanup').length, 1);
   assert.equal(d.hookActions('postPromotion').length, 0);
@@ -441,7 +442,7 @@ test('given a blue-green switch, when postPromotion fails, then traffic goes bac
   const s = d.runUntil((x) => x.phase === 'Degraded');
   assert.equal(s.reason, 'HookFailed');
   assert.equal(s.switched, false);
-  assert.deepEqual(overlayFor(r, s), { split: { stable: 100 } });
+  assert.deepEqual(overlayFor(r, s), { split: { stable: 100 }, withdrawn: ['blue'] });
   d.tick();
   assert.equal(d.hookActions('cleanup').length, 1);
 });

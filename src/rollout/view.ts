@@ -5,6 +5,7 @@
  */
 import type { NamedMatch } from '../spec/types.js';
 import type { AnalysisRun } from './analysis.js';
+import type { AbortPending } from './controller.js';
 import type { HookName, RolloutSpec } from './model.js';
 import { describeStep, planOf } from './plan.js';
 import type { HookRecord, RolloutPhase, RolloutStatus } from './status.js';
@@ -50,10 +51,18 @@ export interface RolloutView {
   abortedAt: number | null;
   analysisRuns: AnalysisRun[];
   hooks: Partial<Record<HookName, HookRecord>>;
+  /**
+   * Set while this gateway routes by an abort the state store has not taken yet ("abort pending
+   * persistence"): the status shown is the held one; the write is retried until it lands.
+   */
+  abortPending: AbortPending | null;
 }
 
-/** Folds a rollout's spec and its stored status (null: never run) into a RolloutView. */
-export function rolloutView(spec: RolloutSpec, status: RolloutStatus | null, revision = 0): RolloutView {
+/**
+ * Folds a rollout's spec and its stored status (null: never run) into a RolloutView; `abortPending`
+ * when the status is an abort held in memory (RolloutController.get).
+ */
+export function rolloutView(spec: RolloutSpec, status: RolloutStatus | null, revision = 0, abortPending: AbortPending | null = null): RolloutView {
   const plan = planOf(spec);
   const s = status;
   const index = s?.currentStepIndex ?? 0;
@@ -88,6 +97,7 @@ export function rolloutView(spec: RolloutSpec, status: RolloutStatus | null, rev
     abortedAt: s?.abortedAt ?? null,
     analysisRuns: s?.analysisRuns ?? [],
     hooks: s?.hooks ?? {},
+    abortPending,
   };
 }
 

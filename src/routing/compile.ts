@@ -67,19 +67,28 @@ function compileVersions(
     });
   }
   const versions = new Map<string, CompiledVersion>();
-  for (const [version, eps] of endpoints) versions.set(version, { name: version, endpoints: Object.freeze([...eps.values()]), cursor: 0 });
+  for (const [version, eps] of endpoints) {
+    versions.set(version, { name: version, endpoints: Object.freeze([...eps.values()]), cursor: 0, withdrawn: false });
+  }
   return versions;
 }
 
 function compileService(name: string, svc: ServiceSpec, status: Status): CompiledService {
   const byName = compileVersions(name, svc, status.registered?.[name]);
   const versions = new Map(byName);
-  const stableVersion = status.services?.[name]?.stableVersion;
+  const overlay = status.services?.[name];
+  const stableVersion = overlay?.stableVersion;
   // A completed rollout: the fallback lane is served by the new version's endpoints (and cursor).
   // An overlay naming a version that does not exist is ignored rather than leaving a hole.
   if (stableVersion !== undefined && stableVersion !== svc.fallback) {
     const v = versions.get(stableVersion);
     if (v !== undefined) versions.set(svc.fallback, v);
+  }
+  // An aborted rollout: its canary gets nothing. The fallback is never withdrawn (nothing would be
+  // left to fall back to), nor the version now serving it.
+  for (const version of overlay?.withdrawn ?? []) {
+    const v = versions.get(version);
+    if (v !== undefined && version !== svc.fallback && v !== versions.get(svc.fallback)) v.withdrawn = true;
   }
   return Object.freeze({
     name,

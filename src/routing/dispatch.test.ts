@@ -109,3 +109,29 @@ test('registered endpoints are dispatched to like static ones', () => {
   assert.equal(fx.version, 'feature-x');
   assert.equal(fx.endpoint?.registered, true);
 });
+
+test('overlay withdrawn (an aborted rollout): the lane is served as if its version were absent; registered endpoints too', () => {
+  const status: Status = { services: { svc: { withdrawn: ['beta'] } }, registered: { svc: { beta: ['http://127.0.0.1:9102'] } } };
+  const s = svc({}, status);
+  assert.equal(s.versions.get('beta')!.withdrawn, true, 'still listed, with its endpoints');
+  assert.equal(s.versions.get('beta')!.endpoints.length, 2);
+  for (let i = 0; i < 4; i++) {
+    const r = dispatch(s, 'beta', allUp);
+    assert.equal(r.version, 'stable');
+    assert.equal(r.fellBack, true);
+    assert.equal(r.reason, DISPATCH_REASON.withdrawn);
+  }
+  const closed = dispatch(svc({ failClosed: ['beta'] }, status), 'beta', allUp);
+  assert.deepEqual(closed, { version: '', endpoint: null, fellBack: false, reason: DISPATCH_REASON.failClosedWithdrawn });
+  // Only the named service: the same lane elsewhere keeps its version.
+  assert.equal(dispatch(svc({}, { services: { other: { withdrawn: ['beta'] } } }), 'beta', allUp).version, 'beta');
+});
+
+test('overlay withdrawn never takes the fallback out, nor the version serving it, nor a version that does not exist', () => {
+  const s = svc({}, { services: { svc: { withdrawn: ['stable', 'nope'] } } });
+  assert.equal(s.versions.get('stable')!.withdrawn, false);
+  assert.equal(dispatch(s, 'stable', allUp).version, 'stable');
+  const completed = svc({}, { services: { svc: { stableVersion: 'beta', withdrawn: ['beta'] } } });
+  assert.equal(dispatch(completed, 'stable', allUp).version, 'beta');
+  assert.equal(dispatch(completed, 'beta', allUp).version, 'beta');
+});

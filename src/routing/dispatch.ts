@@ -2,7 +2,8 @@
  * Dispatch: which endpoint serves a request already put into a lane.
  *
  * 1. The service has a version for the lane with an up endpoint: round robin over its up endpoints.
- * 2. Otherwise (no such version, no endpoints, all down) a fail-closed lane gets no endpoint (the
+ *    A version withdrawn by an aborted rollout counts as absent.
+ * 2. Otherwise (no such version, withdrawn, no endpoints, all down) a fail-closed lane gets no endpoint (the
  *    gateway answers 503): a lane that must never reach the wrong version. The fallback lane itself
  *    has nothing to fall back to, so failClosed does not apply to it: step 3's panic mode does.
  * 3. Otherwise the fallback lane's version serves: round robin over its up endpoints, or over all of
@@ -23,9 +24,11 @@ import type { CompiledService, CompiledVersion, DispatchResult, Endpoint, Health
 export const DISPATCH_REASON = Object.freeze({
   own: "the lane's version has an up endpoint",
   noVersion: 'the service has no version for this lane: fallback served',
+  withdrawn: "the lane's version is withdrawn (its rollout was aborted): fallback served",
   noEndpoints: "the lane's version has no endpoints: fallback served",
   allDown: "every endpoint of the lane's version is down: fallback served",
   failClosedNoVersion: 'fail-closed lane and the service has no version for it: no endpoint (503)',
+  failClosedWithdrawn: 'fail-closed lane and its version is withdrawn (its rollout was aborted): no endpoint (503)',
   failClosedDown: "fail-closed lane and its version has no up endpoint: no endpoint (503)",
   fallbackDown: 'the fallback version has no up endpoint (panic mode: used anyway)',
   ownPanic: 'every endpoint of the fallback version is down (panic mode: used anyway)',
@@ -54,7 +57,8 @@ export function nextEndpoint(v: CompiledVersion, health: HealthView, ignoreHealt
 
 /** Chooses the version and endpoint for `lane`. Advances round-robin cursors; never throws. */
 export function dispatch(service: CompiledService, lane: string, health: HealthView): DispatchResult {
-  const own = service.versions.get(lane);
+  const found = service.versions.get(lane);
+  const own = found === undefined || found.withdrawn ? undefined : found;
   if (own !== undefined) {
     const ep = nextEndpoint(own, health);
     if (ep !== null) return { version: own.name, endpoint: ep, fellBack: false, reason: DISPATCH_REASON.own };
@@ -65,7 +69,7 @@ export function dispatch(service: CompiledService, lane: string, health: HealthV
       version: '',
       endpoint: null,
       fellBack: false,
-      reason: own === undefined ? DISPATCH_REASON.failClosedNoVersion : DISPATCH_REASON.failClosedDown,
+      reason: found?.withdrawn ? DISPATCH_REASON.failClosedWithdrawn : own === undefined ? DISPATCH_REASON.failClosedNoVersion : DISPATCH_REASON.failClosedDown,
     };
   }
   const fb = service.versions.get(service.fallback);
@@ -76,8 +80,13 @@ export function dispatch(service: CompiledService, lane: string, health: HealthV
     // The lane is the fallback itself and none of its endpoints is up: panic mode.
     return { version: fb.name, endpoint: nextEndpoint(fb, health, true), fellBack: false, reason: DISPATCH_REASON.ownPanic };
   }
-  const why =
-    own === undefined ? DISPATCH_REASON.noVersion : own.endpoints.length === 0 ? DISPATCH_REASON.noEndpoints : DISPATCH_REASON.allDown;
+  const why = found?.withdrawn
+    ? DISPATCH_REASON.withdrawn
+    : own === undefined
+      ? DISPATCH_REASON.noVersion
+      : own.endpoints.length === 0
+        ? DISPATCH_REASON.noEndpoints
+        : DISPATCH_REASON.allDown;
   const ep = nextEndpoint(fb, health);
   if (ep !== null) return { version: fb.name, endpoint: ep, fellBack: true, reason: why };
   return { version: fb.name, endpoint: nextEndpoint(fb, health, true), fellBack: true, reason: DISPATCH_REASON.fallbackDown };

@@ -40,6 +40,12 @@ export interface ServiceOverlay {
    * while the spec still says `stable` (see docs/rollouts.md).
    */
   stableVersion?: string;
+  /**
+   * Versions this service sends nothing to (an aborted rollout's canary): dispatch serves their
+   * lanes as if the service had no such version (its fallback, or 503 for a fail-closed lane), and
+   * mirrors to them are dropped. Other services keep theirs: full-link lanes go on downstream.
+   */
+  withdrawn?: string[];
 }
 
 export interface Endpoint {
@@ -58,6 +64,11 @@ export interface CompiledVersion {
   endpoints: readonly Endpoint[];
   /** Round-robin cursor over endpoints. */
   cursor: number;
+  /**
+   * Taken out of service by a rollout overlay (ServiceOverlay.withdrawn): listed, gets no traffic.
+   * Kept in `versions` rather than left out so the overview still shows it, with its endpoints.
+   */
+  withdrawn: boolean;
 }
 
 export interface CompiledService {

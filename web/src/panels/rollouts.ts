@@ -66,6 +66,13 @@ function rolloutCard(r: RolloutOverview, note: ActionNote | undefined, onAction:
     ),
     h('div', { class: 'rollout-what' }, h('b', {}, r.service), ': ', versionChip(r.stable), ' → ', versionChip(r.canary), h('span', { class: 'muted' }, ` ${r.strategy === 'blueGreen' ? 'blue-green' : 'canary'}, step `), h('b', { 'data-field': 'step' }, `${stepNo}/${r.steps.length}`)),
     h('p', { class: 'message' }, r.message),
+    r.abortPending
+      ? h(
+          'p',
+          { class: 'message bad', 'data-field': 'abortPending' },
+          `Abort pending persistence: routed on this gateway, not yet written to the store (${r.abortPending.attempts} write(s) refused: ${r.abortPending.error}). Retrying; a restart loses it.`,
+        )
+      : null,
     h(
       'div',
       { class: 'weight-bar', title: 'where unmarked traffic goes now' },

@@ -53,7 +53,7 @@ function versionRow(v: VersionOverview): HTMLElement {
   return h(
     'tr',
     { 'data-version': v.name },
-    h('td', {}, versionChip(v.name)),
+    h('td', {}, versionChip(v.name), v.withdrawn ? h('small', { class: 'tag bad', title: 'its rollout was aborted: it gets no traffic until retried' }, 'withdrawn') : null),
     h('td', { class: 'num', 'data-field': 'rps' }, fmtRate(v.rps)),
     h('td', { class: errorClass, 'data-field': 'errorRate' }, v.errorRate === null ? '–' : fmtPercent(v.errorRate * 100, 2)),
     h('td', { class: 'num', 'data-field': 'p99' }, fmtMs(v.p99Ms)),
