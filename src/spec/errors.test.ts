@@ -335,3 +335,22 @@ test('a path with a % not followed by two hex digits: it could never match a req
   // Well-formed escapes, in either case, are accepted.
   parseSpec(route('    rules: [{ lane: beta, path: { prefix: "/new%2dcheckout%2F" } }]'), 'gl.yaml');
 });
+test('decide: the proxy is required and named, pathPrefix is Envoy\'s alone, listen is checked', () => {
+  const spec = parseSpec(route().replace('services:', 'decide: { proxy: envoy, pathPrefix: /graylane }\nservices:'), 'gl.yaml');
+  assert.deepStrictEqual(spec.decide, { listen: '127.0.0.1:8082', proxy: 'envoy', noRoute: 'pass', pathPrefix: '/graylane' });
+  assert.equal(parseSpec(route(), 'gl.yaml').decide, undefined);
+  expectIssues(route().replace('services:', 'decide: { listen: 127.0.0.1:8082 }\nservices:'), [[1, 'decide', 'decide.proxy', 'missing-key', /missing required key "proxy"/]]);
+  expectIssues(route().replace('services:', 'decide: { proxy: haproxy, noRoute: block }\nservices:'), [
+    [1, 'haproxy', 'decide.proxy', 'invalid-value', /must be traefik, nginx, ingress-nginx, envoy or apisix/],
+    [1, 'block', 'decide.noRoute', 'invalid-value', /must be pass or deny/],
+  ]);
+  expectIssues(route().replace('services:', 'decide: { proxy: nginx, pathPrefix: /graylane }\nservices:'), [
+    [1, '/graylane', 'decide.pathPrefix', 'invalid-value', /Envoy's ext_authz path_prefix; proxy nginx/],
+  ]);
+  expectIssues(route().replace('services:', 'decide: { proxy: envoy, pathPrefix: /graylane/ }\nservices:'), [
+    [1, '/graylane/', 'decide.pathPrefix', 'invalid-value', /no trailing \//],
+  ]);
+  expectIssues(route().replace('services:', 'decide: { proxy: traefik, listen: 127.0.0.1:99999 }\nservices:'), [
+    [1, '127', 'decide.listen', 'bad-listen', /port must be 0\.\.65535/],
+  ]);
+});

@@ -6,6 +6,7 @@
  */
 import type { Spec } from './types.js';
 import { rec, type NormalizeContext } from './context.js';
+import { normalizeDecide } from './sections/decide.js';
 import { normalizeGateway } from './sections/gateway.js';
 import { normalizeMesh } from './sections/mesh.js';
 import { normalizeRolloutSection } from './sections/rollouts.js';
@@ -22,5 +23,6 @@ export function normalizeSpec(data: unknown, ctx: NormalizeContext): Spec {
     routes: normalizeRoutes(doc, ctx),
     ...normalizeRolloutSection(doc, services, ctx),
     ...normalizeMesh(doc, ctx),
+    ...normalizeDecide(doc, ctx),
   };
 }

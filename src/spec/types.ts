@@ -213,6 +213,8 @@ export interface Spec {
   limits?: LimitsSpec;
   /** Mesh mode: the listener services call each other through (docs/full-link.md). Absent = off. */
   mesh?: MeshSpec;
+  /** The decision listener for an edge proxy (docs/integrations.md). Absent = off. */
+  decide?: DecideSpec;
 }
 
 /**
@@ -239,6 +241,19 @@ export interface StateSpec {
 /** Mesh mode: a second listener where a request names its service by Host or first path segment. */
 export interface MeshSpec {
   listen: string;
+}
+
+/** Which edge proxy asks the decision listener: where it puts the original request. */
+export type DecideProxy = 'traefik' | 'nginx' | 'ingress-nginx' | 'envoy' | 'apisix';
+
+/** The decision listener: graylane marks, an edge proxy you already run dispatches. */
+export interface DecideSpec {
+  listen: string;
+  proxy: DecideProxy;
+  /** A request no route matches: `pass` = 200 without a lane header; `deny` = 403. */
+  noRoute: 'pass' | 'deny';
+  /** Envoy's ext_authz `path_prefix`, cut from the check request's path; '' when none. */
+  pathPrefix: string;
 }
 
 /** The admin API. Its token is never part of the spec (environment or token file only). */
