@@ -27,6 +27,7 @@ import { observabilityRoutes } from './admin/observability.js';
 import { rolloutRoutes } from './admin/rollouts.js';
 import { startAdmin, type AdminServer } from './admin/server.js';
 import type { EtcdBackendOptions } from './backend/etcd.js';
+import { startDecide, type DecideListener } from './decide/index.js';
 import { openFileBackend } from './backend/file.js';
 import type { Backend, BackendInstances } from './backend/types.js';
 import { startGateway, type Gateway } from './gateway/index.js';
@@ -63,6 +64,8 @@ export interface AppOptions {
 
 export interface App {
   readonly gateway: Gateway;
+  /** The decision listener for an edge proxy (spec.decide); null when the config has none. */
+  readonly decide: DecideListener | null;
   readonly admin: AdminServer;
   readonly controller: RolloutController;
   readonly store: Store;
@@ -137,6 +140,17 @@ export async function startApp(opts: AppOptions): Promise<App> {
   }
   const gw = gateway;
   const ctl = controller;
+  let decide: DecideListener | null = null;
+  if (spec.decide !== undefined) {
+    try {
+      // Shares the gateway's snapshot: every reload and rollout overlay the gateway serves, it decides by.
+      decide = await startDecide({ ...listenOf(spec.decide.listen, 'decide.listen'), snapshot: () => gw.snapshot(), settings: spec.decide, logger: log });
+    } catch (err) {
+      await gw.close({ drainMs: 0 });
+      await backend.close();
+      throw err;
+    }
+  }
   info.snapshotId = gw.snapshot().id;
   info.configHash = gw.snapshot().configHash;
 
@@ -165,6 +179,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     });
   } catch (err) {
     observability.close();
+    await decide?.close();
     await gw.close({ drainMs: 0 });
     await backend.close();
     throw err;
@@ -197,6 +212,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
 
   return {
     gateway: gw,
+    decide,
     admin,
     controller: ctl,
     store,
@@ -209,6 +225,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         await admin.close();
         observability.close();
         await ctl.close();
+        await decide?.close();
         await gw.close({ drainMs: closeOpts.drainMs ?? spec.drainMs });
         await backend.close();
       })();
@@ -223,6 +240,7 @@ function restartOnly(before: Spec, after: Spec): string[] {
   if (before.listen !== after.listen) changed.push('listen');
   if (before.admin?.listen !== after.admin?.listen) changed.push('admin.listen');
   if (before.mesh?.listen !== after.mesh?.listen) changed.push('mesh.listen');
+  if (before.decide?.listen !== after.decide?.listen) changed.push('decide.listen');
   if (before.state?.path !== after.state?.path) changed.push('state.path');
   if (before.limits?.maxHeaderBytes !== after.limits?.maxHeaderBytes) changed.push('limits.maxHeaderBytes');
   return changed;

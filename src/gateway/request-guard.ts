@@ -94,7 +94,7 @@ export function chunkedCodings(value: string): number {
 }
 
 /** The host name (port ignored) starts with a dot or has two in a row; `[v6]` literals have none. */
-function hasEmptyLabel(host: string): boolean {
+export function hasEmptyLabel(host: string): boolean {
   const c = host.charCodeAt(0);
   if (c === 46 /* . */) return true;
   if (c === 91 /* [ */) return false;
