@@ -14,7 +14,7 @@ const OVERVIEW = {
       versions: [
         { name: 'stable', rps: 40.24, errorRate: 0, p99Ms: 8.21, share: 56.4, requests: 695, endpoints: [endpoint('http://127.0.0.1:9001')] },
         { name: 'beta', rps: 59.8, errorRate: 0.0239, p99Ms: 1234, share: 43.6, requests: 435, endpoints: [endpoint('http://127.0.0.1:9002'), endpoint('http://127.0.0.1:9003', false)] },
-        { name: 'alpha', rps: 0, errorRate: null, p99Ms: null, share: null, requests: 0, endpoints: [] },
+        { name: 'alpha', rps: 0, errorRate: null, p99Ms: null, share: null, requests: 0, endpoints: [], withdrawn: true },
       ],
     },
   ],
@@ -47,7 +47,7 @@ test('top: a table per service, the rollouts, and a rejected reload in full', ()
       '  VERSION  REQ/S  ERRORS    P99  SHARE  TOTAL  ENDPOINTS',
       '  stable    40.2   0.00%  8.2ms    56%    695  1/1 up',
       '  beta      59.8   2.39%  1.23s    44%    435  1/2 up',
-      '  alpha      0.0       -      -      -      0  0/0 up',
+      '  alpha      0.0       -      -      -      0  0/0 up, withdrawn',
       '',
       'rollouts',
       '  checkout-beta  checkout  Paused (AwaitingPromotion)  step 6/7  stable 40% beta 60%',

@@ -55,7 +55,8 @@ function versionRow(v: VersionOverview): string[] {
     v.p99Ms === null ? '-' : v.p99Ms >= 1000 ? `${(v.p99Ms / 1000).toFixed(2)}s` : `${v.p99Ms.toFixed(1)}ms`,
     v.share === null ? '-' : `${v.share.toFixed(0)}%`,
     String(v.requests),
-    `${up}/${v.endpoints.length} up`,
+    // An aborted rollout's canary gets no traffic until retry, whatever its endpoints say.
+    `${up}/${v.endpoints.length} up${v.withdrawn ? ', withdrawn' : ''}`,
   ];
 }
 
