@@ -42,6 +42,7 @@ const TOO_MANY: Refusal = { code: 'headers_too_large', reason: 'more header fiel
 const VERSION: Refusal = { code: 'version_not_supported', reason: 'only HTTP/1.0 and HTTP/1.1 are served on this listener' };
 const TWO_HOSTS: Refusal = { code: 'bad_request', reason: 'more than one Host header' };
 const EMPTY_LABEL: Refusal = { code: 'bad_request', reason: 'the Host has an empty label (.. or a leading dot)' };
+const BAD_HOST: Refusal = { code: 'bad_request', reason: 'the Host is not host[:port] (RFC 3986 §3.2.2, §3.2.3)' };
 const UNKNOWN_CODING: Refusal = {
   code: 'not_implemented',
   reason: 'Transfer-Encoding other than chunked alone (gzip, deflate, identity...) is not supported',
@@ -66,7 +67,9 @@ export function checkRequest(req: IncomingMessage, url: string, limits: Readonly
     const name = raw[i]!;
     if (name.length === 4 && (name === 'Host' || name.toLowerCase() === 'host')) {
       if (++hosts > 1) return TWO_HOSTS;
-      if (hasEmptyLabel(raw[i + 1]!)) return EMPTY_LABEL;
+      const host = raw[i + 1]!;
+      if (hasEmptyLabel(host)) return EMPTY_LABEL;
+      if (!isHostAndPort(host)) return BAD_HOST;
     } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
       // Several Transfer-Encoding lines are one list (RFC 9110 §5.3).
       const n = chunkedCodings(raw[i + 1]!);
@@ -102,6 +105,46 @@ export function hasEmptyLabel(host: string): boolean {
   if (dots === -1) return false;
   const colon = host.indexOf(':');
   return colon === -1 || dots < colon;
+}
+
+/** Bytes of a reg-name (RFC 3986 §3.2.2): unreserved, sub-delims and `%` of pct-encoded. */
+const REG_NAME = (() => {
+  const t = new Uint8Array(128);
+  for (const c of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=%") t[c.charCodeAt(0)] = 1;
+  return t;
+})();
+
+/**
+ * True when a Host value is `host [":" port]`: a reg-name or IPv4 address, or an IP literal in
+ * brackets, then only digits after the colon. Anything else is refused: routing reads the name
+ * before the first colon, while an upstream building a URL from the header may read another host
+ * (`prod.example.com:@evil.example` is evil.example to a URL parser).
+ */
+export function isHostAndPort(host: string): boolean {
+  let i = 0;
+  if (host.charCodeAt(0) === 91 /* [ */) {
+    const close = host.indexOf(']');
+    if (close === -1) return false;
+    for (i = 1; i < close; i++) {
+      const c = host.charCodeAt(i);
+      // IPv6 and IPvFuture: hex digits, dots, colons, and the few letters IPvFuture adds.
+      if (!(c === 58 || c === 46 || (c < 128 && REG_NAME[c] === 1))) return false;
+    }
+    i = close + 1;
+  } else {
+    for (; i < host.length; i++) {
+      const c = host.charCodeAt(i);
+      if (c === 58 /* : */) break;
+      if (c >= 128 || REG_NAME[c] !== 1) return false;
+    }
+  }
+  if (i === host.length) return true;
+  if (host.charCodeAt(i) !== 58) return false;
+  for (i++; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
 }
 
 /** The spec's limits, or the defaults for a Spec built in code without them. */

@@ -7,6 +7,7 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { isHostAndPort } from '../../src/gateway/request-guard.js';
 import type { Gateway } from '../../src/gateway/server.js';
 import { gatewayFor, route, service, spec } from '../gateway/helpers.js';
 import { headerLinesOf, raw, startRecordingUpstream, type RecordingUpstream } from './helpers.js';
@@ -78,6 +79,22 @@ for (const host of ['prod.example.com..', 'prod..example.com', '.prod.example.co
     assert.deepEqual(receivedSince(before), []);
   });
 }
+
+// Routing reads the name before the first colon; a URL parser upstream would read another host
+// (`prod.example.com:@evil.example` is evil.example to `new URL`). Found from outside after #19.
+for (const host of ['prod.example.com:@evil.example', 'prod.example.com:80@evil.example', 'prod.example.com:abc', 'prod.example.com:8080:1', 'prod.example.com:[::1]', 'prod.example.com:x/../evil', 'prod.example.com:1 evil', 'a@evil.example', 'evil.example/x', '[::1', '[::1]x']) {
+  test(`host name ${host}: not host[:port], 400, reaches no upstream`, async () => {
+    const before = counts();
+    const r = await raw(gw, `GET /x HTTP/1.1\r\nHost: ${host}\r\n\r\n`, { responses: 1 });
+    assert.equal(r.responses[0]!.status, 400, r.text);
+    assert.match((JSON.parse(r.responses[0]!.body) as { reason: string }).reason, /Host is not host\[:port\]/);
+    assert.deepEqual(receivedSince(before), []);
+  });
+}
+
+test('host name: IP literals and an empty port are host[:port]', () => {
+  for (const host of ['[::1]', '[::1]:8080', '127.0.0.1:80', 'prod.example.com:', 'xn--bcher-kva.example', 'a_b.example']) assert.ok(isHostAndPort(host), host);
+});
 
 test('host name: a trailing dot on the second request of a keep-alive connection reaches the same route', async () => {
   const before = counts();
