@@ -19,11 +19,11 @@ export interface WatchOptions {
   /** Quiet time after the last event before the file is read; default 50 ms. */
   debounceMs?: number;
   /**
-   * The text the caller loaded and serves. Given, any other content is a change, also one written
-   * before watching started (the file is checked once at start). Without it, the content present
-   * when watching starts is taken as already loaded.
+   * The text the caller loaded and serves: any other content is a change, also one written before
+   * watching started (the file is checked once at start). Required: taking whatever the file holds
+   * when watching starts as loaded would lose an edit made in between.
    */
-  loadedText?: string;
+  loadedText: string;
 }
 
 /**
@@ -31,24 +31,23 @@ export interface WatchOptions {
  * (a ConfigError whose message has `file:line:col: key: message` lines; `unreadable-file` when the
  * path holds no regular file or one over MAX_CONFIG_BYTES) or with an error thrown by `onSpec`
  * itself (e.g. compile). After an error the caller keeps serving what it had. What counts as
- * already loaded is `opts.loadedText`, or else the content present when watching starts. Returns a
- * function that stops watching.
+ * already loaded is `opts.loadedText`. Returns a function that stops watching.
  *
  * @example
- * const stop = watchConfig('graylane.yaml', (spec) => gateway.swap(compile(spec)), (err) => log.error(err.message));
+ * const { spec, text } = await readSpecFile('graylane.yaml');
+ * const stop = watchConfig('graylane.yaml', (next) => gateway.swap(compile(next)), (err) => log.error(err.message), { loadedText: text });
  */
 export function watchConfig(
   file: string,
   onSpec: (spec: Spec) => void,
   onError: (err: Error) => void,
-  opts: WatchOptions = {},
+  opts: WatchOptions,
 ): () => void {
   const path = resolve(file);
   const debounceMs = opts.debounceMs ?? 50;
-  // What counts as loaded: the caller's text, or else the content present now (read like any change,
-  // never a blocking read, and awaited by the first check so that an early event compares with it).
-  const initialHash = opts.loadedText !== undefined ? Promise.resolve(hashOf(opts.loadedText)) : readConfigText(path).then(hashOf, () => hashOf(''));
-  let lastHash: string | undefined;
+  let lastHash = hashOf(opts.loadedText);
+  /** The last unreadable-file refusal reported, '' after a successful read. */
+  let lastProblem = '';
   let timer: NodeJS.Timeout | undefined;
   let running = false;
   let again = false;
@@ -61,7 +60,6 @@ export function watchConfig(
     }
     running = true;
     try {
-      lastHash ??= await initialHash;
       let text: string;
       try {
         text = await readConfigText(path);
@@ -70,8 +68,14 @@ export function watchConfig(
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
         // Whatever valid file comes next is applied, even one with the content last loaded.
         lastHash = '';
-        throw unreadableConfig(file, err);
+        const problem = unreadableConfig(file, err);
+        // Said once: every later event in the directory (the state database's own writes among
+        // them) would otherwise log the same refusal again, many times a second.
+        if (problem.message === lastProblem) return;
+        lastProblem = problem.message;
+        throw problem;
       }
+      lastProblem = '';
       const hash = hashOf(text);
       if (hash === lastHash || stopped) return;
       lastHash = hash;
@@ -95,7 +99,7 @@ export function watchConfig(
     if (!stopped) onError(err);
   });
   // A change made between the caller's load and this watch has no event of its own.
-  if (opts.loadedText !== undefined) void check();
+  void check();
 
   return () => {
     stopped = true;

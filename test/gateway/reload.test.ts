@@ -96,7 +96,7 @@ test('watchConfig: a rename-on-save that changes nothing is skipped; a change is
   writeFileSync(file, stableOnly);
   const specs: Spec[] = [];
   const errors: Error[] = [];
-  cleanup.push(watchConfig(file, (s) => specs.push(s), (e) => errors.push(e)));
+  cleanup.push(watchConfig(file, (s) => specs.push(s), (e) => errors.push(e), { loadedText: stableOnly }));
 
   saveByRename(file, stableOnly);
   // Wait past the debounce so this save is not merged with the next one.
@@ -124,15 +124,40 @@ test('watchConfig: a change written between the load and the start of watching i
   assert.equal(specs[0]!.routes[0]!.rules[0]!.lane, 'beta');
 });
 
+test('watchConfig: a path that is no longer a regular file is reported once, not on every event in its directory', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'graylane.yaml');
+  const loaded = config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_STABLE);
+  writeFileSync(file, loaded);
+  const specs: Spec[] = [];
+  const errors: Error[] = [];
+  cleanup.push(watchConfig(file, (s) => specs.push(s), (e) => errors.push(e), { loadedText: loaded }));
+  rmSync(file);
+  mkdirSync(file);
+  await until(() => errors.length === 1);
+  // Other files in the directory keep changing (as the state database next to a config does).
+  for (let i = 0; i < 10; i++) {
+    writeFileSync(join(dir, 'state.db'), String(i));
+    await new Promise((r) => setTimeout(r, 80));
+  }
+  assert.equal(errors.length, 1, errors.map((e) => e.message).join('\n'));
+  assert.match(errors[0]!.message, /not a regular file/);
+  rmSync(file, { recursive: true });
+  saveByRename(file, config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_BETA));
+  await until(() => specs.length === 1);
+  assert.equal(specs[0]!.routes[0]!.rules[0]!.lane, 'beta');
+});
+
 test('watchConfig sees a Kubernetes ConfigMap update (the ..data symlink swapped)', async () => {
   const dir = tempDir();
   // The ConfigMap volume layout: graylane.yaml -> ..data/graylane.yaml, ..data -> ..<version dir>.
   mkdirSync(join(dir, '..v1'));
-  writeFileSync(join(dir, '..v1', 'graylane.yaml'), config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_STABLE));
+  const v1 = config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_STABLE);
+  writeFileSync(join(dir, '..v1', 'graylane.yaml'), v1);
   symlinkSync('..v1', join(dir, '..data'));
   symlinkSync(join('..data', 'graylane.yaml'), join(dir, 'graylane.yaml'));
   const specs: Spec[] = [];
-  cleanup.push(watchConfig(join(dir, 'graylane.yaml'), (s) => specs.push(s), () => {}));
+  cleanup.push(watchConfig(join(dir, 'graylane.yaml'), (s) => specs.push(s), () => {}, { loadedText: v1 }));
 
   // What the kubelet does: write the new version dir, point ..data_tmp at it, rename over ..data.
   mkdirSync(join(dir, '..v2'));
@@ -165,6 +190,7 @@ test('20 reloads, good and bad alternating, under continuous traffic: zero failu
     file,
     (s) => gateway.swap(compile(s)),
     (e) => errors.push(e),
+    { loadedText: config(stable.url, beta.url, TO_STABLE) },
   );
   cleanup.push(stop);
   const port = gateway.address.port;
