@@ -106,7 +106,21 @@ function answer(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, s
   const route = snapshot.matchRoute(view.host, view.path);
   if (route === undefined) return reply(res, settings.noRoute === 'deny' ? 403 : 200, [], '');
   const mark = route.mark(view, ctx);
-  reply(res, 200, decisionHeaders(snapshot.laneHeaders, route, mark, joinHeader(req.headers.baggage)), '');
+  const lane = decidedLane(route, mark.lane);
+  if (lane === null) return reply(res, 503, [], `lane ${mark.lane} is fail-closed and its version is withdrawn (its rollout was aborted)`);
+  reply(res, 200, decisionHeaders(snapshot.laneHeaders, route, lane === mark.lane ? mark : { ...mark, lane }, joinHeader(req.headers.baggage)), '');
+}
+
+/**
+ * The lane to answer. The proxy routes by the lane header alone, so a lane whose version an aborted
+ * rollout withdrew (src/routing/dispatch.ts) is answered as the service's fallback lane: the proxy
+ * then sends it where the gateway would. Unlike the gateway, the request does not keep its lane for
+ * later hops (the proxy has one header to route by and to pass on). A fail-closed lane is null (503).
+ */
+export function decidedLane(route: CompiledRoute, lane: string): string | null {
+  const service = route.service;
+  if (service.versions.get(lane)?.withdrawn !== true || lane === service.fallback) return lane;
+  return service.failClosed.has(lane) ? null : service.fallback;
 }
 
 /**

@@ -11,22 +11,26 @@ import { raw } from '../security/helpers.js';
 import type { App } from '../../src/app.js';
 
 /** The lanes of `n` anonymous nginx auth_request checks (nginx's documented subrequest; see decide.test.ts). */
-async function decisions(app: App, n: number): Promise<Record<string, number>> {
+async function decisions(app: App, n: number, user = ''): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (let i = 0; i < n; i++) {
-    const r = await raw(app.decide!.address.port, 'GET /_graylane HTTP/1.1\r\nHost: shop.example.com\r\nX-Original-URI: /\r\n\r\n', { responses: 1 });
+    const who = user === '' ? '' : `x-user-id: ${user}\r\n`;
+    const r = await raw(app.decide!.address.port, `GET /_graylane HTTP/1.1\r\nHost: shop.example.com\r\nX-Original-URI: /\r\n${who}\r\n`, { responses: 1 });
     const lane = r.responses[0]?.headers['x-gray-lane'] ?? `status ${r.responses[0]?.status}`;
     out[lane] = (out[lane] ?? 0) + 1;
   }
   return out;
 }
 
-test('a rollout\'s weight and its abort change the decisions at once', async (t) => {
+test('a rollout\'s weight and its abort change the decisions at once, for users that rules put in the canary\'s lane too', async (t) => {
   const dir = await tempDir();
   const stable = await startUpstream('stable');
   const beta = await startUpstream('beta');
   const file = dir.file('graylane.yaml');
-  const rest = `decide: { listen: 127.0.0.1:0, proxy: nginx }
+  const rest = `    identity: [header:x-user-id]
+    rules:
+      - { lane: beta, users: ["1001"] }
+decide: { listen: 127.0.0.1:0, proxy: nginx }
 rollouts:
   - name: web-v2
     service: web
@@ -52,4 +56,7 @@ rollouts:
   const aborted = await api(admin, 'POST', '/api/v1/rollouts/web-v2/abort', {}, TOKEN);
   assert.equal(aborted.status, 200, JSON.stringify(aborted.body));
   assert.deepEqual(await decisions(app, 20), { stable: 20 });
+  // A rule naming the withdrawn canary's lane: answered as the fallback lane, so the proxy's map
+  // sends the user where the gateway would (found from outside: it answered beta).
+  assert.deepEqual(await decisions(app, 3, '1001'), { stable: 3 });
 });
