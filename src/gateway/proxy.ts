@@ -44,6 +44,11 @@ export interface ExchangeSink {
   inFlight: number;
   /** Called when inFlight drops to 0 (drain waits on it). */
   onIdle: (() => void) | null;
+  /**
+   * Open tunnels (upgraded connections) by client socket, with the version they reach: a snapshot
+   * that withdraws that version (an aborted rollout) closes them (GatewayServer.swap).
+   */
+  tunnels: Map<Socket, { service: string; version: string }>;
   /** Where a retry of `ex` goes (dispatched like a new request, avoiding the failed endpoint), or null. */
   retryTarget(ex: ProxyExchange): { version: string; endpoint: Endpoint; pool: Dispatcher } | null;
 }

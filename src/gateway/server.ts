@@ -152,6 +152,7 @@ class GatewayServer implements Gateway {
       draining: false,
       inFlight: 0,
       onIdle: null,
+      tunnels: new Map(),
       retryTarget: (ex) => this.#retryTarget(ex),
     };
     this.#server = this.#createServer(false);
@@ -212,6 +213,10 @@ class GatewayServer implements Gateway {
 
   swap(snapshot: Snapshot): void {
     this.#snapshot = snapshot;
+    // An aborted rollout's canary gets no traffic at all: tunnels opened to it before close now.
+    for (const [socket, t] of this.#sink.tunnels) {
+      if (snapshot.services.get(t.service)?.byName.get(t.version)?.withdrawn === true) socket.destroy();
+    }
     const origins = originsOf(snapshot);
     this.#pools.retain(origins, snapshot.spec.timeouts.connectMs);
     this.health.track(versionOriginsOf(snapshot));

@@ -143,6 +143,9 @@ export class UpgradeExchange extends ProxyExchange {
     res.detachSocket(client);
     this.finish(false);
     client.write(head, 'latin1');
+    const tunnels = this.sink.tunnels;
+    tunnels.set(client, { service: this.route.service.name, version: this.version });
+    client.once('close', () => tunnels.delete(client));
     joinTunnel(client, upstream, options.head, options.idleMs, () => this.writeLog());
   }
 }
