@@ -295,6 +295,9 @@ test('names, hosts and header values', () => {
 test('the document must be a mapping', () => {
   expectIssues('', [[1, '', '', 'wrong-type', /must be a mapping, got nothing/]]);
   expectIssues('- a\n- b', [[1, '-', '', 'wrong-type', /must be a mapping, got a list/]]);
+  // Another file at the config path (a token, a key): named for what it is, its content not quoted.
+  const secret = 'Zk3q9V1mPp7xR2sT8uY4wA6bC0dE5fG1hJ2kL';
+  expectIssues(secret, [[1, 'Zk3q9V1mPp7xR2sT8uY4wA6bC0dE5fG1hJ2kL', '', 'wrong-type', /must be a mapping, got text that is not YAML key: value lines$/]]);
 });
 
 test('several problems are reported at once, in file order', () => {

@@ -137,6 +137,9 @@ function defaultMessage(e: ErrorObject): string {
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case 'type':
+      // A whole document that is one scalar is some other file (a token, a key): say what it is, never
+      // quote it (the message reaches the log and /api/v1/config, which needs no token to read).
+      if (e.instancePath === '' && typeof e.data === 'string') return `must be ${typeWords(p.type)}, got text that is not YAML key: value lines`;
       return `must be ${typeWords(p.type)}, got ${describe(e.data)}`;
     case 'enum':
       return `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, got ${describe(e.data)}`;

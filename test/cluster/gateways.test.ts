@@ -132,7 +132,8 @@ rollouts:
       canary:
         steps:
           - setWeight: 20
-          - pause: { duration: 3s }
+          # Long enough to sample three gateways at 20% on a loaded machine (3 s was not, under load).
+          - pause: { duration: 8s }
           - setWeight: 50
           - pause: { duration: 1s }
           - setWeight: 100
