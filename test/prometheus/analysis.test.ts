@@ -10,6 +10,7 @@
  * a query Prometheus refuses and an unreachable Prometheus are Error measurements that abort the
  * rollout once more than consecutiveErrorLimit come in a row (AnalysisError), never a success.
  */
+import { rename } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stringify } from 'yaml';
@@ -72,11 +73,20 @@ function configText(rollout?: { name: string; canary: string; templates: Record<
   return stringify(doc);
 }
 
+/**
+ * Replaces the config as an editor saves (a whole file renamed over it): a plain write truncates
+ * first, and the watcher may read the empty file in between (and report it, which the tests check).
+ */
+async function saveConfig(text: string): Promise<void> {
+  await writeFile(dir.file('graylane.yaml.tmp'), text);
+  await rename(dir.file('graylane.yaml.tmp'), dir.file('graylane.yaml'));
+}
+
 /** Adds the rollout to the running config and waits for its verdict, with traffic flowing. */
 async function runRollout(name: string, canary: string, template: Record<string, unknown>, done: (v: RolloutDetail) => boolean): Promise<RolloutDetail> {
   const traffic = backgroundTraffic(gatewayUrlOf(app!));
   try {
-    await writeFile(dir.file('graylane.yaml'), configText({ name, canary, templates: { [`${name}-check`]: template } }));
+    await saveConfig(configText({ name, canary, templates: { [`${name}-check`]: template } }));
     await until(async () => {
       const config = await api<{ lastReloadError: unknown }>(adminUrlOf(app!), 'GET', '/api/v1/config');
       assert.equal(config.body.lastReloadError, null, 'the config with the rollout was rejected');
@@ -107,7 +117,7 @@ before(async () => {
     good: await startUpstream('good'),
     bad: await startUpstream('bad', { failEvery: 2 }),
   };
-  await writeFile(dir.file('graylane.yaml'), configText());
+  await saveConfig(configText());
   app = await startTestApp(dir.file('graylane.yaml'));
   prom = await startPrometheus({ targets: [`127.0.0.1:${app.admin.address.port}`] });
   await prom.waitForScrapes(1);
