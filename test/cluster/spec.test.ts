@@ -7,7 +7,8 @@ import { startTcpProxy } from '../../src/store/etcd-harness.js';
 import { readSpecCache, SpecCacheError } from '../../src/store/spec-cache.js';
 import { applySpec, getSpec, loadInitialSpec, watchSpec, type AppliedSpec } from '../../src/store/spec-source.js';
 import { StoreConflictError, StoreUnavailableError } from '../../src/store/types.js';
-import { Connections, etcdForFile, eventually, freshPrefix, waitFor } from './helpers.js';
+import { Connections, etcdForFile, freshPrefix } from './helpers.js';
+import { eventually, until } from '../support/wait.js';
 
 const etcd = etcdForFile();
 
@@ -60,15 +61,15 @@ test('spec: three watching gateways get each apply; one cut off meanwhile catche
     assert.deepEqual(seen, [[], [spec(0)], [spec(0)]], 'a gateway already serving the spec is not handed it again');
 
     await applySpec(admin, spec(10));
-    await waitFor('all three at 10', () => seen.every((s) => s.at(-1) === spec(10)));
+    await until('all three at 10', () => seen.every((s) => s.at(-1) === spec(10)));
 
     proxy.cut();
-    await waitFor('gateway 3 to notice the cut', () => !watches[2]!.connected);
+    await until('gateway 3 to notice the cut', () => !watches[2]!.connected);
     await applySpec(admin, spec(20));
     await applySpec(admin, spec(30));
-    await waitFor('gateways 1 and 2 at 30', () => seen[0]!.at(-1) === spec(30) && seen[1]!.at(-1) === spec(30));
+    await until('gateways 1 and 2 at 30', () => seen[0]!.at(-1) === spec(30) && seen[1]!.at(-1) === spec(30));
     proxy.restore();
-    await waitFor('gateway 3 at 30', () => seen[2]!.at(-1) === spec(30));
+    await until('gateway 3 at 30', () => seen[2]!.at(-1) === spec(30));
 
     // Every gateway saw the applies in order, none twice; applies that arrive together (as after a
     // reconnect) may be handed over as their last one only.
@@ -97,11 +98,11 @@ test('spec: the cache keeps the last accepted spec; a rejected one is not cached
     const w = watchSpec(conn, (s) => (s.yaml.includes('broken') ? false : void accepted.push(s)), { cacheFile });
     await w.ready();
     const r1 = await applySpec(conn, spec(10));
-    await waitFor('the spec accepted and cached', () => accepted.length === 1 && readSpecCache(cacheFile)?.revision === r1.revision);
+    await until('the spec accepted and cached', () => accepted.length === 1 && readSpecCache(cacheFile)?.revision === r1.revision);
     await applySpec(conn, 'broken: [\n');
     await applySpec(conn, spec(20));
-    await waitFor('20 accepted', () => accepted.length === 2);
-    await waitFor('20 cached', () => readSpecCache(cacheFile)?.yaml === spec(20));
+    await until('20 accepted', () => accepted.length === 2);
+    await until('20 cached', () => readSpecCache(cacheFile)?.yaml === spec(20));
     assert.deepEqual(accepted.map((s) => s.yaml), [spec(10), spec(20)]);
     assert.deepEqual(readdirSync(join(dir, 'state')), ['spec-cache.json'], 'no temporary file left behind');
     await w.close();
@@ -142,9 +143,9 @@ test('spec: a gateway restarted while etcd is down starts from its cache, then p
     const w = watchSpec(restarted, (s) => void seen.push(s.yaml), { since: fromCache.spec, cacheFile });
     await server.start();
     await eventually(() => applySpec(admin, spec(20)));
-    await waitFor('the apply made after the outage', () => seen.at(-1) === spec(20), 15_000);
+    await until('the apply made after the outage', () => seen.at(-1) === spec(20), 15_000);
     assert.deepEqual(seen, [spec(20)]);
-    await waitFor('the cache to follow', () => readSpecCache(cacheFile)?.yaml === spec(20));
+    await until('the cache to follow', () => readSpecCache(cacheFile)?.yaml === spec(20));
     await w.close();
   } finally {
     conns.closeAll();

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { compile } from '../../src/routing/index.js';
 import { parseSpec, type Spec } from '../../src/spec/index.js';
 import { startGateway, watchConfig, type Gateway } from '../../src/gateway/index.js';
-import { connect, roundTrip, startUpstream, until, type Upstream } from './helpers.js';
+import { connect, roundTrip, startUpstream, type Upstream } from './helpers.js';
+import { until } from '../support/wait.js';
 
 const dirs: string[] = [];
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -102,12 +103,12 @@ test('watchConfig: a rename-on-save that changes nothing is skipped; a change is
   // Wait past the debounce so this save is not merged with the next one.
   await new Promise((r) => setTimeout(r, 200));
   saveByRename(file, config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_BETA));
-  await until(() => specs.length === 1);
+  await until('the reload', () => specs.length === 1, 5000);
   assert.equal(specs[0]!.routes[0]!.rules[0]!.lane, 'beta');
   assert.equal(specs.length, 1, 'the identical save did not reload');
 
   saveByRename(file, config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', BAD[1]!));
-  await until(() => errors.length === 1);
+  await until('the rejected reload', () => errors.length === 1, 5000);
   assert.match(errors[0]!.message, /graylane\.yaml:12:5: routes\[0\]\.colour: unknown key/);
   assert.equal(specs.length, 1);
 });
@@ -120,7 +121,7 @@ test('watchConfig: a change written between the load and the start of watching i
   writeFileSync(file, config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_BETA));
   const specs: Spec[] = [];
   cleanup.push(watchConfig(file, (s) => specs.push(s), () => {}, { loadedText: loaded }));
-  await until(() => specs.length === 1);
+  await until('the reload', () => specs.length === 1, 5000);
   assert.equal(specs[0]!.routes[0]!.rules[0]!.lane, 'beta');
 });
 
@@ -134,7 +135,7 @@ test('watchConfig: a path that is no longer a regular file is reported once, not
   cleanup.push(watchConfig(file, (s) => specs.push(s), (e) => errors.push(e), { loadedText: loaded }));
   rmSync(file);
   mkdirSync(file);
-  await until(() => errors.length === 1);
+  await until('the rejected reload', () => errors.length === 1, 5000);
   // Other files in the directory keep changing (as the state database next to a config does).
   for (let i = 0; i < 10; i++) {
     writeFileSync(join(dir, 'state.db'), String(i));
@@ -144,7 +145,7 @@ test('watchConfig: a path that is no longer a regular file is reported once, not
   assert.match(errors[0]!.message, /not a regular file/);
   rmSync(file, { recursive: true });
   saveByRename(file, config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_BETA));
-  await until(() => specs.length === 1);
+  await until('the reload', () => specs.length === 1, 5000);
   assert.equal(specs[0]!.routes[0]!.rules[0]!.lane, 'beta');
 });
 
@@ -164,7 +165,7 @@ test('watchConfig sees a Kubernetes ConfigMap update (the ..data symlink swapped
   writeFileSync(join(dir, '..v2', 'graylane.yaml'), config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_BETA));
   symlinkSync('..v2', join(dir, '..data_tmp'));
   renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
-  await until(() => specs.length === 1);
+  await until('the reload', () => specs.length === 1, 5000);
   assert.equal(specs[0]!.routes[0]!.rules[0]!.lane, 'beta');
 });
 
@@ -236,7 +237,7 @@ test('20 reloads, good and bad alternating, under continuous traffic: zero failu
     } else {
       const before = errors.length;
       saveByRename(file, config(stable.url, beta.url, BAD[(i - 1) / 2]!));
-      await until(() => errors.length === before + 1);
+      await until('one more rejected reload', () => errors.length === before + 1, 5000);
       assert.match(errors[before]!.message, /graylane\.yaml:\d+:\d+: /, `reload ${i} (bad) is reported with file:line:col`);
       for (let k = 0; k < 20; k++) assert.equal(await current(), expected, `reload ${i} (bad) keeps the old rules`);
     }

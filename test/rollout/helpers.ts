@@ -178,15 +178,6 @@ export async function waitForRollout(adminUrl: string, name: string, cond: (v: R
   throw new Error(`rollout ${name} did not reach the expected state in ${ms} ms; last: ${last?.phase}/${last?.reason} step ${last?.currentStep}: ${last?.message}`);
 }
 
-/** Waits until `cond()` holds, polling every 20 ms, for at most `ms`. */
-export async function until(cond: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`${what} not reached in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 export interface ServeChild {
   child: ChildProcess;
   gatewayUrl: string;
