@@ -7,10 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startInstance, stopInstance, type Graylane } from '../full-link/helpers.js';
-import { getRollout, runCli, startUpstream, TOKEN, tempDir, waitForRollout, writeFile, type Upstream } from '../rollout/helpers.js';
+import { getRollout, runCli, startUpstream, TOKEN, waitForRollout, writeFile, type Upstream } from '../rollout/helpers.js';
 import { etcdForFile, freshPrefix } from './helpers.js';
 import { adminGet, adminPost, apply, isLeading, startClusterGateway, versionFor, type ClusterGateway } from './serve-helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const etcd = etcdForFile();
 

@@ -8,10 +8,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
-import { runCli, startUpstream, tempDir, waitForRollout, writeFile } from '../rollout/helpers.js';
+import { runCli, startUpstream, waitForRollout, writeFile } from '../rollout/helpers.js';
 import { etcdForFile, freshPrefix } from './helpers.js';
 import { adminGet, adminPost, apply, startClusterGateway, versionFor, type ClusterGateway } from './serve-helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const etcd = etcdForFile();
 

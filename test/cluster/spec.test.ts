@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTcpProxy } from '../../src/store/etcd-harness.js';
 import { readSpecCache, SpecCacheError } from '../../src/store/spec-cache.js';
@@ -9,14 +8,11 @@ import { applySpec, getSpec, loadInitialSpec, watchSpec, type AppliedSpec } from
 import { StoreConflictError, StoreUnavailableError } from '../../src/store/types.js';
 import { Connections, etcdForFile, freshPrefix } from './helpers.js';
 import { eventually, until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const etcd = etcdForFile();
 
 const spec = (weight: number): string => `# canary weight ${weight}\nservices:\n  whoami:\n    versions:\n      stable: { endpoints: [http://127.0.0.1:9001] }\n# weight: ${weight}\n`;
-
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'graylane-spec-cache-'));
-}
 
 test('spec: apply stores the text as written with its hash; the same text again writes nothing', async () => {
   const server = await etcd();
@@ -90,8 +86,8 @@ test('spec: three watching gateways get each apply; one cut off meanwhile catche
 test('spec: the cache keeps the last accepted spec; a rejected one is not cached', async () => {
   const server = await etcd();
   const conns = new Connections();
-  const dir = tempDir();
-  const cacheFile = join(dir, 'state', 'spec-cache.json');
+  const dir = await tempDir();
+  const cacheFile = join(dir.path, 'state', 'spec-cache.json');
   try {
     const conn = conns.open(server.endpoint, freshPrefix());
     const accepted: AppliedSpec[] = [];
@@ -104,19 +100,19 @@ test('spec: the cache keeps the last accepted spec; a rejected one is not cached
     await until('20 accepted', () => accepted.length === 2);
     await until('20 cached', () => readSpecCache(cacheFile)?.yaml === spec(20));
     assert.deepEqual(accepted.map((s) => s.yaml), [spec(10), spec(20)]);
-    assert.deepEqual(readdirSync(join(dir, 'state')), ['spec-cache.json'], 'no temporary file left behind');
+    assert.deepEqual(readdirSync(dir.file('state')), ['spec-cache.json'], 'no temporary file left behind');
     await w.close();
   } finally {
     conns.closeAll();
-    rmSync(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 });
 
 test('spec: a gateway restarted while etcd is down starts from its cache, then picks up an apply made meanwhile', async () => {
   const server = await etcd();
   const conns = new Connections();
-  const dir = tempDir();
-  const cacheFile = join(dir, 'spec-cache.json');
+  const dir = await tempDir();
+  const cacheFile = dir.file('spec-cache.json');
   const prefix = freshPrefix();
   try {
     const admin = conns.open(server.endpoint, prefix);
@@ -135,7 +131,7 @@ test('spec: a gateway restarted while etcd is down starts from its cache, then p
     assert.equal(fromCache.spec?.yaml, spec(10));
     assert.ok(fromCache.error instanceof StoreUnavailableError);
     await assert.rejects(
-      loadInitialSpec(restarted, { cacheFile: join(dir, 'missing.json') }),
+      loadInitialSpec(restarted, { cacheFile: dir.file('missing.json') }),
       (e: unknown) => e instanceof StoreUnavailableError && /no cached spec at .*missing\.json: cannot start without a spec/.test(e.message),
     );
 
@@ -149,29 +145,29 @@ test('spec: a gateway restarted while etcd is down starts from its cache, then p
     await w.close();
   } finally {
     conns.closeAll();
-    rmSync(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 });
 
 test('spec: a damaged cache is refused, not served', async () => {
-  const dir = tempDir();
+  const dir = await tempDir();
   try {
-    const file = join(dir, 'spec-cache.json');
+    const file = dir.file('spec-cache.json');
     writeFileSync(file, JSON.stringify({ format: 1, spec: { yaml: spec(10), sha256: '00', revision: 3 } }));
     assert.throws(() => readSpecCache(file), (e: unknown) => e instanceof SpecCacheError && /does not match its sha256/.test(e.message));
     writeFileSync(file, '{"format": 1, "spec": {"yaml": "servi');
     assert.throws(() => readSpecCache(file), SpecCacheError);
-    assert.equal(readSpecCache(join(dir, 'none.json')), null);
+    assert.equal(readSpecCache(dir.file('none.json')), null);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 });
 
 test('spec: a spec the gateway refuses at start is never cached; the cached one is served, or the refusal thrown', async () => {
   const server = await etcd();
   const conns = new Connections();
-  const dir = tempDir();
-  const cacheFile = join(dir, 'spec-cache.json');
+  const dir = await tempDir();
+  const cacheFile = dir.file('spec-cache.json');
   const prefix = freshPrefix();
   try {
     const conn = conns.open(server.endpoint, prefix);
@@ -190,9 +186,9 @@ test('spec: a spec the gateway refuses at start is never cached; the cached one 
     assert.equal(boot.error?.message, 'refused: weight 99');
     assert.equal(readSpecCache(cacheFile)?.yaml, spec(10));
     // And with no cache to fall back on, the refusal is the error
-    await assert.rejects(loadInitialSpec(conn, { cacheFile: join(dir, 'none.json'), accept: refuse }), /refused: weight 99/);
+    await assert.rejects(loadInitialSpec(conn, { cacheFile: dir.file('none.json'), accept: refuse }), /refused: weight 99/);
   } finally {
     conns.closeAll();
-    rmSync(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 });

@@ -14,8 +14,9 @@ import { mkdir } from 'node:fs/promises';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { request } from 'undici';
 import type { App } from '../../src/app.js';
-import { adminUrlOf, api, backgroundTraffic, config, gatewayUrlOf, getRollout, startTestApp, startUpstream, tempDir, TOKEN, waitForRollout, writeFile } from '../rollout/helpers.js';
+import { adminUrlOf, api, backgroundTraffic, config, gatewayUrlOf, getRollout, startTestApp, startUpstream, TOKEN, waitForRollout, writeFile } from '../rollout/helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const IMAGES =
   process.env.UPDATE_SCREENSHOTS === '1'

@@ -12,9 +12,9 @@ import pino from 'pino';
 import { startApp, type App } from '../../src/app.js';
 import type { DecideProxy } from '../../src/spec/types.js';
 import { get, startUpstream, type Echo, type Upstream } from '../gateway/helpers.js';
-import { tempDir } from '../rollout/helpers.js';
 import { raw, type RawResponse } from '../security/helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const dirs: { remove(): Promise<void> }[] = [];
 after(async () => {

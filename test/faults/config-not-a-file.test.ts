@@ -14,8 +14,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, openSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
-import { api, runCli, send, startServe, startUpstream, tally, tempDir, writeFile, type ServeChild } from '../rollout/helpers.js';
+import { api, runCli, send, startServe, startUpstream, tally, writeFile, type ServeChild } from '../rollout/helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 interface ConfigInfo {
   reloads: number;

@@ -16,8 +16,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdir, readFile, rename } from 'node:fs/promises';
-import { api, runCli, send, startServe, startUpstream, tally, tempDir, writeFile, type ServeChild } from '../rollout/helpers.js';
+import { api, runCli, send, startServe, startUpstream, tally, writeFile, type ServeChild } from '../rollout/helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 /** A config whose single route is pinned to `lane`. */
 function configFor(lane: 'stable' | 'beta', urls: { stable: string; beta: string }, state: string): string {

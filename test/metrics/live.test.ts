@@ -7,9 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
 import type { Overview } from '../../src/metrics/overview.js';
-import { adminUrlOf, api, config, gatewayUrlOf, runCli, startTestApp, startUpstream, tempDir, waitForRollout, writeFile } from '../rollout/helpers.js';
+import { adminUrlOf, api, config, gatewayUrlOf, runCli, startTestApp, startUpstream, waitForRollout, writeFile } from '../rollout/helpers.js';
 import { hit } from './helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const RULES = `    rules:
       - { name: testers, lane: beta, header: { name: x-beta, equals: "1" } }

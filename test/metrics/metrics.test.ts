@@ -8,9 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { App } from '../../src/app.js';
-import { adminUrlOf, api, gatewayUrlOf, runCli, startTestApp, startUpstream, tempDir, waitForRollout, writeFile, type Upstream } from '../rollout/helpers.js';
+import { adminUrlOf, api, gatewayUrlOf, runCli, startTestApp, startUpstream, waitForRollout, writeFile, type Upstream } from '../rollout/helpers.js';
 import { allLabelValues, deadUrl, family, histograms, hit, samples, scrape, startSilentUpstream, total, value } from './helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 /** A bucket bound as a number (`+Inf` included). */
 const le = (bound: string): number => (bound === '+Inf' ? Infinity : Number(bound));

@@ -25,7 +25,6 @@ import {
   startTestApp,
   startUpstream,
   tally,
-  tempDir,
   waitForRollout,
   writeFile,
   type Upstream,
@@ -33,6 +32,7 @@ import {
 import { prometheusTemplates } from './doc-queries.js';
 import { startPrometheus, type PrometheusServer } from './harness.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let upstreams: Record<'stable' | 'good' | 'bad', Upstream>;

@@ -10,10 +10,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { prometheusProvider } from '../../src/rollout/providers/prometheus.js';
-import { api, send, spawnServe, startUpstream, tempDir, writeFile, type ServeChild, type Upstream } from '../rollout/helpers.js';
+import { api, send, spawnServe, startUpstream, writeFile, type ServeChild, type Upstream } from '../rollout/helpers.js';
 import { promqlQueries, prometheusTemplates } from './doc-queries.js';
 import { startPrometheus, type PrometheusServer } from './harness.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const ROLLOUT = { name: 'checkout-beta', service: 'checkout', stable: 'stable', canary: 'beta' };
 

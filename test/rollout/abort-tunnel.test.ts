@@ -7,8 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { writeFile } from 'node:fs/promises';
-import { adminUrlOf, api, config, startTestApp, startUpstream, tempDir, waitForRollout, TOKEN } from './helpers.js';
+import { adminUrlOf, api, config, startTestApp, startUpstream, waitForRollout, TOKEN } from './helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 /** An upstream that switches every upgrade request to its protocol and then echoes bytes. */
 async function echoUpgrades(): Promise<{ url: string; close(): Promise<void> }> {

@@ -12,8 +12,9 @@ import net, { type AddressInfo } from 'node:net';
 import { request } from 'undici';
 import type { App } from '../../src/app.js';
 import type { Overview } from '../../src/metrics/overview.js';
-import { adminUrlOf, api, gatewayUrlOf, startTestApp, tempDir, waitForRollout, writeFile } from './helpers.js';
+import { adminUrlOf, api, gatewayUrlOf, startTestApp, waitForRollout, writeFile } from './helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 /** An upstream that says which version it is and keeps the lane header of every request it got. */
 interface Recorder {

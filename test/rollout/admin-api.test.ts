@@ -17,12 +17,12 @@ import {
   startTestApp,
   startUpstream,
   tally,
-  tempDir,
   TOKEN,
   waitForRollout,
   writeFile,
 } from './helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const ROLLOUTS = (firstWeight: number) => `
 rollouts:

@@ -16,11 +16,11 @@ import {
   startTestApp,
   startUpstream,
   tally,
-  tempDir,
   waitForRollout,
   writeFile,
 } from './helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 async function setup(jobExit: number) {
   const dir = await tempDir();

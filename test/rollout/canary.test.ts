@@ -15,12 +15,12 @@ import {
   startTestApp,
   startUpstream,
   tally,
-  tempDir,
   waitForRollout,
   writeFile,
   type Upstream,
 } from './helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 async function setup(rest: string, opts: { failEvery?: number } = {}) {
   const dir = await tempDir();

@@ -16,12 +16,12 @@ import {
   startTestApp,
   startUpstream,
   tally,
-  tempDir,
   TOKEN,
   waitForRollout,
   writeFile,
 } from './helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 test('a manual pause is released by `graylane rollout promote`; a refused command prints the reason and exits 1', async (t) => {
   const dir = await tempDir();

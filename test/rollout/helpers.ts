@@ -5,11 +5,9 @@
  * Every wait is bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
 import { Agent, request } from 'undici';
 import { startApp, type App } from '../../src/app.js';
@@ -51,12 +49,6 @@ export async function startUpstream(version: string, opts: { failEvery?: number 
       server.close(() => resolve());
     });
   return self;
-}
-
-/** A fresh temporary directory; remove() deletes it. */
-export async function tempDir(): Promise<{ path: string; file(name: string): string; remove(): Promise<void> }> {
-  const path = await mkdtemp(join(tmpdir(), 'graylane-rollout-'));
-  return { path, file: (name) => join(path, name), remove: () => rm(path, { recursive: true, force: true }) };
 }
 
 /**

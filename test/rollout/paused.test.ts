@@ -16,12 +16,12 @@ import {
   startTestApp,
   startUpstream,
   tally,
-  tempDir,
   waitForRollout,
   writeFile,
   TOKEN,
 } from './helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 test('a rollout added with paused: true waits for `graylane rollout resume`, moving no traffic until then', async (t) => {
   const dir = await tempDir();

@@ -5,8 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { config, getRollout, send, startServe, startUpstream, tally, tempDir, waitForRollout, writeFile, type ServeChild } from './helpers.js';
+import { config, getRollout, send, startServe, startUpstream, tally, waitForRollout, writeFile, type ServeChild } from './helpers.js';
 import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const PAUSE_MS = 4000;
 
