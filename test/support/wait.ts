@@ -1,11 +1,11 @@
 /** Bounded waiting for the tests: one way to poll, so every wait names what it waited for and for how long. */
 
-/** Polls `cond` every 10 ms until it holds; a wall-clock bound so a wait on a loaded machine still ends, naming `what`. */
+/** Polls `cond` every 20 ms until it holds; a wall-clock bound so a wait on a loaded machine still ends, naming `what`. */
 export async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`${what}: not reached in ${ms} ms`);
-    await sleep(10);
+    await sleep(20);
   }
 }
 
