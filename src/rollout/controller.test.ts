@@ -10,6 +10,7 @@ import { RolloutController } from './controller.js';
 import { RolloutError } from './errors.js';
 import type { AnalysisTemplate, RolloutSpec } from './model.js';
 import { loadRollouts } from './test-support.js';
+import { until } from '../../test/support/wait.js';
 
 const CANARY = `
 rollouts:
@@ -24,15 +25,6 @@ rollouts:
           - setWeight: 60
 `;
 
-/** Waits until `cond()` holds, polling every 10 ms, for at most 5 s. */
-async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const end = Date.now() + 5000;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`${what}: not reached in time`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 function open(store: Store, config: { rollouts: RolloutSpec[]; templates: Record<string, AnalysisTemplate> }, published: Record<string, ServiceOverlay>[]) {
   return RolloutController.open({ store, rollouts: config.rollouts, templates: config.templates, onStatus: (o) => published.push(o) });
 }
@@ -43,7 +35,7 @@ test('a command is committed before it resolves, and its overlay was handed out 
   const c = await open(store, loadRollouts(CANARY), published);
   assert.deepEqual(c.overlays(), { web: { split: { stable: 100 } } }, 'not started: all on stable');
   c.start();
-  await until(async () => (await c.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 'the manual pause');
+  await until('the manual pause', async () => (await c.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 5000);
   assert.deepEqual(published.at(-1), { web: { split: { stable: 80, beta: 20 } } });
 
   const written = await c.command('web-beta', { type: 'abort' });
@@ -63,7 +55,7 @@ test('open() resumes from the store: the gateway can start with the weights of t
   const config = loadRollouts(CANARY);
   const first = await open(store, config, []);
   first.start();
-  await until(async () => (await first.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 'the manual pause');
+  await until('the manual pause', async () => (await first.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 5000);
   await first.close();
 
   const published: Record<string, ServiceOverlay>[] = [];
@@ -71,7 +63,7 @@ test('open() resumes from the store: the gateway can start with the weights of t
   assert.deepEqual(second.overlays(), { web: { split: { stable: 80, beta: 20 } } });
   second.start();
   await second.command('web-beta', { type: 'promote' });
-  await until(async () => (await second.get('web-beta')).stored?.status.phase === 'Healthy', 'completion');
+  await until('completion', async () => (await second.get('web-beta')).stored?.status.phase === 'Healthy', 5000);
   assert.deepEqual(published.at(-1), { web: { stableVersion: 'beta' } });
   const reasons = (await second.events('web-beta')).map((e) => e.reason);
   assert.equal(reasons.filter((r) => r === 'RolloutStarted').length, 1);
@@ -85,7 +77,7 @@ test('update(): a removed rollout loses its overlay, a changed one aborts and st
   const config = loadRollouts(CANARY);
   const c = await open(store, config, []);
   c.start();
-  await until(async () => (await c.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 'the manual pause');
+  await until('the manual pause', async () => (await c.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 5000);
 
   c.update([], {});
   assert.deepEqual(c.overlays(), {});
@@ -93,8 +85,8 @@ test('update(): a removed rollout loses its overlay, a changed one aborts and st
 
   const changed = loadRollouts(CANARY.replace('setWeight: 20', 'setWeight: 30'));
   c.update(changed.rollouts, changed.templates);
-  await until(async () => (await c.get('web-beta')).stored?.status.attempt === 2, 'a new attempt');
-  await until(() => JSON.stringify(c.overlays()) === JSON.stringify({ web: { split: { stable: 70, beta: 30 } } }), 'the new weight');
+  await until('a new attempt', async () => (await c.get('web-beta')).stored?.status.attempt === 2, 5000);
+  await until('the new weight', () => JSON.stringify(c.overlays()) === JSON.stringify({ web: { split: { stable: 70, beta: 30 } } }), 5000);
   const reasons = (await c.events('web-beta')).map((e) => e.reason);
   assert.ok(reasons.includes('SpecChanged'));
   await c.close();
@@ -121,7 +113,7 @@ rollouts:
     let store: Store = openSqliteStore(path);
     const first = await open(store, config, []);
     first.start();
-    await until(async () => (await first.get('web-bg')).stored?.status.hooks.preRollout?.state === 'started', 'the hook to start');
+    await until('the hook to start', async () => (await first.get('web-bg')).stored?.status.hooks.preRollout?.state === 'started', 5000);
     await first.close();
     await store.close();
 
@@ -129,7 +121,7 @@ rollouts:
     store = openSqliteStore(path);
     const second = await open(store, config, []);
     second.start();
-    await until(async () => (await second.get('web-bg')).stored?.status.hooks.cleanup?.state === 'finished', 'cleanup');
+    await until('cleanup', async () => (await second.get('web-bg')).stored?.status.hooks.cleanup?.state === 'finished', 5000);
 
     // Then the interrupted hook counts as failed, the attempt is aborted, and nothing ran twice
     const { stored } = await second.get('web-bg');
@@ -175,7 +167,7 @@ test('abort with a store that refuses writes: routes at once, answers not durabl
   const config = loadRollouts(CANARY);
   const c = await RolloutController.open({ store, rollouts: config.rollouts, templates: config.templates, onStatus: (o) => published.push(o), retryMs: 20 });
   c.start();
-  await until(async () => (await c.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 'the manual pause');
+  await until('the manual pause', async () => (await c.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 5000);
   const before = (await inner.getStatus('web-beta'))!;
 
   // When the store stops taking writes and reads, and an abort is asked for
@@ -195,14 +187,14 @@ test('abort with a store that refuses writes: routes at once, answers not durabl
 
   // And reads back: still not written, retried, other commands wait for it
   store.reads = true;
-  await until(async () => ((await c.get('web-beta')).abortPending?.attempts ?? 0) >= 3, 'a few retries');
+  await until('a few retries', async () => ((await c.get('web-beta')).abortPending?.attempts ?? 0) >= 3, 5000);
   assert.equal((await inner.getStatus('web-beta'))!.revision, before.revision, 'nothing written');
   await assert.rejects(c.command('web-beta', { type: 'promote' }), (e: unknown) => e instanceof RolloutError && e.code === 'ABORT_PENDING' && e.httpStatus === 503);
   assert.deepEqual(c.overlays(), ABORTED, 'still routed as aborted');
 
   // When writes work again: the retry writes it, an ordinary aborted status with its events
   store.writes = true;
-  await until(async () => (await c.get('web-beta')).abortPending === null, 'the abort written');
+  await until('the abort written', async () => (await c.get('web-beta')).abortPending === null, 5000);
   const written = (await inner.getStatus('web-beta'))!;
   assert.equal(written.status.phase, 'Degraded');
   assert.equal(written.status.reason, 'Aborted');
@@ -224,14 +216,14 @@ test('a held abort the stored status refuses (aborted elsewhere meanwhile) is dr
   const config = loadRollouts(CANARY);
   const c = await RolloutController.open({ store, rollouts: config.rollouts, templates: config.templates, onStatus: (o) => published.push(o), retryMs: 20 });
   c.start();
-  await until(async () => (await c.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 'the manual pause');
+  await until('the manual pause', async () => (await c.get('web-beta')).stored?.status.reason === 'AwaitingPromotion', 5000);
   store.writes = false;
   assert.equal((await c.command('web-beta', { type: 'abort' })).durable, false);
   // Another writer (another process on the file, or gateway) aborts it meanwhile
   const stored = (await inner.getStatus('web-beta'))!;
   await inner.commit({ name: 'web-beta', expectRevision: stored.revision, status: { ...stored.status, phase: 'Degraded', reason: 'Aborted', message: 'elsewhere', abort: true, weight: 0 } });
   store.writes = true;
-  await until(async () => (await c.get('web-beta')).abortPending === null, 'the held abort settles');
+  await until('the held abort settles', async () => (await c.get('web-beta')).abortPending === null, 5000);
   assert.equal((await inner.getStatus('web-beta'))!.status.message, 'elsewhere', 'not written over');
   assert.deepEqual(c.overlays(), ABORTED);
   const count = published.length;

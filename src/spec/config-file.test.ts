@@ -6,20 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadSpecFile } from './index.js';
 import { readConfigText } from './config-file.js';
+import { tempDir } from '../../test/support/temp.js';
 
 const GOOD = 'services: {}\nroutes: []\n';
-
-function tempDir(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'graylane-config-file-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** A FIFO at `path`; after the test, a writer is opened on it so a reader stuck on it (the bug) is let go. */
 function fifo(t: { after(fn: () => void): void }, path: string): string {
@@ -48,32 +42,36 @@ async function unreadable(path: string): Promise<string> {
 }
 
 test('a FIFO at the config path is refused at once, not read until a writer comes', { timeout: 5000 }, async (t) => {
-  const path = fifo(t, join(tempDir(t), 'graylane.yaml'));
+  const dir = await tempDir();
+  t.after(dir.remove);
+  const path = fifo(t, dir.file('graylane.yaml'));
   const started = Date.now();
   assert.equal(await unreadable(path), `${path}: cannot read config file: is a FIFO (named pipe), not a regular file (a config must be a regular file or a symlink to one)`);
   assert.ok(Date.now() - started < 1000);
 });
 
 test('a symlink to a FIFO is refused as the FIFO; a symlink to a regular file is read', { timeout: 5000 }, async (t) => {
-  const dir = tempDir(t);
-  fifo(t, join(dir, 'pipe'));
-  symlinkSync(join(dir, 'pipe'), join(dir, 'to-pipe.yaml'));
-  assert.match(await unreadable(join(dir, 'to-pipe.yaml')), /: cannot read config file: is a FIFO \(named pipe\), not a regular file/);
+  const dir = await tempDir();
+  t.after(dir.remove);
+  fifo(t, dir.file('pipe'));
+  symlinkSync(dir.file('pipe'), dir.file('to-pipe.yaml'));
+  assert.match(await unreadable(dir.file('to-pipe.yaml')), /: cannot read config file: is a FIFO \(named pipe\), not a regular file/);
 
   // The ConfigMap layout: graylane.yaml -> ..data/graylane.yaml, ..data -> ..2026_12_05/
-  mkdirSync(join(dir, '..2026_12_05'));
-  writeFileSync(join(dir, '..2026_12_05', 'graylane.yaml'), GOOD);
-  symlinkSync('..2026_12_05', join(dir, '..data'));
-  symlinkSync(join('..data', 'graylane.yaml'), join(dir, 'graylane.yaml'));
-  assert.deepEqual((await loadSpecFile(join(dir, 'graylane.yaml'))).routes, []);
+  mkdirSync(dir.file('..2026_12_05'));
+  writeFileSync(join(dir.path, '..2026_12_05', 'graylane.yaml'), GOOD);
+  symlinkSync('..2026_12_05', dir.file('..data'));
+  symlinkSync(join('..data', 'graylane.yaml'), dir.file('graylane.yaml'));
+  assert.deepEqual((await loadSpecFile(dir.file('graylane.yaml'))).routes, []);
 });
 
 test('a directory, /dev/zero and a Unix socket are refused, each named for what it is', { timeout: 5000 }, async (t) => {
-  const dir = tempDir(t);
-  assert.match(await unreadable(dir), /: cannot read config file: is a directory, not a regular file/);
+  const dir = await tempDir();
+  t.after(dir.remove);
+  assert.match(await unreadable(dir.path), /: cannot read config file: is a directory, not a regular file/);
   assert.match(await unreadable('/dev/zero'), /^\/dev\/zero: cannot read config file: is a character device, not a regular file/);
 
-  const sock = join(dir, 'graylane.sock');
+  const sock = dir.file('graylane.sock');
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(sock, resolve));
   t.after(() => server.close());
@@ -81,8 +79,9 @@ test('a directory, /dev/zero and a Unix socket are refused, each named for what 
 });
 
 test('a file over the limit is refused with the limit named; one at the limit is read', async (t) => {
-  const dir = tempDir(t);
-  const path = join(dir, 'big.yaml');
+  const dir = await tempDir();
+  t.after(dir.remove);
+  const path = dir.file('big.yaml');
   writeFileSync(path, 'x'.repeat(4096));
   assert.equal((await readConfigText(path, 4096)).length, 4096);
   writeFileSync(path, 'x'.repeat(4097));
@@ -96,7 +95,9 @@ test('a file over the limit is refused with the limit named; one at the limit is
 });
 
 test('the default limit is 16 MiB: a 17 MiB config is refused by loadSpecFile', async (t) => {
-  const path = join(tempDir(t), 'huge.yaml');
+  const dir = await tempDir();
+  t.after(dir.remove);
+  const path = dir.file('huge.yaml');
   writeFileSync(path, `${GOOD}# ${'x'.repeat(17 * 1024 * 1024)}\n`);
   assert.equal(await unreadable(path), `${path}: cannot read config file: is larger than 16 MiB, the limit for a config file`);
 });

@@ -6,6 +6,7 @@ import { connectEtcd, type EtcdConnection } from './etcd-connection.js';
 import { startEtcd, type EtcdServer } from './etcd-harness.js';
 import { EtcdStore, watchStatuses } from './etcd.js';
 import { StoreConflictError, StoreFencedError, StoreUnavailableError, type Store } from './types.js';
+import { eventually } from '../../test/support/wait.js';
 
 /** One etcd for this file, started by the first test that needs it; each test has its own prefix. */
 let server: Promise<EtcdServer> | undefined;
@@ -42,19 +43,6 @@ runStoreConformance('etcd', {
 });
 
 const isUnavailable = (e: unknown): boolean => e instanceof StoreUnavailableError && e.code === 'STORE_UNAVAILABLE' && e.status === 503;
-
-/** Polls `fn` until it resolves (bounded), for waiting out a restart. */
-async function eventually<T>(fn: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 test('etcd store: the keys sit under the prefix, readable with any etcd client', async () => {
   const prefix = freshPrefix();

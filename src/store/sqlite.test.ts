@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -10,15 +9,12 @@ import { runStoreConformance, sampleStatus } from './conformance.js';
 import { MIGRATIONS, openSqliteStore, type SqliteStore } from './sqlite.js';
 import { EVENTS_PER_COMMIT } from './crash-writer.fixture.js';
 import type { Store } from './types.js';
-
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'graylane-store-'));
-}
+import { tempDir } from '../../test/support/temp.js';
 
 runStoreConformance('sqlite', {
   async fresh() {
-    const dir = tempDir();
-    const path = join(dir, 'nested', 'state.db');
+    const dir = await tempDir();
+    const path = join(dir.path, 'nested', 'state.db');
     const clients: Store[] = [openSqliteStore(path)];
     return {
       store: clients[0]!,
@@ -29,16 +25,16 @@ runStoreConformance('sqlite', {
       },
       async cleanup() {
         for (const c of clients) await c.close();
-        rmSync(dir, { recursive: true, force: true });
+        await dir.remove();
       },
     };
   },
 });
 
 test('sqlite store: WAL journal, full sync, and the migrations recorded once', async () => {
-  const dir = tempDir();
+  const dir = await tempDir();
   try {
-    const path = join(dir, 'state.db');
+    const path = dir.file('state.db');
     const store = openSqliteStore(path);
     await store.commit({ name: 'a', status: sampleStatus('a'), expectRevision: 0 });
     await store.close();
@@ -51,38 +47,38 @@ test('sqlite store: WAL journal, full sync, and the migrations recorded once', a
     assert.deepEqual(applied, MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
     db.close();
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 });
 
-test('sqlite store: a file from a newer graylane is refused, not damaged', () => {
-  const dir = tempDir();
+test('sqlite store: a file from a newer graylane is refused, not damaged', async () => {
+  const dir = await tempDir();
   try {
-    const path = join(dir, 'state.db');
+    const path = dir.file('state.db');
     openSqliteStore(path).close();
     const db = new Database(path);
     db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(999, 'from the future', 0);
     db.close();
     assert.throws(() => openSqliteStore(path), /schema version 999, newer than this graylane knows/);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 });
 
-test('sqlite store: a path that is not a database is an error', () => {
-  const dir = tempDir();
+test('sqlite store: a path that is not a database is an error', async () => {
+  const dir = await tempDir();
   try {
-    const path = join(dir, 'state.db');
+    const path = dir.file('state.db');
     writeFileSync(path, 'this is not sqlite, just text long enough to have a header page '.repeat(20));
     assert.throws(() => openSqliteStore(path), /not a database/);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 });
 
 test('sqlite store: a writer killed with SIGKILL mid-loop leaves a consistent file with every acknowledged commit', async () => {
-  const dir = tempDir();
-  const path = join(dir, 'state.db');
+  const dir = await tempDir();
+  const path = dir.file('state.db');
   const fixture = fileURLToPath(new URL('./crash-writer.fixture.js', import.meta.url));
   try {
     const child = spawn(process.execPath, [fixture, path, '100000'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -123,6 +119,6 @@ test('sqlite store: a writer killed with SIGKILL mid-loop leaves a consistent fi
       await store.close();
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 });

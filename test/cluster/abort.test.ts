@@ -8,9 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
 import type { RolloutDetail } from '../../src/admin/rollouts.js';
-import { startUpstream, tempDir, until, waitForRollout, writeFile } from '../rollout/helpers.js';
+import { startUpstream, waitForRollout, writeFile } from '../rollout/helpers.js';
 import { etcdForFile, freshPrefix } from './helpers.js';
 import { adminGet, adminPost, apply, startClusterGateway, versionFor, type ClusterGateway } from './serve-helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const etcd = etcdForFile();
 
@@ -44,7 +46,7 @@ test('etcd stopped: abort reroutes the gateway asked at once, not durable; other
   for (const g of gateways) await waitForRollout(g.adminUrl, 'web-beta', (v) => v.reason === 'AwaitingPromotion', 15_000);
   const betaShare = async (g: ClusterGateway) => (await Promise.all([...Array(100).keys()].map((i) => versionFor(g.gatewayUrl, { 'x-user-id': `u${i}` })))).filter((v) => v === 'beta').length;
   for (const g of gateways) {
-    await until(async () => (await versionFor(g.gatewayUrl, { 'x-user-id': '1001' })) === 'beta' && (await betaShare(g)) > 20, 5000, `${g.name} routes the rollout`);
+    await until(`${g.name} routes the rollout`, async () => (await versionFor(g.gatewayUrl, { 'x-user-id': '1001' })) === 'beta' && (await betaShare(g)) > 20, 5000);
   }
 
   // When etcd stops and the rollout is aborted through the gateway that does not lead
@@ -73,9 +75,9 @@ test('etcd stopped: abort reroutes the gateway asked at once, not durable; other
   await server.start();
 
   // Then the held abort is written, and every gateway routes by it
-  await until(async () => (await adminGet<RolloutDetail>(gw.adminUrl, '/api/v1/rollouts/web-beta')).abortPending === null, 40_000, 'the abort written to etcd');
+  await until('the abort written to etcd', async () => (await adminGet<RolloutDetail>(gw.adminUrl, '/api/v1/rollouts/web-beta')).abortPending === null, 40_000);
   for (const g of gateways) {
-    await until(async () => (await versionFor(g.gatewayUrl, { 'x-user-id': '1001' })) === 'stable' && (await betaShare(g)) === 0, 15_000, `${g.name} routes the abort`);
+    await until(`${g.name} routes the abort`, async () => (await versionFor(g.gatewayUrl, { 'x-user-id': '1001' })) === 'stable' && (await betaShare(g)) === 0, 15_000);
     assert.equal((await waitForRollout(g.adminUrl, 'web-beta', (v) => v.phase === 'Degraded', 15_000)).reason, 'Aborted');
   }
   const events = await adminGet<RolloutDetail>(ctl.adminUrl, '/api/v1/rollouts/web-beta?events=20');
@@ -109,7 +111,7 @@ test('etcd frozen (answers nothing): the abort reroutes before its write has eve
   );
   assert.equal((await apply(server.endpoint, prefix, dir.file('graylane.yaml'))).code, 0);
   await waitForRollout(gw.adminUrl, 'web-beta', (v) => v.reason === 'AwaitingPromotion', 15_000);
-  await until(async () => (await versionFor(gw!.gatewayUrl, { 'x-user-id': '1001' })) === 'beta', 5000, 'the users list on beta');
+  await until('the users list on beta', async () => (await versionFor(gw!.gatewayUrl, { 'x-user-id': '1001' })) === 'beta', 5000);
 
   // When etcd hangs and the rollout is aborted
   await server.freeze();
@@ -121,7 +123,7 @@ test('etcd frozen (answers nothing): the abort reroutes before its write has eve
     return r;
   });
   // Then the gateway routes to stable while the write still waits for etcd
-  await until(async () => (await versionFor(gw!.gatewayUrl, { 'x-user-id': '1001' })) === 'stable', 1000, 'rerouted');
+  await until('rerouted', async () => (await versionFor(gw!.gatewayUrl, { 'x-user-id': '1001' })) === 'stable', 1000);
   const reroutedMs = Date.now() - asked;
   assert.equal(answeredAt, 0, `rerouted after ${reroutedMs} ms, before the abort was answered`);
   const reply = await answer;
@@ -132,7 +134,7 @@ test('etcd frozen (answers nothing): the abort reroutes before its write has eve
   // When etcd answers again: the abort is written
   server.thaw();
   frozen = false;
-  await until(async () => (await adminGet<RolloutDetail>(gw!.adminUrl, '/api/v1/rollouts/web-beta')).abortPending === null, 40_000, 'the abort written');
+  await until('the abort written', async () => (await adminGet<RolloutDetail>(gw!.adminUrl, '/api/v1/rollouts/web-beta')).abortPending === null, 40_000);
   assert.equal((await waitForRollout(gw.adminUrl, 'web-beta', (v) => v.phase === 'Degraded')).reason, 'Aborted');
   assert.equal(await versionFor(gw.gatewayUrl, { 'x-user-id': '1001' }), 'stable');
 });

@@ -5,7 +5,8 @@ import { publishCounters, watchClusterMetrics } from '../../src/store/counters.j
 import { TrafficRecorder } from '../../src/traffic/index.js';
 import { startTcpProxy } from '../../src/store/etcd-harness.js';
 import { StoreUnavailableError } from '../../src/store/types.js';
-import { Connections, etcdForFile, freshPrefix, waitFor } from './helpers.js';
+import { Connections, etcdForFile, freshPrefix } from './helpers.js';
+import { until } from '../support/wait.js';
 
 const etcd = etcdForFile();
 
@@ -35,7 +36,7 @@ test('counters: two gateways publish, the controller sums them; percentiles matc
     record([g2, reference], 'whoami', 'beta', 1, 0, 900);
     record([g2, reference], 'whoami', 'stable', 5, 200, 3);
 
-    await waitFor('both gateways summed', () => metrics.window('whoami', 'beta', 60_000).requests === 43);
+    await until('both gateways summed', () => metrics.window('whoami', 'beta', 60_000).requests === 43);
     assert.deepEqual(metrics.window('whoami', 'beta', 60_000), reference.window('whoami', 'beta', 60_000));
     assert.deepEqual(metrics.window('whoami', 'stable', 60_000), reference.window('whoami', 'stable', 60_000));
     assert.equal(metrics.window('whoami', 'beta', 60_000).errors, 3);
@@ -46,10 +47,10 @@ test('counters: two gateways publish, the controller sums them; percentiles matc
 
     // A gateway shutting down withdraws its key; what it served still counts in the window.
     await p2.close();
-    await waitFor('g2 gone', () => metrics.gateways === 1);
+    await until('g2 gone', () => metrics.gateways === 1);
     assert.equal(metrics.window('whoami', 'beta', 60_000).requests, 43);
     record([g1], 'whoami', 'beta', 7, 200, 5);
-    await waitFor('g1 goes on', () => metrics.window('whoami', 'beta', 60_000).requests === 50);
+    await until('g1 goes on', () => metrics.window('whoami', 'beta', 60_000).requests === 50);
     await p1.close();
     await metrics.close();
   } finally {
@@ -72,11 +73,11 @@ test('counters: a window is latest minus the sample from that long ago, per gate
     now += 10_000;
     record([totals], 'svc', 'beta', 10, 200, 5);
     await pub.flush(); // sample at +10 s: 10 requests
-    await waitFor('first sample', () => metrics.window('svc', 'beta', 300_000).requests === 10);
+    await until('first sample', () => metrics.window('svc', 'beta', 300_000).requests === 10);
     now += 60_000;
     record([totals], 'svc', 'beta', 4, 500, 5);
     await pub.flush(); // sample at +70 s: 14 requests
-    await waitFor('second sample', () => metrics.window('svc', 'beta', 300_000).requests === 14);
+    await until('second sample', () => metrics.window('svc', 'beta', 300_000).requests === 14);
 
     now += 1_000; // the controller asks at +71 s
     assert.equal(metrics.window('svc', 'beta', 60_000).requests, 4, 'since the sample at +10 s');
@@ -101,7 +102,7 @@ test('counters: with etcd out of reach the controller says so instead of reporti
     await metrics.ready();
     assert.equal(metrics.window('svc', 'beta', 60_000).requests, 0);
     proxy.cut();
-    await waitFor('the stale error', () => {
+    await until('the stale error', () => {
       try {
         metrics.window('svc', 'beta', 60_000);
         return false;
@@ -110,7 +111,7 @@ test('counters: with etcd out of reach the controller says so instead of reporti
       }
     });
     proxy.restore();
-    await waitFor('current again', () => {
+    await until('current again', () => {
       try {
         return metrics.window('svc', 'beta', 60_000).requests === 0;
       } catch {

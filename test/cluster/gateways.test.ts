@@ -7,9 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startInstance, stopInstance, type Graylane } from '../full-link/helpers.js';
-import { getRollout, runCli, startUpstream, TOKEN, tempDir, until, waitForRollout, writeFile, type Upstream } from '../rollout/helpers.js';
+import { getRollout, runCli, startUpstream, TOKEN, waitForRollout, writeFile, type Upstream } from '../rollout/helpers.js';
 import { etcdForFile, freshPrefix } from './helpers.js';
 import { adminGet, adminPost, apply, isLeading, startClusterGateway, versionFor, type ClusterGateway } from './serve-helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const etcd = etcdForFile();
 
@@ -66,7 +68,7 @@ test('three gateways, two controllers: apply routes all three, a changed weight 
   assert.match(applied.stdout, /^applied .* \(revision \d+, sha256 [0-9a-f]{12}\)/);
 
   // Then all three route by it
-  for (const g of c.gateways) await until(async () => (await versionFor(g.gatewayUrl, { 'x-user-id': 'probe' })) !== 'status 404', 5000, `${g.name} routes`);
+  for (const g of c.gateways) await until(`${g.name} routes`, async () => (await versionFor(g.gatewayUrl, { 'x-user-id': 'probe' })) !== 'status 404', 5000);
 
   // And each of 1,000 users gets the same lane from all three, about 30% of them beta
   const lanes = async (g: ClusterGateway) => {
@@ -94,12 +96,12 @@ test('three gateways, two controllers: apply routes all three, a changed weight 
   assert.ok(lateUser >= 0);
   const converged: number[] = [];
   for (const g of c.gateways) {
-    await until(async () => {
+    await until(`${g.name} at 60%`, async () => {
       const ids = [...Array(200).keys()];
       const now = await Promise.all(ids.map((i) => versionFor(g.gatewayUrl, { 'x-user-id': `user-${i}` })));
       const share = now.filter((v) => v === 'beta').length / 2;
       return share > 50 && ids.every((i) => a[i] !== 'beta' || now[i] === 'beta');
-    }, 5000, `${g.name} at 60%`);
+    }, 5000);
     converged.push(Date.now() - appliedAt);
   }
   const config = await adminGet<{ reloads: number; store: { kind: string; up: boolean } }>(g3.adminUrl, '/api/v1/config');
@@ -117,7 +119,7 @@ test('three gateways, two controllers: apply routes all three, a changed weight 
   assert.match(still.stdout, /percent: 60/);
 
   // And exactly one of the two candidates leads; the gateway-only process never does
-  await until(async () => (await isLeading(g1)) !== (await isLeading(g2)), 10_000, 'one leader');
+  await until('one leader', async () => (await isLeading(g1)) !== (await isLeading(g2)), 10_000);
   assert.equal(await isLeading(g3), false);
 });
 
@@ -142,14 +144,14 @@ rollouts:
 
   // Given the rollout in its timed pause at 20%, driven by one of the two controllers
   const gw3 = c.gateways[2]!;
-  await until(async () => (await adminGet<{ snapshotId: string; reloads: number }>(gw3.adminUrl, '/api/v1/config')).reloads === 1, 5000, 'spec applied');
+  await until('spec applied', async () => (await adminGet<{ snapshotId: string; reloads: number }>(gw3.adminUrl, '/api/v1/config')).reloads === 1, 5000);
   const paused = await waitForRollout(gw3.adminUrl, 'web-beta', (v) => v.currentStep === 1 && v.reason === 'PauseStep', 15_000);
   assert.equal(paused.weight, 20);
   let leader: ClusterGateway | undefined;
-  await until(async () => {
+  await until('a leader', async () => {
     for (const g of c.gateways.slice(0, 2)) if (await isLeading(g)) leader = g;
     return leader !== undefined;
-  }, 10_000, 'a leader');
+  }, 10_000);
   const follower = c.gateways.slice(0, 2).find((g) => g !== leader)!;
 
   // And every gateway routes by the leader's step (20% of users to beta), followers included
@@ -166,11 +168,11 @@ rollouts:
   await leader!.stop('SIGKILL');
 
   // Then the other candidate takes over within the lease TTL and finishes the rollout
-  await until(() => isLeading(follower), 15_000, `${follower.name} elected`);
+  await until(`${follower.name} elected`, () => isLeading(follower), 15_000);
   const done = await waitForRollout(gw3.adminUrl, 'web-beta', (v) => v.phase === 'Healthy', 20_000);
   assert.deepEqual(done.traffic, { beta: 100 });
   for (const g of [follower, gw3]) {
-    await until(async () => (await versionFor(g.gatewayUrl, { 'x-user-id': 'u1' })) === 'beta' && (await sample(g)) === 100, 5000, `${g.name} all beta`);
+    await until(`${g.name} all beta`, async () => (await versionFor(g.gatewayUrl, { 'x-user-id': 'u1' })) === 'beta' && (await sample(g)) === 100, 5000);
   }
 
   // And each step ran exactly once across both controllers
@@ -225,7 +227,7 @@ rollouts:
     return res.headers.get('x-version') ?? (text.includes('"web-gray"') ? 'web-gray' : `status ${res.status}`);
   };
   // Then the other gateway sends the gray lane to it
-  await until(async () => (await grayAnswer(gw)) === 'web-gray', 5000, 'gray routed to the registered instance');
+  await until('gray routed to the registered instance', async () => (await grayAnswer(gw)) === 'web-gray', 5000);
   const listed = await adminGet<{ instances: { id: string; version: string }[] }>(gw.adminUrl, '/api/v1/instances');
   assert.deepEqual(listed.instances.map((i) => [i.id, i.version]), [[inst.id, 'gray']]);
 
@@ -236,11 +238,11 @@ rollouts:
   // Then its registration disappears from both gateways once the lease runs out (passive health
   // may eject the dead address sooner; the lease is what removes it from every gateway's table)
   const registered = async (g: ClusterGateway) => (await adminGet<{ instances: unknown[] }>(g.adminUrl, '/api/v1/instances')).instances.length;
-  for (const g of c.gateways) await until(async () => (await registered(g)) === 0, 10_000, `${g.name} dropped the dead instance`);
+  for (const g of c.gateways) await until(`${g.name} dropped the dead instance`, async () => (await registered(g)) === 0, 10_000);
   const gone = Date.now() - killedAt;
   assert.ok(gone >= 1000, `dropped after ${gone} ms: before its TTL could have run out`);
   // And the lane is served from the fallback, which is beta now that the rollout completed
-  for (const g of c.gateways) await until(async () => (await grayAnswer(g)) === 'beta', 5000, `${g.name} serves gray from the fallback`);
+  for (const g of c.gateways) await until(`${g.name} serves gray from the fallback`, async () => (await grayAnswer(g)) === 'beta', 5000);
   t.diagnostic(`the killed instance left routing ${gone} ms after SIGKILL (TTL 2 s)`);
 });
 
@@ -287,5 +289,5 @@ analysisTemplates:
   const { events } = await getRollout(ctl.adminUrl, 'web-beta', 1000);
   assert.ok(events.some((e) => e.reason === 'AnalysisFailed' || /analysis/i.test(e.message)), JSON.stringify(events.map((e) => e.reason)));
   // And both gateways send everyone back to stable
-  for (const g of c.gateways) await until(async () => (await versionFor(g.gatewayUrl, { 'x-user-id': 'u7' })) === 'stable', 5000, `${g.name} back on stable`);
+  for (const g of c.gateways) await until(`${g.name} back on stable`, async () => (await versionFor(g.gatewayUrl, { 'x-user-id': 'u7' })) === 'stable', 5000);
 });

@@ -6,7 +6,8 @@ import { startTcpProxy } from '../../src/store/etcd-harness.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { campaign, currentLeader, type Campaign, type Leadership } from '../../src/store/leader.js';
 import { StoreFencedError } from '../../src/store/types.js';
-import { Connections, etcdForFile, freshPrefix, waitFor } from './helpers.js';
+import { Connections, etcdForFile, freshPrefix } from './helpers.js';
+import { until } from '../support/wait.js';
 
 const etcd = etcdForFile();
 
@@ -54,9 +55,9 @@ test('leader: the leader\'s process dies -> the other candidate leads within the
     const ref = new Referee();
     const connA = conns.open(server.endpoint, prefix);
     const a = ref.join(connA, 'a', TTL);
-    await waitFor('a elected', () => a.elected.length === 1);
+    await until('a elected', () => a.elected.length === 1);
     const b = ref.join(conns.open(server.endpoint, prefix), 'b', TTL);
-    await waitFor('b to be a candidate', async () => (await candidates(admin)) === 2);
+    await until('b to be a candidate', async () => (await candidates(admin)) === 2);
     assert.equal(b.campaign.isLeader, false);
     assert.equal((await currentLeader(admin))?.candidate, 'a');
 
@@ -67,8 +68,8 @@ test('leader: the leader\'s process dies -> the other candidate leads within the
     // The process of a goes away without resigning: its lease is no longer renewed.
     connA.close();
     // Within the TTL (plus etcd's expiry sweep, every 500 ms, and slack for a loaded machine).
-    await waitFor('b elected', () => b.elected.length === 1, TTL * 1000 + 3000);
-    await waitFor('a demoted', () => a.demoted.length === 1);
+    await until('b elected', () => b.elected.length === 1, TTL * 1000 + 3000);
+    await until('a demoted', () => a.demoted.length === 1);
     assert.ok(a.demoted[0]!.at <= b.elected[0]!.at, 'a stopped acting before b started');
     assert.equal(ref.most, 1);
     assert.equal((await currentLeader(admin))?.candidate, 'b');
@@ -97,18 +98,18 @@ test('leader: a leader cut off from etcd demotes itself before another is electe
     const admin = conns.open(server.endpoint, prefix);
     const ref = new Referee();
     const a = ref.join(conns.open(proxy.endpoint, prefix, 500), 'a', TTL);
-    await waitFor('a elected', () => a.elected.length === 1);
+    await until('a elected', () => a.elected.length === 1);
     const b = ref.join(conns.open(server.endpoint, prefix), 'b', TTL);
-    await waitFor('b to be a candidate', async () => (await candidates(admin)) === 2);
+    await until('b to be a candidate', async () => (await candidates(admin)) === 2);
 
     proxy.cut();
-    await waitFor('b elected', () => b.elected.length === 1, TTL * 1000 + 3000);
+    await until('b elected', () => b.elected.length === 1, TTL * 1000 + 3000);
     assert.equal(a.demoted.length, 1);
     assert.ok(a.demoted[0]!.at <= b.elected[0]!.at, `a demoted at ${a.demoted[0]!.at}, b elected at ${b.elected[0]!.at}`);
     assert.match(a.demoted[0]!.reason, /no lease renewal/);
 
     proxy.restore();
-    await waitFor('a to be a candidate again', async () => (await candidates(admin)) === 2, 10_000);
+    await until('a to be a candidate again', async () => (await candidates(admin)) === 2, 10_000);
     assert.equal(a.campaign.isLeader, false);
     assert.equal(b.campaign.isLeader, true);
     assert.equal(ref.most, 1, 'never two leaders at once');
@@ -130,18 +131,18 @@ test('leader: resign hands over at once; a leader whose key is deleted by hand s
     const admin = conns.open(server.endpoint, prefix);
     const ref = new Referee();
     const a = ref.join(conns.open(server.endpoint, prefix), 'a', TTL);
-    await waitFor('a elected', () => a.elected.length === 1);
+    await until('a elected', () => a.elected.length === 1);
     const b = ref.join(conns.open(server.endpoint, prefix), 'b', TTL);
-    await waitFor('b to be a candidate', async () => (await candidates(admin)) === 2);
+    await until('b to be a candidate', async () => (await candidates(admin)) === 2);
 
     await a.campaign.resign();
     assert.deepEqual(a.demoted.map((d) => d.reason), ['resigned']);
-    await waitFor('b elected', () => b.elected.length === 1, 3000);
+    await until('b elected', () => b.elected.length === 1, 3000);
 
     await admin.client.delete().key(b.elected[0]!.leadership.key);
-    await waitFor('b demoted', () => b.demoted.length === 1, 3000);
+    await until('b demoted', () => b.demoted.length === 1, 3000);
     assert.match(b.demoted[0]!.reason, /leader key was deleted/);
-    await waitFor('b elected again', () => b.elected.length === 2, 5000);
+    await until('b elected again', () => b.elected.length === 2, 5000);
     assert.ok(b.elected[1]!.leadership.revision > b.elected[0]!.leadership.revision);
     assert.equal(ref.most, 1);
     await b.campaign.resign();

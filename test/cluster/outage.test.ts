@@ -8,9 +8,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
-import { runCli, startUpstream, tempDir, until, waitForRollout, writeFile } from '../rollout/helpers.js';
+import { runCli, startUpstream, waitForRollout, writeFile } from '../rollout/helpers.js';
 import { etcdForFile, freshPrefix } from './helpers.js';
 import { adminGet, adminPost, apply, startClusterGateway, versionFor, type ClusterGateway } from './serve-helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const etcd = etcdForFile();
 
@@ -42,7 +44,7 @@ test('etcd stopped: gateways keep routing with the rollout weights, writes fail 
   await waitForRollout(gateways[1]!.adminUrl, 'web-beta', (v) => v.currentStep === 1 && v.reason === 'AwaitingPromotion', 15_000);
 
   const lanes = async (g: ClusterGateway) => Promise.all([...Array(200).keys()].map((i) => versionFor(g.gatewayUrl, { 'x-user-id': `u${i}` })));
-  for (const g of gateways) await until(async () => (await lanes(g)).filter((v) => v === 'beta').length > 40, 5000, `${g.name} at 40%`);
+  for (const g of gateways) await until(`${g.name} at 40%`, async () => (await lanes(g)).filter((v) => v === 'beta').length > 40, 5000);
   const before = await lanes(gateways[0]!);
   const share = before.filter((v) => v === 'beta').length / 2;
   assert.ok(share > 30 && share < 50, `beta share ${share}% at setWeight 40`);
@@ -52,7 +54,7 @@ test('etcd stopped: gateways keep routing with the rollout weights, writes fail 
 
   // Then both gateways report the store as down, in /api/v1/config and /metrics
   for (const g of gateways) {
-    await until(async () => (await adminGet<{ store: { up: boolean } }>(g.adminUrl, '/api/v1/config')).store.up === false, 10_000, `${g.name} sees etcd down`);
+    await until(`${g.name} sees etcd down`, async () => (await adminGet<{ store: { up: boolean } }>(g.adminUrl, '/api/v1/config')).store.up === false, 10_000);
     const metrics = await (await request(`${g.adminUrl}/metrics`)).body.text();
     assert.match(metrics, /^graylane_store_up 0$/m);
   }
@@ -89,7 +91,7 @@ test('etcd stopped: gateways keep routing with the rollout weights, writes fail 
   // When etcd is back
   await server.start();
   // Then every gateway, the one started from its cache included, says the store is up
-  for (const g of gateways) await until(async () => (await adminGet<{ store: { up: boolean } }>(g.adminUrl, '/api/v1/config')).store.up, 15_000, `${g.name} sees etcd up`);
+  for (const g of gateways) await until(`${g.name} sees etcd up`, async () => (await adminGet<{ store: { up: boolean } }>(g.adminUrl, '/api/v1/config')).store.up, 15_000);
   assert.match(await (await request(`${gateways[1].adminUrl}/metrics`)).body.text(), /^graylane_store_up 1$/m);
   assert.equal((await adminGet<{ config: { store: Store } }>(gateways[1].adminUrl, '/api/v1/overview')).config.store.up, true);
 
@@ -98,7 +100,7 @@ test('etcd stopped: gateways keep routing with the rollout weights, writes fail 
   assert.equal(applied.code, 0, applied.stderr);
   const notBeta = before.findIndex((v) => v === 'stable');
   for (const g of gateways) {
-    await until(async () => (await versionFor(g.gatewayUrl, { 'x-user-id': `u${notBeta}`, 'x-beta': '1' })) === 'beta', 5000, `${g.name} has the new rule`);
+    await until(`${g.name} has the new rule`, async () => (await versionFor(g.gatewayUrl, { 'x-user-id': `u${notBeta}`, 'x-beta': '1' })) === 'beta', 5000);
   }
   // And the write that failed during the outage works now, and nothing of it was half-applied
   const view = await waitForRollout(gateways[1].adminUrl, 'web-beta', () => true);

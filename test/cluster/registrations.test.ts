@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deregisterInstance, heartbeatInstance, listInstances, registerInstance, toRegistered, watchInstances, type Registration } from '../../src/store/registrations.js';
-import { Connections, etcdForFile, freshPrefix, sleep, waitFor } from './helpers.js';
+import { Connections, etcdForFile, freshPrefix } from './helpers.js';
+import { sleep, until } from '../support/wait.js';
 
 const etcd = etcdForFile();
 
@@ -23,21 +24,21 @@ test('registrations: every gateway sees them; one that stops heartbeating disapp
     assert.match(kept.id, /^[0-9a-f]{16}$/);
     assert.equal(dies.ttlMs, 2000, 'rounded up to whole seconds');
     const both = { gone: { stable: ['http://10.0.0.9:8080'] }, whoami: { beta: ['http://10.0.0.7:8080', 'http://10.0.0.8:8080'] } };
-    await waitFor('both gateways see the three', () => [0, 1].every((i) => JSON.stringify(latest(i)) === JSON.stringify(both)));
+    await until('both gateways see the three', () => [0, 1].every((i) => JSON.stringify(latest(i)) === JSON.stringify(both)));
     assert.deepEqual(toRegistered(views[0]!.at(-1)!, new Set(['whoami'])), { whoami: both.whoami }, 'filtered to the spec\'s services');
 
     // kept heartbeats (through gateway b) for longer than the TTLs; dies does not.
-    const until = Date.now() + 3500;
-    while (Date.now() < until) {
+    const heartbeatsEnd = Date.now() + 3500;
+    while (Date.now() < heartbeatsEnd) {
       assert.equal(await heartbeatInstance(b!, kept.id), true);
       await sleep(500);
     }
-    await waitFor('dies gone everywhere', () => [0, 1].every((i) => JSON.stringify(latest(i).whoami) === JSON.stringify({ beta: ['http://10.0.0.7:8080'] })), 5000);
+    await until('dies gone everywhere', () => [0, 1].every((i) => JSON.stringify(latest(i).whoami) === JSON.stringify({ beta: ['http://10.0.0.7:8080'] })), 5000);
     assert.equal(await heartbeatInstance(b!, dies.id), false, 'an expired registration cannot be revived');
     assert.deepEqual((await listInstances(c!)).map((r) => r.url).sort(), ['http://10.0.0.7:8080', 'http://10.0.0.9:8080']);
 
     assert.equal(await deregisterInstance(c!, kept.id), true);
-    await waitFor('kept gone at once', () => [0, 1].every((i) => latest(i).whoami === undefined));
+    await until('kept gone at once', () => [0, 1].every((i) => latest(i).whoami === undefined));
     assert.equal(await deregisterInstance(c!, kept.id), false);
     assert.equal(await heartbeatInstance(c!, 'not-an-id'), false);
     await Promise.all(watches.map((w) => w.close()));

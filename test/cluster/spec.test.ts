@@ -1,21 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTcpProxy } from '../../src/store/etcd-harness.js';
 import { readSpecCache, SpecCacheError } from '../../src/store/spec-cache.js';
 import { applySpec, getSpec, loadInitialSpec, watchSpec, type AppliedSpec } from '../../src/store/spec-source.js';
 import { StoreConflictError, StoreUnavailableError } from '../../src/store/types.js';
-import { Connections, etcdForFile, eventually, freshPrefix, waitFor } from './helpers.js';
+import { Connections, etcdForFile, freshPrefix } from './helpers.js';
+import { eventually, until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const etcd = etcdForFile();
 
 const spec = (weight: number): string => `# canary weight ${weight}\nservices:\n  whoami:\n    versions:\n      stable: { endpoints: [http://127.0.0.1:9001] }\n# weight: ${weight}\n`;
-
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'graylane-spec-cache-'));
-}
 
 test('spec: apply stores the text as written with its hash; the same text again writes nothing', async () => {
   const server = await etcd();
@@ -60,15 +57,15 @@ test('spec: three watching gateways get each apply; one cut off meanwhile catche
     assert.deepEqual(seen, [[], [spec(0)], [spec(0)]], 'a gateway already serving the spec is not handed it again');
 
     await applySpec(admin, spec(10));
-    await waitFor('all three at 10', () => seen.every((s) => s.at(-1) === spec(10)));
+    await until('all three at 10', () => seen.every((s) => s.at(-1) === spec(10)));
 
     proxy.cut();
-    await waitFor('gateway 3 to notice the cut', () => !watches[2]!.connected);
+    await until('gateway 3 to notice the cut', () => !watches[2]!.connected);
     await applySpec(admin, spec(20));
     await applySpec(admin, spec(30));
-    await waitFor('gateways 1 and 2 at 30', () => seen[0]!.at(-1) === spec(30) && seen[1]!.at(-1) === spec(30));
+    await until('gateways 1 and 2 at 30', () => seen[0]!.at(-1) === spec(30) && seen[1]!.at(-1) === spec(30));
     proxy.restore();
-    await waitFor('gateway 3 at 30', () => seen[2]!.at(-1) === spec(30));
+    await until('gateway 3 at 30', () => seen[2]!.at(-1) === spec(30));
 
     // Every gateway saw the applies in order, none twice; applies that arrive together (as after a
     // reconnect) may be handed over as their last one only.
@@ -89,33 +86,33 @@ test('spec: three watching gateways get each apply; one cut off meanwhile catche
 test('spec: the cache keeps the last accepted spec; a rejected one is not cached', async () => {
   const server = await etcd();
   const conns = new Connections();
-  const dir = tempDir();
-  const cacheFile = join(dir, 'state', 'spec-cache.json');
+  const dir = await tempDir();
+  const cacheFile = join(dir.path, 'state', 'spec-cache.json');
   try {
     const conn = conns.open(server.endpoint, freshPrefix());
     const accepted: AppliedSpec[] = [];
     const w = watchSpec(conn, (s) => (s.yaml.includes('broken') ? false : void accepted.push(s)), { cacheFile });
     await w.ready();
     const r1 = await applySpec(conn, spec(10));
-    await waitFor('the spec accepted and cached', () => accepted.length === 1 && readSpecCache(cacheFile)?.revision === r1.revision);
+    await until('the spec accepted and cached', () => accepted.length === 1 && readSpecCache(cacheFile)?.revision === r1.revision);
     await applySpec(conn, 'broken: [\n');
     await applySpec(conn, spec(20));
-    await waitFor('20 accepted', () => accepted.length === 2);
-    await waitFor('20 cached', () => readSpecCache(cacheFile)?.yaml === spec(20));
+    await until('20 accepted', () => accepted.length === 2);
+    await until('20 cached', () => readSpecCache(cacheFile)?.yaml === spec(20));
     assert.deepEqual(accepted.map((s) => s.yaml), [spec(10), spec(20)]);
-    assert.deepEqual(readdirSync(join(dir, 'state')), ['spec-cache.json'], 'no temporary file left behind');
+    assert.deepEqual(readdirSync(dir.file('state')), ['spec-cache.json'], 'no temporary file left behind');
     await w.close();
   } finally {
     conns.closeAll();
-    rmSync(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 });
 
 test('spec: a gateway restarted while etcd is down starts from its cache, then picks up an apply made meanwhile', async () => {
   const server = await etcd();
   const conns = new Connections();
-  const dir = tempDir();
-  const cacheFile = join(dir, 'spec-cache.json');
+  const dir = await tempDir();
+  const cacheFile = dir.file('spec-cache.json');
   const prefix = freshPrefix();
   try {
     const admin = conns.open(server.endpoint, prefix);
@@ -134,7 +131,7 @@ test('spec: a gateway restarted while etcd is down starts from its cache, then p
     assert.equal(fromCache.spec?.yaml, spec(10));
     assert.ok(fromCache.error instanceof StoreUnavailableError);
     await assert.rejects(
-      loadInitialSpec(restarted, { cacheFile: join(dir, 'missing.json') }),
+      loadInitialSpec(restarted, { cacheFile: dir.file('missing.json') }),
       (e: unknown) => e instanceof StoreUnavailableError && /no cached spec at .*missing\.json: cannot start without a spec/.test(e.message),
     );
 
@@ -142,35 +139,35 @@ test('spec: a gateway restarted while etcd is down starts from its cache, then p
     const w = watchSpec(restarted, (s) => void seen.push(s.yaml), { since: fromCache.spec, cacheFile });
     await server.start();
     await eventually(() => applySpec(admin, spec(20)));
-    await waitFor('the apply made after the outage', () => seen.at(-1) === spec(20), 15_000);
+    await until('the apply made after the outage', () => seen.at(-1) === spec(20), 15_000);
     assert.deepEqual(seen, [spec(20)]);
-    await waitFor('the cache to follow', () => readSpecCache(cacheFile)?.yaml === spec(20));
+    await until('the cache to follow', () => readSpecCache(cacheFile)?.yaml === spec(20));
     await w.close();
   } finally {
     conns.closeAll();
-    rmSync(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 });
 
 test('spec: a damaged cache is refused, not served', async () => {
-  const dir = tempDir();
+  const dir = await tempDir();
   try {
-    const file = join(dir, 'spec-cache.json');
+    const file = dir.file('spec-cache.json');
     writeFileSync(file, JSON.stringify({ format: 1, spec: { yaml: spec(10), sha256: '00', revision: 3 } }));
     assert.throws(() => readSpecCache(file), (e: unknown) => e instanceof SpecCacheError && /does not match its sha256/.test(e.message));
     writeFileSync(file, '{"format": 1, "spec": {"yaml": "servi');
     assert.throws(() => readSpecCache(file), SpecCacheError);
-    assert.equal(readSpecCache(join(dir, 'none.json')), null);
+    assert.equal(readSpecCache(dir.file('none.json')), null);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 });
 
 test('spec: a spec the gateway refuses at start is never cached; the cached one is served, or the refusal thrown', async () => {
   const server = await etcd();
   const conns = new Connections();
-  const dir = tempDir();
-  const cacheFile = join(dir, 'spec-cache.json');
+  const dir = await tempDir();
+  const cacheFile = dir.file('spec-cache.json');
   const prefix = freshPrefix();
   try {
     const conn = conns.open(server.endpoint, prefix);
@@ -189,9 +186,9 @@ test('spec: a spec the gateway refuses at start is never cached; the cached one 
     assert.equal(boot.error?.message, 'refused: weight 99');
     assert.equal(readSpecCache(cacheFile)?.yaml, spec(10));
     // And with no cache to fall back on, the refusal is the error
-    await assert.rejects(loadInitialSpec(conn, { cacheFile: join(dir, 'none.json'), accept: refuse }), /refused: weight 99/);
+    await assert.rejects(loadInitialSpec(conn, { cacheFile: dir.file('none.json'), accept: refuse }), /refused: weight 99/);
   } finally {
     conns.closeAll();
-    rmSync(dir, { recursive: true, force: true });
+    await dir.remove();
   }
 });

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTcpProxy } from '../../src/store/etcd-harness.js';
 import { watchKeys, type WatchChange } from '../../src/store/etcd-watch.js';
-import { Connections, etcdForFile, freshPrefix, waitFor } from './helpers.js';
+import { Connections, etcdForFile, freshPrefix } from './helpers.js';
+import { until } from '../support/wait.js';
 
 const etcd = etcdForFile();
 
@@ -47,19 +48,19 @@ test('watch: changes written while the watcher was cut off arrive once each, in 
     const w = watchKeys(watched, `${prefix}/w/`, rec.handlers);
     await w.ready();
     await writer.put(`${prefix}/w/b`).value('1');
-    await waitFor('b', () => rec.log.length === 2);
+    await until('b', () => rec.log.length === 2);
 
     proxy.cut();
-    await waitFor('the watch to notice the cut', () => !w.connected);
+    await until('the watch to notice the cut', () => !w.connected);
     await writer.put(`${prefix}/w/b`).value('2');
     await writer.put(`${prefix}/w/c`).value('1');
     await writer.delete().key(`${prefix}/w/a`);
     await writer.put(`${prefix}/other`).value('outside the prefix');
     proxy.restore();
 
-    await waitFor('the three changes', () => rec.log.length === 5);
+    await until('the three changes', () => rec.log.length === 5);
     await writer.put(`${prefix}/w/d`).value('1');
-    await waitFor('d', () => rec.log.length === 6);
+    await until('d', () => rec.log.length === 6);
     assert.deepEqual(rec.log, ['reset:a=1', 'put:b=1', 'put:b=2', 'put:c=1', 'delete:a', 'put:d=1']);
     for (let i = 1; i < rec.revisions.length; i++) assert.ok(rec.revisions[i]! > rec.revisions[i - 1]!, `revisions grow: ${rec.revisions.join(',')}`);
     assert.deepEqual(rec.states, [true, false, true]);
@@ -81,13 +82,13 @@ test('watch: etcd restarted (same data) -> the watch resumes and sees a later wr
     const w = watchKeys(conn, `${prefix}/w/`, rec.handlers);
     await w.ready();
     await conn.client.put(`${prefix}/w/a`).value('1');
-    await waitFor('a', () => rec.log.length === 2);
+    await until('a', () => rec.log.length === 2);
     await server.kill();
-    await waitFor('the watch to notice', () => !w.connected);
+    await until('the watch to notice', () => !w.connected);
     await server.start();
-    await waitFor('the watch to come back', () => w.connected, 15_000);
+    await until('the watch to come back', () => w.connected, 15_000);
     await conn.client.put(`${prefix}/w/a`).value('2');
-    await waitFor('a=2', () => rec.log.length === 3);
+    await until('a=2', () => rec.log.length === 3);
     assert.deepEqual(rec.log, ['reset:', 'put:a=1', 'put:a=2']);
     await w.close();
   } finally {
@@ -106,17 +107,17 @@ test('watch: resumed from a revision that etcd compacted away -> one relist with
     const w = watchKeys(conns.open(proxy.endpoint, prefix), `${prefix}/w/`, rec.handlers);
     await w.ready();
     proxy.cut();
-    await waitFor('the watch to notice the cut', () => !w.connected);
+    await until('the watch to notice the cut', () => !w.connected);
     await writer.put(`${prefix}/w/a`).value('1');
     await writer.put(`${prefix}/w/a`).value('2');
     const last = await writer.put(`${prefix}/w/b`).value('1').exec();
     await writer.kv.compact({ revision: last.header.revision, physical: true });
     proxy.restore();
-    await waitFor('the relist', () => rec.log.length === 2);
+    await until('the relist', () => rec.log.length === 2);
     assert.deepEqual(rec.log, ['reset:', 'reset:a=2,b=1']);
     assert.equal(rec.revisions[1], Number(last.header.revision));
     await writer.put(`${prefix}/w/b`).value('2');
-    await waitFor('b=2 after the relist', () => rec.log.length === 3);
+    await until('b=2 after the relist', () => rec.log.length === 3);
     assert.equal(rec.log[2], 'put:b=2');
     await w.close();
   } finally {
@@ -135,10 +136,10 @@ test('watch: started from a known revision, it delivers only what came after (no
     await conn.client.put(`${prefix}/spec`).value('two');
     const rec = recorder();
     const w = watchKeys(conn, `${prefix}/spec`, rec.handlers, { exact: true, fromRevision: Number(first.header.revision) });
-    await waitFor('two', () => rec.log.length === 1);
+    await until('two', () => rec.log.length === 1);
     await conn.client.put(`${prefix}/specx`).value('not this key');
     await conn.client.put(`${prefix}/spec`).value('three');
-    await waitFor('three', () => rec.log.length === 2);
+    await until('three', () => rec.log.length === 2);
     assert.deepEqual(rec.log, ['put:spec=two', 'put:spec=three']);
     await w.close();
   } finally {

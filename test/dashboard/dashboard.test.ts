@@ -14,7 +14,9 @@ import { mkdir } from 'node:fs/promises';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { request } from 'undici';
 import type { App } from '../../src/app.js';
-import { adminUrlOf, api, backgroundTraffic, config, gatewayUrlOf, getRollout, startTestApp, startUpstream, tempDir, TOKEN, until, waitForRollout, writeFile } from '../rollout/helpers.js';
+import { adminUrlOf, api, backgroundTraffic, config, gatewayUrlOf, getRollout, startTestApp, startUpstream, TOKEN, waitForRollout, writeFile } from '../rollout/helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const IMAGES =
   process.env.UPDATE_SCREENSHOTS === '1'
@@ -109,7 +111,7 @@ test('the dashboard shows traffic per version, promotes a rollout with the token
 
   // Then the numbers of both versions rise.
   const before = { stable: await cell(page, 'stable', 'requests'), beta: await cell(page, 'beta', 'requests') };
-  await until(async () => (await cell(page, 'stable', 'requests')) > before.stable + 20 && (await cell(page, 'beta', 'requests')) > before.beta + 5, 15_000, 'requests of both versions rising on the page');
+  await until('requests of both versions rising on the page', async () => (await cell(page, 'stable', 'requests')) > before.stable + 20 && (await cell(page, 'beta', 'requests')) > before.beta + 5, 15_000);
   assert.ok((await cell(page, 'stable', 'rps')) > 0);
   assert.ok((await cell(page, 'beta', 'rps')) > 0);
   assert.equal(await currentStep(page), 1);
@@ -137,7 +139,7 @@ test('the dashboard shows traffic per version, promotes a rollout with the token
   await dialog.waitFor();
   await dialog.locator('input[name="token"]').fill(TOKEN);
   await dialog.locator('button[value="ok"]').click();
-  await until(async () => (await card.locator('[data-field="step"]').textContent()) === '4/5', 5000, 'the next pause on the page');
+  await until('the next pause on the page', async () => (await card.locator('[data-field="step"]').textContent()) === '4/5', 5000);
   assert.equal(await currentStep(page), 3);
   assert.match(String(await card.locator('.note-ok').textContent()), /^promote: done, now Paused/);
   const after = await getRollout(admin, 'web-beta');
@@ -166,7 +168,7 @@ test('the dashboard shows traffic per version, promotes a rollout with the token
   );
   await form.locator('textarea[name="headers"]').fill('x-app-version: latest');
   await form.locator('button[type="submit"]').click();
-  await until(async () => /not a version/.test(String(await form.locator('[data-step="new-app"] li').textContent())), 5000, 'the explanation of "latest"');
+  await until('the explanation of "latest"', async () => /not a version/.test(String(await form.locator('[data-step="new-app"] li').textContent())), 5000);
   assert.equal(await form.locator('[data-step="new-app"] .tag').textContent(), 'no');
 
   // Let the chart show the new share for a few seconds, then take the README's picture.
@@ -266,7 +268,7 @@ rollouts:
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await page.goto(`${admin}/`);
   await page.locator('#status.live').waitFor({ timeout: 10_000 });
-  await until(async () => (await cell(page, 'beta', 'requests')) === 8 && (await cell(page, 'alpha', 'requests')) === 2, 10_000, 'the requests on the page');
+  await until('the requests on the page', async () => (await cell(page, 'beta', 'requests')) === 8 && (await cell(page, 'alpha', 'requests')) === 2, 10_000);
 
   // Then the table, the legend and the chart each show every version once, the fallback first
   const service = page.locator('[data-service="web"]');

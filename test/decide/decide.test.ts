@@ -11,9 +11,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import pino from 'pino';
 import { startApp, type App } from '../../src/app.js';
 import type { DecideProxy } from '../../src/spec/types.js';
-import { get, startUpstream, until, type Echo, type Upstream } from '../gateway/helpers.js';
-import { tempDir } from '../rollout/helpers.js';
+import { get, startUpstream, type Echo, type Upstream } from '../gateway/helpers.js';
 import { raw, type RawResponse } from '../security/helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const dirs: { remove(): Promise<void> }[] = [];
 after(async () => {
@@ -293,7 +294,7 @@ test('apisix: X-Forwarded-Host/Uri; no route passes without a lane header; a rel
     // Reload: the stable user joins the users list and the percent drops to 0: both answers flip.
     const text = readFileSync(s.file, 'utf8');
     writeFileSync(s.file, text.replace('users: ["1001"]', `users: ["1001", "${inStable}"]`).replace('percent: 50', 'percent: 0'));
-    await until(() => s.app.gateway.snapshot().spec.routes[0]!.rules[0]!.users!.includes(inStable!), 10_000);
+    await until('the rule\'s users list to take the stable user', () => s.app.gateway.snapshot().spec.routes[0]!.rules[0]!.users!.includes(inStable!), 10_000);
     assert.equal(await laneOf(inStable), 'beta');
     assert.equal(await laneOf(inBeta), 'stable');
   } finally {

@@ -6,9 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
-import { adminUrlOf, api, config, startTestApp, startUpstream, tempDir, waitForRollout, TOKEN } from '../rollout/helpers.js';
+import { adminUrlOf, api, config, startTestApp, startUpstream, waitForRollout, TOKEN } from '../rollout/helpers.js';
 import { raw } from '../security/helpers.js';
 import type { App } from '../../src/app.js';
+import { tempDir } from '../support/temp.js';
 
 /** The lanes of `n` anonymous nginx auth_request checks (nginx's documented subrequest; see decide.test.ts). */
 async function decisions(app: App, n: number, user = ''): Promise<Record<string, number>> {

@@ -11,7 +11,8 @@ import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
 import { freePort } from '../../src/store/etcd-harness.js';
 import type { RolloutDetail } from '../../src/admin/rollouts.js';
-import { api, runCli, spawnServe, tempDir, waitForRollout, writeFile, TOKEN, type ServeChild } from '../rollout/helpers.js';
+import { api, runCli, spawnServe, waitForRollout, writeFile, TOKEN, type ServeChild } from '../rollout/helpers.js';
+import { tempDir } from '../support/temp.js';
 
 export const EXAMPLE = new URL('../../../examples/blue-green/', import.meta.url).pathname;
 export const ROLLOUT = 'shop-blue';

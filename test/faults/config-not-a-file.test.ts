@@ -14,7 +14,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, openSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
-import { api, runCli, send, startServe, startUpstream, tally, tempDir, until, writeFile, type ServeChild } from '../rollout/helpers.js';
+import { api, runCli, send, startServe, startUpstream, tally, writeFile, type ServeChild } from '../rollout/helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 interface ConfigInfo {
   reloads: number;
@@ -83,7 +85,7 @@ test('a FIFO swapped in at the config path of a running gateway: rejected at onc
   await rename(dir.file('incoming.fifo'), file);
   // The FIFO now lives at `file`: let go a reader stuck on it there (the bug), if any.
   releases.push(() => release(file));
-  await until(async () => (await configInfo(serve!)).lastReloadError !== null, 5000, 'the rejection of the FIFO');
+  await until('the rejection of the FIFO', async () => (await configInfo(serve!)).lastReloadError !== null, 5000);
   const info = await configInfo(serve);
   assert.equal(info.lastReloadError!.message, `${file}: cannot read config file: is a FIFO (named pipe), not a regular file (a config must be a regular file or a symlink to one)`);
   assert.deepEqual(info.lastReloadError!.issues.map((i) => i.code), ['unreadable-file']);
@@ -96,13 +98,13 @@ test('a FIFO swapped in at the config path of a running gateway: rejected at onc
   // The very content last loaded, put back: applied (it clears the error), the watcher is not stuck.
   await writeFile(`${file}.tmp`, good);
   await rename(`${file}.tmp`, file);
-  await until(async () => (await configInfo(serve!)).reloads === 1, 5000, 'the reload of the restored file');
+  await until('the reload of the restored file', async () => (await configInfo(serve!)).reloads === 1, 5000);
   assert.equal((await configInfo(serve)).lastReloadError, null);
 
   // And a real change after it.
   await writeFile(`${file}.tmp`, configFor('beta', urls, dir.file('state.db')));
   await rename(`${file}.tmp`, file);
-  await until(async () => (await configInfo(serve!)).reloads === 2, 5000, 'the reload of the changed file');
+  await until('the reload of the changed file', async () => (await configInfo(serve!)).reloads === 2, 5000);
   assert.deepEqual(tally(await send(serve.gatewayUrl, 5)), { beta: 5 });
 });
 

@@ -16,7 +16,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdir, readFile, rename } from 'node:fs/promises';
-import { api, runCli, send, startServe, startUpstream, tally, tempDir, until, writeFile, type ServeChild } from '../rollout/helpers.js';
+import { api, runCli, send, startServe, startUpstream, tally, writeFile, type ServeChild } from '../rollout/helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 /** A config whose single route is pinned to `lane`. */
 function configFor(lane: 'stable' | 'beta', urls: { stable: string; beta: string }, state: string): string {
@@ -108,7 +110,7 @@ test('kill -9 of a rename-writer halfway, then of the gateway: the half file is 
   // A complete write by rename is applied: the watcher was live all along.
   await writeFile(`${file}.tmp`, configFor('beta', urls, dir.file('state.db')));
   await rename(`${file}.tmp`, file);
-  await until(async () => (await configInfo(second)).reloads === 1, 10_000, 'the reload');
+  await until('the reload', async () => (await configInfo(second)).reloads === 1, 10_000);
   assert.deepEqual(tally(await send(second.gatewayUrl, 10)), { beta: 10 });
 });
 
@@ -132,7 +134,7 @@ test('kill -9 of an in-place writer halfway: the torn config is rejected and the
 
   const writer = await halfWriter(file, configFor('beta', urls, dir.file('state.db')), 'w');
   await writer.kill();
-  await until(async () => (await configInfo(serve!)).lastReloadError !== null, 10_000, 'the rejection');
+  await until('the rejection', async () => (await configInfo(serve!)).lastReloadError !== null, 10_000);
   const info = await configInfo(serve);
   assert.equal(info.reloads, 0);
   t.diagnostic(`torn config rejected: ${info.lastReloadError!.message.split('\n')[0]}`);

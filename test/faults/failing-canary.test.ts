@@ -10,8 +10,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
 import type { Overview } from '../../src/metrics/overview.js';
-import { adminUrlOf, api, gatewayUrlOf, startTestApp, startUpstream, tempDir, waitForRollout, writeFile } from '../rollout/helpers.js';
+import { adminUrlOf, api, gatewayUrlOf, startTestApp, startUpstream, waitForRollout, writeFile } from '../rollout/helpers.js';
 import { startFaulty, type Behaviour } from './helpers.js';
+import { tempDir } from '../support/temp.js';
 
 const FAILURES: Record<string, { behaviour: Behaviour; status: number }> = {
   'answers 500 on a kept-alive connection': {

@@ -64,8 +64,3 @@ export async function startFaulty(behaviour: Behaviour, port = 0): Promise<Fault
     });
   return self;
 }
-
-/** Resolves after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

@@ -16,7 +16,8 @@ import { Agent, request } from 'undici';
 import type { Gateway } from '../../src/gateway/server.js';
 import type { RetrySpec } from '../../src/spec/types.js';
 import { closedPort, gatewayFor, get, route, service, spec, startUpstream, tally } from '../gateway/helpers.js';
-import { OK, sleep, startFaulty, type FaultyUpstream } from './helpers.js';
+import { OK, startFaulty, type FaultyUpstream } from './helpers.js';
+import { sleep } from '../support/wait.js';
 
 const closers: { close(): Promise<void> }[] = [];
 after(async () => {

@@ -11,8 +11,9 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Gateway } from '../../src/gateway/server.js';
 import type { ResponseObserver } from '../../src/gateway/observer.js';
-import { closedPort, gatewayFor, route, service, spec, until } from '../gateway/helpers.js';
+import { closedPort, gatewayFor, route, service, spec } from '../gateway/helpers.js';
 import { accessLogCollector, converse, parseResponses, startRawUpstream, type RawUpstream } from '../security/helpers.js';
+import { until } from '../support/wait.js';
 
 const log = accessLogCollector();
 const observed: { service: string; status: number }[] = [];
@@ -69,7 +70,7 @@ test('a pipelined request to a refused upstream behind a slow response gets its 
   );
   assert.equal(responses[0]!.body, 'slow');
   assert.equal(JSON.parse(responses[1]!.body).error, 'bad_gateway');
-  await until(() => log.records.some((r) => r.path === '/refused/b'));
+  await until('the access log line of /refused/b', () => log.records.some((r) => r.path === '/refused/b'), 5000);
   assert.equal(log.records.find((r) => r.path === '/refused/b')?.status, 502, 'the access log has the real status, not 499');
   assert.equal(log.records.find((r) => r.path === '/slow/a')?.status, 200);
   assert.deepEqual(
@@ -88,7 +89,7 @@ test('a pipelined request whose upstream hangs gets its 504 after the earlier re
     [200, 504],
   );
   assert.equal(JSON.parse(responses[1]!.body).error, 'upstream_timeout');
-  await until(() => log.records.some((r) => r.path === '/hang/b'));
+  await until('the access log line of /hang/b', () => log.records.some((r) => r.path === '/hang/b'), 5000);
   assert.equal(log.records.find((r) => r.path === '/hang/b')?.status, 504);
   assert.ok(observed.some((o) => o.service === 'hang' && o.status === 504));
 });
@@ -99,14 +100,14 @@ test('a client that leaves with two pipelined requests in flight: both are 499 a
   // client's departure closes them before their bodies complete (1.4 s).
   c.write(get('/slow/left1') + get('/slow/left2'));
   const carrying = (path: string) => slow.received.findIndex((r) => r.includes(path));
-  await until(() => carrying('/slow/left1') !== -1 && carrying('/slow/left2') !== -1);
+  await until('both slow requests at the upstream', () => carrying('/slow/left1') !== -1 && carrying('/slow/left2') !== -1, 5000);
   const [first, second] = [carrying('/slow/left1'), carrying('/slow/left2')];
   c.destroy();
   const left = performance.now();
-  await until(() => slow.closed[first] === true && slow.closed[second] === true, 3000);
+  await until('both slow upstream connections closed', () => slow.closed[first] === true && slow.closed[second] === true, 3000);
   const waited = performance.now() - left;
   assert.ok(waited < 1000, `upstream requests aborted ${waited} ms after the client left`);
-  await until(() => log.records.some((r) => r.path === '/slow/left1') && log.records.some((r) => r.path === '/slow/left2'));
+  await until('the access log lines of both slow requests', () => log.records.some((r) => r.path === '/slow/left1') && log.records.some((r) => r.path === '/slow/left2'), 5000);
   assert.equal(log.records.find((r) => r.path === '/slow/left1')?.status, 499);
   assert.equal(log.records.find((r) => r.path === '/slow/left2')?.status, 499, 'the queued one too');
 });

@@ -13,7 +13,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
-import { api, config, getRollout, runCli, send, startServe, startUpstream, tally, tempDir, TOKEN, waitForRollout, writeFile, type ServeChild } from '../rollout/helpers.js';
+import { api, config, getRollout, runCli, send, startServe, startUpstream, tally, TOKEN, waitForRollout, writeFile, type ServeChild } from '../rollout/helpers.js';
+import { tempDir } from '../support/temp.js';
 
 function setFileSizeLimit(pid: number, soft: string): void {
   // Only the soft limit: lowering it needs no privilege, and raising it back up to the hard limit neither.

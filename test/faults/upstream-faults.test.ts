@@ -8,8 +8,9 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Gateway } from '../../src/gateway/server.js';
-import { closedPort, gatewayFor, get, route, service, spec, startUpstream, until, type Upstream } from '../gateway/helpers.js';
+import { closedPort, gatewayFor, get, route, service, spec, startUpstream, type Upstream } from '../gateway/helpers.js';
 import { OK, startFaulty, type Behaviour, type FaultyUpstream } from './helpers.js';
+import { until } from '../support/wait.js';
 
 const faulty: FaultyUpstream[] = [];
 const gateways: Gateway[] = [];
@@ -147,7 +148,7 @@ test('an endpoint that goes down is ejected and, when it comes back on the same 
     down = await startFaulty(OK, port);
     faulty.push(down);
     // Back after ejectMs: round robin sends it requests again.
-    await until(() => g.health.isUp(down.origin), 5000);
+    await until('the endpoint back up', () => g.health.isUp(down.origin), 5000);
     for (let i = 0; i < 6; i++) assert.equal((await get(g, '/')).status, 200);
     assert.ok(down.requests > 0, 'the endpoint that came back serves again');
   } finally {

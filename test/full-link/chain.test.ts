@@ -16,11 +16,11 @@ import {
   startInstance,
   stopInstance,
   TOKEN,
-  until,
   type Graylane,
   type Hop,
   type Instance,
 } from './helpers.js';
+import { until } from '../support/wait.js';
 
 const CONFIG = `
 mesh: { listen: 127.0.0.1:0 }
@@ -107,7 +107,7 @@ test('c-gray killed without deregistering: gray goes to c-stable once its TTL ru
 
   await stopInstance(cGray, 'SIGKILL');
   // No request is sent to the dead instance meanwhile: the registry alone must notice.
-  await until(async () => !(await instanceIds()).includes(cGray.id), 'the TTL of the killed c-gray to run out');
+  await until('the TTL of the killed c-gray to run out', async () => !(await instanceIds()).includes(cGray.id));
   assert.deepEqual(await pathFor('1001'), ['a-gray', 'b-stable', 'c-stable']);
 
   const again = await startInstance(gl, 'c-gray', { ttlMs: 1_000, heartbeatMs: 200 });
@@ -127,7 +127,7 @@ test('heartbeats keep an instance past its TTL; an operator can remove it throug
   };
   // Alive until past a whole TTL after its first expiry time: heartbeats renewed it several times.
   const first = await expiry();
-  await until(async () => (await expiry()) > first + 1_000, 'heartbeats to carry the instance past its first expiry');
+  await until('heartbeats to carry the instance past its first expiry', async () => (await expiry()) > first + 1_000);
   assert.deepEqual(await pathFor('1001'), ['a-gray', 'b-stable', 'c-gray']);
 
   // Killed first, so that no heartbeat can register it again between the DELETE and the request.

@@ -150,11 +150,3 @@ export async function call(
   const text = await r.body.text();
   return { status: r.statusCode, headers: r.headers, text, json: <T>() => JSON.parse(text) as T };
 }
-
-/** Polls `cond` every 20 ms for at most `limitMs`; throws naming `what` when it never holds. */
-export async function until(cond: () => Promise<boolean> | boolean, what: string, limitMs = 10_000): Promise<void> {
-  for (let waited = 0; !(await cond()); waited += 20) {
-    if (waited >= limitMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { register, RegistrationError } from '../../src/lanes/index.js';
-import { call, startGraylane, TOKEN, until, type Graylane } from './helpers.js';
+import { call, startGraylane, TOKEN, type Graylane } from './helpers.js';
+import { until } from '../support/wait.js';
 
 let gl: Graylane;
 let stable: http.Server;
@@ -123,7 +124,7 @@ test('the SDK reads the admin API\'s refusals: code and reason in the error it r
     retryMaxMs: 20,
     onError: (e) => errors.push(e),
   });
-  await until(() => errors.length >= 1, 'a refusal');
+  await until('a refusal', () => errors.length >= 1);
   await reg.deregister();
   assert.equal(errors[0]?.code, 'rejected');
   assert.equal(errors[0]?.status, 400);

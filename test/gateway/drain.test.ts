@@ -8,7 +8,8 @@ import { fork } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import type { Gateway } from '../../src/gateway/server.js';
-import { gatewayFor, service, spec, startUpstream, until, type Upstream } from './helpers.js';
+import { gatewayFor, service, spec, startUpstream, type Upstream } from './helpers.js';
+import { until } from '../support/wait.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -67,7 +68,7 @@ test('close() lets an in-flight request finish, refuses new connections and clos
   const g: Gateway = await gatewayFor(spec({ services: { svc: service({ stable: [upstream.url] }) } }));
   const port = g.address.port;
   const inFlight = slowGet(port);
-  await until(() => upstream.waiting() === 1);
+  await until('the request held at the upstream', () => upstream.waiting() === 1, 5000);
   // Another client's keep-alive connection, idle after one request (answered by the gateway itself).
   const idle = net.connect(port, '127.0.0.1');
   const idleClosed = new Promise((r) => idle.once('close', r));
@@ -94,7 +95,7 @@ test('close() cuts what is still running when drainMs is over', async () => {
     () => null,
     (err: Error) => err,
   );
-  await until(() => upstream.waiting() === 1);
+  await until('the request held at the upstream', () => upstream.waiting() === 1, 5000);
   await g.close({ drainMs: 100 });
   assert.match(String(await inFlight), /socket hang up|ECONNRESET/);
   upstream.release();
@@ -116,7 +117,7 @@ test('SIGTERM drains a gateway process: the in-flight request completes, then th
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
   const inFlight = slowGet(port);
-  await until(() => upstream.waiting() === 1);
+  await until('the request held at the upstream', () => upstream.waiting() === 1, 5000);
   child.kill('SIGTERM');
   // The listener closes first (the signal arrives asynchronously: poll, bounded) while the request is still served.
   let isRefused = false;

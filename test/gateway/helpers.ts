@@ -180,15 +180,6 @@ export function tally<T>(items: T[], key: (t: T) => string): Record<string, numb
   return out;
 }
 
-/** Waits until `cond()` holds, polling every 10 ms, for at most `ms`. */
-export async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 export interface EchoServer {
   url: string;
   /** Headers of every upgrade request received. */

@@ -5,7 +5,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Gateway } from '../../src/gateway/server.js';
-import { client, closedPort, gatewayFor, get, route, service, spec, startUpstream, until, type Upstream } from './helpers.js';
+import { client, closedPort, gatewayFor, get, route, service, spec, startUpstream, type Upstream } from './helpers.js';
+import { until } from '../support/wait.js';
 
 const upstreams: Upstream[] = [];
 const gateways: Gateway[] = [];
@@ -41,7 +42,7 @@ test('the mirror lane receives exactly its share of copies; main responses are u
     assert.equal(r.json().headers['x-graylane-mirror'], undefined);
     assert.equal(r.headers['x-gray-lane'], 'stable');
   }
-  await until(() => g.mirror.sent === 25);
+  await until('25 mirror copies sent', () => g.mirror.sent === 25, 5000);
   assert.deepEqual({ ...g.mirror }, { sent: 25, dropped: 0, failed: 0 });
   assert.equal(stable.received.length, 100);
   assert.equal(shadow.received.length, 25);
@@ -66,7 +67,7 @@ test('a request body is copied when small enough; a larger one is dropped from m
   );
   const small = await get(g, '/post', { 'content-type': 'text/plain' }, { method: 'POST', body: 'x'.repeat(1000) });
   assert.equal(small.json().bodyBytes, 1000);
-  await until(() => g.mirror.sent === 1);
+  await until('one mirror copy sent', () => g.mirror.sent === 1, 5000);
   assert.equal(shadow.received[0]!.bodyBytes, 1000);
   assert.equal(shadow.received[0]!.method, 'POST');
   const large = await get(g, '/post', {}, { method: 'POST', body: 'y'.repeat(1001) });
@@ -92,7 +93,7 @@ test('a hung mirror does not delay the main requests, and copies over maxConcurr
     assert.equal(r.status, 200);
     assert.equal(r.json().version, 'stable');
   }
-  await until(() => hung.received.length === 4);
+  await until('four copies at the hung mirror', () => hung.received.length === 4, 5000);
   assert.deepEqual({ ...g.mirror }, { sent: 0, dropped: 16, failed: 0 });
 });
 
@@ -105,7 +106,7 @@ test('a down mirror counts failures and never fails the main request', async () 
     }),
   );
   for (let i = 0; i < 10; i++) assert.equal((await get(g, '/')).status, 200);
-  await until(() => g.mirror.failed === 10);
+  await until('10 mirror copies failed', () => g.mirror.failed === 10, 5000);
   assert.deepEqual({ ...g.mirror }, { sent: 0, dropped: 0, failed: 10 });
   assert.equal(g.health.isUp(`http://127.0.0.1:0`), true);
   assert.equal(g.health.entries().length, 0, 'copies do not feed passive health');

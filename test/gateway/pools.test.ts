@@ -5,7 +5,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { PoolSet } from '../../src/gateway/pools.js';
-import { startUpstream, until, type Upstream } from './helpers.js';
+import { startUpstream, type Upstream } from './helpers.js';
+import { until } from '../support/wait.js';
 
 const upstreams: Upstream[] = [];
 after(async () => {
@@ -31,7 +32,7 @@ test('a pool whose origin left the config is closed after the grace period, unle
   pools.retain(new Set([a.origin, b.origin]), 1000);
   // a leaves for good.
   pools.retain(new Set([b.origin]), 1000);
-  await until(() => !pools.origins().includes(a.origin));
+  await until('the idle pool of a dropped', () => !pools.origins().includes(a.origin), 5000);
   assert.deepEqual(pools.origins(), [b.origin]);
   await hit(pools, b.origin);
   assert.equal(b.connections, 1, 'b kept its keep-alive connection');

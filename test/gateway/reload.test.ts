@@ -4,27 +4,22 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { renameSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compile } from '../../src/routing/index.js';
 import { parseSpec, type Spec } from '../../src/spec/index.js';
 import { startGateway, watchConfig, type Gateway } from '../../src/gateway/index.js';
-import { connect, roundTrip, startUpstream, until, type Upstream } from './helpers.js';
+import { connect, roundTrip, startUpstream, type Upstream } from './helpers.js';
+import { tempDir, type TempDir } from '../support/temp.js';
+import { until } from '../support/wait.js';
 
-const dirs: string[] = [];
+const dirs: TempDir[] = [];
 const cleanup: (() => Promise<void> | void)[] = [];
 after(async () => {
   for (const c of cleanup.reverse()) await c();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const d of dirs) await d.remove();
 });
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'graylane-reload-'));
-  dirs.push(d);
-  return d;
-}
 
 /** Saves like an editor: write a temporary file beside the target, then rename it over. */
 let saves = 0;
@@ -90,8 +85,9 @@ function httpGet(port: number, agent: http.Agent): Promise<{ status: number; ver
 }
 
 test('watchConfig: a rename-on-save that changes nothing is skipped; a change is loaded; an invalid one is reported', async () => {
-  const dir = tempDir();
-  const file = join(dir, 'graylane.yaml');
+  const dir = await tempDir();
+  dirs.push(dir);
+  const file = dir.file('graylane.yaml');
   const stableOnly = config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_STABLE);
   writeFileSync(file, stableOnly);
   const specs: Spec[] = [];
@@ -102,31 +98,33 @@ test('watchConfig: a rename-on-save that changes nothing is skipped; a change is
   // Wait past the debounce so this save is not merged with the next one.
   await new Promise((r) => setTimeout(r, 200));
   saveByRename(file, config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_BETA));
-  await until(() => specs.length === 1);
+  await until('the reload', () => specs.length === 1, 5000);
   assert.equal(specs[0]!.routes[0]!.rules[0]!.lane, 'beta');
   assert.equal(specs.length, 1, 'the identical save did not reload');
 
   saveByRename(file, config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', BAD[1]!));
-  await until(() => errors.length === 1);
+  await until('the rejected reload', () => errors.length === 1, 5000);
   assert.match(errors[0]!.message, /graylane\.yaml:12:5: routes\[0\]\.colour: unknown key/);
   assert.equal(specs.length, 1);
 });
 
 test('watchConfig: a change written between the load and the start of watching is applied, not taken as loaded', async () => {
-  const dir = tempDir();
-  const file = join(dir, 'graylane.yaml');
+  const dir = await tempDir();
+  dirs.push(dir);
+  const file = dir.file('graylane.yaml');
   const loaded = config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_STABLE);
   // The caller loaded `loaded`; by the time it watches, the file already says beta (no event follows).
   writeFileSync(file, config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_BETA));
   const specs: Spec[] = [];
   cleanup.push(watchConfig(file, (s) => specs.push(s), () => {}, { loadedText: loaded }));
-  await until(() => specs.length === 1);
+  await until('the reload', () => specs.length === 1, 5000);
   assert.equal(specs[0]!.routes[0]!.rules[0]!.lane, 'beta');
 });
 
 test('watchConfig: a path that is no longer a regular file is reported once, not on every event in its directory', async () => {
-  const dir = tempDir();
-  const file = join(dir, 'graylane.yaml');
+  const dir = await tempDir();
+  dirs.push(dir);
+  const file = dir.file('graylane.yaml');
   const loaded = config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_STABLE);
   writeFileSync(file, loaded);
   const specs: Spec[] = [];
@@ -134,37 +132,38 @@ test('watchConfig: a path that is no longer a regular file is reported once, not
   cleanup.push(watchConfig(file, (s) => specs.push(s), (e) => errors.push(e), { loadedText: loaded }));
   rmSync(file);
   mkdirSync(file);
-  await until(() => errors.length === 1);
+  await until('the rejected reload', () => errors.length === 1, 5000);
   // Other files in the directory keep changing (as the state database next to a config does).
   for (let i = 0; i < 10; i++) {
-    writeFileSync(join(dir, 'state.db'), String(i));
+    writeFileSync(dir.file('state.db'), String(i));
     await new Promise((r) => setTimeout(r, 80));
   }
   assert.equal(errors.length, 1, errors.map((e) => e.message).join('\n'));
   assert.match(errors[0]!.message, /not a regular file/);
   rmSync(file, { recursive: true });
   saveByRename(file, config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_BETA));
-  await until(() => specs.length === 1);
+  await until('the reload', () => specs.length === 1, 5000);
   assert.equal(specs[0]!.routes[0]!.rules[0]!.lane, 'beta');
 });
 
 test('watchConfig sees a Kubernetes ConfigMap update (the ..data symlink swapped)', async () => {
-  const dir = tempDir();
+  const dir = await tempDir();
+  dirs.push(dir);
   // The ConfigMap volume layout: graylane.yaml -> ..data/graylane.yaml, ..data -> ..<version dir>.
-  mkdirSync(join(dir, '..v1'));
+  mkdirSync(dir.file('..v1'));
   const v1 = config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_STABLE);
-  writeFileSync(join(dir, '..v1', 'graylane.yaml'), v1);
-  symlinkSync('..v1', join(dir, '..data'));
-  symlinkSync(join('..data', 'graylane.yaml'), join(dir, 'graylane.yaml'));
+  writeFileSync(join(dir.path, '..v1', 'graylane.yaml'), v1);
+  symlinkSync('..v1', dir.file('..data'));
+  symlinkSync(join('..data', 'graylane.yaml'), dir.file('graylane.yaml'));
   const specs: Spec[] = [];
-  cleanup.push(watchConfig(join(dir, 'graylane.yaml'), (s) => specs.push(s), () => {}, { loadedText: v1 }));
+  cleanup.push(watchConfig(dir.file('graylane.yaml'), (s) => specs.push(s), () => {}, { loadedText: v1 }));
 
   // What the kubelet does: write the new version dir, point ..data_tmp at it, rename over ..data.
-  mkdirSync(join(dir, '..v2'));
-  writeFileSync(join(dir, '..v2', 'graylane.yaml'), config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_BETA));
-  symlinkSync('..v2', join(dir, '..data_tmp'));
-  renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
-  await until(() => specs.length === 1);
+  mkdirSync(dir.file('..v2'));
+  writeFileSync(join(dir.path, '..v2', 'graylane.yaml'), config('http://127.0.0.1:9001', 'http://127.0.0.1:9002', TO_BETA));
+  symlinkSync('..v2', dir.file('..data_tmp'));
+  renameSync(dir.file('..data_tmp'), dir.file('..data'));
+  await until('the reload', () => specs.length === 1, 5000);
   assert.equal(specs[0]!.routes[0]!.rules[0]!.lane, 'beta');
 });
 
@@ -174,8 +173,9 @@ test('20 reloads, good and bad alternating, under continuous traffic: zero failu
   stable.echoWebSockets();
   beta.echoWebSockets();
   cleanup.push(stable.close, beta.close);
-  const dir = tempDir();
-  const file = join(dir, 'graylane.yaml');
+  const dir = await tempDir();
+  dirs.push(dir);
+  const file = dir.file('graylane.yaml');
   writeFileSync(file, config(stable.url, beta.url, TO_STABLE));
 
   const gateway: Gateway = await startGateway({
@@ -236,7 +236,7 @@ test('20 reloads, good and bad alternating, under continuous traffic: zero failu
     } else {
       const before = errors.length;
       saveByRename(file, config(stable.url, beta.url, BAD[(i - 1) / 2]!));
-      await until(() => errors.length === before + 1);
+      await until('one more rejected reload', () => errors.length === before + 1, 5000);
       assert.match(errors[before]!.message, /graylane\.yaml:\d+:\d+: /, `reload ${i} (bad) is reported with file:line:col`);
       for (let k = 0; k < 20; k++) assert.equal(await current(), expected, `reload ${i} (bad) keeps the old rules`);
     }

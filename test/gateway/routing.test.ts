@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { bucketOf, threshold } from '../../src/routing/index.js';
 import type { Gateway } from '../../src/gateway/server.js';
 import net from 'node:net';
-import { client, gatewayFor, get, route, service, spec, startUpstream, tally, until, type Upstream } from './helpers.js';
+import { client, gatewayFor, get, route, service, spec, startUpstream, tally, type Upstream } from './helpers.js';
+import { until } from '../support/wait.js';
 
 const upstreams: Upstream[] = [];
 const gateways: Gateway[] = [];
@@ -306,7 +307,7 @@ test('the access log has one JSON line per request with route, lane, rule, versi
   );
   await get(g, '/shop/cart?x=1', { 'x-user-id': 't' });
   await get(g, '/elsewhere');
-  await until(() => lines.length === 2);
+  await until('two access log lines', () => lines.length === 2, 5000);
   const [first, second] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(typeof first!.ms, 'number');
   assert.equal(typeof first!.time, 'number');

@@ -10,7 +10,8 @@ import { Readable } from 'node:stream';
 import { request } from 'undici';
 import type { Spec } from '../../src/spec/types.js';
 import type { Gateway } from '../../src/gateway/server.js';
-import { client, gatewayFor, route, service, spec, startUpstream, until, type Upstream } from './helpers.js';
+import { client, gatewayFor, route, service, spec, startUpstream, type Upstream } from './helpers.js';
+import { until } from '../support/wait.js';
 
 const MiB = 1 << 20;
 const upstreams: Upstream[] = [];
@@ -144,6 +145,6 @@ test('a client that goes away aborts the upstream request', async () => {
     req.on('error', () => {});
     req.setTimeout(5000, () => reject(new Error('no first chunk')));
   });
-  await until(() => upstreamSawClose);
-  await until(() => g.inFlight() === 0);
+  await until('the upstream to see the close', () => upstreamSawClose, 5000);
+  await until('no request in flight', () => g.inFlight() === 0, 5000);
 });

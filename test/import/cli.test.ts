@@ -12,7 +12,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { request } from 'undici';
 import { parse } from 'yaml';
-import { runCli, spawnServe, startUpstream, tempDir, type ServeChild } from '../rollout/helpers.js';
+import { runCli, spawnServe, startUpstream, type ServeChild } from '../rollout/helpers.js';
+import { tempDir } from '../support/temp.js';
 
 const fixtures = new URL('../../../test/fixtures/import/', import.meta.url).pathname;
 

@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { currentLane, expressLanes, fastifyLanes, installLanePropagation } from '../../src/lanes/index.js';
-import { delay, httpJson, listen, startDownstream, type Seen } from './helpers.js';
+import { httpJson, listen, startDownstream, type Seen } from './helpers.js';
+import { sleep } from '../support/wait.js';
 
 let down: Awaited<ReturnType<typeof startDownstream>>;
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -58,7 +59,7 @@ test('Express: handlers after expressLanes() run in the request lane, also after
     next();
   });
   const handler = async (req: { body?: unknown; hookLane?: string | null }, res: { json(b: unknown): void }) => {
-    await delay(Math.random() * 3);
+    await sleep(Math.random() * 3);
     const answer: Answer = { lane: currentLane() ?? null, down: await seenLane('/express'), hook: req.hookLane ?? null };
     if (req.body !== undefined) answer.body = req.body;
     res.json(answer);
@@ -75,7 +76,7 @@ test('Express: expressLanes() mounted after a body parser works as well', async 
   app.use(express.json());
   app.use(expressLanes());
   app.post('/', async (req: { body: unknown }, res: { json(b: unknown): void }) => {
-    await delay(1);
+    await sleep(1);
     res.json({ lane: currentLane() ?? null, down: await seenLane('/express2'), body: req.body });
   });
   const l = await listen(http.createServer(app));
@@ -104,11 +105,11 @@ test('Fastify: hooks from preValidation on and async handlers run in the request
   await app.register(fastifyLanes);
   app.decorateRequest('hookLane', null);
   app.addHook('preHandler', async (req) => {
-    await delay(Math.random() * 2);
+    await sleep(Math.random() * 2);
     (req as unknown as { hookLane: string | null }).hookLane = currentLane() ?? null;
   });
   const handler = async (req: { body?: unknown }) => {
-    await delay(Math.random() * 3);
+    await sleep(Math.random() * 3);
     const answer: Answer = {
       lane: currentLane() ?? null,
       down: await seenLane('/fastify'),

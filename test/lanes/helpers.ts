@@ -81,13 +81,3 @@ export function httpJson<T>(url: string, opts: http.RequestOptions = {}, body?: 
     req.end(body);
   });
 }
-
-export const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls `cond` every 10 ms, at most `limitMs`; throws with `what` when it never holds. */
-export async function until(cond: () => boolean, what: string, limitMs = 10_000): Promise<void> {
-  for (let waited = 0; !cond(); waited += 10) {
-    if (waited >= limitMs) throw new Error(`timed out waiting for ${what}`);
-    await delay(10);
-  }
-}

@@ -15,7 +15,8 @@ import {
   withLanes,
   type LanePropagation,
 } from '../../src/lanes/index.js';
-import { delay, httpJson, listen, startDownstream, until, type Listening, type Seen } from './helpers.js';
+import { httpJson, listen, startDownstream, type Listening, type Seen } from './helpers.js';
+import { sleep, until } from '../support/wait.js';
 
 const originalHttpRequest = http.request;
 let down: Awaited<ReturnType<typeof startDownstream>>;
@@ -51,9 +52,9 @@ test('1,000 interleaved requests in different lanes each keep their own lane, th
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
     const before = currentLane() ?? null;
-    await delay(Math.random() * 4);
+    await sleep(Math.random() * 4);
     const viaFetch = await fetchSeen('/fetch');
-    await delay(Math.random() * 4);
+    await sleep(Math.random() * 4);
     const viaHttp = await httpJson<Seen>(`${down.url}/http`);
     // A call made from inside a response callback of an earlier call, on a pooled connection.
     const nested = await new Promise<Seen>((resolve, reject) => {
@@ -93,7 +94,7 @@ test('1,000 interleaved requests in different lanes each keep their own lane, th
     assert.deepEqual(got, { before: lane, after: lane, fetch: lane, http: lane, nested: lane });
   }
   assert.ok(maxInFlight > 1, 'the requests interleaved');
-  await until(() => down.seen.filter((s) => s.path.startsWith('/tick')).length === tickPaths.length * 2, 'the ticks');
+  await until('the ticks', () => down.seen.filter((s) => s.path.startsWith('/tick')).length === tickPaths.length * 2);
   const ticks = down.seen.filter((s) => s.path.startsWith('/tick'));
   assert.ok(ticks.length >= 2);
   assert.deepEqual(ticks.filter((s) => s.lane !== null || s.baggage !== null), []);
@@ -101,7 +102,7 @@ test('1,000 interleaved requests in different lanes each keep their own lane, th
 
 test('a request without a lane on a keep-alive connection does not see the previous request\'s lane', async () => {
   const service = await app(async (_req, res) => {
-    await delay(1);
+    await sleep(1);
     reply(res, { lane: currentLane() ?? null, down: (await fetchSeen('/keepalive')).lane });
   });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

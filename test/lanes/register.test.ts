@@ -10,7 +10,8 @@ import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { installLanePropagation, register, RegistrationError, runWithLane, type Registration } from '../../src/lanes/index.js';
 import { InstanceRegistry, RegistryError } from '../../src/registry/index.js';
-import { delay, listen, until, type Listening } from './helpers.js';
+import { listen, type Listening } from './helpers.js';
+import { sleep, until } from '../support/wait.js';
 
 const TOKEN = 's3cret';
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -87,7 +88,7 @@ test('registers, heartbeats, and deregisters on deregister()', async () => {
   assert.deepEqual(admin.registry.toRegistered(), { orders: { beta: ['http://10.0.0.7:8080'] } });
   assert.equal(admin.registry.get(id)?.ttlMs, 1_000);
 
-  await until(() => heartbeatsOf(admin.calls, id) >= 3, 'three heartbeats');
+  await until('three heartbeats', () => heartbeatsOf(admin.calls, id) >= 3);
 
   await reg.deregister();
   assert.equal(reg.id, undefined);
@@ -95,7 +96,7 @@ test('registers, heartbeats, and deregisters on deregister()', async () => {
   assert.equal(admin.registry.size, 0);
   // Nothing more after deregistration, however long we look (here: ten heartbeat periods).
   const count = admin.calls.length;
-  await delay(200);
+  await sleep(200);
   assert.equal(admin.calls.length, count);
   await reg.deregister();
   assert.equal(admin.calls.length, count, 'deregister() is idempotent');
@@ -107,12 +108,12 @@ test('a heartbeat answered 404 (registration lost) registers again', async () =>
   const first = await reg.ready;
   // The admin API forgets it, as after a restart or a missed TTL.
   admin.registry.deregister(first);
-  await until(() => reg.id !== undefined && reg.id !== first, 'a new registration');
+  await until('a new registration', () => reg.id !== undefined && reg.id !== first);
   const second = reg.id!;
   assert.ok(admin.calls.some((c) => c.method === 'PUT' && c.path.includes(first) && c.status === 404));
   assert.equal(admin.calls.filter((c) => c.method === 'POST' && c.status === 201).length, 2);
   assert.deepEqual(admin.registry.list().map((i) => i.id), [second]);
-  await until(() => heartbeatsOf(admin.calls, second) >= 1, 'a heartbeat of the new registration');
+  await until('a heartbeat of the new registration', () => heartbeatsOf(admin.calls, second) >= 1);
   await reg.deregister();
   assert.equal(admin.registry.size, 0);
 });
@@ -136,7 +137,7 @@ test('retries with backoff while the admin API is away, then registers', async (
       onError: (e) => errors.push(e),
     }),
   );
-  await until(() => errors.length >= 3, 'three failed attempts');
+  await until('three failed attempts', () => errors.length >= 3);
   assert.ok(errors.every((e) => e instanceof RegistrationError && e.code === 'unreachable'));
   assert.equal(reg.id, undefined);
 
@@ -155,7 +156,7 @@ test('refusals are reported with the admin API\'s reason; ready rejects if dereg
   const common = { admin: admin.url, version: 'beta', url: 'http://10.0.0.7:8080', retryMinMs: 10, retryMaxMs: 20, onError: (e: RegistrationError) => errors.push(e) };
 
   const badToken = register({ ...common, token: 'wrong', service: 'orders' });
-  await until(() => errors.length >= 1, 'a refusal');
+  await until('a refusal', () => errors.length >= 1);
   await badToken.deregister();
   await assert.rejects(badToken.ready, (err: unknown) => err instanceof RegistrationError && err.code === 'deregistered');
   assert.equal(errors[0]?.code, 'rejected');
@@ -164,7 +165,7 @@ test('refusals are reported with the admin API\'s reason; ready rejects if dereg
 
   errors.length = 0;
   const unknown = register({ ...common, token: TOKEN, service: 'nope' });
-  await until(() => errors.length >= 1, 'a refusal');
+  await until('a refusal', () => errors.length >= 1);
   await unknown.deregister();
   assert.equal(errors[0]?.status, 400);
   assert.match(errors[0]!.message, /unknown service "nope"/);
@@ -182,12 +183,12 @@ test('deregisterOnSignals: SIGTERM deregisters, then the process ends by SIGTERM
   let out = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d: string) => (out += d));
-  await until(() => out.includes('\n'), 'the child to register');
+  await until('the child to register', () => out.includes('\n'));
   const id = /^ready (\S+)/.exec(out)?.[1];
   assert.ok(id !== undefined && admin.registry.get(id) !== undefined);
 
   child.kill('SIGTERM');
-  await until(() => exited !== undefined, 'the child to exit');
+  await until('the child to exit', () => exited !== undefined);
   assert.deepEqual(exited, { code: null, signal: 'SIGTERM' });
   assert.ok(admin.calls.some((c) => c.method === 'DELETE' && c.path === `/api/v1/instances/${id}` && c.status === 204));
   assert.equal(admin.registry.size, 0);
@@ -205,7 +206,7 @@ test('registration requests never carry a request lane', async () => {
     ),
   );
   const id = await reg.ready;
-  await until(() => heartbeatsOf(admin.calls, id) >= 1, 'a heartbeat');
+  await until('a heartbeat', () => heartbeatsOf(admin.calls, id) >= 1);
   await reg.deregister();
   assert.ok(seen.length >= 3);
   assert.deepEqual(seen.filter((l) => l !== undefined), []);

@@ -10,7 +10,8 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { dashboardRoutes } from '../../src/admin/dashboard.js';
 import { startAdmin, type AdminServer } from '../../src/admin/server.js';
-import { adminUrlOf, config, startTestApp, startUpstream, tempDir } from '../rollout/helpers.js';
+import { adminUrlOf, config, startTestApp, startUpstream } from '../rollout/helpers.js';
+import { tempDir } from '../support/temp.js';
 
 interface Reply {
   status: number;

@@ -7,8 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
 import type { Overview } from '../../src/metrics/overview.js';
-import { adminUrlOf, api, config, gatewayUrlOf, runCli, startTestApp, startUpstream, tempDir, until, waitForRollout, writeFile } from '../rollout/helpers.js';
+import { adminUrlOf, api, config, gatewayUrlOf, runCli, startTestApp, startUpstream, waitForRollout, writeFile } from '../rollout/helpers.js';
 import { hit } from './helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const RULES = `    rules:
       - { name: testers, lane: beta, header: { name: x-beta, equals: "1" } }
@@ -57,11 +59,11 @@ test('the overview shows each version with its share, error rate, endpoints; rou
   await hit(s.gateway, 10, '/', { 'x-beta': '1' });
   // When the feed has sampled them (once a second).
   let o!: Overview;
-  await until(async () => {
+  await until('the requests in the history', async () => {
     o = (await api<Overview>(s.admin, 'GET', '/api/v1/overview')).body;
     const totals = historyTotals(o);
     return totals.stable === 30 && totals.beta === 10;
-  }, 5000, 'the requests in the history');
+  }, 5000);
 
   // Then: numbers per version over the last seconds, exactly.
   const web = o.services.find((x) => x.name === 'web')!;
@@ -82,7 +84,7 @@ test('the overview shows each version with its share, error rate, endpoints; rou
   assert.equal(o.history.stepMs, 1000);
 
   // The route's rules in readable form, the rollout's header route first.
-  await until(async () => (await api<Overview>(s.admin, 'GET', '/api/v1/overview')).body.rollouts[0]?.reason === 'AwaitingPromotion', 5000, 'the rollout paused');
+  await until('the rollout paused', async () => (await api<Overview>(s.admin, 'GET', '/api/v1/overview')).body.rollouts[0]?.reason === 'AwaitingPromotion', 5000);
   o = (await api<Overview>(s.admin, 'GET', '/api/v1/overview')).body;
   assert.deepEqual(
     o.routes[0]!.rules.map((r) => [r.name, r.when, r.lane, r.source]),
@@ -106,7 +108,7 @@ test('the stream sends the full history first, then one new point each second', 
   t.after(() => s.close());
   await hit(s.gateway, 5);
   // Let the first sample take the requests, so the first event has history to show.
-  await until(async () => historyTotals((await api<Overview>(s.admin, 'GET', '/api/v1/overview')).body).stable === 5, 5000, 'a sample');
+  await until('a sample', async () => historyTotals((await api<Overview>(s.admin, 'GET', '/api/v1/overview')).body).stable === 5, 5000);
 
   const res = await request(`${s.admin}/api/v1/stream`);
   assert.equal(res.statusCode, 200);
@@ -142,7 +144,7 @@ test('graylane top on a non-terminal prints the numbers as plain lines', async (
   t.after(() => s.close());
   await hit(s.gateway, 12);
   await hit(s.gateway, 3, '/', { 'x-beta': '1' });
-  await until(async () => historyTotals((await api<Overview>(s.admin, 'GET', '/api/v1/overview')).body).beta === 3, 5000, 'a sample');
+  await until('a sample', async () => historyTotals((await api<Overview>(s.admin, 'GET', '/api/v1/overview')).body).beta === 3, 5000);
 
   const r = await runCli(['top', '--admin', s.admin, '-n', '2', '--interval', '200']);
   assert.equal(r.code, 0, r.stderr);
@@ -199,11 +201,11 @@ rollouts:
   assert.equal(stable.count, 0);
   assert.equal(beta.count, 8);
   let o!: Overview;
-  await until(async () => {
+  await until('the requests in the history', async () => {
     o = (await api<Overview>(admin, 'GET', '/api/v1/overview')).body;
     const totals = historyTotals(o);
     return totals.beta === 8 && totals.alpha === 2;
-  }, 5000, 'the requests in the history');
+  }, 5000);
 
   // Then each version is listed once, under its own name, with its own endpoints and numbers,
   // and the fallback is the version that serves it now

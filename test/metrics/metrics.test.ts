@@ -8,8 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { App } from '../../src/app.js';
-import { adminUrlOf, api, gatewayUrlOf, runCli, startTestApp, startUpstream, tempDir, until, waitForRollout, writeFile, type Upstream } from '../rollout/helpers.js';
+import { adminUrlOf, api, gatewayUrlOf, runCli, startTestApp, startUpstream, waitForRollout, writeFile, type Upstream } from '../rollout/helpers.js';
 import { allLabelValues, deadUrl, family, histograms, hit, samples, scrape, startSilentUpstream, total, value } from './helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 /** A bucket bound as a number (`+Inf` included). */
 const le = (bound: string): number => (bound === '+Inf' ? Infinity : Number(bound));
@@ -173,7 +175,7 @@ test('mirror copies, config reloads and rollout state are exported', async (t) =
 
   // Mirror: every request of the route is copied to beta.
   assert.deepEqual(await hit(s.gateway, 3, '/', { host: 'mirror.test' }), [200, 200, 200]);
-  await until(async () => value(await scrape(s.admin), 'graylane_mirror_copies_total', { result: 'sent' }) === 3, 5000, 'three mirror copies sent');
+  await until('three mirror copies sent', async () => value(await scrape(s.admin), 'graylane_mirror_copies_total', { result: 'sent' }) === 3, 5000);
 
   // The rollout stops at its pause: step index 1, the canary at 20%.
   await waitForRollout(s.admin, 'api-beta', (v) => v.reason === 'AwaitingPromotion');
@@ -204,13 +206,13 @@ test('mirror copies, config reloads and rollout state are exported', async (t) =
   const { readFile } = await import('node:fs/promises');
   const good = await readFile(s.file, 'utf8');
   await writeFile(s.file, good.replace('consecutiveFailures: 3', 'consecutiveFailures: lots'));
-  await until(async () => value(await scrape(s.admin), 'graylane_config_reloads_total', { result: 'failed' }) === 1, 8000, 'a rejected reload');
+  await until('a rejected reload', async () => value(await scrape(s.admin), 'graylane_config_reloads_total', { result: 'failed' }) === 1, 8000);
   m = await scrape(s.admin);
   assert.equal(value(m, 'graylane_config_last_reload_successful'), 0);
 
   // A good one again: applied, counted, and the info gauge follows the new snapshot.
   await writeFile(s.file, good.replace('eject: 60s', 'eject: 30s'));
-  await until(async () => value(await scrape(s.admin), 'graylane_config_reloads_total', { result: 'ok' }) === 1, 8000, 'an applied reload');
+  await until('an applied reload', async () => value(await scrape(s.admin), 'graylane_config_reloads_total', { result: 'ok' }) === 1, 8000);
   m = await scrape(s.admin);
   assert.equal(value(m, 'graylane_config_last_reload_successful'), 1);
   const after = await api<{ snapshotId: string; configHash: string }>(s.admin, 'GET', '/api/v1/config');

@@ -26,14 +26,14 @@ import {
   startTestApp,
   startUpstream,
   tally,
-  tempDir,
-  until,
   waitForRollout,
   writeFile,
   type Upstream,
 } from '../rollout/helpers.js';
 import { prometheusTemplates } from './doc-queries.js';
 import { startPrometheus, type PrometheusServer } from './harness.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let upstreams: Record<'stable' | 'good' | 'bad', Upstream>;
@@ -87,11 +87,11 @@ async function runRollout(name: string, canary: string, template: Record<string,
   const traffic = backgroundTraffic(gatewayUrlOf(app!));
   try {
     await saveConfig(configText({ name, canary, templates: { [`${name}-check`]: template } }));
-    await until(async () => {
+    await until(`the reload that adds ${name}`, async () => {
       const config = await api<{ lastReloadError: unknown }>(adminUrlOf(app!), 'GET', '/api/v1/config');
       assert.equal(config.body.lastReloadError, null, 'the config with the rollout was rejected');
       return (await api(adminUrlOf(app!), 'GET', `/api/v1/rollouts/${name}`)).status === 200;
-    }, 15_000, `the reload that adds ${name}`);
+    }, 15_000);
     return await waitForRollout(adminUrlOf(app!), name, done, 45_000);
   } finally {
     await traffic.stop();

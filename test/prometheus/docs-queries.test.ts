@@ -10,9 +10,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { prometheusProvider } from '../../src/rollout/providers/prometheus.js';
-import { api, send, spawnServe, startUpstream, tempDir, until, writeFile, type ServeChild, type Upstream } from '../rollout/helpers.js';
+import { api, send, spawnServe, startUpstream, writeFile, type ServeChild, type Upstream } from '../rollout/helpers.js';
 import { promqlQueries, prometheusTemplates } from './doc-queries.js';
 import { startPrometheus, type PrometheusServer } from './harness.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const ROLLOUT = { name: 'checkout-beta', service: 'checkout', stable: 'stable', canary: 'beta' };
 
@@ -55,7 +57,7 @@ before(async () => {
   const file = dir.file('graylane.yaml');
   await writeFile(file, configText(stable.url, beta.url, dir.file('state.db')));
   serve = await spawnServe(['-c', file], dir.path);
-  await until(async () => (await api<{ weight: number }>(serve!.adminUrl, 'GET', `/api/v1/rollouts/${ROLLOUT.name}`)).body.weight === 50, 15_000, 'weight 50');
+  await until('weight 50', async () => (await api<{ weight: number }>(serve!.adminUrl, 'GET', `/api/v1/rollouts/${ROLLOUT.name}`)).body.weight === 50, 15_000);
   prom = await startPrometheus({ targets: [new URL(serve.adminUrl).host] });
   // Traffic before the first scrapes and after: every counter has two samples or more in [1m].
   await send(serve.gatewayUrl, 100);
@@ -63,10 +65,10 @@ before(async () => {
   await send(serve.gatewayUrl, 100);
   // A rejected reload: graylane_config_last_reload_successful goes to 0 and the old config serves.
   await writeFile(file, 'services: [this is not a mapping\n');
-  await until(async () => {
+  await until('prometheus to see the rejected reload', async () => {
     const a = await prom!.query('graylane_config_last_reload_successful == 0');
     return Array.isArray(a.data?.result) && a.data.result.length > 0;
-  }, 20_000, 'prometheus to see the rejected reload');
+  }, 20_000);
   await prom.waitForScrapes(4);
 });
 

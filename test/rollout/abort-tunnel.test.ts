@@ -7,7 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { writeFile } from 'node:fs/promises';
-import { adminUrlOf, api, config, startTestApp, startUpstream, tempDir, until, waitForRollout, TOKEN } from './helpers.js';
+import { adminUrlOf, api, config, startTestApp, startUpstream, waitForRollout, TOKEN } from './helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 /** An upstream that switches every upgrade request to its protocol and then echoes bytes. */
 async function echoUpgrades(): Promise<{ url: string; close(): Promise<void> }> {
@@ -72,12 +74,12 @@ rollouts:
   client.on('close', () => (closed = true));
   client.on('error', () => {});
   client.write('GET /ws HTTP/1.1\r\nHost: shop.example\r\nx-user-id: 1001\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
-  await until(() => text.includes('101 Switching Protocols'), 5000, 'the 101 from beta');
+  await until('the 101 from beta', () => text.includes('101 Switching Protocols'), 5000);
   client.write('before');
-  await until(() => text.endsWith('before'), 5000, 'the echo through the tunnel');
+  await until('the echo through the tunnel', () => text.endsWith('before'), 5000);
 
   assert.equal((await api(admin, 'POST', '/api/v1/rollouts/web-beta/abort', {}, TOKEN)).status, 200);
-  await until(() => closed, 5000, 'the tunnel to the aborted canary closed');
+  await until('the tunnel to the aborted canary closed', () => closed, 5000);
 
   // A new upgrade by the same user is served by stable (a plain upstream: an ordinary answer).
   const again = net.connect(app.gateway.address.port, '127.0.0.1');
@@ -85,7 +87,7 @@ rollouts:
   again.on('data', (d) => (answer += d.toString('latin1')));
   again.on('error', () => {});
   again.write('GET /ws HTTP/1.1\r\nHost: shop.example\r\nx-user-id: 1001\r\nConnection: Upgrade, close\r\nUpgrade: websocket\r\n\r\n');
-  await until(() => answer.includes('\r\n\r\n'), 5000, 'an answer to the new upgrade');
+  await until('an answer to the new upgrade', () => answer.includes('\r\n\r\n'), 5000);
   assert.doesNotMatch(answer, /101 Switching Protocols/);
   again.destroy();
 });

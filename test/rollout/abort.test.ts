@@ -12,7 +12,9 @@ import net, { type AddressInfo } from 'node:net';
 import { request } from 'undici';
 import type { App } from '../../src/app.js';
 import type { Overview } from '../../src/metrics/overview.js';
-import { adminUrlOf, api, gatewayUrlOf, startTestApp, tempDir, until, waitForRollout, writeFile } from './helpers.js';
+import { adminUrlOf, api, gatewayUrlOf, startTestApp, waitForRollout, writeFile } from './helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 /** An upstream that says which version it is and keeps the lane header of every request it got. */
 interface Recorder {
@@ -164,7 +166,7 @@ test('abort: the canary gets nothing, rules, percent and mirror included, on its
   const nobody = USERS.find((x) => !percentUsers.includes(x))!;
   let servedByStable = 0;
   for (let i = 0; i < 10; i++) if ((await versionOf(gw, '/', nobody)) === 'stable') servedByStable++;
-  await until(() => u.webBeta!.copies >= servedByStable && servedByStable > 0, 5000, 'mirrored copies reach beta');
+  await until('mirrored copies reach beta', () => u.webBeta!.copies >= servedByStable && servedByStable > 0, 5000);
 
   // (and a raw keep-alive connection that was routed to beta before the abort)
   const port = Number(new URL(gw).port);

@@ -17,12 +17,12 @@ import {
   startTestApp,
   startUpstream,
   tally,
-  tempDir,
   TOKEN,
-  until,
   waitForRollout,
   writeFile,
 } from './helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const ROLLOUTS = (firstWeight: number) => `
 rollouts:
@@ -171,7 +171,7 @@ test('config status, explain against the live spec, and a reload that changes a 
   // A broken reload is reported in full, with file:line:col, and changes nothing
   const good = await readFile(s.file, 'utf8');
   await writeFile(s.file, good.replace('setWeight: 10', 'setWeight: 150'));
-  const err = await until(async () => (await api<{ lastReloadError: unknown }>(s.admin, 'GET', '/api/v1/config')).body.lastReloadError !== null, 5000, 'the reload error')
+  const err = await until('the reload error', async () => (await api<{ lastReloadError: unknown }>(s.admin, 'GET', '/api/v1/config')).body.lastReloadError !== null, 5000)
     .then(() => api<{ lastReloadError: { message: string; issues: { line: number; code: string }[] } }>(s.admin, 'GET', '/api/v1/config'));
   const reloadError = err.body.lastReloadError;
   assert.match(reloadError.message, /graylane\.yaml:\d+:\d+: rollouts\[0\]\.strategy\.canary\.steps\[0\]\.setWeight: must be <= 100, got 150/);

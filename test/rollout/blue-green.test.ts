@@ -16,11 +16,11 @@ import {
   startTestApp,
   startUpstream,
   tally,
-  tempDir,
-  until,
   waitForRollout,
   writeFile,
 } from './helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 async function setup(jobExit: number) {
   const dir = await tempDir();
@@ -100,7 +100,7 @@ test('blue-green: preview gets 50%, the pre-promotion job passes, promotion swit
   assert.deepEqual(tally(await send(s.gateway, 20)), { beta: 20 });
   // (a reload makes the controller look at the rollout again: it must not run cleanup again)
   await s.touchConfig();
-  await until(async () => (await api<{ reloads: number }>(s.admin, 'GET', '/api/v1/config')).body.reloads === 1, 5000, 'the reload');
+  await until('the reload', async () => (await api<{ reloads: number }>(s.admin, 'GET', '/api/v1/config')).body.reloads === 1, 5000);
   await sleep(300);
   assert.deepEqual(await s.hookLines(), ['preRollout Progressing 1', 'cleanup Healthy 1']);
 });

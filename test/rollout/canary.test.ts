@@ -15,12 +15,12 @@ import {
   startTestApp,
   startUpstream,
   tally,
-  tempDir,
-  until,
   waitForRollout,
   writeFile,
   type Upstream,
 } from './helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 async function setup(rest: string, opts: { failEvery?: number } = {}) {
   const dir = await tempDir();
@@ -156,7 +156,7 @@ analysisTemplates:
     const detail = await getRollout(s.admin, 'web-beta', 50);
     abortedAt = detail.events.find((e) => e.reason === 'AnalysisFailed')!.time;
     // (traffic goes on a little past the abort, to see where it lands)
-    await until(() => Date.now() > abortedAt + 1300, 5000);
+    await until('1300 ms after the abort', () => Date.now() > abortedAt + 1300, 5000);
   } finally {
     await traffic.stop();
   }

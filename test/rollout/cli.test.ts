@@ -16,12 +16,12 @@ import {
   startTestApp,
   startUpstream,
   tally,
-  tempDir,
   TOKEN,
-  until,
   waitForRollout,
   writeFile,
 } from './helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 test('a manual pause is released by `graylane rollout promote`; a refused command prints the reason and exits 1', async (t) => {
   const dir = await tempDir();
@@ -141,7 +141,7 @@ rollouts:
   });
   let out = '';
   watcher.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
-  await until(() => out.includes('Events:'), 10_000, 'the first view');
+  await until('the first view', () => out.includes('Events:'), 10_000);
   return { admin, out: () => out, watcher };
 }
 
@@ -150,11 +150,11 @@ test('`graylane rollout get --watch` on a pipe prints the view once, then each c
   assert.ok(!out().includes('\x1b['), 'no terminal control codes on a pipe');
 
   await fetch(`${admin}/api/v1/rollouts/web-beta/promote`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
-  await until(() => /Paused \(AwaitingPromotion\) {2}step 4\/4 {2}stable 60% {2}beta 40%/.test(out()), 10_000, 'the status line');
+  await until('the status line', () => /Paused \(AwaitingPromotion\) {2}step 4\/4 {2}stable 60% {2}beta 40%/.test(out()), 10_000);
   assert.match(out(), /Normal {3}Promoted/);
   assert.match(out(), /WeightSet +step 3\/4 \(setWeight 40\)/);
   watcher.kill('SIGINT');
-  await until(() => watcher.exitCode !== null, 5000, 'the watcher to stop');
+  await until('the watcher to stop', () => watcher.exitCode !== null, 5000);
   assert.equal(watcher.exitCode, 0);
 });
 
@@ -166,11 +166,11 @@ test('`graylane rollout get --watch` on a pipe prints every event of a burst bet
   const firstView = out().length;
   await fetch(`${admin}/api/v1/rollouts/web-beta/promote`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } });
   await waitForRollout(admin, 'web-beta', (v) => v.reason === 'AwaitingPromotion' && v.currentStep === 16);
-  await until(() => /step 17\/17/.test(out().slice(firstView)), 10_000, 'the status line of the last pause');
+  await until('the status line of the last pause', () => /step 17\/17/.test(out().slice(firstView)), 10_000);
   const lines = out().slice(firstView).split('\n');
   for (let i = 1; i <= 15; i++) {
     assert.equal(lines.filter((l) => new RegExp(`WeightSet +step ${i + 1}/17 \\(setWeight ${i * 5}\\)`).test(l)).length, 1, `step ${i + 1} printed once`);
   }
   watcher.kill('SIGINT');
-  await until(() => watcher.exitCode !== null, 5000, 'the watcher to stop');
+  await until('the watcher to stop', () => watcher.exitCode !== null, 5000);
 });

@@ -5,11 +5,9 @@
  * Every wait is bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
 import { Agent, request } from 'undici';
 import { startApp, type App } from '../../src/app.js';
@@ -51,12 +49,6 @@ export async function startUpstream(version: string, opts: { failEvery?: number 
       server.close(() => resolve());
     });
   return self;
-}
-
-/** A fresh temporary directory; remove() deletes it. */
-export async function tempDir(): Promise<{ path: string; file(name: string): string; remove(): Promise<void> }> {
-  const path = await mkdtemp(join(tmpdir(), 'graylane-rollout-'));
-  return { path, file: (name) => join(path, name), remove: () => rm(path, { recursive: true, force: true }) };
 }
 
 /**
@@ -176,15 +168,6 @@ export async function waitForRollout(adminUrl: string, name: string, cond: (v: R
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`rollout ${name} did not reach the expected state in ${ms} ms; last: ${last?.phase}/${last?.reason} step ${last?.currentStep}: ${last?.message}`);
-}
-
-/** Waits until `cond()` holds, polling every 20 ms, for at most `ms`. */
-export async function until(cond: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`${what} not reached in ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 export interface ServeChild {

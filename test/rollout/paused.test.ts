@@ -16,12 +16,12 @@ import {
   startTestApp,
   startUpstream,
   tally,
-  tempDir,
-  until,
   waitForRollout,
   writeFile,
   TOKEN,
 } from './helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 test('a rollout added with paused: true waits for `graylane rollout resume`, moving no traffic until then', async (t) => {
   const dir = await tempDir();
@@ -51,7 +51,7 @@ rollouts:
           - pause: {}
 `;
   await writeFile(file, config({ ...base, rest: rollout }));
-  await until(async () => (await api(admin, 'GET', '/api/v1/rollouts/web-v2')).status === 200, 15_000, 'the reload adding web-v2');
+  await until('the reload adding web-v2', async () => (await api(admin, 'GET', '/api/v1/rollouts/web-v2')).status === 200, 15_000);
   const waiting = await waitForRollout(admin, 'web-v2', (v) => v.phase === 'Paused');
   assert.equal(waiting.reason, 'PausedByUser');
   assert.equal(waiting.weight, 0);

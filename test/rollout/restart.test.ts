@@ -5,7 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { config, getRollout, send, startServe, startUpstream, tally, tempDir, until, waitForRollout, writeFile, type ServeChild } from './helpers.js';
+import { config, getRollout, send, startServe, startUpstream, tally, waitForRollout, writeFile, type ServeChild } from './helpers.js';
+import { until } from '../support/wait.js';
+import { tempDir } from '../support/temp.js';
 
 const PAUSE_MS = 4000;
 
@@ -52,7 +54,7 @@ rollouts:
   const pauseStarted = deadline - PAUSE_MS;
 
   // When the process is killed with SIGKILL part way through the pause
-  await until(() => Date.now() > pauseStarted + 600, 5000);
+  await until('600 ms into the pause', () => Date.now() > pauseStarted + 600, 5000);
   first.child.kill('SIGKILL');
   assert.equal(await first.exited, null);
 

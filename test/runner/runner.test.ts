@@ -9,9 +9,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from '../support/temp.js';
 
 const RUNNER = new URL('../../../scripts/test.mjs', import.meta.url).pathname;
 
@@ -44,12 +44,6 @@ function runRunner(args: string[], env: NodeJS.ProcessEnv, ms: number): Promise<
   });
 }
 
-function tempDir(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'graylane-runner-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 /** A directory of stand-in programs (each exits 0) for PATH. */
 function binWith(bin: string, commands: string[]): string {
   mkdirSync(bin, { recursive: true });
@@ -61,15 +55,16 @@ function binWith(bin: string, commands: string[]): string {
 }
 
 test('a missing tool stops the run before any test: one line per tool with the command that installs it', async (t) => {
-  const dir = tempDir(t);
+  const dir = await tempDir();
+  t.after(dir.remove);
   // A test that leaves a mark if it runs at all.
-  const tests = join(dir, 'tests');
+  const tests = dir.file('tests');
   mkdirSync(tests);
-  const mark = join(dir, 'ran');
+  const mark = dir.file('ran');
   writeFileSync(join(tests, 'mark.test.js'), `require('node:test').test('runs', () => require('node:fs').writeFileSync(${JSON.stringify(mark)}, 'x'));\n`);
 
   // chromium and prometheus there, etcd not, and no apt-get to install it with.
-  const onlyChromium = binWith(join(dir, 'a'), ['chromium', 'prometheus']);
+  const onlyChromium = binWith(dir.file('a'), ['chromium', 'prometheus']);
   const r = await runRunner(['--dir', tests], { ...process.env, PATH: onlyChromium }, 20_000);
   assert.equal(r.code, 1, r.stderr);
   const lines = r.stderr.trim().split('\n');
@@ -79,7 +74,7 @@ test('a missing tool stops the run before any test: one line per tool with the c
   assert.equal(existsSync(mark), false, 'no test ran');
 
   // Nothing there: a line for each.
-  const empty = binWith(join(dir, 'b'), []);
+  const empty = binWith(dir.file('b'), []);
   const none = await runRunner(['--dir', tests], { ...process.env, PATH: empty }, 20_000);
   assert.equal(none.code, 1, none.stderr);
   assert.deepEqual(none.stderr.trim().split('\n').slice(1), [
@@ -91,7 +86,9 @@ test('a missing tool stops the run before any test: one line per tool with the c
 });
 
 test('a test file whose before() fails after opening a server does not hang the run; the other files still run', async (t) => {
-  const tests = join(tempDir(t), 'tests');
+  const dir = await tempDir();
+  t.after(dir.remove);
+  const tests = dir.file('tests');
   mkdirSync(tests);
   writeFileSync(
     join(tests, 'failed-set-up.test.js'),

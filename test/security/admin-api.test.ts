@@ -10,8 +10,9 @@ import assert from 'node:assert/strict';
 import { startAdmin } from '../../src/admin/server.js';
 import type { App } from '../../src/app.js';
 import { parseSpec } from '../../src/spec/index.js';
-import { adminUrlOf, api, config, getRollout, startTestApp, startUpstream, tempDir, TOKEN, waitForRollout, writeFile, type Upstream } from '../rollout/helpers.js';
+import { adminUrlOf, api, config, getRollout, startTestApp, startUpstream, TOKEN, waitForRollout, writeFile, type Upstream } from '../rollout/helpers.js';
 import { raw } from './helpers.js';
+import { tempDir } from '../support/temp.js';
 
 let app: App;
 let admin: string;

@@ -131,11 +131,6 @@ export function parseResponses(text: string, closed: boolean): RawResponse[] {
   return out;
 }
 
-/** Resolves after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 /** An upstream on raw TCP that records every byte it receives, per connection. */
 export interface RawUpstream {
   url: string;

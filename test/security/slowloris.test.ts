@@ -8,8 +8,9 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import type { Gateway } from '../../src/gateway/server.js';
-import { client, gatewayFor, get, route, service, spec, startUpstream, until, type Upstream } from '../gateway/helpers.js';
-import { raw, sleep } from './helpers.js';
+import { client, gatewayFor, get, route, service, spec, startUpstream, type Upstream } from '../gateway/helpers.js';
+import { raw } from './helpers.js';
+import { sleep, until } from '../support/wait.js';
 
 let upstream: Upstream;
 let gw: Gateway;
@@ -112,8 +113,8 @@ test('a client that stops reading a response is cut by the idle timeout; the ups
   try {
     socket.pause(); // reads nothing more than Node's first buffer: the gateway's writes back up
     socket.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
-    await until(() => upstreamAborted, 10_000);
-    await until(() => g.inFlight() === 0, 5000);
+    await until('the upstream request aborted', () => upstreamAborted, 10_000);
+    await until('no request in flight', () => g.inFlight() === 0, 5000);
     assert.equal((await get(g, '/after')).status, 200, 'the gateway serves others afterwards');
   } finally {
     socket.destroy();

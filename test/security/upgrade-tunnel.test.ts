@@ -11,8 +11,9 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import type { Gateway } from '../../src/gateway/server.js';
-import { gatewayFor, route, service, spec, until } from '../gateway/helpers.js';
-import { accessLogCollector, converse, parseResponses, sleep, startRawUpstream, type RawBehaviour, type RawUpstream } from './helpers.js';
+import { gatewayFor, route, service, spec } from '../gateway/helpers.js';
+import { accessLogCollector, converse, parseResponses, startRawUpstream, type RawBehaviour, type RawUpstream } from './helpers.js';
+import { sleep, until } from '../support/wait.js';
 
 const WS_KEY = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n';
 const upgradeTo = (path: string, protocol = 'websocket') =>
@@ -110,7 +111,7 @@ for (const pipelined of [false, true]) {
     assert.doesNotMatch(seen, /alpha/);
     assert.match(seen, /\r\nx-forwarded-for: 6\.6\.6\.6, 127\.0\.0\.1\r\n/i);
 
-    await until(() => log.records.some((r) => r.path === '/internal/secret' && r.status === 200 && r.route === 'internal'));
+    await until('the /internal/secret line in the access log', () => log.records.some((r) => r.path === '/internal/secret' && r.status === 200 && r.route === 'internal'), 5000);
     const hello = log.records.filter((r) => r.path === '/hello');
     assert.deepEqual(
       hello.map((r) => r.status),
@@ -221,7 +222,7 @@ test('a 101 is passed on and bytes flow both ways; the access log records 101 wh
   assert.ok(seen.endsWith('\r\n\r\nhello'), 'the tunnel carries the bytes as sent');
   assert.equal(log.records.filter((r) => r.path === '/ws/chat').length, 0, 'the line is written when the tunnel closes');
   c.destroy();
-  await until(() => log.records.some((r) => r.path === '/ws/chat'));
+  await until('the access log line of /ws/chat', () => log.records.some((r) => r.path === '/ws/chat'), 5000);
   assert.equal(log.records.find((r) => r.path === '/ws/chat')?.status, 101);
 });
 
@@ -249,13 +250,13 @@ test('an upgrade to an upstream that accepts and never answers gets 504 after ti
     assert.equal(JSON.parse(r!.body).error, 'upstream_timeout');
   }
   assert.ok(elapsed >= 550, `answered after the headers timeout (${elapsed} ms)`);
-  await until(() => up.hang!.open === 0, 3000);
+  await until('the hung upstream connections closed', () => up.hang!.open === 0, 3000);
   // The client connection is still good for a request.
   clients[0]!.write('GET /internal/after-timeout HTTP/1.1\r\nHost: gw.test\r\n\r\n');
   const text = await clients[0]!.until(responsesIn(2));
   assert.equal(parseResponses(text, false)[1]?.body, 'internal:GET /internal/after-timeout HTTP/1.1');
   for (const c of clients) c.destroy();
-  await until(() => log.records.filter((r) => r.path.startsWith('/hang/') && r.status === 504).length === 10);
+  await until('ten 504 lines for /hang/ in the access log', () => log.records.filter((r) => r.path.startsWith('/hang/') && r.status === 504).length === 10, 5000);
 });
 
 test('an open tunnel is kept while bytes flow and closed on both sides after timeouts.tunnelIdle of silence', async () => {
@@ -276,6 +277,6 @@ test('an open tunnel is kept while bytes flow and closed on both sides after tim
   assert.equal(c.closed, true, 'closed after the idle timeout');
   const waited = performance.now() - lastByte;
   assert.ok(waited >= 600 && waited < 4000, `closed after ${waited} ms of silence`);
-  await until(() => up.ws!.closed[upstreamSide] === true, 3000);
-  await until(() => log.records.some((r) => r.path === '/ws/idle' && r.status === 101));
+  await until('the upstream side of the tunnel closed', () => up.ws!.closed[upstreamSide] === true, 3000);
+  await until('the 101 line of /ws/idle in the access log', () => log.records.some((r) => r.path === '/ws/idle' && r.status === 101), 5000);
 });
