@@ -7,7 +7,7 @@
  * starting with whitespace (obs-fold) is refused (§5.2); a value holds no control byte but HTAB;
  * every line ends in CRLF.
  */
-import { COLON, CR, FIELD_VALUE, HTAB, LF, SP, TCHAR } from './chars.js';
+import { COLON, CR, equalsLower, FIELD_VALUE, HTAB, LF, SP, TCHAR } from './chars.js';
 import { E, type ParseError } from './errors.js';
 
 /** Offsets of parsed fields: for field i, name [4i, 4i+1), value [4i+2, 4i+3) (value without OWS). */
@@ -98,4 +98,24 @@ export function findHeadEnd(buf: Buffer, start: number, from: number, end: numbe
 export function skipEmptyLines(buf: Uint8Array, start: number, end: number): number {
   while (start + 1 < end && buf[start] === CR && buf[start + 1] === LF) start += 2;
   return start;
+}
+
+/** Options of a Connection field (RFC 9110 §7.6.1) that framing reads, as bits. */
+export const CONNECTION_CLOSE = 1;
+export const CONNECTION_KEEP_ALIVE = 2;
+export const CONNECTION_UPGRADE = 4;
+
+/** The CONNECTION_* bits of the Connection value buf[start, end); other options are ignored. */
+export function connectionOptions(buf: Uint8Array, start: number, end: number): number {
+  let bits = 0;
+  for (let s = start; s < end; ) {
+    while (s < end && (buf[s] === SP || buf[s] === HTAB || buf[s] === 0x2c)) s++;
+    let t = s;
+    while (t < end && buf[t] !== 0x2c && buf[t] !== SP && buf[t] !== HTAB) t++;
+    if (equalsLower(buf, s, t, 'close')) bits |= CONNECTION_CLOSE;
+    else if (equalsLower(buf, s, t, 'keep-alive')) bits |= CONNECTION_KEEP_ALIVE;
+    else if (equalsLower(buf, s, t, 'upgrade')) bits |= CONNECTION_UPGRADE;
+    s = t;
+  }
+  return bits;
 }

@@ -14,7 +14,7 @@
 import { METHODS } from 'node:http';
 import { CR, equalsLower, HTAB, latin1, LF, SP, TARGET, TCHAR } from './chars.js';
 import { E, type ParseError } from './errors.js';
-import { Fields, scanFields } from './fields.js';
+import { connectionOptions, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CONNECTION_UPGRADE, Fields, scanFields } from './fields.js';
 import { decimal } from './response-head.js';
 
 export interface HeadLimits {
@@ -146,16 +146,10 @@ function framing(buf: Buffer, head: RequestHead): ParseError | null {
         break;
       case 10:
         if (equalsLower(buf, ns, ne, 'connection')) {
-          // A list of tokens (RFC 9110 §7.6.1); only three mean anything to the framing.
-          for (let s = vs; s < ve; ) {
-            while (s < ve && (buf[s] === SP || buf[s] === HTAB || buf[s] === 0x2c)) s++;
-            let t = s;
-            while (t < ve && buf[t] !== 0x2c && buf[t] !== SP && buf[t] !== HTAB) t++;
-            if (equalsLower(buf, s, t, 'close')) close = true;
-            else if (equalsLower(buf, s, t, 'keep-alive')) keepAliveToken = true;
-            else if (equalsLower(buf, s, t, 'upgrade')) upgradeToken = true;
-            s = t;
-          }
+          const bits = connectionOptions(buf, vs, ve);
+          if (bits & CONNECTION_CLOSE) close = true;
+          if (bits & CONNECTION_KEEP_ALIVE) keepAliveToken = true;
+          if (bits & CONNECTION_UPGRADE) upgradeToken = true;
         }
         break;
       case 14:

@@ -8,9 +8,9 @@
  * closes. Refused: Content-Length with Transfer-Encoding, two Content-Lengths, a coding other than
  * chunked (the gateway would pass on bytes it cannot frame), a version other than 1.0/1.1.
  */
-import { CR, equalsLower, HTAB, LF, REASON, SP } from './chars.js';
+import { CR, equalsLower, LF, REASON, SP } from './chars.js';
 import { E, type ParseError } from './errors.js';
-import { Fields, scanFields } from './fields.js';
+import { connectionOptions, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, Fields, scanFields } from './fields.js';
 import { codings, tabAfter } from './request-head.js';
 
 export class ResponseHead {
@@ -86,16 +86,9 @@ function framing(buf: Buffer, head: ResponseHead, method: string): ParseError | 
       if (tabAfter(buf, f.valueEnd(i)) || codings(buf, f.valueStart(i), f.valueEnd(i), te) !== null) return E.RESPONSE_FRAMING;
       te = true;
     } else if (n === 10 && equalsLower(buf, ns, ne, 'connection')) {
-      const vs = f.valueStart(i);
-      const ve = f.valueEnd(i);
-      for (let s = vs; s < ve; ) {
-        while (s < ve && (buf[s] === SP || buf[s] === HTAB || buf[s] === 0x2c)) s++;
-        let t = s;
-        while (t < ve && buf[t] !== 0x2c && buf[t] !== SP && buf[t] !== HTAB) t++;
-        if (equalsLower(buf, s, t, 'close')) close = true;
-        else if (equalsLower(buf, s, t, 'keep-alive')) keepAliveToken = true;
-        s = t;
-      }
+      const bits = connectionOptions(buf, f.valueStart(i), f.valueEnd(i));
+      if (bits & CONNECTION_CLOSE) close = true;
+      if (bits & CONNECTION_KEEP_ALIVE) keepAliveToken = true;
     }
   }
   if (te && contentLength !== -1) return E.RESPONSE_FRAMING;
