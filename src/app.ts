@@ -19,6 +19,7 @@
  * file and SQLite in one process, or etcd in clustered mode, where the spec arrives by a watch,
  * the controller drives only while elected, and followers route by the statuses they watch.
  */
+import { hostname } from 'node:os';
 import type { DestinationStream, Logger } from 'pino';
 import { configRoutes, type ConfigInfo } from './admin/config.js';
 import { instanceRoutes } from './admin/instances.js';
@@ -32,6 +33,7 @@ import { openFileBackend } from './backend/file.js';
 import type { Backend, BackendInstances } from './backend/types.js';
 import { startGateway, type Gateway } from './gateway/index.js';
 import { knownLanes, Observability } from './metrics/index.js';
+import { singleGateway, type GatewaysOverview, type LocalGateway } from './metrics/gateways.js';
 import { RolloutController } from './rollout/controller.js';
 import { compile } from './routing/index.js';
 import type { Status } from './routing/types.js';
@@ -94,9 +96,10 @@ export async function startApp(opts: AppOptions): Promise<App> {
   let controller: RolloutController | undefined;
   let refreshNow = (): void => {};
   const refresh = (): void => refreshNow();
+  let listeners: { address: string; admin: string } | undefined;
   let backend: Backend;
   // Loaded only in clustered mode: the etcd client (gRPC, protobufjs) costs a file-mode start ~100 ms.
-  if (opts.cluster !== undefined) backend = await (await import('./backend/etcd.js')).openEtcdBackend({ ...opts.cluster, logger: log, traffic, refresh });
+  if (opts.cluster !== undefined) backend = await (await import('./backend/etcd.js')).openEtcdBackend({ ...opts.cluster, logger: log, traffic, refresh, listeners: () => listeners });
   else if (opts.configFile !== undefined) backend = await openFileBackend({ configFile: opts.configFile, statePath: opts.statePath, cwd: opts.cwd, traffic, refresh });
   else throw new Error('startApp needs a configFile or a cluster store');
   const { store, instances } = backend;
@@ -154,12 +157,31 @@ export async function startApp(opts: AppOptions): Promise<App> {
   info.snapshotId = gw.snapshot().id;
   info.configHash = gw.snapshot().configHash;
 
+  // The gateways list: this process as it knows itself, and in clustered mode every other gateway.
+  const self = backend.gateways ?? { id: `${hostname()}-${process.pid}`, name: hostname(), candidate: true };
+  const local = (): LocalGateway => {
+    const { up, error, leading } = backend.health();
+    return {
+      id: self.id,
+      name: self.name,
+      hostname: hostname(),
+      address: listeners?.address ?? '',
+      admin: listeners?.admin ?? '',
+      candidate: self.candidate,
+      leading,
+      store: error === undefined ? { up } : { up, error },
+      startedAt: traffic.startedAt,
+      versions: traffic.versions(),
+    };
+  };
+  const gateways = (): GatewaysOverview => backend.gateways?.overview(local()) ?? singleGateway(local());
   const observability = new Observability({
     counters: traffic,
     gateway: gw,
     config: configInfo,
     window: traffic,
     controller: ctl,
+    gateways,
     ...(backend.health().kind === 'etcd' ? { storeUp: () => backend.health().up } : {}),
   });
   const adminAt = listenOf(opts.adminListen ?? spec.admin?.listen ?? DEFAULT_ADMIN_LISTEN, '--admin-listen');
@@ -184,6 +206,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await backend.close();
     throw err;
   }
+  listeners = { address: hostPort(gw.address), admin: hostPort(admin.address) };
 
   const started = spec;
   let closing: Promise<void> | undefined;
@@ -244,6 +267,11 @@ function restartOnly(before: Spec, after: Spec): string[] {
   if (before.state?.path !== after.state?.path) changed.push('state.path');
   if (before.limits?.maxHeaderBytes !== after.limits?.maxHeaderBytes) changed.push('limits.maxHeaderBytes');
   return changed;
+}
+
+/** `host:port` as bound, IPv6 in brackets. */
+function hostPort(a: { host: string; port: number }): string {
+  return `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
 }
 
 function listenOf(value: string, flag: string): { host: string; port: number } {

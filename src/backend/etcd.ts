@@ -12,6 +12,7 @@
  *   leadership's fenced store, the rest follow. Builtin analysis reads every gateway's counters.
  * - Registrations: etcd keys on leases (EtcdInstances).
  */
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { RolloutController } from '../rollout/controller.js';
@@ -36,7 +37,9 @@ import {
   type KeyWatch,
 } from '../store/cluster.js';
 import type { StoredStatus } from '../store/types.js';
-import type { TrafficRecorder } from '../traffic/index.js';
+import type { CountersDocument, GatewayAbout, TrafficRecorder } from '../traffic/index.js';
+import { watchGateways } from '../cluster/gateways.js';
+import { GATEWAY_LEASE_SEC, PUBLISH_MS } from '../metrics/gateways.js';
 import type { Backend, SpecHandlers, StoreHealth } from './types.js';
 
 export interface EtcdBackendOptions {
@@ -59,6 +62,8 @@ export interface EtcdBackendOptions {
   traffic: TrafficRecorder;
   /** Registered endpoints changed: recompile. */
   refresh(): void;
+  /** Where this gateway listens (`host:port` as bound), told to the others; undefined until it does. */
+  listeners?(): { address: string; admin: string } | undefined;
 }
 
 /** The spec served while none was applied yet: no services, no routes (every request is a 404). */
@@ -87,9 +92,31 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
   const store = new EtcdStore(conn);
   const link = storeLink(location, log, initial.unreachable ?? initialStatuses.unreachable);
   const instances = new EtcdInstances(conn, { services: Object.keys(initial.spec.services), onChange: () => opts.refresh() });
-  const publisher = publishCounters(conn, opts.traffic, { ...(opts.name ? { gatewayId: `${opts.name}-${process.pid}` } : {}), onError: () => {} });
-  const metrics = watchClusterMetrics(conn);
   let leading = false;
+  const name = opts.name ?? hostname();
+  const candidate = opts.controller !== false;
+  // The counters, with who publishes them, every period even when idle: the others list this
+  // gateway from them and tell it is alive by their `at` (src/metrics/gateways.ts).
+  const about = (): GatewayAbout => {
+    const at = opts.listeners?.();
+    const { up, error } = link.state();
+    return { name, hostname: hostname(), address: at?.address ?? '', admin: at?.admin ?? '', candidate, leading, store: up || error === undefined ? { up } : { up, error } };
+  };
+  const published = {
+    get recorded() {
+      return opts.traffic.recorded;
+    },
+    toDocument: (gateway: string): CountersDocument => ({ ...opts.traffic.toDocument(gateway), about: about() }),
+  };
+  const publisher = publishCounters(conn, published, {
+    ...(opts.name ? { gatewayId: `${opts.name}-${process.pid}` } : {}),
+    intervalMs: PUBLISH_MS,
+    ttlSec: GATEWAY_LEASE_SEC,
+    heartbeat: true,
+    onError: () => {},
+  });
+  const metrics = watchClusterMetrics(conn);
+  const gateways = watchGateways(conn);
   let specWatch: KeyWatch | undefined;
   let statusWatch: KeyWatch | undefined;
   let election: Campaign | undefined;
@@ -100,6 +127,7 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
     store,
     instances,
     metrics,
+    gateways: { id: publisher.gatewayId, name, candidate, overview: (local) => gateways.overview(local) },
     initialStatuses: initialStatuses.statuses,
 
     start(controller: RolloutController, handlers: SpecHandlers) {
@@ -160,7 +188,7 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
 
     async close() {
       await publisher.close().catch(() => undefined);
-      await Promise.all([metrics.close(), instances.close()]);
+      await Promise.all([metrics.close(), gateways.close(), instances.close()]);
       conn.close();
     },
   };

@@ -10,6 +10,7 @@
  *
  * app.ts composes a backend with the gateway, the controller and the admin API the same way for both.
  */
+import type { GatewaysOverview, LocalGateway } from '../metrics/gateways.js';
 import type { Instances } from '../registry/index.js';
 import type { RolloutController } from '../rollout/controller.js';
 import type { MetricsSource } from '../traffic/index.js';
@@ -38,6 +39,17 @@ export interface StoreHealth {
   error?: string;
 }
 
+/** Clustered mode: who this gateway is to the others, and the list of every gateway. */
+export interface BackendGateways {
+  /** The key of its counters: unique per process. */
+  readonly id: string;
+  readonly name: string;
+  /** Campaigns to drive rollouts. */
+  readonly candidate: boolean;
+  /** Every gateway publishing, with `local` (this process) first. */
+  overview(local: LocalGateway): GatewaysOverview;
+}
+
 export interface SpecHandlers {
   /** A new valid spec; throwing rejects it (the old one keeps serving) and onReject is called. */
   onSpec(spec: Spec): void;
@@ -54,6 +66,8 @@ export interface Backend {
   readonly instances: BackendInstances;
   /** What builtin analysis counts: this gateway's traffic, or every gateway's published totals. */
   readonly metrics: MetricsSource;
+  /** Clustered mode: the gateways list; absent for one process, which lists itself alone. */
+  readonly gateways?: BackendGateways;
   /** Statuses to open the controller from instead of reading the store (etcd away at start). */
   readonly initialStatuses?: readonly StoredStatus[];
   /** Follows the spec source and decides when `controller` drives. */

@@ -13,6 +13,7 @@ import { rolloutView, type RolloutView } from '../rollout/view.js';
 import type { ConfigOverview, History, HistoryPoint, Overview, RolloutOverview, VersionStats } from './overview.js';
 import { RATE_SECONDS, routesOf, servicesOf, WINDOW_SECONDS } from './overview.js';
 import type { GatewayView } from './registry.js';
+import type { GatewaysOverview } from './gateways.js';
 import type { TrafficRecorder, WindowStats } from '../traffic/index.js';
 
 export interface LiveFeedOptions {
@@ -23,6 +24,8 @@ export interface LiveFeedOptions {
   window?: { window(service: string, version: string, ms: number): WindowStats };
   /** The rollouts with their newest events; without it there are none. */
   rollouts?(): Promise<RolloutOverview[]>;
+  /** Every gateway of the cluster (one process: itself alone). */
+  gateways(): GatewaysOverview;
   /** Seconds of history kept; default 300. */
   historySeconds?: number;
   /** Sampling period; default 1000 ms. */
@@ -157,6 +160,7 @@ export class LiveFeed {
       config: o.config(),
       mirror: { ...o.gateway.mirror },
       history,
+      gateways: o.gateways(),
     };
   }
 

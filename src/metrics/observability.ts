@@ -9,6 +9,7 @@ import type { HealthTable } from '../gateway/health.js';
 import type { RolloutController } from '../rollout/controller.js';
 import { LiveFeed, rolloutsOf, rolloutViewsOf } from './live.js';
 import type { ConfigOverview } from './overview.js';
+import type { GatewaysOverview } from './gateways.js';
 import { createRegistry, type GatewayView, type ReloadCounts } from './registry.js';
 import type { TrafficRecorder, WindowStats } from '../traffic/index.js';
 
@@ -22,6 +23,8 @@ export interface ObservabilityOptions {
   controller?: Pick<RolloutController, 'list' | 'events' | 'abortsPending'>;
   /** Whether the state store answers; default: whether reading the rollouts worked. */
   storeUp?(): boolean | Promise<boolean>;
+  /** The gateways list of the overview (one process: itself alone). */
+  gateways(): GatewaysOverview;
   /** Options of the live feed (tests shorten the step). */
   feed?: { stepMs?: number; historySeconds?: number };
 }
@@ -49,6 +52,7 @@ export class Observability {
       config,
       window: opts.window,
       rollouts: opts.controller === undefined ? undefined : rolloutsOf(opts.controller),
+      gateways: opts.gateways,
       stepMs: opts.feed?.stepMs,
       historySeconds: opts.feed?.historySeconds,
     });

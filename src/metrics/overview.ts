@@ -12,6 +12,9 @@ import { compileRule, type CompiledRule } from '../routing/rules.js';
 import type { HealthView, Snapshot } from '../routing/types.js';
 import type { NginxCanary, RouteSpec } from '../spec/types.js';
 import type { StoredEvent } from '../store/types.js';
+import type { GatewaysOverview } from './gateways.js';
+
+export type { GatewayOverview, GatewaysOverview, TotalsByVersion, VersionTotals } from './gateways.js';
 
 export interface Overview {
   /** When this overview was built (epoch ms). */
@@ -25,6 +28,8 @@ export interface Overview {
   mirror: MirrorCounters;
   /** Requests per second and version, oldest first; see Overview.history in docs/observability.md. */
   history: History;
+  /** Every gateway (clustered mode) or this one alone, and the totals per version across them. */
+  gateways: GatewaysOverview;
 }
 
 export interface ConfigOverview extends ConfigInfo {

@@ -28,6 +28,11 @@ export interface CounterPublisherOptions {
   intervalMs?: number;
   /** TTL of the lease the key lives on; default 5 s. */
   ttlSec?: number;
+  /**
+   * Publish every interval even when nothing was counted (default false): the document's `at` then
+   * tells readers the gateway is alive, which the gateways list needs to show one stale.
+   */
+  heartbeat?: boolean;
   /** A publish failed (etcd away); it is retried at the next interval. */
   onError?: (error: unknown) => void;
 }
@@ -109,7 +114,7 @@ export class CounterPublisher {
         this.renewedAt = now;
       }
       const recorded = this.totals.recorded;
-      if (recorded === this.published && !this.force) return;
+      if (recorded === this.published && !this.force && this.opts.heartbeat !== true) return;
       const doc = JSON.stringify(this.totals.toDocument(this.gatewayId));
       try {
         await this.conn.txn('publish traffic counters', { success: [{ request_put: { key: Buffer.from(this.key), value: Buffer.from(doc), lease: this.leaseId } }] });

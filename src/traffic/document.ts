@@ -28,6 +28,28 @@ export interface CountersDocument {
   at: number;
   /** service -> version -> totals; latency as sparse [fine bucket, count] pairs. */
   versions: Record<string, Record<string, { requests: number; errors: number; latency: [number, number][] }>>;
+  /**
+   * Who published it, for the gateways list (src/metrics/gateways.ts). Optional: builtin analysis
+   * needs only the counts, and a reader must cope with documents of writers that do not send it.
+   */
+  about?: GatewayAbout;
+}
+
+/** What a gateway says about itself next to its counters (clustered mode). */
+export interface GatewayAbout {
+  /** `--name`, else the host name. */
+  name: string;
+  hostname: string;
+  /** The proxy listener as bound, `host:port`. */
+  address: string;
+  /** The admin listener as bound, `host:port`. */
+  admin: string;
+  /** Campaigns to drive rollouts (false: `--no-controller`). */
+  candidate: boolean;
+  /** Its controller is the elected one now. */
+  leading: boolean;
+  /** Its watches on etcd are established; `error` says why not. */
+  store: { up: boolean; error?: string };
 }
 
 /** The document, or null when `value` is not one (another writer's key, an old format). */
