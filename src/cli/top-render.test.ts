@@ -5,6 +5,21 @@ import { renderTop } from './top-render.js';
 
 const endpoint = (url: string, up = true) => ({ url, up, registered: false, failures: 0, ejectedUntil: null, ejections: 0 });
 
+const gateway = (name: string, extra: Record<string, unknown>) => ({
+  id: `${name}-1`,
+  name,
+  hostname: 'h',
+  admin: '127.0.0.1:9090',
+  candidate: true,
+  role: 'follower',
+  store: { up: true },
+  local: false,
+  state: 'live',
+  startedAt: 0,
+  publishedAt: 0,
+  ...extra,
+});
+
 const OVERVIEW = {
   at: 0,
   services: [
@@ -34,6 +49,17 @@ const OVERVIEW = {
   config: { file: 'g.yaml', loadedAt: 0, snapshotId: 'abc123', configHash: 'def456', reloads: 0, reloadsFailed: 1, lastReloadError: { at: 0, message: 'g.yaml:3:5: services.x: bad\ng.yaml:9:1: routes: worse', issues: [] } },
   mirror: { sent: 0, dropped: 0, failed: 0 },
   history: { stepMs: 1000, points: [] },
+  gateways: {
+    mode: 'cluster',
+    staleAfterMs: 3000,
+    goneAfterMs: 10_000,
+    gateways: [
+      gateway('gw-1', { address: '127.0.0.1:8080', role: 'leader', local: true, silentMs: 312, versions: { checkout: { stable: { requests: 695, errors: 0 }, beta: { requests: 435, errors: 10 } } } }),
+      gateway('gw-2', { address: '127.0.0.1:8081', silentMs: 870, versions: { checkout: { stable: { requests: 100, errors: 0 } } } }),
+      gateway('gw-3', { address: '10.1.2.3:8080', state: 'stale', store: { up: false }, silentMs: 12_345, versions: {} }),
+    ],
+    totals: { checkout: { beta: { requests: 435, errors: 10 }, stable: { requests: 795, errors: 0 } } },
+  },
 } as unknown as Overview;
 
 test('top: a table per service, the rollouts, and a rejected reload in full', () => {
@@ -52,6 +78,17 @@ test('top: a table per service, the rollouts, and a rejected reload in full', ()
       'rollouts',
       '  checkout-beta  checkout  Paused (AwaitingPromotion)  step 6/7  stable 40% beta 60%',
       '',
+      'gateways  (cluster: 3, * this one; stale after 3.0s without a publish, gone when its lease ends)',
+      '  GATEWAY  ADDRESS         ROLE      STORE  PUBLISHED  STATE  REQUESTS',
+      '* gw-1     127.0.0.1:8080  leader    up     0.3s ago   live       1130',
+      '  gw-2     127.0.0.1:8081  follower  up     0.9s ago   live        100',
+      '  gw-3     10.1.2.3:8080   follower  DOWN   12s ago    stale         0',
+      '',
+      'totals across gateways',
+      '  SERVICE   VERSION  REQUESTS  ERRORS',
+      '  checkout  beta          435      10',
+      '  checkout  stable        795       0',
+      '',
       'config reload rejected at 09:08:03; still serving the config loaded at 09:08:03:',
       '  g.yaml:3:5: services.x: bad',
       '  g.yaml:9:1: routes: worse',
@@ -65,4 +102,33 @@ test('top: on a terminal, titles are bold and versions with errors red', () => {
   assert.match(text, /\x1b\[1mcheckout\x1b\[0m/);
   assert.match(text, /\x1b\[31m {2}beta .*\x1b\[0m/);
   assert.doesNotMatch(text, /\x1b\[31m {2}stable/);
+  assert.match(text, /\x1b\[31m {2}gw-3 .* stale .*\x1b\[0m/);
+  assert.doesNotMatch(text, /\x1b\[31m {2}gw-2/);
+});
+
+test('top: one process lists itself alone, without a totals table', () => {
+  const single = {
+    ...OVERVIEW,
+    rollouts: [],
+    config: { ...OVERVIEW.config, lastReloadError: null },
+    gateways: {
+      mode: 'single',
+      staleAfterMs: null,
+      goneAfterMs: null,
+      gateways: [gateway('solo', { address: '127.0.0.1:8080', role: 'leader', local: true, publishedAt: null, silentMs: null, versions: { checkout: { stable: { requests: 4, errors: 0 } } } })],
+      totals: { checkout: { stable: { requests: 4, errors: 0 } } },
+    },
+  } as unknown as Overview;
+  const text = renderTop(single, { source: 'x', time: () => 't' });
+  assert.ok(
+    text.endsWith(
+      [
+        'gateways  (one process)',
+        '  GATEWAY  ADDRESS         ROLE    STORE  PUBLISHED  STATE  REQUESTS',
+        '* solo     127.0.0.1:8080  leader  up     -          live          4',
+        '',
+      ].join('\n'),
+    ),
+    text,
+  );
 });
