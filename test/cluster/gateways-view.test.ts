@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GATEWAY_LEASE_SEC, STALE_AFTER_MS } from '../../src/metrics/gateways.js';
+import { GATEWAY_LEASE_SEC, PUBLISH_MS, STALE_AFTER_MS } from '../../src/metrics/gateways.js';
 import type { Overview } from '../../src/metrics/overview.js';
 import { adminUrlOf, config, gatewayUrlOf, runCli, send, startTestApp, startUpstream, writeFile } from '../rollout/helpers.js';
 import { tempDir } from '../support/temp.js';
@@ -24,8 +24,13 @@ test('every gateway lists all three with their traffic, the totals per version a
   t.after(() => c.close());
   const [g1, g2, g3] = c.gateways;
 
-  // Given what each gateway counted so far (the start-up probes)
-  await until('all three listed', async () => (await gatewaysSeenBy(g1)).gateways.length === 3, 10_000);
+  // Given what each gateway counted so far (the start-up probes), once all of it is published: the
+  // totals across gateways are then what the upstreams received
+  const settled = async () => {
+    const view = await gatewaysSeenBy(g1);
+    return view.gateways.length === 3 && view.totals.web?.stable?.requests === c.stable.count && (view.totals.web?.beta?.requests ?? 0) === c.beta.count;
+  };
+  await until('the start-up probes published', settled, 10_000);
   const before = await gatewaysSeenBy(g1);
   const base = (name: string, version: string) => requestsOf(before, name, version);
 
@@ -70,6 +75,10 @@ test('every gateway lists all three with their traffic, the totals per version a
     });
     assert.equal(c.stable.count, expected['gw-1']!.stable + expected['gw-2']!.stable + expected['gw-3']!.stable);
   }
+
+  // And an idle gateway stays live: each publishes every period, counted or not
+  await sleep(STALE_AFTER_MS + 1000);
+  for (const g of c.gateways) assert.deepEqual((await gatewaysSeenBy(g)).gateways.map((x) => x.state), ['live', 'live', 'live'], `${g.name} after ${STALE_AFTER_MS + 1000} ms without traffic`);
 
   // And exactly one gateway is the leader, the one whose controller was elected, in every view
   await until('one leader in every view', async () => {
@@ -136,6 +145,9 @@ test('a gateway killed with SIGKILL is shown stale after three publish periods, 
   assert.ok(staleAt - killedAt <= STALE_AFTER_MS + 2000, `stale ${staleAt - killedAt} ms after the kill`);
   // Gone when the lease ran out: renewed at the latest at the kill, so within its TTL (+ etcd's 0.5 s sweep)
   assert.ok(goneAt - killedAt <= GATEWAY_LEASE_SEC * 1000 + 500 + 1500, `gone ${goneAt - killedAt} ms after the kill`);
+  // ...and not before two thirds of it (the lease is renewed every third, at a publish): long after
+  // it turned stale. (With the 5 s lease the counters had before, it could go before it was stale.)
+  assert.ok(goneAt - killedAt >= (GATEWAY_LEASE_SEC * 1000 * 2) / 3 - PUBLISH_MS - 500, `gone only ${goneAt - killedAt} ms after the kill`);
 
   // And the other gateway agrees, and the totals no longer hold gw-3's requests
   await until('gw-2 drops gw-3', async () => row(await gatewaysSeenBy(g2), 'gw-3') === undefined, 3000);
