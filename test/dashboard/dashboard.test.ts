@@ -2,7 +2,8 @@
  * The dashboard in a real browser (Debian's Chromium, driven by playwright-core) against the real
  * process: per-version numbers rise with traffic, a rollout is promoted from the page after the
  * admin token is entered (a wrong token shows the API's refusal and changes nothing), and the
- * explain box answers. Screenshots go to a temporary directory, or to docs/images/ (the README's)
+ * explain box answers; in clustered mode (three `graylane serve --store` processes on a real etcd)
+ * the gateways panel lists every gateway, and a frozen one turns stale, then goes. Screenshots go to a temporary directory, or to docs/images/ (the README's)
  * with UPDATE_SCREENSHOTS=1, so `npm test` leaves the repository as it found it.
  */
 import { mkdtempSync } from 'node:fs';
@@ -17,6 +18,12 @@ import type { App } from '../../src/app.js';
 import { adminUrlOf, api, backgroundTraffic, config, gatewayUrlOf, getRollout, startTestApp, startUpstream, TOKEN, waitForRollout, writeFile } from '../rollout/helpers.js';
 import { until } from '../support/wait.js';
 import { tempDir } from '../support/temp.js';
+import { GATEWAY_LEASE_SEC, STALE_AFTER_MS } from '../../src/metrics/gateways.js';
+import { etcdForFile } from '../cluster/helpers.js';
+import { isLeading } from '../cluster/serve-helpers.js';
+import { sendTo, startViewCluster } from '../cluster/view-helpers.js';
+
+const etcd = etcdForFile();
 
 const IMAGES =
   process.env.UPDATE_SCREENSHOTS === '1'
@@ -286,4 +293,58 @@ rollouts:
   await service.locator('svg.split-chart path.area[data-version="beta"]').first().waitFor({ timeout: 10_000 });
   const areas = await service.locator('svg.split-chart path.area').evaluateAll((paths) => paths.map((p) => p.getAttribute('data-version')));
   assert.deepEqual([...new Set(areas)].sort(), ['alpha', 'beta', 'stable']);
+});
+
+test('clustered mode: the gateways panel lists all three, this one marked, the leader, totals across them; a frozen one turns stale, then goes', { timeout: 120_000 }, async (t) => {
+  const onClose = closeAfter(t);
+  const c = await startViewCluster(await etcd());
+  onClose(() => c.close());
+  const [g1, g2, g3] = c.gateways;
+  await sendTo(c, [[4, 1], [2, 2], [3, 0]]);
+  const browser = await launch();
+  onClose(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+
+  // Given gw-2's dashboard
+  await page.goto(`${g2.adminUrl}/`);
+  await page.locator('#status.live').waitFor({ timeout: 10_000 });
+  const panel = page.locator('#gateways');
+  const rows = panel.locator('tbody tr[data-gateway]');
+  const total = (version: string) => panel.locator(`tr.totals [data-version="web/${version}"]`);
+
+  // Then it lists the three gateways, gw-2 first and marked as this one, with the totals of all three
+  await until(
+    'three gateways and their totals on the page',
+    async () => (await rows.count()) === 3 && (await total('stable').count()) === 1 && Number(await total('stable').textContent()) === c.stable.count && Number(await total('beta').textContent()) === c.beta.count,
+    15_000,
+  );
+  assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => [tr.getAttribute('data-gateway'), tr.getAttribute('data-local'), tr.getAttribute('data-state')])), [
+    ['gw-2', 'true', 'live'],
+    ['gw-1', 'false', 'live'],
+    ['gw-3', 'false', 'live'],
+  ]);
+  assert.equal(await panel.locator('tr[data-local="true"] .tag.local').textContent(), 'this gateway');
+  assert.equal(await panel.locator('tr[data-gateway="gw-1"] [data-field="address"]').textContent(), g1.gatewayUrl.slice('http://'.length));
+  // And one leader, the elected controller; gw-3 (--no-controller) follows
+  await until('one leader on the page', async () => (await panel.locator('tr[data-role="leader"]').count()) === 1, 10_000);
+  const leader = await panel.locator('tr[data-role="leader"]').getAttribute('data-gateway');
+  assert.equal(await isLeading(leader === 'gw-1' ? g1 : g2), true);
+  assert.equal(await panel.locator('tr[data-gateway="gw-3"] [data-field="role"]').textContent(), 'follower (gateway only)');
+
+  // When gw-3 is frozen (SIGSTOP: its process is there, it publishes nothing, its lease runs down)
+  g3.child.kill('SIGSTOP');
+
+  // Then it is shown stale, its last counts still in the totals, and then it is gone
+  const frozen = panel.locator('tr[data-gateway="gw-3"]');
+  await panel.locator('tr[data-gateway="gw-3"][data-state="stale"]').waitFor({ timeout: STALE_AFTER_MS + 3000 });
+  assert.equal(await frozen.locator('.tag.bad').textContent(), 'stale');
+  assert.equal(Number(await total('stable').textContent()), c.stable.count);
+  await mkdir(IMAGES, { recursive: true });
+  await panel.screenshot({ path: `${IMAGES}dashboard-gateways.png` });
+  await frozen.waitFor({ state: 'detached', timeout: GATEWAY_LEASE_SEC * 1000 + 3000 });
+  assert.equal(await rows.count(), 2);
+  assert.equal(Number(await total('stable').textContent()), c.stable.count - 3 - 1, 'gw-3 had 3 requests and its start-up probe');
+  assert.deepEqual(problems, []);
 });

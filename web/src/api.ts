@@ -9,6 +9,7 @@ import type { RolloutView } from '../../src/rollout/view.js';
 export type { Explanation, Overview, RolloutOverview, RolloutView };
 export type { StepCheck } from '../../src/routing/types.js';
 export type { HistoryPoint, RouteOverview, ServiceOverview, VersionOverview } from '../../src/metrics/overview.js';
+export type { GatewayOverview, GatewaysOverview, TotalsByVersion } from '../../src/metrics/overview.js';
 export type { AnalysisRun } from '../../src/rollout/analysis.js';
 
 /** What a failed call says: the API's own error code and message. */

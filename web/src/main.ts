@@ -8,6 +8,7 @@ import { ApiError, follow, rolloutCommand, token, type HistoryPoint, type Overvi
 import { fmtDateTime, h } from './dom.js';
 import { renderConfig, renderConfigBanner } from './panels/config.js';
 import { explainBox } from './panels/explain.js';
+import { renderGateways } from './panels/gateways.js';
 import { renderRollouts, type ActionNote } from './panels/rollouts.js';
 import { renderRoutes } from './panels/routes.js';
 import { renderServices } from './panels/services.js';
@@ -29,6 +30,7 @@ const el = {
   tokenState: byId('token-state'),
   banner: byId('banner'),
   services: byId('services'),
+  gateways: byId('gateways'),
   rollouts: byId('rollouts'),
   routes: byId('routes'),
   config: byId('config'),
@@ -72,6 +74,8 @@ function render(): void {
   draw(el.rollouts, 'rollouts', { r: o.rollouts, e: o.rolloutsError, n: [...state.notes] }, () =>
     renderRollouts({ rollouts: o.rollouts, error: o.rolloutsError, notes: state.notes, onAction }),
   );
+  // silentMs changes every event; the rows are redrawn each time (no controls in them).
+  if (o.gateways !== undefined) el.gateways.replaceChildren(...renderGateways(o.gateways, o.services));
   draw(el.routes, 'routes', o.routes, () => renderRoutes(o.routes));
   draw(el.config, 'config', o.config, () => renderConfig(o.config));
   draw(el.banner, 'banner', o.config.lastReloadError, () => renderConfigBanner(o.config));
