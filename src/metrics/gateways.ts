@@ -24,9 +24,10 @@ export const PUBLISH_MS = 1000;
 /** A gateway is stale after this long without a new document: three publish periods. */
 export const STALE_AFTER_MS = 3 * PUBLISH_MS;
 /**
- * TTL of the lease a gateway's counters key lives on. It is renewed every third of it, so a gateway
- * that stops leaves the list 2/3 to 1 of this (plus up to a publish period and etcd's 0.5 s expiry
- * sweep) after it stopped: always after it turned stale.
+ * TTL of the lease a gateway's counters key lives on. It is renewed at a publish once a third of it
+ * has passed, so a gateway that stops leaves the list between 2/3 of it less a publish period and
+ * all of it (plus etcd's 0.5 s expiry sweep) after it stopped: about 6 to 10.5 s, always after it
+ * turned stale.
  */
 export const GATEWAY_LEASE_SEC = 10;
 
