@@ -128,6 +128,11 @@ test('what another process published is checked field by field: nothing but stri
   assert.deepEqual(g.store, { up: false });
   assert.equal(g.address, '');
   assert.deepEqual(g.versions, { web: { stable: { requests: 0, errors: 0 } } });
+  // Text is cut to 256 characters and cannot carry terminal escapes (graylane top prints it).
+  table.put('esc-1', { ...doc('esc', T0, {}), about: { ...about('esc'), name: '\x1b[2Jgw\r\n' + 'x'.repeat(500), store: { up: false, error: 'no\x07' } } }, T0);
+  const esc = table.overview(local(), T0).gateways.find((x) => x.id === 'esc-1')!;
+  assert.equal(esc.name, `?[2Jgw??${'x'.repeat(248)}`);
+  assert.deepEqual(esc.store, { up: false, error: 'no?' });
   // A document without `about` (an older writer) is listed under its id.
   table.put('plain-1', { ...doc('plain', T0, { stable: 3 }), about: undefined }, T0);
   assert.equal(table.overview(local(), T0).gateways.find((x) => x.id === 'plain-1')!.name, 'plain-1');

@@ -169,7 +169,7 @@ function localOverview(local: LocalGateway, publishedAt: number | null, silentMs
 /** A published document as a row; `about` comes from another process, so each field is checked. */
 function remoteOverview(id: string, r: Received, now: number, staleAfterMs: number): GatewayOverview {
   const a = (typeof r.doc.about === 'object' && r.doc.about !== null ? r.doc.about : {}) as Partial<Record<keyof GatewayAbout, unknown>>;
-  const text = (v: unknown, fallback: string): string => (typeof v === 'string' ? v : fallback);
+  const text = (v: unknown, fallback: string): string => (typeof v === 'string' ? printable(v) : fallback);
   const silentMs = now - r.receivedAt;
   return {
     id,
@@ -191,7 +191,13 @@ function remoteOverview(id: string, r: Received, now: number, staleAfterMs: numb
 
 function storeOf(s: unknown): GatewayOverview['store'] {
   const o = (typeof s === 'object' && s !== null ? s : {}) as { up?: unknown; error?: unknown };
-  return typeof o.error === 'string' ? { up: o.up === true, error: o.error } : { up: o.up === true };
+  return typeof o.error === 'string' ? { up: o.up === true, error: printable(o.error) } : { up: o.up === true };
+}
+
+/** At most 256 characters, control characters as `?`: `graylane top` prints these to a terminal, where an escape sequence would act. */
+function printable(v: string): string {
+  // eslint-disable-next-line no-control-regex
+  return v.slice(0, 256).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 
 function versionsOf(published: unknown): TotalsByVersion {
