@@ -331,7 +331,7 @@ test('clustered mode: the gateways panel lists all three, this one marked, the l
   await until('one leader on the page', async () => (await panel.locator('tr[data-role="leader"]').count()) === 1, 10_000);
   const leader = await panel.locator('tr[data-role="leader"]').getAttribute('data-gateway');
   assert.equal(await isLeading(leader === 'gw-1' ? g1 : g2), true);
-  assert.equal(await panel.locator('tr[data-gateway="gw-3"] [data-field="role"]').textContent(), 'follower (gateway only)');
+  assert.equal(await panel.locator('tr[data-gateway="gw-3"] [data-field="role"]').textContent(), 'followergateway only');
 
   // When gw-3 is frozen (SIGSTOP: its process is there, it publishes nothing, its lease runs down)
   g3.child.kill('SIGSTOP');

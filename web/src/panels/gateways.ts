@@ -74,15 +74,25 @@ function gatewayRow(g: GatewayOverview, columns: Column[]): HTMLElement {
     { 'data-gateway': g.name, 'data-id': g.id, 'data-state': g.state, 'data-role': g.role, 'data-local': g.local ? 'true' : 'false', class: stale ? 'stale' : null },
     h(
       'td',
-      { title: `${g.id} on ${g.hostname}` },
+      { title: `${g.id} on ${g.hostname}`, class: 'nowrap' },
       h('b', {}, g.name),
       g.local ? h('small', { class: 'tag local', title: 'the gateway serving this page' }, 'this gateway') : null,
       stale ? h('small', { class: 'tag bad', title: 'no counters published lately: stopped, frozen, or cut off from etcd' }, 'stale') : null,
     ),
-    h('td', {}, h('code', { 'data-field': 'address' }, g.address || '–'), g.admin ? h('small', { class: 'muted' }, ` admin ${g.admin}`) : null),
-    h('td', { 'data-field': 'role' }, g.role === 'leader' ? h('span', { class: 'tag leader', title: 'its controller drives the rollouts' }, 'leader') : g.candidate ? 'follower' : h('span', { title: '--no-controller: never leads' }, 'follower (gateway only)')),
+    h('td', {}, h('code', { 'data-field': 'address' }, g.address || '–'), g.admin ? h('div', { class: 'nowrap' }, h('small', { class: 'muted' }, `admin ${g.admin}`)) : null),
+    h(
+      'td',
+      { 'data-field': 'role', class: 'nowrap' },
+      g.role === 'leader' ? h('span', { class: 'tag leader', title: 'its controller drives the rollouts' }, 'leader') : 'follower',
+      g.candidate ? null : h('div', {}, h('small', { class: 'muted', title: '--no-controller: never leads' }, 'gateway only')),
+    ),
     h('td', { 'data-field': 'store-state' }, g.store.up ? h('span', { class: 'ok' }, 'up') : h('b', { class: 'down', title: g.store.error ?? '' }, 'DOWN')),
-    h('td', { 'data-field': 'published', class: 'nowrap' }, g.publishedAt === null ? '–' : `${fmtTime(g.publishedAt)}${g.silentMs === null ? '' : ` (${(g.silentMs / 1000).toFixed(1)} s ago)`}`),
+    h(
+      'td',
+      { 'data-field': 'published', class: 'nowrap' },
+      g.publishedAt === null ? '–' : fmtTime(g.publishedAt),
+      g.silentMs === null ? null : h('div', {}, h('small', { class: 'muted' }, `${(g.silentMs / 1000).toFixed(1)} s ago`)),
+    ),
     columns.map((c) => h('td', { class: 'num', 'data-field': 'requests', 'data-version': c.key }, String(g.versions[c.service]?.[c.version]?.requests ?? 0))),
   );
 }
