@@ -2,7 +2,8 @@
  * The cluster-wide view (issue #21): three `graylane serve --store etcd://...` processes on one real
  * etcd; requests sent to each show up per gateway and summed per version in the /api/v1/overview of
  * every gateway, with the leader and the local gateway marked; `graylane top` prints the same; a
- * gateway killed with SIGKILL is shown stale, then gone, within the bounds docs/cluster.md gives.
+ * gateway killed with SIGKILL is shown stale, then gone, within the bounds docs/cluster.md gives;
+ * one stopped with SIGTERM is gone at once.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -154,6 +155,19 @@ test('a gateway killed with SIGKILL is shown stale after three publish periods, 
   const view = await gatewaysSeenBy(g2);
   assert.deepEqual(view.gateways.map((x) => [x.name, x.state]), [['gw-2', 'live'], ['gw-1', 'live']]);
   assert.equal(view.totals.web!.stable!.requests, requestsOf(view, 'gw-1', 'stable') + requestsOf(view, 'gw-2', 'stable'));
+
+  // When gw-2 stops cleanly (SIGTERM: its lease is revoked), it is gone at once, never stale
+  const termAt = Date.now();
+  await g2.stop('SIGTERM');
+  await until('gw-2 gone after SIGTERM', async () => {
+    const r = row(await gatewaysSeenBy(g1), 'gw-2');
+    assert.notEqual(r?.state, 'stale');
+    return r === undefined;
+  }, 1500);
+  t.diagnostic(`gone ${Date.now() - termAt} ms after SIGTERM (exit included)`);
+  const left = await gatewaysSeenBy(g1);
+  assert.deepEqual(left.gateways.map((x) => [x.name, x.state]), [['gw-1', 'live']]);
+  assert.equal(left.totals.web!.stable!.requests, requestsOf(left, 'gw-1', 'stable'));
 });
 
 test('one process lists itself alone in the same shape', { timeout: 30_000 }, async (t) => {
