@@ -196,7 +196,6 @@ function storeOf(s: unknown): GatewayOverview['store'] {
 
 /** At most 256 characters, control characters as `?`: `graylane top` prints these to a terminal, where an escape sequence would act. */
 function printable(v: string): string {
-  // eslint-disable-next-line no-control-regex
   return v.slice(0, 256).replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 
