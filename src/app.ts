@@ -18,6 +18,12 @@
  * Where spec, state and registrations live is the backend's business (src/backend/): a watched
  * file and SQLite in one process, or etcd in clustered mode, where the spec arrives by a watch,
  * the controller drives only while elected, and followers route by the statuses they watch.
+ *
+ * Role: with `workers` 1 (the default) this process is the whole gateway ('single'). With more it is
+ * the 'primary': everything above but the data plane, which runs in forked worker processes
+ * (src/workers/: the 'worker' role, whose entry is src/workers/worker-main.ts, not this file).
+ * The pool stands where the gateway stood: swap() sends the spec and status to every worker, and
+ * the counts read here are the sum the workers publish.
  */
 import { hostname } from 'node:os';
 import type { DestinationStream, Logger } from 'pino';
@@ -31,7 +37,7 @@ import type { EtcdBackendOptions } from './backend/etcd.js';
 import { startDecide, type DecideListener } from './decide/index.js';
 import { openFileBackend } from './backend/file.js';
 import type { Backend, BackendInstances } from './backend/types.js';
-import { startGateway, type Gateway } from './gateway/index.js';
+import { startGateway } from './gateway/index.js';
 import { knownLanes, Observability } from './metrics/index.js';
 import { singleGateway, type GatewaysOverview, type LocalGateway } from './metrics/gateways.js';
 import { RolloutController } from './rollout/controller.js';
@@ -41,6 +47,7 @@ import { ConfigError, parseListen, type Spec } from './spec/index.js';
 import { DEFAULT_ADMIN_LISTEN } from './spec/sections/rollouts.js';
 import type { Store } from './store/index.js';
 import { TrafficRecorder } from './traffic/index.js';
+import { startWorkerPool, TrafficCountsRef, WORKER_HEADER, workerCount, WorkerTraffic, type DataPlane, type WorkerPool } from './workers/index.js';
 
 export interface AppOptions {
   /** The config file; watched for changes. One of configFile and cluster. */
@@ -62,10 +69,21 @@ export interface AppOptions {
   accessLogDestination?: DestinationStream;
   /** Relative state paths are resolved against it; default process.cwd(). */
   cwd?: string;
+  /** Data-plane worker processes; overrides the config's `workers` (default 1: no fork). */
+  workers?: number | 'auto';
+  /** Workers write their logs as readable lines (the serve command's decision for stderr and stdout). */
+  workerLogs?: { pretty: boolean; accessPretty: boolean };
 }
 
+/** What this process is: the whole gateway, or the primary of data-plane workers. */
+export type Role = 'single' | 'primary';
+
 export interface App {
-  readonly gateway: Gateway;
+  readonly role: Role;
+  /** The gateway; in a primary, the pool of workers that serve (src/workers/pool.ts). */
+  readonly gateway: DataPlane;
+  /** The workers; null in one process. */
+  readonly workers: WorkerPool | null;
   /** The decision listener for an edge proxy (spec.decide); null when the config has none. */
   readonly decide: DecideListener | null;
   readonly admin: AdminServer;
@@ -91,8 +109,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const log = opts.logger;
   // Counted once per request for everyone: lanes the served config does not name are counted as
   // one (bounded labels).
-  const traffic = new TrafficRecorder({ knownLanes: () => knownLanes(gateway!.snapshot()) });
-  let gateway: Gateway | undefined;
+  const recorder = new TrafficRecorder({ knownLanes: () => knownLanes(gateway!.snapshot()) });
+  // What the backend, analysis and the admin API read: the recorder, or in a primary the workers' sum.
+  const traffic = new TrafficCountsRef(recorder);
+  let gateway: DataPlane | undefined;
+  let pool: WorkerPool | null = null;
   let controller: RolloutController | undefined;
   let refreshNow = (): void => {};
   const refresh = (): void => refreshNow();
@@ -104,8 +125,12 @@ export async function startApp(opts: AppOptions): Promise<App> {
   else throw new Error('startApp needs a configFile or a cluster store');
   const { store, instances } = backend;
   let spec = backend.spec;
+  const workers = workerCount(opts.workers ?? spec.workers);
+  const role: Role = workers > 1 ? 'primary' : 'single';
+  const workerTraffic = role === 'primary' ? new WorkerTraffic() : null;
+  if (workerTraffic !== null) traffic.target = workerTraffic;
   const info: ConfigInfo = { file: backend.source, loadedAt: Date.now(), snapshotId: '', configHash: '', reloads: 0, lastReloadError: null };
-  const configInfo = (): ConfigInfo => ({ ...info, store: backend.health() });
+  const configInfo = (): ConfigInfo => ({ ...info, store: backend.health(), ...(pool !== null ? { workers: pool.workers() } : {}) });
 
   const status = (): Status => ({ services: controller!.overlays(), ...instances.status() });
   refreshNow = (): void => {
@@ -127,16 +152,34 @@ export async function startApp(opts: AppOptions): Promise<App> {
       ...(backend.initialStatuses ? { initialStatuses: backend.initialStatuses } : {}),
     });
     const { host, port } = listenOf(opts.listen ?? spec.listen, '--listen');
-    gateway = await startGateway({
-      snapshot: compile(spec, status()),
-      host,
-      port,
-      logger: log,
-      accessLog: opts.accessLog ?? spec.accessLog,
-      ...(opts.accessLogDestination !== undefined ? { accessLogDestination: opts.accessLogDestination } : {}),
-      mesh: spec.mesh === undefined ? undefined : listenOf(spec.mesh.listen, 'mesh.listen'),
-      observer: traffic,
-    });
+    const mesh = spec.mesh === undefined ? undefined : listenOf(spec.mesh.listen, 'mesh.listen');
+    if (workerTraffic === null) {
+      gateway = await startGateway({
+        snapshot: compile(spec, status()),
+        host,
+        port,
+        logger: log,
+        accessLog: opts.accessLog ?? spec.accessLog,
+        ...(opts.accessLogDestination !== undefined ? { accessLogDestination: opts.accessLogDestination } : {}),
+        mesh,
+        observer: recorder,
+        ...(spec.debug?.workerHeader === true ? { debugHeaders: [WORKER_HEADER, '0'] } : {}),
+      });
+    } else {
+      gateway = pool = await startWorkerPool({
+        count: workers,
+        snapshot: compile(spec, status()),
+        listen: { host, port },
+        mesh: mesh ?? null,
+        decide: spec.decide === undefined ? null : listenOf(spec.decide.listen, 'decide.listen'),
+        accessLog: opts.accessLog ?? spec.accessLog,
+        logPretty: opts.workerLogs?.pretty ?? false,
+        accessPretty: opts.workerLogs?.accessPretty ?? false,
+        workerHeader: spec.debug?.workerHeader === true,
+        logger: log,
+        traffic: workerTraffic,
+      });
+    }
   } catch (err) {
     await backend.close();
     throw err;
@@ -144,7 +187,9 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const gw = gateway;
   const ctl = controller;
   let decide: DecideListener | null = null;
-  if (spec.decide !== undefined) {
+  // In a primary the workers run the decision listener, on the address they share.
+  if (pool !== null && pool.decideAddress !== null) decide = { address: pool.decideAddress, close: () => Promise.resolve() };
+  else if (spec.decide !== undefined) {
     try {
       // Shares the gateway's snapshot: every reload and rollout overlay the gateway serves, it decides by.
       decide = await startDecide({ ...listenOf(spec.decide.listen, 'decide.listen'), snapshot: () => gw.snapshot(), settings: spec.decide, logger: log });
@@ -183,6 +228,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     controller: ctl,
     gateways,
     ...(backend.health().kind === 'etcd' ? { storeUp: () => backend.health().up } : {}),
+    ...(pool !== null ? { workers: pool } : {}),
   });
   const adminAt = listenOf(opts.adminListen ?? spec.admin?.listen ?? DEFAULT_ADMIN_LISTEN, '--admin-listen');
   let admin: AdminServer;
@@ -234,7 +280,9 @@ export async function startApp(opts: AppOptions): Promise<App> {
   });
 
   return {
+    role,
     gateway: gw,
+    workers: pool,
     decide,
     admin,
     controller: ctl,
@@ -266,6 +314,8 @@ function restartOnly(before: Spec, after: Spec): string[] {
   if (before.decide?.listen !== after.decide?.listen) changed.push('decide.listen');
   if (before.state?.path !== after.state?.path) changed.push('state.path');
   if (before.limits?.maxHeaderBytes !== after.limits?.maxHeaderBytes) changed.push('limits.maxHeaderBytes');
+  if (before.workers !== after.workers) changed.push('workers');
+  if (before.debug?.workerHeader !== after.debug?.workerHeader) changed.push('debug.workerHeader');
   return changed;
 }
 

@@ -42,6 +42,8 @@ export interface ConfigInfo {
   lastReloadError: ReloadError | null;
   /** The state store: SQLite or etcd, up or down, and whether this process drives the rollouts. */
   store?: StoreHealth;
+  /** With `--workers N`: each worker slot, its process and the snapshot it serves (src/workers/). */
+  workers?: { slot: number; pid: number | null; snapshotId: string; restarts: number }[];
 }
 
 export interface ConfigSource {

@@ -37,7 +37,7 @@ import {
   type KeyWatch,
 } from '../store/cluster.js';
 import type { StoredStatus } from '../store/types.js';
-import type { CountersDocument, GatewayAbout, TrafficRecorder } from '../traffic/index.js';
+import type { CountersDocument, GatewayAbout, TrafficCounts } from '../traffic/index.js';
 import { watchGateways } from '../cluster/gateways.js';
 import { GATEWAY_LEASE_SEC, PUBLISH_MS } from '../metrics/gateways.js';
 import type { Backend, SpecHandlers, StoreHealth } from './types.js';
@@ -59,7 +59,7 @@ export interface EtcdBackendOptions {
   leaseTtlSec?: number;
   logger: Logger;
   /** What this gateway counts: published for the controller's builtin analysis. */
-  traffic: TrafficRecorder;
+  traffic: TrafficCounts;
   /** Registered endpoints changed: recompile. */
   refresh(): void;
   /** Where this gateway listens (`host:port` as bound), told to the others; undefined until it does. */

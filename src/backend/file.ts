@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { watchConfig } from '../gateway/index.js';
 import { LocalInstances } from '../registry/index.js';
 import type { RolloutController } from '../rollout/controller.js';
-import type { TrafficRecorder } from '../traffic/index.js';
+import type { TrafficCounts } from '../traffic/index.js';
 import { readSpecFile } from '../spec/index.js';
 import { DEFAULT_STATE_PATH } from '../spec/sections/rollouts.js';
 import { openSqliteStore } from '../store/index.js';
@@ -19,7 +19,7 @@ export interface FileBackendOptions {
   /** Relative state paths are resolved against it; default process.cwd(). */
   cwd?: string;
   /** What the gateway counts: builtin analysis reads its windows. */
-  traffic: TrafficRecorder;
+  traffic: TrafficCounts;
   /** Registered endpoints changed: recompile. */
   refresh(): void;
 }

@@ -29,6 +29,7 @@ program
   .option('--admin-listen <addr>', 'override `admin.listen` from the config (host:port)')
   .option('--admin-token-file <file>', 'file holding the admin API bearer token (default: env GRAYLANE_ADMIN_TOKEN)')
   .option('--state <file>', 'override `state.path` from the config (the SQLite state file)')
+  .option('--workers <n|auto>', 'data-plane worker processes: a number, or auto (one per core); overrides `workers` from the config (default 1: one process)', workersArg)
   .addOption(new Option('--no-access-log', 'do not write the access log'))
   .addOption(new Option('--log-format <format>', 'logs as JSON lines or readable lines; auto: readable where the stream (stderr, stdout) is a terminal').choices(['auto', 'json', 'pretty']).default('auto'))
   // Loaded on use: the rest of the CLI (rollout commands especially) should start fast.
@@ -111,3 +112,11 @@ program.parseAsync().catch((err: unknown) => {
   console.error(`graylane: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });
+
+/** `--workers`: `auto` or a whole number from 1 to 1024. */
+function workersArg(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || n < 1 || n > 1024) throw new InvalidArgumentError('expected a whole number from 1 to 1024, or auto');
+  return n;
+}

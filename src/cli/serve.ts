@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import pino from 'pino';
 import { startApp } from '../app.js';
+import { schedulingPolicy } from '../workers/index.js';
 import { ConfigError } from '../spec/index.js';
 import { hostForUrl } from './listen.js';
 import { chooseLogFormat, logDestination, type LOG_FORMATS } from './log-format.js';
@@ -17,11 +18,13 @@ interface ServeOptions {
   adminTokenFile?: string;
   state?: string;
   accessLog: boolean;
+  workers?: number | 'auto';
   logFormat: (typeof LOG_FORMATS)[number];
 }
 
 /**
- * `graylane serve`: the gateway, the rollout controller and the admin API in one process (src/app.ts);
+ * `graylane serve`: the gateway, the rollout controller and the admin API in one process (src/app.ts),
+ * or with `--workers N` the data plane in N worker processes (src/workers/);
  * the config file is watched and valid changes are applied; SIGTERM/SIGINT drain. With `--store
  * etcd://...` the spec comes from etcd instead (clustered mode, src/backend/etcd.ts). A config that
  * fails to load at start is fatal (nothing to serve yet); one that fails on reload is logged and the
@@ -60,6 +63,8 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       // `--no-access-log` turns it off; otherwise the config decides.
       accessLog: opts.accessLog ? undefined : false,
       ...(accessPretty ? { accessLogDestination: logDestination(1, 'pretty') } : {}),
+      ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
+      workerLogs: { pretty: chooseLogFormat(opts.logFormat, process.stderr.isTTY === true) === 'pretty', accessPretty },
     });
   } catch (err) {
     if (err instanceof ConfigError || (err as { code?: unknown } | null)?.code === 'STORE_UNAVAILABLE') {
@@ -70,6 +75,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   }
   const { gateway, admin } = app;
   log.info({ listen: `${gateway.address.host}:${gateway.address.port}`, source: app.backend.source, id: gateway.snapshot().id }, 'gateway listening');
+  if (app.workers !== null) log.info({ workers: app.workers.workers().map((w) => w.pid), scheduling: schedulingPolicy() }, 'data plane in worker processes');
   const mesh = gateway.meshAddress;
   if (mesh !== null) log.info({ listen: `${hostForUrl(mesh.host)}:${mesh.port}` }, 'mesh listening (trusts the lanes it is given: keep it private)');
   log.info(

@@ -35,7 +35,13 @@ export interface AccessLog {
   close(): Promise<void>;
 }
 
-const BATCH_BYTES = 4096;
+/**
+ * Lines are written in batches of whole lines, each write at most PIPE_BUF (4096 bytes on Linux):
+ * a write that size to a pipe is atomic, so workers sharing one stdout never cut into each
+ * other's lines.
+ */
+const BATCH_BYTES = 3072;
+const MAX_WRITE = 4096;
 const FLUSH_EVERY_MS = 1000;
 /** pino's number for `info`. */
 const INFO = 30;
@@ -64,7 +70,7 @@ export function openAccessLog(destination?: DestinationStream): AccessLog {
       close: () => Promise.resolve(),
     };
   }
-  const stdout = pino.destination({ dest: 1, sync: false, minLength: BATCH_BYTES });
+  const stdout = pino.destination({ dest: 1, sync: false, minLength: BATCH_BYTES, maxWrite: MAX_WRITE });
   // A closed stdout (EPIPE) must not take the gateway down; the lines are lost, requests are not.
   stdout.on('error', () => {});
   const timer = setInterval(() => flushQuietly(stdout), FLUSH_EVERY_MS);

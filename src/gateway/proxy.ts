@@ -49,6 +49,8 @@ export interface ExchangeSink {
    * that withdraws that version (an aborted rollout) closes them (GatewayServer.swap).
    */
   tunnels: Map<Socket, { service: string; version: string }>;
+  /** Header lines (name, value, ...) added to every response, or null: the opt-in worker header (src/workers/). */
+  debugHeaders: readonly string[] | null;
   /** Where a retry of `ex` goes (dispatched like a new request, avoiding the failed endpoint), or null. */
   retryTarget(ex: ProxyExchange): { version: string; endpoint: Endpoint; pool: Dispatcher } | null;
 }
@@ -150,6 +152,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (statusCode >= 500) sink.health.reportFailure(this.endpoint.origin, this.route.service.passiveHealth);
     else sink.health.reportSuccess(this.endpoint.origin);
     const headers = clientResponseHeaders(rawHeaders, this.exposeLane, this.version, this.setCookie, sink.draining);
+    if (sink.debugHeaders !== null) headers.push(...sink.debugHeaders);
     // writeHead validates names and values: if the upstream sent an invalid one it throws, undici
     // aborts the request and onError answers 502.
     res.writeHead(statusCode, statusText, headers);
@@ -197,7 +200,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     } else {
       this.status = STATUS[failure.code];
       // A request body not read to its end leaves the connection's framing unknown: close it.
-      sendError(res, failure.code, this.sink.draining || !this.req.complete, {
+      sendError(res, failure.code, this.sink.draining || !this.req.complete, this.sink.debugHeaders, {
         route: this.route.name,
         version: this.version,
         endpoint: this.endpoint.url,
@@ -308,17 +311,19 @@ function onClientClose(this: GatewayResponse): void {
 
 /**
  * Answers a request with the gateway's own JSON error. `close` asks the client to close the
- * connection (draining).
+ * connection (draining); `debugHeaders` are the opt-in worker header, or null.
  */
 export function sendError(
   res: ServerResponse,
   code: GatewayErrorCode,
   close: boolean,
+  debugHeaders: readonly string[] | null,
   fields: Record<string, string | null>,
 ): void {
   const body = errorBody(code, fields);
   const headers: string[] = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body))];
   if (close) headers.push('connection', 'close');
+  if (debugHeaders !== null) headers.push(...debugHeaders);
   res.writeHead(STATUS[code], headers);
   res.end(body);
 }

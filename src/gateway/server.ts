@@ -56,6 +56,11 @@ export interface GatewayOptions {
   poolGraceMs?: number;
   /** Told of every proxied request's end (service, version, status, duration): rollout analysis. */
   observer?: ResponseObserver;
+  /**
+   * Header lines (name, value, ...) added to every response the gateway sends, proxied or its own:
+   * the opt-in `debug.workerHeader` naming the worker that served (src/workers/). Default none.
+   */
+  debugHeaders?: readonly string[];
   /** Also listen here for mesh requests (spec.mesh); they use the snapshot's mesh routes. Default: no mesh listener. */
   mesh?: { host?: string; port?: number };
 }
@@ -153,6 +158,7 @@ class GatewayServer implements Gateway {
       inFlight: 0,
       onIdle: null,
       tunnels: new Map(),
+      debugHeaders: opts.debugHeaders === undefined || opts.debugHeaders.length === 0 ? null : opts.debugHeaders,
       retryTarget: (ex) => this.#retryTarget(ex),
     };
     this.#server = this.#createServer(false);
@@ -344,7 +350,7 @@ class GatewayServer implements Gateway {
       this.#closingConnections.add(req.socket);
       close = true;
     }
-    sendError(res, code, close || this.#sink.draining, fields);
+    sendError(res, code, close || this.#sink.draining, this.#sink.debugHeaders, fields);
     const log = this.#sink.log;
     if (log !== null) {
       log({

@@ -14,10 +14,10 @@ import type { ConfigOverview, History, HistoryPoint, Overview, RolloutOverview, 
 import { RATE_SECONDS, routesOf, servicesOf, WINDOW_SECONDS } from './overview.js';
 import type { GatewayView } from './registry.js';
 import type { GatewaysOverview } from './gateways.js';
-import type { TrafficRecorder, WindowStats } from '../traffic/index.js';
+import type { TrafficCounts, WindowStats } from '../traffic/index.js';
 
 export interface LiveFeedOptions {
-  counters: TrafficRecorder;
+  counters: TrafficCounts;
   gateway: GatewayView & { health: Pick<HealthTable, 'isUp' | 'entries'> };
   config(): ConfigOverview;
   /** p99 per version (the gateway's TrafficRecorder, or the cluster's sum); without it p99 is null. */

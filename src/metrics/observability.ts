@@ -11,11 +11,11 @@ import { LiveFeed, rolloutsOf, rolloutViewsOf } from './live.js';
 import type { ConfigOverview } from './overview.js';
 import type { GatewaysOverview } from './gateways.js';
 import { createRegistry, type GatewayView, type ReloadCounts } from './registry.js';
-import type { TrafficRecorder, WindowStats } from '../traffic/index.js';
+import type { TrafficCounts, WindowStats } from '../traffic/index.js';
 
 export interface ObservabilityOptions {
   /** The counters the gateway's observer feeds. */
-  counters: TrafficRecorder;
+  counters: TrafficCounts;
   gateway: GatewayView & { health: Pick<HealthTable, 'isUp' | 'entries'> };
   config(): ConfigInfo;
   /** The rollout controller's traffic window (p99 in the live feed). */
@@ -25,6 +25,8 @@ export interface ObservabilityOptions {
   storeUp?(): boolean | Promise<boolean>;
   /** The gateways list of the overview (one process: itself alone). */
   gateways(): GatewaysOverview;
+  /** With workers: how many run, and how many were restarted (src/workers/pool.ts). */
+  workers?: { readonly live: number; readonly restarts: number };
   /** Options of the live feed (tests shorten the step). */
   feed?: { stepMs?: number; historySeconds?: number };
 }
@@ -45,6 +47,7 @@ export class Observability {
       rollouts: opts.controller === undefined ? undefined : rolloutViewsOf(opts.controller),
       storeUp: opts.storeUp,
       abortsPending: opts.controller === undefined ? undefined : () => opts.controller!.abortsPending(),
+      workers: opts.workers,
     });
     this.feed = new LiveFeed({
       counters: opts.counters,

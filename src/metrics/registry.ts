@@ -9,13 +9,13 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ConfigInfo } from '../admin/config.js';
-import type { Gateway } from '../gateway/index.js';
+import type { Gateway, HealthTable } from '../gateway/index.js';
 import type { RolloutView } from '../rollout/view.js';
 import { CollectedHistogram } from './collected-histogram.js';
-import { LATENCY_BUCKETS_SECONDS, STATUS_CLASSES, type TrafficRecorder } from '../traffic/index.js';
+import { LATENCY_BUCKETS_SECONDS, STATUS_CLASSES, type TrafficCounts } from '../traffic/index.js';
 
 /** What the gateway shows to metrics: its snapshot, passive health, mirror counters, in-flight count. */
-export type GatewayView = Pick<Gateway, 'snapshot' | 'health' | 'mirror' | 'inFlight'>;
+export type GatewayView = Pick<Gateway, 'snapshot' | 'mirror' | 'inFlight'> & { health: Pick<HealthTable, 'isUp' | 'entries'> };
 
 /** Config reloads since the start (the initial load is not one). */
 export interface ReloadCounts {
@@ -24,7 +24,7 @@ export interface ReloadCounts {
 }
 
 export interface MetricsSources {
-  counters: TrafficRecorder;
+  counters: TrafficCounts;
   gateway: GatewayView;
   config(): ConfigInfo;
   reloads(): ReloadCounts;
@@ -37,6 +37,8 @@ export interface MetricsSources {
   storeUp?(): boolean | Promise<boolean>;
   /** Every declared rollout, and whether an abort of it routes but waits for the store (no store read). */
   abortsPending?(): { rollout: string; service: string; pending: unknown }[];
+  /** With workers (src/workers/): how many run, and how many were restarted after exiting unasked. */
+  workers?: { readonly live: number; readonly restarts: number };
 }
 
 /** The phases a rollout can be in, one `graylane_rollout_phase` series each. */
@@ -246,6 +248,27 @@ export function createRegistry(src: MetricsSources): Registry {
       this.set(up ? 1 : 0);
     },
   });
+
+  const workers = src.workers;
+  if (workers !== undefined) {
+    new Gauge({
+      name: 'graylane_workers',
+      help: 'Data-plane worker processes running now (graylane serve --workers).',
+      registers,
+      collect() {
+        this.set(workers.live);
+      },
+    });
+    new Counter({
+      name: 'graylane_worker_restarts_total',
+      help: 'Worker processes started again after one exited unasked (crash, kill).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(workers.restarts);
+      },
+    });
+  }
 
   return registry;
 }

@@ -12,6 +12,7 @@ import { normalizeMesh } from './sections/mesh.js';
 import { normalizeRolloutSection } from './sections/rollouts.js';
 import { normalizeRoutes } from './sections/routes.js';
 import { normalizeServices } from './sections/services.js';
+import { normalizeWorkers } from './sections/workers.js';
 
 /** Builds the Spec and reports into `ctx`; the result is only meaningful when ctx.issues is empty. */
 export function normalizeSpec(data: unknown, ctx: NormalizeContext): Spec {
@@ -24,5 +25,6 @@ export function normalizeSpec(data: unknown, ctx: NormalizeContext): Spec {
     ...normalizeRolloutSection(doc, services, ctx),
     ...normalizeMesh(doc, ctx),
     ...normalizeDecide(doc, ctx),
+    ...normalizeWorkers(doc, ctx),
   };
 }

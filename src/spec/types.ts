@@ -215,6 +215,16 @@ export interface Spec {
   mesh?: MeshSpec;
   /** The decision listener for an edge proxy (docs/integrations.md). Absent = off. */
   decide?: DecideSpec;
+  /** Data-plane worker processes of `graylane serve` (src/workers/); `auto` = one per core. Absent = 1. */
+  workers?: number | 'auto';
+  /** Opt-in debugging aids. Absent = all off. */
+  debug?: DebugSpec;
+}
+
+/** Opt-in debugging aids; none is on by default. */
+export interface DebugSpec {
+  /** Name the worker that served on every response (`x-graylane-worker`). */
+  workerHeader: boolean;
 }
 
 /**

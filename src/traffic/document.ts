@@ -92,6 +92,11 @@ export class SampledTotals {
     /** Longest window that can be asked for. */
     readonly horizonMs: number,
     readonly clock: () => number,
+    /**
+     * Sources publishing more often than this (workers to their primary, every 250 ms) keep one
+     * sample per grain plus their newest: windows stay current, memory stays that of 1 s samples.
+     */
+    readonly grainMs = 0,
   ) {}
 
   /** Sources publishing now. */
@@ -121,7 +126,10 @@ export class SampledTotals {
         versions.set(`${service}\0${version}`, { requests: t.requests, errors: t.errors, latency });
       }
     }
-    s.samples.push({ at: doc.at, versions });
+    const n = s.samples.length;
+    // The newest sample replaces the previous newest while that one is within a grain of the one before.
+    if (n >= 2 && s.samples[n - 1]!.at - s.samples[n - 2]!.at < this.grainMs) s.samples[n - 1] = { at: doc.at, versions };
+    else s.samples.push({ at: doc.at, versions });
     this.#trim();
   }
 

@@ -74,6 +74,24 @@ export class VersionTraffic {
   }
 }
 
+/** What readers of cumulative counts (/metrics, the dashboard) see of one (service, version). */
+export type VersionTotals = Omit<VersionTraffic, 'ring'>;
+
+/**
+ * The counts as everything but the gateway reads them: this process's TrafficRecorder, or in a
+ * primary with workers the sum of what its workers publish (src/workers/traffic.ts).
+ */
+export interface TrafficCounts {
+  /** Changes whenever anything was counted. */
+  readonly recorded: number;
+  versions(): Iterable<VersionTotals>;
+  requestSeries(): Iterable<RequestSeries>;
+  requestsOf(service: string, version: string): number;
+  window(service: string, version: string, ms: number): WindowStats;
+  /** The totals as one gateway publishes them in clustered mode. */
+  toDocument(gateway: string): CountersDocument;
+}
+
 export interface TrafficRecorderOptions {
   /**
    * Lanes that may become label values: every lane the loaded config names (see knownLanes() in
@@ -91,7 +109,7 @@ export interface TrafficRecorderOptions {
 
 const NO_LANES: ReadonlySet<string> = new Set();
 
-export class TrafficRecorder implements ResponseObserver, MetricsSource {
+export class TrafficRecorder implements ResponseObserver, MetricsSource, TrafficCounts {
   /** When counting started (epoch ms): published totals count from zero there. */
   readonly startedAt: number;
   readonly #knownLanes: () => ReadonlySet<string>;

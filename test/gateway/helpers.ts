@@ -151,7 +151,7 @@ export const client = new Agent({ connections: 16, keepAliveTimeout: 10_000 });
 
 /** One request to the gateway; the body is read whole. */
 export async function get(
-  gw: Gateway,
+  gw: Pick<Gateway, 'address'>,
   path: string,
   headers: Record<string, string> = {},
   opts: { method?: string; body?: string | Buffer; dispatcher?: Agent } = {},

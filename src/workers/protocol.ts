@@ -1,0 +1,112 @@
+/**
+ * The messages between a primary and its data-plane workers, over node:cluster's IPC channel
+ * (serialization 'advanced': the V8 structured clone, which keeps what JSON would not, such as
+ * `undefined` and Infinity in a Spec).
+ *
+ * primary -> worker: `init` once (asked for by the worker's `hello`, so nothing is sent before it listens) (what to listen on, the spec and status to serve), `apply` for
+ * every accepted spec or status change, `drain` to stop.
+ * worker -> primary: `ready` (listening) or `failed`, `applied` per apply (for propagation
+ * figures and /api/v1/config), `counters` in batches (never per request).
+ *
+ * What travels is the spec and status, never a compiled Snapshot: a snapshot holds closures,
+ * regexes and balancing state, so each worker compiles what it receives, exactly as the primary did.
+ */
+import type { OriginHealth } from '../gateway/health.js';
+import type { MirrorCounters } from '../gateway/mirror.js';
+import type { Status } from '../routing/types.js';
+import type { Spec } from '../spec/index.js';
+import type { CountersDocument } from '../traffic/index.js';
+
+export interface ListenAt {
+  host: string;
+  port: number;
+}
+
+export interface InitMessage {
+  type: 'init';
+  /** 1..N; a restarted worker keeps its slot. */
+  slot: number;
+  listen: ListenAt;
+  mesh: ListenAt | null;
+  decide: ListenAt | null;
+  accessLog: boolean;
+  /** Write logs as readable lines (the primary's `--log-format` decision per stream). */
+  logPretty: boolean;
+  accessPretty: boolean;
+  /** `debug.workerHeader`: name the worker in a response header. */
+  workerHeader: boolean;
+  /** How often counters are sent to the primary (when they changed). */
+  publishMs: number;
+  apply: ApplyMessage;
+}
+
+/** One accepted change: the spec (when it changed since the last apply) and the status, compiled by the worker. */
+export interface ApplyMessage {
+  type: 'apply';
+  /** Increases with every apply. */
+  seq: number;
+  /** The spec; omitted when it is the one of the previous apply (a rollout step changes only the status). */
+  spec?: Spec;
+  status: Status;
+  /** The snapshot id the primary compiled: the worker's must be the same. */
+  id: string;
+}
+
+export interface DrainMessage {
+  type: 'drain';
+  drainMs: number;
+}
+
+export type ToWorker = InitMessage | ApplyMessage | DrainMessage;
+
+/** The worker listens for messages now: send `init`. */
+export interface HelloMessage {
+  type: 'hello';
+}
+
+export interface ReadyMessage {
+  type: 'ready';
+  listen: ListenAt;
+  mesh: ListenAt | null;
+  decide: ListenAt | null;
+}
+
+export interface FailedMessage {
+  type: 'failed';
+  message: string;
+}
+
+export interface AppliedMessage {
+  type: 'applied';
+  seq: number;
+  /** The snapshot id the worker serves now (unchanged when compiling failed). */
+  id: string;
+  /** Time the worker took to compile and swap, ms. */
+  compileMs: number;
+  /** Set when the worker could not compile what the primary did (it keeps serving its snapshot). */
+  error?: string;
+}
+
+/** Cumulative totals of one worker run (counted from `doc.startedAt`), sent every publishMs when they changed. */
+export interface CountersMessage {
+  type: 'counters';
+  /** Requests, errors and the fine latency histogram per (service, version): the clustered-mode document. */
+  doc: CountersDocument;
+  /** What /metrics shows beyond the document. */
+  versions: VersionDetail[];
+  series: SeriesDetail[];
+  mirror: MirrorCounters;
+  inFlight: number;
+  /** Passive-health entries of origins that failed at least once. */
+  health: OriginHealth[];
+}
+
+/** [service, version, upstream errors, upstream timeouts, latency sum in seconds, Prometheus bucket counts]. */
+export type VersionDetail = [string, string, number, number, number, number[]];
+/** [route, service, version, lane label, counts by status class]. */
+export type SeriesDetail = [string, string, string, string, number[]];
+
+export type FromWorker = HelloMessage | ReadyMessage | FailedMessage | AppliedMessage | CountersMessage;
+
+/** The env variable a worker finds its slot in (set by the primary at fork). */
+export const WORKER_SLOT_ENV = 'GRAYLANE_WORKER';

@@ -1,0 +1,172 @@
+/**
+ * One data-plane worker (forked by the primary, src/workers/pool.ts): the gateway's listeners (main,
+ * mesh, decide), fed by the primary over the IPC channel.
+ *
+ * - `init`: compile the spec and status, start the gateway (and the decision listener) on the
+ *   addresses given; node:cluster shares the listening sockets between workers. Then `ready`.
+ * - `apply`: compile (the spec is sent only when it changed) and swap: one reference assignment,
+ *   as in one process. A spec this worker cannot compile changes nothing here and is reported.
+ * - Counters: every publishMs, when anything changed, the cumulative totals go to the primary in
+ *   one message. The per-request path is the one-process path: TrafficRecorder, no IPC.
+ * - `drain` (the primary stops) or the IPC channel closing (the primary died): drain like a
+ *   one-process gateway, then exit. A worker never outlives its primary by more than its drain.
+ */
+import cluster from 'node:cluster';
+import pino, { type Logger } from 'pino';
+import { logDestination } from '../cli/log-format.js';
+import { startDecide, type DecideListener } from '../decide/index.js';
+import { startGateway, type Gateway } from '../gateway/index.js';
+import { knownLanes } from '../metrics/lanes.js';
+import { compile } from '../routing/index.js';
+import type { Snapshot, Status } from '../routing/types.js';
+import type { Spec } from '../spec/index.js';
+import { TrafficRecorder } from '../traffic/index.js';
+import type { ApplyMessage, DrainMessage, FromWorker, InitMessage, ToWorker } from './protocol.js';
+import { WORKER_SLOT_ENV } from './protocol.js';
+import { countersBatch } from './traffic.js';
+
+/** The opt-in response header naming the worker that served (`debug.workerHeader`). */
+export const WORKER_HEADER = 'x-graylane-worker';
+
+/** Batches are sent at least this often even when nothing changed: the primary sees the worker alive. */
+const HEARTBEAT_MS = 2000;
+
+function send(message: FromWorker): void {
+  // The channel is gone when the primary died; the 'disconnect' handler takes the worker down.
+  if (process.connected) process.send!(message);
+}
+
+/** Runs this process as a worker; resolves once it serves (or exits the process on failure). */
+export async function runWorker(): Promise<void> {
+  if (!cluster.isWorker || process.send === undefined) throw new Error('runWorker: not a cluster worker (started by graylane serve --workers)');
+  const slot = Number(process.env[WORKER_SLOT_ENV]);
+  // Ctrl-C reaches every process of the terminal's group, and systemd or `timeout` signal the whole
+  // group or cgroup: the primary drains its workers itself. A worker that stopped on its own
+  // signal would race the primary, which restarts a worker that exits unasked.
+  // So SIGINT and SIGTERM are ignored here: stop the primary, or kill -9 a worker to replace it.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => {});
+  // One listener for the worker's life: applies that arrive while the gateway starts wait, in order.
+  const early: ApplyMessage[] = [];
+  let onApply: ((m: ApplyMessage) => void) | null = null;
+  let onDrain: ((m: DrainMessage) => void) | null = null;
+  let initialised: (m: InitMessage) => void = () => {};
+  const init = new Promise<InitMessage>((resolve) => (initialised = resolve));
+  process.on('message', (m: ToWorker) => {
+    if (m.type === 'init') initialised(m);
+    else if (m.type === 'apply') {
+      if (onApply === null) early.push(m);
+      else onApply(m);
+    } else if (m.type === 'drain') {
+      if (onDrain === null) process.exit(0); // not serving yet: nothing to drain
+      else onDrain(m);
+    }
+  });
+  // The primary died before this worker served: nothing to drain.
+  process.on('disconnect', () => {
+    if (onDrain === null) process.exit(0);
+  });
+  send({ type: 'hello' });
+  const start = await init;
+  const log = pino({ name: 'graylane', base: { pid: process.pid, worker: slot } }, logDestination(2, start.logPretty ? 'pretty' : 'json'));
+  try {
+    const worker = await serve(start, log);
+    onApply = worker.apply;
+    onDrain = (m) => void worker.stop(m.drainMs, 'primary stopping');
+    for (const m of early.splice(0)) worker.apply(m);
+  } catch (err) {
+    send({ type: 'failed', message: (err as Error).message });
+    log.error({ err }, 'worker could not start');
+    process.exitCode = 1;
+    process.disconnect();
+  }
+}
+
+async function serve(init: InitMessage, log: Logger): Promise<{ apply(m: ApplyMessage): void; stop(drainMs: number, why: string): Promise<void> }> {
+  let spec: Spec = init.apply.spec!;
+  let seq = init.apply.seq;
+  const first = compile(spec, init.apply.status);
+  let gateway: Gateway | undefined;
+  const traffic = new TrafficRecorder({ knownLanes: () => knownLanes(gateway!.snapshot()) });
+  gateway = await startGateway({
+    snapshot: first,
+    host: init.listen.host,
+    port: init.listen.port,
+    logger: log,
+    accessLog: init.accessLog,
+    ...(init.accessPretty ? { accessLogDestination: logDestination(1, 'pretty') } : {}),
+    ...(init.mesh !== null ? { mesh: init.mesh } : {}),
+    observer: traffic,
+    ...(init.workerHeader ? { debugHeaders: [WORKER_HEADER, String(init.slot)] } : {}),
+  });
+  const gw = gateway;
+  let decide: DecideListener | null = null;
+  if (init.decide !== null && spec.decide !== undefined) {
+    try {
+      decide = await startDecide({ ...init.decide, snapshot: () => gw.snapshot(), settings: spec.decide, logger: log });
+    } catch (err) {
+      await gw.close({ drainMs: 0 });
+      throw err;
+    }
+  }
+
+  const apply = (m: ApplyMessage): void => {
+    if (m.seq <= seq) return;
+    seq = m.seq;
+    const started = performance.now();
+    let snapshot: Snapshot;
+    try {
+      snapshot = compile(m.spec ?? spec, m.status as Status);
+    } catch (err) {
+      // The primary compiled the same input: this is a bug, not a bad config. Keep serving.
+      log.error({ err, id: m.id }, 'worker could not compile what the primary accepted; still serving the previous snapshot');
+      send({ type: 'applied', seq: m.seq, id: gw.snapshot().id, compileMs: performance.now() - started, error: (err as Error).message });
+      return;
+    }
+    if (m.spec !== undefined) spec = m.spec;
+    gw.swap(snapshot);
+    if (snapshot.id !== m.id) log.warn({ id: snapshot.id, primary: m.id }, 'worker compiled a snapshot id other than the primary');
+    send({ type: 'applied', seq: m.seq, id: snapshot.id, compileMs: performance.now() - started });
+  };
+
+  // Counters to the primary: cumulative, when anything changed, and at least every HEARTBEAT_MS.
+  const gatewayId = `worker-${init.slot}-${process.pid}`;
+  let sentSignature = '';
+  let sentAt = 0;
+  const publish = (force: boolean): void => {
+    const health = gw.health.entries();
+    const m = gw.mirror;
+    const signature = `${traffic.recorded} ${gw.inFlight()} ${m.sent} ${m.dropped} ${m.failed} ${health.map((e) => `${e.origin}:${e.failures}:${e.ejectedUntil}`).join(',')}`;
+    const now = Date.now();
+    if (!force && signature === sentSignature && now - sentAt < HEARTBEAT_MS) return;
+    sentSignature = signature;
+    sentAt = now;
+    send(countersBatch(traffic, gatewayId, { mirror: m, inFlight: gw.inFlight(), health }));
+  };
+  const timer = setInterval(() => publish(false), init.publishMs);
+  timer.unref();
+
+  let stopping: Promise<void> | null = null;
+  const stop = (drainMs: number, why: string): Promise<void> => {
+    stopping ??= (async () => {
+      clearInterval(timer);
+      log.info({ drainMs, why }, 'worker draining');
+      // A worker that outlived its primary must still go, whatever hangs in the drain.
+      const deadline = setTimeout(() => process.exit(0), drainMs + 2000);
+      await decide?.close();
+      await gw.close({ drainMs });
+      publish(true);
+      clearTimeout(deadline);
+      // Exit once the last batch is written to the channel (or at once when it is gone).
+      if (process.connected) process.disconnect();
+      setImmediate(() => process.exit(0));
+    })();
+    return stopping;
+  };
+
+  process.on('disconnect', () => void stop(spec.drainMs, 'primary gone (IPC channel closed)'));
+
+  send({ type: 'ready', listen: gw.address, mesh: gw.meshAddress, decide: decide?.address ?? null });
+  publish(true);
+  return { apply, stop };
+}
