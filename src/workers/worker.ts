@@ -8,8 +8,10 @@
  *   as in one process. A spec this worker cannot compile changes nothing here and is reported.
  * - Counters: every publishMs, when anything changed, the cumulative totals go to the primary in
  *   one message. The per-request path is the one-process path: TrafficRecorder, no IPC.
- * - `drain` (the primary stops) or the IPC channel closing (the primary died): drain like a
- *   one-process gateway, then exit. A worker never outlives its primary by more than its drain.
+ * - `drain` (the primary stops): drain like a one-process gateway, then exit.
+ * - The IPC channel closing unasked (the primary died, even by kill -9): node:cluster exits the
+ *   worker at once (its own 'disconnect' handler in every worker), cutting what it had in flight.
+ *   No worker outlives its primary; test/workers/workers.test.ts holds that to account.
  */
 import cluster from 'node:cluster';
 import pino, { type Logger } from 'pino';
@@ -32,7 +34,7 @@ export const WORKER_HEADER = 'x-graylane-worker';
 const HEARTBEAT_MS = 2000;
 
 function send(message: FromWorker): void {
-  // The channel is gone when the primary died; the 'disconnect' handler takes the worker down.
+  // The channel is gone when the primary died; node:cluster then exits the worker itself.
   if (process.connected) process.send!(message);
 }
 
@@ -61,10 +63,6 @@ export async function runWorker(): Promise<void> {
       if (onDrain === null) process.exit(0); // not serving yet: nothing to drain
       else onDrain(m);
     }
-  });
-  // The primary died before this worker served: nothing to drain.
-  process.on('disconnect', () => {
-    if (onDrain === null) process.exit(0);
   });
   send({ type: 'hello' });
   const start = await init;
@@ -151,7 +149,7 @@ async function serve(init: InitMessage, log: Logger): Promise<{ apply(m: ApplyMe
     stopping ??= (async () => {
       clearInterval(timer);
       log.info({ drainMs, why }, 'worker draining');
-      // A worker that outlived its primary must still go, whatever hangs in the drain.
+      // Whatever hangs in the drain, the worker goes.
       const deadline = setTimeout(() => process.exit(0), drainMs + 2000);
       await decide?.close();
       await gw.close({ drainMs });
@@ -164,7 +162,6 @@ async function serve(init: InitMessage, log: Logger): Promise<{ apply(m: ApplyMe
     return stopping;
   };
 
-  process.on('disconnect', () => void stop(spec.drainMs, 'primary gone (IPC channel closed)'));
 
   send({ type: 'ready', listen: gw.address, mesh: gw.meshAddress, decide: decide?.address ?? null });
   publish(true);
