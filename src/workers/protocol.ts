@@ -14,7 +14,6 @@
 import type { OriginHealth } from '../gateway/health.js';
 import type { MirrorCounters } from '../gateway/mirror.js';
 import type { Status } from '../routing/types.js';
-import type { Spec } from '../spec/index.js';
 import type { CountersDocument } from '../traffic/index.js';
 
 export interface ListenAt {
@@ -45,8 +44,12 @@ export interface ApplyMessage {
   type: 'apply';
   /** Increases with every apply. */
   seq: number;
-  /** The spec; omitted when it is the one of the previous apply (a rollout step changes only the status). */
-  spec?: Spec;
+  /**
+   * The spec, serialized once by the primary with v8.serialize (for every worker: the primary's cost
+   * of a 100k-user list does not grow with N); omitted when it is the one of the previous apply (a
+   * rollout step changes only the status).
+   */
+  spec?: Uint8Array;
   status: Status;
   /** The snapshot id the primary compiled: the worker's must be the same. */
   id: string;
@@ -81,7 +84,7 @@ export interface AppliedMessage {
   seq: number;
   /** The snapshot id the worker serves now (unchanged when compiling failed). */
   id: string;
-  /** Time the worker took to compile and swap, ms. */
+  /** Time the worker took to read the spec, compile and swap, ms. */
   compileMs: number;
   /** Set when the worker could not compile what the primary did (it keeps serving its snapshot). */
   error?: string;

@@ -14,6 +14,7 @@
  *   No worker outlives its primary; test/workers/workers.test.ts holds that to account.
  */
 import cluster from 'node:cluster';
+import v8 from 'node:v8';
 import pino, { type Logger } from 'pino';
 import { logDestination } from '../cli/log-format.js';
 import { startDecide, type DecideListener } from '../decide/index.js';
@@ -81,7 +82,7 @@ export async function runWorker(): Promise<void> {
 }
 
 async function serve(init: InitMessage, log: Logger): Promise<{ apply(m: ApplyMessage): void; stop(drainMs: number, why: string): Promise<void> }> {
-  let spec: Spec = init.apply.spec!;
+  let spec = v8.deserialize(init.apply.spec!) as Spec;
   let seq = init.apply.seq;
   const first = compile(spec, init.apply.status);
   let gateway: Gateway | undefined;
@@ -113,15 +114,17 @@ async function serve(init: InitMessage, log: Logger): Promise<{ apply(m: ApplyMe
     seq = m.seq;
     const started = performance.now();
     let snapshot: Snapshot;
+    let next = spec;
     try {
-      snapshot = compile(m.spec ?? spec, m.status as Status);
+      if (m.spec !== undefined) next = v8.deserialize(m.spec) as Spec;
+      snapshot = compile(next, m.status as Status);
     } catch (err) {
       // The primary compiled the same input: this is a bug, not a bad config. Keep serving.
       log.error({ err, id: m.id }, 'worker could not compile what the primary accepted; still serving the previous snapshot');
       send({ type: 'applied', seq: m.seq, id: gw.snapshot().id, compileMs: performance.now() - started, error: (err as Error).message });
       return;
     }
-    if (m.spec !== undefined) spec = m.spec;
+    spec = next;
     gw.swap(snapshot);
     if (snapshot.id !== m.id) log.warn({ id: snapshot.id, primary: m.id }, 'worker compiled a snapshot id other than the primary');
     send({ type: 'applied', seq: m.seq, id: snapshot.id, compileMs: performance.now() - started });
