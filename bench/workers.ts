@@ -3,15 +3,17 @@
  *
  * 1. Throughput and CPU per request, one process vs 2 workers with node:cluster's round-robin
  *    (SCHED_RR, through the primary) and shared accept queue (SCHED_NONE). wrk and the nginx
- *    origin are pinned to CPU 0; the one-process gateway to CPU 1; the workers run unpinned (they
- *    are the point: more than one core). CPU µs/req is the user + system time of every graylane
+ *    origin are pinned to CPU 0; the one-process gateway to CPU 1; the workers once on CPU 1 too
+ *    (the same core budget: the cost of the workers' machinery) and then unpinned (they are the
+ *    point: more than one core). CPU µs/req is the user + system time of every graylane
  *    process (primary and workers) over the requests served. The spread of connections over
  *    workers is read from `ss` during the run, the spread of requests from the opt-in
  *    x-graylane-worker header (counted by wrk's Lua).
  * 2. Propagation: a reload accepted by the primary until every worker serves it, with the bench
  *    config without and with its 100k-user list (from the primary's log line).
  *
- * Knobs: BENCH_SECONDS (5), ROUNDS (2), CONNS (32), RELOADS (5). Needs wrk and nginx.
+ * Knobs: BENCH_SECONDS (5), ROUNDS (2), CONNS (32), WARMUP (5 s), RELOADS (5), SKIP_THROUGHPUT=1.
+ * Needs wrk, nginx, taskset and ss.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
 const CONNS = Number(process.env.CONNS ?? 32);
 const RELOADS = Number(process.env.RELOADS ?? 5);
+/** Seconds of load before the measured rounds: each worker's JIT warms on its share only. */
+const WARMUP = Number(process.env.WARMUP ?? 5);
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 const PORTS = { v1: 19301, v2: 19302, gateway: 18390, admin: 18392 };
@@ -154,6 +158,8 @@ async function throughput(tmp: string, cfg: string): Promise<void> {
   writeFileSync(lua, LUA);
   const modes: { name: string; args: string[]; env: Record<string, string>; cpu?: number }[] = [
     { name: 'one process (CPU 1)', args: [], env: {}, cpu: 1 },
+    // The same core as the one process: what the workers' machinery itself costs per request.
+    { name: '2 workers, SCHED_RR, all on CPU 1', args: ['--workers', '2'], env: { NODE_CLUSTER_SCHED_POLICY: 'rr' }, cpu: 1 },
     { name: '2 workers, SCHED_RR', args: ['--workers', '2'], env: { NODE_CLUSTER_SCHED_POLICY: 'rr' } },
     { name: '2 workers, SCHED_NONE', args: ['--workers', '2'], env: { NODE_CLUSTER_SCHED_POLICY: 'none' } },
   ];
@@ -165,7 +171,7 @@ async function throughput(tmp: string, cfg: string): Promise<void> {
     try {
       const url = `http://127.0.0.1:${PORTS.gateway}/`;
       await waitReady(url, serve);
-      await wrk(url, 2, lua);
+      await wrk(url, WARMUP, lua);
       for (let r = 0; r < ROUNDS; r++) {
         // Every graylane process: the primary (under taskset or not) and its workers.
         const all = [...new Set(family(serve.proc.pid!).flatMap((p) => family(p)).flatMap((p) => family(p)))];
