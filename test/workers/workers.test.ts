@@ -224,3 +224,26 @@ test('passive health is per worker: an endpoint ejected by one worker still gets
     return metricSum(page, 'graylane_endpoint_up', `endpoint="${bad.url}"`) === 0 && page.includes(`graylane_endpoint_up{service="web",version="stable",endpoint="${bad.url}"} 0`);
   });
 });
+
+test('a worker that keeps dying is started again after a growing delay; the other worker is untouched', async (t) => {
+  const { serve } = await setup(t);
+  const slotOf = async (slot: number): Promise<{ pid: number | null; snapshotId: string; restarts: number }> =>
+    (await configOf(serve.adminUrl)).workers.find((w) => w.slot === slot)!;
+  const other = (await slotOf(2)).pid;
+  let pid = (await slotOf(1)).pid!;
+  for (let i = 0; i < 3; i++) {
+    process.kill(pid, 'SIGKILL');
+    await until(`worker 1 forked again (${i + 1})`, async () => {
+      const w = await slotOf(1);
+      if (w.pid === null || w.pid === pid) return false;
+      pid = w.pid;
+      return true;
+    });
+  }
+  const delays = serve.log.filter((l) => l.includes('"msg":"worker exited; starting a new one"')).map((l) => (JSON.parse(l) as { restartInMs: number }).restartInMs);
+  assert.deepEqual(delays, [0, 100, 200], 'at once, then doubling while it dies within 10 s of its start');
+  await until('worker 1 serves again', async () => (await slotOf(1)).snapshotId !== '');
+  assert.equal((await slotOf(1)).restarts, 3);
+  assert.equal((await slotOf(2)).pid, other, 'worker 2 kept running');
+  await fromEveryWorker(serve.gatewayUrl, 2, 1);
+});
