@@ -81,6 +81,8 @@ interface Slot {
   /** Said hello and got its init: applies may be sent to it. */
   initialised: boolean;
   ready: boolean;
+  /** The snapshot id this worker was started with (its `init`). */
+  initId: string;
   /** The spec last sent to this worker (the next apply omits an unchanged one). */
   specSent: Spec | null;
   servingId: string;
@@ -142,7 +144,7 @@ export class WorkerPool implements DataPlane {
     this.started = new Promise<void>((resolve, reject) => (this.#onStarted = { resolve, reject }));
     cluster.setupPrimary({ exec: WORKER_MAIN, args: [], serialization: 'advanced' });
     for (let i = 1; i <= opts.count; i++) {
-      const slot: Slot = { slot: i, worker: null, forkedAt: 0, initialised: false, ready: false, specSent: null, servingId: '', restarts: 0, quickExits: 0, restartTimer: null };
+      const slot: Slot = { slot: i, worker: null, forkedAt: 0, initialised: false, ready: false, initId: '', specSent: null, servingId: '', restarts: 0, quickExits: 0, restartTimer: null };
       this.#slots.push(slot);
       this.#fork(slot);
     }
@@ -257,7 +259,8 @@ export class WorkerPool implements DataPlane {
     slot.specSent = null;
     slot.servingId = '';
     slot.forkedAt = Date.now();
-    const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot.slot) });
+    // The admin token is the primary's alone: a worker, which parses untrusted requests, never needs it.
+    const worker = cluster.fork({ [WORKER_SLOT_ENV]: String(slot.slot), GRAYLANE_ADMIN_TOKEN: undefined });
     slot.worker = worker;
     worker.on('message', (m: FromWorker) => this.#onMessage(slot, worker, m));
     worker.on('exit', (code: number | null, signal: string | null) => this.#onExit(slot, worker, code, signal));
@@ -284,12 +287,14 @@ export class WorkerPool implements DataPlane {
           apply,
         };
         slot.initialised = true;
+        slot.initId = apply.id;
         worker.send(init);
         return;
       }
       case 'ready':
         slot.ready = true;
-        slot.servingId = this.#snapshot.id;
+        // Changes sent since its init follow in order ('applied').
+        slot.servingId = slot.initId;
         // Workers share the listeners: the first to listen says where (port 0 gets one port for all).
         if (this.#address.port === 0) {
           this.#address = m.listen;

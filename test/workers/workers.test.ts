@@ -6,6 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { TOKEN } from '../rollout/helpers.js';
 import { tempDir } from '../support/temp.js';
 import { sleep, until } from '../support/wait.js';
 import {
@@ -77,6 +79,9 @@ test('two workers serve one listener; a reload reaches every worker, a rejected 
   const { file, serve, pids, write } = await setup(t);
   assert.equal(pids.length, 2);
   assert.ok(pids.every((p) => p !== serve.child.pid && alive(p)), 'two worker processes besides the primary');
+  for (const pid of pids) {
+    assert.ok(!readFileSync(`/proc/${pid}/environ`, 'latin1').includes(TOKEN), 'a worker does not get the admin token');
+  }
 
   // Both workers answer on the one address, the stable lane.
   const before = await fromEveryWorker(serve.gatewayUrl, 2);
