@@ -187,9 +187,10 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const gw = gateway;
   const ctl = controller;
   let decide: DecideListener | null = null;
-  // In a primary the workers run the decision listener, on the address they share.
-  if (pool !== null && pool.decideAddress !== null) decide = { address: pool.decideAddress, close: () => Promise.resolve() };
-  else if (spec.decide !== undefined) {
+  if (pool !== null) {
+    // In a primary the workers run the decision listener, on the address they share.
+    if (pool.decideAddress !== null) decide = { address: pool.decideAddress, close: () => Promise.resolve() };
+  } else if (spec.decide !== undefined) {
     try {
       // Shares the gateway's snapshot: every reload and rollout overlay the gateway serves, it decides by.
       decide = await startDecide({ ...listenOf(spec.decide.listen, 'decide.listen'), snapshot: () => gw.snapshot(), settings: spec.decide, logger: log });

@@ -78,6 +78,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   if (app.workers !== null) log.info({ workers: app.workers.workers().map((w) => w.pid), scheduling: schedulingPolicy() }, 'data plane in worker processes');
   const mesh = gateway.meshAddress;
   if (mesh !== null) log.info({ listen: `${hostForUrl(mesh.host)}:${mesh.port}` }, 'mesh listening (trusts the lanes it is given: keep it private)');
+  if (app.decide !== null) log.info({ listen: `${hostForUrl(app.decide.address.host)}:${app.decide.address.port}` }, 'decision listener listening');
   log.info(
     { admin: `http://${hostForUrl(admin.address.host)}:${admin.address.port}`, changes: adminToken === undefined ? 'disabled (no admin token)' : 'enabled' },
     'admin API listening',

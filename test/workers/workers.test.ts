@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { request } from 'undici';
 import { readFileSync } from 'node:fs';
 import { TOKEN } from '../rollout/helpers.js';
 import { tempDir } from '../support/temp.js';
@@ -251,4 +252,35 @@ test('a worker that keeps dying is started again after a growing delay; the othe
   assert.equal((await slotOf(1)).restarts, 3);
   assert.equal((await slotOf(2)).pid, other, 'worker 2 kept running');
   await fromEveryWorker(serve.gatewayUrl, 2, 1);
+});
+
+test('the mesh and decision listeners are the workers’ too, each on one shared address', async (t) => {
+  const dir = await tempDir();
+  const stable = await startUpstream('stable');
+  const file = dir.file('graylane.yaml');
+  await writeConfig(
+    file,
+    `${config({ stable: stable.url, canary: stable.url, state: dir.file('state.db'), lane: 'stable' })}mesh: { listen: "127.0.0.1:0" }\ndecide: { listen: "127.0.0.1:0", proxy: traefik }\n`,
+  );
+  const serve = await startPrimary(file, dir.path, 2);
+  const pids = (await configOf(serve.adminUrl)).workers.map((w) => w.pid!);
+  t.after(async () => {
+    await stopPrimary(serve, pids);
+    await stable.close();
+    await dir.remove();
+  });
+  const addressOf = (msg: string): string => {
+    const line = serve.log.find((l) => l.includes(`"msg":"${msg}`));
+    assert.ok(line, `logged: ${msg}`);
+    return `http://${(JSON.parse(line) as { listen: string }).listen}`;
+  };
+  const mesh = addressOf('mesh listening');
+  const decide = addressOf('decision listener listening');
+  const meshAnswers = await fromEveryWorker(mesh, 2, 2, { host: 'web' });
+  for (const [worker, list] of meshAnswers) assert.ok(list.every((a) => a.status === 200 && a.version === 'stable'), `mesh on worker ${worker}`);
+  for (let i = 0; i < 4; i++) {
+    const res = await request(`${decide}/`, { headers: { connection: 'close', 'x-forwarded-host': 'shop', 'x-forwarded-uri': '/x' } });
+    await res.body.dump();
+    assert.deepEqual([res.statusCode, res.headers['x-gray-lane']], [200, 'stable']);
+  }
 });
