@@ -82,6 +82,8 @@ export type VersionTotals = Omit<VersionTraffic, 'ring'>;
  * primary with workers the sum of what its workers publish (src/workers/traffic.ts).
  */
 export interface TrafficCounts {
+  /** When counting started (epoch ms). */
+  readonly startedAt: number;
   /** Changes whenever anything was counted. */
   readonly recorded: number;
   versions(): Iterable<VersionTotals>;

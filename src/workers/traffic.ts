@@ -222,6 +222,10 @@ function asBatch(sum: Sum): CountersMessage {
 export class TrafficCountsRef implements TrafficCounts {
   constructor(public target: TrafficCounts) {}
 
+  get startedAt(): number {
+    return this.target.startedAt;
+  }
+
   get recorded(): number {
     return this.target.recorded;
   }
