@@ -99,7 +99,7 @@ program
   .argument('<format>', 'nginx')
   .requiredOption('-c, --config <file>', 'config file (YAML)')
   .option('-o, --output <file>', 'write here instead of stdout')
-  .option('--listen <addr>', 'nginx: the listen of the servers written (default 80)')
+  .option('--listen <addr>', 'nginx: the listen of the servers written, e.g. "80" or "0.0.0.0:80 reuseport" (default 80)')
   .option('--cache-dir <dir>', 'nginx: proxy_cache_path of the decision cache (default /var/cache/nginx/graylane)')
   .action(async (format: string, opts) => (await import('./export.js')).exportCommand(format, opts));
 

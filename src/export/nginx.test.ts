@@ -42,6 +42,9 @@ test('locations follow graylane\'s first match: a shadowed route is left out; ro
   assert.deepEqual(locations(text, '*.example.com'), ['/static/', '/']);
   assert.deepEqual(locations(text, '""'), ['/static/', '/'], 'the default server: routes without a host, and 404 for the rest');
   assert.match(text, /location \/ \{ {4}# no graylane route: 404/);
+  // Listen options once per address (nginx refuses them twice): on the default server.
+  const withOptions = exportNginx(parseSpec([...HEAD, 'routes:', '  - { name: r, match: { host: a.example.com }, service: web }'].join('\n'), 'gl.yaml'), { listen: '127.0.0.1:8080 backlog=4096' }).text;
+  assert.deepEqual([...withOptions.matchAll(/^ {4}listen (.*);$/gm)].map((m) => m[1]), ['127.0.0.1:8080', '127.0.0.1:8080 default_server backlog=4096']);
 });
 
 test('what nginx cannot express is an error naming the key; nothing is half written', () => {

@@ -30,7 +30,7 @@ import { VERSION_HEADER } from '../decide/server.js';
 import { REPORT_TAG } from '../decide/report.js';
 
 export interface NginxExportOptions {
-  /** nginx's `listen` for the servers written (default `80`). */
+  /** nginx's `listen` for the servers written (default `80`); options after the address (`80 backlog=4096`) go on the default server only. */
   listen?: string;
   /** proxy_cache_path of the decision cache (default /var/cache/nginx/graylane). */
   cacheDir?: string;
@@ -154,10 +154,13 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
     }
   }
 
+  const [listenAt, ...options] = (opts.listen ?? '80').trim().split(/\s+/);
+  const listenOptions = options.length > 0 ? ` ${options.join(' ')}` : '';
   for (const server of servers(placed)) {
     w();
     w('server {');
-    w(`    listen ${opts.listen ?? '80'}${server.names === null ? ' default_server' : ''};`);
+    // nginx takes listen options (backlog=, reuseport...) once per address: on the default server.
+    w(`    listen ${server.names === null ? `${listenAt} default_server${listenOptions}` : listenAt};`);
     w(`    server_name ${server.names === null ? '""' : server.names};`);
     for (const p of server.routes) {
       const svc = p.route.service;
