@@ -13,7 +13,7 @@ import { startApp, type App } from '../../src/app.js';
 import { MAX_REPORT_BYTES } from '../../src/decide/report.js';
 import { raw } from '../security/helpers.js';
 import { tempDir } from '../support/temp.js';
-import { until } from '../support/wait.js';
+import { sleep, until } from '../support/wait.js';
 
 async function start(t: { after(fn: () => Promise<void>): void }, proxy = 'nginx'): Promise<App> {
   const dir = await tempDir();
@@ -123,4 +123,40 @@ test('only nginx is told it may cache: other proxies get no-store', async (t) =>
   const r = (await raw(app.decide!.address.port, 'GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-Host: shop.example.com\r\nX-Forwarded-Uri: /\r\nX-User-Id: 1001\r\nX-Graylane-Route: shop\r\nX-Graylane-Identity: 1001\r\n\r\n', { responses: 1 })).responses[0]!;
   assert.equal(r.headers['x-gray-lane'], 'beta');
   assert.equal(r.headers['cache-control'], 'no-store');
+});
+
+test('over maxPerSecond, outcomes are refused as over-rate and not counted', async (t) => {
+  const { startOutcomeListener } = await import('../../src/decide/syslog.js');
+  const { compile } = await import('../../src/routing/index.js');
+  const { parseSpec } = await import('../../src/spec/index.js');
+  const snapshot = compile(parseSpec('services:\n  web: { versions: { stable: [http://127.0.0.1:1], beta: [http://127.0.0.1:2] } }\nroutes:\n  - { name: shop, service: web }\n', 'gl.yaml'));
+  const seen: string[] = [];
+  const listener = await startOutcomeListener({
+    host: '127.0.0.1',
+    port: 0,
+    snapshot: () => snapshot,
+    observer: { recordResponse: (service, version, status) => void seen.push(`${service} ${version} ${status}`) },
+    maxPerSecond: 3,
+  });
+  t.after(() => listener.close());
+  // Sent within one second (retried once if the burst straddles a second boundary).
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const before = listener.counts();
+    const start = Date.now();
+    await send(listener.address.port, Array.from({ length: 10 }, () => line()));
+    await until('ten datagrams read', () => {
+      const c = listener.counts();
+      return c.accepted + c.rejected['over-rate'] - before.accepted - before.rejected['over-rate'] === 10;
+    }, 5000);
+    if (Math.floor(start / 1000) !== Math.floor(Date.now() / 1000)) {
+      await sleep(1000 - (Date.now() % 1000)); // the next burst starts a fresh second
+      continue;
+    }
+    const c = listener.counts();
+    assert.equal(c.accepted - before.accepted, 3);
+    assert.equal(c.rejected['over-rate'] - before.rejected['over-rate'], 7);
+    assert.equal(seen.length, c.accepted);
+    return;
+  }
+  assert.fail('two bursts of ten datagrams each straddled a second boundary');
 });
