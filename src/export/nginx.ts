@@ -86,10 +86,12 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
   const upstreams = serviceUpstreams(spec, issues, warnings);
   const placed = placeRoutes(spec, issues, warnings);
   const cached = new Map<number, CacheKey>();
+  const notCached = new Map<number, string>();
   for (const p of placed) {
-    if (cached.has(p.index)) continue;
+    if (cached.has(p.index) || notCached.has(p.index)) continue;
     const key = cacheKeyOf(p, warnings);
-    if (key !== null) cached.set(p.index, key);
+    if (typeof key === 'string') notCached.set(p.index, key);
+    else cached.set(p.index, key);
   }
   if (issues.length > 0) throw new ExportError(issues);
 
@@ -215,8 +217,7 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
         w(`        proxy_cache_bypass $gl_anonymous_${p.index} $http_baggage;`);
         w(`        proxy_no_cache $gl_anonymous_${p.index} $http_baggage;`);
       } else {
-        const why = routeCaching(p.route, undefined);
-        w(`        # not cached: ${why.cacheable ? 'the identity cannot be read by nginx' : why.reason}`);
+        w(`        # not cached: ${notCached.get(p.index)}`);
         w('        proxy_set_header X-Graylane-Route "";');
         w('        proxy_set_header X-Graylane-Identity "";');
       }
@@ -410,17 +411,20 @@ interface CacheKey {
 }
 
 /**
- * How nginx reads a cacheable route's identity; null when the route's decisions are not cacheable
- * (src/decide/cache.ts says why, in a comment of the output) or a source has no nginx variable.
+ * How nginx reads a cacheable route's identity; otherwise why its decisions are not cached (for a
+ * comment in the output): src/decide/cache.ts's reason, a pinned lane, or a source without an nginx variable.
  */
-function cacheKeyOf(p: PlacedRoute, warnings: ExportIssue[]): CacheKey | null {
-  if (!routeCaching(p.route, undefined).cacheable || p.route.lane !== undefined) return null;
+function cacheKeyOf(p: PlacedRoute, warnings: ExportIssue[]): CacheKey | string {
+  const caching = routeCaching(p.route, undefined);
+  if (!caching.cacheable) return caching.reason;
+  // One answer for every request: a check costs what a cache lookup would.
+  if (p.route.lane !== undefined) return `the route pins lane ${p.route.lane}: there is nothing to key by`;
   const vars: string[] = [];
   for (const [i, s] of p.route.identity.entries()) {
     const v = nginxVariable(s);
     if (v === null) {
       warnings.push({ key: `routes[${p.index}].identity[${i}]`, message: `nginx has no variable for ${s.kind} ${s.name}: decisions of this route are not cached` });
-      return null;
+      return `nginx has no variable for the identity ${s.kind}:${s.name}`;
     }
     vars.push(v);
   }
