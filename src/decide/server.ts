@@ -4,12 +4,16 @@
  * gateway would, on the gateway's current snapshot (so hot reloads, rollout overlays and aborts
  * apply from the next check on), and answers with headers only:
  *
- * - a route matched: `200`, the lane in the lane header and each alias, `baggage` with the
- *   `graylane-lane` member set (the check request's other members kept, src/lanes/baggage.ts), and
- *   a visitor-id `Set-Cookie` when the route mints one;
+ * - a route matched: `200`, the lane in the lane header and each alias, the version serving it
+ *   (`X-Graylane-Version`), `baggage` with the `graylane-lane` member set (the check request's
+ *   other members kept, src/lanes/baggage.ts), a visitor-id `Set-Cookie` when the route mints one,
+ *   and whether a proxy may cache it (cache.ts: `X-Accel-Expires`, else `no-store`);
  * - no route: `200` without a lane header (decide.noRoute `pass`: the proxy routes as usual) or
  *   `403` (`deny`);
  * - the original request cannot be rebuilt (original-request.ts): `400` with the reason as text.
+ *
+ * Every answer but a cacheable decision is `Cache-Control: no-store`. With decide.report, the
+ * outcomes the proxy reports come back on a UDP syslog listener (syslog.ts), counted by `observer`.
  *
  * The proxy dispatches by the lane header with its own routing (docs/integrations.md). A lane header
  * the client sent counts only on a route with trustLane (marking reads it, as in the gateway).
@@ -78,7 +82,7 @@ export async function startDecide(opts: DecideOptions): Promise<DecideListener> 
     } catch (err) {
       // A bug of ours must cost one decision, not the process.
       opts.logger?.error({ err, url: req.url }, 'internal error while deciding a lane');
-      if (!res.headersSent) reply(res, 500, [], 'internal error');
+      if (!res.headersSent) reply(res, 500, notADecision(), 'internal error');
       else res.destroy();
     }
   });
@@ -135,12 +139,12 @@ function answer(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, s
     { proxy: settings.proxy, pathPrefix: settings.pathPrefix, maxUrlBytes: limitsOf(snapshot.spec).maxUrlBytes },
     { url: req.url ?? '/', headers: req.headers, rawHeaders: req.rawHeaders },
   );
-  if ('problem' in view) return reply(res, 400, [], view.problem);
+  if ('problem' in view) return reply(res, 400, notADecision(), view.problem);
   const route = snapshot.matchRoute(view.host, view.path);
-  if (route === undefined) return reply(res, settings.noRoute === 'deny' ? 403 : 200, [], '');
+  if (route === undefined) return reply(res, settings.noRoute === 'deny' ? 403 : 200, notADecision(), '');
   const mark = route.mark(view, ctx);
   const lane = decidedLane(route, mark.lane);
-  if (lane === null) return reply(res, 503, [], `lane ${mark.lane} is fail-closed and its version is withdrawn (its rollout was aborted)`);
+  if (lane === null) return reply(res, 503, notADecision(), `lane ${mark.lane} is fail-closed and its version is withdrawn (its rollout was aborted)`);
   const headers = decisionHeaders(snapshot.laneHeaders, route, lane === mark.lane ? mark : { ...mark, lane }, joinHeader(req.headers.baggage));
   // Only nginx's exported config caches decisions (and says by which key); every other answer is no-store.
   const cacheable = settings.proxy === 'nginx' && mark.setVisitorId === undefined && checkCacheable(snapshot, route, view, req.headers, (name) => singleHeader(req.rawHeaders, name) ?? undefined);
@@ -191,8 +195,12 @@ export function decisionHeaders(laneHeaders: readonly string[], route: CompiledR
   return out;
 }
 
+/** The headers of an answer that is not a decision (no route, a refusal, an error): never stored by a cache. */
+function notADecision(): string[] {
+  return [...cachingHeaders(false)];
+}
+
 function reply(res: ServerResponse, status: number, headers: string[], text: string): void {
-  if (status !== 200 || headers.length === 0) headers.push(...cachingHeaders(false));
   headers.push('content-length', String(Buffer.byteLength(text)));
   if (text !== '') headers.push('content-type', 'text/plain; charset=utf-8');
   res.writeHead(status, headers);
