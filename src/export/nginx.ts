@@ -129,6 +129,11 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
     w(`    default ${quoteValue(fallback)};`);
     w('}');
   }
+  w('# Upgrades (WebSocket) pass to the chosen version; other requests keep the upstream connection alive.');
+  w('map $http_upgrade $gl_connection {');
+  w('    "" "";');
+  w('    default upgrade;');
+  w('}');
   w('# No answer (no route, or the fallback): the client\'s baggage goes on as it came.');
   w('map $graylane_baggage $gl_baggage_out {');
   w('    "" $http_baggage;');
@@ -238,7 +243,8 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
 function proxyCommon(w: (line: string) => void, spec: Spec): void {
   w('        proxy_set_header Host $host;');
   w('        proxy_http_version 1.1;');
-  w('        proxy_set_header Connection "";');
+  w('        proxy_set_header Upgrade $http_upgrade;');
+  w('        proxy_set_header Connection $gl_connection;');
   w(`        proxy_connect_timeout ${Math.max(1, Math.ceil(spec.timeouts.connectMs))}ms;`);
   w(`        proxy_read_timeout ${Math.max(1, Math.ceil(Math.max(spec.timeouts.headersMs, spec.timeouts.idleMs)))}ms;`);
   w(`        proxy_send_timeout ${Math.max(1, Math.ceil(spec.timeouts.idleMs))}ms;`);

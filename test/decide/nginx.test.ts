@@ -16,6 +16,7 @@ import type { App } from '../../src/app.js';
 import { DECISION_TTL_SECONDS } from '../../src/decide/cache.js';
 import { bucketOf, threshold } from '../../src/routing/index.js';
 import { adminUrlOf, api, getRollout, runCli, startTestApp, startUpstream, waitForRollout, TOKEN, type Upstream } from '../rollout/helpers.js';
+import { connect, roundTrip, startEchoServer } from '../gateway/helpers.js';
 import { tempDir } from '../support/temp.js';
 import { sleep, until } from '../support/wait.js';
 
@@ -140,7 +141,7 @@ interface Setup {
   close(): Promise<void>;
 }
 
-async function setup(routes: string, rest = '', betaFailEvery?: number): Promise<Setup> {
+async function setup(routes: string, rest = '', betaFailEvery?: number, endpoints?: { stable: string; beta: string }): Promise<Setup> {
   const dir = await tempDir();
   const stable = await startUpstream('stable');
   const beta = await startUpstream('beta', betaFailEvery === undefined ? {} : { failEvery: betaFailEvery });
@@ -159,8 +160,8 @@ async function setup(routes: string, rest = '', betaFailEvery?: number): Promise
       'services:',
       '  web:',
       '    versions:',
-      `      stable: [${stable.url}]`,
-      `      beta: [${beta.url}]`,
+      `      stable: [${endpoints?.stable ?? stable.url}]`,
+      `      beta: [${endpoints?.beta ?? beta.url}]`,
       'routes:',
       routes,
       rest,
@@ -320,4 +321,36 @@ analysisTemplates:
   // After the abort every request is answered stable (the decision names the fallback version).
   const after = await pool(Array.from({ length: 20 }), 4, () => via(s.nginx, '/'));
   assert.deepEqual(new Set(after), new Set(['stable']));
+});
+
+test('a WebSocket upgrade through the exported config reaches the version graylane decided', async (t) => {
+  const stableWs = await startEchoServer('stable');
+  const betaWs = await startEchoServer('beta');
+  const s = await setup(
+    `  - name: chat
+    match: { host: shop.example.com, pathPrefix: / }
+    service: web
+    identity: [header:x-user-id]
+    rules:
+      - { name: vip, lane: beta, users: ["vip-1"] }`,
+    '',
+    undefined,
+    { stable: stableWs.url, beta: betaWs.url },
+  );
+  t.after(async () => {
+    await s.close();
+    await stableWs.close();
+    await betaWs.close();
+  });
+  for (const [user, version] of [['vip-1', 'beta'], ['someone', 'stable']] as const) {
+    const ws = await connect(`ws://127.0.0.1:${s.nginx.port}/chat`, { host: 'shop.example.com', 'x-user-id': user });
+    try {
+      assert.equal(await roundTrip(ws, 'hi'), `${version}:hi`);
+      assert.equal(await roundTrip(ws, 'again'), `${version}:again`, 'the tunnel stays open');
+    } finally {
+      ws.close();
+    }
+  }
+  assert.equal(betaWs.upgrades.at(-1)?.['x-gray-lane'], 'beta');
+  assert.equal(stableWs.upgrades.at(-1)?.['x-gray-lane'], 'stable');
 });
