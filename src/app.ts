@@ -193,7 +193,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   } else if (spec.decide !== undefined) {
     try {
       // Shares the gateway's snapshot: every reload and rollout overlay the gateway serves, it decides by.
-      decide = await startDecide({ ...listenOf(spec.decide.listen, 'decide.listen'), snapshot: () => gw.snapshot(), settings: spec.decide, logger: log });
+      decide = await startDecide({ ...listenOf(spec.decide.listen, 'decide.listen'), snapshot: () => gw.snapshot(), settings: spec.decide, logger: log, observer: traffic });
     } catch (err) {
       await gw.close({ drainMs: 0 });
       await backend.close();
@@ -313,6 +313,7 @@ function restartOnly(before: Spec, after: Spec): string[] {
   if (before.admin?.listen !== after.admin?.listen) changed.push('admin.listen');
   if (before.mesh?.listen !== after.mesh?.listen) changed.push('mesh.listen');
   if (before.decide?.listen !== after.decide?.listen) changed.push('decide.listen');
+  if (before.decide?.report?.syslog !== after.decide?.report?.syslog) changed.push('decide.report.syslog');
   if (before.state?.path !== after.state?.path) changed.push('state.path');
   if (before.limits?.maxHeaderBytes !== after.limits?.maxHeaderBytes) changed.push('limits.maxHeaderBytes');
   if (before.workers !== after.workers) changed.push('workers');

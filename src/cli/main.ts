@@ -95,6 +95,16 @@ program
   .action(importCommand);
 
 program
+  .command('export')
+  .description('write the config another system needs for this graylane config (nginx: upstreams, auth_request to the decision listener, outcome reporting)')
+  .argument('<format>', 'nginx')
+  .requiredOption('-c, --config <file>', 'config file (YAML)')
+  .option('-o, --output <file>', 'write here instead of stdout')
+  .option('--listen <addr>', 'nginx: the listen of the servers written, e.g. "80" or "0.0.0.0:80 reuseport" (default 80)')
+  .option('--cache-dir <dir>', 'nginx: proxy_cache_path of the decision cache (default /var/cache/nginx/graylane)')
+  .action(async (format: string, opts) => (await import('./export.js')).exportCommand(format, opts));
+
+program
   .command('top')
   .description("live per-version rates, errors and p99 of each service, and the rollouts' steps, from a running server")
   .option('--admin <url>', 'admin API address (env GRAYLANE_ADMIN, default http://127.0.0.1:9090)')

@@ -1,3 +1,6 @@
 /** The decision listener: graylane marks, an edge proxy you already run dispatches (docs/integrations.md). */
-export { startDecide, decisionHeaders, type DecideListener, type DecideOptions } from './server.js';
+export { startDecide, decisionHeaders, decidedVersion, VERSION_HEADER, type DecideListener, type DecideOptions } from './server.js';
 export { originalRequest, type CheckProblem, type CheckRequest, type CheckShape } from './original-request.js';
+export { routeCaching, cachingHeaders, DECISION_TTL_SECONDS, type RouteCaching } from './cache.js';
+export { parseOutcome, syslogMessage, type Outcome, type ReportRejection } from './report.js';
+export { startOutcomeListener, type OutcomeListener, type ReportCounts } from './syslog.js';

@@ -138,8 +138,12 @@ function withoutPrefix(url: string, prefix: string): string | null {
  * (Node would join repeats with `, ` or keep the first; either could decide a path the proxy does not route).
  */
 function single(check: CheckRequest, name: string): string | undefined | null {
+  return singleHeader(check.rawHeaders, name);
+}
+
+/** {@link single} over `[name, value, ...]`; `name` lower-case. */
+export function singleHeader(raw: readonly string[], name: string): string | undefined | null {
   let value: string | undefined;
-  const raw = check.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) {
       if (value !== undefined) return null;

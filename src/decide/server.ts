@@ -4,12 +4,16 @@
  * gateway would, on the gateway's current snapshot (so hot reloads, rollout overlays and aborts
  * apply from the next check on), and answers with headers only:
  *
- * - a route matched: `200`, the lane in the lane header and each alias, `baggage` with the
- *   `graylane-lane` member set (the check request's other members kept, src/lanes/baggage.ts), and
- *   a visitor-id `Set-Cookie` when the route mints one;
+ * - a route matched: `200`, the lane in the lane header and each alias, the version serving it
+ *   (`X-Graylane-Version`), `baggage` with the `graylane-lane` member set (the check request's
+ *   other members kept, src/lanes/baggage.ts), a visitor-id `Set-Cookie` when the route mints one,
+ *   and whether a proxy may cache it (cache.ts: `X-Accel-Expires`, else `no-store`);
  * - no route: `200` without a lane header (decide.noRoute `pass`: the proxy routes as usual) or
  *   `403` (`deny`);
  * - the original request cannot be rebuilt (original-request.ts): `400` with the reason as text.
+ *
+ * Every answer but a cacheable decision is `Cache-Control: no-store`. With decide.report, the
+ * outcomes the proxy reports come back on a UDP syslog listener (syslog.ts), counted by `observer`.
  *
  * The proxy dispatches by the lane header with its own routing (docs/integrations.md). A lane header
  * the client sent counts only on a route with trustLane (marking reads it, as in the gateway).
@@ -23,8 +27,12 @@ import { visitorCookie } from '../gateway/headers.js';
 import { applyServerLimits, limitsOf } from '../gateway/request-guard.js';
 import { joinHeader, withBaggageLane } from '../lanes/baggage.js';
 import type { CompiledRoute, MarkContext, MarkResult, Snapshot } from '../routing/types.js';
+import type { ResponseObserver } from '../gateway/observer.js';
 import type { DecideSpec } from '../spec/types.js';
-import { originalRequest } from './original-request.js';
+import { parseListen } from '../spec/units.js';
+import { startOutcomeListener, type OutcomeListener, type ReportCounts } from './syslog.js';
+import { cachingHeaders, checkCacheable } from './cache.js';
+import { originalRequest, singleHeader } from './original-request.js';
 
 export interface DecideOptions {
   /** The gateway's current snapshot, read once per check. */
@@ -44,10 +52,17 @@ export interface DecideOptions {
   random?: () => number;
   /** Visitor ids for anonymous stickiness; default crypto.randomUUID. */
   newVisitorId?: () => string;
+  /**
+   * Where outcomes the proxy reports (decide.report) are counted: the gateway's TrafficRecorder.
+   * Without one, decide.report is not listened on.
+   */
+  observer?: ResponseObserver;
 }
 
 export interface DecideListener {
   readonly address: { host: string; port: number };
+  /** The outcome listener (decide.report.syslog), null when not configured. */
+  readonly report: { readonly address: { host: string; port: number }; counts(): ReportCounts } | null;
   /** Stops listening and closes its connections (a check is answered synchronously: none is left half done). */
   close(): Promise<void>;
 }
@@ -67,7 +82,7 @@ export async function startDecide(opts: DecideOptions): Promise<DecideListener> 
     } catch (err) {
       // A bug of ours must cost one decision, not the process.
       opts.logger?.error({ err, url: req.url }, 'internal error while deciding a lane');
-      if (!res.headersSent) reply(res, 500, [], 'internal error');
+      if (!res.headersSent) reply(res, 500, notADecision(), 'internal error');
       else res.destroy();
     }
   });
@@ -82,17 +97,39 @@ export async function startDecide(opts: DecideOptions): Promise<DecideListener> 
       resolve({ host: a.address, port: a.port });
     });
   });
+  let report: OutcomeListener | null = null;
+  const syslog = opts.settings.report?.syslog;
+  if (syslog !== undefined && opts.observer !== undefined) {
+    try {
+      report = await startOutcomeListener({ ...listenAddress(syslog), snapshot: opts.snapshot, observer: opts.observer, ...(opts.logger ? { logger: opts.logger } : {}) });
+    } catch (err) {
+      server.close();
+      server.closeAllConnections();
+      throw err;
+    }
+  }
   let closing: Promise<void> | undefined;
   return {
     address,
+    report,
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      closing ??= Promise.all([
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+        report?.close(),
+      ]).then(() => undefined);
       return closing;
     },
   };
+}
+
+/** decide.report.syslog, `host:port` (the schema requires the host: outcomes are unauthenticated, no default to all interfaces). */
+function listenAddress(value: string): { host: string; port: number } {
+  const parsed = parseListen(value);
+  if (parsed === undefined) throw new Error(`bad listen address "${value}" (decide.report.syslog): expected host:port or [v6]:port`);
+  return parsed;
 }
 
 /** Answers one check request against `snapshot`. */
@@ -102,13 +139,17 @@ function answer(req: IncomingMessage, res: ServerResponse, snapshot: Snapshot, s
     { proxy: settings.proxy, pathPrefix: settings.pathPrefix, maxUrlBytes: limitsOf(snapshot.spec).maxUrlBytes },
     { url: req.url ?? '/', headers: req.headers, rawHeaders: req.rawHeaders },
   );
-  if ('problem' in view) return reply(res, 400, [], view.problem);
+  if ('problem' in view) return reply(res, 400, notADecision(), view.problem);
   const route = snapshot.matchRoute(view.host, view.path);
-  if (route === undefined) return reply(res, settings.noRoute === 'deny' ? 403 : 200, [], '');
+  if (route === undefined) return reply(res, settings.noRoute === 'deny' ? 403 : 200, notADecision(), '');
   const mark = route.mark(view, ctx);
   const lane = decidedLane(route, mark.lane);
-  if (lane === null) return reply(res, 503, [], `lane ${mark.lane} is fail-closed and its version is withdrawn (its rollout was aborted)`);
-  reply(res, 200, decisionHeaders(snapshot.laneHeaders, route, lane === mark.lane ? mark : { ...mark, lane }, joinHeader(req.headers.baggage)), '');
+  if (lane === null) return reply(res, 503, notADecision(), `lane ${mark.lane} is fail-closed and its version is withdrawn (its rollout was aborted)`);
+  const headers = decisionHeaders(snapshot.laneHeaders, route, lane === mark.lane ? mark : { ...mark, lane }, joinHeader(req.headers.baggage));
+  // Only nginx's exported config caches decisions (and says by which key); every other answer is no-store.
+  const cacheable = settings.proxy === 'nginx' && mark.setVisitorId === undefined && checkCacheable(snapshot, route, view, req.headers, (name) => singleHeader(req.rawHeaders, name) ?? undefined);
+  headers.push(...cachingHeaders(cacheable));
+  reply(res, 200, headers, '');
 }
 
 /**
@@ -123,17 +164,40 @@ export function decidedLane(route: CompiledRoute, lane: string): string | null {
   return service.failClosed.has(lane) ? null : service.fallback;
 }
 
+/** The answer header naming the version that serves the lane (what the exported nginx map reads). */
+export const VERSION_HEADER = 'x-graylane-version';
+
 /**
- * The headers of a decision, `[name, value, ...]`: each lane header, `baggage` (the check
- * request's, with the lane member set), and the visitor cookie when marking minted an id.
+ * The version of the route's service that serves `lane`, as dispatch picks it: the lane's own
+ * version, else (absent, withdrawn, no endpoints) the version now serving the fallback lane, which
+ * after a completed rollout is the new one. A proxy that maps versions to its upstreams then sends
+ * the request where the gateway would, promotions included.
+ */
+export function decidedVersion(route: CompiledRoute, lane: string): string {
+  const service = route.service;
+  const own = service.versions.get(lane);
+  if (own !== undefined && !own.withdrawn && own.endpoints.length > 0) return own.name;
+  return service.versions.get(service.fallback)?.name ?? service.fallback;
+}
+
+/**
+ * The headers of a decision, `[name, value, ...]`: each lane header, the version serving it,
+ * `baggage` (the check request's, with the lane member set), and the visitor cookie when marking
+ * minted an id.
  */
 export function decisionHeaders(laneHeaders: readonly string[], route: CompiledRoute, mark: MarkResult, baggage: string | undefined): string[] {
   const out: string[] = [];
   for (const name of laneHeaders) out.push(name, mark.lane);
+  out.push(VERSION_HEADER, decidedVersion(route, mark.lane));
   out.push('baggage', withBaggageLane(baggage, mark.lane));
   const cookie = route.visitorCookie;
   if (mark.setVisitorId !== undefined && cookie !== null) out.push('set-cookie', visitorCookie(cookie.name, mark.setVisitorId, cookie.maxAgeMs));
   return out;
+}
+
+/** The headers of an answer that is not a decision (no route, a refusal, an error): never stored by a cache. */
+function notADecision(): string[] {
+  return [...cachingHeaders(false)];
 }
 
 function reply(res: ServerResponse, status: number, headers: string[], text: string): void {

@@ -264,6 +264,14 @@ export interface DecideSpec {
   noRoute: 'pass' | 'deny';
   /** Envoy's ext_authz `path_prefix`, cut from the check request's path; '' when none. */
   pathPrefix: string;
+  /** Outcomes the proxy reports back, for rollout analysis; absent = none. */
+  report?: DecideReportSpec;
+}
+
+/** Where the edge proxy reports outcomes (src/decide/syslog.ts). */
+export interface DecideReportSpec {
+  /** UDP syslog listen address (`:port` = loopback). */
+  syslog: string;
 }
 
 /** The admin API. Its token is never part of the spec (environment or token file only). */

@@ -318,3 +318,53 @@ test('what cannot be rebuilt is 400 with the reason; repeated headers are refuse
     await s.close();
   }
 });
+
+/**
+ * Check requests with a body, each followed by a second check on the same keep-alive connection:
+ * the body is discarded, never read as the next request.
+ * - APISIX forward-auth with `request_method: POST` sends the client's body along
+ *   (https://apisix.apache.org/docs/apisix/plugins/forward-auth/, "request_method").
+ * - Envoy ext_authz with `with_request_body` buffers the body and sends it with the check request
+ *   (https://www.envoyproxy.io/docs/envoy/latest/api-v3/extensions/filters/http/ext_authz/v3/ext_authz.proto,
+ *   "with_request_body"), with the Content-Length of what it sends.
+ */
+test('apisix POST and envoy with_request_body: the body is skipped, the next check on the connection is answered', async () => {
+  const apisix = await setup('proxy: apisix');
+  try {
+    const body = '{"items":[1,2,3]}\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n';
+    const post = [
+      'POST /decide HTTP/1.1',
+      'Host: 127.0.0.1:8082',
+      'X-Forwarded-Proto: https',
+      'X-Forwarded-Method: POST',
+      'X-Forwarded-Host: shop.example.com',
+      'X-Forwarded-Uri: /orders?x=1',
+      'X-Forwarded-For: 203.0.113.9',
+      'X-User-Id: 1001',
+      'Content-Type: application/json',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+    ].join('\r\n');
+    const next = ['GET /decide HTTP/1.1', 'Host: 127.0.0.1:8082', 'X-Forwarded-Host: shop.example.com', 'X-Forwarded-Uri: /', 'X-App-Version: 2.3.1'].join('\r\n');
+    const r = await raw(apisix.app.decide!.address.port, `${post}\r\n\r\n${body}${next}\r\n\r\n`, { responses: 2 });
+    assert.equal(r.responses.length, 2, r.text);
+    assert.equal(r.responses[0]!.headers['x-gray-lane'], 'beta');
+    assert.equal(r.responses[1]!.status, 200);
+    assert.equal(r.responses[1]!.headers['x-gray-lane'], 'beta', 'the app-version rule, not a request smuggled in the body');
+  } finally {
+    await apisix.close();
+  }
+  const envoy = await setup('proxy: envoy, pathPrefix: /graylane');
+  try {
+    const body = 'a=1&b=2';
+    const first = ['PUT /graylane/cart?id=3 HTTP/1.1', 'Host: shop.example.com', `Content-Length: ${body.length}`, 'X-User-Id: 1001', 'X-Request-Id: 7f1c', 'X-Envoy-Expected-Rq-Timeout-Ms: 250'].join('\r\n');
+    const second = ['GET /graylane/ HTTP/1.1', 'Host: shop.example.com', 'Content-Length: 0', 'X-App-Version: 1.0.0'].join('\r\n');
+    const r = await raw(envoy.app.decide!.address.port, `${first}\r\n\r\n${body}${second}\r\n\r\n`, { responses: 2 });
+    assert.equal(r.responses.length, 2, r.text);
+    assert.equal(r.responses[0]!.headers['x-gray-lane'], 'beta');
+    assert.equal(r.responses[1]!.status, 200);
+    assert.ok(['stable', 'beta'].includes(r.responses[1]!.headers['x-gray-lane']!), 'anonymous: the 50% rule with a minted visitor id');
+    assert.match(r.responses[1]!.headers['set-cookie'] ?? '', /^gl_vid=/);
+  } finally {
+    await envoy.close();
+  }
+});

@@ -21,5 +21,15 @@ export function normalizeDecide(data: Record<string, unknown>, ctx: NormalizeCon
   if (pathPrefix !== '' && proxy !== 'envoy') {
     ctx.report(['decide', 'pathPrefix'], 'invalid-value', `pathPrefix is Envoy's ext_authz path_prefix; proxy ${proxy} sends the original path in a header, so remove pathPrefix`);
   }
-  return { decide: { listen, proxy, noRoute: str(raw.noRoute) === 'deny' ? 'deny' : 'pass', pathPrefix } };
+  const decide: DecideSpec = { listen, proxy, noRoute: str(raw.noRoute) === 'deny' ? 'deny' : 'pass', pathPrefix };
+  if (isRecord(raw.report)) {
+    const syslog = str(rec(raw.report).syslog);
+    if (syslog !== undefined) {
+      if (parseListen(syslog) === undefined) {
+        ctx.report(['decide', 'report', 'syslog'], 'bad-listen', `port must be 0..65535, got "${syslog}"`);
+      }
+      decide.report = { syslog };
+    }
+  }
+  return { decide };
 }

@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compile } from '../routing/index.js';
+import { parseSpec } from '../spec/index.js';
+import { parseOutcome, syslogMessage } from './report.js';
+
+const snapshot = compile(
+  parseSpec(
+    ['services:', '  web: { versions: { stable: [http://127.0.0.1:1], beta: [http://127.0.0.1:2] } }', 'routes:', '  - { name: shop, service: web }'].join('\n'),
+    'gl.yaml',
+  ),
+);
+const LINE = '{"route":"shop","service":"web","version":"beta","lane":"beta","status":"503","time":"0.004"}';
+
+test('syslog: RFC 3164 as nginx sends it, with and without the hostname; RFC 5424', () => {
+  assert.deepEqual(syslogMessage(`<190>Dec  5 11:20:00 edge-1 graylane: ${LINE}`), { message: LINE });
+  assert.deepEqual(syslogMessage(`<190>Dec 15 01:02:03 graylane: ${LINE}`), { message: LINE });
+  assert.deepEqual(syslogMessage(`<190>1 2026-12-05T11:20:00.123Z edge-1 graylane - - - \uFEFF${LINE}`), { message: LINE });
+  const refused = (datagram: string, rejected: string, detail: RegExp) => {
+    const r = syslogMessage(datagram);
+    assert.ok('rejected' in r, datagram);
+    assert.equal(r.rejected, rejected);
+    assert.match(r.detail, detail);
+  };
+  refused(LINE, 'not-syslog', /<PRI>/);
+  refused(`<999>Dec  5 11:20:00 h graylane: ${LINE}`, 'not-syslog', /PRI 0..191/);
+  refused(`<190>2026-12-05 h graylane: ${LINE}`, 'not-syslog', /RFC 3164 timestamp/);
+  refused(`<190>Dec  5 11:20:00 h nginx: ${LINE}`, 'wrong-tag', /tag "nginx", expected graylane/);
+  refused(`<190>Dec  5 11:20:00 h x graylane: ${LINE}`, 'not-syslog', /more than HOSTNAME and TAG/);
+  refused(`<190>1 2026-12-05T11:20:00Z h graylane - - [x@1 a="b"] ${LINE}`, 'not-syslog', /structured data/);
+});
+
+test('outcome lines: exact fields, numbers checked, names the config knows', () => {
+  assert.deepEqual(parseOutcome(LINE, snapshot), { route: 'shop', service: 'web', version: 'beta', lane: 'beta', status: 503, durationMs: 4 });
+  const refused = (line: string, rejected: string, detail: RegExp) => {
+    const r = parseOutcome(line, snapshot);
+    assert.ok('rejected' in r, line);
+    assert.equal(r.rejected, rejected, line);
+    assert.match(r.detail, detail);
+  };
+  const with_ = (over: Record<string, unknown>) => JSON.stringify({ ...JSON.parse(LINE), ...over });
+  refused('{"route":', 'not-json', /not one JSON object/);
+  refused('[1]', 'not-json', /not one JSON object/);
+  refused(with_({ extra: '1' }), 'bad-field', /unknown key "extra"/);
+  refused(with_({ status: 503 }), 'bad-field', /status must be a string/);
+  refused(with_({ status: '5030' }), 'bad-field', /status must be 100..599/);
+  refused(with_({ time: '-' }), 'bad-field', /time must be seconds/);
+  refused(with_({ lane: 'x'.repeat(129) }), 'bad-field', /lane is longer/);
+  refused(with_({ service: 'other' }), 'unknown-service', /service "other" is not in the config/);
+  refused(with_({ version: 'gamma' }), 'unknown-version', /service web has no version "gamma"/);
+  refused(with_({ route: 'nope' }), 'unknown-route', /no route "nope"/);
+});

@@ -1,0 +1,102 @@
+/**
+ * `graylane export nginx` on a config using every routing feature the exporter writes (exact,
+ * wildcard and host-less routes, an exact path, a shadowed route, two services, lane aliases,
+ * exposeLane, header/cookie/query identities, cached and uncached routes), checked by Debian's
+ * `nginx -t` unedited, wrapped as ../shared/bench wraps its configs (own -p prefix, never the
+ * system config). And the CLI's errors: the key named, nothing written.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { runCli } from '../rollout/helpers.js';
+import { tempDir } from '../support/temp.js';
+
+const CONFIG = `laneHeader: x-gray-lane
+laneAliases: [x-env-lane]
+exposeLane: true
+decide: { listen: 0.0.0.0:8082, proxy: nginx, report: { syslog: 127.0.0.1:5140 } }
+services:
+  web:
+    versions:
+      stable: [http://127.0.0.1:9001, http://127.0.0.1:9002]
+      beta: [http://127.0.0.1:9101]
+      alpha: []
+  api:
+    fallback: v1
+    versions:
+      v1: [http://localhost:9301]
+      v2: [http://localhost:9302]
+routes:
+  - name: login
+    match: { host: shop.example.com, path: /login }
+    service: web
+    lane: beta
+  - name: "shop's{main}"
+    match: { host: Shop.Example.com, pathPrefix: / }
+    service: web
+    identity: [header:x-user-id, cookie:uid, query:uid]
+    rules:
+      - { lane: alpha, users: ["1"] }
+      - { lane: beta, percent: 12.5 }
+    mirror: { lane: alpha, percent: 1 }
+  - name: shadowed
+    match: { host: shop.example.com, pathPrefix: /later }
+    service: web
+  - name: api
+    match: { host: "*.example.com", pathPrefix: /api/ }
+    service: api
+    identity: [header:x-user-id]
+    stickySplit: true
+    split: { v1: 9, v2: 1 }
+  - name: anywhere
+    match: { pathPrefix: /static/ }
+    service: web
+    rules: [{ lane: beta, header: { name: x-canary, equals: always } }]
+`;
+
+test('nginx -t accepts the export of a config using every feature the exporter writes', async () => {
+  const dir = await tempDir();
+  try {
+    writeFileSync(dir.file('graylane.yaml'), CONFIG);
+    const out = dir.file('graylane.conf');
+    const r = await runCli(['export', 'nginx', '-c', dir.file('graylane.yaml'), '--listen', '127.0.0.1:18080', '--cache-dir', dir.file('cache'), '-o', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: routes\[1\]\.mirror: nginx does not mirror by lane/);
+    assert.match(r.stderr, /warning: services\.web\.versions\.alpha: no static endpoints/);
+    const text = readFileSync(out, 'utf8');
+    assert.match(text, /server 127\.0\.0\.1:8082;/, 'decide.listen on 0.0.0.0 is reached on loopback');
+    assert.match(text, /proxy_set_header x-env-lane \$graylane_lane;/);
+    assert.match(text, /set \$gl_route "shop's{main}";/);
+    assert.doesNotMatch(text, /routes\[2\] shadowed/, 'a route an earlier one shadows has no location');
+    assert.match(text, /# not cached: the route pins lane beta/);
+    assert.match(text, /# not cached: rule rules\[0\] reads the header x-canary/);
+    assert.match(text, /proxy_cache_key "3 \$gl_key_3";/, 'a sticky split is cached');
+    const main = dir.file('nginx.conf');
+    writeFileSync(
+      main,
+      `pid ${dir.path}/nginx.pid;\nerror_log ${dir.path}/error.log warn;\nevents { worker_connections 64; }\n` +
+        `http {\n  client_body_temp_path ${dir.path}/b; proxy_temp_path ${dir.path}/p; fastcgi_temp_path ${dir.path}/f; uwsgi_temp_path ${dir.path}/u; scgi_temp_path ${dir.path}/s;\n  include ${out};\n}\n`,
+    );
+    const check = spawnSync('nginx', ['-t', '-p', `${dir.path}/`, '-c', main, '-e', dir.file('error.log')], { encoding: 'utf8', timeout: 15_000 });
+    assert.equal(check.status, 0, `${check.stderr}\n${text}`);
+    assert.match(check.stderr, /test is successful/);
+  } finally {
+    await dir.remove();
+  }
+});
+
+test('what nginx cannot express: exit 1, the keys named, nothing written', async () => {
+  const dir = await tempDir();
+  try {
+    writeFileSync(dir.file('graylane.yaml'), CONFIG.replace('[http://localhost:9302]', '[http://localhost:9302/v2]').replace('proxy: nginx', 'proxy: envoy'));
+    const out = dir.file('graylane.conf');
+    const r = await runCli(['export', 'nginx', '-c', dir.file('graylane.yaml'), '-o', out]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /nginx cannot express:\n {2}decide\.proxy: is envoy[^\n]*\n {2}services\.api\.versions\.v2\.endpoints\[0\]: a path \(\/v2\) on an endpoint/);
+    assert.match(r.stderr, /nothing was written/);
+    assert.equal(existsSync(out), false);
+  } finally {
+    await dir.remove();
+  }
+});

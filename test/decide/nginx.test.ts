@@ -1,0 +1,356 @@
+/**
+ * Decide mode end to end with Debian's nginx: `graylane export nginx` writes the nginx side, nginx
+ * runs that file unedited (wrapped in the minimal main config the shared bench harness uses, with
+ * its own -p prefix, never the system config), fronts two real upstream versions, and graylane
+ * (startApp, its decision listener and syslog outcome listener) decides. Every port comes from the
+ * OS, every loop is bounded.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { chmodSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import { Agent, request } from 'undici';
+import type { App } from '../../src/app.js';
+import { DECISION_TTL_SECONDS } from '../../src/decide/cache.js';
+import { bucketOf, threshold } from '../../src/routing/index.js';
+import { adminUrlOf, api, getRollout, runCli, startTestApp, startUpstream, waitForRollout, TOKEN, type Upstream } from '../rollout/helpers.js';
+import { connect, roundTrip, startEchoServer } from '../gateway/helpers.js';
+import { tempDir } from '../support/temp.js';
+import { sleep, until } from '../support/wait.js';
+
+const client = new Agent({ connections: 8, keepAliveTimeout: 10_000 });
+after(() => client.close());
+
+/** A free TCP port: bound on port 0, then released for nginx or graylane to take. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function freeUdpPort(): Promise<number> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+interface Nginx {
+  port: number;
+  exported: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Exports the nginx config for `configFile` with the real CLI, checks it with `nginx -t`, and
+ * starts nginx on it. The main config around it is what ../shared/bench/conf does: pid, error log
+ * and temp paths under the -p prefix, the exported file included in http {}.
+ */
+async function startNginx(dir: string, configFile: string): Promise<Nginx> {
+  const port = await freePort();
+  const out = `${dir}/graylane.conf`;
+  const exported = await runCli(['export', 'nginx', '-c', configFile, '--listen', `127.0.0.1:${port}`, '--cache-dir', `${dir}/cache`, '-o', out]);
+  assert.equal(exported.code, 0, exported.stderr);
+  mkdirSync(`${dir}/tmp`, { recursive: true });
+  // nginx's workers run as nobody when it is started as root: they must reach the cache and temp dirs.
+  chmodSync(dir, 0o755);
+  const main = `${dir}/nginx.conf`;
+  writeFileSync(
+    main,
+    [
+      'worker_processes 1;',
+      `pid ${dir}/nginx.pid;`,
+      'daemon off;',
+      `error_log ${dir}/error.log warn;`,
+      'events { worker_connections 1024; }',
+      'http {',
+      `    client_body_temp_path ${dir}/tmp/body;`,
+      `    proxy_temp_path ${dir}/tmp/proxy;`,
+      `    fastcgi_temp_path ${dir}/tmp/fastcgi;`,
+      `    uwsgi_temp_path ${dir}/tmp/uwsgi;`,
+      `    scgi_temp_path ${dir}/tmp/scgi;`,
+      '    access_log off;',
+      `    include ${out};`,
+      '}',
+      '',
+    ].join('\n'),
+  );
+  const check = spawnSync('nginx', ['-t', '-p', `${dir}/`, '-c', main, '-e', `${dir}/error.log`], { encoding: 'utf8', timeout: 15_000 });
+  assert.equal(check.status, 0, `nginx -t refused the exported config:\n${check.stderr}\n${readFileSync(out, 'utf8')}`);
+  assert.match(check.stderr, /test is successful/);
+  const child: ChildProcess = spawn('nginx', ['-p', `${dir}/`, '-c', main, '-e', `${dir}/error.log`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await until(`nginx to listen on ${port} (${stderr})`, () => connects(port), 10_000);
+  return {
+    port,
+    exported: readFileSync(out, 'utf8'),
+    async stop() {
+      child.kill('SIGTERM');
+      await Promise.race([exited, sleep(5000)]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+function connects(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** One request through nginx; the version the upstream that answered names (or the status when not 200). */
+async function via(nginx: Nginx, path: string, headers: Record<string, string> = {}): Promise<string> {
+  const res = await request(`http://127.0.0.1:${nginx.port}${path}`, { dispatcher: client, headers: { host: 'shop.example.com', ...headers } });
+  const text = await res.body.text();
+  if (res.statusCode !== 200) return `status ${res.statusCode}`;
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+/** `items` mapped with at most `n` in flight. */
+async function pool<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
+interface Setup {
+  app: App;
+  nginx: Nginx;
+  stable: Upstream;
+  beta: Upstream;
+  close(): Promise<void>;
+}
+
+async function setup(routes: string, rest = '', betaFailEvery?: number, endpoints?: { stable: string; beta: string }): Promise<Setup> {
+  const dir = await tempDir();
+  const stable = await startUpstream('stable');
+  const beta = await startUpstream('beta', betaFailEvery === undefined ? {} : { failEvery: betaFailEvery });
+  const decidePort = await freePort();
+  const syslogPort = await freeUdpPort();
+  const file = dir.file('graylane.yaml');
+  writeFileSync(
+    file,
+    [
+      'listen: 127.0.0.1:0',
+      'accessLog: false',
+      'drain: 0s',
+      'admin: { listen: 127.0.0.1:0 }',
+      `state: { path: ${JSON.stringify(dir.file('state.db'))} }`,
+      `decide: { listen: 127.0.0.1:${decidePort}, proxy: nginx, report: { syslog: 127.0.0.1:${syslogPort} } }`,
+      'services:',
+      '  web:',
+      '    versions:',
+      `      stable: [${endpoints?.stable ?? stable.url}]`,
+      `      beta: [${endpoints?.beta ?? beta.url}]`,
+      'routes:',
+      routes,
+      rest,
+    ].join('\n'),
+  );
+  const app = await startTestApp(file);
+  let nginx: Nginx;
+  try {
+    nginx = await startNginx(dir.path, file);
+  } catch (err) {
+    await app.close({ drainMs: 0 });
+    throw err;
+  }
+  return {
+    app,
+    nginx,
+    stable,
+    beta,
+    async close() {
+      await nginx.stop();
+      await app.close({ drainMs: 0 });
+      await stable.close();
+      await beta.close();
+      await dir.remove();
+    },
+  };
+}
+
+const SALT = 'e2e-nginx';
+
+test('nginx runs the exported config: sticky percent, users list, app version, set-weight within the cache TTL, fallback when graylane is down', async (t) => {
+  const s = await setup(
+    `  - name: app
+    match: { host: shop.example.com, pathPrefix: /app/ }
+    service: web
+    identity: [header:x-user-id]
+    rules:
+      - { name: new-app, lane: beta, appVersion: { header: x-app-version, range: ">=2.3.0" } }
+  - name: shop
+    match: { host: shop.example.com, pathPrefix: / }
+    service: web
+    identity: [header:x-user-id]
+    salt: ${SALT}
+    stickySplit: true
+    rules:
+      - { name: vip, lane: beta, users: ["vip-1"] }
+      - { name: twenty, lane: beta, percent: 20 }`,
+    `rollouts:
+  - name: web-v2
+    service: web
+    canary: beta
+    strategy:
+      canary:
+        steps:
+          - setWeight: 0
+          - pause: {}`,
+  );
+  t.after(() => s.close());
+  const admin = adminUrlOf(s.app);
+  await waitForRollout(admin, 'web-v2', (v) => v.reason === 'AwaitingPromotion' || v.phase === 'Paused');
+  // The shop route caches (identity alone); the app route reads a header, so it does not.
+  assert.match(s.nginx.exported, /proxy_cache_key "1 \$gl_key_1";/);
+  assert.match(s.nginx.exported, /# not cached: rule new-app reads the app version/);
+
+  // Given 3,000 users, each sent twice: 20% in beta within 1 point, each user in the same lane both
+  // times, and in the lane graylane's own bucket puts it (the upstream that answered says which).
+  const users = Array.from({ length: 3000 }, (_, i) => `user-${i}`);
+  const first = await pool(users, 8, (u) => via(s.nginx, '/cart', { 'x-user-id': u }));
+  const second = await pool(users, 8, (u) => via(s.nginx, '/cart', { 'x-user-id': u }));
+  const inBeta = first.filter((v) => v === 'beta').length;
+  assert.ok(Math.abs(inBeta / users.length - 0.2) <= 0.01, `${inBeta} of 3000 users in beta, not 20% ± 1 point; first answers ${first.slice(0, 5).join(', ')}`);
+  const changed = users.filter((_, i) => first[i] !== second[i]);
+  assert.deepEqual(changed, [], 'users changed lanes between the passes');
+  const t20 = threshold(20);
+  const wrong = users.filter((u, i) => first[i] !== (bucketOf(SALT, u) < t20 ? 'beta' : 'stable'));
+  assert.deepEqual(wrong.slice(0, 5), [], 'lanes other than the bucket says');
+  assert.equal(s.stable.count + s.beta.count, 6000, 'every request reached an upstream once');
+
+  // A users-list user; the app-version rule, on the uncached route: the answer changes at once.
+  assert.equal(await via(s.nginx, '/', { 'x-user-id': 'vip-1' }), 'beta');
+  const stableUser = users.find((_, i) => first[i] === 'stable')!;
+  assert.equal(await via(s.nginx, '/app/home', { 'x-user-id': stableUser, 'x-app-version': '2.4.0' }), 'beta');
+  assert.equal(await via(s.nginx, '/app/home', { 'x-user-id': stableUser, 'x-app-version': '2.2.9' }), 'stable');
+  assert.equal(await via(s.nginx, '/app/home', { 'x-user-id': stableUser, 'x-app-version': '2.4.0' }), 'beta');
+
+  // set-weight 100: a user whose decision nginx has cached keeps it until the TTL ends, then moves;
+  // anonymous requests are never cached and move at once.
+  // Their entries from the second pass expire first, so the ones stored now are known to be fresh.
+  const watched = users.filter((_, i) => first[i] === 'stable').slice(0, 20);
+  await sleep(DECISION_TTL_SECONDS * 1000 + 200);
+  const cachedAt = Date.now();
+  for (const u of watched) assert.equal(await via(s.nginx, '/cart', { 'x-user-id': u }), 'stable');
+  const set = await api(admin, 'POST', '/api/v1/rollouts/web-v2/set-weight', { weight: 100 }, TOKEN);
+  assert.equal(set.status, 200, JSON.stringify(set.body));
+  const setAt = Date.now();
+  assert.equal(await via(s.nginx, '/cart'), 'beta', 'an anonymous request is decided afresh');
+  if (Date.now() - cachedAt < (DECISION_TTL_SECONDS - 1) * 1000) {
+    assert.equal(await via(s.nginx, '/cart', { 'x-user-id': watched[0]! }), 'stable', 'the cached decision serves until its TTL ends');
+  }
+  const moved = new Set<string>();
+  for (let i = 0; i < 200 && moved.size < watched.length && Date.now() - setAt < (DECISION_TTL_SECONDS + 3) * 1000; i++) {
+    for (const u of watched) if (!moved.has(u) && (await via(s.nginx, '/cart', { 'x-user-id': u })) === 'beta') moved.add(u);
+    if (moved.size < watched.length) await sleep(100);
+  }
+  const took = Date.now() - setAt;
+  assert.equal(moved.size, watched.length, `${watched.length - moved.size} users still on stable ${took} ms after set-weight`);
+  assert.ok(took <= (DECISION_TTL_SECONDS + 1) * 1000, `the last cached user moved after ${took} ms, beyond the TTL + 1 s`);
+
+  // The decision listener goes down: nginx's auth_request fails (500), error_page serves the
+  // fallback version. The uncached app route shows it at once (2.4.0 would be beta).
+  await s.app.decide!.close();
+  assert.equal(await via(s.nginx, '/app/home', { 'x-user-id': 'someone', 'x-app-version': '2.4.0' }), 'stable');
+  assert.equal(await via(s.nginx, '/cart', { 'x-user-id': 'vip-new-identity' }), 'stable');
+});
+
+test('a rollout aborts on the 5xx graylane learns only from the outcomes nginx reports over syslog', async (t) => {
+  const s = await setup(
+    `  - name: shop
+    match: { host: shop.example.com, pathPrefix: / }
+    service: web`,
+    `rollouts:
+  - name: web-v2
+    service: web
+    canary: beta
+    strategy:
+      canary:
+        steps:
+          - setWeight: 50
+          - pause: { duration: 1m }
+        analysis: { templates: [error-rate], startingStep: 1 }
+analysisTemplates:
+  error-rate:
+    interval: 200ms
+    failureLimit: 0
+    inconclusiveLimit: 100
+    successCondition: result < 0.05
+    provider: { builtin: { metric: errorRate, version: canary, window: 10s, minRequests: 10 } }`,
+    2,
+  );
+  t.after(() => s.close());
+  const admin = adminUrlOf(s.app);
+  await waitForRollout(admin, 'web-v2', (v) => v.weight === 50);
+  // Traffic through nginx only; the gateway's own listener gets nothing.
+  let sent = 0;
+  let aborted = false;
+  const deadline = Date.now() + 20_000;
+  while (!aborted && Date.now() < deadline) {
+    await pool(Array.from({ length: 20 }), 4, () => via(s.nginx, '/'));
+    sent += 20;
+    aborted = (await getRollout(admin, 'web-v2')).phase === 'Degraded';
+  }
+  const v = await waitForRollout(admin, 'web-v2', (x) => x.phase === 'Degraded', 5000);
+  assert.equal(v.reason, 'AnalysisFailed');
+  const counts = s.app.decide!.report!.counts();
+  assert.ok(counts.accepted >= 10, `nginx reported ${counts.accepted} outcomes of ${sent} requests`);
+  assert.deepEqual(Object.values(counts.rejected).filter((n) => n > 0), [], JSON.stringify(counts.rejected));
+  // After the abort every request is answered stable (the decision names the fallback version).
+  const after = await pool(Array.from({ length: 20 }), 4, () => via(s.nginx, '/'));
+  assert.deepEqual(new Set(after), new Set(['stable']));
+});
+
+test('a WebSocket upgrade through the exported config reaches the version graylane decided', async (t) => {
+  const stableWs = await startEchoServer('stable');
+  const betaWs = await startEchoServer('beta');
+  const s = await setup(
+    `  - name: chat
+    match: { host: shop.example.com, pathPrefix: / }
+    service: web
+    identity: [header:x-user-id]
+    rules:
+      - { name: vip, lane: beta, users: ["vip-1"] }`,
+    '',
+    undefined,
+    { stable: stableWs.url, beta: betaWs.url },
+  );
+  t.after(async () => {
+    await s.close();
+    await stableWs.close();
+    await betaWs.close();
+  });
+  for (const [user, version] of [['vip-1', 'beta'], ['someone', 'stable']] as const) {
+    const ws = await connect(`ws://127.0.0.1:${s.nginx.port}/chat`, { host: 'shop.example.com', 'x-user-id': user });
+    try {
+      assert.equal(await roundTrip(ws, 'hi'), `${version}:hi`);
+      assert.equal(await roundTrip(ws, 'again'), `${version}:again`, 'the tunnel stays open');
+    } finally {
+      ws.close();
+    }
+  }
+  assert.equal(betaWs.upgrades.at(-1)?.['x-gray-lane'], 'beta');
+  assert.equal(stableWs.upgrades.at(-1)?.['x-gray-lane'], 'stable');
+});
