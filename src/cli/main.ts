@@ -4,11 +4,12 @@
  * compile it, and either serve it, explain a request against it, or run the demo; `rollout ...`
  * talks to a running server's admin API.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { validateCommand } from './validate.js';
 import { explainCommand } from './explain.js';
 import { registerRolloutCommands } from './rollout.js';
 import { importCommand } from './import.js';
+import { EXPORT_FORMATS, exportCommand } from './export.js';
 import { positiveInt, topCommand } from './top.js';
 
 const program = new Command('graylane')
@@ -92,6 +93,16 @@ program
   .option('-R, --recursive', 'read subdirectories of directories')
   .option('--check', 'report what would be produced and the warnings, write nothing')
   .action(importCommand);
+
+program
+  .command('export')
+  .description('write the config in another system\'s terms, warning for each rule it cannot express')
+  .addArgument(new Argument('<format>', 'target format').choices(EXPORT_FORMATS))
+  .requiredOption('-c, --config <file>', 'the graylane config')
+  .option('-o, --output <file>', 'write here instead of stdout')
+  .option('--namespace <ns>', 'gateway-api: metadata.namespace of the HTTPRoutes')
+  .option('--gateway <name>', 'gateway-api: the Gateway the HTTPRoutes attach to (parentRefs)', 'gateway')
+  .action(exportCommand);
 
 program
   .command('top')
