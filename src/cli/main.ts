@@ -85,9 +85,9 @@ program
 
 program
   .command('import')
-  .description('convert ingress-nginx, Traefik, Gateway API (HTTPRoute, GRPCRoute), OpenKruise or Argo Rollouts configs into graylane config')
+  .description('convert ingress-nginx, Traefik, Gateway API (HTTPRoute, GRPCRoute), Flagger, OpenKruise or Argo Rollouts configs into graylane config')
   .argument('<paths...>', 'files or directories (multi-document YAML, TOML, JSON)')
-  .addOption(new Option('--from <system>', 'only this source system').choices(['auto', 'ingress-nginx', 'traefik', 'gateway-api', 'kruise', 'argo']).default('auto'))
+  .addOption(new Option('--from <system>', 'only this source system').choices(['auto', 'ingress-nginx', 'traefik', 'gateway-api', 'flagger', 'kruise', 'argo']).default('auto'))
   .option('--endpoints <name=url>', 'endpoint for a Kubernetes Service (NAME or NAMESPACE/NAME), repeatable', collect, [])
   .option('-o, --output <file>', 'write here instead of stdout')
   .option('-R, --recursive', 'read subdirectories of directories')

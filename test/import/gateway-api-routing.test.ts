@@ -132,3 +132,24 @@ describe('GRPCRoute: a method by header, a service weighted 9:1', () => {
     assert.ok(s.warnings.some((w) => /HTTP\/2/.test(w)));
   });
 });
+
+describe('Flagger Canary on its HTTPRoute', () => {
+  let s: Setup;
+  before(async () => (s = await serve('flagger-canary.yaml', ['podinfo-primary', 'podinfo-canary'])));
+  after(() => s.close());
+
+  test('before the rollout moves, every request goes to the primary (the canary backend has weight 0)', async () => {
+    assert.deepEqual(await counts(s.gateway, 40, '/', { host: 'app.example.com' }), { 'podinfo-primary': 40 });
+  });
+
+  test('the rollout walks 10..50 every interval with the builtin checks, and the rest is warned', () => {
+    const { rollouts, templates } = loadImported(importConfigs([{ file: 'f.yaml', text: readFileSync(new URL('flagger-canary.yaml', fixtures), 'utf8') }]).yaml);
+    assert.equal(rollouts.length, 1);
+    const yaml = importConfigs([{ file: 'f.yaml', text: readFileSync(new URL('flagger-canary.yaml', fixtures), 'utf8') }]).yaml;
+    assert.match(yaml, /- \{ setWeight: 10 \}\n\s+- \{ pause: \{ duration: 1m \} \}/);
+    assert.match(yaml, /- \{ setWeight: 50 \}\n\s+- \{ pause: \{ duration: 1m \} \}\n\s+- \{ setWeight: 100 \}/);
+    assert.deepEqual(Object.keys(templates).sort(), ['podinfo.duration', 'podinfo.load-test', 'podinfo.success-rate']);
+    assert.ok(s.warnings.some((w) => /confirm-promotion is not imported/.test(w) || /of type confirm-promotion is not imported/.test(w)), s.warnings.join('\n'));
+    assert.ok(s.warnings.some((w) => /templateRef/.test(w)));
+  });
+});
