@@ -31,7 +31,6 @@ const find = (objects: K8sObject[], kind: string, name: string): K8sObject => {
   assert.ok(o, `no ${kind}/${name}`);
   return o;
 };
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
 
 test('the overlays are single-process, clustered-etcd and clustered-external-etcd', () => {
