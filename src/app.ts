@@ -32,6 +32,7 @@ import { instanceRoutes } from './admin/instances.js';
 import { dashboardRoutes } from './admin/dashboard.js';
 import { observabilityRoutes } from './admin/observability.js';
 import { rolloutRoutes } from './admin/rollouts.js';
+import { healthRoutes } from './admin/health.js';
 import { startAdmin, type AdminServer } from './admin/server.js';
 import type { EtcdBackendOptions } from './backend/etcd.js';
 import { startDecide, type DecideListener } from './decide/index.js';
@@ -233,12 +234,15 @@ export async function startApp(opts: AppOptions): Promise<App> {
   });
   const adminAt = listenOf(opts.adminListen ?? spec.admin?.listen ?? DEFAULT_ADMIN_LISTEN, '--admin-listen');
   let admin: AdminServer;
+  let closing: Promise<void> | undefined;
   try {
     admin = await startAdmin({
       host: adminAt.host,
       port: adminAt.port,
       token: opts.adminToken,
+      draining: () => closing !== undefined,
       routes: [
+        ...healthRoutes({ snapshotId: () => info.snapshotId, draining: () => closing !== undefined, store: () => backend.health() }),
         ...rolloutRoutes(ctl),
         ...instanceRoutes(instances),
         ...configRoutes({ info: configInfo, spec: () => spec, status, health: gw.health }),
@@ -256,7 +260,6 @@ export async function startApp(opts: AppOptions): Promise<App> {
   listeners = { address: hostPort(gw.address), admin: hostPort(admin.address) };
 
   const started = spec;
-  let closing: Promise<void> | undefined;
   backend.start(ctl, {
     onSpec(next) {
       if (closing) return;
@@ -292,13 +295,16 @@ export async function startApp(opts: AppOptions): Promise<App> {
     backend,
     spec: () => spec,
     close(closeOpts = {}) {
+      // The admin listener closes last: while the gateway drains, /readyz answers 503 (the
+      // orchestrator sends no new traffic) and /healthz 200 (no restart mid-drain); every other
+      // admin route is refused from the first moment.
       closing ??= (async () => {
         await backend.stop();
-        await admin.close();
         observability.close();
         await ctl.close();
         await decide?.close();
         await gw.close({ drainMs: closeOpts.drainMs ?? spec.drainMs });
+        await admin.close();
         await backend.close();
       })();
       return closing;

@@ -6,7 +6,7 @@
 //
 // Prints `ready <url>` on stdout once registered.
 import http from 'node:http';
-import { register } from 'graylane/lanes';
+import { register } from '@graylane/lanes';
 
 const version = process.env.VERSION ?? 'stable';
 const release = process.env.RELEASE ?? 'v1';

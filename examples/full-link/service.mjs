@@ -6,7 +6,7 @@
 // e.g. http://127.0.0.1:18081/b/hop; none for the last service), GRAYLANE_ADMIN, GRAYLANE_TOKEN,
 // and optionally TTL_MS and HEARTBEAT_MS. Prints `ready <name> <id> <url>` once registered.
 import http from 'node:http';
-import { currentLane, installLanePropagation, register, withLanes } from 'graylane/lanes';
+import { currentLane, installLanePropagation, register, withLanes } from '@graylane/lanes';
 
 const env = process.env;
 installLanePropagation(); // calls made while handling a request carry its lane

@@ -42,6 +42,8 @@ export interface ApiRoute {
   path: string;
   /** `write` needs the bearer token. */
   access: 'read' | 'write';
+  /** Answered while the process drains (the health probes); every other route is refused then. */
+  whileDraining?: true;
   handle(req: ApiRequest, res: http.ServerResponse): Promise<ApiReply> | ApiReply;
 }
 
@@ -123,7 +125,14 @@ async function readJson(req: http.IncomingMessage): Promise<Record<string, unkno
   return parsed as Record<string, unknown>;
 }
 
-export async function startAdmin(opts: { host: string; port: number; token: string | undefined; routes: ApiRoute[] }): Promise<AdminServer> {
+export async function startAdmin(opts: {
+  host: string;
+  port: number;
+  token: string | undefined;
+  routes: ApiRoute[];
+  /** True once shutdown began: the listener stays up for the probes, the rest answers 503. */
+  draining?: () => boolean;
+}): Promise<AdminServer> {
   const routes = opts.routes.map(compileRoute);
   const loopbackOnly = LOOPBACK_HOST.test(opts.host) || opts.host === '::1';
   const server = http.createServer(async (req, res) => {
@@ -145,6 +154,7 @@ export async function startAdmin(opts: { host: string; port: number; token: stri
         if (!m) continue;
         pathMatched = true;
         if (r.method !== req.method && !(r.method === 'GET' && req.method === 'HEAD')) continue;
+        if (r.whileDraining !== true && opts.draining?.() === true) throw new ApiError(503, 'draining', 'graylane is shutting down: only /healthz and /readyz answer');
         if (r.access === 'write') {
           if (opts.token === undefined) throw new ApiError(403, 'no_admin_token', 'changes are disabled: the gateway was started without an admin token (GRAYLANE_ADMIN_TOKEN)');
           if (!tokenMatches(req.headers.authorization, opts.token)) throw new ApiError(401, 'unauthorized', UNAUTHORIZED);

@@ -2,26 +2,38 @@ import { rename, writeFile } from 'node:fs/promises';
 import { EXPORTERS, ExportError } from '../export/index.js';
 import { ConfigError, loadSpecFile } from '../spec/index.js';
 
+/** The format names `graylane export` accepts. */
+export const EXPORT_FORMATS = Object.keys(EXPORTERS);
+
 interface ExportCommandOptions {
   config: string;
   output?: string;
   listen?: string;
   cacheDir?: string;
+  namespace?: string;
+  gateway?: string;
 }
 
 /**
  * `graylane export FORMAT -c FILE [-o OUT]`: the config another system needs to work with this
- * graylane config (nginx: the decide-mode side, docs/integrations.md). Warnings (what the output
+ * graylane config (nginx: the decide-mode side, docs/integrations.md; gateway-api: HTTPRoutes,
+ * docs/migrating.md). Warnings (what the output
  * leaves out) go to stderr; what the format cannot express is an error naming the config key, and
  * nothing is written.
  */
 export async function exportCommand(format: string, opts: ExportCommandOptions): Promise<void> {
   const exporter = EXPORTERS[format];
-  if (exporter === undefined) throw new Error(`export ${format}: unknown format; known: ${Object.keys(EXPORTERS).join(', ')}`);
+  if (exporter === undefined) throw new Error(`export ${format}: unknown format; known: ${EXPORT_FORMATS.join(', ')}`);
   let result;
   try {
     const spec = await loadSpecFile(opts.config);
-    result = exporter(spec, { source: opts.config, ...(opts.listen ? { listen: opts.listen } : {}), ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}) });
+    result = exporter(spec, {
+      source: opts.config,
+      ...(opts.listen ? { listen: opts.listen } : {}),
+      ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+      ...(opts.namespace ? { namespace: opts.namespace } : {}),
+      ...(opts.gateway ? { gateway: opts.gateway } : {}),
+    });
   } catch (err) {
     if (!(err instanceof ConfigError) && !(err instanceof ExportError)) throw err;
     if (err instanceof ExportError) console.error(`${opts.config}: ${format} cannot express:\n${err.issues.map((i) => `  ${i.key}: ${i.message}`).join('\n')}`);
@@ -30,7 +42,7 @@ export async function exportCommand(format: string, opts: ExportCommandOptions):
     process.exitCode = 1;
     return;
   }
-  for (const w of result.warnings) console.error(`warning: ${w.key}: ${w.message}`);
+  for (const w of result.warnings) console.error(`warning: ${opts.config}: ${w.key}: ${w.message}`);
   if (opts.output === undefined) {
     process.stdout.write(result.text);
     return;

@@ -4,11 +4,12 @@
  * compile it, and either serve it, explain a request against it, or run the demo; `rollout ...`
  * talks to a running server's admin API.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { validateCommand } from './validate.js';
 import { explainCommand } from './explain.js';
 import { registerRolloutCommands } from './rollout.js';
 import { importCommand } from './import.js';
+import { EXPORT_FORMATS, exportCommand } from './export.js';
 import { positiveInt, topCommand } from './top.js';
 
 const program = new Command('graylane')
@@ -85,9 +86,9 @@ program
 
 program
   .command('import')
-  .description('convert ingress-nginx, Traefik, OpenKruise or Argo Rollouts configs into graylane config')
+  .description('convert ingress-nginx, Traefik, Gateway API (HTTPRoute, GRPCRoute), Flagger, OpenKruise or Argo Rollouts configs into graylane config')
   .argument('<paths...>', 'files or directories (multi-document YAML, TOML, JSON)')
-  .addOption(new Option('--from <system>', 'only this source system').choices(['auto', 'ingress-nginx', 'traefik', 'kruise', 'argo']).default('auto'))
+  .addOption(new Option('--from <system>', 'only this source system').choices(['auto', 'ingress-nginx', 'traefik', 'gateway-api', 'flagger', 'kruise', 'argo']).default('auto'))
   .option('--endpoints <name=url>', 'endpoint for a Kubernetes Service (NAME or NAMESPACE/NAME), repeatable', collect, [])
   .option('-o, --output <file>', 'write here instead of stdout')
   .option('-R, --recursive', 'read subdirectories of directories')
@@ -96,13 +97,15 @@ program
 
 program
   .command('export')
-  .description('write the config another system needs for this graylane config (nginx: upstreams, auth_request to the decision listener, outcome reporting)')
-  .argument('<format>', 'nginx')
+  .description('write the config another system needs for this graylane config, warning for each rule it cannot express (nginx: upstreams, auth_request to the decision listener, outcome reporting; gateway-api: HTTPRoutes)')
+  .addArgument(new Argument('<format>', 'target format').choices(EXPORT_FORMATS))
   .requiredOption('-c, --config <file>', 'config file (YAML)')
   .option('-o, --output <file>', 'write here instead of stdout')
   .option('--listen <addr>', 'nginx: the listen of the servers written, e.g. "80" or "0.0.0.0:80 reuseport" (default 80)')
   .option('--cache-dir <dir>', 'nginx: proxy_cache_path of the decision cache (default /var/cache/nginx/graylane)')
-  .action(async (format: string, opts) => (await import('./export.js')).exportCommand(format, opts));
+  .option('--namespace <ns>', 'gateway-api: metadata.namespace of the HTTPRoutes')
+  .option('--gateway <name>', 'gateway-api: the Gateway the HTTPRoutes attach to (parentRefs)', 'gateway')
+  .action(exportCommand);
 
 program
   .command('top')

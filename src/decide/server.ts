@@ -25,7 +25,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { visitorCookie } from '../gateway/headers.js';
 import { applyServerLimits, limitsOf } from '../gateway/request-guard.js';
-import { joinHeader, withBaggageLane } from '../lanes/baggage.js';
+import { joinHeader, withBaggageLane } from '@graylane/lanes';
 import type { CompiledRoute, MarkContext, MarkResult, Snapshot } from '../routing/types.js';
 import type { ResponseObserver } from '../gateway/observer.js';
 import type { DecideSpec } from '../spec/types.js';

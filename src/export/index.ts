@@ -3,6 +3,7 @@
  * is pure (spec in, text and warnings out) and registered here by its format name.
  */
 import type { Spec } from '../spec/types.js';
+import { exportGatewayApi } from './gateway-api.js';
 import { exportNginx, type ExportIssue } from './nginx.js';
 
 export { exportNginx, ExportError, type ExportIssue, type ExportResult, type NginxExportOptions } from './nginx.js';
@@ -15,11 +16,19 @@ export interface ExportOptions {
   cacheDir?: string;
   /** The config file, named in the output's header comment. */
   source?: string;
+  /** gateway-api: metadata.namespace of the HTTPRoutes. */
+  namespace?: string;
+  /** gateway-api: the Gateway the HTTPRoutes attach to (parentRefs). */
+  gateway?: string;
 }
 
 export type Exporter = (spec: Spec, opts: ExportOptions) => { text: string; warnings: ExportIssue[] };
 
 /** Format name -> exporter. One line per format. */
 export const EXPORTERS: Readonly<Record<string, Exporter>> = Object.freeze({
+  'gateway-api': (spec: Spec, opts: ExportOptions) => {
+    const { yaml, warnings } = exportGatewayApi(spec, { ...(opts.namespace ? { namespace: opts.namespace } : {}), ...(opts.gateway ? { gateway: opts.gateway } : {}) });
+    return { text: yaml, warnings: warnings.map((w) => ({ key: w.path, message: w.message })) };
+  },
   nginx: exportNginx,
 });

@@ -19,7 +19,7 @@
  * `res.writeHead` accept without building an object.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { LANE_BAGGAGE_KEY, encodeBaggageValue, joinHeader, withBaggageLane } from '../lanes/baggage.js';
+import { LANE_BAGGAGE_KEY, encodeBaggageValue, joinHeader, withBaggageLane } from '@graylane/lanes';
 import type { HeaderModifier } from '../spec/types.js';
 
 /** The W3C baggage member graylane writes and reads the lane from. */

@@ -87,7 +87,7 @@ export interface OutRollout {
 export type OutTemplate = Record<string, unknown>;
 
 /** Which system a document came from. */
-export type SourceKind = 'ingress-nginx' | 'traefik' | 'kruise' | 'argo';
+export type SourceKind = 'ingress-nginx' | 'traefik' | 'gateway-api' | 'flagger' | 'kruise' | 'argo';
 
 /** A Kubernetes Service that became (a version of) a graylane service. */
 export interface K8sServiceEntry {

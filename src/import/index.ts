@@ -3,7 +3,8 @@
  *
  * Sources, detected per document: ingress-nginx Ingresses (ingress-nginx.ts), Traefik dynamic
  * configuration and its IngressRoute / TraefikService CRDs (traefik.ts), OpenKruise Rollouts and
- * TrafficRoutings (kruise.ts), Argo Rollouts and AnalysisTemplates (argo.ts). Every feature that maps
+ * TrafficRoutings (kruise.ts), Argo Rollouts and AnalysisTemplates (argo.ts), Gateway API HTTPRoutes and
+ * GRPCRoutes (gateway-api.ts), Flagger Canaries (flagger.ts). Every feature that maps
  * is kept; every one that does not is named in a warning (never dropped silently); input that cannot
  * be imported at all throws ImportError listing every issue, and nothing is produced.
  *
@@ -15,6 +16,8 @@ import { ImportContext, rec, type SourceKind } from './config.js';
 import { readDocuments, type ImportInput, type SourceDoc } from './documents.js';
 import { emitConfig } from './emit.js';
 import { ImportError, type ImportLocation, type ImportWarning } from './errors.js';
+import { importFlagger, isFlagger } from './flagger.js';
+import { importGatewayApi, isGatewayApi } from './gateway-api.js';
 import { importIngresses, isIngress } from './ingress-nginx.js';
 import { importKruise, isKruise } from './kruise.js';
 import { importTraefik, isTraefik } from './traefik.js';
@@ -62,7 +65,7 @@ export function importConfigs(inputs: readonly ImportInput[], opts: ImportOption
     if (kind === undefined) {
       const data = rec(doc.data);
       const what = typeof data.kind === 'string' ? `${data.kind}${typeof data.apiVersion === 'string' ? ` (${data.apiVersion})` : ''}` : 'this document';
-      ctx.warn(doc, [], `${what} is not a config graylane imports (Ingress, Traefik dynamic config or CRD, Kruise or Argo Rollout): skipped`);
+      ctx.warn(doc, [], `${what} is not a config graylane imports (Ingress, Traefik dynamic config or CRD, Gateway API HTTPRoute or GRPCRoute, Flagger Canary, Kruise or Argo Rollout): skipped`);
       continue;
     }
     if (opts.from !== undefined && opts.from !== 'auto' && opts.from !== kind) {
@@ -71,9 +74,11 @@ export function importConfigs(inputs: readonly ImportInput[], opts: ImportOption
     }
     bySource.set(kind, [...(bySource.get(kind) ?? []), doc]);
   }
-  // Ingresses and Traefik first: Kruise and Argo Rollouts attach to the services and routes they made.
+  // Ingresses, Traefik and Gateway API routes first: Kruise and Argo Rollouts attach to the services and routes they made.
   importIngresses(bySource.get('ingress-nginx') ?? [], ctx);
   importTraefik(bySource.get('traefik') ?? [], ctx);
+  importGatewayApi(bySource.get('gateway-api') ?? [], ctx);
+  importFlagger(bySource.get('flagger') ?? [], ctx);
   importKruise(bySource.get('kruise') ?? [], ctx);
   importArgo(bySource.get('argo') ?? [], ctx);
   const order = new Map(inputs.map((input, i) => [input.file, i]));
@@ -89,6 +94,8 @@ export function detectSource(doc: SourceDoc): SourceKind | undefined {
   const data = rec(doc.data);
   if (isIngress(data)) return 'ingress-nginx';
   if (isTraefik(data)) return 'traefik';
+  if (isGatewayApi(data)) return 'gateway-api';
+  if (isFlagger(data)) return 'flagger';
   if (isKruise(data)) return 'kruise';
   if (isArgo(data)) return 'argo';
   return undefined;

@@ -9,7 +9,7 @@
  * per timer, not per request.
  */
 import { randomUUID } from 'node:crypto';
-import { isLaneName } from '../lanes/lane-name.js';
+import { isLaneName } from '@graylane/lanes';
 
 /** What an instance sends to register. */
 export interface InstanceInput {

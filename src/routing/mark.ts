@@ -24,7 +24,7 @@
  * here once and shared; per request, mark allocates one Subject and, only for `trusted` or a minted
  * visitor id, one result object.
  */
-import { LANE_BAGGAGE_KEY, joinHeader } from '../lanes/baggage.js';
+import { LANE_BAGGAGE_KEY, joinHeader } from '@graylane/lanes';
 import type { NginxCanary, RouteSpec } from '../spec/types.js';
 import type { ConditionCheck, MarkContext, MarkResult, MarkTrace, RequestView, ServiceOverlay } from './types.js';
 import { CompileError } from './errors.js';

@@ -103,7 +103,7 @@ export function queryValue(query: string, name: string): string | undefined {
  * after `;` are dropped, whitespace trimmed, the value percent-decoded. The SDK's reader, so the
  * gateway and the services it calls read baggage the same way.
  */
-export { baggageValue } from '../lanes/baggage.js';
+export { baggageValue } from '@graylane/lanes';
 
 function isSpace(c: number): boolean {
   return c === SPACE || c === TAB;

@@ -62,8 +62,8 @@ test('nginx -t accepts the export of a config using every feature the exporter w
     const out = dir.file('graylane.conf');
     const r = await runCli(['export', 'nginx', '-c', dir.file('graylane.yaml'), '--listen', '127.0.0.1:18080', '--cache-dir', dir.file('cache'), '-o', out]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /warning: routes\[1\]\.mirror: nginx does not mirror by lane/);
-    assert.match(r.stderr, /warning: services\.web\.versions\.alpha: no static endpoints/);
+    assert.match(r.stderr, /warning: .*: routes\[1\]\.mirror: nginx does not mirror by lane/);
+    assert.match(r.stderr, /warning: .*: services\.web\.versions\.alpha: no static endpoints/);
     const text = readFileSync(out, 'utf8');
     assert.match(text, /server 127\.0\.0\.1:8082;/, 'decide.listen on 0.0.0.0 is reached on loopback');
     assert.match(text, /proxy_set_header x-env-lane \$graylane_lane;/);

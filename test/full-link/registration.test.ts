@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { register, RegistrationError } from '../../src/lanes/index.js';
+import { register, RegistrationError } from '@graylane/lanes';
 import { call, startGraylane, TOKEN, type Graylane } from './helpers.js';
 import { until } from '../support/wait.js';
 

@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
-import { currentLane, expressLanes, fastifyLanes, installLanePropagation } from '../../src/lanes/index.js';
+import { currentLane, expressLanes, fastifyLanes, installLanePropagation } from '@graylane/lanes';
 import { httpJson, listen, startDownstream, type Seen } from './helpers.js';
 import { sleep } from '../support/wait.js';
 

@@ -14,7 +14,7 @@ import {
   runWithoutLane,
   withLanes,
   type LanePropagation,
-} from '../../src/lanes/index.js';
+} from '@graylane/lanes';
 import { httpJson, listen, startDownstream, type Listening, type Seen } from './helpers.js';
 import { sleep, until } from '../support/wait.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { installLanePropagation, register, RegistrationError, runWithLane, type Registration } from '../../src/lanes/index.js';
+import { installLanePropagation, register, RegistrationError, runWithLane, type Registration } from '@graylane/lanes';
 import { InstanceRegistry, RegistryError } from '../../src/registry/index.js';
 import { listen, type Listening } from './helpers.js';
 import { sleep, until } from '../support/wait.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { currentLane, currentLaneContext, runWithLane, runWithoutLane } from './context.js';
+import { currentLane, currentLaneContext, runWithLane, runWithoutLane } from '../src/context.js';
 
 test('runWithLane scopes the lane to fn and what it starts; nesting restores the outer lane', async () => {
   assert.equal(currentLane(), undefined);

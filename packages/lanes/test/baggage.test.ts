@@ -12,7 +12,7 @@ import {
   withBaggageLane,
   withBaggageMember,
   withoutBaggageLane,
-} from './baggage.js';
+} from '../src/baggage.js';
 
 test('baggageLane reads the member with whitespace, properties and percent-encoding', () => {
   assert.equal(baggageLane('graylane-lane=beta'), 'beta');
