@@ -190,11 +190,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
   let decide: DecideListener | null = null;
   if (pool !== null) {
     // In a primary the workers run the decision listener, on the address they share.
-    if (pool.decideAddress !== null) decide = { address: pool.decideAddress, close: () => Promise.resolve() };
+    if (pool.decideAddress !== null) decide = { address: pool.decideAddress, report: null, close: () => Promise.resolve() };
   } else if (spec.decide !== undefined) {
     try {
       // Shares the gateway's snapshot: every reload and rollout overlay the gateway serves, it decides by.
-      decide = await startDecide({ ...listenOf(spec.decide.listen, 'decide.listen'), snapshot: () => gw.snapshot(), settings: spec.decide, logger: log, observer: traffic });
+      decide = await startDecide({ ...listenOf(spec.decide.listen, 'decide.listen'), snapshot: () => gw.snapshot(), settings: spec.decide, logger: log, observer: recorder });
     } catch (err) {
       await gw.close({ drainMs: 0 });
       await backend.close();

@@ -102,7 +102,9 @@ async function serve(init: InitMessage, log: Logger): Promise<{ apply(m: ApplyMe
   let decide: DecideListener | null = null;
   if (init.decide !== null && spec.decide !== undefined) {
     try {
-      decide = await startDecide({ ...init.decide, snapshot: () => gw.snapshot(), settings: spec.decide, logger: log });
+      // Outcomes reported over syslog are counted here and reach the primary in this worker's batches
+      // (the workers share the UDP port: each datagram reaches one of them).
+      decide = await startDecide({ ...init.decide, snapshot: () => gw.snapshot(), settings: spec.decide, logger: log, observer: traffic });
     } catch (err) {
       await gw.close({ drainMs: 0 });
       throw err;
