@@ -261,14 +261,24 @@ test('nginx runs the exported config: sticky percent, users list, app version, s
   if (Date.now() - cachedAt < (DECISION_TTL_SECONDS - 1) * 1000) {
     assert.equal(await via(s.nginx, '/cart', { 'x-user-id': watched[0]! }), 'stable', 'the cached decision serves until its TTL ends');
   }
+  // What must not happen is a request SENT later than TTL + 1 s after set-weight answered from the
+  // old decision; when each answer is read depends on how loaded the machine is, so the bound is
+  // checked on the send time of the last request still answered stable.
   const moved = new Set<string>();
+  let lastStableSentAt = setAt;
   for (let i = 0; i < 200 && moved.size < watched.length && Date.now() - setAt < (DECISION_TTL_SECONDS + 3) * 1000; i++) {
-    for (const u of watched) if (!moved.has(u) && (await via(s.nginx, '/cart', { 'x-user-id': u })) === 'beta') moved.add(u);
+    for (const u of watched) {
+      if (moved.has(u)) continue;
+      const sentAt = Date.now();
+      if ((await via(s.nginx, '/cart', { 'x-user-id': u })) === 'beta') moved.add(u);
+      else lastStableSentAt = Math.max(lastStableSentAt, sentAt);
+    }
     if (moved.size < watched.length) await sleep(100);
   }
   const took = Date.now() - setAt;
   assert.equal(moved.size, watched.length, `${watched.length - moved.size} users still on stable ${took} ms after set-weight`);
-  assert.ok(took <= (DECISION_TTL_SECONDS + 1) * 1000, `the last cached user moved after ${took} ms, beyond the TTL + 1 s`);
+  const stale = lastStableSentAt - setAt;
+  assert.ok(stale <= (DECISION_TTL_SECONDS + 1) * 1000, `a cached user was still answered stable for a request sent ${stale} ms after set-weight, beyond the TTL + 1 s`);
 
   // The decision listener goes down: nginx's auth_request fails (500), error_page serves the
   // fallback version. The uncached app route shows it at once (2.4.0 would be beta).
