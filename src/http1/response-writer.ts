@@ -27,7 +27,14 @@ export interface ResponseTarget {
   keepAlive: boolean;
 }
 
+/** Told when the client connection closes before the response is complete (the exchange aborts upstream). */
+export interface ResponseOwner {
+  clientClosed(): void;
+}
+
 export class ResponseWriter {
+  /** Who produces this response; told if the client leaves first. */
+  owner: ResponseOwner | null = null;
   /** Headers sent (or held to be sent with the first bytes). */
   headSent = false;
   /** The response is complete. */
@@ -122,6 +129,33 @@ export class ResponseWriter {
     const tail = this.#chunked && !this.#bodyless ? LAST_CHUNK : '';
     if (head !== null || tail !== '') this.#socket.write((head ?? '') + tail, 'latin1');
     this.onEnd?.(this);
+  }
+
+  /** The client connection is gone: nothing written now reaches it. */
+  get gone(): boolean {
+    return this.#socket.destroyed;
+  }
+
+  /** Calls `fn` once when the connection's buffer has drained after write() returned false. */
+  onDrain(fn: () => void): void {
+    this.#socket.once('drain', fn);
+  }
+
+  /**
+   * Cuts the connection: the only honest signal left once a response head is out and its body
+   * cannot be completed (the client sees a truncated message, never a wrong one).
+   */
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  /**
+   * Arms the connection's idle timer for the rest of this exchange (a stalled upload, a client
+   * not reading): the engine's 'timeout' handler decides. The connection disarms it when the
+   * exchange ends.
+   */
+  armIdle(ms: number): void {
+    if (this.#socket.timeout !== ms) this.#socket.setTimeout(ms);
   }
 
   #flushHead(): boolean {

@@ -14,8 +14,9 @@
  * after `keepAliveTimeoutMs`. Bodies and stalled responses are the handler's business
  * (socket.setTimeout), as they are today.
  *
- * The socket must come from a server created with `allowHalfOpen: true`: a client that ends its
- * side after the request still gets the response.
+ * The socket should come from a server created with `allowHalfOpen: true`, so that the connection,
+ * not Node, decides what a client's FIN means: the end of an idle connection, or a client gone
+ * mid-request (#onEnd).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
@@ -45,6 +46,8 @@ export interface Http1Handler {
   onRequest(req: Http1Request, res: ResponseWriter): void;
   /** A head was refused (or did not arrive in time): answer `err.status`; the connection closes after. */
   onRefused(err: ParseError, res: ResponseWriter): void;
+  /** The idle timer a response armed (ResponseWriter.armIdle) fired; without this handler the connection is cut. */
+  onTimeout?(connection: Http1Connection): void;
 }
 
 /** A request as the handler sees it. */
@@ -59,6 +62,8 @@ export class Http1Request {
   expectContinue = false;
   /** The body has been read to its end (true at once without a body). */
   complete = true;
+  /** Why the body was refused (a malformed chunked coding), or null: the client's fault, a 400. */
+  bodyRefused: ParseError | null = null;
   #headers: IncomingHttpHeaders | null = null;
 
   constructor(
@@ -86,6 +91,10 @@ export class Http1Request {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+/** How long a connection we ended waits for the client's side to end too (nginx's lingering_timeout). */
+const LINGER_MS = 5000;
+
 const enum State {
   Head,
   Body,
@@ -111,6 +120,10 @@ export class Http1Connection {
   #bodyLeft = 0;
   #bodyDone = true;
   #paused = false;
+  #running = false;
+  /** Close instead of reading another request (the server drains). */
+  #closing = false;
+  readonly #listeners: [string, (...args: any[]) => void][];
 
   constructor(
     readonly socket: Socket,
@@ -122,12 +135,55 @@ export class Http1Connection {
     this.#head = new RequestHead(l);
     this.#chunked = new ChunkedDecoder(l.maxHeaderBytes, l.maxHeaders);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#onEnd());
-    socket.on('close', () => this.#onClose());
-    socket.on('error', () => socket.destroy());
+    this.#listeners = [
+      ['data', (chunk: Buffer) => this.#onData(chunk)],
+      ['end', () => this.#onEnd()],
+      ['close', () => this.#onClose()],
+      ['error', () => socket.destroy()],
+      ['timeout', () => (handler.onTimeout === undefined ? socket.destroy() : handler.onTimeout(this))],
+    ];
+    for (const [event, fn] of this.#listeners) socket.on(event, fn);
     sweep.add(this);
     this.deadline = sweep.now + l.headersTimeoutMs;
+  }
+
+  /** The response being produced, or null between requests. */
+  get response(): ResponseWriter | null {
+    return this.#response;
+  }
+
+  /** Waiting for a request with nothing of one received: closing now loses nothing. */
+  get idle(): boolean {
+    return this.#state === State.Head && (this.#buf === null || this.#pos >= this.#buf.length);
+  }
+
+  /**
+   * Reads no further request: an idle connection ends now, a busy one after its current response
+   * (whose head should say `Connection: close`). For draining.
+   */
+  closeWhenIdle(): void {
+    this.#closing = true;
+    if (this.idle) this.#end();
+  }
+
+  /**
+   * Gives the socket up (a protocol switch: the connection becomes a tunnel). The connection stops
+   * listening to it and forgets it; returns the bytes received after the current request's head,
+   * which belong to the new protocol.
+   */
+  detach(): Buffer {
+    const buf = this.#buf;
+    const rest = buf === null || this.#pos >= buf.length ? EMPTY : buf.subarray(this.#pos);
+    this.#state = State.Closed;
+    this.#buf = null;
+    this.#request = null;
+    this.#response = null;
+    this.deadline = 0;
+    this.sweep.delete(this);
+    for (const [event, fn] of this.#listeners) this.socket.off(event, fn);
+    this.socket.setTimeout(0);
+    // Still paused if bytes followed the head: the new owner's pipe() resumes it.
+    return rest;
   }
 
   /** Called by the sweep when `deadline` passed. */
@@ -151,8 +207,21 @@ export class Http1Connection {
     this.#run();
   }
 
-  /** Reads what can be read in the current state. */
+  /**
+   * Reads what can be read in the current state. Not re-entered: a body consumer that resumes
+   * from inside its data() call (a stream's _read) only clears #paused, and the loop goes on.
+   */
   #run(): void {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      this.#loop();
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  #loop(): void {
     while (this.#buf !== null && this.#pos < this.#buf.length && !this.#paused) {
       if (this.#state === State.Head) {
         if (!this.#readHead()) return;
@@ -254,6 +323,7 @@ export class Http1Connection {
       this.#pos = buf.length;
       this.#state = State.Responding;
       this.#response!.closeAfter = true;
+      req.bodyRefused = r;
       sink.error(Object.assign(new Error(r.reason), { status: r.status }));
       return;
     }
@@ -298,11 +368,10 @@ export class Http1Connection {
     }
     this.#request = null;
     this.#response = null;
-    if (res.closeAfter) {
-      this.#state = State.Closed;
-      this.socket.end();
-      return;
-    }
+    // The idle timer belonged to that exchange (an upload, a slow reader); between requests the
+    // sweep's keep-alive deadline governs.
+    if (this.socket.timeout) this.socket.setTimeout(0);
+    if (res.closeAfter || this.#closing) return this.#end();
     this.#state = State.Head;
     this.deadline = this.sweep.now + this.sweep.keepAliveTimeoutMs;
     this.#paused = false;
@@ -310,14 +379,25 @@ export class Http1Connection {
     this.#run();
   }
 
+  #end(): void {
+    this.#state = State.Closed;
+    this.socket.end();
+    // Read (and discard) until the client's FIN, which completes the close; a client that never
+    // sends one is cut by the sweep.
+    this.deadline = this.sweep.now + LINGER_MS;
+    if (this.#paused) {
+      this.#paused = false;
+      this.socket.resume();
+    }
+  }
+
   #refuse(err: ParseError): false {
     this.#state = State.Closed;
     this.#pos = this.#buf?.length ?? 0;
-    this.deadline = 0;
     const res = new ResponseWriter(this.socket, { minor: 1, head: false, keepAlive: false });
     this.handler.onRefused(err, res);
     if (!res.finished) res.end();
-    this.socket.end();
+    this.#end();
     return false;
   }
 
@@ -328,14 +408,12 @@ export class Http1Connection {
   }
 
   #onEnd(): void {
-    // The client finished sending. A request in progress may still be answered; an idle
-    // connection (or one mid-head) closes.
-    if (this.#state === State.Head) this.socket.end();
-    else if (this.#state === State.Body) {
-      const sink = this.#sink;
-      this.#sink = null;
-      sink?.error(new Error('the client closed the connection before the body ended'));
-    }
+    // The client finished sending. Between requests (or mid-head) the connection just closes. With
+    // a request in progress the client is taken as gone, as Node's server and nginx take it (a
+    // 499): the exchange aborts its upstream request instead of holding it for nobody. The
+    // 'close' that follows tells the body's consumer and the response's owner.
+    if (this.#state === State.Head) this.#end();
+    else if (this.#state !== State.Closed) this.socket.destroy();
   }
 
   #onClose(): void {
@@ -347,6 +425,10 @@ export class Http1Connection {
       this.#sink = null;
       sink?.error(new Error('the client closed the connection'));
     }
+    // The response's producer stops (the exchange aborts its upstream request).
+    const res = this.#response;
+    this.#response = null;
+    if (res !== null && !res.finished && res.owner !== null) res.owner.clientClosed();
   }
 }
 
@@ -375,6 +457,11 @@ export class Http1Sweep {
 
   get size(): number {
     return this.#connections.size;
+  }
+
+  /** The connections being served (a detached one, a tunnel, is no longer among them). */
+  connections(): IterableIterator<Http1Connection> {
+    return this.#connections.values();
   }
 
   tick(): void {
