@@ -1,0 +1,71 @@
+/**
+ * graylane's HTTP/1.1 engine is the gateway's request path on every listener (issue #13): raw bytes
+ * in, bytes out. A head the engine refuses is answered by the gateway's own JSON error naming the
+ * rule broken (Node's http.Server answered a bare `400 Bad Request` without a body), on the main
+ * listener and on the mesh listener alike; a slow head gets `408 request_timeout`; a connection
+ * serves its next request after an ordinary answer and never after a refusal.
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Gateway } from '../../src/gateway/server.js';
+import { gatewayFor, route, service, spec, startUpstream, type Upstream } from '../gateway/helpers.js';
+import { raw } from '../security/helpers.js';
+
+let upstream: Upstream;
+let gw: Gateway;
+before(async () => {
+  upstream = await startUpstream('stable');
+  gw = await gatewayFor(
+    spec({
+      limits: { maxUrlBytes: 8192, maxHeaderBytes: 16_384, maxHeaders: 100, headersTimeoutMs: 1000 },
+      mesh: { listen: '127.0.0.1:0' },
+      services: { svc: service({ stable: [upstream.url] }) },
+      routes: [route()],
+    }),
+    { mesh: {} },
+  );
+});
+after(async () => {
+  await gw.close({ drainMs: 100 });
+  await upstream.close();
+});
+
+const NUL_IN_VALUE = 'GET / HTTP/1.1\r\nHost: a\r\nX-Note: a\x00b\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\n\r\n';
+
+for (const listener of ['main', 'mesh'] as const) {
+  test(`${listener} listener: a refused head gets the gateway's JSON error naming the rule, then the connection closes`, async () => {
+    const port = listener === 'main' ? gw.address.port : gw.meshAddress!.port;
+    const n = upstream.received.length;
+    const r = await raw(port, NUL_IN_VALUE);
+    assert.equal(r.responses.length, 1, r.text);
+    assert.equal(r.responses[0]!.status, 400);
+    assert.equal(r.responses[0]!.headers['content-type'], 'application/json');
+    assert.equal(r.responses[0]!.headers.connection, 'close');
+    assert.deepEqual(JSON.parse(r.responses[0]!.body), { error: 'bad_request', reason: 'a header field value has a control byte' });
+    assert.ok(r.closedByServer, 'nothing after a refused head is read');
+    assert.equal(upstream.received.length, n, 'the upstream saw nothing, not even the request behind it');
+  });
+}
+
+test('a head not complete within limits.headersTimeout is 408 request_timeout, in JSON', async () => {
+  const r = await raw(gw, '', { chunks: ['GET / HTTP/1.1\r\n', 'Host: a\r\n'], gapMs: 100, waitMs: 4000 });
+  assert.equal(r.responses.length, 1, r.text);
+  assert.equal(r.responses[0]!.status, 408);
+  assert.equal(JSON.parse(r.responses[0]!.body).error, 'request_timeout');
+  assert.ok(r.closedByServer);
+});
+
+test('an ordinary answer of the gateway keeps the connection: a 404 then a proxied request on it', async () => {
+  const other = await gatewayFor(spec({ services: { svc: service({ stable: [upstream.url] }) }, routes: [route({ match: { host: 'known.example' } })] }));
+  try {
+    const r = await raw(other, 'GET /x HTTP/1.1\r\nHost: unknown.example\r\n\r\nGET /y HTTP/1.1\r\nHost: known.example\r\n\r\n', { responses: 2 });
+    assert.deepEqual(
+      r.responses.map((x) => x.status),
+      [404, 200],
+      r.text,
+    );
+    assert.equal(r.closedByServer, false);
+  } finally {
+    await other.close({ drainMs: 0 });
+  }
+});
