@@ -81,6 +81,11 @@ export class Http1Request {
     return this.#headers;
   }
 
+  /** Builds the header object now: the connection is about to parse the next head over the same offsets. */
+  keepHeaders(): void {
+    if (this.#headers === null) void this.headers;
+  }
+
   get hasBody(): boolean {
     return this.contentLength !== 0;
   }
@@ -95,10 +100,20 @@ const EMPTY = Buffer.alloc(0);
 /** How long a connection we ended waits for the client's side to end too (nginx's lingering_timeout). */
 const LINGER_MS = 5000;
 
+/**
+ * Requests of one connection in flight at once (pipelined): the next head is read while earlier
+ * responses are still being produced, up to this many, as Node's server did; their responses are
+ * held and written in order (ResponseWriter.hold).
+ */
+const MAX_PIPELINED = 8;
+
 const enum State {
+  /** Reading a head (earlier responses may still be in flight). */
   Head,
+  /** Reading a request body. */
   Body,
-  Responding,
+  /** Reading nothing until the responses in flight are complete (a closing or upgrade request, the pipelining bound). */
+  Waiting,
   Closed,
 }
 
@@ -114,8 +129,15 @@ export class Http1Connection {
   #headStartedAt = 0;
   readonly #head: RequestHead;
   readonly #chunked: ChunkedDecoder;
+  /** The last request parsed (whose body may be being read), and its response. */
   #request: Http1Request | null = null;
   #response: ResponseWriter | null = null;
+  /** Responses in flight, in request order: the first writes, the others are held. */
+  readonly #queue: ResponseWriter[] = [];
+  /** An upgrade request parsed behind responses in flight: handed to the handler in its turn. */
+  #deferred: Http1Request | null = null;
+  /** The last request parsed lets the next one be read before its response is complete. */
+  #pipelinable = false;
   #sink: BodySink | null = null;
   #bodyLeft = 0;
   #bodyDone = true;
@@ -147,14 +169,19 @@ export class Http1Connection {
     this.deadline = sweep.now + l.headersTimeoutMs;
   }
 
-  /** The response being produced, or null between requests. */
+  /** The response being written, or null between requests. */
   get response(): ResponseWriter | null {
-    return this.#response;
+    return this.#queue[0] ?? null;
+  }
+
+  /** Every response in flight, in order (the first is being written). */
+  get responses(): readonly ResponseWriter[] {
+    return this.#queue;
   }
 
   /** Waiting for a request with nothing of one received: closing now loses nothing. */
   get idle(): boolean {
-    return this.#state === State.Head && (this.#buf === null || this.#pos >= this.#buf.length);
+    return this.#state === State.Head && this.#queue.length === 0 && (this.#buf === null || this.#pos >= this.#buf.length);
   }
 
   /**
@@ -178,6 +205,7 @@ export class Http1Connection {
     this.#buf = null;
     this.#request = null;
     this.#response = null;
+    this.#queue.length = 0;
     this.deadline = 0;
     this.sweep.delete(this);
     for (const [event, fn] of this.#listeners) this.socket.off(event, fn);
@@ -228,7 +256,7 @@ export class Http1Connection {
       } else if (this.#state === State.Body) {
         this.#readBodyBytes();
       } else {
-        // Responding (or closed): what follows waits until the response is complete.
+        // Waiting (or closed): what follows waits until the responses in flight are complete.
         this.#pause();
         return;
       }
@@ -253,6 +281,8 @@ export class Http1Connection {
       this.#searchFrom = Math.max(start, buf.length - 3);
       return false;
     }
+    // The head's offsets are reused for this one: a request still in flight keeps its fields.
+    this.#request?.keepHeaders();
     const bad = parseRequestHead(buf, start, end, head);
     if (bad !== null) return this.#refuse(bad);
     this.#pos = end;
@@ -274,11 +304,22 @@ export class Http1Connection {
     if (head.chunked) this.#chunked.reset();
     const res = new ResponseWriter(this.socket, { minor: head.minor, head: head.method === 'HEAD', keepAlive: head.keepAlive }, this.#responseDone);
     this.#response = res;
-    this.#state = req.complete ? State.Responding : State.Body;
+    const queue = this.#queue;
+    queue.push(res);
+    if (queue.length > 1) res.hold();
+    this.#pipelinable = head.keepAlive && !head.upgrade && !this.#closing && queue.length < MAX_PIPELINED;
+    this.#state = req.complete ? this.#afterBody() : State.Body;
     // Until the handler asks for the body, nothing more is read.
     if (!req.complete) this.#pause();
-    this.handler.onRequest(req, res);
+    // An upgrade may turn the connection into a tunnel: only once it is the first in line.
+    if (head.upgrade && queue.length > 1) this.#deferred = req;
+    else this.handler.onRequest(req, res);
     return true;
+  }
+
+  /** What follows a request whose body has been read: the next head, or waiting for the responses. */
+  #afterBody(): State {
+    return this.#pipelinable ? State.Head : State.Waiting;
   }
 
   /** The handler wants the body. */
@@ -321,7 +362,8 @@ export class Http1Connection {
     if (typeof r === 'object') {
       // Malformed framing: nothing after it can be trusted. The handler answers 400 if it still can.
       this.#pos = buf.length;
-      this.#state = State.Responding;
+      this.#state = State.Waiting;
+      this.#pipelinable = false;
       this.#response!.closeAfter = true;
       req.bodyRefused = r;
       sink.error(Object.assign(new Error(r.reason), { status: r.status }));
@@ -339,41 +381,59 @@ export class Http1Connection {
   #bodyComplete(): void {
     this.#bodyDone = true;
     this.#request!.complete = true;
-    this.#state = State.Responding;
+    this.#state = this.#afterBody();
     const sink = this.#sink!;
     this.#sink = null;
     sink.end();
-    this.#afterExchange();
   }
 
-  /** ResponseWriter.end() of the current response. */
+  /** ResponseWriter.end() of the first response in line (a held one ends once released). */
   readonly #responseDone = (res: ResponseWriter): void => {
-    if (res === this.#response) this.#afterExchange();
+    if (res === this.#queue[0]) this.#afterResponse();
   };
 
   /**
-   * After the response ended and, normally, the body was read: the next request may be read. A
-   * response that ended before its request's body was read closes the connection (reading the
-   * rest at the client's pace to keep the connection is not worth it; the current gateway does
-   * the same with `Connection: close`).
+   * The first response in line is complete. A response that ended before its request's body was
+   * read closes the connection (reading the rest at the client's pace to keep the connection is not
+   * worth it), and so does one that says so: the requests pipelined behind it are dropped
+   * unanswered, as nothing after a closing answer may be served. Otherwise the next response goes
+   * out, or, with none left, the next request is read.
    */
-  #afterExchange(): void {
-    const res = this.#response;
-    if (res === null || !res.finished) return;
-    if (!this.#bodyDone) {
+  #afterResponse(): void {
+    const queue = this.#queue;
+    const res = queue.shift()!;
+    if (res === this.#response && !this.#bodyDone) {
       res.closeAfter = true;
       const sink = this.#sink;
       this.#sink = null;
       sink?.error(new Error('the response ended before the request body'));
     }
-    this.#request = null;
-    this.#response = null;
-    // The idle timer belonged to that exchange (an upload, a slow reader); between requests the
+    if (res.closeAfter || (this.#closing && queue.length === 0)) {
+      const dropped = queue.splice(0);
+      this.#request = null;
+      this.#response = null;
+      this.#deferred = null;
+      for (const r of dropped) r.owner?.clientClosed();
+      return this.#end();
+    }
+    const next = queue[0];
+    if (next !== undefined) {
+      next.release();
+      const deferred = this.#deferred;
+      if (deferred !== null && next === this.#response) {
+        this.#deferred = null;
+        this.handler.onRequest(deferred, next);
+      }
+      return;
+    }
+    // The idle timer belonged to the exchanges (an upload, a slow reader); between requests the
     // sweep's keep-alive deadline governs.
     if (this.socket.timeout) this.socket.setTimeout(0);
-    if (res.closeAfter || this.#closing) return this.#end();
-    this.#state = State.Head;
-    this.deadline = this.sweep.now + this.sweep.keepAliveTimeoutMs;
+    if (this.#state === State.Waiting) this.#state = State.Head;
+    if (this.#state !== State.Head) return;
+    this.#request = null;
+    this.#response = null;
+    if (this.#headStartedAt === 0) this.deadline = this.sweep.now + this.sweep.keepAliveTimeoutMs;
     this.#paused = false;
     this.socket.resume();
     this.#run();
@@ -394,10 +454,14 @@ export class Http1Connection {
   #refuse(err: ParseError): false {
     this.#state = State.Closed;
     this.#pos = this.#buf?.length ?? 0;
-    const res = new ResponseWriter(this.socket, { minor: 1, head: false, keepAlive: false });
+    this.deadline = 0;
+    const res = new ResponseWriter(this.socket, { minor: 1, head: false, keepAlive: false }, this.#responseDone);
+    // Behind responses still in flight, the refusal waits its turn; the connection ends after it.
+    const queue = this.#queue;
+    queue.push(res);
+    if (queue.length > 1) res.hold();
     this.handler.onRefused(err, res);
-    if (!res.finished) res.end();
-    this.#end();
+    res.end();
     return false;
   }
 
@@ -412,8 +476,8 @@ export class Http1Connection {
     // a request in progress the client is taken as gone, as Node's server and nginx take it (a
     // 499): the exchange aborts its upstream request instead of holding it for nobody. The
     // 'close' that follows tells the body's consumer and the response's owner.
-    if (this.#state === State.Head) this.#end();
-    else if (this.#state !== State.Closed) this.socket.destroy();
+    if (this.idle) this.#end();
+    else if (this.#state !== State.Closed || this.#queue.length > 0) this.socket.destroy();
   }
 
   #onClose(): void {
@@ -425,10 +489,10 @@ export class Http1Connection {
       this.#sink = null;
       sink?.error(new Error('the client closed the connection'));
     }
-    // The response's producer stops (the exchange aborts its upstream request).
-    const res = this.#response;
+    // The responses' producers stop (the exchanges abort their upstream requests).
+    const queue = this.#queue.splice(0);
     this.#response = null;
-    if (res !== null && !res.finished && res.owner !== null) res.owner.clientClosed();
+    for (const res of queue) if (!res.finished && res.owner !== null) res.owner.clientClosed();
   }
 }
 
