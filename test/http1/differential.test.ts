@@ -42,3 +42,9 @@ test(`responses: graylane accepts nothing undici's llhttp refuses and frames ali
     { numRuns: RUNS },
   );
 });
+
+test('found by npm run fuzz: a 1xx saying Connection: close is refused (llhttp reads nothing after it)', () => {
+  const bytes = Buffer.from('HTTP/1.1 100 OK\r\nconnection: Upgrade, close\r\n\r\nHTTP/1.1 200 X\r\nContent-Length: 0\r\n\r\n', 'latin1');
+  assert.equal(divergence('response', bytes, 'GET'), null);
+  assert.equal(undiciDivergence(bytes, 'GET'), null);
+});
