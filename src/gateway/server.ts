@@ -436,13 +436,19 @@ function closeServer(server: net.Server): Promise<void> {
 /**
  * A client connection was idle for spec.timeouts.idleMs (the timer runs only while a client sends
  * a body or is not reading a response). Waiting for upstream response headers is not idleness of
- * the client (the headers timeout governs it), so such a connection is spared; anything else idle
+ * the client (the headers timeout governs it), so a connection whose every request in flight is
+ * complete and waits for its upstream (or, pipelined, for its turn) is spared; anything else idle
  * (a stalled upload, a client that stopped reading) is cut.
  */
 function onConnectionIdle(connection: Http1Connection): void {
-  const ex = connection.response?.owner;
-  if (ex instanceof ProxyExchange && !ex.done && ex.status === 0 && ex.req.complete) return;
-  connection.socket.destroy();
+  const responses = connection.responses;
+  let waiting = responses.length > 0;
+  for (let i = 0; i < responses.length && waiting; i++) {
+    const ex = responses[i]!.owner;
+    // The first is written to the client; the ones behind it (pipelined) only wait their turn.
+    waiting = ex instanceof ProxyExchange && ex.req.complete && (i > 0 || (!ex.done && ex.status === 0));
+  }
+  if (!waiting) connection.socket.destroy();
 }
 
 /** The endpoint origins of each version of a snapshot: passive health never ejects a version's last one. */

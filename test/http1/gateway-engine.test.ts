@@ -9,7 +9,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Gateway } from '../../src/gateway/server.js';
 import { gatewayFor, route, service, spec, startUpstream, type Upstream } from '../gateway/helpers.js';
-import { raw } from '../security/helpers.js';
+import { raw, startRawUpstream } from '../security/helpers.js';
 
 let upstream: Upstream;
 let gw: Gateway;
@@ -67,5 +67,31 @@ test('an ordinary answer of the gateway keeps the connection: a 404 then a proxi
     assert.equal(r.closedByServer, false);
   } finally {
     await other.close({ drainMs: 0 });
+  }
+});
+
+test('a stalled upload pipelined behind a request waiting for its upstream is cut by the idle timeout', async () => {
+  // `/hang` is never answered (the headers timeout, 5 s, is far away); the upload behind it sends
+  // 10 of its 100 bytes and stops. The idle timeout (500 ms) must see the stalled upload, not
+  // spare the connection because the first request is only waiting for its upstream.
+  const hang = await startRawUpstream((socket, head) => {
+    if (head.startsWith('POST')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+  });
+  const g = await gatewayFor(
+    spec({
+      timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 500, tunnelIdleMs: 3_600_000 },
+      services: { svc: service({ stable: [hang.url] }) },
+      routes: [route()],
+    }),
+  );
+  try {
+    const started = performance.now();
+    const r = await raw(g, 'GET /hang HTTP/1.1\r\nHost: a\r\n\r\nPOST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789', { waitMs: 4000 });
+    const waited = performance.now() - started;
+    assert.ok(r.closedByServer, 'the connection is cut');
+    assert.ok(waited < 3000, `cut after ${Math.round(waited)} ms, not at the 5 s headers timeout`);
+  } finally {
+    await g.close({ drainMs: 0 });
+    await hang.close();
   }
 });
