@@ -10,6 +10,8 @@ export type GatewayErrorCode =
   | 'bad_gateway'
   | 'upstream_timeout'
   | 'bad_request'
+  | 'request_timeout'
+  | 'expectation_failed'
   | 'uri_too_long'
   | 'headers_too_large'
   | 'version_not_supported'
@@ -18,6 +20,8 @@ export type GatewayErrorCode =
 
 export const STATUS: Readonly<Record<GatewayErrorCode, number>> = {
   bad_request: 400,
+  request_timeout: 408,
+  expectation_failed: 417,
   uri_too_long: 414,
   headers_too_large: 431,
   version_not_supported: 505,

@@ -12,11 +12,12 @@
  * X-Forwarded-Host are set. Host is passed on as the client sent it, so virtual hosts and absolute
  * URLs built by the upstream keep working (as nginx `proxy_set_header Host $host` would).
  *
- * Responses: hop-by-hop headers are dropped (Node re-frames the body itself); optionally the lane
- * and version are exposed, and a new visitor id cookie is appended after any upstream Set-Cookie.
+ * Responses: hop-by-hop headers and Content-Length are dropped (the engine frames the body itself,
+ * announcing the upstream's length when it has one, see responseLength); optionally the lane and
+ * version are exposed, and a new visitor id cookie is appended after any upstream Set-Cookie.
  *
- * Both directions produce the flat `[name, value, name, value...]` arrays that undici and
- * `res.writeHead` accept without building an object.
+ * Both directions produce the flat `[name, value, name, value...]` arrays that undici and the
+ * engine's response writer take without building an object.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { LANE_BAGGAGE_KEY, encodeBaggageValue, joinHeader, withBaggageLane } from '@graylane/lanes';
@@ -228,6 +229,7 @@ export function clientResponseHeaders(
   let connectionListed: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = latin1(raw[i]!);
+    if (name.length === 14 && name.toLowerCase() === 'content-length') continue;
     if (isHopByHopResponseHeader(name)) {
       if (name.length === 10 && name.toLowerCase() === 'connection') {
         connectionListed = connectionTokens(latin1(raw[i + 1]!));
@@ -241,6 +243,18 @@ export function clientResponseHeaders(
   if (setCookie !== null) out.push('set-cookie', setCookie);
   if (close) out.push('connection', 'close');
   return out;
+}
+
+/**
+ * The upstream response's Content-Length, or -1 without one. undici's parser has already refused a
+ * malformed or repeated one, and a Content-Length beside Transfer-Encoding.
+ */
+export function responseLength(raw: readonly Buffer[]): number {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 14 && latin1(name).toLowerCase() === 'content-length') return Number(latin1(raw[i + 1]!));
+  }
+  return -1;
 }
 
 /** Buffer's own latin1 decoder, which toString('latin1') ends in after its encoding dispatch (undici calls it too). */

@@ -16,7 +16,7 @@
  * request, or only by the fallback: copying production traffic onto production would duplicate its
  * side effects. Copies do not feed passive health. They carry `x-graylane-mirror: 1`.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { dispatch } from '../routing/index.js';
@@ -26,6 +26,14 @@ import type { PoolSet } from './pools.js';
 
 /** Header that marks a mirrored copy, so upstreams can tell copies from real traffic. */
 export const MIRROR_HEADER = 'x-graylane-mirror';
+
+/** What a copy is made of: the client request as routed (src/http1's Http1Request is one). */
+export interface MirrorSource {
+  readonly method: string;
+  /** The normalised request target (before a mesh prefix is cut). */
+  readonly target: string;
+  readonly headers: IncomingHttpHeaders;
+}
 
 /** Outcome counters of mirroring since the gateway started. */
 export interface MirrorCounters {
@@ -58,7 +66,7 @@ export class Mirror {
     route: CompiledRoute,
     lane: string,
     mainVersion: string,
-    req: IncomingMessage,
+    req: MirrorSource,
     ctx: ForwardContext,
     body: Readable | null,
   ): Readable | null {
@@ -76,7 +84,7 @@ export class Mirror {
     headers.push(MIRROR_HEADER, '1');
     const timeouts = snapshot.spec.timeouts;
     const opts: Dispatcher.DispatchOptions = {
-      path: target.endpoint.basePath + req.url,
+      path: target.endpoint.basePath + req.target,
       method: req.method as Dispatcher.HttpMethod,
       headers,
       body: null,

@@ -2,6 +2,12 @@
  * One proxied request: an undici dispatch handler that streams the upstream response straight
  * into the client response.
  *
+ * The exchange is protocol-neutral on the client side: it reads the request through
+ * {@link ClientRequest} and writes the response through {@link ClientResponse}, which graylane's
+ * HTTP/1.1 engine implements (src/http1: Http1Request, ResponseWriter) and an HTTP/2 stream can
+ * implement too. Retry, passive health, mirroring, the access log and the observers live here,
+ * once, for every engine.
+ *
  * This is what undici's `Pool.stream` does internally, minus its per-request AsyncResource, header
  * object, `finished()` listeners and closures: the handler is one object per request and its
  * methods are on the prototype. It uses undici's callback handler interface (onConnect, onHeaders,
@@ -15,20 +21,48 @@
  * full; for the response, onData returns false when the client socket is full and the client's
  * 'drain' resumes undici's parser.
  */
-import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { CompiledRoute, Endpoint } from '../routing/types.js';
 import type { AccessRecord } from './access-log.js';
 import { classifyUpstreamError, errorBody, retryKind, STATUS, type GatewayErrorCode } from './errors.js';
-import { clientResponseHeaders } from './headers.js';
+import { clientResponseHeaders, responseLength } from './headers.js';
 import type { HealthTable } from './health.js';
 import type { ResponseObserver } from './observer.js';
 
-/** The client response class of the gateway's server: it knows its exchange, for abort handling. */
-export class GatewayResponse extends ServerResponse<IncomingMessage> {
-  exchange: ProxyExchange | null = null;
+/** The client's request as an exchange reads it (src/http1's Http1Request is one). */
+export interface ClientRequest {
+  readonly method: string;
+  /** The request target as routed (normalised): what the access log shows. */
+  readonly target: string;
+  /** Its body has been received to the end (true at once without a body). */
+  readonly complete: boolean;
+  /** Why the engine refused the body (a malformed chunked coding), or null. */
+  readonly bodyRefused: { readonly status: number; readonly reason: string } | null;
+}
+
+/**
+ * The client's response as an exchange writes it (src/http1's ResponseWriter is one). The engine
+ * frames it: the exchange passes no Content-Length, Transfer-Encoding or Connection field.
+ */
+export interface ClientResponse {
+  /** Told when the client leaves before the response is complete. */
+  owner: { clientClosed(): void } | null;
+  readonly headSent: boolean;
+  readonly finished: boolean;
+  /** The client is gone: nothing written reaches it. */
+  readonly gone: boolean;
+  /** `length`: the body's bytes, -1 when unknown. `close`: end the connection after this response. */
+  writeHead(status: number, fields: readonly string[], length: number, close?: boolean, reason?: string): void;
+  /** False when the client is not keeping up: wait for onDrain. */
+  write(chunk: Buffer): boolean;
+  onDrain(fn: () => void): void;
+  end(): void;
+  /** Cuts the client connection (a response that cannot be completed). */
+  destroy(): void;
+  /** The client must not stall longer than `ms` for the rest of the exchange. */
+  armIdle(ms: number): void;
 }
 
 /** Gateway-wide things an exchange reports to; one object for the gateway's lifetime. */
@@ -75,7 +109,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   retries = 0;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
-  #drainHooked = false;
+  #idleArmed = false;
   /** The upstream request as dispatched, kept for a retry (the object undici was given, no copy). */
   #request: Dispatcher.DispatchOptions | null = null;
   #target = '';
@@ -83,8 +117,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
 
   constructor(
     readonly sink: ExchangeSink,
-    readonly req: IncomingMessage,
-    readonly res: GatewayResponse,
+    readonly req: ClientRequest,
+    readonly res: ClientResponse,
     readonly route: CompiledRoute,
     readonly lane: string,
     readonly by: string,
@@ -113,12 +147,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     upgrade: string | null = null,
   ): void {
     this.sink.inFlight++;
-    const res = this.res;
-    res.exchange = this;
-    res.on('close', onClientClose);
-    // A pipelined request's response waits behind the earlier ones without a socket, and Node
-    // never emits 'close' on such a response when the client leaves; it destroys the request.
-    if (res.socket === null) this.req.once('close', () => this.#queuedRequestClosed());
+    this.res.owner = this;
     this.#target = target;
     this.#idleMs = idleMs;
     this.#request = {
@@ -139,34 +168,33 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    // 1xx: Node's server has already answered `Expect: 100-continue` itself.
+    // 1xx: the engine sends its own 100 Continue when the body is read; undici passes none here.
     if (statusCode < 200) return true;
     const { res, sink } = this;
-    // A pipelined response still queued whose client left (its request body had already ended,
-    // so no 'close' told us): stop here rather than read a response nobody will get.
-    if (res.socket === null && this.#clientGone()) {
+    if (res.gone) {
       this.clientClosed();
       return false;
     }
     this.#resume = resume;
     if (statusCode >= 500) sink.health.reportFailure(this.endpoint.origin, this.route.service.passiveHealth);
     else sink.health.reportSuccess(this.endpoint.origin);
-    const headers = clientResponseHeaders(rawHeaders, this.exposeLane, this.version, this.setCookie, sink.draining);
+    // Names and values are as undici's parser accepted them; clientResponseHeaders refuses (throws
+    // on) a byte that could not be written back as a field, and undici then calls onError: 502.
+    const headers = clientResponseHeaders(rawHeaders, this.exposeLane, this.version, this.setCookie, false);
     if (sink.debugHeaders !== null) headers.push(...sink.debugHeaders);
-    // writeHead validates names and values: if the upstream sent an invalid one it throws, undici
-    // aborts the request and onError answers 502.
-    res.writeHead(statusCode, statusText, headers);
+    res.writeHead(statusCode, headers, responseLength(rawHeaders), sink.draining, statusText);
     this.status = statusCode;
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.res.write(chunk)) return true;
-    if (!this.#drainHooked) {
-      this.#drainHooked = true;
-      this.res.on('drain', this.#resume!);
+    const res = this.res;
+    if (res.write(chunk)) return true;
+    res.onDrain(this.#resume!);
+    if (!this.#idleArmed) {
+      this.#idleArmed = true;
       // The client is not keeping up: from now on it must not stall longer than the idle timeout.
-      if (this.res.socket !== null) armIdleTimer(this.res.socket, this.#idleMs);
+      res.armIdle(this.#idleMs);
     }
     return false;
   }
@@ -181,20 +209,30 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (this.done) return;
     this.done = true;
     const res = this.res;
-    if (this.#clientGone()) {
+    if (res.gone) {
       // The client went away (an aborted upload ends up here): not the upstream's fault.
       this.status = CLIENT_CLOSED;
+      this.finish();
+      return;
+    }
+    const refused = this.req.bodyRefused;
+    if (refused !== null) {
+      // The client's body framing broke mid-upload: the upstream request is aborted, the client
+      // told why, and the connection closes (nothing after the bad chunk can be framed).
+      this.status = refused.status;
+      if (res.headSent) res.destroy();
+      else sendError(res, refused.status === 431 ? 'headers_too_large' : 'bad_request', true, this.sink.debugHeaders, { reason: refused.reason });
       this.finish();
       return;
     }
     const failure = classifyUpstreamError(err);
     // Failures of our own making (an aborted or malformed request) are not the upstream's.
     if (failure.unhealthy) this.upstreamFailure = failure.code;
-    if (failure.unhealthy && this.status === 0) {
+    if (failure.unhealthy && this.status === 0 && !res.headSent) {
       this.sink.health.reportFailure(this.endpoint.origin, this.route.service.passiveHealth);
       if (this.#retry(err)) return;
     }
-    if (res.headersSent) {
+    if (res.headSent) {
       // Mid-body: the only honest signal left is to cut the client connection.
       res.destroy();
     } else {
@@ -248,23 +286,6 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * The client connection is gone. A pipelined request's response has no socket of its own until
-   * the responses before it are sent, so the connection is then the request's socket. (The
-   * response's socket comes first: undici destroys the request body stream when the upstream
-   * connection fails mid-upload, while the client, holding the response, still waits.)
-   */
-  #clientGone(): boolean {
-    const res = this.res;
-    const socket = res.socket ?? this.req.socket;
-    return res.destroyed || socket === null || socket.destroyed;
-  }
-
-  #queuedRequestClosed(): void {
-    // The request also closes when its body has been read to the end: only a dead connection counts.
-    if (!this.done && this.res.socket === null && this.#clientGone()) this.clientClosed();
-  }
-
-  /**
    * The exchange is over: the observer is told, the access-log line written (unless `log` is
    * false: a tunnel writes it when it closes, see writeLog) and the request leaves the in-flight count.
    */
@@ -282,8 +303,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     const log = this.sink.log;
     if (log === null) return;
     log({
-      method: this.req.method ?? '',
-      path: this.req.url ?? '',
+      method: this.req.method,
+      path: this.req.target,
       route: this.route.name,
       lane: this.lane,
       by: this.by,
@@ -296,34 +317,20 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
 }
 
 /**
- * Arms the idle timeout on a client connection for the rest of the request: an upload that stalls
- * or a response the client stopped reading is cut after `idleMs` without traffic (onSocketIdle).
- * Node's keep-alive handling replaces the timer once the response is done.
- */
-export function armIdleTimer(socket: Socket, idleMs: number): void {
-  if (socket.timeout !== idleMs) socket.setTimeout(idleMs);
-}
-
-function onClientClose(this: GatewayResponse): void {
-  const ex = this.exchange;
-  if (ex !== null && !ex.done) ex.clientClosed();
-}
-
-/**
  * Answers a request with the gateway's own JSON error. `close` asks the client to close the
  * connection (draining); `debugHeaders` are the opt-in worker header, or null.
  */
 export function sendError(
-  res: ServerResponse,
+  res: ClientResponse,
   code: GatewayErrorCode,
   close: boolean,
   debugHeaders: readonly string[] | null,
   fields: Record<string, string | null>,
 ): void {
-  const body = errorBody(code, fields);
-  const headers: string[] = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body))];
-  if (close) headers.push('connection', 'close');
-  if (debugHeaders !== null) headers.push(...debugHeaders);
-  res.writeHead(STATUS[code], headers);
-  res.end(body);
+  const body = Buffer.from(errorBody(code, fields));
+  res.writeHead(STATUS[code], debugHeaders === null ? JSON_FIELDS : [...JSON_FIELDS, ...debugHeaders], body.length, close);
+  res.write(body);
+  res.end();
 }
+
+const JSON_FIELDS: readonly string[] = ['content-type', 'application/json'];

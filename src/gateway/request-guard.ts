@@ -82,6 +82,21 @@ export function checkRequest(req: IncomingMessage, url: string, limits: Readonly
 }
 
 /**
+ * What the HTTP/1.1 engine leaves to the gateway (src/http1 already refused, before the gateway
+ * saw the request, everything checkRequest checks above and everything strict llhttp refuses): the
+ * Host's form, and the path's normalisation. Returns the target to route and forward, or why the
+ * request is refused.
+ */
+export function checkTarget(host: string | undefined, url: string): string | Refusal {
+  if (host !== undefined) {
+    if (hasEmptyLabel(host)) return EMPTY_LABEL;
+    if (!isHostAndPort(host)) return BAD_HOST;
+  }
+  const target = normalizeTarget(url);
+  return typeof target === 'string' ? target : { code: 'bad_request', reason: target.reason };
+}
+
+/**
  * How many `chunked` codings a Transfer-Encoding field value lists (case-insensitive, whitespace
  * and empty list elements ignored, RFC 9110 §5.6.1), or -1 when it lists any other coding.
  */

@@ -1,6 +1,12 @@
 /**
- * The gateway: an HTTP server that matches, marks and dispatches each request against the current
- * Snapshot and proxies it over keep-alive pools.
+ * The gateway: matches, marks and dispatches each request against the current Snapshot and proxies
+ * it over keep-alive pools.
+ *
+ * Every listener (the main one, the mesh one) serves HTTP/1.x through graylane's own engine
+ * (src/http1): a `net.Server` hands each connection to an Http1Connection, which parses heads into
+ * offsets, refuses anything strict llhttp refuses (and more), and hands each request to
+ * #onRequest with the ResponseWriter that frames its answer. The engine needs only a connected
+ * stream socket, so a TLSSocket takes the same path. There is no http.Server in the data plane.
  *
  * The Snapshot is one reference, read once at the start of each request; `swap()` replaces it, so a
  * request sees the old rules or the new, never a mix. Pools, passive health, mirror counters and
@@ -12,25 +18,25 @@
  * `/<service>` prefix, when the service was named by path, is cut from the upstream target.
  */
 import { randomUUID } from 'node:crypto';
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import type { Duplex, Readable } from 'node:stream';
+import net, { type AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { DestinationStream, Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import { Http1Connection, Http1Sweep, type Http1Handler, type Http1Request, type ParseError, type ResponseWriter } from '../http1/index.js';
 import { dispatch, stripMeshPrefix } from '../routing/index.js';
 import type { CompiledRoute, Endpoint, MarkContext, Snapshot } from '../routing/types.js';
 import { openAccessLog, type AccessLog } from './access-log.js';
-import { drainServer } from './drain.js';
 import { STATUS, type GatewayErrorCode } from './errors.js';
 import { clientAddress, compileModifier, upstreamRequestHeaders, visitorCookie, type ForwardContext } from './headers.js';
 import { HealthTable } from './health.js';
 import { Mirror, type MirrorCounters } from './mirror.js';
 import type { ResponseObserver } from './observer.js';
 import { PoolSet } from './pools.js';
-import { armIdleTimer, GatewayResponse, ProxyExchange, sendError, type ExchangeSink } from './proxy.js';
-import { applyServerLimits, checkRequest, limitsOf } from './request-guard.js';
+import { ProxyExchange, sendError, type ExchangeSink } from './proxy.js';
+import { RequestBody } from './request-body.js';
+import { checkTarget, limitsOf } from './request-guard.js';
 import { requestView } from './request-view.js';
-import { requestHeadWithoutUpgrade, tunnelProtocols, UpgradeExchange, type TunnelOptions } from './websocket.js';
+import { tunnelProtocols, UpgradeExchange } from './websocket.js';
 
 export interface GatewayOptions {
   snapshot: Snapshot;
@@ -113,23 +119,18 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
 class GatewayServer implements Gateway {
   readonly health: HealthTable;
-  readonly #server: http.Server<typeof IncomingMessage, typeof GatewayResponse>;
-  readonly #meshServer: http.Server<typeof IncomingMessage, typeof GatewayResponse> | null;
+  readonly #server: net.Server;
+  readonly #meshServer: net.Server | null;
+  /** Deadlines (head timeout, keep-alive) of every connection of both listeners: one timer. */
+  readonly #sweep = new Http1Sweep(KEEP_ALIVE_TIMEOUT_MS);
   readonly #pools: PoolSet;
   readonly #mirror: Mirror;
   readonly #sink: ExchangeSink;
   readonly #markContext: MarkContext;
   readonly #logger: Logger | undefined;
   readonly #accessLog: AccessLog | null;
-  /** Client connections Node's server handed over with an upgrade request: tunnels, and upgrades not yet answered. */
-  readonly #detached = new Set<Duplex>();
-  /**
-   * Client connections the gateway answered with `Connection: close`. Node goes on parsing requests
-   * pipelined behind that answer (it is queued while an earlier response is still in flight) and
-   * emits them: they are dropped unanswered, so nothing is served from a connection whose framing
-   * the gateway gave up on (a transfer coding it cannot read, a body it did not read).
-   */
-  readonly #closingConnections = new WeakSet<Duplex>();
+  /** Read by each connection when it opens (and by each head for its timeout): reloads apply to the next. */
+  readonly #limits = () => limitsOf(this.#snapshot.spec);
   #snapshot: Snapshot;
   #address = { host: '', port: 0 };
   #meshAddress: { host: string; port: number } | null = null;
@@ -165,28 +166,21 @@ class GatewayServer implements Gateway {
     this.#meshServer = opts.mesh === undefined ? null : this.#createServer(true);
   }
 
-  #createServer(mesh: boolean): http.Server<typeof IncomingMessage, typeof GatewayResponse> {
-    const server = http.createServer<typeof IncomingMessage, typeof GatewayResponse>(
-      {
-        ServerResponse: GatewayResponse,
-        // A 1 GiB upload may take longer than Node's default 5 minutes; idleness is bounded instead.
-        requestTimeout: 0,
-        maxHeaderSize: limitsOf(this.#snapshot.spec).maxHeaderBytes,
-        // How often Node enforces headersTimeout (default every 30 s, which would let a slowloris
-        // outlive a 10 s limit by half a minute). Only connections still sending a head are checked.
-        connectionsCheckingInterval: 1000,
-      },
-      (req, res) => this.#onRequest(req, res, mesh),
-    );
-    server.keepAliveTimeout = 75_000;
-    applyServerLimits(server, limitsOf(this.#snapshot.spec));
-    // No server-wide socket timeout (server.timeout stays 0): Node would then re-arm a timer on
-    // every request and refresh it on every read and write. The idle timeout is armed only where
-    // a client can stall us: while it sends a body, and while it is not reading a response (see
-    // armIdleTimer). Between requests keepAliveTimeout governs, during the head headersTimeout.
-    server.on('timeout', onSocketIdle);
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(server, req, socket as Socket, head, mesh));
-    return server;
+  /**
+   * A listener. `allowHalfOpen`: the engine, not Node, decides what a client's FIN means (the end
+   * of an idle connection, or a client gone mid-request: 499 and the upstream request aborted).
+   */
+  #createServer(mesh: boolean): net.Server {
+    const handler: Http1Handler = {
+      onRequest: (req, res) => this.#onRequest(req, res, mesh),
+      onRefused: (err, res) => this.#onRefused(err, res),
+      onTimeout: onConnectionIdle,
+    };
+    return net.createServer({ allowHalfOpen: true }, (socket) => {
+      // A connection accepted while draining is not served (the listener is closing).
+      if (this.#closing !== null) return void socket.destroy();
+      new Http1Connection(socket, handler, this.#limits, this.#sweep);
+    });
   }
 
   async listen(host: string, port: number): Promise<void> {
@@ -226,30 +220,32 @@ class GatewayServer implements Gateway {
     const origins = originsOf(snapshot);
     this.#pools.retain(origins, snapshot.spec.timeouts.connectMs);
     this.health.track(versionOriginsOf(snapshot));
-    // The idle timeout is read per request; these limits apply to connections accepted from now on.
-    applyServerLimits(this.#server, limitsOf(snapshot.spec));
-    if (this.#meshServer !== null) applyServerLimits(this.#meshServer, limitsOf(snapshot.spec));
   }
 
-  /** A request: `upgrade` is set for an upgrade request, whose response is on the raw connection (#serveUpgrade). */
-  #onRequest(req: IncomingMessage, res: GatewayResponse, mesh: boolean, upgrade: TunnelOptions | null = null): void {
-    // Node closes the connection once the answer that asked for it is out.
-    if (this.#closingConnections.has(req.socket)) return;
+  /** A request the engine parsed (its head is valid HTTP/1.x, within the limits). */
+  #onRequest(req: Http1Request, res: ResponseWriter, mesh: boolean): void {
     const snapshot = this.#snapshot;
     const started = this.#sink.log === null && this.#sink.observer === null ? 0 : performance.now();
     try {
-      let url = req.url!;
-      // Origin form only: a reverse proxy has no business with absolute-form or `*` targets.
-      if (url.charCodeAt(0) !== 47 /* / */) {
-        return this.#answer(req, res, 'bad_request', started, null, { reason: 'the request target must be a path' });
-      }
-      const checked = checkRequest(req, url, limitsOf(snapshot.spec));
+      const reqHeaders = req.headers;
+      let url = req.target;
+      const checked = checkTarget(reqHeaders.host, url);
       if (typeof checked !== 'string') {
         return this.#answer(req, res, checked.code, started, null, { reason: checked.reason }, checked.close === true);
       }
       // Mirror copies, the access log and mesh prefix stripping all read the normalised target.
-      if (checked !== url) req.url = url = checked;
-      const view = requestView(url, req.headers);
+      if (checked !== url) req.target = url = checked;
+      // An upgrade (WebSocket) is tunnelled only over HTTP/1.1, without a body, to protocols other
+      // than HTTP/2's; otherwise the request is served as the plain request it also is.
+      let upgrade: string | null = null;
+      if (req.upgrade) {
+        const protocols = tunnelProtocols(reqHeaders.upgrade);
+        if (protocols === null) {
+          return this.#answer(req, res, 'bad_request', started, null, { reason: 'the Upgrade header must be a list of protocols' });
+        }
+        if (protocols !== '' && req.minor === 1 && !req.hasBody) upgrade = protocols;
+      }
+      const view = requestView(url, reqHeaders);
       let route: CompiledRoute | undefined;
       if (mesh) {
         const named = snapshot.mesh?.match(view.host, view.path);
@@ -274,10 +270,10 @@ class GatewayServer implements Gateway {
         lane: mark.lane,
         trustLane: route.trustLane,
         modifier: mark.headers === undefined ? null : compileModifier(mark.headers),
-        clientAddress: clientAddress(req.socket.remoteAddress),
+        clientAddress: clientAddress(req.connection.socket.remoteAddress),
         proto: 'http',
       };
-      const headers = upstreamRequestHeaders(req.headers, ctx);
+      const headers = upstreamRequestHeaders(reqHeaders, ctx);
       const cookie = route.visitorCookie;
       const exchange = new (upgrade === null ? ProxyExchange : UpgradeExchange)(
         this.#sink,
@@ -294,30 +290,24 @@ class GatewayServer implements Gateway {
       );
       const timeouts = snapshot.spec.timeouts;
       if (upgrade !== null) {
-        // No body (#serveUpgrade serves those without upgrade) and no mirror copy: a copy cannot upgrade.
-        (exchange as UpgradeExchange).tunnel = upgrade;
-        exchange.dispatch(this.#pools.get(endpoint.origin), url, headers, null, timeouts.headersMs, timeouts.idleMs, upgrade.protocols);
+        // No body (served without upgrade otherwise) and no mirror copy: a copy cannot upgrade.
+        (exchange as UpgradeExchange).tunnel = { protocols: upgrade, connection: req.connection, idleMs: timeouts.tunnelIdleMs };
+        exchange.dispatch(this.#pools.get(endpoint.origin), url, headers, null, timeouts.headersMs, timeouts.idleMs, upgrade);
         return;
       }
       let body: Readable | null = null;
-      if (hasBody(req)) {
-        body = req;
-        armIdleTimer(req.socket, timeouts.idleMs);
+      if (req.hasBody) {
+        body = new RequestBody(req);
+        // An upload that stalls is cut after the idle timeout (onConnectionIdle).
+        res.armIdle(timeouts.idleMs);
       }
       const mirrorLane = route.mirrorLane();
       if (mirrorLane !== null) body = this.#mirror.copy(snapshot, route, mirrorLane, target.version, req, ctx, body);
-      exchange.dispatch(
-        this.#pools.get(endpoint.origin),
-        url,
-        headers,
-        body,
-        timeouts.headersMs,
-        timeouts.idleMs,
-      );
+      exchange.dispatch(this.#pools.get(endpoint.origin), url, headers, body, timeouts.headersMs, timeouts.idleMs);
     } catch (err) {
       // A bug of ours must cost one request, not the process.
-      this.#logger?.error({ err, url: req.url }, 'internal error while routing a request');
-      if (!res.headersSent) this.#answer(req, res, 'internal_error', started, null, {});
+      this.#logger?.error({ err, url: req.target }, 'internal error while routing a request');
+      if (!res.headSent) this.#answer(req, res, 'internal_error', started, null, {});
       else res.destroy();
     }
   }
@@ -334,28 +324,32 @@ class GatewayServer implements Gateway {
     return { version: target.version, endpoint: target.endpoint, pool: this.#pools.get(target.endpoint.origin) };
   }
 
+  /**
+   * A head the engine refused (malformed, ambiguous framing, over a limit, too slow): the answer
+   * names the rule broken, and the connection closes (what follows it cannot be framed).
+   */
+  #onRefused(err: ParseError, res: ResponseWriter): void {
+    sendError(res, REFUSAL_CODE[err.status] ?? 'bad_request', true, this.#sink.debugHeaders, { reason: err.reason });
+  }
+
   /** The gateway answers a request itself (no upstream involved). */
   #answer(
-    req: IncomingMessage,
-    res: GatewayResponse,
+    req: Http1Request,
+    res: ResponseWriter,
     code: GatewayErrorCode,
     started: number,
     route: CompiledRoute | null,
     fields: Record<string, string | null>,
     close = false,
   ): void {
-    // A body left unread would have to be read to its end to keep the connection (Node does, at
-    // any pace the client likes): close it instead, as onError does for a failed upstream call.
-    if (close || (hasBody(req) && !req.complete)) {
-      this.#closingConnections.add(req.socket);
-      close = true;
-    }
-    sendError(res, code, close || this.#sink.draining, this.#sink.debugHeaders, fields);
+    // A body left unread would have to be read to its end to keep the connection (at any pace
+    // the client likes): the connection closes instead, as for a failed upstream call.
+    sendError(res, code, close || !req.complete || this.#sink.draining, this.#sink.debugHeaders, fields);
     const log = this.#sink.log;
     if (log !== null) {
       log({
-        method: req.method ?? '',
-        path: req.url ?? '',
+        method: req.method,
+        path: req.target,
         route: route === null ? '' : route.name,
         lane: typeof fields.lane === 'string' ? fields.lane : '',
         by: '',
@@ -367,108 +361,60 @@ class GatewayServer implements Gateway {
     }
   }
 
-  /**
-   * An upgrade request, with the raw connection Node's server let go of (it no longer parses HTTP
-   * on it). The connection is the gateway's until it becomes a tunnel and closes, or goes back to
-   * the server after an ordinary answer (src/gateway/websocket.ts).
-   */
-  #onUpgrade(server: HttpServer, req: IncomingMessage, socket: Socket, head: Buffer, mesh: boolean): void {
-    const detached = this.#detached;
-    detached.add(socket);
-    const forget = () => detached.delete(socket);
-    socket.on('close', forget);
-    // Node removed its own listeners: an error must not go unhandled, and a timer armed on the
-    // connection (a client not reading, an idle tunnel) ends it.
-    socket.on('error', destroySocket);
-    socket.on('timeout', destroySocket);
-    afterEarlierResponses(socket, () => this.#serveUpgrade(server, req, socket, head, mesh, forget));
-  }
-
-  #serveUpgrade(server: HttpServer, req: IncomingMessage, socket: Socket, head: Buffer, mesh: boolean, forget: () => void): void {
-    // The client left while earlier responses on its connection were being sent.
-    if (socket.destroyed) return;
-    // One of those answers closes the connection: no tunnel, no answer, once it is out.
-    if (this.#closingConnections.has(socket)) return void socket.destroySoon();
-    // Node may have armed its keep-alive timer after an earlier response; the exchange arms its own.
-    socket.setTimeout(0);
-    const protocols = tunnelProtocols(req.headers.upgrade);
-    if (protocols === '' || req.httpVersion !== '1.1' || hasBody(req)) {
-      // Served as the plain request it also is: the server parses it again, without the upgrade.
-      return this.#returnToServer(server, socket, head, requestHeadWithoutUpgrade(req), forget);
-    }
-    const res = new GatewayResponse(req);
-    // What Node's server would decide: HTTP/1.1 keeps the connection unless the client said close.
-    // No `Keep-Alive: timeout=` hint: back in the server, the connection waits for its next request
-    // as a new one does (limits.headersTimeout), not for keepAliveTimeout.
-    res.shouldKeepAlive = !/(?:^|,)\s*close\s*(?:,|$)/i.test(req.headers.connection ?? '');
-    res.assignSocket(socket);
-    // Node's server tells a response its connection drained; it removed that listener with the rest.
-    const drained = () => {
-      if (res.writableNeedDrain) res.emit('drain');
-    };
-    socket.on('drain', drained);
-    // An ordinary answer (no 101): once it is sent, the next request on the connection is the
-    // server's to parse. A 101 detaches the response unfinished (UpgradeExchange.onUpgrade).
-    res.once('finish', () => {
-      socket.off('drain', drained);
-      res.detachSocket(socket);
-      if ((res as unknown as { _last: boolean })._last) socket.destroySoon();
-      else this.#returnToServer(server, socket, head, null, forget);
-    });
-    if (protocols === null) {
-      const started = this.#sink.log === null ? 0 : performance.now();
-      return this.#answer(req, res, 'bad_request', started, null, { reason: 'the Upgrade header must be a list of protocols' });
-    }
-    this.#onRequest(req, res, mesh, { protocols, head, idleMs: this.#snapshot.spec.timeouts.tunnelIdleMs });
-  }
-
-  /**
-   * Hands a detached connection back to Node's HTTP server, which parses requests on it again as
-   * on a new connection (the 'connection' event is documented for injecting connections):
-   * `replay` (a request head to parse first), then `head` (bytes already read after the upgrade
-   * request), then whatever the client sends next.
-   */
-  #returnToServer(server: HttpServer, socket: Socket, head: Buffer, replay: string | null, forget: () => void): void {
-    forget();
-    socket.off('close', forget);
-    socket.off('error', destroySocket);
-    socket.off('timeout', destroySocket);
-    socket.setTimeout(0);
-    if (head.length > 0) socket.unshift(head);
-    if (replay !== null) socket.unshift(Buffer.from(replay, 'latin1'));
-    server.emit('connection', socket);
-  }
-
   close(opts: { drainMs?: number } = {}): Promise<void> {
     this.#closing ??= this.#drain(opts.drainMs ?? this.#snapshot.spec.drainMs);
     return this.#closing;
   }
 
+  /**
+   * Stops both listeners, lets in-flight requests finish with `Connection: close`, closes every
+   * connection as it falls idle, and at `drainMs` cuts what is left (tunnels included).
+   */
   async #drain(drainMs: number): Promise<void> {
     const sink = this.#sink;
     sink.draining = true;
+    const closed = Promise.all([closeServer(this.#server), this.#meshServer === null ? null : closeServer(this.#meshServer)]);
+    for (const c of [...this.#sweep.connections()]) c.closeWhenIdle();
     const idle =
       sink.inFlight === 0
         ? Promise.resolve()
         : new Promise<void>((resolve) => {
             sink.onIdle = resolve;
           });
-    const drain = {
-      drainMs,
-      idle,
-      onDeadline: () => {
-        for (const t of this.#detached) t.destroy();
-      },
-    };
-    await Promise.all([drainServer(this.#server, drain), this.#meshServer?.listening ? drainServer(this.#meshServer, drain) : null]);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      timer = setTimeout(() => resolve('deadline'), drainMs);
+    });
+    // Upgraded tunnels (WebSockets) also hold the listeners open: they get until the deadline.
+    if ((await Promise.race([idle.then(() => closed), deadline])) === 'deadline') {
+      for (const c of [...this.#sweep.connections()]) c.socket.destroy();
+      for (const socket of [...sink.tunnels.keys()]) socket.destroy();
+    }
+    clearTimeout(timer);
+    await closed;
+    this.#sweep.stop();
     // Mirror copies still in flight are cut: they must not hold the process.
     await this.#pools.close(true);
     await this.#accessLog?.close();
   }
 }
 
+/** How long an idle keep-alive connection is kept (Node's server had 75 s here too). */
+const KEEP_ALIVE_TIMEOUT_MS = 75_000;
+
+/** The gateway's error code for each status the engine refuses a head with. */
+const REFUSAL_CODE: Readonly<Partial<Record<number, GatewayErrorCode>>> = {
+  400: 'bad_request',
+  408: 'request_timeout',
+  414: 'uri_too_long',
+  417: 'expectation_failed',
+  431: 'headers_too_large',
+  501: 'not_implemented',
+  505: 'version_not_supported',
+};
+
 /** Starts `server` listening; resolves with the address it got. */
-function listenOn(server: http.Server<typeof IncomingMessage, typeof GatewayResponse>, host: string, port: number): Promise<{ host: string; port: number }> {
+function listenOn(server: net.Server, host: string, port: number): Promise<{ host: string; port: number }> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -479,45 +425,30 @@ function listenOn(server: http.Server<typeof IncomingMessage, typeof GatewayResp
   });
 }
 
-/** A request body follows the head (RFC 9112 §6.3): Transfer-Encoding, or a non-zero Content-Length. */
-function hasBody(req: IncomingMessage): boolean {
-  const h = req.headers;
-  if (h['transfer-encoding'] !== undefined) return true;
-  const length = h['content-length'];
-  return length !== undefined && length !== '0';
+/** Resolves once `server` stopped listening and its last connection closed. */
+function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+  });
 }
 
 /**
- * A client connection was idle for spec.timeouts.idleMs. Waiting for upstream response headers is
- * not idleness of the client (the headers timeout governs it), so such a connection is spared;
- * anything else idle (a stalled upload, a client that stopped reading) is cut.
+ * A client connection was idle for spec.timeouts.idleMs (the timer runs only while a client sends
+ * a body or is not reading a response). Waiting for upstream response headers is not idleness of
+ * the client (the headers timeout governs it), so a connection whose every request in flight is
+ * complete and waits for its upstream (or, pipelined, for its turn) is spared; anything else idle
+ * (a stalled upload, a client that stopped reading) is cut.
  */
-function onSocketIdle(socket: Socket): void {
-  // Node keeps the response being written on `_httpMessage`; its own timeout handling reads it too.
-  const res = (socket as Socket & { _httpMessage?: unknown })._httpMessage;
-  if (res instanceof GatewayResponse) {
-    const ex = res.exchange;
-    if (ex !== null && !ex.done && ex.status === 0 && ex.req.complete) return;
+function onConnectionIdle(connection: Http1Connection): void {
+  const responses = connection.responses;
+  let waiting = responses.length > 0;
+  for (let i = 0; i < responses.length && waiting; i++) {
+    const ex = responses[i]!.owner;
+    // The first is written to the client; the ones behind it (pipelined) only wait their turn.
+    waiting = ex instanceof ProxyExchange && ex.req.complete && (i > 0 || (!ex.done && ex.status === 0));
   }
-  socket.destroy();
-}
-
-type HttpServer = http.Server<typeof IncomingMessage, typeof GatewayResponse>;
-
-function destroySocket(this: Duplex): void {
-  this.destroy();
-}
-
-/**
- * Runs `then` once the responses to the requests before the upgrade request on this connection
- * are sent (Node emits 'upgrade' as soon as it parses the request, pipelined or not), or the
- * connection is gone. Node keeps the response being written on `_httpMessage` and gives the socket
- * to the next queued one when it finishes, before that one's 'close'.
- */
-function afterEarlierResponses(socket: Socket, then: () => void): void {
-  const pending = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-  if (pending == null || socket.destroyed) return then();
-  pending.once('close', () => afterEarlierResponses(socket, then));
+  if (!waiting) connection.socket.destroy();
 }
 
 /** The endpoint origins of each version of a snapshot: passive health never ejects a version's last one. */

@@ -2,20 +2,21 @@
  * Protocol upgrades (WebSocket): routed, marked and dispatched like any request; tunnelled only once
  * the upstream has switched protocols.
  *
- * Node's server hands an upgrade request over with its raw connection and stops parsing HTTP on it.
- * The gateway sends the request upstream through the endpoint's pool, with undici's `upgrade`
- * option, so the connect and headers timeouts apply as to any request (504), and then:
- * - the upstream answers `101` and switches to a protocol the client asked for: the 101 is passed
- *   to the client and bytes are piped both ways until either side closes or nothing moves for
- *   `timeouts.tunnelIdle`;
+ * The HTTP/1.1 engine (src/http1) parses an upgrade request like any other and keeps its
+ * connection: bytes the client sends after the head stay unread. The gateway sends the request
+ * upstream through the endpoint's pool, with undici's `upgrade` option, so the connect and headers
+ * timeouts apply as to any request (504), and then:
+ * - the upstream answers `101` and switches to a protocol the client asked for: the engine lets go
+ *   of the connection (Http1Connection.detach, which hands over the bytes read after the head), the
+ *   101 is passed to the client and bytes are piped both ways until either side closes or nothing
+ *   moves for `timeouts.tunnelIdle`;
  * - anything else (a 200, a 426, a 502 of the gateway's own...) is an ordinary response: written to
- *   the client as any other, after which the connection goes back to Node's HTTP server, which
- *   parses the next request on it (routed, normalised and logged like every request). Without
- *   this, a `200` to an upgrade request would leave a raw tunnel to that upstream for every later
- *   request on the connection.
+ *   the client as any other, after which the engine parses the next request on the connection
+ *   (routed, normalised and logged like every request). Without this, a `200` to an upgrade
+ *   request would leave a raw tunnel to that upstream for every later request on the connection.
  *
- * Not upgraded, but served as a plain request (the connection handed back to the server with the
- * request head re-serialised without `Upgrade`; RFC 9110 §7.8 lets a server ignore Upgrade):
+ * Not upgraded, but served as a plain request (its Upgrade and Connection fields are hop-by-hop
+ * and not forwarded; RFC 9110 §7.8 lets a server ignore Upgrade):
  * `h2c` (HTTP/2 inside the tunnel would carry requests the gateway never sees: "h2c smuggling"),
  * an HTTP/1.0 request (§7.8: Upgrade must be ignored there), and a request with a body (its bytes
  * would otherwise be taken for the next request or the new protocol).
@@ -23,10 +24,11 @@
  * `exposeLane` and visitor cookies do not apply to a 101. A tunnel does not depend on the snapshot,
  * so it survives reloads.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { Http1Connection } from '../http1/index.js';
 import { CLIENT_CLOSED, ProxyExchange } from './proxy.js';
 
 /** A protocol token of RFC 9110 §7.8: `name` or `name/version`, each a token. */
@@ -55,8 +57,9 @@ export function tunnelProtocols(upgrade: string | undefined): string | null {
 /**
  * The request head of `req` without its upgrade: `Upgrade` and `HTTP2-Settings` dropped, and the
  * `upgrade` and `http2-settings` options removed from `Connection` (its other options still name
- * hop-by-hop headers). Everything else, body framing included, is kept as the client sent it, so the
- * server parses the same request minus the upgrade.
+ * hop-by-hop headers). Everything else, body framing included, is kept as the client sent it.
+ * (Node's server needed this to parse an upgrade request again as a plain one; graylane's engine
+ * serves it as one directly. Kept for the unit test that pins the rewrite.)
  */
 export function requestHeadWithoutUpgrade(req: IncomingMessage): string {
   let head = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
@@ -99,8 +102,8 @@ export function switchesToAsked(switched: string, asked: string): boolean {
 export interface TunnelOptions {
   /** The protocols asked for, as sent upstream (see tunnelProtocols). */
   protocols: string;
-  /** Bytes the client sent after the request head, before the upstream answered. */
-  head: Buffer;
+  /** The client's connection, which becomes the tunnel's on a 101 (with the bytes read after the head). */
+  connection: Http1Connection;
   /** An open tunnel with no byte in either direction for this long is closed. */
   idleMs: number;
 }
@@ -128,10 +131,8 @@ export class UpgradeExchange extends ProxyExchange {
       this.onError(Object.assign(new Error('the upstream switched to a protocol the client did not ask for'), { code: 'GRAYLANE_BAD_UPGRADE' }));
       return;
     }
-    const res = this.res as ServerResponse;
-    const client = res.socket;
     this.done = true;
-    if (client === null || client.destroyed) {
+    if (this.res.gone) {
       upstream.destroy();
       this.status = CLIENT_CLOSED;
       this.finish();
@@ -139,14 +140,15 @@ export class UpgradeExchange extends ProxyExchange {
     }
     this.status = 101;
     this.sink.health.reportSuccess(this.endpoint.origin);
-    // The connection is the tunnel's from here: the response object lets go of it unwritten.
-    res.detachSocket(client);
+    // The connection is the tunnel's from here: the engine lets go of it, its response unwritten.
+    const client = options.connection.socket;
+    const early = options.connection.detach();
     this.finish(false);
     client.write(head, 'latin1');
     const tunnels = this.sink.tunnels;
     tunnels.set(client, { service: this.route.service.name, version: this.version });
     client.once('close', () => tunnels.delete(client));
-    joinTunnel(client, upstream, options.head, options.idleMs, () => this.writeLog());
+    joinTunnel(client, upstream, early, options.idleMs, () => this.writeLog());
   }
 }
 
@@ -176,7 +178,7 @@ function switchingHead(statusCode: number, rawHeaders: Buffer[], asked: string):
 /**
  * Pipes bytes both ways between the client and the upstream. An error or close on either side
  * closes both; so does `idleMs` without a byte in either direction (every byte is a read or a write
- * of the client socket, which is where the timer runs; the caller's 'timeout' listener destroys it).
+ * of the client socket, which is where the timer runs).
  */
 function joinTunnel(client: Socket, upstream: Duplex, head: Buffer, idleMs: number, onEnd: () => void): void {
   let ended = false;
@@ -191,6 +193,7 @@ function joinTunnel(client: Socket, upstream: Duplex, head: Buffer, idleMs: numb
   upstream.on('close', end);
   client.on('error', end);
   client.on('close', end);
+  client.on('timeout', end);
   client.setTimeout(idleMs);
   (upstream as Socket).setNoDelay?.(true);
   if (head.length > 0) upstream.write(head);

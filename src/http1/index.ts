@@ -8,5 +8,5 @@ export { RequestHead, parseRequestHead, type HeadLimits } from './request-head.j
 export { ResponseHead, parseResponseHead } from './response-head.js';
 export { ChunkedDecoder, type DataSink } from './chunked.js';
 export { headerObject, rawHeaders } from './header-object.js';
-export { ResponseWriter, type ResponseTarget } from './response-writer.js';
+export { ResponseWriter, type ResponseOwner, type ResponseTarget } from './response-writer.js';
 export { Http1Connection, Http1Request, Http1Sweep, type BodySink, type ConnectionLimits, type Http1Handler } from './server-connection.js';

@@ -78,7 +78,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, head: 
   // `*` names no resource a route could match.
   if (buf[p] !== 0x2f /* / */) return buf[p] === SP ? E.TARGET_EMPTY : E.TARGET_FORM;
   while (TARGET[buf[p]!] === 1) p++;
-  if (buf[p] !== SP) return E.TARGET;
+  if (buf[p] !== SP) return buf[p] === CR && buf[p + 1] === LF ? E.HTTP09 : E.TARGET;
   if (p - targetStart > limits.maxUrlBytes) return E.TARGET_TOO_LONG;
   const targetEnd = p++;
 
@@ -89,7 +89,9 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, head: 
   if (major < 0 || major > 9 || minor < 0 || minor > 9) return E.VERSION;
   p += 8;
   if (buf[p] !== CR || buf[p + 1] !== LF) return buf[p] === LF ? E.BARE_LF : E.LINE_END;
-  if (major !== 1 || minor > 1) return E.VERSION_UNSUPPORTED;
+  // llhttp knows 1.0, 1.1 and 2.0 (and 0.9): a 2.0 request line is a version it parses and this
+  // listener does not serve (505); anything else is no HTTP version at all (400), as for llhttp.
+  if (major !== 1 || minor > 1) return major === 2 && minor === 0 ? E.VERSION_UNSUPPORTED : E.VERSION;
   p += 2;
 
   const fields = head.fields;
@@ -123,6 +125,10 @@ function framing(buf: Buffer, head: RequestHead): ParseError | null {
   let upgradeToken = false;
   let upgradeField = false;
   let expectContinue = false;
+  /** A coding this gateway does not decode: 501, unless the head is refused for a reason found later (CL with TE). */
+  let unknownCoding: ParseError | null = null;
+  /** A Transfer-Encoding field with no coding in it (RFC 9110 §5.6.1: empty list elements are ignored). */
+  let teEmpty = false;
   for (let i = 0; i < f.count; i++) {
     const ns = f.nameStart(i);
     const ne = f.nameEnd(i);
@@ -163,10 +169,16 @@ function framing(buf: Buffer, head: RequestHead): ParseError | null {
         if (equalsLower(buf, ns, ne, 'transfer-encoding')) {
           // Several fields form one list (RFC 9110 §5.3): `chunked` must be its last member and
           // appear once; any other coding is one this gateway does not decode (501, RFC 9112 §6.1).
-          const bad = tabAfter(buf, ve) ? E.TE_SYNTAX : codings(buf, vs, ve, chunked);
-          if (bad !== null) return bad;
+          if (tabAfter(buf, ve)) return E.TE_SYNTAX;
+          if (isEmptyList(buf, vs, ve)) {
+            teEmpty = true;
+            break;
+          }
           te = true;
-          chunked = true;
+          const bad = codings(buf, vs, ve, chunked);
+          if (bad === E.TE_CODING) unknownCoding ??= bad;
+          else if (bad !== null) return bad;
+          else chunked = true;
         }
         break;
     }
@@ -175,6 +187,9 @@ function framing(buf: Buffer, head: RequestHead): ParseError | null {
   if (te) {
     if (head.minor === 0) return E.TE_HTTP10;
     if (contentLength !== -1) return E.CL_AND_TE;
+    if (unknownCoding !== null) return unknownCoding;
+  } else if (teEmpty) {
+    return E.TE_SYNTAX; // Transfer-Encoding present, naming no coding at all
   }
   head.host = host;
   head.chunked = chunked;
@@ -183,6 +198,12 @@ function framing(buf: Buffer, head: RequestHead): ParseError | null {
   head.upgrade = upgradeToken && upgradeField;
   head.expectContinue = expectContinue;
   return null;
+}
+
+/** The value is only whitespace and commas: a list with no element. */
+function isEmptyList(buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i] !== SP && buf[i] !== HTAB && buf[i] !== 0x2c) return false;
+  return true;
 }
 
 /**
@@ -202,7 +223,11 @@ export function tabAfter(buf: Uint8Array, valueEnd: number): boolean {
  */
 export function codings(buf: Uint8Array, start: number, end: number, after: boolean): ParseError | null {
   let seenChunked = after;
-  for (let s = start; ; s++) {
+  // Empty elements before the first coding are ignored (`, chunked`, RFC 9110 §5.6.1), as llhttp
+  // does; after a coding a comma must introduce another (`chunked,` is refused).
+  let s = start;
+  while (s < end && (buf[s] === SP || buf[s] === HTAB || buf[s] === 0x2c)) s++;
+  for (; ; s++) {
     // A member is required here: at the start and after every comma (no empty members, no trailing comma).
     while (s < end && (buf[s] === SP || buf[s] === HTAB)) s++;
     const t0 = s;

@@ -93,6 +93,9 @@ function framing(buf: Buffer, head: ResponseHead, method: string): ParseError | 
   }
   if (te && contentLength !== -1) return E.RESPONSE_FRAMING;
   const status = head.status;
+  // An interim response that closes the connection leaves the final one nowhere to go: llhttp
+  // reads nothing after it (found by `npm run fuzz`), so graylane refuses it outright.
+  if (status < 200 && status !== 101 && close) return E.RESPONSE_FRAMING;
   head.keepAlive = !close && (head.minor === 1 || keepAliveToken);
   head.contentLength = 0;
   if (method === 'HEAD' || status < 200 || status === 204 || status === 304) {

@@ -27,7 +27,14 @@ export interface ResponseTarget {
   keepAlive: boolean;
 }
 
+/** Told when the client connection closes before the response is complete (the exchange aborts upstream). */
+export interface ResponseOwner {
+  clientClosed(): void;
+}
+
 export class ResponseWriter {
+  /** Who produces this response; told if the client leaves first. */
+  owner: ResponseOwner | null = null;
   /** Headers sent (or held to be sent with the first bytes). */
   headSent = false;
   /** The response is complete. */
@@ -39,6 +46,15 @@ export class ResponseWriter {
   #pendingHead: string | null = null;
   #chunked = false;
   #bodyless = false;
+  /**
+   * While the responses to earlier pipelined requests are being written, this one is held: its
+   * bytes are kept (write() returns false, so its producer pauses after one chunk) and written in
+   * order on release(). Null when not held, the usual case.
+   */
+  #held: Buffer[] | null = null;
+  #heldInterim: string | null = null;
+  #heldEnd = false;
+  #onRelease: (() => void) | null = null;
 
   constructor(
     socket: Socket,
@@ -59,7 +75,8 @@ export class ResponseWriter {
     if (this.headSent || this.#target.minor === 0) return;
     let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Informational'}${CRLF}`;
     for (let i = 0; i < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}${CRLF}`;
-    this.#socket.write(head + CRLF, 'latin1');
+    if (this.#held !== null) this.#heldInterim = (this.#heldInterim ?? '') + head + CRLF;
+    else this.#socket.write(head + CRLF, 'latin1');
   }
 
   /**
@@ -93,6 +110,11 @@ export class ResponseWriter {
 
   /** Body bytes; false when the socket's buffer is full (wait for its 'drain'). */
   write(chunk: Buffer): boolean {
+    if (this.#held !== null) {
+      // A copy: the producer may reuse its buffer once it is told to pause.
+      this.#held.push(Buffer.from(chunk));
+      return false;
+    }
     if (this.#bodyless || chunk.length === 0) return this.#flushHead();
     const socket = this.#socket;
     const head = this.#pendingHead;
@@ -116,12 +138,71 @@ export class ResponseWriter {
   /** Ends the response (the last chunk for a chunked body). */
   end(): void {
     if (this.finished) return;
+    if (this.#held !== null) {
+      this.#heldEnd = true;
+      return;
+    }
     this.finished = true;
     const head = this.#pendingHead;
     this.#pendingHead = null;
     const tail = this.#chunked && !this.#bodyless ? LAST_CHUNK : '';
     if (head !== null || tail !== '') this.#socket.write((head ?? '') + tail, 'latin1');
     this.onEnd?.(this);
+  }
+
+  /** The client connection is gone: nothing written now reaches it. */
+  get gone(): boolean {
+    return this.#socket.destroyed;
+  }
+
+  /** Calls `fn` once when the connection's buffer has drained after write() returned false. */
+  onDrain(fn: () => void): void {
+    if (this.#held !== null) this.#onRelease = fn;
+    else this.#socket.once('drain', fn);
+  }
+
+  /** Holds this response until release(): a response before it on the connection is not complete. */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  /** Its turn: what it wrote while held goes out, in order; its producer is told to go on. */
+  release(): void {
+    const held = this.#held;
+    if (held === null) return;
+    this.#held = null;
+    const socket = this.#socket;
+    socket.cork();
+    if (this.#heldInterim !== null) socket.write(this.#heldInterim, 'latin1');
+    this.#heldInterim = null;
+    for (const chunk of held) this.write(chunk);
+    socket.uncork();
+    if (this.#heldEnd) return this.end();
+    const resume = this.#onRelease;
+    this.#onRelease = null;
+    // On the next tick: the producer (an upstream parser) must not be re-entered from inside
+    // the callback of another response that ended this one's wait.
+    if (resume !== null) {
+      if (socket.writableNeedDrain) socket.once('drain', resume);
+      else process.nextTick(resume);
+    }
+  }
+
+  /**
+   * Cuts the connection: the only honest signal left once a response head is out and its body
+   * cannot be completed (the client sees a truncated message, never a wrong one).
+   */
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  /**
+   * Arms the connection's idle timer for the rest of this exchange (a stalled upload, a client
+   * not reading): the engine's 'timeout' handler decides. The connection disarms it when the
+   * exchange ends.
+   */
+  armIdle(ms: number): void {
+    if (this.#socket.timeout !== ms) this.#socket.setTimeout(ms);
   }
 
   #flushHead(): boolean {

@@ -14,8 +14,9 @@
  * after `keepAliveTimeoutMs`. Bodies and stalled responses are the handler's business
  * (socket.setTimeout), as they are today.
  *
- * The socket must come from a server created with `allowHalfOpen: true`: a client that ends its
- * side after the request still gets the response.
+ * The socket should come from a server created with `allowHalfOpen: true`, so that the connection,
+ * not Node, decides what a client's FIN means: the end of an idle connection, or a client gone
+ * mid-request (#onEnd).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
@@ -45,6 +46,8 @@ export interface Http1Handler {
   onRequest(req: Http1Request, res: ResponseWriter): void;
   /** A head was refused (or did not arrive in time): answer `err.status`; the connection closes after. */
   onRefused(err: ParseError, res: ResponseWriter): void;
+  /** The idle timer a response armed (ResponseWriter.armIdle) fired; without this handler the connection is cut. */
+  onTimeout?(connection: Http1Connection): void;
 }
 
 /** A request as the handler sees it. */
@@ -59,6 +62,8 @@ export class Http1Request {
   expectContinue = false;
   /** The body has been read to its end (true at once without a body). */
   complete = true;
+  /** Why the body was refused (a malformed chunked coding), or null: the client's fault, a 400. */
+  bodyRefused: ParseError | null = null;
   #headers: IncomingHttpHeaders | null = null;
 
   constructor(
@@ -76,6 +81,11 @@ export class Http1Request {
     return this.#headers;
   }
 
+  /** Builds the header object now: the connection is about to parse the next head over the same offsets. */
+  keepHeaders(): void {
+    if (this.#headers === null) void this.headers;
+  }
+
   get hasBody(): boolean {
     return this.contentLength !== 0;
   }
@@ -86,10 +96,24 @@ export class Http1Request {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+/** How long a connection we ended waits for the client's side to end too (nginx's lingering_timeout). */
+const LINGER_MS = 5000;
+
+/**
+ * Requests of one connection in flight at once (pipelined): the next head is read while earlier
+ * responses are still being produced, up to this many, as Node's server did; their responses are
+ * held and written in order (ResponseWriter.hold).
+ */
+const MAX_PIPELINED = 8;
+
 const enum State {
+  /** Reading a head (earlier responses may still be in flight). */
   Head,
+  /** Reading a request body. */
   Body,
-  Responding,
+  /** Reading nothing until the responses in flight are complete (a closing or upgrade request, the pipelining bound). */
+  Waiting,
   Closed,
 }
 
@@ -105,12 +129,23 @@ export class Http1Connection {
   #headStartedAt = 0;
   readonly #head: RequestHead;
   readonly #chunked: ChunkedDecoder;
+  /** The last request parsed (whose body may be being read), and its response. */
   #request: Http1Request | null = null;
   #response: ResponseWriter | null = null;
+  /** Responses in flight, in request order: the first writes, the others are held. */
+  readonly #queue: ResponseWriter[] = [];
+  /** An upgrade request parsed behind responses in flight: handed to the handler in its turn. */
+  #deferred: Http1Request | null = null;
+  /** The last request parsed lets the next one be read before its response is complete. */
+  #pipelinable = false;
   #sink: BodySink | null = null;
   #bodyLeft = 0;
   #bodyDone = true;
   #paused = false;
+  #running = false;
+  /** Close instead of reading another request (the server drains). */
+  #closing = false;
+  readonly #listeners: [string, (...args: any[]) => void][];
 
   constructor(
     readonly socket: Socket,
@@ -122,12 +157,61 @@ export class Http1Connection {
     this.#head = new RequestHead(l);
     this.#chunked = new ChunkedDecoder(l.maxHeaderBytes, l.maxHeaders);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('end', () => this.#onEnd());
-    socket.on('close', () => this.#onClose());
-    socket.on('error', () => socket.destroy());
+    this.#listeners = [
+      ['data', (chunk: Buffer) => this.#onData(chunk)],
+      ['end', () => this.#onEnd()],
+      ['close', () => this.#onClose()],
+      ['error', () => socket.destroy()],
+      ['timeout', () => (handler.onTimeout === undefined ? socket.destroy() : handler.onTimeout(this))],
+    ];
+    for (const [event, fn] of this.#listeners) socket.on(event, fn);
     sweep.add(this);
     this.deadline = sweep.now + l.headersTimeoutMs;
+  }
+
+  /** The response being written, or null between requests. */
+  get response(): ResponseWriter | null {
+    return this.#queue[0] ?? null;
+  }
+
+  /** Every response in flight, in order (the first is being written). */
+  get responses(): readonly ResponseWriter[] {
+    return this.#queue;
+  }
+
+  /** Waiting for a request with nothing of one received: closing now loses nothing. */
+  get idle(): boolean {
+    return this.#state === State.Head && this.#queue.length === 0 && (this.#buf === null || this.#pos >= this.#buf.length);
+  }
+
+  /**
+   * Reads no further request: an idle connection ends now, a busy one after its current response
+   * (whose head should say `Connection: close`). For draining.
+   */
+  closeWhenIdle(): void {
+    this.#closing = true;
+    if (this.idle) this.#end();
+  }
+
+  /**
+   * Gives the socket up (a protocol switch: the connection becomes a tunnel). The connection stops
+   * listening to it and forgets it; returns the bytes received after the current request's head,
+   * which belong to the new protocol.
+   */
+  detach(): Buffer {
+    const buf = this.#buf;
+    const rest = buf === null || this.#pos >= buf.length ? EMPTY : buf.subarray(this.#pos);
+    this.#state = State.Closed;
+    this.#buf = null;
+    this.#request = null;
+    this.#response = null;
+    this.#queue.length = 0;
+    this.deadline = 0;
+    this.sweep.delete(this);
+    for (const [event, fn] of this.#listeners) this.socket.off(event, fn);
+    this.socket.setTimeout(0);
+    // Still paused if bytes followed the head: the new owner's pipe() resumes it.
+    return rest;
   }
 
   /** Called by the sweep when `deadline` passed. */
@@ -151,15 +235,28 @@ export class Http1Connection {
     this.#run();
   }
 
-  /** Reads what can be read in the current state. */
+  /**
+   * Reads what can be read in the current state. Not re-entered: a body consumer that resumes
+   * from inside its data() call (a stream's _read) only clears #paused, and the loop goes on.
+   */
   #run(): void {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      this.#loop();
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  #loop(): void {
     while (this.#buf !== null && this.#pos < this.#buf.length && !this.#paused) {
       if (this.#state === State.Head) {
         if (!this.#readHead()) return;
       } else if (this.#state === State.Body) {
         this.#readBodyBytes();
       } else {
-        // Responding (or closed): what follows waits until the response is complete.
+        // Waiting (or closed): what follows waits until the responses in flight are complete.
         this.#pause();
         return;
       }
@@ -184,6 +281,8 @@ export class Http1Connection {
       this.#searchFrom = Math.max(start, buf.length - 3);
       return false;
     }
+    // The head's offsets are reused for this one: a request still in flight keeps its fields.
+    this.#request?.keepHeaders();
     const bad = parseRequestHead(buf, start, end, head);
     if (bad !== null) return this.#refuse(bad);
     this.#pos = end;
@@ -205,11 +304,22 @@ export class Http1Connection {
     if (head.chunked) this.#chunked.reset();
     const res = new ResponseWriter(this.socket, { minor: head.minor, head: head.method === 'HEAD', keepAlive: head.keepAlive }, this.#responseDone);
     this.#response = res;
-    this.#state = req.complete ? State.Responding : State.Body;
+    const queue = this.#queue;
+    queue.push(res);
+    if (queue.length > 1) res.hold();
+    this.#pipelinable = head.keepAlive && !head.upgrade && !this.#closing && queue.length < MAX_PIPELINED;
+    this.#state = req.complete ? this.#afterBody() : State.Body;
     // Until the handler asks for the body, nothing more is read.
     if (!req.complete) this.#pause();
-    this.handler.onRequest(req, res);
+    // An upgrade may turn the connection into a tunnel: only once it is the first in line.
+    if (head.upgrade && queue.length > 1) this.#deferred = req;
+    else this.handler.onRequest(req, res);
     return true;
+  }
+
+  /** What follows a request whose body has been read: the next head, or waiting for the responses. */
+  #afterBody(): State {
+    return this.#pipelinable ? State.Head : State.Waiting;
   }
 
   /** The handler wants the body. */
@@ -252,8 +362,10 @@ export class Http1Connection {
     if (typeof r === 'object') {
       // Malformed framing: nothing after it can be trusted. The handler answers 400 if it still can.
       this.#pos = buf.length;
-      this.#state = State.Responding;
+      this.#state = State.Waiting;
+      this.#pipelinable = false;
       this.#response!.closeAfter = true;
+      req.bodyRefused = r;
       sink.error(Object.assign(new Error(r.reason), { status: r.status }));
       return;
     }
@@ -269,55 +381,87 @@ export class Http1Connection {
   #bodyComplete(): void {
     this.#bodyDone = true;
     this.#request!.complete = true;
-    this.#state = State.Responding;
+    this.#state = this.#afterBody();
     const sink = this.#sink!;
     this.#sink = null;
     sink.end();
-    this.#afterExchange();
   }
 
-  /** ResponseWriter.end() of the current response. */
+  /** ResponseWriter.end() of the first response in line (a held one ends once released). */
   readonly #responseDone = (res: ResponseWriter): void => {
-    if (res === this.#response) this.#afterExchange();
+    if (res === this.#queue[0]) this.#afterResponse();
   };
 
   /**
-   * After the response ended and, normally, the body was read: the next request may be read. A
-   * response that ended before its request's body was read closes the connection (reading the
-   * rest at the client's pace to keep the connection is not worth it; the current gateway does
-   * the same with `Connection: close`).
+   * The first response in line is complete. A response that ended before its request's body was
+   * read closes the connection (reading the rest at the client's pace to keep the connection is not
+   * worth it), and so does one that says so: the requests pipelined behind it are dropped
+   * unanswered, as nothing after a closing answer may be served. Otherwise the next response goes
+   * out, or, with none left, the next request is read.
    */
-  #afterExchange(): void {
-    const res = this.#response;
-    if (res === null || !res.finished) return;
-    if (!this.#bodyDone) {
+  #afterResponse(): void {
+    const queue = this.#queue;
+    const res = queue.shift()!;
+    if (res === this.#response && !this.#bodyDone) {
       res.closeAfter = true;
       const sink = this.#sink;
       this.#sink = null;
       sink?.error(new Error('the response ended before the request body'));
     }
-    this.#request = null;
-    this.#response = null;
-    if (res.closeAfter) {
-      this.#state = State.Closed;
-      this.socket.end();
+    if (res.closeAfter || (this.#closing && queue.length === 0)) {
+      const dropped = queue.splice(0);
+      this.#request = null;
+      this.#response = null;
+      this.#deferred = null;
+      for (const r of dropped) r.owner?.clientClosed();
+      return this.#end();
+    }
+    const next = queue[0];
+    if (next !== undefined) {
+      next.release();
+      const deferred = this.#deferred;
+      if (deferred !== null && next === this.#response) {
+        this.#deferred = null;
+        this.handler.onRequest(deferred, next);
+      }
       return;
     }
-    this.#state = State.Head;
-    this.deadline = this.sweep.now + this.sweep.keepAliveTimeoutMs;
+    // The idle timer belonged to the exchanges (an upload, a slow reader); between requests the
+    // sweep's keep-alive deadline governs.
+    if (this.socket.timeout) this.socket.setTimeout(0);
+    if (this.#state === State.Waiting) this.#state = State.Head;
+    if (this.#state !== State.Head) return;
+    this.#request = null;
+    this.#response = null;
+    if (this.#headStartedAt === 0) this.deadline = this.sweep.now + this.sweep.keepAliveTimeoutMs;
     this.#paused = false;
     this.socket.resume();
     this.#run();
+  }
+
+  #end(): void {
+    this.#state = State.Closed;
+    this.socket.end();
+    // Read (and discard) until the client's FIN, which completes the close; a client that never
+    // sends one is cut by the sweep.
+    this.deadline = this.sweep.now + LINGER_MS;
+    if (this.#paused) {
+      this.#paused = false;
+      this.socket.resume();
+    }
   }
 
   #refuse(err: ParseError): false {
     this.#state = State.Closed;
     this.#pos = this.#buf?.length ?? 0;
     this.deadline = 0;
-    const res = new ResponseWriter(this.socket, { minor: 1, head: false, keepAlive: false });
+    const res = new ResponseWriter(this.socket, { minor: 1, head: false, keepAlive: false }, this.#responseDone);
+    // Behind responses still in flight, the refusal waits its turn; the connection ends after it.
+    const queue = this.#queue;
+    queue.push(res);
+    if (queue.length > 1) res.hold();
     this.handler.onRefused(err, res);
-    if (!res.finished) res.end();
-    this.socket.end();
+    res.end();
     return false;
   }
 
@@ -328,14 +472,12 @@ export class Http1Connection {
   }
 
   #onEnd(): void {
-    // The client finished sending. A request in progress may still be answered; an idle
-    // connection (or one mid-head) closes.
-    if (this.#state === State.Head) this.socket.end();
-    else if (this.#state === State.Body) {
-      const sink = this.#sink;
-      this.#sink = null;
-      sink?.error(new Error('the client closed the connection before the body ended'));
-    }
+    // The client finished sending. Between requests (or mid-head) the connection just closes. With
+    // a request in progress the client is taken as gone, as Node's server and nginx take it (a
+    // 499): the exchange aborts its upstream request instead of holding it for nobody. The
+    // 'close' that follows tells the body's consumer and the response's owner.
+    if (this.idle) this.#end();
+    else if (this.#state !== State.Closed || this.#queue.length > 0) this.socket.destroy();
   }
 
   #onClose(): void {
@@ -347,6 +489,10 @@ export class Http1Connection {
       this.#sink = null;
       sink?.error(new Error('the client closed the connection'));
     }
+    // The responses' producers stop (the exchanges abort their upstream requests).
+    const queue = this.#queue.splice(0);
+    this.#response = null;
+    for (const res of queue) if (!res.finished && res.owner !== null) res.owner.clientClosed();
   }
 }
 
@@ -375,6 +521,11 @@ export class Http1Sweep {
 
   get size(): number {
     return this.#connections.size;
+  }
+
+  /** The connections being served (a detached one, a tunnel, is no longer among them). */
+  connections(): IterableIterator<Http1Connection> {
+    return this.#connections.values();
   }
 
   tick(): void {

@@ -1,11 +1,11 @@
 /**
  * `npm run fuzz [-- RUNS [SEED]]`: the differential test of test/http1/differential.test.ts at
- * scale (default 100,000 request streams and 100,000 response streams). Prints what it ran and
+ * scale (default 100,000 request streams, and 100,000 response streams against Node's llhttp and
+ * as many against undici's, the parser of the upstream side). Prints what it ran and
  * the first divergence, if any (exit 1). docs/reliability.md quotes its last run.
  */
 import fc from 'fast-check';
-import { graylane, llhttp, type Outcome } from './reference.js';
-import { divergence } from './reference.js';
+import { divergence, graylane, llhttp, undiciDivergence, undiciLlhttp, type Outcome } from './reference.js';
 import { requestStream, responseStream } from './generators.js';
 
 const runs = Number(process.argv[2] ?? 100_000);
@@ -27,9 +27,9 @@ function run(name: string, property: fc.IProperty<[Buffer]> | fc.IProperty<[Buff
 
 /** How the cases split: so a fuzzer that refuses everything cannot pass unnoticed. */
 const tally = { accepted: 0, stricter: 0, bothRefused: 0 };
-function count(kind: 'request' | 'response', bytes: Buffer, method: string): void {
+function count(kind: 'request' | 'response', bytes: Buffer, method: string, reference: 'node' | 'undici' = 'node'): void {
   const ours: Outcome = graylane(kind, bytes, method);
-  const theirs: Outcome = llhttp(kind, bytes, method);
+  const theirs: Outcome = reference === 'node' ? llhttp(kind, bytes, method) : undiciLlhttp(bytes, method);
   if (ours.messages.length > 0) tally.accepted++;
   else if (theirs.messages.length > 0) tally.stricter++;
   else tally.bothRefused++;
@@ -43,4 +43,9 @@ const requests = run('requests', fc.property(requestStream, (bytes) => (count('r
 report();
 const responses = run('responses', fc.property(responseStream, fc.constantFrom('GET', 'HEAD'), (bytes, method) => (count('response', bytes, method), divergence('response', bytes, method) === null)));
 report();
-process.exit(requests && responses ? 0 : 1);
+const viaUndici = run(
+  "responses vs undici's llhttp",
+  fc.property(responseStream, fc.constantFrom('GET', 'HEAD'), (bytes, method) => (count('response', bytes, method, 'undici'), undiciDivergence(bytes, method) === null)),
+);
+report();
+process.exit(requests && responses && viaUndici ? 0 : 1);

@@ -205,3 +205,142 @@ export function divergence(kind: 'request' | 'response', bytes: Buffer, method =
   }
   return null;
 }
+
+/**
+ * undici's own llhttp (the WebAssembly build its HTTP/1.1 client runs; a different build and
+ * version from Node's), driven as undici's client-h1.js drives it: a reader of responses only.
+ * As undici does, a response to HEAD and a 1xx have no body (headers-complete returns 1); unlike
+ * undici, an interim response is recorded as a message, as the other two readers record it.
+ */
+interface LlhttpWasm {
+  memory: { buffer: ArrayBuffer };
+  malloc(n: number): number;
+  free(p: number): void;
+  llhttp_alloc(type: number): number;
+  llhttp_free(p: number): void;
+  llhttp_execute(p: number, data: number, len: number): number;
+  llhttp_get_error_reason(p: number): number;
+  llhttp_get_http_minor(p: number): number;
+}
+const undiciRequire = createRequire(createRequire(import.meta.url).resolve('undici'));
+const undiciConstants = undiciRequire('./lib/llhttp/constants.js') as { TYPE: { RESPONSE: number }; ERROR: Record<string, number> };
+
+/** The reader's state while one execute() runs (the wasm callbacks have no closure of their own). */
+const wasmState = {
+  bytes: Buffer.alloc(0),
+  base: 0,
+  method: 'GET',
+  minor: 1,
+  messages: [] as Message[],
+  current: null as Message | null,
+  field: '',
+  value: '',
+  /** Last span seen: a field name or value may come in several calls. */
+  last: '' as '' | 'field' | 'value',
+  body: [] as Buffer[],
+  parser: 0,
+};
+const span = (at: number, len: number): string => wasmState.bytes.toString('latin1', at - wasmState.base, at - wasmState.base + len);
+function flushField(): void {
+  // The value span runs to the CR, trailing whitespace included; that whitespace is OWS, not part
+  // of the value (RFC 9110 §5.5), and Node's binding and graylane both leave it out.
+  if (wasmState.last === 'value' && wasmState.current !== null) wasmState.current.headers.push([wasmState.field, wasmState.value.replace(/[ \t]+$/, '')]);
+  wasmState.field = '';
+  wasmState.value = '';
+}
+/** The WebAssembly global (the project's TypeScript lib has no DOM types, which declare it). */
+const { WebAssembly } = globalThis as unknown as {
+  WebAssembly: { Module: new (bytes: Buffer) => object; Instance: new (mod: object, imports: object) => { exports: unknown } };
+};
+const undiciWasm: LlhttpWasm = (() => {
+  const mod = new WebAssembly.Module(undiciRequire('./lib/llhttp/llhttp-wasm.js') as Buffer);
+  const instance = new WebAssembly.Instance(mod, {
+    env: {
+      wasm_on_url: () => 0,
+      wasm_on_message_begin: () => {
+        wasmState.current = { start: '', target: '', minor: 1, headers: [], body: '' };
+        wasmState.body = [];
+        wasmState.last = '';
+        return 0;
+      },
+      wasm_on_status: (_p: number, at: number, len: number) => {
+        wasmState.current!.target += span(at, len);
+        return 0;
+      },
+      wasm_on_header_field: (_p: number, at: number, len: number) => {
+        // Trailer fields (after a chunked body) come through the same callbacks: not headers.
+        if (wasmState.current === null || wasmState.current.start !== '') return 0;
+        if (wasmState.last === 'value') flushField();
+        wasmState.field += span(at, len);
+        wasmState.last = 'field';
+        return 0;
+      },
+      wasm_on_header_value: (_p: number, at: number, len: number) => {
+        if (wasmState.current === null || wasmState.current.start !== '') return 0;
+        wasmState.value += span(at, len);
+        wasmState.last = 'value';
+        return 0;
+      },
+      wasm_on_headers_complete: (p: number, status: number) => {
+        if (wasmState.last === 'value') flushField();
+        // An empty value arrives without a value span: the field alone was seen.
+        if (wasmState.last === 'field') wasmState.current!.headers.push([wasmState.field, '']);
+        wasmState.last = '';
+        wasmState.current!.start = String(status);
+        wasmState.current!.minor = undiciWasm.llhttp_get_http_minor(p);
+        return wasmState.method === 'HEAD' || status < 200 ? 1 : 0;
+      },
+      wasm_on_body: (_p: number, at: number, len: number) => {
+        wasmState.body.push(wasmState.bytes.subarray(at - wasmState.base, at - wasmState.base + len));
+        return 0;
+      },
+      wasm_on_message_complete: () => {
+        const m = wasmState.current;
+        if (m !== null) {
+          m.body = Buffer.concat(wasmState.body).toString('latin1');
+          wasmState.messages.push(m);
+        }
+        wasmState.current = null;
+        return 0;
+      },
+    },
+  });
+  return instance.exports as unknown as LlhttpWasm;
+})();
+
+/** What undici's llhttp makes of `bytes`, responses to `method` requests. */
+export function undiciLlhttp(bytes: Buffer, method = 'GET'): Outcome {
+  const w = undiciWasm;
+  const parser = w.llhttp_alloc(undiciConstants.TYPE.RESPONSE);
+  const ptr = w.malloc(Math.max(1, bytes.length));
+  new Uint8Array(w.memory.buffer, ptr, bytes.length).set(bytes);
+  Object.assign(wasmState, { bytes, base: ptr, method, messages: [], current: null, field: '', value: '', last: '', body: [], parser });
+  let error: string | null = null;
+  try {
+    const ret = w.llhttp_execute(parser, ptr, bytes.length);
+    if (ret !== undiciConstants.ERROR.OK) {
+      const reason = w.llhttp_get_error_reason(parser);
+      const mem = new Uint8Array(w.memory.buffer);
+      error = reason === 0 ? `llhttp error ${ret}` : Buffer.from(mem.subarray(reason, mem.indexOf(0, reason))).toString('latin1');
+    }
+  } finally {
+    w.free(ptr);
+    w.llhttp_free(parser);
+  }
+  return { messages: wasmState.messages, error };
+}
+
+/** As {@link divergence}, for responses, against undici's llhttp: the parser of graylane's upstream side today. */
+export function undiciDivergence(bytes: Buffer, method = 'GET'): string | null {
+  const ours = graylane('response', bytes, method);
+  const theirs = undiciLlhttp(bytes, method);
+  for (let i = 0; i < ours.messages.length; i++) {
+    const a = ours.messages[i]!;
+    const b = theirs.messages[i];
+    if (b === undefined) return `graylane accepted message ${i + 1}, undici's llhttp did not (${theirs.error ?? 'incomplete'})`;
+    const sa = JSON.stringify(a);
+    const sb = JSON.stringify(b);
+    if (sa !== sb) return `message ${i + 1} differs:\n  graylane        ${sa}\n  undici llhttp   ${sb}`;
+  }
+  return null;
+}
