@@ -41,6 +41,8 @@ import type { Backend, BackendInstances } from './backend/types.js';
 import { startGateway } from './gateway/index.js';
 import { knownLanes, Observability } from './metrics/index.js';
 import { singleGateway, type GatewaysOverview, type LocalGateway } from './metrics/gateways.js';
+import { registerNotificationMetrics } from './metrics/notifications.js';
+import { approvalRoutes, Notifier } from './notify/index.js';
 import { RolloutController } from './rollout/controller.js';
 import { compile } from './routing/index.js';
 import type { Status } from './routing/types.js';
@@ -89,6 +91,8 @@ export interface App {
   readonly decide: DecideListener | null;
   readonly admin: AdminServer;
   readonly controller: RolloutController;
+  /** Delivers notifications (spec.notifications); idle when the config has none. */
+  readonly notifier: Notifier;
   readonly store: Store;
   /** Instances registered through the admin API. */
   readonly instances: BackendInstances;
@@ -142,6 +146,15 @@ export async function startApp(opts: AppOptions): Promise<App> {
     info.configHash = snapshot.configHash;
   };
 
+  // Queues into the store and sends in the background: nothing here waits for a receiver.
+  const notifier = new Notifier({
+    store,
+    spec: () => spec.notifications,
+    sending: () => backend.health().leading,
+    ...(backend.health().kind === 'etcd' ? { storeUp: () => backend.health().up } : {}),
+    logger: log,
+  });
+
   try {
     controller = await RolloutController.open({
       store,
@@ -149,6 +162,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       templates: spec.analysisTemplates ?? {},
       metrics: backend.metrics,
       onStatus: refresh,
+      onEvents: (rollout, st, events) => notifier.rolloutEvents(rollout, st, events),
       logger: log,
       ...(backend.initialStatuses ? { initialStatuses: backend.initialStatuses } : {}),
     });
@@ -232,6 +246,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     ...(backend.health().kind === 'etcd' ? { storeUp: () => backend.health().up } : {}),
     ...(pool !== null ? { workers: pool } : {}),
   });
+  registerNotificationMetrics(observability.registry, notifier);
   const adminAt = listenOf(opts.adminListen ?? spec.admin?.listen ?? DEFAULT_ADMIN_LISTEN, '--admin-listen');
   let admin: AdminServer;
   let closing: Promise<void> | undefined;
@@ -248,6 +263,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         ...configRoutes({ info: configInfo, spec: () => spec, status, health: gw.health }),
         ...observabilityRoutes(observability),
         ...dashboardRoutes(),
+        ...approvalRoutes({ spec: () => spec.notifications, controller: ctl, store }),
       ],
     });
   } catch (err) {
@@ -280,8 +296,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
       info.lastReloadError = { at: Date.now(), message: err.message, issues: err instanceof ConfigError ? err.issues : [] };
       observability.recordReload(false);
       log.error({ source: backend.source, error: err.message }, 'config rejected; still serving the previous one');
+      notifier.system('ReloadRejected', `graylane: config rejected (${backend.source})`, `still serving the previous config:\n${err.message}`);
     },
   });
+
+  notifier.start();
 
   return {
     role,
@@ -290,6 +309,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     decide,
     admin,
     controller: ctl,
+    notifier,
     store,
     instances,
     backend,
@@ -302,6 +322,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         await backend.stop();
         observability.close();
         await ctl.close();
+        await notifier.close();
         await decide?.close();
         await gw.close({ drainMs: closeOpts.drainMs ?? spec.drainMs });
         await admin.close();

@@ -75,6 +75,11 @@ export interface ControllerOptions {
    * controller does anything else. Not called by open() or update(): their caller reads overlays().
    */
   onStatus: (overlays: Record<string, ServiceOverlay>) => void;
+  /**
+   * Told the events of every commit, after the store took them (src/notify's notifier in app.ts).
+   * Called synchronously; must return at once and not throw.
+   */
+  onEvents?: (rollout: RolloutSpec, status: RolloutStatus, events: readonly RolloutEvent[]) => void;
   /** Traffic counters for builtin analysis (this process's TrafficRecorder, or every gateway's in clustered mode). */
   metrics?: MetricsSource;
   /** Epoch milliseconds; default Date.now. */
@@ -170,6 +175,7 @@ export class RolloutController {
    */
   readonly #retired = new Map<string, Runner>();
   readonly #onStatus: ControllerOptions['onStatus'];
+  readonly #onEvents: ControllerOptions['onEvents'];
   readonly #metrics: MetricsSource | undefined;
   readonly #clock: () => number;
   readonly #logger: Logger | undefined;
@@ -184,6 +190,7 @@ export class RolloutController {
     this.#store = opts.store;
     this.#baseStore = opts.store;
     this.#onStatus = opts.onStatus;
+    this.#onEvents = opts.onEvents;
     this.#metrics = opts.metrics;
     this.#clock = opts.clock ?? Date.now;
     this.#logger = opts.logger;
@@ -632,6 +639,14 @@ export class RolloutController {
       const fields = { rollout: name, reason: e.reason, attempt: status.attempt };
       if (e.type === 'Warning') this.#logger?.warn(fields, e.message);
       else this.#logger?.info(fields, e.message);
+    }
+    // The one place where committed events are known: the notifier queues from here.
+    if (events.length > 0 && this.#onEvents) {
+      try {
+        this.#onEvents(r.spec, status, events);
+      } catch (err) {
+        this.#logger?.error({ err, rollout: name }, 'handing events to the notifier failed');
+      }
     }
     return revision;
   }

@@ -9,6 +9,7 @@ import { rec, type NormalizeContext } from './context.js';
 import { normalizeDecide } from './sections/decide.js';
 import { normalizeGateway } from './sections/gateway.js';
 import { normalizeMesh } from './sections/mesh.js';
+import { normalizeNotifications } from './sections/notifications.js';
 import { normalizeRolloutSection } from './sections/rollouts.js';
 import { normalizeRoutes } from './sections/routes.js';
 import { normalizeServices } from './sections/services.js';
@@ -26,5 +27,6 @@ export function normalizeSpec(data: unknown, ctx: NormalizeContext): Spec {
     ...normalizeMesh(doc, ctx),
     ...normalizeDecide(doc, ctx),
     ...normalizeWorkers(doc, ctx),
+    ...normalizeNotifications(doc, ctx),
   };
 }

@@ -6,6 +6,7 @@
  * rest of the code never re-parses strings. A Spec is deeply frozen once loaded.
  */
 import type { AnalysisTemplate, RolloutSpec } from '../rollout/model.js';
+import type { NotificationsSpec } from '../notify/types.js';
 
 /** A request header, cookie or query parameter the user identity (or an app version) is read from. */
 export interface ValueSource {
@@ -215,6 +216,8 @@ export interface Spec {
   mesh?: MeshSpec;
   /** The decision listener for an edge proxy (docs/integrations.md). Absent = off. */
   decide?: DecideSpec;
+  /** Messages to people and systems about rollouts and the config (docs/notifications.md). Absent = off. */
+  notifications?: NotificationsSpec;
   /** Data-plane worker processes of `graylane serve` (src/workers/); `auto` = one per core. Absent = 1. */
   workers?: number | 'auto';
   /** Opt-in debugging aids. Absent = all off. */

@@ -1,0 +1,3 @@
+export { Notifier, type RolloutEventSink, type NotifierOptions } from './notifier.js';
+export { approvalRoutes } from './approval-routes.js';
+export * from './types.js';
