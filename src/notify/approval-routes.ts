@@ -4,7 +4,7 @@
  *
  * GET never acts: chat apps fetch URLs to preview them, and so do mail scanners. It answers a small
  * confirmation page whose button POSTs to the same URL. POST checks, in order: the signature and
- * expiry; that the rollout is still at that attempt and step and waiting for promotion (a link for
+ * expiry; that the link's nonce is unspent; that the rollout is still at that attempt and step and waiting for promotion (a link for
  * an older step, or after someone else acted, is refused); then spends the token's nonce with a
  * compare-and-swap create in the store (usable once, across every gateway of a cluster); then
  * asks the controller, as the admin API would.
@@ -68,6 +68,8 @@ export function approvalRoutes(opts: ApprovalRouteOptions): ApiRoute[] {
       access: 'read',
       async handle(req) {
         const c = check(req.params.token!);
+        // Checked first so that a replay is told it is one (the create below is what guarantees it).
+        if ((await opts.store.getKey(USED_PREFIX + c.nonce)) !== null) throw new ApiError(409, 'link_used', 'this link has already been used');
         const state = await opts.controller.get(c.rollout).catch(() => {
           throw new ApiError(404, 'not_found', `rollout ${c.rollout} is not declared any more`);
         });
