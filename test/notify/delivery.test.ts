@@ -165,3 +165,37 @@ notifications:
   }
   assert.ok(stateBytes.some((b) => b.includes('notify/queue/')), 'the queue did live in the state store');
 });
+
+test('a rejected reload is told to the subscribed target, and the old config keeps serving', { timeout: 30_000 }, async (t) => {
+  const dir = await tempDir();
+  const stable = await startUpstream('stable');
+  const beta = await startUpstream('beta');
+  const rx = await startReceiver();
+  const file = dir.file('graylane.yaml');
+  const good = config({
+    stable: stable.url,
+    beta: beta.url,
+    state: dir.file('state.db'),
+    rest: `notifications:
+  targets:
+    wecom: { kind: wecom, url: "${rx.url}/wecom?key=k" }
+  subscriptions: [ { targets: [wecom], events: [ReloadRejected] } ]
+`,
+  });
+  await writeFile(file, good);
+  const app = await startApp({ configFile: file, logger: pino({ level: 'silent' }), adminToken: TOKEN });
+  t.after(async () => {
+    await app.close({ drainMs: 0 });
+    await stable.close();
+    await beta.close();
+    await rx.close();
+    await dir.remove();
+  });
+  await writeFile(file, good.replace('routes:\n  - service: web', 'routes:\n  - service: webb'));
+  await until('the ReloadRejected message', () => rx.at('/wecom').length > 0, 15_000);
+  const body = JSON.parse(rx.at('/wecom')[0]!.body) as { msgtype: string; markdown: { content: string } };
+  assert.equal(body.msgtype, 'markdown');
+  assert.match(body.markdown.content, /config rejected/);
+  assert.match(body.markdown.content, /routes\[0\]\.service: unknown service "webb"/);
+  assert.deepEqual(await send(gatewayUrlOf(app), 1), ['stable']);
+});
