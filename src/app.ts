@@ -34,10 +34,10 @@ import { observabilityRoutes } from './admin/observability.js';
 import { rolloutRoutes } from './admin/rollouts.js';
 import { healthRoutes } from './admin/health.js';
 import { startAdmin, type AdminServer } from './admin/server.js';
-import type { EtcdBackendOptions } from './backend/etcd.js';
+import type { EtcdBackendOptions } from './app/clustered.js';
 import { startDecide, type DecideListener } from './decide/index.js';
-import { openFileBackend } from './backend/file.js';
-import type { Backend, BackendInstances } from './backend/types.js';
+import { openFileBackend } from './app/one-process.js';
+import type { Backend, BackendInstances } from './app/mode.js';
 import { startGateway } from './gateway/index.js';
 import { knownLanes, Observability } from './metrics/index.js';
 import { singleGateway, type GatewaysOverview, type LocalGateway } from './metrics/gateways.js';
@@ -125,7 +125,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   let listeners: { address: string; admin: string } | undefined;
   let backend: Backend;
   // Loaded only in clustered mode: the etcd client (gRPC, protobufjs) costs a file-mode start ~100 ms.
-  if (opts.cluster !== undefined) backend = await (await import('./backend/etcd.js')).openEtcdBackend({ ...opts.cluster, logger: log, traffic, refresh, listeners: () => listeners });
+  if (opts.cluster !== undefined) backend = await (await import('./app/clustered.js')).openEtcdBackend({ ...opts.cluster, logger: log, traffic, refresh, listeners: () => listeners });
   else if (opts.configFile !== undefined) backend = await openFileBackend({ configFile: opts.configFile, statePath: opts.statePath, cwd: opts.cwd, traffic, refresh });
   else throw new Error('startApp needs a configFile or a cluster store');
   const { store, instances } = backend;

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { StoreHealth } from '../backend/types.js';
+import type { StoreHealth } from '../app/mode.js';
 import { requestView as gatewayRequestView } from '../gateway/request-view.js';
 import { compile, explain } from '../routing/index.js';
 import { normalizeTarget } from '../routing/path.js';

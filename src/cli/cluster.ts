@@ -20,7 +20,7 @@ export function storeUrl(flags: StoreFlags): string {
 }
 
 async function connect(flags: StoreFlags) {
-  const { connectEtcd, parseEtcdUrl } = await import('../store/cluster.js');
+  const { connectEtcd, parseEtcdUrl } = await import('../cluster/index.js');
   const url = parseEtcdUrl(storeUrl(flags));
   return connectEtcd({ endpoints: url.endpoints, prefix: flags.prefix ?? url.prefix });
 }
@@ -45,7 +45,7 @@ export async function applyCommand(opts: StoreFlags & { file: string; expectRevi
     process.exitCode = 1;
     return;
   }
-  const { applySpec } = await import('../store/cluster.js');
+  const { applySpec } = await import('../cluster/index.js');
   const conn = await connect(opts);
   try {
     const r = await applySpec(conn, text, { source: opts.file, ...(opts.expectRevision !== undefined ? { expectRevision: opts.expectRevision } : {}) });
@@ -56,7 +56,7 @@ export async function applyCommand(opts: StoreFlags & { file: string; expectRevi
 }
 
 export async function getSpecCommand(opts: StoreFlags): Promise<void> {
-  const { getSpec } = await import('../store/cluster.js');
+  const { getSpec } = await import('../cluster/index.js');
   const conn = await connect(opts);
   try {
     const spec = await getSpec(conn);

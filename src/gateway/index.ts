@@ -4,7 +4,6 @@
  * graceful drain.
  */
 export { startGateway, type Gateway, type GatewayOptions } from './server.js';
-export { watchConfig, type WatchOptions } from './reload.js';
 export { HealthTable, type OriginHealth, type PassiveHealthParams } from './health.js';
 export { MIRROR_HEADER, type MirrorCounters } from './mirror.js';
 export { EXPOSE_LANE_HEADER, EXPOSE_VERSION_HEADER } from './headers.js';

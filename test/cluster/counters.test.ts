@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ResponseDetail } from '../../src/gateway/observer.js';
-import { publishCounters, watchClusterMetrics } from '../../src/store/counters.js';
+import { publishCounters, watchClusterMetrics } from '../../src/cluster/counters.js';
 import { TrafficRecorder } from '../../src/traffic/index.js';
 import { startTcpProxy } from '../../src/store/etcd-harness.js';
 import { StoreUnavailableError } from '../../src/store/types.js';

@@ -4,7 +4,7 @@ import { sampleStatus } from '../../src/store/conformance.js';
 import type { EtcdConnection } from '../../src/store/etcd-connection.js';
 import { startTcpProxy } from '../../src/store/etcd-harness.js';
 import { EtcdStore } from '../../src/store/etcd.js';
-import { campaign, currentLeader, type Campaign, type Leadership } from '../../src/store/leader.js';
+import { campaign, currentLeader, type Campaign, type Leadership } from '../../src/cluster/leader.js';
 import { StoreFencedError } from '../../src/store/types.js';
 import { Connections, etcdForFile, freshPrefix } from './helpers.js';
 import { until } from '../support/wait.js';

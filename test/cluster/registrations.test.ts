@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deregisterInstance, heartbeatInstance, listInstances, registerInstance, toRegistered, watchInstances, type Registration } from '../../src/store/registrations.js';
+import { deregisterInstance, heartbeatInstance, listInstances, registerInstance, toRegistered, watchInstances, type Registration } from '../../src/cluster/registrations.js';
 import { Connections, etcdForFile, freshPrefix } from './helpers.js';
 import { sleep, until } from '../support/wait.js';
 

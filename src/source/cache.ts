@@ -10,8 +10,8 @@ import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rm
 import { createHash } from 'node:crypto';
 import { dirname, join, basename } from 'node:path';
 import { parseStatus, serializeStatus } from '../rollout/status.js';
-import type { AppliedSpec } from './spec-source.js';
-import type { StoredStatus } from './types.js';
+import type { AppliedSpec } from './etcd.js';
+import type { StoredStatus } from '../store/types.js';
 
 /** sha256 of the YAML text as applied, hex: the spec's content hash in etcd, the cache and `get spec`. */
 export function sha256Hex(text: string): string {

@@ -10,9 +10,9 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseCountersDocument, SampledTotals, type CountersDocument, type MetricsSource, type WindowStats } from '../traffic/index.js';
-import type { EtcdConnection, EtcdEntry } from './etcd-connection.js';
-import { watchKeys, type KeyWatch, type WatchChange } from './etcd-watch.js';
-import { StoreUnavailableError } from './types.js';
+import type { EtcdConnection, EtcdEntry } from '../store/etcd-connection.js';
+import { watchKeys, type KeyWatch, type WatchChange } from '../store/etcd-watch.js';
+import { StoreUnavailableError } from '../store/types.js';
 
 /** What a gateway publishes: its TrafficRecorder. */
 export interface PublishedTotals {

@@ -10,8 +10,8 @@
  * (the other gateways see it when the watch delivers it, within milliseconds).
  */
 import { validateInstance, type Instance, type InstanceInput, type Instances } from '../registry/index.js';
-import type { EtcdConnection } from './etcd-connection.js';
-import type { KeyWatch } from './etcd-watch.js';
+import type { EtcdConnection } from '../store/etcd-connection.js';
+import type { KeyWatch } from '../store/etcd-watch.js';
 import { deregisterInstance, heartbeatInstance, listInstances, registerInstance, toRegistered, watchInstances, type Registration } from './registrations.js';
 
 export interface EtcdInstancesOptions {

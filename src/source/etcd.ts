@@ -14,10 +14,10 @@
  * the last good spec (spec-cache.ts) with a loud warning, and catches up when etcd answers; with
  * no cache it refuses to start, with a message that says so.
  */
-import type { EtcdConnection, EtcdEntry } from './etcd-connection.js';
-import { watchKeys, type KeyWatch } from './etcd-watch.js';
-import { readSpecCache, sha256Hex, writeSpecCache } from './spec-cache.js';
-import { StoreConflictError, StoreUnavailableError } from './types.js';
+import type { EtcdConnection, EtcdEntry } from '../store/etcd-connection.js';
+import { watchKeys, type KeyWatch } from '../store/etcd-watch.js';
+import { readSpecCache, sha256Hex, writeSpecCache } from './cache.js';
+import { StoreConflictError, StoreUnavailableError } from '../store/types.js';
 
 /** The spec as stored. */
 export interface AppliedSpec {

@@ -11,9 +11,9 @@
  *   publishCounters(etcd, totals) / watchClusterMetrics(etcd)
  *   registerInstance / heartbeatInstance / deregisterInstance / watchInstances
  */
-export { connectEtcd, parseEtcdUrl, EtcdConnection, KeyLayout, DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, type EtcdOptions, type EtcdEntry } from './etcd-connection.js';
-export { EtcdStore, openEtcdStore, watchStatuses, type Fence, type StatusWatchOptions } from './etcd.js';
-export { watchKeys, KeyWatch, type WatchChange, type WatchHandlers, type WatchOptions } from './etcd-watch.js';
+export { connectEtcd, parseEtcdUrl, EtcdConnection, KeyLayout, DEFAULT_PREFIX, DEFAULT_TIMEOUT_MS, type EtcdOptions, type EtcdEntry } from '../store/etcd-connection.js';
+export { EtcdStore, openEtcdStore, watchStatuses, type Fence, type StatusWatchOptions } from '../store/etcd.js';
+export { watchKeys, KeyWatch, type WatchChange, type WatchHandlers, type WatchOptions } from '../store/etcd-watch.js';
 export {
   applySpec,
   getSpec,
@@ -25,8 +25,8 @@ export {
   type ApplyResult,
   type InitialSpec,
   type WatchSpecOptions,
-} from './spec-source.js';
-export { readSpecCache, writeSpecCache, readStatusCache, writeStatusCache, sha256Hex, SpecCacheError } from './spec-cache.js';
+} from '../source/etcd.js';
+export { readSpecCache, writeSpecCache, readStatusCache, writeStatusCache, sha256Hex, SpecCacheError } from '../source/cache.js';
 export { campaign, currentLeader, Campaign, type CampaignOptions, type Leadership, type LeaderRecord } from './leader.js';
 export {
   publishCounters,
@@ -48,5 +48,5 @@ export {
   type RegistrationInput,
   type InstancesWatchOptions,
 } from './registrations.js';
-export { StoreUnavailableError, StoreFencedError, StoreConflictError } from './types.js';
+export { StoreUnavailableError, StoreFencedError, StoreConflictError } from '../store/types.js';
 export { EtcdInstances, type EtcdInstancesOptions } from './etcd-instances.js';

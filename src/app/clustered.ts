@@ -35,12 +35,12 @@ import {
   type Campaign,
   type EtcdConnection,
   type KeyWatch,
-} from '../store/cluster.js';
+} from '../cluster/index.js';
 import type { StoredStatus } from '../store/types.js';
 import type { CountersDocument, GatewayAbout, TrafficCounts } from '../traffic/index.js';
 import { watchGateways } from '../cluster/gateways.js';
 import { GATEWAY_LEASE_SEC, PUBLISH_MS } from '../metrics/gateways.js';
-import type { Backend, SpecHandlers, StoreHealth } from './types.js';
+import type { Backend, SpecHandlers, StoreHealth } from './mode.js';
 
 export interface EtcdBackendOptions {
   /** `etcd://host:port[,host:port...][/prefix]`. */

@@ -3,14 +3,14 @@
  * this process's controller drives every rollout. The default of `graylane serve -c FILE`.
  */
 import { resolve } from 'node:path';
-import { watchConfig } from '../gateway/index.js';
+import { watchConfig } from '../source/file.js';
 import { LocalInstances } from '../registry/index.js';
 import type { RolloutController } from '../rollout/controller.js';
 import type { TrafficCounts } from '../traffic/index.js';
 import { readSpecFile } from '../spec/index.js';
 import { DEFAULT_STATE_PATH } from '../spec/sections/rollouts.js';
 import { openSqliteStore } from '../store/index.js';
-import type { Backend, SpecHandlers, StoreHealth } from './types.js';
+import type { Backend, SpecHandlers, StoreHealth } from './mode.js';
 
 export interface FileBackendOptions {
   configFile: string;

@@ -11,8 +11,8 @@
  * Validation is the caller's, with the same rules as InstanceRegistry.register (service known,
  * version a lane name, URL normalized): this module stores what it is given.
  */
-import { leaseHex, leaseIdOfHex, type EtcdConnection } from './etcd-connection.js';
-import { watchKeys, type KeyWatch } from './etcd-watch.js';
+import { leaseHex, leaseIdOfHex, type EtcdConnection } from '../store/etcd-connection.js';
+import { watchKeys, type KeyWatch } from '../store/etcd-watch.js';
 
 export interface RegistrationInput {
   service: string;

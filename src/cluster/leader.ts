@@ -23,9 +23,9 @@
  * keys included. Side effects outside etcd (hooks, webhooks) are stopped by `signal`/onDemoted.
  */
 import { hostname } from 'node:os';
-import { prefixEnd, type EtcdConnection } from './etcd-connection.js';
-import { watchKeys, type KeyWatch } from './etcd-watch.js';
-import type { Fence } from './etcd.js';
+import { prefixEnd, type EtcdConnection } from '../store/etcd-connection.js';
+import { watchKeys, type KeyWatch } from '../store/etcd-watch.js';
+import type { Fence } from '../store/etcd.js';
 
 /** What an elected controller holds; pass it to EtcdStore.fenced(). */
 export interface Leadership extends Fence {
