@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadRollouts } from '../rollout/test-support.js';
+import { loadRollouts } from '../../test/support/rollout-driver.js';
 import { initialStatus } from '../rollout/status.js';
 import { startRun } from '../rollout/analysis.js';
 import { rolloutView } from '../rollout/view.js';

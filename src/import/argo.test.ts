@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { importConfigs } from './index.js';
-import { loadImported } from './test-support.js';
+import { loadImported } from '../../test/support/import.js';
 
 const ingress = `apiVersion: networking.k8s.io/v1
 kind: Ingress

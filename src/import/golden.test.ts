@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { importConfigs } from './index.js';
-import { loadImported } from './test-support.js';
+import { loadImported } from '../../test/support/import.js';
 
 const root = new URL('../../../test/fixtures/import/', import.meta.url);
 const INPUT = /\.(ya?ml|toml|json)$/;

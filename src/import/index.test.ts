@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { detectSource, importConfigs } from './index.js';
-import { loadImported } from './test-support.js';
+import { loadImported } from '../../test/support/import.js';
 
 const ingress = (name: string, service: string, extra = ''): string => `apiVersion: networking.k8s.io/v1
 kind: Ingress

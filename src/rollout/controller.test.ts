@@ -9,7 +9,7 @@ import type { Store } from '../store/types.js';
 import { RolloutController } from './controller.js';
 import { RolloutError } from './errors.js';
 import type { AnalysisTemplate, RolloutSpec } from './model.js';
-import { loadRollouts } from './test-support.js';
+import { loadRollouts } from '../../test/support/rollout-driver.js';
 import { until } from '../../test/support/wait.js';
 
 const CANARY = `

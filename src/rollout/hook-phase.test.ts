@@ -1,7 +1,7 @@
 /** GRAYLANE_PHASE of a hook: where the attempt stands when the hook starts. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Driver, loadRollouts } from './test-support.js';
+import { Driver, loadRollouts } from '../../test/support/rollout-driver.js';
 
 test('given autoPromotionDelay, the postPromotion hook started as the delay ends is told Progressing, not Paused', () => {
   const { rollouts, templates } = loadRollouts(`

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { abort, pause, promote, reconcile, resume, retry, setWeight, NO_OBSERVATIONS } from './transitions.js';
 import { overlayFor } from './overlay.js';
 import { RolloutError } from './errors.js';
-import { Driver, hookFailed, hookOk, loadRollouts } from './test-support.js';
+import { Driver, hookFailed, hookOk, loadRollouts } from '../../test/support/rollout-driver.js';
 import type { ProviderOutcome } from './analysis.js';
 
 const CANARY = `

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compile, parseEndpoint } from './compile.js';
 import { CompileError } from './errors.js';
-import { route, service, spec, SVC } from './test-fixtures.js';
+import { route, service, spec, SVC } from '../../test/support/routing.js';
 import type { RouteSpec } from '../spec/types.js';
 
 test('endpoint URLs are parsed once into origin and basePath', () => {

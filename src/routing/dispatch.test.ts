@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { compile } from './compile.js';
 import { dispatch, DISPATCH_REASON } from './dispatch.js';
 import type { CompiledService, HealthView, Status } from './types.js';
-import { allUp, down, service, spec } from './test-fixtures.js';
+import { allUp, down, service, spec } from '../../test/support/routing.js';
 
 const S1 = 'http://127.0.0.1:9001';
 const S2 = 'http://127.0.0.1:9002';

@@ -4,7 +4,7 @@ import { compile } from './compile.js';
 import { dispatch } from './dispatch.js';
 import { explain } from './explain.js';
 import { bucketOf } from './hash.js';
-import { allUp, ctx, down, req, route, spec } from './test-fixtures.js';
+import { allUp, ctx, down, req, route, spec } from '../../test/support/routing.js';
 
 const theSpec = () =>
   spec({

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Subject, findIdentity, type IdentityPlan } from './identity.js';
 import { bucketOf, saltSeed } from './hash.js';
-import { ctx, req } from './test-fixtures.js';
+import { ctx, req } from '../../test/support/routing.js';
 
 const sources: IdentityPlan['sources'] = [
   { kind: 'header', name: 'x-user-id' },

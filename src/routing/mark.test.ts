@@ -4,7 +4,7 @@ import type { NginxCanary, RouteSpec } from '../spec/types.js';
 import { compile } from './compile.js';
 import { bucketOf } from './hash.js';
 import type { CompiledRoute, MarkContext, RequestView, Status } from './types.js';
-import { ctx, req, route, spec } from './test-fixtures.js';
+import { ctx, req, route, spec } from '../../test/support/routing.js';
 
 /** The compiled route of a one-route spec. */
 function only(r: Partial<RouteSpec>, status?: Status, laneAliases: string[] = []): CompiledRoute {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { compile } from './compile.js';
 import { dispatch } from './dispatch.js';
 import { stripMeshPrefix } from './mesh.js';
-import { allUp, ctx, req, service, spec } from './test-fixtures.js';
+import { allUp, ctx, req, service, spec } from '../../test/support/routing.js';
 
 const meshSpec = () =>
   spec({

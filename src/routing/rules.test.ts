@@ -5,7 +5,7 @@ import { compileRule } from './rules.js';
 import { Subject, type IdentityPlan } from './identity.js';
 import { bucketOf, saltSeed } from './hash.js';
 import { CompileError } from './errors.js';
-import { ctx, req } from './test-fixtures.js';
+import { ctx, req } from '../../test/support/routing.js';
 import type { RequestView } from './types.js';
 
 const plan: IdentityPlan = {

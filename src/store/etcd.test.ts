@@ -1,9 +1,9 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { runStoreConformance, sampleEvent, sampleStatus } from './conformance.js';
+import { runStoreConformance, sampleEvent, sampleStatus } from '../../test/support/store-conformance.js';
 import { connectEtcd, type EtcdConnection } from './etcd-connection.js';
-import { startEtcd, type EtcdServer } from './etcd-harness.js';
+import { startEtcd, type EtcdServer } from '../../test/support/etcd.js';
 import { EtcdStore, watchStatuses } from './etcd.js';
 import { StoreConflictError, StoreFencedError, StoreUnavailableError, type Store } from './types.js';
 import { eventually } from '../../test/support/wait.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { openSqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 import { reconcile, NO_OBSERVATIONS, type Transition } from '../rollout/transitions.js';
-import { loadRollouts } from '../rollout/test-support.js';
+import { loadRollouts } from '../../test/support/rollout-driver.js';
 import type { AnalysisTemplate, RolloutSpec } from '../rollout/model.js';
 
 const CONFIG = `

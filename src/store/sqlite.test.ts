@@ -5,9 +5,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { runStoreConformance, sampleStatus } from './conformance.js';
+import { runStoreConformance, sampleStatus } from '../../test/support/store-conformance.js';
 import { MIGRATIONS, openSqliteStore, type SqliteStore } from './sqlite.js';
-import { EVENTS_PER_COMMIT } from './crash-writer.fixture.js';
+import { EVENTS_PER_COMMIT } from '../../test/support/crash-writer.fixture.js';
 import type { Store } from './types.js';
 import { tempDir } from '../../test/support/temp.js';
 
@@ -79,7 +79,7 @@ test('sqlite store: a path that is not a database is an error', async () => {
 test('sqlite store: a writer killed with SIGKILL mid-loop leaves a consistent file with every acknowledged commit', async () => {
   const dir = await tempDir();
   const path = dir.file('state.db');
-  const fixture = fileURLToPath(new URL('./crash-writer.fixture.js', import.meta.url));
+  const fixture = fileURLToPath(new URL('../../test/support/crash-writer.fixture.js', import.meta.url));
   try {
     const child = spawn(process.execPath, [fixture, path, '100000'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let acknowledged = 0;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { ResponseDetail } from '../../src/gateway/observer.js';
 import { publishCounters, watchClusterMetrics } from '../../src/cluster/counters.js';
 import { TrafficRecorder } from '../../src/traffic/index.js';
-import { startTcpProxy } from '../../src/store/etcd-harness.js';
+import { startTcpProxy } from '../support/etcd.js';
 import { StoreUnavailableError } from '../../src/store/types.js';
 import { Connections, etcdForFile, freshPrefix } from './helpers.js';
 import { until } from '../support/wait.js';

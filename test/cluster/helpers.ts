@@ -2,7 +2,7 @@
 import { after } from 'node:test';
 import { randomUUID } from 'node:crypto';
 import { connectEtcd, type EtcdConnection } from '../../src/store/etcd-connection.js';
-import { startEtcd, type EtcdServer } from '../../src/store/etcd-harness.js';
+import { startEtcd, type EtcdServer } from '../support/etcd.js';
 
 /**
  * The file's etcd, started on first use and removed after the file's tests (an after hook registered

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sampleStatus } from '../../src/store/conformance.js';
+import { sampleStatus } from '../support/store-conformance.js';
 import type { EtcdConnection } from '../../src/store/etcd-connection.js';
-import { startTcpProxy } from '../../src/store/etcd-harness.js';
+import { startTcpProxy } from '../support/etcd.js';
 import { EtcdStore } from '../../src/store/etcd.js';
 import { campaign, currentLeader, type Campaign, type Leadership } from '../../src/cluster/leader.js';
 import { StoreFencedError } from '../../src/store/types.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startTcpProxy } from '../../src/store/etcd-harness.js';
+import { startTcpProxy } from '../support/etcd.js';
 import { readSpecCache, SpecCacheError } from '../../src/source/cache.js';
 import { applySpec, getSpec, loadInitialSpec, watchSpec, type AppliedSpec } from '../../src/source/etcd.js';
 import { StoreConflictError, StoreUnavailableError } from '../../src/store/types.js';

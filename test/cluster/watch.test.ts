@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTcpProxy } from '../../src/store/etcd-harness.js';
+import { startTcpProxy } from '../support/etcd.js';
 import { watchKeys, type WatchChange } from '../../src/store/etcd-watch.js';
 import { Connections, etcdForFile, freshPrefix } from './helpers.js';
 import { until } from '../support/wait.js';

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
-import { freePort } from '../../src/store/etcd-harness.js';
+import { freePort } from '../support/etcd.js';
 import type { RolloutDetail } from '../../src/admin/rollouts.js';
 import { api, runCli, spawnServe, waitForRollout, writeFile, TOKEN, type ServeChild } from '../rollout/helpers.js';
 import { tempDir } from '../support/temp.js';

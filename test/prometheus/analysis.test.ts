@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { stringify } from 'yaml';
 import type { App } from '../../src/app.js';
 import type { RolloutDetail } from '../../src/admin/rollouts.js';
-import { freePort } from '../../src/store/etcd-harness.js';
+import { freePort } from '../support/etcd.js';
 import {
   adminUrlOf,
   api,

@@ -1,6 +1,6 @@
 /**
  * Test support: a real Prometheus (Debian's `prometheus`, on the PATH) on a loopback port with its own
- * temp data dir, scraping the given targets every second. Started the way src/store/etcd-harness.ts
+ * temp data dir, scraping the given targets every second. Started the way test/support/etcd.ts
  * starts etcd: the port is picked free and then bound by Prometheus, and a start that loses its port
  * to another process is retried on a new one. Every started Prometheus is killed by pid when the test
  * process exits, whatever happened; tests still call cleanup() in an after hook.
@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../src/store/etcd-harness.js';
+import { freePort } from '../support/etcd.js';
 
 export interface PrometheusServer {
   /** `http://127.0.0.1:PORT`, what a `prometheus: { address }` provider takes. */

@@ -3,8 +3,8 @@
  * request views, and deterministic randomness. Test support only; nothing in the gateway imports it.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import type { RouteSpec, ServiceSpec, Spec } from '../spec/types.js';
-import type { HealthView, MarkContext, RequestView } from './types.js';
+import type { RouteSpec, ServiceSpec, Spec } from '../../src/spec/types.js';
+import type { HealthView, MarkContext, RequestView } from '../../src/routing/types.js';
 
 /** A service with these versions (name -> endpoint URLs), fallback `stable` unless overridden. */
 export function service(versions: Record<string, string[]>, over: Partial<ServiceSpec> = {}): ServiceSpec {

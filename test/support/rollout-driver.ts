@@ -4,10 +4,10 @@
  * production code.
  */
 import { parse } from 'yaml';
-import { normalizeRollouts, type AnalysisTemplate, type RolloutSpec } from './model.js';
-import type { ProviderOutcome } from './analysis.js';
-import { parseStatus, serializeStatus, type HookResult, type RolloutEvent, type RolloutStatus } from './status.js';
-import { reconcile, type CommandResult, type Observation, type RolloutAction, type Transition } from './transitions.js';
+import { normalizeRollouts, type AnalysisTemplate, type RolloutSpec } from '../../src/rollout/model.js';
+import type { ProviderOutcome } from '../../src/rollout/analysis.js';
+import { parseStatus, serializeStatus, type HookResult, type RolloutEvent, type RolloutStatus } from '../../src/rollout/status.js';
+import { reconcile, type CommandResult, type Observation, type RolloutAction, type Transition } from '../../src/rollout/transitions.js';
 
 /** Normalizes a YAML config; fails the test on any issue. */
 export function loadRollouts(yamlText: string): { rollouts: RolloutSpec[]; templates: Record<string, AnalysisTemplate> } {

@@ -3,9 +3,9 @@
  * path `graylane validate` and a reload take, rollouts and analysis templates included), failing on
  * any issue. Not used by production code.
  */
-import type { AnalysisTemplate, RolloutSpec } from '../rollout/model.js';
-import { parseSpec } from '../spec/index.js';
-import type { Spec } from '../spec/types.js';
+import type { AnalysisTemplate, RolloutSpec } from '../../src/rollout/model.js';
+import { parseSpec } from '../../src/spec/index.js';
+import type { Spec } from '../../src/spec/types.js';
 
 export interface LoadedImport {
   spec: Spec;

@@ -6,8 +6,8 @@
  * Usage: node crash-writer.fixture.js <db-path> <max-commits>
  */
 import { writeSync } from 'node:fs';
-import { openSqliteStore } from './sqlite.js';
-import { sampleStatus } from './conformance.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import { sampleStatus } from './store-conformance.js';
 
 export const EVENTS_PER_COMMIT = 25;
 
