@@ -1,8 +1,8 @@
 /**
  * Clustered mode (docs/cluster.md): many gateways, one etcd, one elected controller.
  *
- * - Spec: read from `P/spec` at start, then watched; each new text is validated here exactly as
- *   `graylane validate` does and compiled by the app, and only a spec that passed both is cached
+ * - Spec: read from `P/spec` at start, then watched (src/source/etcd.ts); each new text is validated
+ *   exactly as `graylane validate` does and compiled by the app, and only a spec that passed both is cached
  *   (`spec-cache.json` in the cache directory). With etcd away at start the gateway serves the
  *   cached spec and says so loudly; with no cache it refuses to start.
  * - Rollout statuses: watched on every gateway and handed to the controller (observe()), which
@@ -16,26 +16,23 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { RolloutController } from '../rollout/controller.js';
-import { parseSpec, type Spec } from '../spec/index.js';
 import {
   campaign,
   connectEtcd,
   EtcdInstances,
   EtcdStore,
-  loadInitialSpec,
   parseEtcdUrl,
   publishCounters,
   StoreUnavailableError,
   watchClusterMetrics,
-  watchSpec,
   watchStatuses,
   readStatusCache,
   writeStatusCache,
-  type AppliedSpec,
   type Campaign,
-  type EtcdConnection,
   type KeyWatch,
 } from '../cluster/index.js';
+import { openEtcdSource } from '../source/etcd.js';
+import type { SpecSource } from '../source/types.js';
 import type { StoredStatus } from '../store/types.js';
 import type { CountersDocument, GatewayAbout, TrafficCounts } from '../traffic/index.js';
 import { watchGateways } from '../cluster/gateways.js';
@@ -66,9 +63,6 @@ export interface EtcdBackendOptions {
   listeners?(): { address: string; admin: string } | undefined;
 }
 
-/** The spec served while none was applied yet: no services, no routes (every request is a 404). */
-const EMPTY_SPEC = 'services: {}\nroutes: []\n';
-
 export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend> {
   const log = opts.logger;
   const url = parseEtcdUrl(opts.store);
@@ -77,12 +71,13 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
   const location = `etcd://${url.endpoints.map((e) => e.replace(/^http:\/\//, '')).join(',')}${prefix}`;
   const specCache = join(opts.cacheDir, 'spec-cache.json');
   const statusCache = join(opts.cacheDir, 'status-cache.json');
-  const specFile = (s: AppliedSpec): string => `etcd:${prefix}/spec@${s.revision}${s.source ? ` (${s.source})` : ''}`;
+  // Set before the watches start: the source reports its connection through the link.
+  let onSpecConnection: (connected: boolean, error?: Error) => void = () => {};
 
-  let initial: { applied: AppliedSpec | null; spec: Spec; unreachable?: Error };
+  let source: SpecSource & { readonly unreachable?: Error };
   let initialStatuses: { statuses: StoredStatus[]; unreachable?: Error };
   try {
-    initial = await initialSpec(conn, specCache, specFile, log);
+    source = await openEtcdSource(conn, { cacheFile: specCache, location, logger: log, onConnection: (up, err) => onSpecConnection(up, err) });
     initialStatuses = await readStatusesOrCache(new EtcdStore(conn), statusCache, log);
   } catch (e) {
     conn.close();
@@ -90,8 +85,9 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
   }
 
   const store = new EtcdStore(conn);
-  const link = storeLink(location, log, initial.unreachable ?? initialStatuses.unreachable);
-  const instances = new EtcdInstances(conn, { services: Object.keys(initial.spec.services), onChange: () => opts.refresh() });
+  const link = storeLink(location, log, source.unreachable ?? initialStatuses.unreachable);
+  onSpecConnection = link.onConnection('spec');
+  const instances = new EtcdInstances(conn, { services: Object.keys(source.spec.services), onChange: () => opts.refresh() });
   let leading = false;
   const name = opts.name ?? hostname();
   const candidate = opts.controller !== false;
@@ -117,12 +113,11 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
   });
   const metrics = watchClusterMetrics(conn);
   const gateways = watchGateways(conn);
-  let specWatch: KeyWatch | undefined;
   let statusWatch: KeyWatch | undefined;
   let election: Campaign | undefined;
 
   return {
-    spec: initial.spec,
+    spec: source.spec,
     source: location,
     store,
     instances,
@@ -131,21 +126,7 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
     initialStatuses: initialStatuses.statuses,
 
     start(controller: RolloutController, handlers: SpecHandlers) {
-      specWatch = watchSpec(
-        conn,
-        (applied) => {
-          let spec: Spec;
-          try {
-            spec = parseSpec(applied.yaml, specFile(applied));
-            handlers.onSpec(spec);
-          } catch (err) {
-            handlers.onReject(err instanceof Error ? err : new Error(String(err)));
-            return false; // not cached; the same text is not offered again
-          }
-          return true;
-        },
-        { since: initial.applied, cacheFile: specCache, onConnection: link.onConnection('spec'), onError: (err) => log.warn({ err }, 'spec watch') },
-      );
+      source.follow(handlers);
       statusWatch = watchStatuses(
         conn,
         (statuses) => {
@@ -183,7 +164,7 @@ export async function openEtcdBackend(opts: EtcdBackendOptions): Promise<Backend
 
     async stop() {
       await election?.resign().catch(() => undefined);
-      await Promise.all([specWatch?.close(), statusWatch?.close()]);
+      await Promise.all([source.stop(), statusWatch?.close()]);
     },
 
     async close() {
@@ -220,33 +201,6 @@ function storeLink(location: string, log: Logger, startError: Error | undefined)
     },
     state: (): { up: boolean; error: string | undefined } => ({ up: isUp(), error }),
   };
-}
-
-/**
- * The spec at start (loadInitialSpec): etcd's if it is valid (and then cached), else the cache
- * (etcd away, or an invalid spec written by hand), else a refusal that says why. None applied yet:
- * the empty spec.
- */
-async function initialSpec(
-  conn: EtcdConnection,
-  cacheFile: string,
-  fileOf: (s: AppliedSpec) => string,
-  log: Logger,
-): Promise<{ applied: AppliedSpec | null; spec: Spec; unreachable?: Error }> {
-  let parsed: Spec | undefined;
-  const loaded = await loadInitialSpec(conn, { cacheFile, accept: (s) => void (parsed = parseSpec(s.yaml, fileOf(s))) });
-  const applied = loaded.spec;
-  if (applied === null) {
-    log.warn({ prefix: conn.keys.prefix }, 'no spec applied yet: serving nothing until `graylane apply -f FILE`');
-    return { applied: null, spec: parseSpec(EMPTY_SPEC, '(no spec applied)') };
-  }
-  if (loaded.from === 'cache') {
-    const why = loaded.error instanceof StoreUnavailableError ? 'ETCD UNREACHABLE: serving the cached spec; changes apply when etcd answers' : 'the spec in etcd is invalid: serving the cached one';
-    log.warn({ appliedAt: applied.appliedAt, revision: applied.revision, cache: cacheFile, err: loaded.error?.message }, why);
-    const spec = parseSpec(applied.yaml, fileOf(applied));
-    return loaded.error instanceof StoreUnavailableError ? { applied, spec, unreachable: loaded.error } : { applied, spec };
-  }
-  return { applied, spec: parsed! };
 }
 
 /** The stored statuses, or with etcd away the cached ones (none cached: start without overlays). */

@@ -3,9 +3,9 @@
  * store, the instance registry, the traffic counts builtin analysis reads, and who drives rollouts.
  * Two implementations, chosen by `graylane serve`:
  *
- * - file.ts: one process. The spec is a watched file, state is a SQLite file, registrations live in
+ * - one-process.ts: one process. The spec is a watched file, state is a SQLite file, registrations live in
  *   memory, the controller of this process drives.
- * - etcd.ts: clustered mode. The spec, rollout statuses, registrations and every gateway's counters
+ * - clustered.ts: clustered mode. The spec, rollout statuses, registrations and every gateway's counters
  *   live in etcd; the controller of the elected process drives, the others follow.
  *
  * app.ts composes a backend with the gateway, the controller and the admin API the same way for both.
@@ -15,6 +15,7 @@ import type { Instances } from '../registry/index.js';
 import type { RolloutController } from '../rollout/controller.js';
 import type { MetricsSource } from '../traffic/index.js';
 import type { Spec } from '../spec/index.js';
+import type { SpecHandlers } from '../source/types.js';
 import type { Store, StoredStatus } from '../store/types.js';
 
 /** The registry as the app needs it: the admin API's interface, plus what the snapshot is compiled from. */
@@ -50,12 +51,7 @@ export interface BackendGateways {
   overview(local: LocalGateway): GatewaysOverview;
 }
 
-export interface SpecHandlers {
-  /** A new valid spec; throwing rejects it (the old one keeps serving) and onReject is called. */
-  onSpec(spec: Spec): void;
-  /** A new spec was rejected: invalid (ConfigError with file:line) or not compilable. */
-  onReject(err: Error): void;
-}
+export type { SpecHandlers } from '../source/types.js';
 
 export interface Backend {
   /** The spec to serve at start. */

@@ -3,11 +3,10 @@
  * this process's controller drives every rollout. The default of `graylane serve -c FILE`.
  */
 import { resolve } from 'node:path';
-import { watchConfig } from '../source/file.js';
+import { openFileSource } from '../source/file.js';
 import { LocalInstances } from '../registry/index.js';
 import type { RolloutController } from '../rollout/controller.js';
 import type { TrafficCounts } from '../traffic/index.js';
-import { readSpecFile } from '../spec/index.js';
 import { DEFAULT_STATE_PATH } from '../spec/sections/rollouts.js';
 import { openSqliteStore } from '../store/index.js';
 import type { Backend, SpecHandlers, StoreHealth } from './mode.js';
@@ -26,11 +25,11 @@ export interface FileBackendOptions {
 
 /** Loads the config (a ConfigError is thrown as is) and opens the SQLite state file. */
 export async function openFileBackend(opts: FileBackendOptions): Promise<Backend> {
-  const { spec, text } = await readSpecFile(opts.configFile);
+  const source = await openFileSource(opts.configFile);
+  const spec = source.spec;
   const statePath = resolve(opts.cwd ?? process.cwd(), opts.statePath ?? spec.state?.path ?? DEFAULT_STATE_PATH);
   const store = openSqliteStore(statePath);
   const instances = new LocalInstances({ services: Object.keys(spec.services), onChange: () => opts.refresh() });
-  let stopWatching = (): void => {};
   const health: StoreHealth = { kind: 'sqlite', location: statePath, up: true, leading: true };
   return {
     spec,
@@ -40,12 +39,11 @@ export async function openFileBackend(opts: FileBackendOptions): Promise<Backend
     metrics: opts.traffic,
     start(controller: RolloutController, handlers: SpecHandlers) {
       controller.start();
-      // Compared with what was loaded, so a change made while the app started is not taken as loaded.
-      stopWatching = watchConfig(opts.configFile, handlers.onSpec, handlers.onReject, { loadedText: text });
+      source.follow(handlers);
     },
     health: () => ({ ...health }),
     async stop() {
-      stopWatching();
+      await source.stop();
     },
     async close() {
       instances.close();

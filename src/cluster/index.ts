@@ -1,5 +1,5 @@
 /**
- * Clustered mode on etcd, in one import: the store, the spec source, leader election, traffic
+ * Clustered mode on etcd, in one import: the store, the spec source (src/source/etcd.ts), leader election, traffic
  * counters and instance registrations, all on one EtcdConnection. Kept apart from ./index.js so a
  * single-process graylane does not load the etcd client (gRPC) at start-up.
  *
@@ -26,7 +26,8 @@ export {
   type InitialSpec,
   type WatchSpecOptions,
 } from '../source/etcd.js';
-export { readSpecCache, writeSpecCache, readStatusCache, writeStatusCache, sha256Hex, SpecCacheError } from '../source/cache.js';
+export { readSpecCache, writeSpecCache, sha256Hex, SpecCacheError } from '../source/cache.js';
+export { readStatusCache, writeStatusCache } from './status-cache.js';
 export { campaign, currentLeader, Campaign, type CampaignOptions, type Leadership, type LeaderRecord } from './leader.js';
 export {
   publishCounters,

@@ -1,6 +1,6 @@
 /**
  * The gateway's local copy of the last good spec from etcd, so a gateway restarted while etcd is
- * down can still start (with a loud warning; see loadInitialSpec in spec-source.ts).
+ * down can still start (with a loud warning; see loadInitialSpec in etcd.ts).
  *
  * Written atomically: the text goes to a temporary file in the same directory, is fsynced, and is
  * renamed over the cache, so a crash leaves the old cache or the new one, never half of either.
@@ -9,16 +9,16 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, basename } from 'node:path';
-import { parseStatus, serializeStatus } from '../rollout/status.js';
-import type { AppliedSpec } from './etcd.js';
-import type { StoredStatus } from '../store/types.js';
+import type { AppliedSpec } from './types.js';
 
 /** sha256 of the YAML text as applied, hex: the spec's content hash in etcd, the cache and `get spec`. */
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
-const FORMAT = 1;
+/** The format of the cache files; the status cache (src/cluster/status-cache.ts) shares it. */
+export const CACHE_FORMAT = 1;
+const FORMAT = CACHE_FORMAT;
 
 /** The cache file exists but cannot be used (damaged, or from an unknown format). */
 export class SpecCacheError extends Error {
@@ -86,31 +86,4 @@ export function readSpecCache(path: string): AppliedSpec | null {
   }
   if (sha256Hex(s.yaml) !== s.sha256) throw new SpecCacheError(path, 'the YAML does not match its sha256 (damaged file)');
   return { yaml: s.yaml, sha256: s.sha256, revision: s.revision, appliedAt: String(s.appliedAt ?? ''), source: String(s.source ?? '') };
-}
-
-/**
- * The rollout statuses a gateway last saw, so a gateway restarted while etcd is down routes with
- * the weights it had. Written atomically like the spec cache.
- */
-export function writeStatusCache(path: string, statuses: readonly StoredStatus[]): void {
-  const entries = statuses.map((s) => ({ name: s.name, revision: s.revision, status: serializeStatus(s.status) }));
-  writeAtomically(path, JSON.stringify({ format: FORMAT, savedAt: new Date().toISOString(), statuses: entries }) + '\n');
-}
-
-/** The cached statuses; null when there is no cache file. Throws SpecCacheError for a damaged one. */
-export function readStatusCache(path: string): StoredStatus[] | null {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
-  try {
-    const doc = JSON.parse(text) as { format?: unknown; statuses?: { name: string; revision: number; status: string }[] };
-    if (doc.format !== FORMAT || !Array.isArray(doc.statuses)) throw new Error(`unknown format ${JSON.stringify(doc.format)}`);
-    return doc.statuses.map((s) => ({ name: s.name, revision: s.revision, status: parseStatus(s.status) }));
-  } catch (e) {
-    throw new SpecCacheError(path, `not a status cache: ${(e as Error).message}`);
-  }
 }

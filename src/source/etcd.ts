@@ -11,27 +11,18 @@
  *   and rejects a bad spec (written by hand) by returning false, keeping its current Snapshot.
  *
  * Start-up decision (docs/cluster.md): a gateway that cannot reach etcd starts from its cache of
- * the last good spec (spec-cache.ts) with a loud warning, and catches up when etcd answers; with
+ * the last good spec (cache.ts) with a loud warning, and catches up when etcd answers; with
  * no cache it refuses to start, with a message that says so.
  */
+import type { Logger } from 'pino';
+import { parseSpec, type Spec } from '../spec/index.js';
 import type { EtcdConnection, EtcdEntry } from '../store/etcd-connection.js';
 import { watchKeys, type KeyWatch } from '../store/etcd-watch.js';
 import { readSpecCache, sha256Hex, writeSpecCache } from './cache.js';
 import { StoreConflictError, StoreUnavailableError } from '../store/types.js';
+import type { AppliedSpec, SpecSource } from './types.js';
 
-/** The spec as stored. */
-export interface AppliedSpec {
-  /** The YAML text exactly as applied. */
-  yaml: string;
-  /** sha256 of `yaml`, hex. */
-  sha256: string;
-  /** The etcd revision of the apply (the key's mod_revision). */
-  revision: number;
-  /** ISO time of the apply ('' when written by hand). */
-  appliedAt: string;
-  /** What was applied (the file name given to apply), for messages; '' when unknown. */
-  source: string;
-}
+export type { AppliedSpec } from './types.js';
 
 export interface ApplyResult {
   revision: number;
@@ -216,4 +207,88 @@ export function watchSpec(
     },
     { exact: true },
   );
+}
+
+export interface EtcdSourceOptions {
+  /** Where the last accepted spec is cached (`spec-cache.json`). */
+  cacheFile: string;
+  /** For messages: `etcd://host:port/prefix`. */
+  location: string;
+  logger: Logger;
+  /** The spec watch is established or not (the app reports etcd up only while it is). */
+  onConnection?: (connected: boolean, error?: Error) => void;
+}
+
+/** The spec served while none was applied yet: no services, no routes (every request is a 404). */
+const EMPTY_SPEC = 'services: {}\nroutes: []\n';
+
+/**
+ * The spec from etcd (loadInitialSpec, then watchSpec), parsed and validated here exactly as
+ * `graylane validate` does; only a spec that passed, and that the app's onSpec accepted (compiled),
+ * is cached. With etcd away at start the cached spec is served and `unreachable` says why; with no
+ * cache the start is refused.
+ */
+export async function openEtcdSource(conn: EtcdConnection, opts: EtcdSourceOptions): Promise<SpecSource & { readonly unreachable?: Error }> {
+  const log = opts.logger;
+  const prefix = conn.keys.prefix;
+  const fileOf = (s: AppliedSpec): string => `etcd:${prefix}/spec@${s.revision}${s.source ? ` (${s.source})` : ''}`;
+  const initial = await initialSpec(conn, opts.cacheFile, fileOf, log);
+  let watch: KeyWatch | undefined;
+  return {
+    spec: initial.spec,
+    location: opts.location,
+    ...(initial.unreachable ? { unreachable: initial.unreachable } : {}),
+    follow(handlers) {
+      watch = watchSpec(
+        conn,
+        (applied) => {
+          let spec: Spec;
+          try {
+            spec = parseSpec(applied.yaml, fileOf(applied));
+            handlers.onSpec(spec);
+          } catch (err) {
+            handlers.onReject(err instanceof Error ? err : new Error(String(err)));
+            return false; // not cached; the same text is not offered again
+          }
+          return true;
+        },
+        {
+          since: initial.applied,
+          cacheFile: opts.cacheFile,
+          ...(opts.onConnection ? { onConnection: opts.onConnection } : {}),
+          onError: (err) => log.warn({ err }, 'spec watch'),
+        },
+      );
+    },
+    async stop() {
+      await watch?.close();
+    },
+  };
+}
+
+/**
+ * The spec at start (loadInitialSpec): etcd's if it is valid (and then cached), else the cache
+ * (etcd away, or an invalid spec written by hand), else a refusal that says why. None applied yet:
+ * the empty spec.
+ */
+async function initialSpec(
+  conn: EtcdConnection,
+  cacheFile: string,
+  fileOf: (s: AppliedSpec) => string,
+  log: Logger,
+): Promise<{ applied: AppliedSpec | null; spec: Spec; unreachable?: Error }> {
+  let parsed: Spec | undefined;
+  const loaded = await loadInitialSpec(conn, { cacheFile, accept: (s) => void (parsed = parseSpec(s.yaml, fileOf(s))) });
+  const applied = loaded.spec;
+  if (applied === null) {
+    log.warn({ prefix: conn.keys.prefix }, 'no spec applied yet: serving nothing until `graylane apply -f FILE`');
+    return { applied: null, spec: parseSpec(EMPTY_SPEC, '(no spec applied)') };
+  }
+  if (loaded.from === 'cache') {
+    const why = loaded.error instanceof StoreUnavailableError ? 'ETCD UNREACHABLE: serving the cached spec; changes apply when etcd answers' : 'the spec in etcd is invalid: serving the cached one';
+    log.warn({ appliedAt: applied.appliedAt, revision: applied.revision, cache: cacheFile, err: loaded.error?.message }, why);
+    const spec = parseSpec(applied.yaml, fileOf(applied));
+    return loaded.error instanceof StoreUnavailableError ? { applied, spec, unreachable: loaded.error } : { applied, spec };
+  }
+  return { applied, spec: parsed! };
 }

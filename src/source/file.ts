@@ -12,8 +12,29 @@
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseSpec, readConfigText, unreadableConfig } from '../spec/index.js';
+import { parseSpec, readConfigText, readSpecFile, unreadableConfig } from '../spec/index.js';
 import type { Spec } from '../spec/types.js';
+import type { SpecSource } from './types.js';
+
+/**
+ * The spec of a config file, then every valid change to it (watchConfig). A ConfigError of the
+ * file at start is thrown as is: a process with no valid spec does not start.
+ */
+export async function openFileSource(configFile: string): Promise<SpecSource> {
+  const { spec, text } = await readSpecFile(configFile);
+  let stopWatching = (): void => {};
+  return {
+    spec,
+    location: configFile,
+    follow(handlers) {
+      // Compared with what was loaded, so a change made while the app started is not taken as loaded.
+      stopWatching = watchConfig(configFile, handlers.onSpec, handlers.onReject, { loadedText: text });
+    },
+    async stop() {
+      stopWatching();
+    },
+  };
+}
 
 export interface WatchOptions {
   /** Quiet time after the last event before the file is read; default 50 ms. */

@@ -4,7 +4,7 @@
  * gateways list read from any gateway's /api/v1/overview. Shared by the API test
  * (test/cluster/gateways-view.test.ts) and the browser test (test/dashboard/).
  */
-import type { EtcdServer } from '../../src/store/etcd-harness.js';
+import type { EtcdServer } from '../support/etcd.js';
 import type { GatewayOverview, Overview } from '../../src/metrics/overview.js';
 import { send, startUpstream, writeFile, type Upstream } from '../rollout/helpers.js';
 import { tempDir } from '../support/temp.js';
