@@ -15,8 +15,8 @@
  *   that needed it becomes a pause for a person to judge instead (never an unchecked step).
  * - nginx `additionalIngressAnnotations` (canary-by-header...) become a canary on the service's routes.
  */
-import { compileExpr, ExprError } from '../rollout/expr.js';
-import { JsonPathError, parseJsonPath } from '../rollout/json-path.js';
+import { compileExpr, ExprError } from '../spec/expr.js';
+import { JsonPathError, parseJsonPath } from '../spec/json-path.js';
 import type { Path } from '../spec/paths.js';
 import {
   k8sMeta,

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dueMeasurements, judge, markPending, nextDueAt, recordMeasurement, startRun, terminateRun, MEASUREMENT_RETENTION, type AnalysisRun, type ProviderOutcome } from './analysis.js';
-import type { AnalysisTemplate } from './model.js';
+import type { AnalysisTemplate } from '../spec/rollout-model.js';
 
 function template(over: Partial<AnalysisTemplate> = {}): AnalysisTemplate {
   return {

@@ -20,8 +20,8 @@
  * A run is Failed or Error as soon as one metric is (the others stop), otherwise Inconclusive or
  * Successful once every metric has ended.
  */
-import { compileExpr, evaluateCondition, ExprError, type CompiledExpr } from './expr.js';
-import type { AnalysisTemplate } from './model.js';
+import { compileExpr, evaluateCondition, ExprError, type CompiledExpr } from '../spec/expr.js';
+import type { AnalysisTemplate } from '../spec/rollout-model.js';
 
 export type AnalysisPhase = 'Running' | 'Successful' | 'Failed' | 'Inconclusive' | 'Error';
 export type MeasurementPhase = Exclude<AnalysisPhase, 'Running'>;

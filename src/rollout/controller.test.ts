@@ -8,7 +8,7 @@ import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
 import { RolloutController } from './controller.js';
 import { RolloutError } from './errors.js';
-import type { AnalysisTemplate, RolloutSpec } from './model.js';
+import type { AnalysisTemplate, RolloutSpec } from '../spec/rollout-model.js';
 import { loadRollouts } from '../../test/support/rollout-driver.js';
 import { until } from '../../test/support/wait.js';
 

@@ -40,7 +40,7 @@ import { StoreConflictError, type EventQuery, type Store, type StoredEvent, type
 import type { AnalysisRun } from './analysis.js';
 import { runAction } from './effects.js';
 import { RolloutError } from './errors.js';
-import type { AnalysisTemplate, RolloutSpec } from './model.js';
+import type { AnalysisTemplate, RolloutSpec } from '../spec/rollout-model.js';
 import { overlayFor } from './overlay.js';
 import type { RolloutEvent, RolloutStatus } from './status.js';
 import {

@@ -2,7 +2,7 @@
  * Performs one action returned by reconcile() and turns its result into the observation the next
  * reconcile reads. The controller's only I/O for rollouts besides the store.
  */
-import type { RolloutSpec } from './model.js';
+import type { RolloutSpec } from '../spec/rollout-model.js';
 import { runHook } from './hooks.js';
 import { providerFor, type ProviderDeps } from './providers/index.js';
 import { errorMessage } from './providers/types.js';

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { runHook, type HookContext } from './hooks.js';
 import { runAction } from './effects.js';
 import { TrafficRecorder } from '../traffic/index.js';
-import type { HookSpec, RolloutSpec } from './model.js';
+import type { HookSpec, RolloutSpec } from '../spec/rollout-model.js';
 
 const ctx: HookContext = {
   id: 'checkout-blue/a2/cleanup',

@@ -8,7 +8,7 @@
  * graylane runs a hook at most once per attempt, and a receiver can use the key to be sure.
  */
 import { request } from 'undici';
-import type { HookName, HookSpec } from './model.js';
+import type { HookName, HookSpec } from '../spec/rollout-model.js';
 import type { HookResult, RolloutPhase } from './status.js';
 import { describeOutcome, runCommand } from './process.js';
 import { errorMessage } from './providers/types.js';

@@ -32,7 +32,7 @@
  * to tear down what is no longer served (the old stable after a switch, the preview after an upgrade).
  */
 import type { ServiceOverlay } from '../routing/types.js';
-import type { RolloutSpec } from './model.js';
+import type { RolloutSpec } from '../spec/rollout-model.js';
 import type { RolloutStatus } from './status.js';
 
 /** The overlay for the rollout's service. A rollout that has not run yet holds all traffic on stable. */

@@ -15,7 +15,7 @@
  * ```
  * The `cleanup` hook is not a step: it runs once when the attempt ends, however it ends.
  */
-import type { CanaryStep, RolloutSpec } from './model.js';
+import type { CanaryStep, RolloutSpec } from '../spec/rollout-model.js';
 import type { NamedMatch } from '../spec/types.js';
 
 export type PlanStep =

@@ -39,7 +39,7 @@
  * cleanup runs), and once it has settled a new attempt starts at step 0 under the new spec. A
  * completed or aborted rollout whose spec changes starts a new attempt the same way.
  */
-import type { RolloutSpec, AnalysisTemplate, HookName, HookSpec } from './model.js';
+import type { RolloutSpec, AnalysisTemplate, HookName, HookSpec } from '../spec/rollout-model.js';
 import {
   dueMeasurements,
   markPending,

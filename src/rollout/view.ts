@@ -6,7 +6,7 @@
 import type { NamedMatch } from '../spec/types.js';
 import type { AnalysisRun } from './analysis.js';
 import type { AbortPending } from './controller.js';
-import type { HookName, RolloutSpec } from './model.js';
+import type { HookName, RolloutSpec } from '../spec/rollout-model.js';
 import { describeStep, planOf } from './plan.js';
 import type { HookRecord, RolloutPhase, RolloutStatus } from './status.js';
 

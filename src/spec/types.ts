@@ -5,7 +5,7 @@
  * Durations are already converted to milliseconds and defaults filled in by the loader, so the
  * rest of the code never re-parses strings. A Spec is deeply frozen once loaded.
  */
-import type { AnalysisTemplate, RolloutSpec } from '../rollout/model.js';
+import type { AnalysisTemplate, RolloutSpec } from './rollout-model.js';
 import type { NotificationsSpec } from '../notify/types.js';
 
 /** A request header, cookie or query parameter the user identity (or an app version) is read from. */

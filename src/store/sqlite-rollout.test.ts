@@ -7,7 +7,7 @@ import { openSqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 import { reconcile, NO_OBSERVATIONS, type Transition } from '../rollout/transitions.js';
 import { loadRollouts } from '../../test/support/rollout-driver.js';
-import type { AnalysisTemplate, RolloutSpec } from '../rollout/model.js';
+import type { AnalysisTemplate, RolloutSpec } from '../spec/rollout-model.js';
 
 const CONFIG = `
 rollouts:

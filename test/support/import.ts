@@ -3,7 +3,7 @@
  * path `graylane validate` and a reload take, rollouts and analysis templates included), failing on
  * any issue. Not used by production code.
  */
-import type { AnalysisTemplate, RolloutSpec } from '../../src/rollout/model.js';
+import type { AnalysisTemplate, RolloutSpec } from '../../src/spec/rollout-model.js';
 import { parseSpec } from '../../src/spec/index.js';
 import type { Spec } from '../../src/spec/types.js';
 

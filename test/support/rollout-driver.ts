@@ -4,7 +4,7 @@
  * production code.
  */
 import { parse } from 'yaml';
-import { normalizeRollouts, type AnalysisTemplate, type RolloutSpec } from '../../src/rollout/model.js';
+import { normalizeRollouts, type AnalysisTemplate, type RolloutSpec } from '../../src/spec/rollout-model.js';
 import type { ProviderOutcome } from '../../src/rollout/analysis.js';
 import { parseStatus, serializeStatus, type HookResult, type RolloutEvent, type RolloutStatus } from '../../src/rollout/status.js';
 import { reconcile, type CommandResult, type Observation, type RolloutAction, type Transition } from '../../src/rollout/transitions.js';

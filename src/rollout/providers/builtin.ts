@@ -4,7 +4,7 @@
  * Inconclusive: there is not enough traffic to judge, which is not the same as healthy.
  */
 import type { ProviderOutcome } from '../analysis.js';
-import type { ProviderSpec } from '../model.js';
+import type { ProviderSpec } from '../../spec/rollout-model.js';
 import type { MetricsSource } from '../../traffic/index.js';
 import { errorMessage, type MeasureContext, type MetricProvider } from './types.js';
 

@@ -1,5 +1,5 @@
 /** Picks the provider of a template. */
-import type { ProviderSpec } from '../model.js';
+import type { ProviderSpec } from '../../spec/rollout-model.js';
 import type { MetricsSource } from '../../traffic/index.js';
 import { builtinProvider } from './builtin.js';
 import { jobProvider } from './job.js';

@@ -5,7 +5,7 @@
  * environment: GRAYLANE_ROLLOUT, GRAYLANE_SERVICE, GRAYLANE_STABLE, GRAYLANE_CANARY.
  */
 import type { ProviderOutcome } from '../analysis.js';
-import type { ProviderSpec } from '../model.js';
+import type { ProviderSpec } from '../../spec/rollout-model.js';
 import { describeOutcome, runCommand } from '../process.js';
 import { expandVars, type MeasureContext, type MetricProvider } from './types.js';
 

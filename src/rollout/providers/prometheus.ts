@@ -6,7 +6,7 @@
  */
 import { request } from 'undici';
 import type { ProviderOutcome } from '../analysis.js';
-import type { ProviderSpec } from '../model.js';
+import type { ProviderSpec } from '../../spec/rollout-model.js';
 import { errorMessage, expandVars, type MeasureContext, type MetricProvider } from './types.js';
 
 type PrometheusSpec = Extract<ProviderSpec, { kind: 'prometheus' }>;

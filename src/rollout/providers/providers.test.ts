@@ -6,7 +6,7 @@ import { providerFor, type MeasureContext } from './index.js';
 import { PROMETHEUS_ANSWERS } from './prometheus-recorded.js';
 import { TrafficRecorder } from '../../traffic/index.js';
 import { judge, type ProviderOutcome } from '../analysis.js';
-import type { AnalysisTemplate, ProviderSpec } from '../model.js';
+import type { AnalysisTemplate, ProviderSpec } from '../../spec/rollout-model.js';
 
 const ctx: MeasureContext = { rollout: { name: 'whoami-v2', service: 'whoami', stable: 'stable', canary: 'beta' } };
 

@@ -5,8 +5,8 @@
  */
 import { request } from 'undici';
 import type { ProviderOutcome } from '../analysis.js';
-import type { ProviderSpec } from '../model.js';
-import { parseJsonPath, readJsonPath, JsonPathError } from '../json-path.js';
+import type { ProviderSpec } from '../../spec/rollout-model.js';
+import { parseJsonPath, readJsonPath, JsonPathError } from '../../spec/json-path.js';
 import { errorMessage, expandVars, type MeasureContext, type MetricProvider } from './types.js';
 
 type WebSpec = Extract<ProviderSpec, { kind: 'web' }>;

@@ -9,7 +9,7 @@
  * both see a problem, they report it at the same path with the same code, and the loader keeps one.
  */
 import type { AdminSpec, ServiceSpec, Spec, StateSpec } from '../types.js';
-import { checkRolloutRefs, normalizeRollouts, type RolloutSpec } from '../../rollout/model.js';
+import { checkRolloutRefs, normalizeRollouts, type RolloutSpec } from '../rollout-model.js';
 import { isRecord, list, rec, str, type NormalizeContext } from '../context.js';
 import { parseListen } from '../units.js';
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { checkRolloutRefs, normalizeRollouts } from './model.js';
-import { planOf } from './plan.js';
+import { checkRolloutRefs, normalizeRollouts } from './rollout-model.js';
+import { planOf } from '../rollout/plan.js';
 
 const noPos = (): { line: number; column: number } => ({ line: 0, column: 0 });
 

@@ -6,10 +6,10 @@
  *
  * Documented for users in docs/rollouts.md. The shapes are plain JSON (they travel through etcd).
  */
-import type { NamedMatch } from '../spec/types.js';
-import type { IssueCode } from '../spec/errors.js';
-import { formatPath, type Path } from '../spec/paths.js';
-import { parseDuration } from '../spec/units.js';
+import type { NamedMatch } from './types.js';
+import type { IssueCode } from './errors.js';
+import { formatPath, type Path } from './paths.js';
+import { parseDuration } from './units.js';
 import { compileExpr, ExprError } from './expr.js';
 import { parseJsonPath, JsonPathError } from './json-path.js';
 
