@@ -1,10 +1,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
-import { checkRolloutRefs, normalizeRollouts } from './rollout-model.js';
+import { checkRolloutRefs, normalizeRollouts, type RolloutSpec, type ServiceVersions } from './rollout-model.js';
+import { NormalizeContext } from './context.js';
+import { formatPath } from './paths.js';
 import { planOf } from '../rollout/plan.js';
 
-const noPos = (): { line: number; column: number } => ({ line: 0, column: 0 });
+/** The issues reported to a NormalizeContext, with their paths written as the loader writes them. */
+function issuesOf(ctx: NormalizeContext) {
+  return ctx.issues.map((i) => ({ ...i, path: formatPath(i.path) }));
+}
+
+function normalize(raw: unknown) {
+  const ctx = new NormalizeContext(raw, () => undefined);
+  return { ...normalizeRollouts(raw, ctx), issues: issuesOf(ctx) };
+}
+
+function refIssues(rollouts: readonly RolloutSpec[], services: ServiceVersions) {
+  const ctx = new NormalizeContext({}, () => undefined);
+  checkRolloutRefs(rollouts, services, ctx);
+  return issuesOf(ctx);
+}
 
 const ISSUE_EXAMPLE = `
 rollouts:
@@ -42,7 +58,7 @@ analysisTemplates:
 `;
 
 test('the example of the issue normalizes with defaults filled in and durations in ms', () => {
-  const { rollouts, templates, issues } = normalizeRollouts(parse(ISSUE_EXAMPLE), noPos);
+  const { rollouts, templates, issues } = normalize(parse(ISSUE_EXAMPLE));
   assert.deepEqual(issues, []);
   assert.equal(rollouts.length, 1);
   const r = rollouts[0]!;
@@ -67,7 +83,7 @@ test('the example of the issue normalizes with defaults filled in and durations 
   assert.deepEqual(templates['e2e']!.provider, { kind: 'job', command: ['npm', 'run', 'e2e'], env: {}, cwd: null, timeoutMs: 300_000 });
 });
 
-test('issues name the key path and carry the position the caller maps it to', () => {
+test('issues name the key path; an unknown key is placed on the key', () => {
   const raw = parse(`
 rollouts:
   - name: r
@@ -91,11 +107,7 @@ analysisTemplates:
     count: 3
     provider: { web: { url: 'ftp://x', jsonPath: '$..x' } }
 `);
-  const positions: string[] = [];
-  const { rollouts, issues } = normalizeRollouts(raw, (p) => {
-    positions.push(p);
-    return { line: 7, column: 3 };
-  });
+  const { rollouts, issues } = normalize(raw);
   assert.equal(rollouts.length, 0, 'a rollout with issues is left out');
   const byPath = Object.fromEntries(issues.map((i) => [i.path, i]));
   assert.match(byPath['rollouts[0].strategy.canary.steps[1].pause.duration']!.message, /is not a duration/);
@@ -109,25 +121,24 @@ analysisTemplates:
   assert.match(byPath['analysisTemplates.count-without-interval.count']!.message, /needs an interval/);
   assert.equal(byPath['analysisTemplates.count-without-interval.provider.web.url']!.code, 'bad-url');
   assert.match(byPath['analysisTemplates.count-without-interval.provider.web.jsonPath']!.message, /unsupported JSON path/);
-  assert.ok(issues.every((i) => i.line === 7 && i.column === 3));
-  assert.deepEqual(new Set(positions), new Set(issues.map((i) => i.path)));
+  assert.equal(byPath['rollouts[0].strategy.canary.steps[5].stpes']!.at, 'key');
+  assert.equal(byPath['rollouts[0].strategy.canary.steps[2].setWeight']!.at, undefined);
 });
 
 test('a template that is itself broken is reported once, not again where it is used', () => {
-  const { issues } = normalizeRollouts(
+  const { issues } = normalize(
     parse(`
 rollouts:
   - { name: r, service: s, canary: beta, strategy: { canary: { steps: [ { analysis: { templates: [broken] } } ] } } }
 analysisTemplates:
   broken: { provider: { builtin: { metric: nope } } }
 `),
-    noPos,
   );
   assert.deepEqual(issues.map((i) => i.path), ['analysisTemplates.broken.provider.builtin.metric']);
 });
 
 test('rollouts: names unique, one per service, exactly one strategy, canary differs from stable', () => {
-  const { rollouts, issues } = normalizeRollouts(
+  const { rollouts, issues } = normalize(
     parse(`
 rollouts:
   - { name: a, service: s1, canary: beta, strategy: { canary: { steps: [ { setWeight: 5 } ] } } }
@@ -137,7 +148,6 @@ rollouts:
   - { name: d, service: s4, canary: stable, strategy: { canary: { steps: [ { setWeight: 5 } ] } } }
   - { name: e, service: s5, strategy: { canary: { steps: [] } } }
 `),
-    noPos,
   );
   assert.deepEqual(rollouts.map((r) => r.name), ['a']);
   assert.deepEqual(
@@ -154,7 +164,7 @@ rollouts:
 });
 
 test('blue-green: the preview lane is the new version; defaults and hooks', () => {
-  const { rollouts, issues } = normalizeRollouts(
+  const { rollouts, issues } = normalize(
     parse(`
 rollouts:
   - name: checkout-blue
@@ -172,7 +182,6 @@ rollouts:
     canary: green
     strategy: { blueGreen: { previewLane: blue, promotion: sideways, hooks: { postPromotion: { command: [x], webhook: http://x } } } }
 `),
-    noPos,
   );
   const r = rollouts[0]!;
   assert.equal(r.canary, 'blue');
@@ -194,21 +203,21 @@ rollouts:
 });
 
 test('checkRolloutRefs: services and versions must exist, stable must be the fallback', () => {
-  const { rollouts } = normalizeRollouts(parse(ISSUE_EXAMPLE), noPos);
-  const ok = checkRolloutRefs(rollouts, { whoami: { fallback: 'stable', versions: { stable: {}, beta: {} } } }, noPos);
+  const { rollouts } = normalize(parse(ISSUE_EXAMPLE));
+  const ok = refIssues(rollouts, { whoami: { fallback: 'stable', versions: { stable: {}, beta: {} } } });
   assert.deepEqual(ok, []);
-  const issues = checkRolloutRefs(rollouts, { whoami: { fallback: 'main', versions: { main: {} } } }, noPos);
+  const issues = refIssues(rollouts, { whoami: { fallback: 'main', versions: { main: {} } } });
   assert.deepEqual(issues.map((i) => `${i.path}: ${i.code}`), [
     'rollouts[0].stable: invalid-value',
     'rollouts[0].stable: unknown-version',
     'rollouts[0].canary: unknown-version',
   ]);
-  assert.deepEqual(checkRolloutRefs(rollouts, {}, noPos).map((i) => i.code), ['unknown-service']);
+  assert.deepEqual(refIssues(rollouts, {}).map((i) => i.code), ['unknown-service']);
 });
 
 test('no rollouts at all is fine; wrong shapes at the top are issues', () => {
-  assert.deepEqual(normalizeRollouts({}, noPos), { rollouts: [], templates: {}, issues: [] });
-  assert.deepEqual(normalizeRollouts(undefined, noPos).issues, []);
-  const { issues } = normalizeRollouts({ rollouts: {}, analysisTemplates: [] }, noPos);
+  assert.deepEqual(normalize({}), { rollouts: [], templates: {}, issues: [] });
+  assert.deepEqual(normalize(undefined).issues, []);
+  const { issues } = normalize({ rollouts: {}, analysisTemplates: [] });
   assert.deepEqual(issues.map((i) => i.path), ['analysisTemplates', 'rollouts']);
 });

@@ -8,8 +8,9 @@
  */
 import type { NamedMatch } from './types.js';
 import type { IssueCode } from './errors.js';
-import { formatPath, type Path } from './paths.js';
+import type { Path } from './paths.js';
 import { parseDuration } from './units.js';
+import { isRecord, type NormalizeContext } from './context.js';
 import { compileExpr, ExprError } from './expr.js';
 import { parseJsonPath, JsonPathError } from './json-path.js';
 
@@ -145,21 +146,9 @@ export interface AnalysisTemplate {
   provider: ProviderSpec;
 }
 
-/** A problem found in the rollout part of the config (same shape as the loader's ConfigIssue, less `file`). */
-export interface RolloutIssue {
-  path: string;
-  /** The same path as segments (`['rollouts', 0, 'name']`), for callers that locate it themselves. */
-  keyPath: Path;
-  message: string;
-  code: IssueCode;
-  line: number;
-  column: number;
-}
-
 export interface NormalizedRollouts {
   rollouts: RolloutSpec[];
   templates: Record<string, AnalysisTemplate>;
-  issues: RolloutIssue[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,17 +167,16 @@ const NAME = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/i;
 
 /**
  * Validates `rollouts` and `analysisTemplates` of the config root and fills in defaults. Never throws:
- * everything wrong is an issue (with the YAML position from `at`), and what is wrong is left out of
- * the result. Cross-references to services and versions are checked by checkRolloutRefs().
+ * everything wrong is an issue reported to `ctx` at its key path (the loader gives it file, line and
+ * column), and what is wrong is left out of the result. Cross-references to services and versions
+ * are checked by checkRolloutRefs().
  *
  * @example
- * const { rollouts, templates, issues } = normalizeRollouts(yamlRoot, (p) => positions.get(p) ?? { line: 0, column: 0 });
+ * const ctx = new NormalizeContext(yamlRoot, source.sourceText);
+ * const { rollouts, templates } = normalizeRollouts(yamlRoot, ctx); // ctx.issues: what is wrong
  */
-export function normalizeRollouts(
-  raw: unknown,
-  at: (path: string) => { line: number; column: number },
-): NormalizedRollouts {
-  const r = new Reader(at);
+export function normalizeRollouts(raw: unknown, ctx: NormalizeContext): NormalizedRollouts {
+  const r = new Reader(ctx);
   const root = isRecord(raw) ? raw : {};
   const templates: Record<string, AnalysisTemplate> = {};
   const rawTemplates = root['analysisTemplates'];
@@ -229,7 +217,7 @@ export function normalizeRollouts(
       });
     }
   }
-  return { rollouts, templates, issues: r.issues };
+  return { rollouts, templates };
 }
 
 /** What checkRolloutRefs needs of the Spec's services (Spec['services'] fits). */
@@ -243,10 +231,10 @@ export type ServiceVersions = Record<string, { fallback: string; versions: Recor
 export function checkRolloutRefs(
   rollouts: readonly RolloutSpec[],
   services: ServiceVersions,
-  at: (path: string) => { line: number; column: number },
+  ctx: NormalizeContext,
   index: (rollout: RolloutSpec, i: number) => number = (_ro, i) => i,
-): RolloutIssue[] {
-  const r = new Reader(at);
+): void {
+  const r = new Reader(ctx);
   rollouts.forEach((ro, position) => {
     // normalizeRollouts leaves broken rollouts out, so the position in `rollouts` may not be the file's.
     const i = index(ro, position);
@@ -264,7 +252,6 @@ export function checkRolloutRefs(
       }
     }
   });
-  return r.issues;
 }
 
 function readRollout(
@@ -645,16 +632,19 @@ class TemplateRefs {
   }
 }
 
-/** Typed readers that record an issue and return undefined on a bad value. */
-class Reader {
-  readonly issues: RolloutIssue[] = [];
+/** Issues that point at a key rather than at its value (the loader places them on the key). */
+const AT_KEY: ReadonlySet<IssueCode> = new Set(['unknown-key', 'duplicate-name']);
 
-  constructor(private readonly at: (path: string) => { line: number; column: number }) {}
+/**
+ * Typed readers for the rollout part that report to the spec's NormalizeContext and return
+ * undefined on a bad value. Stricter than context.ts's tolerant readers on purpose: the schema's
+ * block for these keys is shallow, so these readers are where a wrong shape is found.
+ */
+class Reader {
+  constructor(private readonly ctx: NormalizeContext) {}
 
   issue(path: Path, code: IssueCode, message: string): void {
-    const p = formatPath(path);
-    const { line, column } = this.at(p);
-    this.issues.push({ path: p, keyPath: [...path], message, code, line, column });
+    this.ctx.report([...path], code, message, AT_KEY.has(code) ? 'key' : undefined);
   }
 
   object(path: Path, v: unknown, keys: readonly string[], required = false): Record<string, unknown> | undefined {
@@ -772,8 +762,4 @@ class Reader {
       return undefined;
     }
   }
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -5,14 +5,18 @@
  */
 import { parse } from 'yaml';
 import { normalizeRollouts, type AnalysisTemplate, type RolloutSpec } from '../../src/spec/rollout-model.js';
+import { NormalizeContext } from '../../src/spec/context.js';
+import { formatPath } from '../../src/spec/paths.js';
 import type { ProviderOutcome } from '../../src/rollout/analysis.js';
 import { parseStatus, serializeStatus, type HookResult, type RolloutEvent, type RolloutStatus } from '../../src/rollout/status.js';
 import { reconcile, type CommandResult, type Observation, type RolloutAction, type Transition } from '../../src/rollout/transitions.js';
 
 /** Normalizes a YAML config; fails the test on any issue. */
 export function loadRollouts(yamlText: string): { rollouts: RolloutSpec[]; templates: Record<string, AnalysisTemplate> } {
-  const { rollouts, templates, issues } = normalizeRollouts(parse(yamlText), () => ({ line: 0, column: 0 }));
-  if (issues.length) throw new Error(`config issues: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  const raw: unknown = parse(yamlText);
+  const ctx = new NormalizeContext(raw, () => undefined);
+  const { rollouts, templates } = normalizeRollouts(raw, ctx);
+  if (ctx.issues.length) throw new Error(`config issues: ${ctx.issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join('; ')}`);
   return { rollouts, templates };
 }
 

@@ -2,9 +2,9 @@
  * Rollouts, analysis templates, and the two settings of the process that runs them: `state` (the
  * SQLite file) and `admin` (the admin API listener).
  *
- * The rollout part is normalized by src/rollout/model.ts (normalizeRollouts, checkRolloutRefs),
- * which owns the rollout model; this section only feeds it the document and hands its issues to the
- * loader, so they get file, line and column like every other issue. The schema block for these keys
+ * The rollout part is normalized by ../rollout-model.ts (normalizeRollouts, checkRolloutRefs), which
+ * owns the rollout model and reports to the same NormalizeContext as every section, so its issues
+ * get file, line and column like every other issue. The schema block for these keys
  * is deliberately shallow (keys, types, ranges: what an editor needs); where it and the normalizer
  * both see a problem, they report it at the same path with the same code, and the loader keeps one.
  */
@@ -18,21 +18,15 @@ export const DEFAULT_ADMIN_LISTEN = '127.0.0.1:9090';
 
 type RolloutSettings = Required<Pick<Spec, 'rollouts' | 'analysisTemplates' | 'state' | 'admin'>>;
 
-/** Positions are given by the loader from the key path, so the normalizer's own are not used. */
-const NO_POSITION = () => ({ line: 0, column: 0 });
-
 export function normalizeRolloutSection(
   data: Record<string, unknown>,
   services: Record<string, ServiceSpec>,
   ctx: NormalizeContext,
 ): RolloutSettings {
-  const { rollouts, templates, issues } = normalizeRollouts(data, NO_POSITION);
+  const { rollouts, templates } = normalizeRollouts(data, ctx);
   // References are checked only against services that exist as a mapping (else the schema has
   // already reported the real problem).
-  const refIssues = isRecord(data.services) ? checkRolloutRefs(rollouts, services, NO_POSITION, positionIn(data.rollouts)) : [];
-  for (const i of [...issues, ...refIssues]) {
-    ctx.report(i.keyPath, i.code, i.message, i.code === 'unknown-key' || i.code === 'duplicate-name' ? 'key' : undefined);
-  }
+  if (isRecord(data.services)) checkRolloutRefs(rollouts, services, ctx, positionIn(data.rollouts));
   return { rollouts, analysisTemplates: templates, state: normalizeState(data), admin: normalizeAdmin(data, ctx) };
 }
 
