@@ -8,6 +8,7 @@ import type { Path } from '../spec/paths.js';
 import type { SourceDoc } from './documents.js';
 import type { ImportIssue, ImportWarning } from './errors.js';
 import { k8sServiceProblem } from './values.js';
+import { toName } from '../spec/names.js';
 
 /** A graylane service: versions by name, each a list of endpoint URLs. */
 export interface OutService {
@@ -113,8 +114,6 @@ export function versionRegexNote(header: string, pattern: string): string | unde
 /** The largest split weight the loader accepts. */
 export const MAX_WEIGHT = 1_000_000;
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-
 /** The config under construction and the findings about it. */
 export class ImportContext {
   readonly issues: ImportIssue[] = [];
@@ -211,14 +210,8 @@ export class ImportContext {
   }
 }
 
-/** A valid graylane name from anything: invalid characters become `-`, at most 63 characters. */
-export function toName(raw: string): string {
-  // Starts and ends with a letter or digit: rollout and template names must (src/rollout/model.ts).
-  let name = raw.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '');
-  name = name.slice(0, 63).replace(/[^A-Za-z0-9]+$/, '');
-  if (name === '') name = 'x';
-  return NAME.test(name) ? name : 'x';
-}
+/** A valid graylane name from anything (the rule is src/spec/names.ts's). */
+export { toName };
 
 /** Integer weights with the same ratios as `shares` (positive rationals as [numerator, denominator]). */
 export function integerWeights(shares: ReadonlyMap<string, readonly [bigint, bigint]>): { weights: Record<string, number>; exact: boolean } {

@@ -9,7 +9,7 @@
  * per timer, not per request.
  */
 import { randomUUID } from 'node:crypto';
-import { isLaneName } from '@graylane/lanes';
+import { isLaneName } from '../spec/names.js';
 
 /** What an instance sends to register. */
 export interface InstanceInput {

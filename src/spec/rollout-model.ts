@@ -11,6 +11,7 @@ import type { IssueCode } from './errors.js';
 import type { Path } from './paths.js';
 import { parseDuration } from './units.js';
 import { isRecord, type NormalizeContext } from './context.js';
+import { isObjectName } from './names.js';
 import { compileExpr, ExprError } from './expr.js';
 import { parseJsonPath, JsonPathError } from './json-path.js';
 
@@ -160,7 +161,6 @@ const DEFAULT_JOB_TIMEOUT_MS = 10 * 60_000;
 const DEFAULT_HOOK_TIMEOUT_MS = 5 * 60_000;
 const DEFAULT_BUILTIN_WINDOW_MS = 60_000;
 
-const NAME = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/i;
 
 // ---------------------------------------------------------------------------------------------
 // Normalization
@@ -185,7 +185,7 @@ export function normalizeRollouts(raw: unknown, ctx: NormalizeContext): Normaliz
     else {
       for (const [name, value] of Object.entries(rawTemplates)) {
         const path = ['analysisTemplates', name];
-        if (!NAME.test(name)) r.issue(path, 'bad-name', `template name ${JSON.stringify(name)} must be letters, digits, '.', '_' or '-'`);
+        if (!isObjectName(name)) r.issue(path, 'bad-name', `template name ${JSON.stringify(name)} must be letters, digits, '.', '_' or '-'`);
         const t = readTemplate(r, path, name, value);
         if (t) templates[name] = t;
       }
@@ -682,7 +682,7 @@ class Reader {
 
   name(path: Path, o: Record<string, unknown>, key: string, required: boolean): string | undefined {
     const v = this.string(path, o, key, required);
-    if (v !== undefined && !NAME.test(v)) {
+    if (v !== undefined && !isObjectName(v)) {
       this.issue([...path, key], 'bad-name', `${JSON.stringify(v)} must be letters, digits, '.', '_' or '-'`);
       return undefined;
     }

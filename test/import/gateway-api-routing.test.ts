@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { compile } from '../../src/routing/index.js';
 import { startGateway, type Gateway } from '../../src/gateway/index.js';
 import { importConfigs } from '../../src/import/index.js';
-import { loadImported } from '../../src/import/test-support.js';
+import { loadImported } from '../support/import.js';
 import { get, startUpstream, tally, type Echo, type Upstream } from '../gateway/helpers.js';
 
 const fixtures = new URL('../../../test/fixtures/import/gateway-api/', import.meta.url);
