@@ -10,76 +10,9 @@ import { compile } from '../../src/routing/index.js';
 import type { RouteSpec, ServiceSpec, Spec } from '../../src/spec/types.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway/server.js';
 
-/** What an upstream answers: who it is and what it received. */
-export interface Echo {
-  version: string;
-  instance: string;
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  /** Bytes of request body received, once the body has ended (default handler only). */
-  bodyBytes?: number;
-}
+import type { Echo } from '../support/upstream.js';
 
-export interface Upstream {
-  url: string;
-  origin: string;
-  port: number;
-  version: string;
-  instance: string;
-  /** Every request it received, in order. */
-  received: Echo[];
-  /** TCP connections accepted so far. */
-  connections: number;
-  /** Answer WebSocket upgrades too, echoing each message as `<version>:<message>`. */
-  echoWebSockets(): void;
-  close(): Promise<void>;
-}
-
-/**
- * An upstream answering each request with its JSON Echo (after reading the request body, whose
- * length it reports in `x-body-bytes`). `handler` may take over a request instead.
- */
-export async function startUpstream(
-  version: string,
-  instance = `${version}-1`,
-  handler?: (req: http.IncomingMessage, res: http.ServerResponse, self: Upstream) => boolean,
-): Promise<Upstream> {
-  const self = { version, instance, received: [] as Echo[], connections: 0 } as Upstream;
-  const server = http.createServer((req, res) => {
-    const echo: Echo = { version, instance, method: req.method!, url: req.url!, headers: req.headers };
-    self.received.push(echo);
-    if (handler?.(req, res, self)) return;
-    let bytes = 0;
-    req.on('data', (c: Buffer) => (bytes += c.length));
-    req.on('end', () => {
-      echo.bodyBytes = bytes;
-      const body = JSON.stringify(echo);
-      res.writeHead(200, { 'content-type': 'application/json', 'x-body-bytes': String(bytes), 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    });
-  });
-  server.keepAliveTimeout = 30_000;
-  server.on('connection', () => self.connections++);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  self.port = port;
-  self.origin = `http://127.0.0.1:${port}`;
-  self.url = self.origin;
-  let wss: WebSocketServer | undefined;
-  self.echoWebSockets = () => {
-    wss = new WebSocketServer({ server });
-    wss.on('connection', (socket) => socket.on('message', (data) => socket.send(`${version}:${String(data)}`)));
-  };
-  self.close = () =>
-    new Promise<void>((resolve) => {
-      for (const c of wss?.clients ?? []) c.terminate();
-      wss?.close();
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  return self;
-}
+export { startUpstream, type Echo, type Upstream } from '../support/upstream.js';
 
 /** A port on 127.0.0.1 where nothing listens (bound, then released). */
 export async function closedPort(): Promise<number> {

@@ -6,8 +6,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { Agent, request } from 'undici';
 import { startApp, type App } from '../../src/app.js';
@@ -17,39 +15,7 @@ export const TOKEN = 'test-admin-token-0123456789';
 /** The compiled CLI entry point (dist/src/cli/main.js), seen from dist/test/rollout/. */
 export const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 
-export interface Upstream {
-  version: string;
-  url: string;
-  /** Requests answered so far. */
-  count: number;
-  close(): Promise<void>;
-}
-
-/**
- * An upstream answering `{ version }` with 200, or with 500 for every `failEvery`-th request (5 =
- * exactly 20% of its requests fail, deterministically).
- */
-export async function startUpstream(version: string, opts: { failEvery?: number } = {}): Promise<Upstream> {
-  const self = { version, count: 0 } as Upstream;
-  const server = http.createServer((req, res) => {
-    self.count++;
-    const fail = opts.failEvery !== undefined && self.count % opts.failEvery === 0;
-    req.resume();
-    req.on('end', () => {
-      const body = JSON.stringify({ version });
-      res.writeHead(fail ? 500 : 200, { 'content-type': 'application/json', 'x-version': version, 'content-length': Buffer.byteLength(body) });
-      res.end(body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  self.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  self.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  return self;
-}
+export { startUpstream, type Upstream } from '../support/upstream.js';
 
 /**
  * A config with service `web` (versions stable and beta, more with `extraVersions`), one catch-all
