@@ -14,37 +14,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { StoreHealth } from '../app/mode.js';
 import { requestView as gatewayRequestView } from '../gateway/request-view.js';
 import { compile, explain } from '../routing/index.js';
 import { normalizeTarget } from '../routing/path.js';
 import type { HealthView, RequestView, Status } from '../routing/types.js';
 import type { ConfigIssue, Spec } from '../spec/index.js';
+import type { ConfigInfo } from '../metrics/config-info.js';
 import { ApiError, onlyKeys, type ApiRoute } from './server.js';
 
-/** A rejected reload, as reported. */
-export interface ReloadError {
-  at: number;
-  message: string;
-  /** Config issues (empty when the failure was not a config problem, e.g. a compile error). */
-  issues: ConfigIssue[];
-}
-
-export interface ConfigInfo {
-  file: string;
-  /** When the config being served was loaded (epoch ms). */
-  loadedAt: number;
-  snapshotId: string;
-  /** The config's content hash (src/routing/compile.ts configHash), as `graylane validate` prints it. */
-  configHash: string;
-  /** Successful reloads since the start. */
-  reloads: number;
-  lastReloadError: ReloadError | null;
-  /** The state store: SQLite or etcd, up or down, and whether this process drives the rollouts. */
-  store?: StoreHealth;
-  /** With `--workers N`: each worker slot, its process and the snapshot it serves (src/workers/). */
-  workers?: { slot: number; pid: number | null; snapshotId: string; restarts: number }[];
-}
+export type { ConfigInfo, ReloadError } from '../metrics/config-info.js';
 
 export interface ConfigSource {
   info(): ConfigInfo;

@@ -15,6 +15,7 @@ import type { Instances } from '../registry/index.js';
 import type { RolloutController } from '../rollout/controller.js';
 import type { MetricsSource } from '../traffic/index.js';
 import type { Spec } from '../spec/index.js';
+import type { StoreHealth } from '../metrics/config-info.js';
 import type { SpecHandlers } from '../source/types.js';
 import type { Store, StoredStatus } from '../store/types.js';
 
@@ -25,19 +26,6 @@ export interface BackendInstances extends Instances {
   /** The services of a reloaded spec. */
   setServices(services: Iterable<string>): void;
   close(): void | Promise<void>;
-}
-
-/** What /api/v1/config, /metrics and the dashboard say about the store. */
-export interface StoreHealth {
-  kind: 'sqlite' | 'etcd';
-  /** Where: the SQLite file, or the etcd endpoints and prefix. */
-  location: string;
-  /** The store answers (for etcd: the watches are connected). */
-  up: boolean;
-  /** This process's controller drives rollouts (always true with SQLite). */
-  leading: boolean;
-  /** Clustered mode: the reason the store is down, when it is. */
-  error?: string;
 }
 
 /** Clustered mode: who this gateway is to the others, and the list of every gateway. */
@@ -52,6 +40,7 @@ export interface BackendGateways {
 }
 
 export type { SpecHandlers } from '../source/types.js';
+export type { StoreHealth } from '../metrics/config-info.js';
 
 export interface Backend {
   /** The spec to serve at start. */

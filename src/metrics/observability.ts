@@ -4,7 +4,7 @@
  * same TrafficRecorder the gateway feeds. app.ts builds one; src/admin/observability.ts serves it.
  */
 import type { Registry } from 'prom-client';
-import type { ConfigInfo } from '../admin/config.js';
+import type { ConfigInfo } from './config-info.js';
 import type { HealthTable } from '../gateway/health.js';
 import type { RolloutController } from '../rollout/controller.js';
 import { LiveFeed, rolloutsOf, rolloutViewsOf } from './live.js';

@@ -4,7 +4,7 @@
  * the functions here are the pure parts that build it from a Snapshot (routes in readable form,
  * services with their endpoints).
  */
-import type { ConfigInfo } from '../admin/config.js';
+import type { ConfigInfo } from './config-info.js';
 import type { MirrorCounters } from '../gateway/mirror.js';
 import type { OriginHealth } from '../gateway/health.js';
 import type { RolloutView } from '../rollout/view.js';

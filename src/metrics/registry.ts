@@ -8,7 +8,7 @@
  * per request. Names and labels are listed in docs/observability.md.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { ConfigInfo } from '../admin/config.js';
+import type { ConfigInfo } from './config-info.js';
 import type { Gateway, HealthTable } from '../gateway/index.js';
 import type { RolloutView } from '../rollout/view.js';
 import { CollectedHistogram } from './collected-histogram.js';

@@ -1,16 +1,24 @@
 /**
  * The dashboard's side of the admin API (same origin): the live overview over server-sent events,
- * rollout commands with the admin token, and explain. Wire types come from the server's own source.
+ * rollout commands with the admin token, and explain. Wire types come from the server's wire module.
  */
-import type { Explanation } from '../../src/routing/explain.js';
-import type { Overview, RolloutOverview } from '../../src/metrics/overview.js';
-import type { RolloutView } from '../../src/rollout/view.js';
+import type { Explanation, Overview, RolloutView } from '../../src/admin/wire.js';
 
-export type { Explanation, Overview, RolloutOverview, RolloutView };
-export type { StepCheck } from '../../src/routing/types.js';
-export type { HistoryPoint, RouteOverview, ServiceOverview, VersionOverview } from '../../src/metrics/overview.js';
-export type { GatewayOverview, GatewaysOverview, TotalsByVersion } from '../../src/metrics/overview.js';
-export type { AnalysisRun } from '../../src/rollout/analysis.js';
+export type {
+  AnalysisRun,
+  Explanation,
+  GatewayOverview,
+  GatewaysOverview,
+  HistoryPoint,
+  Overview,
+  RolloutOverview,
+  RolloutView,
+  RouteOverview,
+  ServiceOverview,
+  StepCheck,
+  TotalsByVersion,
+  VersionOverview,
+} from '../../src/admin/wire.js';
 
 /** What a failed call says: the API's own error code and message. */
 export class ApiError extends Error {
