@@ -9,40 +9,50 @@
 //   (default) prints the folder cycles (strongly connected components) and the upward edges
 //   --edges   also prints every folder -> folder edge with its number of importing files
 //   --files   with --edges, names the files behind each edge
-//   --check   exits 1 when there is a folder cycle or an edge against LAYERS (see docs/architecture.md)
+//   --check   exits 1 on an edge against LAYERS that KNOWN_EDGES does not list (docs/architecture.md)
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const ROOT = resolve(new URL('..', import.meta.url).pathname);
 
 /**
- * The one-way rule of docs/architecture.md, top to bottom. A folder may import from its own layer's
- * folders only if they are not in a cycle, and from any layer below it; never from a layer above.
- * Folders of one layer do not import each other unless listed in SAME_LAYER_EDGES.
+ * The one-way rule of docs/architecture.md, top to bottom: a folder imports only from layers below
+ * its own; folders of one layer do not import each other. A new folder needs a place here.
  */
 export const LAYERS = [
   ['cli'],
-  ['demo'],
+  ['demo', 'import'],
   ['app'],
   ['admin'],
   ['workers'],
-  ['rollout', 'cluster', 'notify'],
+  ['cluster', 'notify'],
+  ['rollout'],
   ['source'],
   ['store', 'registry'],
-  ['metrics', 'decide'],
-  ['traffic'],
+  ['metrics'],
+  ['traffic', 'decide'],
   ['gateway'],
   ['http1'],
-  ['import'],
   ['routing'],
   ['spec'],
   ['lanes'],
 ];
 
-/** Imports inside one layer that are part of the design (each says why). */
-export const SAME_LAYER_EDGES = new Set([
-  // the cluster's counters exchange and spec watch persist through the etcd store's connection
-  // and the leader's fenced store wraps a Store: cluster builds on store, never the reverse
+/**
+ * Edges against the layers that exist today, each with why and what would remove it. --check
+ * passes with these and fails on any other: a new upward or sideways edge (and so any new folder
+ * cycle, since a cycle needs at least one edge that does not run down) fails until it is removed
+ * or listed here with its reason.
+ */
+export const KNOWN_EDGES = new Map([
+  [
+    'store -> rollout',
+    'the store persists the rollout status and analysis runs, whose types and (de)serialisation live in ' +
+      'rollout/status.ts and rollout/analysis.ts, while the controller writes through the Store interface: ' +
+      'the one folder cycle left (moving the persisted status types below store would end it)',
+  ],
+  ['metrics -> rollout', 'the overview and /metrics show each rollout as rollout/view.ts builds it, read from the controller'],
+  ['metrics -> store', 'the overview lists stored rollout events (StoredEvent)'],
 ]);
 
 /** web/src is the dashboard, a separate build: it may import the admin API's wire types and nothing else. */
@@ -154,7 +164,7 @@ export function violations(edges) {
       const lb = layerOf(b);
       if (la < 0 || lb < 0) out.push({ edge: `${a} -> ${b}`, why: `folder ${la < 0 ? a : b} has no layer in scripts/imports.mjs`, via });
       else if (lb < la) out.push({ edge: `${a} -> ${b}`, why: 'upward', via });
-      else if (lb === la && !SAME_LAYER_EDGES.has(`${a} -> ${b}`)) out.push({ edge: `${a} -> ${b}`, why: 'sideways', via });
+      else if (lb === la) out.push({ edge: `${a} -> ${b}`, why: 'sideways', via });
     }
   }
   return out;
@@ -175,15 +185,19 @@ function main() {
   const cyc = cycles(edges);
   console.log(`folder cycles: ${cyc.length}`);
   for (const c of cyc) console.log(`  ${c.join(' <-> ')}`);
-  const bad = violations(edges);
-  console.log(`edges against the layers: ${bad.length}`);
+  const all = violations(edges);
+  const known = all.filter((v) => KNOWN_EDGES.has(v.edge));
+  const bad = all.filter((v) => !KNOWN_EDGES.has(v.edge));
+  console.log(`known edges against the layers: ${known.length}`);
+  for (const v of known) console.log(`  ${v.edge}  (${v.why}; ${v.via.length} imports): ${KNOWN_EDGES.get(v.edge)}`);
+  console.log(`new edges against the layers: ${bad.length}`);
   for (const v of bad) {
     console.log(`  ${v.edge}  (${v.why})`);
     for (const e of v.via) console.log(`      ${e}`);
   }
   const count = [...edges.values()].reduce((s, r) => s + r.size, 0);
   console.log(`folder edges: ${count}`);
-  if (args.has('--check') && (cyc.length || bad.length)) process.exit(1);
+  if (args.has('--check') && bad.length) process.exit(1);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) main();
