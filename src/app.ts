@@ -15,7 +15,7 @@
  * overlays, and the endpoints instances registered through the admin API (src/registry/service.ts,
  * which calls refresh() when they change).
  *
- * Where spec, state and registrations live is the backend's business (src/backend/): a watched
+ * Where spec, state and registrations live is the process mode's business (src/app/): a watched
  * file and SQLite in one process, or etcd in clustered mode, where the spec arrives by a watch,
  * the controller drives only while elected, and followers route by the statuses they watch.
  *
@@ -55,7 +55,7 @@ import { startWorkerPool, TrafficCountsRef, WORKER_HEADER, workerCount, WorkerTr
 export interface AppOptions {
   /** The config file; watched for changes. One of configFile and cluster. */
   configFile?: string;
-  /** Clustered mode: spec, state and registrations in etcd (src/backend/etcd.ts). */
+  /** Clustered mode: spec, state and registrations in etcd (src/app/clustered.ts). */
   cluster?: Omit<EtcdBackendOptions, 'logger' | 'traffic' | 'refresh'>;
   logger: Logger;
   /** Overrides the config's `listen`. */

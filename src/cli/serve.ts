@@ -26,7 +26,7 @@ interface ServeOptions {
  * `graylane serve`: the gateway, the rollout controller and the admin API in one process (src/app.ts),
  * or with `--workers N` the data plane in N worker processes (src/workers/);
  * the config file is watched and valid changes are applied; SIGTERM/SIGINT drain. With `--store
- * etcd://...` the spec comes from etcd instead (clustered mode, src/backend/etcd.ts). A config that
+ * etcd://...` the spec comes from etcd instead (clustered mode, src/app/clustered.ts). A config that
  * fails to load at start is fatal (nothing to serve yet); one that fails on reload is logged and the
  * old one keeps serving.
  */

@@ -1,6 +1,6 @@
 /**
  * Runs a command for a hook or a job analysis: no shell unless the config asked for one (`/bin/sh -c`
- * comes from model.ts), a timeout that kills the whole process group (so `npm run e2e` takes its
+ * comes from src/spec/rollout-model.ts), a timeout that kills the whole process group (so `npm run e2e` takes its
  * children with it), and the tail of stdout+stderr kept for the status and the events.
  */
 import { spawn } from 'node:child_process';

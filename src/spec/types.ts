@@ -202,7 +202,7 @@ export interface Spec {
   routes: RouteSpec[];
   // The keys below are always set by the loader; they are optional so that Specs built in code
   // (tests, importers) need not spell them out. Absent means the loader's default.
-  /** Rollouts (docs/rollouts.md), normalized by src/rollout/model.ts. Default none. */
+  /** Rollouts (docs/rollouts.md), normalized by src/spec/rollout-model.ts. Default none. */
   rollouts?: RolloutSpec[];
   /** Analysis templates by name. Default none. */
   analysisTemplates?: Record<string, AnalysisTemplate>;
