@@ -36,6 +36,7 @@ export const LAYERS = [
   ['routing'],
   ['spec'],
   ['lanes'],
+  ['errors'],
 ];
 
 /**

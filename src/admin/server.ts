@@ -8,11 +8,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual, createHash } from 'node:crypto';
+import { GraylaneError } from '../errors.js';
 
 /** Says how to pass one: a newcomer's first change is often refused here. */
 const UNAUTHORIZED = 'missing or wrong bearer token: send the admin token graylane serve was started with as "Authorization: Bearer TOKEN"';
 
-export class ApiError extends Error {
+export class ApiError extends GraylaneError {
   constructor(
     readonly status: number,
     readonly code: string,

@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isLaneName } from '../spec/names.js';
+import { GraylaneError } from '../errors.js';
 
 /** What an instance sends to register. */
 export interface InstanceInput {
@@ -38,8 +39,7 @@ export interface Instance {
 export type RegistryErrorCode = 'bad_request' | 'unknown_service' | 'bad_address' | 'bad_version' | 'bad_ttl';
 
 /** A registration the registry refuses. Every code answers HTTP 400. */
-export class RegistryError extends Error {
-  override readonly name = 'RegistryError';
+export class RegistryError extends GraylaneError {
   readonly status = 400;
 
   /**

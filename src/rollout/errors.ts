@@ -4,6 +4,7 @@
  * with: 400 for a request that can never be right, 404 for a rollout the config does not declare,
  * 409 for one the rollout's current state refuses, 503 while an abort waits for the store.
  */
+import { GraylaneError } from '../errors.js';
 
 export const ROLLOUT_ERRORS = {
   /** No rollout of that name in the loaded config. */
@@ -33,15 +34,19 @@ export const ROLLOUT_ERRORS = {
 export type RolloutErrorCode = keyof typeof ROLLOUT_ERRORS;
 
 /** Thrown by the command functions of transitions.ts; nothing was changed. */
-export class RolloutError extends Error {
+export class RolloutError extends GraylaneError {
   readonly code: RolloutErrorCode;
   /** The admin API's answer status for this code. */
-  readonly httpStatus: number;
+  readonly status: number;
 
   constructor(code: RolloutErrorCode, message: string) {
     super(message);
-    this.name = 'RolloutError';
     this.code = code;
-    this.httpStatus = ROLLOUT_ERRORS[code];
+    this.status = ROLLOUT_ERRORS[code];
+  }
+
+  /** The same as `status` (its name before the error base). */
+  get httpStatus(): number {
+    return this.status;
   }
 }

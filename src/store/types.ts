@@ -11,6 +11,7 @@
  * - commit() writes a status, its events and its analysis runs atomically: after a crash a
  *   reader sees all of a commit or none of it, so no event is lost or logged without its status.
  */
+import { GraylaneError } from '../errors.js';
 import type { AnalysisRun } from '../rollout/analysis.js';
 import type { RolloutEvent, RolloutStatus } from '../rollout/status.js';
 
@@ -79,7 +80,7 @@ export interface Store {
 }
 
 /** A compare-and-swap lost: someone wrote since the caller read. Re-read and retry. */
-export class StoreConflictError extends Error {
+export class StoreConflictError extends GraylaneError {
   readonly code = 'STORE_CONFLICT';
   /** The admin API's answer. */
   readonly status = 409;
@@ -90,7 +91,6 @@ export class StoreConflictError extends Error {
     readonly actualRevision: number,
   ) {
     super(`${key} changed since it was read (expected revision ${expectedRevision}, found ${actualRevision})`);
-    this.name = 'StoreConflictError';
   }
 }
 
@@ -101,7 +101,7 @@ export class StoreConflictError extends Error {
  * sent before the connection broke, and compare-and-swap makes the retry safe (it conflicts when
  * the first attempt did land). The admin API answers it with HTTP 503.
  */
-export class StoreUnavailableError extends Error {
+export class StoreUnavailableError extends GraylaneError {
   readonly code = 'STORE_UNAVAILABLE';
   readonly status = 503;
   constructor(
@@ -111,7 +111,6 @@ export class StoreUnavailableError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`store unavailable: ${operation}: ${reason}`, options);
-    this.name = 'StoreUnavailableError';
   }
 }
 
@@ -119,7 +118,7 @@ export class StoreUnavailableError extends Error {
  * A write from a controller that is no longer the leader: its leadership key is gone (lease expired
  * or resigned) or belongs to another campaign. Nothing was written; the controller must stop.
  */
-export class StoreFencedError extends Error {
+export class StoreFencedError extends GraylaneError {
   readonly code = 'STORE_FENCED';
   readonly status = 409;
   constructor(
@@ -128,6 +127,5 @@ export class StoreFencedError extends Error {
     readonly expectedRevision: number,
   ) {
     super(`not the leader any more: ${leaderKey} is no longer held at revision ${expectedRevision}; nothing was written`);
-    this.name = 'StoreFencedError';
   }
 }
