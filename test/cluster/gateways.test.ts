@@ -12,6 +12,7 @@ import { etcdForFile, freshPrefix } from './helpers.js';
 import { adminGet, adminPost, apply, isLeading, startClusterGateway, versionFor, type ClusterGateway } from './serve-helpers.js';
 import { until } from '../support/wait.js';
 import { tempDir } from '../support/temp.js';
+import { webBetaCanary } from '../support/rollouts.js';
 
 const etcd = etcdForFile();
 
@@ -195,17 +196,7 @@ test('commands reach the leader from any gateway; a registered instance killed w
   const rollout = `
     rules:
       - { lane: gray, header: { name: x-gray, equals: "1" } }
-rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 10
-          - pause: {}
-          - setWeight: 100
-`;
+${webBetaCanary(['setWeight: 10', 'pause: {}', 'setWeight: 100'])}`;
   // `gray` has no endpoints of its own: instances register for it
   const applied = await c.applyText(spec(c.stable, c.beta, rollout, '      gray: []\n'));
   assert.equal(applied.code, 0, applied.stderr);

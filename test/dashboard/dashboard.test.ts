@@ -18,6 +18,7 @@ import type { App } from '../../src/app.js';
 import { adminUrlOf, api, backgroundTraffic, config, gatewayUrlOf, getRollout, startTestApp, startUpstream, TOKEN, waitForRollout, writeFile } from '../rollout/helpers.js';
 import { until } from '../support/wait.js';
 import { tempDir } from '../support/temp.js';
+import { webBetaCanary } from '../support/rollouts.js';
 import { GATEWAY_LEASE_SEC, STALE_AFTER_MS } from '../../src/metrics/gateways.js';
 import { etcdForFile } from '../cluster/helpers.js';
 import { isLeading } from '../cluster/serve-helpers.js';
@@ -33,19 +34,7 @@ const IMAGES =
 const REST = `    rules:
       - { name: beta-testers, lane: beta, header: { name: x-beta, equals: "1" } }
       - { name: new-app, lane: beta, appVersion: { header: x-app-version, range: ">=2.3.0" } }
-rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 20
-          - pause: {}
-          - setWeight: 50
-          - pause: {}
-          - setWeight: 100
-`;
+${webBetaCanary(['setWeight: 20', 'pause: {}', 'setWeight: 50', 'pause: {}', 'setWeight: 100'])}`;
 
 function launch(): Promise<Browser> {
   return chromium.launch({

@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { request } from 'undici';
 import { api, config, getRollout, runCli, send, startServe, startUpstream, tally, TOKEN, waitForRollout, writeFile, type ServeChild } from '../rollout/helpers.js';
 import { tempDir } from '../support/temp.js';
+import { webBetaCanary } from '../support/rollouts.js';
 
 function setFileSizeLimit(pid: number, soft: string): void {
   // Only the soft limit: lowering it needs no privilege, and raising it back up to the hard limit neither.
@@ -41,19 +42,7 @@ test('state database unwritable (file-size limit 0): routing goes on, a promote 
       stable: stable.url,
       beta: beta.url,
       state: dir.file('state.db'),
-      rest: `
-rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 20
-          - pause: {}
-          - setWeight: 60
-          - pause: {}
-`,
+      rest: webBetaCanary(['setWeight: 20', 'pause: {}', 'setWeight: 60', 'pause: {}']),
     }),
   );
   serve = await startServe(file, dir.path);
@@ -101,16 +90,7 @@ test('state database unwritable: abort still takes effect at once (rules naming 
       rest: `    identity: [header:x-user-id]
     rules:
       - { lane: beta, users: ["1001"] }
-rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 20
-          - pause: {}
-`,
+${webBetaCanary(['setWeight: 20', 'pause: {}'])}`,
     }),
   );
   serve = await startServe(file, dir.path);

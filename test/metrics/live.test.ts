@@ -11,19 +11,11 @@ import { adminUrlOf, api, config, gatewayUrlOf, runCli, startTestApp, startUpstr
 import { hit } from './helpers.js';
 import { until } from '../support/wait.js';
 import { tempDir } from '../support/temp.js';
+import { webBetaCanary } from '../support/rollouts.js';
 
 const RULES = `    rules:
       - { name: testers, lane: beta, header: { name: x-beta, equals: "1" } }
-rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setHeaderRoute: { header: { name: x-never-sent, equals: "1" } }
-          - pause: {}
-`;
+${webBetaCanary(['setHeaderRoute: { header: { name: x-never-sent, equals: "1" } }', 'pause: {}'])}`;
 
 async function setup() {
   const dir = await tempDir();

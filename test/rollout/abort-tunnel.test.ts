@@ -10,6 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import { adminUrlOf, api, config, startTestApp, startUpstream, waitForRollout, TOKEN } from './helpers.js';
 import { until } from '../support/wait.js';
 import { tempDir } from '../support/temp.js';
+import { webBetaCanary } from '../support/rollouts.js';
 
 /** An upstream that switches every upgrade request to its protocol and then echoes bytes. */
 async function echoUpgrades(): Promise<{ url: string; close(): Promise<void> }> {
@@ -46,16 +47,7 @@ test('abort closes the tunnels open to the canary; a new upgrade goes to stable'
   const rest = `    identity: [header:x-user-id]
     rules:
       - { lane: beta, users: ["1001"] }
-rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 10
-          - pause: {}
-`;
+${webBetaCanary(['setWeight: 10', 'pause: {}'])}`;
   await writeFile(file, config({ stable: stable.url, beta: beta.url, state: dir.file('state.db'), rest }));
   const app = await startTestApp(file);
   t.after(async () => {

@@ -22,6 +22,7 @@ import {
 } from './helpers.js';
 import { until } from '../support/wait.js';
 import { tempDir } from '../support/temp.js';
+import { webBetaCanary } from '../support/rollouts.js';
 
 test('a manual pause is released by `graylane rollout promote`; a refused command prints the reason and exits 1', async (t) => {
   const dir = await tempDir();
@@ -34,18 +35,7 @@ test('a manual pause is released by `graylane rollout promote`; a refused comman
       stable: stable.url,
       beta: beta.url,
       state: dir.file('state.db'),
-      rest: `
-rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 25
-          - pause: {}
-          - setWeight: 75
-`,
+      rest: webBetaCanary(['setWeight: 25', 'pause: {}', 'setWeight: 75']),
     }),
   );
   const app = await startTestApp(file);

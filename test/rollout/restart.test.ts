@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { config, getRollout, send, startServe, startUpstream, tally, waitForRollout, writeFile, type ServeChild } from './helpers.js';
 import { until } from '../support/wait.js';
 import { tempDir } from '../support/temp.js';
+import { webBetaCanary } from '../support/rollouts.js';
 
 const PAUSE_MS = 4000;
 
@@ -30,19 +31,7 @@ test('kill -9 during a timed pause: the restarted process finishes the rollout o
       stable: stable.url,
       beta: beta.url,
       state: dir.file('state.db'),
-      rest: `
-rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 30
-          - pause: { duration: ${PAUSE_MS}ms }
-          - setWeight: 60
-          - pause: { duration: 300ms }
-`,
+      rest: webBetaCanary(['setWeight: 30', `pause: { duration: ${PAUSE_MS}ms }`, 'setWeight: 60', 'pause: { duration: 300ms }']),
     }),
   );
 

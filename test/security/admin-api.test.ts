@@ -13,6 +13,7 @@ import { parseSpec } from '../../src/spec/index.js';
 import { adminUrlOf, api, config, getRollout, startTestApp, startUpstream, TOKEN, waitForRollout, writeFile, type Upstream } from '../rollout/helpers.js';
 import { raw } from './helpers.js';
 import { tempDir } from '../support/temp.js';
+import { webBetaCanary } from '../support/rollouts.js';
 
 let app: App;
 let admin: string;
@@ -33,17 +34,7 @@ before(async () => {
       stable: stable.url,
       beta: beta.url,
       state: dir.file('state.db'),
-      rest: `
-rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 10
-          - pause: {}
-`,
+      rest: webBetaCanary(['setWeight: 10', 'pause: {}']),
     }),
   );
   app = await startTestApp(file);
