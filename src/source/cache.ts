@@ -64,15 +64,20 @@ export function writeAtomically(path: string, body: string): void {
   }
 }
 
-/** The cached spec; null when there is no cache file. Throws SpecCacheError for a damaged one. */
-export function readSpecCache(path: string): AppliedSpec | null {
-  let text: string;
+/** The text of a cache file; null when there is none (a gateway that never cached anything). */
+export function readCacheText(path: string): string | null {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
+}
+
+/** The cached spec; null when there is no cache file. Throws SpecCacheError for a damaged one. */
+export function readSpecCache(path: string): AppliedSpec | null {
+  const text = readCacheText(path);
+  if (text === null) return null;
   let doc: { format?: unknown; spec?: Partial<AppliedSpec> };
   try {
     doc = JSON.parse(text) as typeof doc;

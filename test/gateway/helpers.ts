@@ -7,7 +7,8 @@ import net, { type AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { WebSocket, WebSocketServer } from 'ws';
 import { compile } from '../../src/routing/index.js';
-import type { RouteSpec, ServiceSpec, Spec } from '../../src/spec/types.js';
+import type { RouteSpec, Spec } from '../../src/spec/types.js';
+import { route as routingRoute } from '../support/routing.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway/server.js';
 
 import type { Echo } from '../support/upstream.js';
@@ -23,32 +24,11 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
-/** A service with these versions (name -> endpoint URLs), fallback `stable`, as the loader fills it. */
-export function service(versions: Record<string, string[]>, over: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
-    fallback: 'stable',
-    failClosed: [],
-    versions: Object.fromEntries(Object.entries(versions).map(([k, endpoints]) => [k, { endpoints }])),
-    passiveHealth: { consecutiveFailures: 3, ejectMs: 10_000 },
-    ...over,
-  };
-}
+export { service } from '../support/routing.js';
 
-/** A route of service `svc` matching everything, with the loader's defaults. */
+/** A route of service `svc` matching everything, with the loader's defaults, named `main`. */
 export function route(over: Partial<RouteSpec> = {}): RouteSpec {
-  return {
-    name: 'main',
-    match: {},
-    service: 'svc',
-    trustLane: false,
-    identity: [{ kind: 'header', name: 'x-user-id' }],
-    visitorCookie: null,
-    salt: 'salt-1',
-    rules: [],
-    canary: [],
-    stickySplit: false,
-    ...over,
-  };
+  return routingRoute({ name: 'main', ...over });
 }
 
 export function spec(over: Partial<Spec> = {}): Spec {
