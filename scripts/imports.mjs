@@ -36,7 +36,7 @@ export const LAYERS = [
   ['routing'],
   ['spec'],
   ['lanes'],
-  ['errors'],
+  ['errors', 'log'],
 ];
 
 /**

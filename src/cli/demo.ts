@@ -20,7 +20,7 @@ import { startDemoUpstream, type DemoUpstream } from '../demo/upstream.js';
 import { QUICKSTART_KINDS, renderTable, sendTraffic } from '../demo/traffic.js';
 import { AdminClient } from './admin-client.js';
 import { hostForUrl } from './listen.js';
-import { chooseLogFormat, logDestination } from './log-format.js';
+import { chooseLogFormat, logDestination } from '../log/format.js';
 import { renderTop } from './top-render.js';
 
 interface DemoOptions {

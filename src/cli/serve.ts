@@ -4,7 +4,7 @@ import { startApp } from '../app.js';
 import { schedulingPolicy } from '../workers/index.js';
 import { ConfigError } from '../spec/index.js';
 import { hostForUrl } from './listen.js';
-import { chooseLogFormat, logDestination, type LOG_FORMATS } from './log-format.js';
+import { chooseLogFormat, logDestination, type LOG_FORMATS } from '../log/format.js';
 
 interface ServeOptions {
   config?: string;

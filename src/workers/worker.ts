@@ -16,7 +16,7 @@
 import cluster from 'node:cluster';
 import v8 from 'node:v8';
 import pino, { type Logger } from 'pino';
-import { logDestination } from '../cli/log-format.js';
+import { logDestination } from '../log/format.js';
 import { startDecide, type DecideListener } from '../decide/index.js';
 import { startGateway, type Gateway } from '../gateway/index.js';
 import { knownLanes } from '../metrics/lanes.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chooseLogFormat, formatLogLine } from './log-format.js';
+import { chooseLogFormat, formatLogLine } from './format.js';
 
 // Local time in the output: build the expected clock the same way for any TZ.
 const T = new Date(2026, 11, 5, 8, 7, 9, 42).getTime();
