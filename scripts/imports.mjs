@@ -20,8 +20,8 @@ const ROOT = resolve(new URL('..', import.meta.url).pathname);
  * its own; folders of one layer do not import each other. A new folder needs a place here.
  */
 export const LAYERS = [
-  ['cli'],
-  ['demo', 'import'],
+  ['cli', 'index'],
+  ['demo', 'import', 'export'],
   ['app'],
   ['admin'],
   ['workers'],

@@ -13,7 +13,7 @@
  * Readiness in clustered mode stays true while etcd is away: the gateway serves its last good spec
  * (docs/cluster.md), which is what the traffic needs; the body says `store.up: false`.
  */
-import type { StoreHealth } from '../app/mode.js';
+import type { StoreHealth } from '../metrics/config-info.js';
 import type { ApiRoute } from './server.js';
 
 /** What the probes read: all of it in memory. */
