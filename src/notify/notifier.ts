@@ -16,7 +16,7 @@
  * deleted sends that message again. Receivers dedupe by the message id (X-Graylane-Delivery).
  */
 import type { Logger } from 'pino';
-import type { RolloutSpec } from '../rollout/model.js';
+import type { RolloutSpec } from '../spec/rollout-model.js';
 import type { RolloutEvent, RolloutStatus } from '../rollout/status.js';
 import type { Store } from '../store/types.js';
 import { signApproval } from './approval.js';
