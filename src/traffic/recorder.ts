@@ -96,6 +96,8 @@ export interface TrafficCounts {
   requestSeries(): Iterable<RequestSeries>;
   requestsOf(service: string, version: string): number;
   window(service: string, version: string, ms: number): WindowStats;
+  /** Builtin compare's sample (see MetricsSource.chanceSample); absent where it is not kept. */
+  chanceSample?(service: string, version: string, ms: number): WindowSample;
   /** The totals as one gateway publishes them in clustered mode. */
   toDocument(gateway: string): CountersDocument;
 }
