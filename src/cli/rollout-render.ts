@@ -109,16 +109,20 @@ function runLines(run: AnalysisRun): string[] {
 
 function metricLine(m: MetricRun): string {
   const last = m.measurements.at(-1);
-  const value = last === undefined ? '' : `  last: ${valueText(last.value)} (${last.phase})`;
+  const shown = isComparison(last?.value) ? 'canary vs stable' : valueText(last?.value);
+  const value = last === undefined ? '' : `  last: ${shown} (${last.phase})`;
   return `${RUN_ICON[m.phase] ?? ' '} ${m.name.padEnd(16)}${m.phase.padEnd(13)}${m.successful} ok, ${m.failed} failed, ${m.inconclusive} inconclusive, ${m.error} errors${value}`;
 }
 
 /** Builtin compare's last verdict in words: both sample sizes, p-values and effects (its value is too long for one cell). */
 function comparisonText(m: MetricRun): string | null {
   const last = m.measurements.at(-1);
-  const v = last?.value;
-  const isComparison = typeof v === 'object' && v !== null && 'alphaPerCheck' in v;
-  return isComparison && last?.message ? `canary vs stable: ${last.message}` : null;
+  return isComparison(last?.value) && last?.message ? `canary vs stable: ${last.message}` : null;
+}
+
+/** A builtin compare value (src/rollout/providers/builtin.ts): its numbers are in the message. */
+function isComparison(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && 'alphaPerCheck' in v;
 }
 
 function valueText(v: unknown): string {
