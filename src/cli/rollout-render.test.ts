@@ -92,3 +92,31 @@ test('get: an aborted rollout names its withdrawn canary; an abort not written y
     held.join('\n'),
   );
 });
+
+test('get: a builtin compare measurement from real counts shows its verdict with both sample sizes and p-values', async () => {
+  const { templates: t } = loadRollouts(`
+analysisTemplates:
+  cmp:
+    provider: { builtin: { compare: { minSamples: 100 } } }
+`);
+  const { TrafficRecorder } = await import('../traffic/index.js');
+  const { providerFor } = await import('../rollout/providers/index.js');
+  const { recordMeasurement, markPending } = await import('../rollout/analysis.js');
+  const now = 1_000_000;
+  const traffic = new TrafficRecorder({ clock: () => now });
+  const chance = { route: { name: 'r' }, lane: 'x', assignment: 'chance' as const, upstreamFailure: null };
+  for (let i = 0; i < 200; i++) {
+    traffic.record('web', 'stable', i % 50 === 0 ? 500 : 200, 10, now, chance);
+    traffic.record('web', 'beta', i % 5 === 0 ? 500 : 200, 10, now, chance);
+  }
+  const outcome = await providerFor(t['cmp']!.provider, { metrics: traffic }).measure({ rollout: { name: 'web-beta', service: 'web', stable: 'stable', canary: 'beta' } });
+  const status = initialStatus(rollouts[0]!, 0);
+  const run = startRun('a1.step3', 'step', 2, ['cmp'], t, 0);
+  markPending(run, 'cmp', 'm1', 0, 0);
+  recordMeasurement(run, t['cmp'], 'm1', outcome, 1);
+  status.analysisRuns.push(run);
+  const text = renderRollout({ ...rolloutView(rollouts[0]!, status, 7), events: [] }, { now: 1, time });
+  assert.match(text, /✖ cmp +Failed +0 ok, 1 failed, 0 inconclusive, 0 errors  last: canary vs stable \(Failed\)\n/);
+  assert.match(text, /\n {10}canary vs stable: canary n=200, stable n=200; errors 20\.00% vs 2\.00% \((z|fisher), p=[0-9.e-]+ WORSE\); p50 [0-9.]+ms vs [0-9.]+ms \(U, p=1\.0000\); alpha 0\.0250 per check\n/);
+  assert.match(run.message, /last: canary n=200/, 'the run message (and so its event) carries the numbers');
+});

@@ -99,14 +99,30 @@ export function trafficText(v: Pick<RolloutView, 'traffic'>): string {
 function runLines(run: AnalysisRun): string[] {
   const where = run.kind === 'background' ? 'background' : `step ${(run.stepIndex ?? 0) + 1}`;
   const out = [`  ${RUN_ICON[run.phase] ?? ' '} ${run.id}  (${where})  ${run.phase}${run.message ? `: ${run.message}` : ''}`];
-  for (const m of run.metrics) out.push(`      ${metricLine(m)}`);
+  for (const m of run.metrics) {
+    out.push(`      ${metricLine(m)}`);
+    const said = comparisonText(m);
+    if (said !== null) out.push(`          ${said}`);
+  }
   return out;
 }
 
 function metricLine(m: MetricRun): string {
   const last = m.measurements.at(-1);
-  const value = last === undefined ? '' : `  last: ${valueText(last.value)} (${last.phase})`;
+  const shown = isComparison(last?.value) ? 'canary vs stable' : valueText(last?.value);
+  const value = last === undefined ? '' : `  last: ${shown} (${last.phase})`;
   return `${RUN_ICON[m.phase] ?? ' '} ${m.name.padEnd(16)}${m.phase.padEnd(13)}${m.successful} ok, ${m.failed} failed, ${m.inconclusive} inconclusive, ${m.error} errors${value}`;
+}
+
+/** Builtin compare's last verdict in words: both sample sizes, p-values and effects (its value is too long for one cell). */
+function comparisonText(m: MetricRun): string | null {
+  const last = m.measurements.at(-1);
+  return isComparison(last?.value) && last?.message ? `canary vs stable: ${last.message}` : null;
+}
+
+/** A builtin compare value (src/rollout/providers/builtin.ts): its numbers are in the message. */
+function isComparison(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && 'alphaPerCheck' in v;
 }
 
 function valueText(v: unknown): string {

@@ -4,6 +4,8 @@
  * analysis). It is called once per request on the hot path, so an observer
  * must be cheap and must not allocate per call; it must not throw.
  */
+import type { Assignment } from '../routing/types.js';
+
 export interface ResponseObserver {
   /**
    * A proxied request ended. `version` is the version that served it (after fallback), `status` the
@@ -22,6 +24,8 @@ export interface ResponseDetail {
   readonly route: { readonly name: string };
   /** The lane marking chose (a trusted route may pass on any lane a client sends). */
   readonly lane: string;
+  /** Whether the lane was drawn at random (split, percent) or picked by a condition: see Assignment. */
+  readonly assignment: Assignment;
   /** How the upstream failed, when it did (the answer was then the gateway's 502/504, or a cut body). */
   readonly upstreamFailure: 'bad_gateway' | 'upstream_timeout' | null;
 }

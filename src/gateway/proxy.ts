@@ -24,7 +24,7 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { CompiledRoute, Endpoint } from '../routing/types.js';
+import type { Assignment, CompiledRoute, Endpoint } from '../routing/types.js';
 import type { AccessRecord } from './access-log.js';
 import { classifyUpstreamError, errorBody, retryKind, STATUS, type GatewayErrorCode } from './errors.js';
 import { clientResponseHeaders, responseLength } from './headers.js';
@@ -122,6 +122,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     readonly route: CompiledRoute,
     readonly lane: string,
     readonly by: string,
+    /** Whether marking drew the lane at random or a condition picked it (for builtin compare analysis). */
+    readonly assignment: Assignment,
     /** The version and endpoint serving; a retry may move them to the next endpoint in rotation. */
     public version: string,
     public endpoint: Endpoint,

@@ -282,6 +282,7 @@ class GatewayServer implements Gateway {
         route,
         mark.lane,
         mark.by,
+        mark.assignment,
         target.version,
         endpoint,
         snapshot.spec.exposeLane ? mark.lane : null,

@@ -278,11 +278,14 @@ function assessMetric(m: MetricRun, t: AnalysisTemplate, terminating: boolean): 
 
 function metricMessage(m: MetricRun, t: AnalysisTemplate): string {
   const counts = `${m.successful} successful, ${m.failed} failed, ${m.inconclusive} inconclusive, ${m.error} errors`;
+  // The last measurement's own words (e.g. builtin compare's p-values and sample sizes) reach events.
+  const lastSaid = m.measurements.at(-1)?.message;
+  const last = lastSaid ? `; last: ${lastSaid}` : '';
   switch (m.phase) {
     case 'Failed':
-      return `${m.failed} failed measurements exceed failureLimit ${t.failureLimit} (${counts})`;
+      return `${m.failed} failed measurements exceed failureLimit ${t.failureLimit} (${counts})${last}`;
     case 'Inconclusive':
-      return `${m.inconclusive} inconclusive measurements exceed inconclusiveLimit ${t.inconclusiveLimit} (${counts})`;
+      return `${m.inconclusive} inconclusive measurements exceed inconclusiveLimit ${t.inconclusiveLimit} (${counts})${last}`;
     case 'Error':
       return `${m.consecutiveError} consecutive errors exceed consecutiveErrorLimit ${t.consecutiveErrorLimit}: ${m.measurements.at(-1)?.message ?? ''}`;
     default:

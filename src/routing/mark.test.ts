@@ -24,6 +24,7 @@ test('trusted: the lane header, then alias headers, then baggage', () => {
   const c = ctx();
   assert.deepEqual(r.mark(req({ 'x-gray-lane': 'beta', 'x-mse-tag': 'alpha' }), c), {
     lane: 'beta',
+    assignment: 'targeted',
     by: 'trusted',
     reason: 'trusted lane from lane header x-gray-lane',
   });
@@ -56,7 +57,7 @@ test('a trusted lane wins over a pinned lane; a pinned lane wins over rules', ()
   const r = only({ trustLane: true, lane: 'alpha1', rules: [{ lane: 'beta', percent: 100 }] });
   assert.equal(r.mark(req({ 'x-gray-lane': 'beta' }), ctx()).by, 'trusted');
   const pinned = r.mark(req(), ctx());
-  assert.deepEqual(pinned, { lane: 'alpha1', by: 'pinned', reason: 'route pins lane alpha1' });
+  assert.deepEqual(pinned, { lane: 'alpha1', assignment: 'targeted', by: 'pinned', reason: 'route pins lane alpha1' });
 });
 
 // ---- 3. rules -----------------------------------------------------------------------------------
@@ -230,6 +231,7 @@ test('sticky split with no identity and no visitor cookie uses the WRR', () => {
 test('default: the service fallback', () => {
   assert.deepEqual(only({}).mark(req(), ctx()), {
     lane: 'stable',
+    assignment: 'chance',
     by: 'default',
     reason: 'no rule, canary or split marked the request: service fallback lane stable',
   });
@@ -270,4 +272,33 @@ test('precomputed results: a rule, split or pinned decision allocates no new Mar
   const a = r.mark(req({ 'x-b': '1' }), ctx());
   assert.equal(r.mark(req({ 'x-b': '2' }), ctx()), a);
   assert.ok(Object.isFrozen(a));
+});
+
+// ---- assignment: drawn at random or picked by a condition (builtin compare analysis) -------------
+
+test('assignment: the split, a percent-only rule, a canary weight and the default are chance; conditions are targeted', () => {
+  const r = only({
+    rules: [
+      { lane: 'alpha', users: ['1001'] },
+      { lane: 'beta', path: { contains: '/new' }, percent: 100 },
+      { lane: 'beta', percent: 100, name: 'tenpercent' },
+    ],
+  });
+  const m = (h: Record<string, string>, p = '/') => r.mark(req(h, p), ctx());
+  assert.equal(m({ 'x-user-id': '1001' }).assignment, 'targeted', 'users');
+  assert.equal(m({ 'x-user-id': '2' }, '/new').assignment, 'targeted', 'percent with a path samples a subset');
+  assert.equal(m({ 'x-user-id': '2' }).by, 'tenpercent');
+  assert.equal(m({ 'x-user-id': '2' }).assignment, 'chance', 'percent alone');
+  const split = only({ rules: [{ lane: 'beta', header: { name: 'x-b', equals: '1' } }], split: { stable: 1, beta: 1 } });
+  assert.equal(split.mark(req({ 'x-b': '1' }), ctx()).assignment, 'targeted', 'header rule');
+  for (const lane of lanes(split, 4)) assert.ok(lane === 'stable' || lane === 'beta');
+  assert.ok(Array.from({ length: 4 }, () => split.mark(req(), ctx()).assignment).every((a) => a === 'chance'), 'split');
+  const sticky = only({ split: { stable: 1, beta: 1 }, stickySplit: true });
+  assert.equal(sticky.mark(req({ 'x-user-id': '7' }), ctx()).assignment, 'chance', 'sticky split');
+  const canary = canaryRoute([{ lane: 'canary', byHeader: 'X-Canary', weight: 100 }]);
+  assert.equal(canary.mark(req({ 'x-canary': 'always' }), ctx()).assignment, 'targeted', 'canary header');
+  assert.equal(canary.mark(req(), ctx()).assignment, 'chance', 'canary weight');
+  assert.equal(only({ rules: [{ lane: 'beta', users: ['1'] }] }).mark(req(), ctx()).assignment, 'chance', 'the default lane');
+  const trusted = only({ trustLane: true, split: { stable: 1 } });
+  assert.equal(trusted.mark(req({ 'x-gray-lane': 'beta' }), ctx()).assignment, 'targeted', 'a trusted lane');
 });

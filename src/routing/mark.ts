@@ -65,7 +65,7 @@ export function compileMark(route: RouteSpec, opts: MarkOptions): MarkFn {
 
   const trusted = route.trustLane ? trustedLaneReader(opts.laneHeaders) : null;
   const pinned: MarkResult | null =
-    route.lane !== undefined ? freeze({ lane: route.lane, by: 'pinned', reason: `route pins lane ${route.lane}` }) : null;
+    route.lane !== undefined ? freeze({ lane: route.lane, assignment: 'targeted', by: 'pinned', reason: `route pins lane ${route.lane}` }) : null;
 
   const rules: CompiledRule[] = [
     ...(overlay?.rules ?? []).map((r, i) =>
@@ -83,6 +83,7 @@ export function compileMark(route: RouteSpec, opts: MarkOptions): MarkFn {
         : null;
   const fallback = freeze({
     lane: opts.fallback,
+    assignment: 'chance',
     by: 'default',
     reason: `no rule, canary or split marked the request: service fallback lane ${opts.fallback}`,
   });
@@ -158,13 +159,13 @@ function trustedLaneReader(laneHeaders: readonly string[]): (req: RequestView) =
     const headers = req.headers;
     for (let i = 0; i < laneHeaders.length; i++) {
       const lane = laneFrom(headerValue(headers, laneHeaders[i]!));
-      if (lane !== undefined) return { lane, by: 'trusted', reason: reasons[i]! };
+      if (lane !== undefined) return { lane, assignment: 'targeted', by: 'trusted', reason: reasons[i]! };
     }
     const b = headers.baggage;
     if (b !== undefined) {
       const v = baggageValue(joinHeader(b), BAGGAGE_LANE_KEY);
       const lane = v === undefined ? undefined : laneFrom(v);
-      if (lane !== undefined) return { lane, by: 'trusted', reason: baggageReason };
+      if (lane !== undefined) return { lane, assignment: 'targeted', by: 'trusted', reason: baggageReason };
     }
     return null;
   };
@@ -202,10 +203,11 @@ export function compileCanary(
 
   const headerTest =
     value !== undefined ? `equals ${JSON.stringify(value)}` : pattern !== undefined ? `matches /${c.byHeaderPattern}/` : 'is "always"';
-  const byHeader = freeze({ lane, by: `${name}.header`, reason: `${name}: header ${header} ${headerTest} -> lane ${lane}` });
-  const byCookie = freeze({ lane, by: `${name}.cookie`, reason: `${name}: cookie ${cookie} is "always" -> lane ${lane}` });
+  const byHeader = freeze({ lane, assignment: 'targeted', by: `${name}.header`, reason: `${name}: header ${header} ${headerTest} -> lane ${lane}` });
+  const byCookie = freeze({ lane, assignment: 'targeted', by: `${name}.cookie`, reason: `${name}: cookie ${cookie} is "always" -> lane ${lane}` });
   const byWeight = freeze({
     lane,
+    assignment: 'chance',
     by: `${name}.weight`,
     reason: `${name}: weight ${weight}/${total} (bucket < ${t}) -> lane ${lane}`,
   });
@@ -287,7 +289,7 @@ function compileSplit(
   const wrr = new SmoothWrr(
     entries.map(
       ([lane, w]) =>
-        [freeze({ lane, by: 'split', reason: `${label} ${desc} (smooth weighted round robin) -> lane ${lane}` }), w] as const,
+        [freeze({ lane, assignment: 'chance', by: 'split', reason: `${label} ${desc} (smooth weighted round robin) -> lane ${lane}` }), w] as const,
     ),
   );
 
@@ -302,7 +304,7 @@ function compileSplit(
     cum += w;
     const hi = i === ordered.length - 1 ? BUCKETS : Math.round((cum / total) * BUCKETS);
     bounds.push(hi);
-    results.push(freeze({ lane, by: 'split', reason: `sticky ${label} ${desc} (buckets ${lo}..${hi - 1}) -> lane ${lane}` }));
+    results.push(freeze({ lane, assignment: 'chance', by: 'split', reason: `sticky ${label} ${desc} (buckets ${lo}..${hi - 1}) -> lane ${lane}` }));
     lo = hi;
   }
   const last = results[results.length - 1]!;

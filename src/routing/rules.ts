@@ -47,7 +47,10 @@ export function compileRule(rule: Rule, keyPath: string, defaultName: string = k
 
   const name = rule.name ?? defaultName;
   const what = conditions.length === 0 ? 'no conditions' : conditions.map((c) => c.text).join(' and ');
-  const result: MarkResult = { lane: rule.lane, by: name, reason: `rule ${name} matched: ${what} -> lane ${rule.lane}` };
+  // Only a rule that draws and checks nothing else is chance: `percent` with a path (or any other
+  // condition) samples a subset of requests that the other lane's traffic does not match.
+  const chance = rule.percent !== undefined && conditions.length === 1;
+  const result: MarkResult = { lane: rule.lane, assignment: chance ? 'chance' : 'targeted', by: name, reason: `rule ${name} matched: ${what} -> lane ${rule.lane}` };
   if (rule.headers !== undefined) result.headers = rule.headers;
   return { name, lane: rule.lane, test: allOf(conditions), result: Object.freeze(result), check: checkAll(name, rule.lane, conditions) };
 }

@@ -100,8 +100,19 @@ export interface MarkContext {
   newVisitorId(): string;
 }
 
+/**
+ * How marking chose the lane: `chance` when the request was drawn at random with no regard to who
+ * sent it (the split, a rule whose only condition is `percent`, a canary's weight, or the fallback
+ * lane that the rest of such draws lands in), `targeted` when a condition picked it (users, header,
+ * cookie, path, app version, a pinned or trusted lane). Builtin `compare` analysis counts only
+ * `chance` traffic: targeted users are not a random sample of anyone.
+ */
+export type Assignment = 'chance' | 'targeted';
+
 export interface MarkResult {
   lane: string;
+  /** See {@link Assignment}. */
+  assignment: Assignment;
   /** Which rule decided: a rule name, `split`, `pinned`, `trusted`, `canary[0].header`, `default`. */
   by: string;
   /** Human sentence for explain and debugging. */

@@ -219,3 +219,46 @@ test('no rollouts at all is fine; wrong shapes at the top are issues', () => {
   const { issues } = normalize({ rollouts: {}, analysisTemplates: [] });
   assert.deepEqual(issues.map((i) => i.path), ['analysisTemplates', 'rollouts']);
 });
+
+test('builtin compare: defaults, both checks when neither is named, and clear errors for what does not fit', () => {
+  const raw = parse(`
+analysisTemplates:
+  plain:
+    provider: { builtin: { compare: {} } }
+  tuned:
+    interval: 10s
+    count: 3
+    provider:
+      builtin:
+        window: 2m
+        compare: { alpha: 0.01, minSamples: 2000, latency: { quantile: 0.9, tolerance: 20ms } }
+  bad-alpha:
+    provider: { builtin: { compare: { alpha: 5 } } }
+  bad-quantile:
+    provider: { builtin: { compare: { latency: { quantile: 1 } } } }
+  with-condition:
+    successCondition: result.verdict == 'Successful'
+    provider: { builtin: { compare: {} } }
+  with-metric:
+    provider: { builtin: { metric: p99, compare: {} } }
+  with-min-requests:
+    provider: { builtin: { minRequests: 5, compare: { errorRate: {} } } }
+  unknown-key:
+    provider: { builtin: { compare: { errorRate: { alpha: 0.05 } } } }
+`);
+  const { templates, issues } = normalizeRollouts(raw, noPos);
+  assert.deepEqual(templates['plain']!.provider, {
+    kind: 'compare', service: null, windowMs: 60_000, alpha: 0.05, minSamples: 500, errorRate: {}, latency: { quantile: 0.5, toleranceMs: 0 },
+  });
+  assert.deepEqual(templates['tuned']!.provider, {
+    kind: 'compare', service: null, windowMs: 120_000, alpha: 0.01, minSamples: 2000, errorRate: null, latency: { quantile: 0.9, toleranceMs: 20 },
+  });
+  const byPath = Object.fromEntries(issues.map((i) => [i.path, i.message]));
+  assert.match(byPath['analysisTemplates.bad-alpha.provider.builtin.compare.alpha']!, /above 0 and below 0.5/);
+  assert.match(byPath['analysisTemplates.bad-quantile.provider.builtin.compare.latency.quantile']!, /above 0 and below 1/);
+  assert.match(byPath['analysisTemplates.with-condition.successCondition']!, /builtin compare gives its own verdict/);
+  assert.match(byPath['analysisTemplates.with-metric.provider.builtin.metric']!, /not with compare/);
+  assert.match(byPath['analysisTemplates.with-min-requests.provider.builtin.minRequests']!, /compare.minSamples/);
+  assert.ok(byPath['analysisTemplates.unknown-key.provider.builtin.compare.errorRate.alpha'], JSON.stringify(byPath));
+  for (const bad of ['bad-alpha', 'bad-quantile', 'with-condition', 'with-metric', 'with-min-requests', 'unknown-key']) assert.equal(templates[bad], undefined, bad);
+});

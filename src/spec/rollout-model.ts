@@ -119,6 +119,19 @@ export type ProviderSpec =
       /** Fewer requests in the window: the measurement is Inconclusive (not enough traffic to judge). */
       minRequests: number;
     }
+  | {
+      /** `builtin: { compare: ... }`: the canary against stable over the same window (compare.ts). */
+      kind: 'compare';
+      /** Service to read; null = the rollout's. */
+      service: string | null;
+      windowMs: number;
+      /** False-alarm rate of the whole verdict, split evenly over the checks. */
+      alpha: number;
+      /** Requests each version needs in the window (by chance: split, percent) before any verdict. */
+      minSamples: number;
+      errorRate: Record<string, never> | null;
+      latency: { quantile: number; toleranceMs: number } | null;
+    }
   | { kind: 'prometheus'; address: string; query: string; headers: Record<string, string>; timeoutMs: number }
   | {
       kind: 'web';
@@ -160,6 +173,8 @@ const DEFAULT_PROVIDER_TIMEOUT_MS = 30_000;
 const DEFAULT_JOB_TIMEOUT_MS = 10 * 60_000;
 const DEFAULT_HOOK_TIMEOUT_MS = 5 * 60_000;
 const DEFAULT_BUILTIN_WINDOW_MS = 60_000;
+const DEFAULT_COMPARE_ALPHA = 0.05;
+const DEFAULT_COMPARE_MIN_SAMPLES = 500;
 
 
 // ---------------------------------------------------------------------------------------------
@@ -518,6 +533,11 @@ function readTemplate(r: Reader, path: Path, name: string, value: unknown): Anal
   const successCondition = r.condition([...path, 'successCondition'], o['successCondition']);
   const failureCondition = r.condition([...path, 'failureCondition'], o['failureCondition']);
   const provider = readProvider(r, [...path, 'provider'], o['provider']);
+  if (provider?.kind === 'compare' && (successCondition !== null || failureCondition !== null)) {
+    const key = successCondition !== null ? 'successCondition' : 'failureCondition';
+    r.issue([...path, key], 'invalid-value', 'builtin compare gives its own verdict (the canary worse than stable or not): no conditions');
+    return undefined;
+  }
   if (
     intervalMs === undefined || intervalMs === 0 || initialDelayMs === undefined || count === undefined || failureLimit === undefined ||
     inconclusiveLimit === undefined || consecutiveErrorLimit === undefined || successCondition === undefined ||
@@ -540,8 +560,9 @@ function readProvider(r: Reader, path: Path, value: unknown): ProviderSpec | und
   const p = [...path, kind];
   switch (kind) {
     case 'builtin': {
-      const b = r.object(p, o[kind], ['metric', 'service', 'version', 'window', 'minRequests'], true);
+      const b = r.object(p, o[kind], ['metric', 'compare', 'service', 'version', 'window', 'minRequests'], true);
       if (!b) return undefined;
+      if (b['compare'] !== undefined) return readCompare(r, p, b);
       const metric = b['metric'];
       if (!BUILTIN_METRICS.includes(metric as BuiltinMetric)) {
         r.issue([...p, 'metric'], b['metric'] === undefined ? 'missing-key' : 'invalid-value', `must be one of ${BUILTIN_METRICS.join(', ')}`);
@@ -601,6 +622,53 @@ function readProvider(r: Reader, path: Path, value: unknown): ProviderSpec | und
       return { kind, command, env, cwd, timeoutMs };
     }
   }
+}
+
+/** `builtin: { compare: { alpha, minSamples, errorRate, latency }, window, service }` (see compare.ts). */
+function readCompare(r: Reader, p: Path, b: Record<string, unknown>): ProviderSpec | undefined {
+  for (const key of ['metric', 'version', 'minRequests']) {
+    if (b[key] !== undefined) {
+      const why = key === 'minRequests' ? 'use compare.minSamples' : key === 'version' ? 'it compares the canary with stable' : 'it has its own checks';
+      return void r.issue([...p, key], 'invalid-value', `not with compare: ${why}`);
+    }
+  }
+  const cp = [...p, 'compare'];
+  const c = r.object(cp, b['compare'], ['alpha', 'minSamples', 'errorRate', 'latency']);
+  if (!c) return undefined;
+  const service = b['service'] === undefined ? null : r.name(p, b, 'service', true);
+  const windowMs = b['window'] === undefined ? DEFAULT_BUILTIN_WINDOW_MS : r.duration([...p, 'window'], b['window']);
+  if (windowMs === 0) return void r.issue([...p, 'window'], 'out-of-range', 'must be more than 0');
+  let alpha: number | undefined = DEFAULT_COMPARE_ALPHA;
+  if (c['alpha'] !== undefined) {
+    const a = c['alpha'];
+    if (typeof a !== 'number' || !(a > 0 && a < 0.5)) {
+      r.issue([...cp, 'alpha'], typeof a === 'number' ? 'out-of-range' : 'wrong-type', 'must be a number above 0 and below 0.5 (e.g. 0.05)');
+      alpha = undefined;
+    } else alpha = a;
+  }
+  const minSamples = c['minSamples'] === undefined ? DEFAULT_COMPARE_MIN_SAMPLES : r.int([...cp, 'minSamples'], c['minSamples'], 1, 1_000_000_000);
+  // Neither check named: both. An empty map `errorRate: {}` turns one on.
+  const both = c['errorRate'] === undefined && c['latency'] === undefined;
+  let errorRate: Record<string, never> | null | undefined = null;
+  if (both || c['errorRate'] !== undefined) errorRate = r.object([...cp, 'errorRate'], c['errorRate'] ?? {}, []) ? {} : undefined;
+  let latency: { quantile: number; toleranceMs: number } | null | undefined = null;
+  if (both || c['latency'] !== undefined) latency = readCompareLatency(r, [...cp, 'latency'], c['latency'] ?? {});
+  if (service === undefined || windowMs === undefined || alpha === undefined || minSamples === undefined || errorRate === undefined || latency === undefined) {
+    return undefined;
+  }
+  return { kind: 'compare', service, windowMs, alpha, minSamples, errorRate, latency };
+}
+
+function readCompareLatency(r: Reader, path: Path, value: unknown): { quantile: number; toleranceMs: number } | undefined {
+  const l = r.object(path, value, ['quantile', 'tolerance']);
+  if (!l) return undefined;
+  const q = l['quantile'] ?? 0.5;
+  if (typeof q !== 'number' || !(q > 0 && q < 1)) {
+    return void r.issue([...path, 'quantile'], typeof q === 'number' ? 'out-of-range' : 'wrong-type', 'must be a number above 0 and below 1 (0.5 is the median)');
+  }
+  const toleranceMs = l['tolerance'] === undefined ? 0 : r.duration([...path, 'tolerance'], l['tolerance']);
+  if (toleranceMs === undefined) return undefined;
+  return { quantile: q, toleranceMs };
 }
 
 /** Resolves template names of one rollout; an unknown name is an issue unless its template was itself broken. */

@@ -2,14 +2,21 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ResponseDetail } from '../gateway/observer.js';
 import { OTHER_LANE, TrafficRecorder } from './recorder.js';
+import { latencyBucket } from './latency.js';
 import { SampledTotals } from './document.js';
 
 /** The lanes a config names (src/metrics/lanes.ts computes them from a snapshot). */
 const LANES: ReadonlySet<string> = new Set(['stable', 'beta', 'alpha', 'shadow']);
 
-const detail = (route: string, lane: string, upstreamFailure: ResponseDetail['upstreamFailure'] = null): ResponseDetail => ({
+const detail = (
+  route: string,
+  lane: string,
+  upstreamFailure: ResponseDetail['upstreamFailure'] = null,
+  assignment: ResponseDetail['assignment'] = 'chance',
+): ResponseDetail => ({
   route: { name: route },
   lane,
+  assignment,
   upstreamFailure,
 });
 
@@ -92,4 +99,24 @@ test('one count feeds every reader: the window, the Prometheus series and the pu
   assert.equal(both.p99, theirs.p99, 'the same fine histogram on both sides: percentiles agree to the bucket');
   assert.equal(sum.window('web', 'beta', 10_000).requests, 0, 'nothing was counted in the last 10 s');
   assert.equal(sum.live, 2);
+});
+
+test('the chance sample counts only requests marking drew at random, over the same window, with their latencies', () => {
+  let now = 100_000;
+  const r = new TrafficRecorder({ knownLanes: () => LANES, clock: () => now });
+  r.record('a', 'beta', 200, 10, now - 30_000, detail('main', 'beta', null, 'chance'));
+  r.record('a', 'beta', 503, 300, now - 20_000, detail('main', 'beta', null, 'targeted'));
+  r.record('a', 'beta', 502, 50, now, detail('main', 'beta', null, 'chance'));
+  r.record('a', 'beta', 200, 1, now, null);
+  const s = r.chanceSample('a', 'beta', 60_000);
+  assert.equal(s.requests, 2, 'the targeted request and the one without detail are left out');
+  assert.equal(s.errors, 1);
+  assert.equal(s.histogram.reduce((a, b) => a + b, 0), 2);
+  assert.equal(s.histogram[latencyBucket(10)], 1);
+  assert.equal(s.histogram[latencyBucket(50)], 1);
+  assert.equal(r.window('a', 'beta', 60_000).requests, 4, 'the ordinary window still counts all of them');
+  assert.equal(r.chanceSample('a', 'beta', 15_000).requests, 1, 'only the last 15 s');
+  assert.equal(r.chanceSample('a', 'nope', 60_000).requests, 0);
+  now += 61_000;
+  assert.equal(r.chanceSample('a', 'beta', 60_000).requests, 0, 'slides out like the window');
 });

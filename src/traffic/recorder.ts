@@ -20,7 +20,7 @@
 import type { ResponseDetail, ResponseObserver } from '../gateway/observer.js';
 import type { CountersDocument } from './document.js';
 import { LATENCY_BUCKETS, LATENCY_BUCKETS_SECONDS, latencyBucket, promBucket } from './latency.js';
-import { EMPTY_WINDOW, Ring, type MetricsSource, type WindowStats } from './window.js';
+import { EMPTY_WINDOW, Ring, type MetricsSource, type WindowSample, type WindowStats } from './window.js';
 
 /** Status classes, the `class` label: index 0 is 1xx ... index 4 is 5xx. */
 export const STATUS_CLASSES: readonly string[] = Object.freeze(['1xx', '2xx', '3xx', '4xx', '5xx']);
@@ -64,6 +64,11 @@ export class VersionTraffic {
   /** Fine histogram since the start (latency.ts). Float64: exact up to 2^53 requests. */
   readonly histogram = new Float64Array(LATENCY_BUCKETS);
   readonly ring: Ring;
+  /**
+   * The window of only the requests marking drew at random (Assignment `chance`): what builtin
+   * `compare` analysis judges, so that users a rule sends to the canary do not bias it.
+   */
+  readonly chanceRing: Ring;
 
   constructor(
     readonly service: string,
@@ -71,11 +76,12 @@ export class VersionTraffic {
     slots: number,
   ) {
     this.ring = new Ring(slots);
+    this.chanceRing = new Ring(slots);
   }
 }
 
 /** What readers of cumulative counts (/metrics, the dashboard) see of one (service, version). */
-export type VersionTotals = Omit<VersionTraffic, 'ring'>;
+export type VersionTotals = Omit<VersionTraffic, 'ring' | 'chanceRing'>;
 
 /**
  * The counts as everything but the gateway reads them: this process's TrafficRecorder, or in a
@@ -90,6 +96,8 @@ export interface TrafficCounts {
   requestSeries(): Iterable<RequestSeries>;
   requestsOf(service: string, version: string): number;
   window(service: string, version: string, ms: number): WindowStats;
+  /** Builtin compare's sample (see MetricsSource.chanceSample); absent where it is not kept. */
+  chanceSample?(service: string, version: string, ms: number): WindowSample;
   /** The totals as one gateway publishes them in clustered mode. */
   toDocument(gateway: string): CountersDocument;
 }
@@ -151,8 +159,10 @@ export class TrafficRecorder implements ResponseObserver, MetricsSource, Traffic
     v.histogram[fine]!++;
     v.promBuckets[promBucket(durationMs)]!++;
     v.latencySumSeconds += durationMs / 1000;
-    v.ring.add(Math.floor(now / this.#bucketMs), error, fine);
+    const epoch = Math.floor(now / this.#bucketMs);
+    v.ring.add(epoch, error, fine);
     if (detail === null) return;
+    if (detail.assignment === 'chance') v.chanceRing.add(epoch, error, fine);
     const failure = detail.upstreamFailure;
     if (failure !== null) {
       if (failure === 'upstream_timeout') v.upstreamTimeouts++;
@@ -174,6 +184,14 @@ export class TrafficRecorder implements ResponseObserver, MetricsSource, Traffic
     if (v === undefined) return { ...EMPTY_WINDOW };
     const current = Math.floor(this.#clock() / this.#bucketMs);
     return v.ring.sum(current, Math.max(1, Math.ceil(ms / this.#bucketMs)));
+  }
+
+  /** The requests marking drew at random for one version over the last `ms` (see VersionTraffic.chanceRing). */
+  chanceSample(service: string, version: string, ms: number): WindowSample {
+    const v = this.#versions.get(service)?.get(version);
+    if (v === undefined) return { requests: 0, errors: 0, histogram: new Uint32Array(LATENCY_BUCKETS) };
+    const current = Math.floor(this.#clock() / this.#bucketMs);
+    return v.chanceRing.sample(current, Math.max(1, Math.ceil(ms / this.#bucketMs)));
   }
 
   /** The (service, version) traffic, created on first use. */

@@ -18,12 +18,26 @@ export interface WindowStats {
   p99: number;
 }
 
+/** Counts of one version over a window with the whole fine latency histogram (what `compare` tests). */
+export interface WindowSample {
+  requests: number;
+  errors: number;
+  /** Requests per fine latency bucket (latency.ts). */
+  histogram: Uint32Array;
+}
+
 /**
  * Where builtin analysis reads traffic: this process's TrafficRecorder, or in clustered mode the
  * sum of every gateway's published totals (hence the Promise).
  */
 export interface MetricsSource {
   window(service: string, version: string, ms: number): WindowStats | Promise<WindowStats>;
+  /**
+   * The requests marking sent to this version by chance (split, percent: see Assignment in
+   * src/routing/types.ts) over the last `ms`, for builtin `compare`. Absent where such counts are
+   * not kept (a primary with workers, clustered mode): compare then measures an Error.
+   */
+  chanceSample?(service: string, version: string, ms: number): WindowSample | Promise<WindowSample>;
 }
 
 /** The statistics of `requests` requests, `errors` of them errors, whose latencies are `hist`. */
@@ -65,6 +79,12 @@ export class Ring {
 
   /** The `span` buckets up to and including `current` (at most slots - 1 of them), summed. */
   sum(current: number, span: number): WindowStats {
+    const s = this.sample(current, span);
+    return windowStats(s.requests, s.errors, s.histogram);
+  }
+
+  /** As sum(), with the whole latency histogram. */
+  sample(current: number, span: number): WindowSample {
     const hist = new Uint32Array(LATENCY_BUCKETS);
     let requests = 0;
     let errors = 0;
@@ -79,6 +99,6 @@ export class Ring {
       const base = slot * LATENCY_BUCKETS;
       for (let b = 0; b < LATENCY_BUCKETS; b++) hist[b]! += this.#latency[base + b]!;
     }
-    return windowStats(requests, errors, hist);
+    return { requests, errors, histogram: hist };
   }
 }

@@ -5,7 +5,7 @@ import { TrafficRecorder } from '../traffic/index.js';
 import { countersBatch, WorkerTraffic } from './traffic.js';
 
 const LANES: ReadonlySet<string> = new Set(['stable', 'beta']);
-const detail = (lane: string): ResponseDetail => ({ route: { name: 'main' }, lane, upstreamFailure: null });
+const detail = (lane: string): ResponseDetail => ({ route: { name: 'main' }, lane, assignment: 'chance', upstreamFailure: null });
 const NO_EXTRA = { mirror: { sent: 0, dropped: 0, failed: 0 }, inFlight: 0, health: [] };
 
 test('the primary sums its workers: batches replace each other, a restarted worker is a new run, an exited one stays counted', () => {

@@ -23,6 +23,7 @@ import {
   type TrafficCounts,
   type TrafficRecorder,
   type VersionTotals,
+  type WindowSample,
   type WindowStats,
 } from '../traffic/index.js';
 import type { CountersMessage, SeriesDetail, VersionDetail } from './protocol.js';
@@ -244,6 +245,13 @@ export class TrafficCountsRef implements TrafficCounts {
 
   window(service: string, version: string, ms: number): WindowStats {
     return this.target.window(service, version, ms);
+  }
+
+  /** Builtin compare's sample; the workers' sum keeps no chance windows, so with workers it throws (an Error measurement). */
+  chanceSample(service: string, version: string, ms: number): WindowSample {
+    const t = this.target;
+    if (t.chanceSample === undefined) throw new Error('builtin compare needs one process counting (not yet with workers: their sum keeps no random-traffic window)');
+    return t.chanceSample(service, version, ms);
   }
 
   toDocument(gateway: string): CountersDocument {

@@ -10,7 +10,7 @@ import { until } from '../support/wait.js';
 
 const etcd = etcdForFile();
 
-const DETAIL: ResponseDetail = { route: { name: 'main' }, lane: 'stable', upstreamFailure: null };
+const DETAIL: ResponseDetail = { route: { name: 'main' }, lane: 'stable', assignment: 'chance', upstreamFailure: null };
 
 /** Records the same responses into several recorders: gateways publishing, and one local reference. */
 function record(targets: TrafficRecorder[], service: string, version: string, n: number, status: number, ms: number): void {

@@ -1,7 +1,7 @@
 /** Picks the provider of a template. */
 import type { ProviderSpec } from '../../spec/rollout-model.js';
 import type { MetricsSource } from '../../traffic/index.js';
-import { builtinProvider } from './builtin.js';
+import { builtinProvider, compareProvider } from './builtin.js';
 import { jobProvider } from './job.js';
 import { prometheusProvider } from './prometheus.js';
 import type { MetricProvider } from './types.js';
@@ -16,6 +16,8 @@ export function providerFor(spec: ProviderSpec, deps: ProviderDeps): MetricProvi
   switch (spec.kind) {
     case 'builtin':
       return builtinProvider(spec, deps.metrics ?? NO_METRICS);
+    case 'compare':
+      return compareProvider(spec, deps.metrics ?? NO_METRICS);
     case 'prometheus':
       return prometheusProvider(spec);
     case 'web':

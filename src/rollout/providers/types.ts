@@ -11,7 +11,7 @@ export interface MeasureContext {
 }
 
 export interface MetricProvider {
-  readonly kind: 'builtin' | 'prometheus' | 'web' | 'job';
+  readonly kind: 'builtin' | 'compare' | 'prometheus' | 'web' | 'job';
   measure(ctx: MeasureContext): Promise<ProviderOutcome>;
 }
 

@@ -122,14 +122,30 @@ function analysis(runs: AnalysisRun[]): HTMLElement | null {
                   'div',
                   { class: 'measurements' },
                   m.measurements.slice(-6).map((x) =>
-                    h('span', { class: `measurement verdict-${x.phase.toLowerCase()}`, title: `${x.phase}${x.message ? `: ${x.message}` : ''} at ${fmtTime(x.finishedAt)}` }, fmtValue(x.value)),
+                    h(
+                      'span',
+                      { class: `measurement verdict-${x.phase.toLowerCase()}`, title: `${x.phase}${x.message ? `: ${x.message}` : ''} at ${fmtTime(x.finishedAt)}` },
+                      isComparison(x.value) ? x.phase : fmtValue(x.value),
+                    ),
                   ),
                 ),
+            comparison(m.measurements.at(-1)),
           ),
         ),
       ),
     ),
   );
+}
+
+/** Builtin compare's value: its verdict with both sample sizes, p-values and effects (src/rollout/providers/builtin.ts). */
+function isComparison(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && 'alphaPerCheck' in v;
+}
+
+/** The last canary-vs-stable verdict in words, under the metric. */
+function comparison(last: AnalysisRun['metrics'][number]['measurements'][number] | undefined): HTMLElement | null {
+  if (last === undefined || !isComparison(last.value) || !last.message) return null;
+  return h('div', { class: 'comparison muted', 'data-comparison': '' }, `canary vs stable: ${last.message}`);
 }
 
 function events(r: RolloutOverview): HTMLElement | null {
