@@ -246,7 +246,7 @@ analysisTemplates:
   unknown-key:
     provider: { builtin: { compare: { errorRate: { alpha: 0.05 } } } }
 `);
-  const { templates, issues } = normalizeRollouts(raw, noPos);
+  const { templates, issues } = normalize(raw);
   assert.deepEqual(templates['plain']!.provider, {
     kind: 'compare', service: null, windowMs: 60_000, alpha: 0.05, minSamples: 500, errorRate: {}, latency: { quantile: 0.5, toleranceMs: 0 },
   });
