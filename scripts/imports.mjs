@@ -54,11 +54,6 @@ export const KNOWN_EDGES = new Map([
   ],
   ['metrics -> rollout', 'the overview and /metrics show each rollout as rollout/view.ts builds it, read from the controller'],
   ['metrics -> store', 'the overview lists stored rollout events (StoredEvent)'],
-  [
-    'spec -> notify',
-    'the notifications section (merged with #notify) keeps its types in notify/types.ts; like the rollout model, they belong in src/spec',
-  ],
-  ['notify -> admin', "the approval links' route (notify/approval-routes.ts) is an admin API route built on admin/server.ts; it belongs in src/admin"],
 ]);
 
 /** web/src is the dashboard, a separate build: it may import the admin API's wire types and nothing else. */

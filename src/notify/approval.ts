@@ -1,6 +1,6 @@
 /**
  * Approval links: a signed, expiring token naming one rollout, attempt, step and action, and a
- * nonce. Pure signing and checking here; the admin route (approval-routes.ts) checks the token
+ * nonce. Pure signing and checking here; the admin route (src/admin/approval-routes.ts) checks the token
  * against the rollout's status and spends the nonce in the store, which is what makes a link usable
  * once. Threat model: docs/notifications.md#approval-links.
  */

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RolloutEvent, RolloutStatus } from '../rollout/status.js';
 import type { NotifyMessage } from './message.js';
-import { NOTIFY_EVENTS, type NotificationsSpec, type NotifyEventName } from './types.js';
+import { NOTIFY_EVENTS, type NotificationsSpec, type NotifyEventName } from '../spec/notifications.js';
 
 /** The rollout event log's reasons that people are told about, by the name subscriptions use. */
 const ROLLOUT_EVENT_NAMES: Readonly<Record<string, NotifyEventName>> = {

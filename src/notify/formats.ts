@@ -7,7 +7,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { clip, type ApprovalLinks, type NotifyMessage } from './message.js';
-import type { TargetKind } from './types.js';
+import type { TargetKind } from '../spec/notifications.js';
 
 export interface OutgoingRequest {
   url: string;

@@ -3,7 +3,7 @@
  * no secret and no signed link: signatures and approval links are made when a message is sent, from
  * keys read then, so the state store never holds anything that could sign or approve.
  */
-import type { NotifyEventName } from './types.js';
+import type { NotifyEventName } from '../spec/notifications.js';
 
 export interface NotifyMessage {
   /** Unique and stable across retries: the webhook's X-Graylane-Delivery, a receiver's idempotency key. */

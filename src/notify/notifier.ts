@@ -25,7 +25,7 @@ import { formatRequest, type OutgoingRequest } from './formats.js';
 import type { ApprovalLinks, NotifyMessage } from './message.js';
 import { enqueue, listQueue, type QueueEntry, type QueuedDelivery } from './queue.js';
 import { readSecret, readUrl } from './secrets.js';
-import type { NotificationsSpec, NotifyEventName, NotifyTargetSpec } from './types.js';
+import type { NotificationsSpec, NotifyEventName, NotifyTargetSpec } from '../spec/notifications.js';
 
 /** What the controller knows of the notifier: committed events, nothing about targets. */
 export interface RolloutEventSink {

@@ -3,7 +3,7 @@
  * a rotated file is picked up without a restart. Errors name the reference, never the value.
  */
 import { readFileSync } from 'node:fs';
-import type { SecretRef, UrlRef } from './types.js';
+import type { SecretRef, UrlRef } from '../spec/notifications.js';
 
 export class SecretUnavailableError extends Error {
   readonly code = 'SECRET_UNAVAILABLE';

@@ -6,7 +6,7 @@
  * rest of the code never re-parses strings. A Spec is deeply frozen once loaded.
  */
 import type { AnalysisTemplate, RolloutSpec } from './rollout-model.js';
-import type { NotificationsSpec } from '../notify/types.js';
+import type { NotificationsSpec } from './notifications.js';
 
 /** A request header, cookie or query parameter the user identity (or an app version) is read from. */
 export interface ValueSource {

@@ -20,7 +20,7 @@ import {
   type SecretRef,
   type TargetKind,
   type UrlRef,
-} from '../../notify/types.js';
+} from '../notifications.js';
 import { entries, isRecord, list, num, rec, str, type NormalizeContext } from '../context.js';
 import type { Path } from '../paths.js';
 import { parseDuration } from '../units.js';

@@ -9,13 +9,13 @@
  * compare-and-swap create in the store (usable once, across every gateway of a cluster); then
  * asks the controller, as the admin API would.
  */
-import type { ApiRoute } from '../admin/server.js';
-import { ApiError } from '../admin/server.js';
+import type { ApiRoute } from './server.js';
+import { ApiError } from './server.js';
 import type { RolloutController } from '../rollout/controller.js';
 import { StoreConflictError, type Store } from '../store/types.js';
-import { verifyApproval, type ApprovalClaim } from './approval.js';
-import { readSecret } from './secrets.js';
-import type { NotificationsSpec } from './types.js';
+import { verifyApproval, type ApprovalClaim } from '../notify/approval.js';
+import { readSecret } from '../notify/secrets.js';
+import type { NotificationsSpec } from '../spec/notifications.js';
 
 export const USED_PREFIX = 'notify/approvals/used/';
 
