@@ -13,6 +13,7 @@ import { etcdForFile, freshPrefix } from './helpers.js';
 import { adminGet, adminPost, apply, startClusterGateway, versionFor, type ClusterGateway } from './serve-helpers.js';
 import { until } from '../support/wait.js';
 import { tempDir } from '../support/temp.js';
+import { webBetaCanary } from '../support/rollouts.js';
 
 const etcd = etcdForFile();
 
@@ -40,7 +41,7 @@ test('etcd stopped: abort reroutes the gateway asked at once, not durable; other
       `services:\n  web:\n    versions:\n      stable: [${stable.url}]\n      beta: [${beta.url}]\n` +
       'routes:\n  - service: web\n    identity: [header:x-user-id]\n    visitorCookie: false\n' +
       '    rules:\n      - { lane: beta, users: ["1001"] }\n' +
-      'rollouts:\n  - name: web-beta\n    service: web\n    canary: beta\n    strategy:\n      canary:\n        steps:\n          - setWeight: 40\n          - pause: {}\n',
+      webBetaCanary(['setWeight: 40', 'pause: {}']),
   );
   assert.equal((await apply(server.endpoint, prefix, dir.file('graylane.yaml'))).code, 0);
   for (const g of gateways) await waitForRollout(g.adminUrl, 'web-beta', (v) => v.reason === 'AwaitingPromotion', 15_000);
@@ -107,7 +108,7 @@ test('etcd frozen (answers nothing): the abort reroutes before its write has eve
       `services:\n  web:\n    versions:\n      stable: [${stable.url}]\n      beta: [${beta.url}]\n` +
       'routes:\n  - service: web\n    identity: [header:x-user-id]\n    visitorCookie: false\n' +
       '    rules:\n      - { lane: beta, users: ["1001"] }\n' +
-      'rollouts:\n  - name: web-beta\n    service: web\n    canary: beta\n    strategy:\n      canary:\n        steps:\n          - setWeight: 40\n          - pause: {}\n',
+      webBetaCanary(['setWeight: 40', 'pause: {}']),
   );
   assert.equal((await apply(server.endpoint, prefix, dir.file('graylane.yaml'))).code, 0);
   await waitForRollout(gw.adminUrl, 'web-beta', (v) => v.reason === 'AwaitingPromotion', 15_000);

@@ -13,6 +13,7 @@ import { etcdForFile, freshPrefix } from './helpers.js';
 import { adminGet, adminPost, apply, startClusterGateway, versionFor, type ClusterGateway } from './serve-helpers.js';
 import { until } from '../support/wait.js';
 import { tempDir } from '../support/temp.js';
+import { webBetaCanary } from '../support/rollouts.js';
 
 const etcd = etcdForFile();
 
@@ -35,7 +36,7 @@ test('etcd stopped: gateways keep routing with the rollout weights, writes fail 
     `services:\n  web:\n    versions:\n      stable: [${stable.url}]\n      beta: [${beta.url}]\n` +
     'routes:\n  - service: web\n    identity: [header:x-user-id]\n    visitorCookie: false\n' +
     extraRule +
-    'rollouts:\n  - name: web-beta\n    service: web\n    canary: beta\n    strategy:\n      canary:\n        steps:\n          - setWeight: 40\n          - pause: {}\n          - setWeight: 100\n';
+    webBetaCanary(['setWeight: 40', 'pause: {}', 'setWeight: 100']);
   const ctlOpts = { endpoint: server.endpoint, prefix, cwd: dir.path };
   gateways.push(await startClusterGateway({ ...ctlOpts, name: 'ctl' }));
   gateways.push(await startClusterGateway({ ...ctlOpts, name: 'gw', controller: false }));

@@ -10,6 +10,7 @@ import { adminUrlOf, api, config, getRollout, startTestApp, startUpstream, waitF
 import { tempDir } from '../support/temp.js';
 import { until } from '../support/wait.js';
 import { startReceiver, type Receiver } from './helpers.js';
+import { webBetaCanary } from '../support/rollouts.js';
 
 async function post(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await request(url, { method: 'POST' });
@@ -40,20 +41,7 @@ test('approval links: GET does not act, POST promotes once, replays, tampering a
       stable: stable.url,
       beta: beta.url,
       state: dir.file('state.db'),
-      rest: `rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 10
-          - pause: {}
-          - setWeight: 30
-          - pause: {}
-          - setWeight: 60
-          - pause: {}
-notifications:
+      rest: `${webBetaCanary(['setWeight: 10', 'pause: {}', 'setWeight: 30', 'pause: {}', 'setWeight: 60', 'pause: {}'])}notifications:
   targets:
     hook: { kind: webhook, url: "${rx.url}/hook", secret: { env: GL_TEST_HOOK_SECRET2 } }
   subscriptions:

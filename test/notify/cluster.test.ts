@@ -12,6 +12,7 @@ import { adminPost, apply, startClusterGateway, type ClusterGateway } from '../c
 import { until, sleep } from '../support/wait.js';
 import { tempDir } from '../support/temp.js';
 import { startReceiver } from './helpers.js';
+import { webBetaCanary } from '../support/rollouts.js';
 
 const etcd = etcdForFile();
 const SECRET = 'cluster-hook-secret-Wq72';
@@ -42,7 +43,7 @@ test('clustered: only the leader sends, each message once, including one queued 
     'accessLog: false\ndrain: 0s\n' +
       `services:\n  web:\n    versions:\n      stable: [${stable.url}]\n      beta: [${beta.url}]\n` +
       'routes:\n  - service: web\n    visitorCookie: false\n' +
-      'rollouts:\n  - name: web-beta\n    service: web\n    canary: beta\n    strategy:\n      canary:\n        steps:\n          - setWeight: 40\n          - pause: {}\n' +
+      webBetaCanary(['setWeight: 40', 'pause: {}']) +
       `notifications:\n  targets:\n    hook: { kind: webhook, url: "${rx.url}/hook", secret: { env: GL_TEST_CLUSTER_SECRET } }\n  subscriptions: [ { targets: [hook] } ]\n`,
   );
   assert.equal((await apply(server.endpoint, prefix, dir.file('graylane.yaml'))).code, 0);

@@ -16,6 +16,7 @@ import { adminUrlOf, api, config, gatewayUrlOf, send, startUpstream, waitForRoll
 import { tempDir } from '../support/temp.js';
 import { until } from '../support/wait.js';
 import { closedPort, metric, startReceiver } from './helpers.js';
+import { webBetaCanary } from '../support/rollouts.js';
 
 const HOOK_SECRET = 'hook-secret-Zq81xPl0';
 const LARK_SECRET = 'lark-secret-Yw27aQv9';
@@ -44,17 +45,7 @@ test('every kind receives the rollout events in its documented format; failing r
       stable: stable.url,
       beta: beta.url,
       state: dir.file('state.db'),
-      rest: `rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 20
-          - pause: { duration: ${PAUSE_MS}ms }
-          - setWeight: 50
-notifications:
+      rest: `${webBetaCanary(['setWeight: 20', `pause: { duration: ${PAUSE_MS}ms }`, 'setWeight: 50'])}notifications:
   targets:
     hook: { kind: webhook, url: "${rx.url}/hook", secret: { env: GL_TEST_HOOK_SECRET } }
     slack: { kind: slack, url: "${rx.url}/slack" }

@@ -10,6 +10,7 @@ import { config, startServe, startUpstream, waitForRollout, writeFile, type Serv
 import { tempDir } from '../support/temp.js';
 import { until } from '../support/wait.js';
 import { closedPort, metric, startReceiver, type Receiver } from './helpers.js';
+import { webBetaCanary } from '../support/rollouts.js';
 
 const SECRET = 'restart-hook-secret-Kp93';
 
@@ -37,16 +38,7 @@ test('queued while the receiver is down, kill -9, receiver back, restart: every 
       stable: stable.url,
       beta: beta.url,
       state: dir.file('state.db'),
-      rest: `rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 20
-          - pause: {}
-notifications:
+      rest: `${webBetaCanary(['setWeight: 20', 'pause: {}'])}notifications:
   targets:
     hook: { kind: webhook, url: "http://127.0.0.1:${port}/hook", secret: { env: GL_TEST_RESTART_SECRET } }
   subscriptions: [ { targets: [hook] } ]

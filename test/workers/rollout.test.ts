@@ -9,6 +9,7 @@ import { waitForRollout } from '../rollout/helpers.js';
 import { tempDir } from '../support/temp.js';
 import { until } from '../support/wait.js';
 import { configOf, connectionsOnEveryWorker, fromEveryWorker, metrics, metricSum, startPrimary, startUpstream, stopPrimary, writeConfig } from './helpers.js';
+import { webBetaCanary } from '../support/rollouts.js';
 
 async function setup(t: { after(fn: () => Promise<void>): void }, rollout: string) {
   const dir = await tempDir();
@@ -46,16 +47,7 @@ ${rollout}`,
 test('a rollout step is reached on every worker', async (t) => {
   const serve = await setup(
     t,
-    `rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 100
-          - pause: {}
-`,
+    webBetaCanary(['setWeight: 100', 'pause: {}']),
   );
   await waitForRollout(serve.adminUrl, 'web-beta', (v) => v.currentStep === 1 && v.phase === 'Paused');
   const primary = await configOf(serve.adminUrl);
