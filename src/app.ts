@@ -36,6 +36,7 @@ import { healthRoutes } from './admin/health.js';
 import { startAdmin, type AdminServer } from './admin/server.js';
 import type { EtcdBackendOptions } from './app/clustered.js';
 import { startDecide, type DecideListener } from './decide/index.js';
+import { gatewayListeners } from './app/listeners.js';
 import { openFileBackend } from './app/one-process.js';
 import type { Backend, BackendInstances } from './app/mode.js';
 import { startGateway } from './gateway/index.js';
@@ -48,6 +49,7 @@ import { RolloutController } from './rollout/controller.js';
 import { compile } from './routing/index.js';
 import type { Status } from './routing/types.js';
 import { ConfigError, parseListen, type Spec } from './spec/index.js';
+import { listenersOf } from './spec/sections/listeners.js';
 import { DEFAULT_ADMIN_LISTEN } from './spec/sections/rollouts.js';
 import type { Store } from './store/index.js';
 import { TrafficRecorder } from './traffic/index.js';
@@ -167,13 +169,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
       logger: log,
       ...(backend.initialStatuses ? { initialStatuses: backend.initialStatuses } : {}),
     });
-    const { host, port } = listenOf(opts.listen ?? spec.listen, '--listen');
-    const mesh = spec.mesh === undefined ? undefined : listenOf(spec.mesh.listen, 'mesh.listen');
+    const { listeners: listening, mesh } = await gatewayListeners(spec, opts.listen);
     if (workerTraffic === null) {
       gateway = await startGateway({
         snapshot: compile(spec, status()),
-        host,
-        port,
+        listeners: listening,
         logger: log,
         accessLog: opts.accessLog ?? spec.accessLog,
         ...(opts.accessLogDestination !== undefined ? { accessLogDestination: opts.accessLogDestination } : {}),
@@ -185,7 +185,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       gateway = pool = await startWorkerPool({
         count: workers,
         snapshot: compile(spec, status()),
-        listen: { host, port },
+        listeners: listening,
         mesh: mesh ?? null,
         decide: spec.decide === undefined ? null : listenOf(spec.decide.listen, 'decide.listen'),
         accessLog: opts.accessLog ?? spec.accessLog,
@@ -337,9 +337,9 @@ export async function startApp(opts: AppOptions): Promise<App> {
 /** Settings a reload cannot apply: the listeners and the state file are set up once. */
 function restartOnly(before: Spec, after: Spec): string[] {
   const changed: string[] = [];
-  if (before.listen !== after.listen) changed.push('listen');
+  if (JSON.stringify(listenersOf(before)) !== JSON.stringify(listenersOf(after))) changed.push('listen');
   if (before.admin?.listen !== after.admin?.listen) changed.push('admin.listen');
-  if (before.mesh?.listen !== after.mesh?.listen) changed.push('mesh.listen');
+  if (JSON.stringify(before.mesh) !== JSON.stringify(after.mesh)) changed.push('mesh.listen');
   if (before.decide?.listen !== after.decide?.listen) changed.push('decide.listen');
   if (before.decide?.report?.syslog !== after.decide?.report?.syslog) changed.push('decide.report.syslog');
   if (before.state?.path !== after.state?.path) changed.push('state.path');

@@ -74,7 +74,14 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
     throw err;
   }
   const { gateway, admin } = app;
-  log.info({ listen: `${gateway.address.host}:${gateway.address.port}`, source: app.backend.source, id: gateway.snapshot().id }, 'gateway listening');
+  // One line per listener; a plain one says what it always said.
+  for (const l of gateway.listeners.filter((x) => !x.mesh)) {
+    const speaks = l.tls ? (l.http2 ? 'h2,http/1.1 over tls' : 'http/1.1 over tls') : l.h2c ? 'h2c' : '';
+    log.info(
+      { listen: `${hostForUrl(l.host)}:${l.port}`, source: app.backend.source, id: gateway.snapshot().id, ...(l.name !== 'listen' ? { name: l.name } : {}), ...(speaks !== '' ? { speaks } : {}) },
+      'gateway listening',
+    );
+  }
   if (app.workers !== null) log.info({ workers: app.workers.workers().map((w) => w.pid), scheduling: schedulingPolicy() }, 'data plane in worker processes');
   const mesh = gateway.meshAddress;
   if (mesh !== null) log.info({ listen: `${hostForUrl(mesh.host)}:${mesh.port}` }, 'mesh listening (trusts the lanes it is given: keep it private)');

@@ -19,6 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import net, { type AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { DestinationStream, Logger } from 'pino';
 import type { Dispatcher } from 'undici';
@@ -35,15 +36,49 @@ import { PoolSet } from './pools.js';
 import { ProxyExchange, sendError, type ExchangeSink } from './proxy.js';
 import { RequestBody } from './request-body.js';
 import { checkTarget, limitsOf } from './request-guard.js';
-import { requestView } from './request-view.js';
+import { hostOf, requestView } from './request-view.js';
+import { alpnProtocols, TlsContexts, type TlsConfig } from './tls.js';
 import { tunnelProtocols, UpgradeExchange } from './websocket.js';
+
+/**
+ * One listener as the gateway starts it: where, and how the port speaks. Plain data (a primary
+ * sends it to its workers), TLS certificates included as read (src/gateway/certificates.ts).
+ */
+export interface ListenerOptions {
+  /** How the config names it, for messages and certificate reloads: `listen`, `listen[1]`, `mesh.listen`. */
+  name: string;
+  host: string;
+  /** 0 picks a free port, see Gateway.listeners. */
+  port: number;
+  /** TLS with these certificates; absent = clear text. */
+  tls?: TlsConfig;
+  /** With tls: `h2` offered by ALPN besides `http/1.1`. */
+  http2?: boolean;
+  /** Clear-text HTTP/2 with prior knowledge: every connection is HTTP/2's. */
+  h2c?: boolean;
+  /** Answer every request with a 308 to https:// on this port (443 is left out of the URL). */
+  redirectHttpsPort?: number;
+}
+
+/** Where a listener listens (the real port when 0 was asked for), and how it speaks. */
+export interface ListenerAddress {
+  name: string;
+  host: string;
+  port: number;
+  tls: boolean;
+  http2: boolean;
+  h2c: boolean;
+  mesh: boolean;
+}
 
 export interface GatewayOptions {
   snapshot: Snapshot;
-  /** Listen address; default 127.0.0.1. */
+  /** Listen address; default 127.0.0.1. Ignored when `listeners` is given. */
   host?: string;
-  /** Listen port; 0 (default) picks a free one, see Gateway.address. */
+  /** Listen port; 0 (default) picks a free one, see Gateway.address. Ignored when `listeners` is given. */
   port?: number;
+  /** Every listener (spec.listeners); default one plain listener at host:port. The first is `address`. */
+  listeners?: ListenerOptions[];
   /** Operational log (startup problems, internal errors); never written per request. */
   logger?: Logger;
   /** Write the access log; default: the spec's `accessLog`. */
@@ -68,15 +103,22 @@ export interface GatewayOptions {
    */
   debugHeaders?: readonly string[];
   /** Also listen here for mesh requests (spec.mesh); they use the snapshot's mesh routes. Default: no mesh listener. */
-  mesh?: { host?: string; port?: number };
+  mesh?: { host?: string; port?: number } & Partial<Omit<ListenerOptions, 'host' | 'port'>>;
 }
 
 /** A running gateway. */
 export interface Gateway {
-  /** Where it listens (the real port when 0 was asked for). */
+  /** Where it listens (the real port when 0 was asked for): the first listener. */
   readonly address: { host: string; port: number };
   /** Where the mesh listener listens; null without one. */
   readonly meshAddress: { host: string; port: number } | null;
+  /** Every listener, the gateway's in config order, then the mesh one. */
+  readonly listeners: readonly ListenerAddress[];
+  /**
+   * Serves `config`'s certificates on the TLS listener `name` from the next handshake on; open
+   * connections keep theirs. Throws (and changes nothing) when a context cannot be built.
+   */
+  setCertificates(name: string, config: TlsConfig): void;
   /** Serve `snapshot` from the next request on. */
   swap(snapshot: Snapshot): void;
   /** The snapshot being served. */
@@ -105,22 +147,29 @@ export interface Gateway {
  */
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const gw = new GatewayServer(opts);
-  await gw.listen(opts.host ?? '127.0.0.1', opts.port ?? 0);
-  if (opts.mesh !== undefined) {
-    try {
-      await gw.listenMesh(opts.mesh.host ?? '127.0.0.1', opts.mesh.port ?? 0);
-    } catch (err) {
-      await gw.close({ drainMs: 0 });
-      throw err;
-    }
+  try {
+    await gw.listen();
+  } catch (err) {
+    await gw.close({ drainMs: 0 });
+    throw err;
   }
   return gw;
 }
 
+/** A listener's server and what it was started with. */
+interface Listening {
+  readonly options: ListenerOptions;
+  readonly mesh: boolean;
+  server: net.Server;
+  /** TLS listeners: the contexts reloads replace. */
+  contexts: TlsContexts | null;
+  address: ListenerAddress | null;
+}
+
 class GatewayServer implements Gateway {
   readonly health: HealthTable;
-  readonly #server: net.Server;
-  readonly #meshServer: net.Server | null;
+  /** The gateway's listeners in config order, then the mesh one. */
+  readonly #listening: Listening[];
   /** Deadlines (head timeout, keep-alive) of every connection of both listeners: one timer. */
   readonly #sweep = new Http1Sweep(KEEP_ALIVE_TIMEOUT_MS);
   readonly #pools: PoolSet;
@@ -132,8 +181,6 @@ class GatewayServer implements Gateway {
   /** Read by each connection when it opens (and by each head for its timeout): reloads apply to the next. */
   readonly #limits = () => limitsOf(this.#snapshot.spec);
   #snapshot: Snapshot;
-  #address = { host: '', port: 0 };
-  #meshAddress: { host: string; port: number } | null = null;
   #closing: Promise<void> | null = null;
 
   constructor(opts: GatewayOptions) {
@@ -162,41 +209,95 @@ class GatewayServer implements Gateway {
       debugHeaders: opts.debugHeaders === undefined || opts.debugHeaders.length === 0 ? null : opts.debugHeaders,
       retryTarget: (ex) => this.#retryTarget(ex),
     };
-    this.#server = this.#createServer(false);
-    this.#meshServer = opts.mesh === undefined ? null : this.#createServer(true);
+    const listeners = opts.listeners ?? [{ name: 'listen', host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 }];
+    this.#listening = listeners.map((l) => this.#createListener(l, false));
+    if (opts.mesh !== undefined) {
+      const { host, port, ...rest } = opts.mesh;
+      this.#listening.push(this.#createListener({ name: 'mesh.listen', ...rest, host: host ?? '127.0.0.1', port: port ?? 0 }, true));
+    }
   }
 
   /**
-   * A listener. `allowHalfOpen`: the engine, not Node, decides what a client's FIN means (the end
-   * of an idle connection, or a client gone mid-request: 499 and the upstream request aborted).
+   * A listener: a net.Server, or a tls.Server for TLS. `allowHalfOpen`: the engine, not Node,
+   * decides what a client's FIN means (the end of an idle connection, or a client gone
+   * mid-request: 499 and the upstream request aborted); a TLSSocket inherits it.
    */
-  #createServer(mesh: boolean): net.Server {
+  #createListener(options: ListenerOptions, mesh: boolean): Listening {
+    const redirect = options.redirectHttpsPort;
+    const proto = options.tls === undefined ? 'http' : 'https';
     const handler: Http1Handler = {
-      onRequest: (req, res) => this.#onRequest(req, res, mesh),
+      onRequest: redirect === undefined ? (req, res) => this.#onRequest(req, res, mesh, proto) : (req, res) => this.#redirect(req, res, redirect),
       onRefused: (err, res) => this.#onRefused(err, res),
       onTimeout: onConnectionIdle,
     };
-    return net.createServer({ allowHalfOpen: true }, (socket) => {
+    const serveHttp1 = (socket: net.Socket): void => {
       // A connection accepted while draining is not served (the listener is closing).
       if (this.#closing !== null) return void socket.destroy();
       new Http1Connection(socket, handler, this.#limits, this.#sweep);
-    });
+    };
+    const listening: Listening = { options, mesh, server: null!, contexts: null, address: null };
+    if (options.tls === undefined) {
+      const onSocket = options.h2c === true ? (socket: net.Socket) => this.#onHttp2Socket(socket, listening) : serveHttp1;
+      listening.server = net.createServer({ allowHalfOpen: true }, onSocket);
+      return listening;
+    }
+    const contexts = new TlsContexts(options.tls);
+    listening.contexts = contexts;
+    listening.server = tls.createServer(
+      {
+        ...contexts.serverOptions(),
+        SNICallback: contexts.sniCallback,
+        ALPNProtocols: alpnProtocols(options.http2 === true),
+        // A handshake gets the time a request head gets (limits.headersTimeout, read at start):
+        // Node's default of 120 s lets a client that never finishes hold a socket for two minutes.
+        handshakeTimeout: this.#limits().headersTimeoutMs,
+        allowHalfOpen: true,
+      },
+      (socket) => (socket.alpnProtocol === 'h2' ? this.#onHttp2Socket(socket, listening) : serveHttp1(socket)),
+    );
+    return listening;
   }
 
-  async listen(host: string, port: number): Promise<void> {
-    this.#address = await listenOn(this.#server, host, port);
+  /**
+   * THE SEAM FOR HTTP/2: a connection that speaks HTTP/2, negotiated by ALPN (`h2`) on a TLS
+   * listener with `http2`, or any connection of an `h2c` listener (prior knowledge). Until the
+   * HTTP/2 engine (src/http2/) serves it here, it is refused: closed without a byte, as a peer
+   * that does not speak HTTP/2 would.
+   */
+  #onHttp2Socket(socket: net.Socket, listening: Listening): void {
+    void listening;
+    socket.destroy();
   }
 
-  async listenMesh(host: string, port: number): Promise<void> {
-    if (this.#meshServer !== null) this.#meshAddress = await listenOn(this.#meshServer, host, port);
+  async listen(): Promise<void> {
+    for (const l of this.#listening) {
+      const { host, port } = await listenOn(l.server, l.options.host, l.options.port);
+      const o = l.options;
+      l.address = { name: o.name, host, port, tls: o.tls !== undefined, http2: o.http2 === true, h2c: o.h2c === true, mesh: l.mesh };
+    }
   }
 
   get address(): { host: string; port: number } {
-    return this.#address;
+    const a = this.#listening[0]?.address;
+    return a === null || a === undefined ? { host: '', port: 0 } : { host: a.host, port: a.port };
   }
 
   get meshAddress(): { host: string; port: number } | null {
-    return this.#meshAddress;
+    const a = this.#listening.find((l) => l.mesh)?.address;
+    return a === null || a === undefined ? null : { host: a.host, port: a.port };
+  }
+
+  get listeners(): readonly ListenerAddress[] {
+    return this.#listening.flatMap((l) => (l.address === null ? [] : [l.address]));
+  }
+
+  setCertificates(name: string, config: TlsConfig): void {
+    const l = this.#listening.find((x) => x.options.name === name);
+    if (l === undefined || l.contexts === null) throw new Error(`no TLS listener named ${name}`);
+    // replace() builds every context before it swaps any: a certificate OpenSSL refuses changes
+    // nothing, and the default context below is built from the same, accepted, material.
+    l.contexts.replace(config);
+    (l.server as tls.Server).setSecureContext({ ...l.contexts.serverOptions() });
   }
 
   get mirror(): Readonly<MirrorCounters> {
@@ -223,7 +324,7 @@ class GatewayServer implements Gateway {
   }
 
   /** A request the engine parsed (its head is valid HTTP/1.x, within the limits). */
-  #onRequest(req: Http1Request, res: ResponseWriter, mesh: boolean): void {
+  #onRequest(req: Http1Request, res: ResponseWriter, mesh: boolean, proto: 'http' | 'https'): void {
     const snapshot = this.#snapshot;
     const started = this.#sink.log === null && this.#sink.observer === null ? 0 : performance.now();
     try {
@@ -271,7 +372,7 @@ class GatewayServer implements Gateway {
         trustLane: route.trustLane,
         modifier: mark.headers === undefined ? null : compileModifier(mark.headers),
         clientAddress: clientAddress(req.connection.socket.remoteAddress),
-        proto: 'http',
+        proto,
       };
       const headers = upstreamRequestHeaders(reqHeaders, ctx);
       const cookie = route.visitorCookie;
@@ -311,6 +412,28 @@ class GatewayServer implements Gateway {
       if (!res.headSent) this.#answer(req, res, 'internal_error', started, null, {});
       else res.destroy();
     }
+  }
+
+  /**
+   * A plain listener with `redirect`: every request gets a 308 to the same host and target over
+   * https. 308, not 301: the method and body are kept (RFC 9110 section 15.4.9), so a POST stays a
+   * POST. No routing, no upstream.
+   */
+  #redirect(req: Http1Request, res: ResponseWriter, port: number): void {
+    const started = this.#sink.log === null ? 0 : performance.now();
+    const checked = checkTarget(req.headers.host, req.target);
+    if (typeof checked !== 'string') {
+      return this.#answer(req, res, checked.code, started, null, { reason: checked.reason }, checked.close === true);
+    }
+    const host = hostOf(req.headers.host);
+    if (host === '') return this.#answer(req, res, 'bad_request', started, null, { reason: 'a redirect to https needs a Host header' });
+    const location = `https://${host}${port === 443 ? '' : `:${port}`}${checked}`;
+    const fields = ['location', location];
+    if (this.#sink.debugHeaders !== null) fields.push(...this.#sink.debugHeaders);
+    // A body left unread closes the connection, as for any answer of the gateway's own.
+    res.writeHead(308, fields, 0, !req.complete || this.#sink.draining);
+    res.end();
+    this.#sink.log?.({ method: req.method, path: checked, route: '', lane: '', by: '', version: '', endpoint: '', status: 308, ms: Math.round((performance.now() - started) * 1000) / 1000 });
   }
 
   /**
@@ -374,7 +497,7 @@ class GatewayServer implements Gateway {
   async #drain(drainMs: number): Promise<void> {
     const sink = this.#sink;
     sink.draining = true;
-    const closed = Promise.all([closeServer(this.#server), this.#meshServer === null ? null : closeServer(this.#meshServer)]);
+    const closed = Promise.all(this.#listening.map((l) => closeServer(l.server)));
     for (const c of [...this.#sweep.connections()]) c.closeWhenIdle();
     const idle =
       sink.inFlight === 0

@@ -27,21 +27,21 @@ export class ConfigFileError extends Error {
 
 /**
  * The text of the regular file at `path` (symlinks followed), read without ever blocking on what is
- * there.
+ * there. `what` names the file in messages (`a config`; `a certificate file` for TLS).
  *
  * @throws ConfigFileError when it is not a regular file or exceeds `maxBytes`; the fs error
  *   (ENOENT, EACCES...) when it cannot be opened
  * @example
  * const text = await readConfigText('/etc/graylane/graylane.yaml');
  */
-export async function readConfigText(path: string, maxBytes = MAX_CONFIG_BYTES): Promise<string> {
-  const handle = await openNonBlocking(path);
+export async function readConfigText(path: string, maxBytes = MAX_CONFIG_BYTES, what = 'a config'): Promise<string> {
+  const handle = await openNonBlocking(path, what);
   try {
     const st = await handle.stat();
     const kind = fileKind(st);
-    if (kind !== 'file') throw new ConfigFileError(path, `is ${kind}, not a regular file (a config must be a regular file or a symlink to one)`);
-    if (st.size > maxBytes) throw tooLarge(path, maxBytes);
-    return await readAtMost(handle, path, maxBytes);
+    if (kind !== 'file') throw new ConfigFileError(path, `is ${kind}, not a regular file (${what} must be a regular file or a symlink to one)`);
+    if (st.size > maxBytes) throw tooLarge(path, maxBytes, what);
+    return await readAtMost(handle, path, maxBytes, what);
   } finally {
     await handle.close();
   }
@@ -51,18 +51,18 @@ export async function readConfigText(path: string, maxBytes = MAX_CONFIG_BYTES):
  * O_NONBLOCK because opening a FIFO for reading otherwise waits for a writer, for ever; on a regular
  * file it changes nothing. A Unix socket cannot be opened at all (ENXIO): say what it is.
  */
-async function openNonBlocking(path: string): Promise<FileHandle> {
+async function openNonBlocking(path: string, what: string): Promise<FileHandle> {
   try {
     return await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
     const kind = await stat(path).then(fileKind, () => 'something that cannot be opened');
-    throw new ConfigFileError(path, `is ${kind}, not a regular file (a config must be a regular file or a symlink to one)`);
+    throw new ConfigFileError(path, `is ${kind}, not a regular file (${what} must be a regular file or a symlink to one)`);
   }
 }
 
 /** Reads to the end, refusing more than `maxBytes` (the size from stat may be stale: the file can grow). */
-async function readAtMost(handle: FileHandle, path: string, maxBytes: number): Promise<string> {
+async function readAtMost(handle: FileHandle, path: string, maxBytes: number, what: string): Promise<string> {
   const chunks: Buffer[] = [];
   let total = 0;
   for (;;) {
@@ -70,14 +70,14 @@ async function readAtMost(handle: FileHandle, path: string, maxBytes: number): P
     const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
     if (bytesRead === 0) break;
     total += bytesRead;
-    if (total > maxBytes) throw tooLarge(path, maxBytes);
+    if (total > maxBytes) throw tooLarge(path, maxBytes, what);
     chunks.push(chunk.subarray(0, bytesRead));
   }
   return Buffer.concat(chunks, total).toString('utf8');
 }
 
-function tooLarge(path: string, maxBytes: number): ConfigFileError {
-  return new ConfigFileError(path, `is larger than ${formatBytes(maxBytes)}, the limit for a config file`);
+function tooLarge(path: string, maxBytes: number, what: string): ConfigFileError {
+  return new ConfigFileError(path, `is larger than ${formatBytes(maxBytes)}, the limit for ${what} file`);
 }
 
 function fileKind(st: Stats): string {

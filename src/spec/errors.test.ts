@@ -244,6 +244,73 @@ test('bad listen addresses', () => {
   expectIssues(route().replace('services:', 'listen: 127.0.0.1:99999\nservices:'), [[1, '127', 'listen', 'bad-listen', /port must be 0\.\.65535/]]);
 });
 
+test('listen: a list of addresses and listener mappings, normalized; a string gives no listeners key', () => {
+  assert.equal(parseSpec(route().replace('services:', 'listen: 0.0.0.0:8080\nservices:'), 'gl.yaml').listeners, undefined);
+  const spec = parseSpec(
+    route().replace(
+      'services:',
+      [
+        'listen:',
+        '  - 0.0.0.0:8080',
+        '  - { address: 0.0.0.0:8081, h2c: true }',
+        '  - address: 0.0.0.0:8443',
+        '    tls: { certificates: [{ cert: a.crt, key: a.key }, { cert: b.crt, key: b.key }], ciphers: ECDHE-ECDSA-AES128-GCM-SHA256 }',
+        '    http2: true',
+        '  - { address: 0.0.0.0:8000, redirect: https }',
+        '  - { address: 0.0.0.0:8001, redirect: "https:8443" }',
+        'mesh: { listen: { address: 127.0.0.1:9081, h2c: true } }',
+        'services:',
+      ].join('\n'),
+    ),
+    'gl.yaml',
+  );
+  assert.equal(spec.listen, '0.0.0.0:8080');
+  assert.deepStrictEqual(spec.listeners, [
+    { address: '0.0.0.0:8080', http2: false, h2c: false },
+    { address: '0.0.0.0:8081', http2: false, h2c: true },
+    {
+      address: '0.0.0.0:8443',
+      http2: true,
+      h2c: false,
+      tls: { certificates: [{ cert: 'a.crt', key: 'a.key' }, { cert: 'b.crt', key: 'b.key' }], minVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-GCM-SHA256' },
+    },
+    { address: '0.0.0.0:8000', http2: false, h2c: false, redirectHttpsPort: 443 },
+    { address: '0.0.0.0:8001', http2: false, h2c: false, redirectHttpsPort: 8443 },
+  ]);
+  assert.deepStrictEqual(spec.mesh, { listen: '127.0.0.1:9081', listener: { address: '127.0.0.1:9081', http2: false, h2c: true } });
+  assert.deepStrictEqual(parseSpec(route().replace('services:', 'mesh: { listen: 127.0.0.1:9081 }\nservices:'), 'gl.yaml').mesh, { listen: '127.0.0.1:9081' });
+});
+
+test('listen: combinations that cannot serve are refused, each saying what to write instead', () => {
+  const at = (lines: string[]): string => route().replace('services:', [...lines, 'services:'].join('\n'));
+  expectIssues(at(['listen:', '  - { address: 0.0.0.0:8443, h2c: true, tls: { certificates: [{ cert: a, key: b }] } }']), [
+    [2, 'true', 'listen[0].h2c', 'invalid-value', /h2c is clear-text HTTP\/2; on a TLS listener write `http2: true`/],
+  ]);
+  expectIssues(at(['listen:', '  - { address: 0.0.0.0:8080, http2: true }']), [
+    [2, 'true', 'listen[0].http2', 'invalid-value', /http2 is HTTP\/2 over TLS .* needs `tls`; for clear-text HTTP\/2 with prior knowledge write `h2c: true`/],
+  ]);
+  expectIssues(at(['listen:', '  - { address: 0.0.0.0:8443, redirect: https, tls: { certificates: [{ cert: a, key: b }] } }']), [
+    [2, 'https', 'listen[0].redirect', 'invalid-value', /redirect is for a plain HTTP\/1.1 listener/],
+  ]);
+  expectIssues(at(['listen:', '  - 0.0.0.0:8080', '  - { address: 0.0.0.0:8080, h2c: true }']), [
+    [3, '{', 'listen[1]', 'invalid-value', /address 0.0.0.0:8080 is also listen\[0\]/],
+  ]);
+  expectIssues(at(['listen:', '  - { address: 0.0.0.0:8443, tls: { certificates: [] } }']), [
+    [2, 'certificates', 'listen[0].tls.certificates', 'invalid-value', /at least 1 item/],
+  ]);
+  expectIssues(at(['listen:', '  - { address: 0.0.0.0:8443, tls: { certificates: [{ cert: a }], minVersion: TLSv1.1 } }']), [
+    [2, '{ cert: a }', 'listen[0].tls.certificates[0].key', 'missing-key', /missing required key "key"/],
+    [2, 'TLSv1.1', 'listen[0].tls.minVersion', 'invalid-value', /must be one of "TLSv1.2", "TLSv1.3"/],
+  ]);
+  expectIssues(at(['listen:', '  - { address: 0.0.0.0:80, redirect: http }']), [[2, 'http }', 'listen[0].redirect', 'invalid-value', /must be https or https:PORT/]]);
+  expectIssues(at(['listen:', '  - { address: 0.0.0.0:80, redirect: "https:99999" }']), [[2, '"https', 'listen[0].redirect', 'invalid-value', /1\.\.65535/]]);
+  // The typo explains the missing `address`: one issue.
+  expectIssues(at(['listen:', '  - { adress: 0.0.0.0:80 }']), [[2, 'adress', 'listen[0].adress', 'unknown-key', /did you mean address\?/]]);
+  expectIssues(at(['listen: []']), [[1, 'listen', 'listen', 'bad-listen', /at least 1 item/]]);
+  expectIssues(at(['listen: [127.0.0.1:99999]']), [[1, '127', 'listen[0]', 'bad-listen', /port must be 0\.\.65535/]]);
+  expectIssues(at(['mesh: { listen: { address: 127.0.0.1:9081, redirect: https } }']), [[1, 'https', 'mesh.listen.redirect', 'invalid-value', /mesh.listen cannot redirect/]]);
+});
+
 test('users: numbers are taken as written, other non-strings are rejected', () => {
   const spec = parseSpec(route('    rules: [{ lane: beta, users: [1001, "1002", 007, 1.50] }]'), 'gl.yaml');
   assert.deepStrictEqual(spec.routes[0]!.rules[0]!.users, ['1001', '1002', '007', '1.50']);

@@ -187,6 +187,7 @@ export interface TimeoutsSpec {
 }
 
 export interface Spec {
+  /** The first listener's address (`host:port`): what code that knows one address reads. */
   listen: string;
   laneHeader: string;
   /** Other engines' lane headers, read (when trusted) and written alongside laneHeader. */
@@ -202,6 +203,8 @@ export interface Spec {
   routes: RouteSpec[];
   // The keys below are always set by the loader; they are optional so that Specs built in code
   // (tests, importers) need not spell them out. Absent means the loader's default.
+  /** Every gateway listener, the first being `listen`. Absent = one plain HTTP/1.1 listener at `listen`. */
+  listeners?: ListenerSpec[];
   /** Rollouts (docs/rollouts.md), normalized by src/spec/rollout-model.ts. Default none. */
   rollouts?: RolloutSpec[];
   /** Analysis templates by name. Default none. */
@@ -222,6 +225,36 @@ export interface Spec {
   workers?: number | 'auto';
   /** Opt-in debugging aids. Absent = all off. */
   debug?: DebugSpec;
+}
+
+/**
+ * One listener of the gateway (or the mesh). Exactly one way of speaking per port: plain HTTP/1.1,
+ * TLS (HTTP/1.1, and HTTP/2 when `http2`, chosen by ALPN), clear-text HTTP/2 (`h2c`), or a plain
+ * listener that only redirects to HTTPS.
+ */
+export interface ListenerSpec {
+  /** `host:port` as written (`[v6]:port` for IPv6). */
+  address: string;
+  /** Serve TLS; absent = clear text. */
+  tls?: TlsSpec;
+  /** With tls: offer `h2` by ALPN besides `http/1.1`. */
+  http2: boolean;
+  /** Clear-text HTTP/2 with prior knowledge (RFC 9113 section 3.3): gRPC inside a cluster. */
+  h2c: boolean;
+  /** Answer every request with a 308 to `https://host[:port]/path`; the port (443 is left out of the URL). */
+  redirectHttpsPort?: number;
+}
+
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/** A TLS listener's certificates and protocol settings (src/gateway/tls.ts reads the files). */
+export interface TlsSpec {
+  /** PEM files, paths as written (relative to the working directory). The first is the default; SNI picks by the certificate's DNS names. */
+  certificates: { cert: string; key: string }[];
+  /** Oldest protocol version accepted; default TLSv1.2. */
+  minVersion: TlsVersion;
+  /** OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's); absent = Node's default list. */
+  ciphers?: string;
 }
 
 /** Opt-in debugging aids; none is on by default. */
@@ -253,7 +286,10 @@ export interface StateSpec {
 
 /** Mesh mode: a second listener where a request names its service by Host or first path segment. */
 export interface MeshSpec {
+  /** The listener's address. */
   listen: string;
+  /** The listener as written (`listen` as a string or a listener mapping). Absent = plain HTTP/1.1 at `listen`. */
+  listener?: ListenerSpec;
 }
 
 /** Which edge proxy asks the decision listener: where it puts the original request. */

@@ -17,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import type { Logger } from 'pino';
 import type { Gateway } from '../gateway/index.js';
+import type { ListenerAddress, ListenerOptions } from '../gateway/server.js';
+import type { TlsConfig } from '../gateway/tls.js';
 import type { HealthTable, OriginHealth } from '../gateway/health.js';
 import type { MirrorCounters } from '../gateway/mirror.js';
 import type { Snapshot } from '../routing/types.js';
@@ -32,8 +34,9 @@ export interface WorkerPoolOptions {
   count: number;
   /** The snapshot to serve first. */
   snapshot: Snapshot;
-  listen: ListenAt;
-  mesh: ListenAt | null;
+  /** The gateway's listeners; certificates sent with setCertificates() replace theirs for workers forked later. */
+  listeners: ListenerOptions[];
+  mesh: ListenerOptions | null;
   decide: ListenAt | null;
   accessLog: boolean;
   logPretty: boolean;
@@ -123,7 +126,7 @@ export class WorkerPool implements DataPlane {
   readonly #slots: Slot[] = [];
   #snapshot: Snapshot;
   #seq = 1;
-  #address: ListenAt = { host: '', port: 0 };
+  #listeners: ListenerAddress[] = [];
   #meshAddress: ListenAt | null = null;
   #decideAddress: ListenAt | null = null;
   #stopping = false;
@@ -151,7 +154,27 @@ export class WorkerPool implements DataPlane {
   }
 
   get address(): ListenAt {
-    return this.#address;
+    const a = this.#listeners[0];
+    return a === undefined ? { host: '', port: 0 } : { host: a.host, port: a.port };
+  }
+
+  get listeners(): readonly ListenerAddress[] {
+    return this.#listeners;
+  }
+
+  /**
+   * Every worker serves `tls` on listener `name` from its next handshake on, and a worker forked
+   * later starts with it. The primary read and checked the files once: the workers all serve the
+   * same certificates.
+   */
+  setCertificates(name: string, tls: TlsConfig): void {
+    const all = [...this.#opts.listeners, ...(this.#opts.mesh === null ? [] : [this.#opts.mesh])];
+    const listener = all.find((l) => l.name === name);
+    if (listener === undefined || listener.tls === undefined) throw new Error(`no TLS listener named ${name}`);
+    listener.tls = tls;
+    for (const slot of this.#slots) {
+      if (slot.worker !== null && slot.initialised) slot.worker.send({ type: 'certificates', listener: name, tls });
+    }
   }
 
   get meshAddress(): ListenAt | null {
@@ -276,7 +299,7 @@ export class WorkerPool implements DataPlane {
         const init: InitMessage = {
           type: 'init',
           slot: slot.slot,
-          listen: this.#opts.listen,
+          listeners: this.#opts.listeners,
           mesh: this.#opts.mesh,
           decide: this.#opts.decide,
           accessLog: this.#opts.accessLog,
@@ -296,8 +319,8 @@ export class WorkerPool implements DataPlane {
         // Changes sent since its init follow in order ('applied').
         slot.servingId = slot.initId;
         // Workers share the listeners: the first to listen says where (port 0 gets one port for all).
-        if (this.#address.port === 0) {
-          this.#address = m.listen;
+        if (this.#listeners.length === 0) {
+          this.#listeners = m.listeners;
           this.#meshAddress = m.mesh;
           this.#decideAddress = m.decide;
         }

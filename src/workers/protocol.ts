@@ -12,6 +12,8 @@
  * regexes and balancing state, so each worker compiles what it receives, exactly as the primary did.
  */
 import type { OriginHealth } from '../gateway/health.js';
+import type { ListenerAddress, ListenerOptions } from '../gateway/server.js';
+import type { TlsConfig } from '../gateway/tls.js';
 import type { MirrorCounters } from '../gateway/mirror.js';
 import type { Status } from '../routing/types.js';
 import type { CountersDocument } from '../traffic/index.js';
@@ -25,8 +27,9 @@ export interface InitMessage {
   type: 'init';
   /** 1..N; a restarted worker keeps its slot. */
   slot: number;
-  listen: ListenAt;
-  mesh: ListenAt | null;
+  /** The gateway's listeners, TLS certificates included (read and checked once, by the primary). */
+  listeners: ListenerOptions[];
+  mesh: ListenerOptions | null;
   decide: ListenAt | null;
   accessLog: boolean;
   /** Write logs as readable lines (the primary's `--log-format` decision per stream). */
@@ -60,7 +63,17 @@ export interface DrainMessage {
   drainMs: number;
 }
 
-export type ToWorker = InitMessage | ApplyMessage | DrainMessage;
+/**
+ * New certificates of a TLS listener, read and checked by the primary (src/app/certificates.ts):
+ * every worker serves the same ones, never a pair it read half-written.
+ */
+export interface CertificatesMessage {
+  type: 'certificates';
+  listener: string;
+  tls: TlsConfig;
+}
+
+export type ToWorker = InitMessage | ApplyMessage | DrainMessage | CertificatesMessage;
 
 /** The worker listens for messages now: send `init`. */
 export interface HelloMessage {
@@ -69,7 +82,7 @@ export interface HelloMessage {
 
 export interface ReadyMessage {
   type: 'ready';
-  listen: ListenAt;
+  listeners: ListenerAddress[];
   mesh: ListenAt | null;
   decide: ListenAt | null;
 }

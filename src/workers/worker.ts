@@ -24,7 +24,7 @@ import { compile } from '../routing/index.js';
 import type { Snapshot, Status } from '../routing/types.js';
 import type { Spec } from '../spec/index.js';
 import { TrafficRecorder } from '../traffic/index.js';
-import type { ApplyMessage, DrainMessage, FromWorker, InitMessage, ToWorker } from './protocol.js';
+import type { ApplyMessage, CertificatesMessage, DrainMessage, FromWorker, InitMessage, ToWorker } from './protocol.js';
 import { WORKER_SLOT_ENV } from './protocol.js';
 import { countersBatch } from './traffic.js';
 
@@ -50,14 +50,14 @@ export async function runWorker(): Promise<void> {
   process.on('SIGINT', () => {});
   process.on('SIGTERM', () => {});
   // One listener for the worker's life: applies that arrive while the gateway starts wait, in order.
-  const early: ApplyMessage[] = [];
-  let onApply: ((m: ApplyMessage) => void) | null = null;
+  const early: (ApplyMessage | CertificatesMessage)[] = [];
+  let onApply: ((m: ApplyMessage | CertificatesMessage) => void) | null = null;
   let onDrain: ((m: DrainMessage) => void) | null = null;
   let initialised: (m: InitMessage) => void = () => {};
   const init = new Promise<InitMessage>((resolve) => (initialised = resolve));
   process.on('message', (m: ToWorker) => {
     if (m.type === 'init') initialised(m);
-    else if (m.type === 'apply') {
+    else if (m.type === 'apply' || m.type === 'certificates') {
       if (onApply === null) early.push(m);
       else onApply(m);
     } else if (m.type === 'drain') {
@@ -70,9 +70,9 @@ export async function runWorker(): Promise<void> {
   const log = pino({ name: 'graylane', base: { pid: process.pid, worker: slot } }, logDestination(2, start.logPretty ? 'pretty' : 'json'));
   try {
     const worker = await serve(start, log);
-    onApply = worker.apply;
+    onApply = (m) => (m.type === 'apply' ? worker.apply(m) : worker.certificates(m));
     onDrain = (m) => void worker.stop(m.drainMs, 'primary stopping');
-    for (const m of early.splice(0)) worker.apply(m);
+    for (const m of early.splice(0)) onApply(m);
   } catch (err) {
     send({ type: 'failed', message: (err as Error).message });
     log.error({ err }, 'worker could not start');
@@ -81,7 +81,13 @@ export async function runWorker(): Promise<void> {
   }
 }
 
-async function serve(init: InitMessage, log: Logger): Promise<{ apply(m: ApplyMessage): void; stop(drainMs: number, why: string): Promise<void> }> {
+interface Serving {
+  apply(m: ApplyMessage): void;
+  certificates(m: CertificatesMessage): void;
+  stop(drainMs: number, why: string): Promise<void>;
+}
+
+async function serve(init: InitMessage, log: Logger): Promise<Serving> {
   let spec = v8.deserialize(init.apply.spec!) as Spec;
   let seq = init.apply.seq;
   const first = compile(spec, init.apply.status);
@@ -89,8 +95,7 @@ async function serve(init: InitMessage, log: Logger): Promise<{ apply(m: ApplyMe
   const traffic = new TrafficRecorder({ knownLanes: () => knownLanes(gateway!.snapshot()) });
   gateway = await startGateway({
     snapshot: first,
-    host: init.listen.host,
-    port: init.listen.port,
+    listeners: init.listeners,
     logger: log,
     accessLog: init.accessLog,
     ...(init.accessPretty ? { accessLogDestination: logDestination(1, 'pretty') } : {}),
@@ -132,6 +137,16 @@ async function serve(init: InitMessage, log: Logger): Promise<{ apply(m: ApplyMe
     send({ type: 'applied', seq: m.seq, id: snapshot.id, compileMs: performance.now() - started });
   };
 
+  // The primary read and checked them; a context OpenSSL still refuses leaves the old ones serving.
+  const certificates = (m: CertificatesMessage): void => {
+    try {
+      gw.setCertificates(m.listener, m.tls);
+      log.info({ listener: m.listener, fingerprints: m.tls.certificates.map((c) => c.fingerprint) }, 'certificates reloaded');
+    } catch (err) {
+      log.error({ err, listener: m.listener }, 'certificates refused; still serving the previous ones');
+    }
+  };
+
   // Counters to the primary: cumulative, when anything changed, and at least every HEARTBEAT_MS.
   const gatewayId = `worker-${init.slot}-${process.pid}`;
   let sentSignature = '';
@@ -168,7 +183,7 @@ async function serve(init: InitMessage, log: Logger): Promise<{ apply(m: ApplyMe
   };
 
 
-  send({ type: 'ready', listen: gw.address, mesh: gw.meshAddress, decide: decide?.address ?? null });
+  send({ type: 'ready', listeners: [...gw.listeners], mesh: gw.meshAddress, decide: decide?.address ?? null });
   publish(true);
-  return { apply, stop };
+  return { apply, certificates, stop };
 }

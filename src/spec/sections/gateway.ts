@@ -1,9 +1,10 @@
 /**
- * Gateway-wide settings: listen address, lane header, timeouts, mirroring limits, access log, drain.
+ * Gateway-wide settings: listeners (sections/listeners.ts), lane header, timeouts, mirroring limits, access log, drain.
  */
 import type { LimitsSpec, Spec } from '../types.js';
 import { bool, list, rec, str, type NormalizeContext } from '../context.js';
-import { parseDuration, parseListen, parseSize } from '../units.js';
+import { parseDuration, parseSize } from '../units.js';
+import { normalizeListeners } from './listeners.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:8080';
 export const DEFAULT_LANE_HEADER = 'x-gray-lane';
@@ -13,7 +14,7 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 type GatewaySettings = Pick<
   Spec,
-  'listen' | 'laneHeader' | 'laneAliases' | 'exposeLane' | 'timeouts' | 'mirror' | 'accessLog' | 'drainMs'
+  'listen' | 'listeners' | 'laneHeader' | 'laneAliases' | 'exposeLane' | 'timeouts' | 'mirror' | 'accessLog' | 'drainMs'
 > &
   Required<Pick<Spec, 'limits'>>;
 
@@ -29,11 +30,7 @@ export const DEFAULT_LIMITS: Readonly<LimitsSpec> = Object.freeze({
 });
 
 export function normalizeGateway(data: Record<string, unknown>, ctx: NormalizeContext): GatewaySettings {
-  const listen = str(data.listen) ?? DEFAULT_LISTEN;
-  if (str(data.listen) !== undefined && parseListen(listen) === undefined) {
-    // The schema checks the form; only the port range is left.
-    ctx.report(['listen'], 'bad-listen', `port must be 0..65535, got "${listen}"`);
-  }
+  const listeners = normalizeListeners(data.listen, DEFAULT_LISTEN, ctx);
 
   const laneHeader = (str(data.laneHeader) ?? DEFAULT_LANE_HEADER).toLowerCase();
   const laneAliases = list(data.laneAliases).flatMap((a) => (typeof a === 'string' ? [a.toLowerCase()] : []));
@@ -44,7 +41,7 @@ export function normalizeGateway(data: Record<string, unknown>, ctx: NormalizeCo
   const timeouts = rec(data.timeouts);
   const mirror = rec(data.mirror);
   return {
-    listen,
+    ...listeners,
     laneHeader,
     laneAliases,
     exposeLane: bool(data.exposeLane, false),

@@ -3,17 +3,18 @@
  * service name. Absent means off, and the Spec then has no `mesh` key at all.
  */
 import type { MeshSpec } from '../types.js';
-import { isRecord, rec, str, type NormalizeContext } from '../context.js';
-import { parseListen } from '../units.js';
+import { isRecord, rec, type NormalizeContext } from '../context.js';
+import { normalizeListener } from './listeners.js';
 
 export const DEFAULT_MESH_LISTEN = '127.0.0.1:8081';
 
 export function normalizeMesh(data: Record<string, unknown>, ctx: NormalizeContext): { mesh?: MeshSpec } {
   // Anything but a mapping has been reported by the schema.
   if (!isRecord(data.mesh)) return {};
-  const listen = str(rec(data.mesh).listen);
-  if (listen === undefined) return { mesh: { listen: DEFAULT_MESH_LISTEN } };
-  // The schema checks the form; only the port range is left (as for the gateway's `listen`).
-  if (parseListen(listen) === undefined) ctx.report(['mesh', 'listen'], 'bad-listen', `port must be 0..65535, got "${listen}"`);
-  return { mesh: { listen } };
+  const raw = rec(data.mesh).listen;
+  if (raw === undefined) return { mesh: { listen: DEFAULT_MESH_LISTEN } };
+  const listener = normalizeListener(raw, ['mesh', 'listen'], ctx, 'mesh.listen');
+  if (listener === undefined) return { mesh: { listen: DEFAULT_MESH_LISTEN } };
+  // Written as a mapping (h2c, tls): kept whole. A string stays `listen` alone, as it always was.
+  return { mesh: typeof raw === 'string' ? { listen: listener.address } : { listen: listener.address, listener } };
 }

@@ -1,0 +1,46 @@
+/**
+ * The spec's listeners as the gateway starts them: addresses parsed, `--listen` applied to the
+ * first, and each TLS listener's certificates read and checked (src/gateway/certificates.ts). A
+ * certificate that cannot serve stops the start with a CertificateError naming the listener and
+ * the file.
+ */
+import { readTlsConfig } from '../gateway/certificates.js';
+import type { ListenerOptions } from '../gateway/server.js';
+import { listenersOf } from '../spec/sections/listeners.js';
+import type { ListenerSpec, Spec } from '../spec/types.js';
+import { parseListen } from '../spec/units.js';
+
+export interface GatewayListeners {
+  listeners: ListenerOptions[];
+  mesh: ListenerOptions | undefined;
+}
+
+/**
+ * @param listenOverride `--listen`: replaces the first listener's address (its TLS and protocols stay)
+ */
+export async function gatewayListeners(spec: Spec, listenOverride?: string): Promise<GatewayListeners> {
+  const specs = listenersOf(spec);
+  const listeners: ListenerOptions[] = [];
+  for (const [i, l] of specs.entries()) {
+    const name = spec.listeners === undefined ? 'listen' : `listen[${i}]`;
+    const address = i === 0 && listenOverride !== undefined ? listenOverride : l.address;
+    listeners.push(await listenerOptions(name, { ...l, address }, i === 0 && listenOverride !== undefined ? '--listen' : name));
+  }
+  const meshSpec = spec.mesh === undefined ? undefined : (spec.mesh.listener ?? { address: spec.mesh.listen, http2: false, h2c: false });
+  const mesh = meshSpec === undefined ? undefined : await listenerOptions('mesh.listen', meshSpec, 'mesh.listen');
+  return { listeners, mesh };
+}
+
+async function listenerOptions(name: string, l: ListenerSpec, flag: string): Promise<ListenerOptions> {
+  const at = parseListen(l.address);
+  if (at === undefined) throw new Error(`bad listen address "${l.address}" (${flag}): expected host:port, [v6]:port or :port`);
+  return {
+    name,
+    host: at.host,
+    port: at.port,
+    ...(l.tls !== undefined ? { tls: await readTlsConfig(name, l.tls) } : {}),
+    ...(l.http2 ? { http2: true } : {}),
+    ...(l.h2c ? { h2c: true } : {}),
+    ...(l.redirectHttpsPort !== undefined ? { redirectHttpsPort: l.redirectHttpsPort } : {}),
+  };
+}
