@@ -43,6 +43,7 @@ import { startGateway } from './gateway/index.js';
 import { knownLanes, Observability } from './metrics/index.js';
 import { singleGateway, type GatewaysOverview, type LocalGateway } from './metrics/gateways.js';
 import { registerNotificationMetrics } from './metrics/notifications.js';
+import { registerDecideMetrics } from './metrics/decide.js';
 import { approvalRoutes } from './admin/approval-routes.js';
 import { Notifier } from './notify/index.js';
 import { RolloutController } from './rollout/controller.js';
@@ -67,6 +68,8 @@ export interface AppOptions {
   adminListen?: string;
   /** Bearer token for admin API changes; without one, changes are refused (403). */
   adminToken?: string;
+  /** The bearer token of decide.report.http's `POST /report` (GRAYLANE_REPORT_TOKEN); none = loopback peers only. */
+  reportToken?: string;
   /** Overrides the config's `state.path` (one-process mode). */
   statePath?: string;
   /** Write the access log (default: the config's `accessLog`). */
@@ -205,11 +208,13 @@ export async function startApp(opts: AppOptions): Promise<App> {
   let decide: DecideListener | null = null;
   if (pool !== null) {
     // In a primary the workers run the decision listener, on the address they share.
-    if (pool.decideAddress !== null) decide = { address: pool.decideAddress, report: null, close: () => Promise.resolve() };
+    // Their outcome listeners too: what they counted and refused arrives summed in workerTraffic.
+    const summed = workerTraffic!;
+    if (pool.decideAddress !== null) decide = { address: pool.decideAddress, report: null, reportHttp: null, outcomes: () => summed.outcomes(), close: () => Promise.resolve() };
   } else if (spec.decide !== undefined) {
     try {
       // Shares the gateway's snapshot: every reload and rollout overlay the gateway serves, it decides by.
-      decide = await startDecide({ ...listenOf(spec.decide.listen, 'decide.listen'), snapshot: () => gw.snapshot(), settings: spec.decide, logger: log, observer: recorder });
+      decide = await startDecide({ ...listenOf(spec.decide.listen, 'decide.listen'), snapshot: () => gw.snapshot(), settings: spec.decide, logger: log, observer: recorder, reportToken: opts.reportToken });
     } catch (err) {
       await gw.close({ drainMs: 0 });
       await backend.close();
@@ -248,6 +253,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     ...(pool !== null ? { workers: pool } : {}),
   });
   registerNotificationMetrics(observability.registry, notifier);
+  if (spec.decide?.report !== undefined) registerDecideMetrics(observability.registry, () => decide?.outcomes() ?? []);
   const adminAt = listenOf(opts.adminListen ?? spec.admin?.listen ?? DEFAULT_ADMIN_LISTEN, '--admin-listen');
   let admin: AdminServer;
   let closing: Promise<void> | undefined;
@@ -342,6 +348,7 @@ function restartOnly(before: Spec, after: Spec): string[] {
   if (JSON.stringify(before.mesh) !== JSON.stringify(after.mesh)) changed.push('mesh.listen');
   if (before.decide?.listen !== after.decide?.listen) changed.push('decide.listen');
   if (before.decide?.report?.syslog !== after.decide?.report?.syslog) changed.push('decide.report.syslog');
+  if (before.decide?.report?.http !== after.decide?.report?.http) changed.push('decide.report.http');
   if (before.state?.path !== after.state?.path) changed.push('state.path');
   if (before.limits?.maxHeaderBytes !== after.limits?.maxHeaderBytes) changed.push('limits.maxHeaderBytes');
   if (before.workers !== after.workers) changed.push('workers');

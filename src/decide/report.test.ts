@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compile } from '../routing/index.js';
 import { parseSpec } from '../spec/index.js';
-import { parseOutcome, syslogMessage } from './report.js';
+import { checkOutcome, parseOutcome, syslogMessage } from './report.js';
 
 const snapshot = compile(
   parseSpec(
@@ -31,7 +31,9 @@ test('syslog: RFC 3164 as nginx sends it, with and without the hostname; RFC 542
 });
 
 test('outcome lines: exact fields, numbers checked, names the config knows', () => {
-  assert.deepEqual(parseOutcome(LINE, snapshot), { route: 'shop', service: 'web', version: 'beta', lane: 'beta', status: 503, durationMs: 4 });
+  assert.deepEqual(parseOutcome(LINE, snapshot), { route: 'shop', service: 'web', version: 'beta', lane: 'beta', status: 503, durationMs: 4, weight: 1 });
+  // Sampled by nginx (decide.report.sampleOneIn): the line stands for w requests.
+  assert.equal((parseOutcome(LINE.replace('}', ',"w":"10"}'), snapshot) as { weight: number }).weight, 10);
   const refused = (line: string, rejected: string, detail: RegExp) => {
     const r = parseOutcome(line, snapshot);
     assert.ok('rejected' in r, line);
@@ -49,4 +51,25 @@ test('outcome lines: exact fields, numbers checked, names the config knows', () 
   refused(with_({ service: 'other' }), 'unknown-service', /service "other" is not in the config/);
   refused(with_({ version: 'gamma' }), 'unknown-version', /service web has no version "gamma"/);
   refused(with_({ route: 'nope' }), 'unknown-route', /no route "nope"/);
+  refused(with_({ w: '0' }), 'bad-field', /w must be 1..1000/);
+  refused(with_({ w: '1001' }), 'bad-field', /w must be 1..1000/);
+  refused(with_({ w: '-5' }), 'bad-field', /w must be 1..1000/);
+  refused(with_({ w: 10 }), 'bad-field', /w must be a string/);
+});
+
+test('HTTP outcome objects: status, time and w may be numbers; negative or fractional ones are refused', () => {
+  const base = { route: 'shop', service: 'web', version: 'beta', lane: 'beta' };
+  assert.deepEqual(checkOutcome({ ...base, status: 502, time: 0.25, w: 3 }, snapshot, true), { ...base, status: 502, durationMs: 250, weight: 3 });
+  const refusedAs = (o: unknown, detail: RegExp) => {
+    const r = checkOutcome(o, snapshot, true);
+    assert.ok('rejected' in r && r.rejected === 'bad-field', JSON.stringify(o));
+    assert.match(r.detail, detail);
+  };
+  refusedAs({ ...base, status: -500, time: 0 }, /status must be 100..599/);
+  refusedAs({ ...base, status: 500.5, time: 0 }, /status must be 100..599/);
+  refusedAs({ ...base, status: 500, time: -1 }, /time must be seconds/);
+  refusedAs({ ...base, status: 500, time: 1e21 }, /time must be seconds/);
+  refusedAs({ ...base, status: 500, time: 0, w: 2.5 }, /w must be 1..1000/);
+  refusedAs({ ...base, status: true, time: 0 }, /status must be a string or a number/);
+  refusedAs({ ...base, lane: 7, status: 200, time: 0 }, /lane must be a string$/);
 });

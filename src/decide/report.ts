@@ -28,7 +28,15 @@ export interface Outcome {
   status: number;
   /** From the request's arrival to the end of the response (nginx's $request_time), ms. */
   durationMs: number;
+  /**
+   * How many requests this outcome stands for: 1, or N when the proxy reports one in N
+   * (decide.report.sampleOneIn), so counts stay estimates of the whole. At most MAX_WEIGHT.
+   */
+  weight: number;
 }
+
+/** Largest weight of one outcome (decide.report.sampleOneIn's maximum). */
+export const MAX_WEIGHT = 1000;
 
 /** Why a report was refused; each is counted apart. */
 export type ReportRejection =
@@ -40,7 +48,8 @@ export type ReportRejection =
   | 'unknown-route'
   | 'unknown-service'
   | 'unknown-version'
-  | 'over-rate';
+  | 'over-rate'
+  | 'unauthorized';
 
 export const REPORT_REJECTIONS: readonly ReportRejection[] = Object.freeze([
   'too-large',
@@ -52,6 +61,7 @@ export const REPORT_REJECTIONS: readonly ReportRejection[] = Object.freeze([
   'unknown-service',
   'unknown-version',
   'over-rate',
+  'unauthorized',
 ]);
 
 export interface Refused {
@@ -101,13 +111,14 @@ function rfc5424(rest: string): { message: string } | Refused {
   return { message };
 }
 
-/** The fields of one outcome line: all strings, as `escape=json` writes them. */
-const FIELDS = ['route', 'service', 'version', 'lane', 'status', 'time'] as const;
+/** The fields of one outcome; `w` (the weight) may be left out. */
+const FIELDS = ['route', 'service', 'version', 'lane', 'status', 'time', 'w'] as const;
+type Field = (typeof FIELDS)[number];
 
 /**
  * One outcome line, `{"route":"shop","service":"web","version":"beta","lane":"beta","status":"503","time":"0.004"}`
- * (`time` in seconds, nginx's $request_time), checked against the snapshot: the route, service and
- * version must be ones it names (label values stay bounded by the config, as the gateway's do).
+ * (`time` in seconds, nginx's $request_time; an optional `"w":"10"` when sampled), checked against
+ * the snapshot by {@link checkOutcome}.
  */
 export function parseOutcome(message: string, snapshot: Snapshot): Outcome | Refused {
   let data: unknown;
@@ -116,24 +127,41 @@ export function parseOutcome(message: string, snapshot: Snapshot): Outcome | Ref
   } catch {
     return refuse('not-json', 'the message is not one JSON object');
   }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) return refuse('not-json', 'the message is not one JSON object');
+  return checkOutcome(data, snapshot, false);
+}
+
+/**
+ * One outcome object, as nginx's `escape=json` line writes it (every value a string) or as an HTTP
+ * report sends it (with `numbers`, status, time and w may also be JSON numbers). The route, service and version must
+ * be ones the snapshot names, so label values stay bounded by the config as the gateway's do.
+ */
+export function checkOutcome(data: unknown, snapshot: Snapshot, numbers: boolean): Outcome | Refused {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return refuse('not-json', 'an outcome is not one JSON object');
   const obj = data as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
     if (!(FIELDS as readonly string[]).includes(key)) return refuse('bad-field', `unknown key ${JSON.stringify(key.slice(0, 32))}`);
   }
   for (const key of FIELDS) {
-    if (typeof obj[key] !== 'string') return refuse('bad-field', `${key} must be a string`);
+    const v = obj[key];
+    if (key === 'w' && v === undefined) continue;
+    const numeric = numbers && (key === 'status' || key === 'time' || key === 'w');
+    if (typeof v !== 'string' && !(numeric && typeof v === 'number')) return refuse('bad-field', `${key} must be a string${numeric ? ' or a number' : ''}`);
   }
-  const f = obj as Record<(typeof FIELDS)[number], string>;
-  if (!/^[1-5][0-9]{2}$/.test(f.status)) return refuse('bad-field', `status must be 100..599, got ${JSON.stringify(f.status.slice(0, 16))}`);
-  if (!/^[0-9]{1,6}(\.[0-9]{1,3})?$/.test(f.time)) return refuse('bad-field', `time must be seconds like 0.004, got ${JSON.stringify(f.time.slice(0, 16))}`);
-  if (f.lane.length > 128) return refuse('bad-field', 'lane is longer than 128 characters');
-  const service = snapshot.services.get(f.service);
-  if (service === undefined) return refuse('unknown-service', `service ${JSON.stringify(f.service.slice(0, 64))} is not in the config`);
-  if (!service.byName.has(f.version)) return refuse('unknown-version', `service ${f.service} has no version ${JSON.stringify(f.version.slice(0, 64))}`);
-  const route = routeNamed(snapshot, f.route);
-  if (route === undefined || route !== f.service) return refuse('unknown-route', `no route ${JSON.stringify(f.route.slice(0, 64))} of service ${f.service}`);
-  return { route: f.route, service: f.service, version: f.version, lane: f.lane, status: Number(f.status), durationMs: Number(f.time) * 1000 };
+  const f = obj as Record<Field, string | number>;
+  const status = String(f.status);
+  const time = String(f.time);
+  const weight = f.w === undefined ? '1' : String(f.w);
+  const [route, service, version, lane] = [f.route, f.service, f.version, f.lane] as string[];
+  if (!/^[1-5][0-9]{2}$/.test(status)) return refuse('bad-field', `status must be 100..599, got ${JSON.stringify(status.slice(0, 16))}`);
+  if (!/^[0-9]{1,6}(\.[0-9]{1,3})?$/.test(time)) return refuse('bad-field', `time must be seconds like 0.004, got ${JSON.stringify(time.slice(0, 16))}`);
+  if (!/^[1-9][0-9]{0,3}$/.test(weight) || Number(weight) > MAX_WEIGHT) return refuse('bad-field', `w must be 1..${MAX_WEIGHT}, got ${JSON.stringify(weight.slice(0, 16))}`);
+  if (lane!.length > 128) return refuse('bad-field', 'lane is longer than 128 characters');
+  const svc = snapshot.services.get(service!);
+  if (svc === undefined) return refuse('unknown-service', `service ${JSON.stringify(service!.slice(0, 64))} is not in the config`);
+  if (!svc.byName.has(version!)) return refuse('unknown-version', `service ${service} has no version ${JSON.stringify(version!.slice(0, 64))}`);
+  const routeService = routeNamed(snapshot, route!);
+  if (routeService === undefined || routeService !== service) return refuse('unknown-route', `no route ${JSON.stringify(route!.slice(0, 64))} of service ${service}`);
+  return { route: route!, service: service!, version: version!, lane: lane!, status: Number(status), durationMs: Number(time) * 1000, weight: Number(weight) };
 }
 
 const routeServices = new WeakMap<Snapshot, Map<string, string>>();
@@ -148,6 +176,6 @@ function routeNamed(snapshot: Snapshot, name: string): string | undefined {
   return byName.get(name);
 }
 
-function refuse(rejected: ReportRejection, detail: string): Refused {
+export function refuse(rejected: ReportRejection, detail: string): Refused {
   return { rejected, detail };
 }

@@ -13,7 +13,8 @@
  * - the original request cannot be rebuilt (original-request.ts): `400` with the reason as text.
  *
  * Every answer but a cacheable decision is `Cache-Control: no-store`. With decide.report, the
- * outcomes the proxy reports come back on a UDP syslog listener (syslog.ts), counted by `observer`.
+ * outcomes the proxy reports come back on a UDP syslog listener (syslog.ts) and/or `POST /report`
+ * on an HTTP listener of their own (report-http.ts), counted by `observer`.
  *
  * The proxy dispatches by the lane header with its own routing (docs/integrations.md). A lane header
  * the client sent counts only on a route with trustLane (marking reads it, as in the gateway).
@@ -30,7 +31,9 @@ import type { CompiledRoute, MarkContext, MarkResult, Snapshot } from '../routin
 import type { ResponseObserver } from '../gateway/observer.js';
 import type { DecideSpec } from '../spec/types.js';
 import { parseListen } from '../spec/units.js';
-import { startOutcomeListener, type OutcomeListener, type ReportCounts } from './syslog.js';
+import { startOutcomeListener, type OutcomeListener } from './syslog.js';
+import { startReportServer, type ReportServer } from './report-http.js';
+import type { OutcomeTotals } from './outcomes.js';
 import { cachingHeaders, checkCacheable } from './cache.js';
 import { originalRequest, singleHeader } from './original-request.js';
 
@@ -57,12 +60,24 @@ export interface DecideOptions {
    * Without one, decide.report is not listened on.
    */
   observer?: ResponseObserver;
+  /** The bearer token of `POST /report` (GRAYLANE_REPORT_TOKEN); undefined = loopback peers only. */
+  reportToken?: string | undefined;
+}
+
+/** An outcome listener as the decision listener shows it. */
+export interface ReportListener {
+  readonly address: { host: string; port: number };
+  counts(): OutcomeTotals;
 }
 
 export interface DecideListener {
   readonly address: { host: string; port: number };
-  /** The outcome listener (decide.report.syslog), null when not configured. */
-  readonly report: { readonly address: { host: string; port: number }; counts(): ReportCounts } | null;
+  /** The syslog outcome listener (decide.report.syslog), null when not configured. */
+  readonly report: ReportListener | null;
+  /** The `POST /report` listener (decide.report.http), null when not configured. */
+  readonly reportHttp: ReportListener | null;
+  /** Outcomes counted and refused by each outcome listener (graylane_decide_outcomes_total). */
+  outcomes(): OutcomeTotals[];
   /** Stops listening and closes its connections (a check is answered synchronously: none is left half done). */
   close(): Promise<void>;
 }
@@ -98,13 +113,17 @@ export async function startDecide(opts: DecideOptions): Promise<DecideListener> 
     });
   });
   let report: OutcomeListener | null = null;
-  const syslog = opts.settings.report?.syslog;
-  if (syslog !== undefined && opts.observer !== undefined) {
+  let reportHttp: ReportServer | null = null;
+  const settings = opts.settings.report;
+  if (settings !== undefined && opts.observer !== undefined) {
+    const common = { snapshot: opts.snapshot, observer: opts.observer, ...(opts.logger ? { logger: opts.logger } : {}) };
     try {
-      report = await startOutcomeListener({ ...listenAddress(syslog), snapshot: opts.snapshot, observer: opts.observer, ...(opts.logger ? { logger: opts.logger } : {}) });
+      if (settings.syslog !== undefined) report = await startOutcomeListener({ ...listenAddress(settings.syslog, 'decide.report.syslog'), ...common });
+      if (settings.http !== undefined) reportHttp = await startReportServer({ ...listenAddress(settings.http, 'decide.report.http'), ...common, token: opts.reportToken });
     } catch (err) {
       server.close();
       server.closeAllConnections();
+      await report?.close();
       throw err;
     }
   }
@@ -112,6 +131,8 @@ export async function startDecide(opts: DecideOptions): Promise<DecideListener> 
   return {
     address,
     report,
+    reportHttp,
+    outcomes: () => [report, reportHttp].flatMap((l) => (l === null ? [] : [l.counts()])),
     close() {
       closing ??= Promise.all([
         new Promise<void>((resolve) => {
@@ -119,16 +140,17 @@ export async function startDecide(opts: DecideOptions): Promise<DecideListener> 
           server.closeAllConnections();
         }),
         report?.close(),
+        reportHttp?.close(),
       ]).then(() => undefined);
       return closing;
     },
   };
 }
 
-/** decide.report.syslog, `host:port` (the schema requires the host: outcomes are unauthenticated, no default to all interfaces). */
-function listenAddress(value: string): { host: string; port: number } {
+/** decide.report.syslog or .http, `host:port` (the schema requires the host: no default to all interfaces). */
+function listenAddress(value: string, key: string): { host: string; port: number } {
   const parsed = parseListen(value);
-  if (parsed === undefined) throw new Error(`bad listen address "${value}" (decide.report.syslog): expected host:port or [v6]:port`);
+  if (parsed === undefined) throw new Error(`bad listen address "${value}" (${key}): expected host:port or [v6]:port`);
   return parsed;
 }
 

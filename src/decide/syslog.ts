@@ -15,12 +15,8 @@ import dgram from 'node:dgram';
 import type { Logger } from 'pino';
 import type { ResponseObserver } from '../gateway/observer.js';
 import type { Snapshot } from '../routing/types.js';
-import { MAX_REPORT_BYTES, parseOutcome, REPORT_REJECTIONS, syslogMessage, type ReportRejection } from './report.js';
-
-export interface ReportCounts {
-  accepted: number;
-  rejected: Record<ReportRejection, number>;
-}
+import { countOutcome, OutcomeTally, type OutcomeTotals } from './outcomes.js';
+import { MAX_REPORT_BYTES, parseOutcome, syslogMessage } from './report.js';
 
 export interface OutcomeListenerOptions {
   host: string;
@@ -36,51 +32,26 @@ export interface OutcomeListenerOptions {
 
 export interface OutcomeListener {
   readonly address: { host: string; port: number };
-  counts(): ReportCounts;
+  /** Outcomes counted and refused by reason since the start. */
+  counts(): OutcomeTotals;
   close(): Promise<void>;
 }
 
 export async function startOutcomeListener(opts: OutcomeListenerOptions): Promise<OutcomeListener> {
-  const maxPerSecond = opts.maxPerSecond ?? 50_000;
-  const logEveryMs = opts.logEveryMs ?? 10_000;
-  const counts: ReportCounts = { accepted: 0, rejected: Object.fromEntries(REPORT_REJECTIONS.map((r) => [r, 0])) as Record<ReportRejection, number> };
-  let second = 0;
-  let inSecond = 0;
-  let lastLog = 0;
-  let unlogged = 0;
-
-  const refused = (reason: ReportRejection, detail: string): void => {
-    counts.rejected[reason]++;
-    unlogged++;
-    const now = Date.now();
-    if (now - lastLog < logEveryMs) return;
-    opts.logger?.warn({ reason, detail, refusedSinceLastLog: unlogged, rejected: counts.rejected }, 'edge proxy outcome refused');
-    lastLog = now;
-    unlogged = 0;
-  };
-
+  const tally = new OutcomeTally({ via: 'syslog', logger: opts.logger, maxPerSecond: opts.maxPerSecond, logEveryMs: opts.logEveryMs });
+  // In a worker (graylane serve --workers) node:cluster binds this once in the primary and shares
+  // the socket: each datagram is read by exactly one worker, and each worker's counts reach the
+  // primary in its counters batches (src/workers/traffic.ts), so nothing is counted twice or lost.
   const socket = dgram.createSocket({ type: opts.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 1 << 20 });
   socket.on('message', (msg) => {
-    const now = Date.now();
-    const s = Math.floor(now / 1000);
-    if (s !== second) {
-      second = s;
-      inSecond = 0;
-    }
-    if (++inSecond > maxPerSecond) return refused('over-rate', `more than ${maxPerSecond} outcomes in one second`);
-    if (msg.length > MAX_REPORT_BYTES) return refused('too-large', `a datagram of ${msg.length} bytes (limit ${MAX_REPORT_BYTES})`);
+    if (!tally.admit()) return;
+    if (msg.length > MAX_REPORT_BYTES) return tally.refused('too-large', `a datagram of ${msg.length} bytes (limit ${MAX_REPORT_BYTES})`);
     const line = syslogMessage(msg.toString('utf8'));
-    if ('rejected' in line) return refused(line.rejected, line.detail);
+    if ('rejected' in line) return tally.refused(line.rejected, line.detail);
     const outcome = parseOutcome(line.message, opts.snapshot());
-    if ('rejected' in outcome) return refused(outcome.rejected, outcome.detail);
-    counts.accepted++;
-    opts.observer.recordResponse(outcome.service, outcome.version, outcome.status, outcome.durationMs, {
-      route: { name: outcome.route },
-      lane: outcome.lane,
-      // The edge proxy does not say how the lane was drawn: kept out of builtin compare's sample.
-      assignment: 'targeted',
-      upstreamFailure: null,
-    });
+    if ('rejected' in outcome) return tally.refused(outcome.rejected, outcome.detail);
+    tally.counted();
+    countOutcome(opts.observer, outcome);
   });
   const address = await new Promise<{ host: string; port: number }>((resolve, reject) => {
     socket.once('error', reject);
@@ -95,7 +66,7 @@ export async function startOutcomeListener(opts: OutcomeListenerOptions): Promis
   let closing: Promise<void> | undefined;
   return {
     address,
-    counts: () => ({ accepted: counts.accepted, rejected: { ...counts.rejected } }),
+    counts: () => tally.snapshot(),
     close() {
       closing ??= new Promise<void>((resolve) => socket.close(() => resolve()));
       return closing;

@@ -307,10 +307,17 @@ export interface DecideSpec {
   report?: DecideReportSpec;
 }
 
-/** Where the edge proxy reports outcomes (src/decide/syslog.ts). */
+/** Where the edge proxy reports outcomes (src/decide/syslog.ts, src/decide/report-http.ts); at least one of syslog and http. */
 export interface DecideReportSpec {
-  /** UDP syslog listen address (`:port` = loopback). */
-  syslog: string;
+  /** UDP syslog listen address; absent = no syslog listener. */
+  syslog?: string;
+  /** HTTP listen address of `POST /report` (batches of outcomes); absent = none. */
+  http?: string;
+  /**
+   * `graylane export nginx`: report one in this many outcomes below 500, each weighted by it
+   * (`"w"` in the line); every 5xx is reported, weight 1. 1 (default) = every outcome.
+   */
+  sampleOneIn: number;
 }
 
 /** The admin API. Its token is never part of the spec (environment or token file only). */

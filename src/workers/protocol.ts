@@ -17,6 +17,7 @@ import type { TlsConfig } from '../gateway/tls.js';
 import type { MirrorCounters } from '../gateway/mirror.js';
 import type { Status } from '../routing/types.js';
 import type { CountersDocument } from '../traffic/index.js';
+import type { OutcomeTotals } from '../decide/index.js';
 
 export interface ListenAt {
   host: string;
@@ -115,6 +116,8 @@ export interface CountersMessage {
   inFlight: number;
   /** Passive-health entries of origins that failed at least once. */
   health: OriginHealth[];
+  /** The decision listener's outcome listeners: counted and refused (empty without decide.report). */
+  outcomes: OutcomeTotals[];
 }
 
 /** [service, version, upstream errors, upstream timeouts, latency sum in seconds, Prometheus bucket counts]. */

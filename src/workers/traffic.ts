@@ -27,12 +27,13 @@ import {
   type WindowStats,
 } from '../traffic/index.js';
 import type { CountersMessage, SeriesDetail, VersionDetail } from './protocol.js';
+import { addTotals, type OutcomeTotals, type ReportVia } from '../decide/index.js';
 
 /** A worker's batch: its recorder's totals, mirror counters, in-flight count and health entries. */
 export function countersBatch(
   recorder: TrafficRecorder,
   gateway: string,
-  extra: { mirror: MirrorCounters; inFlight: number; health: OriginHealth[] },
+  extra: { mirror: MirrorCounters; inFlight: number; health: OriginHealth[]; outcomes?: OutcomeTotals[] },
 ): CountersMessage {
   const versions: VersionDetail[] = [];
   for (const v of recorder.versions()) {
@@ -40,7 +41,7 @@ export function countersBatch(
   }
   const series: SeriesDetail[] = [];
   for (const s of recorder.requestSeries()) series.push([s.route, s.service, s.version, s.lane, Array.from(s.byClass)]);
-  return { type: 'counters', doc: recorder.toDocument(gateway), versions, series, mirror: { ...extra.mirror }, inFlight: extra.inFlight, health: extra.health };
+  return { type: 'counters', doc: recorder.toDocument(gateway), versions, series, mirror: { ...extra.mirror }, inFlight: extra.inFlight, health: extra.health, outcomes: extra.outcomes ?? [] };
 }
 
 /** One (service, version) of the sum. */
@@ -63,8 +64,10 @@ class Sum {
   readonly versions = new Map<string, SummedVersion>();
   readonly series = new Map<string, RequestSeries>();
   readonly mirror: MirrorCounters = { sent: 0, dropped: 0, failed: 0 };
+  readonly outcomes = new Map<ReportVia, OutcomeTotals>();
 
   add(batch: CountersMessage): void {
+    addTotals(this.outcomes, batch.outcomes);
     for (const [service, byVersion] of Object.entries(batch.doc.versions)) {
       for (const [version, t] of Object.entries(byVersion)) {
         const v = this.version(service, version);
@@ -150,6 +153,11 @@ export class WorkerTraffic implements TrafficCounts {
     return this.#live.values();
   }
 
+  /** The decision listeners' outcome counts, summed over every worker run. */
+  outcomes(): OutcomeTotals[] {
+    return [...this.#total().outcomes.values()].map((t) => ({ ...t, refused: { ...t.refused } }));
+  }
+
   /** Mirror outcomes summed over every worker run. */
   mirror(): MirrorCounters {
     return { ...this.#total().mirror };
@@ -212,7 +220,7 @@ function asBatch(sum: Sum): CountersMessage {
     versions.push([v.service, v.version, v.upstreamErrors, v.upstreamTimeouts, v.latencySumSeconds, Array.from(v.promBuckets)]);
   }
   const series: SeriesDetail[] = [...sum.series.values()].map((s) => [s.route, s.service, s.version, s.lane, Array.from(s.byClass)]);
-  return { type: 'counters', doc, versions, series, mirror: { ...sum.mirror }, inFlight: 0, health: [] };
+  return { type: 'counters', doc, versions, series, mirror: { ...sum.mirror }, inFlight: 0, health: [], outcomes: [...sum.outcomes.values()] };
 }
 
 /**

@@ -17,7 +17,7 @@ import cluster from 'node:cluster';
 import v8 from 'node:v8';
 import pino, { type Logger } from 'pino';
 import { logDestination } from '../log/format.js';
-import { startDecide, type DecideListener } from '../decide/index.js';
+import { REPORT_TOKEN_ENV, startDecide, type DecideListener } from '../decide/index.js';
 import { startGateway, type Gateway } from '../gateway/index.js';
 import { knownLanes } from '../metrics/lanes.js';
 import { compile } from '../routing/index.js';
@@ -107,9 +107,10 @@ async function serve(init: InitMessage, log: Logger): Promise<Serving> {
   let decide: DecideListener | null = null;
   if (init.decide !== null && spec.decide !== undefined) {
     try {
-      // Outcomes reported over syslog are counted here and reach the primary in this worker's batches
-      // (the workers share the UDP port: each datagram reaches one of them).
-      decide = await startDecide({ ...init.decide, snapshot: () => gw.snapshot(), settings: spec.decide, logger: log, observer: traffic });
+      // Outcomes reported (syslog, POST /report) are counted here and reach the primary in this
+      // worker's batches, with the listeners' own counts: node:cluster shares the UDP socket and the
+      // report listener among the workers, so each datagram or report reaches exactly one of them.
+      decide = await startDecide({ ...init.decide, snapshot: () => gw.snapshot(), settings: spec.decide, logger: log, observer: traffic, reportToken: process.env[REPORT_TOKEN_ENV] });
     } catch (err) {
       await gw.close({ drainMs: 0 });
       throw err;
@@ -154,12 +155,13 @@ async function serve(init: InitMessage, log: Logger): Promise<Serving> {
   const publish = (force: boolean): void => {
     const health = gw.health.entries();
     const m = gw.mirror;
-    const signature = `${traffic.recorded} ${gw.inFlight()} ${m.sent} ${m.dropped} ${m.failed} ${health.map((e) => `${e.origin}:${e.failures}:${e.ejectedUntil}`).join(',')}`;
+    const outcomes = decide?.outcomes() ?? [];
+    const signature = `${traffic.recorded} ${gw.inFlight()} ${m.sent} ${m.dropped} ${m.failed} ${health.map((e) => `${e.origin}:${e.failures}:${e.ejectedUntil}`).join(',')} ${JSON.stringify(outcomes)}`;
     const now = Date.now();
     if (!force && signature === sentSignature && now - sentAt < HEARTBEAT_MS) return;
     sentSignature = signature;
     sentAt = now;
-    send(countersBatch(traffic, gatewayId, { mirror: m, inFlight: gw.inFlight(), health }));
+    send(countersBatch(traffic, gatewayId, { mirror: m, inFlight: gw.inFlight(), health, outcomes }));
   };
   const timer = setInterval(() => publish(false), init.publishMs);
   timer.unref();

@@ -326,8 +326,8 @@ analysisTemplates:
   const v = await waitForRollout(admin, 'web-v2', (x) => x.phase === 'Degraded', 5000);
   assert.equal(v.reason, 'AnalysisFailed');
   const counts = s.app.decide!.report!.counts();
-  assert.ok(counts.accepted >= 10, `nginx reported ${counts.accepted} outcomes of ${sent} requests`);
-  assert.deepEqual(Object.values(counts.rejected).filter((n) => n > 0), [], JSON.stringify(counts.rejected));
+  assert.ok(counts.counted >= 10, `nginx reported ${counts.counted} outcomes of ${sent} requests`);
+  assert.deepEqual(Object.values(counts.refused).filter((n) => n > 0), [], JSON.stringify(counts.refused));
   // After the abort every request is answered stable (the decision names the fallback version).
   const after = await pool(Array.from({ length: 20 }), 4, () => via(s.nginx, '/'));
   assert.deepEqual(new Set(after), new Set(['stable']));

@@ -75,12 +75,12 @@ test('nginx\'s outcome lines are counted as the gateway\'s responses; the rest i
   ]);
   await until('nine datagrams to be read', () => {
     const c = report.counts();
-    return c.accepted + Object.values(c.rejected).reduce((a, b) => a + b, 0) === 9;
+    return c.counted + Object.values(c.refused).reduce((a, b) => a + b, 0) === 9;
   }, 5000);
   const counts = report.counts();
-  assert.equal(counts.accepted, 3);
+  assert.equal(counts.counted, 3);
   assert.deepEqual(
-    Object.fromEntries(Object.entries(counts.rejected).filter(([, n]) => n > 0)),
+    Object.fromEntries(Object.entries(counts.refused).filter(([, n]) => n > 0)),
     { 'unknown-service': 1, 'unknown-version': 1, 'bad-field': 1, 'wrong-tag': 1, 'not-syslog': 1, 'too-large': 1 },
   );
   // Counted where /metrics and builtin analysis read: per route, version, lane and status class.
@@ -146,16 +146,16 @@ test('over maxPerSecond, outcomes are refused as over-rate and not counted', asy
     await send(listener.address.port, Array.from({ length: 10 }, () => line()));
     await until('ten datagrams read', () => {
       const c = listener.counts();
-      return c.accepted + c.rejected['over-rate'] - before.accepted - before.rejected['over-rate'] === 10;
+      return c.counted + c.refused['over-rate'] - before.counted - before.refused['over-rate'] === 10;
     }, 5000);
     if (Math.floor(start / 1000) !== Math.floor(Date.now() / 1000)) {
       await sleep(1000 - (Date.now() % 1000)); // the next burst starts a fresh second
       continue;
     }
     const c = listener.counts();
-    assert.equal(c.accepted - before.accepted, 3);
-    assert.equal(c.rejected['over-rate'] - before.rejected['over-rate'], 7);
-    assert.equal(seen.length, c.accepted);
+    assert.equal(c.counted - before.counted, 3);
+    assert.equal(c.refused['over-rate'] - before.refused['over-rate'], 7);
+    assert.equal(seen.length, c.counted);
     return;
   }
   assert.fail('two bursts of ten datagrams each straddled a second boundary');

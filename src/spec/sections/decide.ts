@@ -2,7 +2,7 @@
  * The decision listener (docs/integrations.md): an edge proxy asks graylane for each request's
  * lane and dispatches by the answer itself. Absent means off, and the Spec then has no `decide` key.
  */
-import type { DecideProxy, DecideSpec } from '../types.js';
+import type { DecideProxy, DecideReportSpec, DecideSpec } from '../types.js';
 import { isRecord, rec, str, type NormalizeContext } from '../context.js';
 import { parseListen } from '../units.js';
 
@@ -23,13 +23,16 @@ export function normalizeDecide(data: Record<string, unknown>, ctx: NormalizeCon
   }
   const decide: DecideSpec = { listen, proxy, noRoute: str(raw.noRoute) === 'deny' ? 'deny' : 'pass', pathPrefix };
   if (isRecord(raw.report)) {
-    const syslog = str(rec(raw.report).syslog);
-    if (syslog !== undefined) {
-      if (parseListen(syslog) === undefined) {
-        ctx.report(['decide', 'report', 'syslog'], 'bad-listen', `port must be 0..65535, got "${syslog}"`);
-      }
-      decide.report = { syslog };
+    const report = rec(raw.report);
+    const out: DecideReportSpec = { sampleOneIn: typeof report.sampleOneIn === 'number' ? report.sampleOneIn : 1 };
+    for (const key of ['syslog', 'http'] as const) {
+      const at = str(report[key]);
+      if (at === undefined) continue;
+      if (parseListen(at) === undefined) ctx.report(['decide', 'report', key], 'bad-listen', `port must be 0..65535, got "${at}"`);
+      out[key] = at;
     }
+    // Missing both is reported by the schema (anyOf syslog, http).
+    decide.report = out;
   }
   return { decide };
 }
