@@ -17,7 +17,7 @@
  * Knobs: BENCH_SECONDS (5), ROUNDS (1), CONNS (32), WARMUP (2 s), DECISIONS (3000), PIN (1).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,10 +123,10 @@ ${http}
   return file;
 }
 
-function graylaneConfig(p: { decide: number; report: number | null; v1: string; v2: string; cached: boolean }): string {
+function graylaneConfig(p: { decide: number; report: number | null; sampleOneIn: number; v1: string; v2: string; cached: boolean }): string {
   const rule = p.cached ? '{ name: ten, lane: beta, percent: 10 }' : '{ name: app, lane: beta, appVersion: { header: x-app-version, range: ">=2.3.0" } }';
   return `accessLog: false
-decide: { listen: 127.0.0.1:${p.decide}, proxy: nginx${p.report === null ? '' : `, report: { syslog: 127.0.0.1:${p.report} }`} }
+decide: { listen: 127.0.0.1:${p.decide}, proxy: nginx${p.report === null ? '' : `, report: { syslog: 127.0.0.1:${p.report}, sampleOneIn: ${p.sampleOneIn} }`} }
 services:
   web:
     versions:
@@ -169,6 +169,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'graylane-bench-decide-'));
   chmodSync(dir, 0o755); // nginx workers run as nobody when started as root
   const procs: ChildProcess[] = [];
+  let shm: string | null = null;
   const stopAll = () => {
     for (const p of procs) if (p.pid && p.exitCode === null) try { process.kill(-p.pid, 'SIGTERM'); } catch { /* gone */ }
   };
@@ -190,15 +191,16 @@ async function main(): Promise<void> {
     procs.push(plainProc);
 
     /** graylane serving `cached` config, and nginx on its export. */
-    const decideSetup = async (name: string, cached: boolean, reporting = true) => {
+    /** `sampleOneIn` 0: no outcome reporting; `cacheDir`: where nginx keeps cached decisions (default on disk, beside the rest). */
+    const decideSetup = async (name: string, cached: boolean, sampleOneIn = 1, cacheDir = join(dir, `${name}-cache`)) => {
       const [decide, report, gateway, admin, listen] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
       const cfg = join(dir, `${name}.yaml`);
-      writeFileSync(cfg, graylaneConfig({ decide, report: reporting ? report : null, v1, v2, cached }));
+      writeFileSync(cfg, graylaneConfig({ decide, report: sampleOneIn > 0 ? report : null, sampleOneIn, v1, v2, cached }));
       const graylane = start(process.execPath, [CLI, 'serve', '-c', cfg, '--listen', `127.0.0.1:${gateway}`, '--admin-listen', `127.0.0.1:${admin}`, '--state', join(dir, `${name}.db`), '--no-access-log', '--log-format', 'json'], 1);
       // (graylane's info lines go to stderr too; they are few: start and stop)
       procs.push(graylane);
       const out = join(dir, `${name}.graylane.conf`);
-      const exp = spawnSync(process.execPath, [CLI, 'export', 'nginx', '-c', cfg, '--listen', `127.0.0.1:${listen}`, '--cache-dir', join(dir, `${name}-cache`), '-o', out], { encoding: 'utf8' });
+      const exp = spawnSync(process.execPath, [CLI, 'export', 'nginx', '-c', cfg, '--listen', `127.0.0.1:${listen}`, '--cache-dir', cacheDir, '-o', out], { encoding: 'utf8' });
       if (exp.status !== 0) throw new Error(`export nginx failed:\n${exp.stderr}`);
       const main = nginxMain(dir, `${name}-nginx`, `  include ${out};`);
       const nginx = start('nginx', ['-p', `${dir}/`, '-c', main, '-e', `${dir}/${name}-nginx.error.log`], 1);
@@ -207,14 +209,21 @@ async function main(): Promise<void> {
     };
     const uncached = await decideSetup('uncached', false);
     const cached = await decideSetup('cached', true);
-    const quiet = await decideSetup('quiet', true, false);
+    const sampled = await decideSetup('sampled', true, 10);
+    const quiet = await decideSetup('quiet', true, 0);
+    // /dev/shm: the cache files on tmpfs (on disk they are in the page cache too; this shows what the file system costs).
+    shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/graylane-bench-decide-') : null;
+    if (shm !== null) chmodSync(shm, 0o777);
+    const tmpfs = shm === null ? null : await decideSetup('tmpfs', true, 0, join(shm, 'cache'));
 
     interface Peer { name: string; url: string; pids: ChildProcess[] }
     const peers: Peer[] = [
       { name: 'nginx alone (proxy_pass, no decision)', url: `http://127.0.0.1:${plainPort}`, pids: [plainProc] },
       { name: 'nginx + graylane, uncached (app-version rule)', url: uncached.url, pids: [uncached.nginx, uncached.graylane] },
       { name: 'nginx + graylane, cached 5 s (users + percent)', url: cached.url, pids: [cached.nginx, cached.graylane] },
+      { name: 'nginx + graylane, cached 5 s, outcomes below 500 sampled 1 in 10', url: sampled.url, pids: [sampled.nginx, sampled.graylane] },
       { name: 'nginx + graylane, cached 5 s, no outcome reporting', url: quiet.url, pids: [quiet.nginx, quiet.graylane] },
+      ...(tmpfs === null ? [] : [{ name: 'nginx + graylane, cached 5 s on tmpfs, no outcome reporting', url: tmpfs.url, pids: [tmpfs.nginx, tmpfs.graylane] }]),
       { name: 'graylane alone (its gateway, same route)', url: cached.gatewayUrl, pids: [cached.graylane] },
     ];
     await waitReady(v1);
@@ -257,6 +266,7 @@ async function main(): Promise<void> {
     stopAll();
     await sleep(300);
     rmSync(dir, { recursive: true, force: true });
+    if (shm !== null) rmSync(shm, { recursive: true, force: true });
   }
 }
 

@@ -66,7 +66,8 @@ export async function startReportServer(opts: ReportServerOptions): Promise<Repo
   const server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) => {
     const denied = refusal(req, token);
     if (denied !== null) {
-      tally.refused('unauthorized', denied.text);
+      // A request elsewhere is no report; one not allowed to report is counted, so a probe shows.
+      if (denied.status === 401 || denied.status === 403) tally.refused('unauthorized', denied.text);
       return answer(res, denied.status, { error: denied.text }, true);
     }
     const declared = Number(req.headers['content-length'] ?? 0);

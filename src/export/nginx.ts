@@ -15,7 +15,9 @@
  * - `error_page 500` to a named location that serves the fallback version: nginx turns an
  *   auth_request that fails (listener down, 5xx, timeout) into a 500, which then falls back;
  * - outcome reporting (decide.report.syslog): a JSON `log_format` sent with
- *   `access_log syslog:...,tag=graylane` (src/decide/report.ts reads it);
+ *   `access_log syslog:...,tag=graylane` (src/decide/report.ts reads it); with
+ *   decide.report.sampleOneIn N > 1, one in N outcomes below 500 (split_clients on the connection
+ *   and request serial numbers, independent of status and time) carrying `"w":"N"`, and every 5xx;
  * - the decision cache on routes whose decisions depend on the identity alone
  *   (src/decide/cache.ts): `proxy_cache` on the auth location, keyed by (route, identity), bypassed
  *   for anonymous requests and requests with baggage; graylane's answer says whether and how long.
@@ -81,6 +83,8 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
   const warnings: ExportIssue[] = [];
   const decideAt = decideAddress(spec, issues);
   const reportAt = reportAddress(spec, warnings);
+  const sampleOneIn = spec.decide?.report?.sampleOneIn ?? 1;
+  const reportIf = sampleOneIn > 1 ? ' if=$gl_report' : '';
   const services = Object.keys(spec.services);
   const serviceIndex = new Map(services.map((s, i) => [s, i]));
   const upstreams = serviceUpstreams(spec, issues, warnings);
@@ -142,9 +146,11 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
   if (reportAt !== null) {
     w();
     w(`# Outcomes for graylane's rollout analysis (decide.report.syslog ${reportAt}); src/decide/report.ts reads them.`);
+    if (sampleOneIn > 1) writeSampling(w, sampleOneIn);
+    const weight = sampleOneIn > 1 ? ',"w":"$gl_weight"' : '';
     for (const [svc] of upstreams) {
       const i = serviceIndex.get(svc)!;
-      w(`log_format graylane_outcome_${i} escape=json '{"route":"$gl_route","service":"${svc}","version":"$gl_version_${i}","lane":"$graylane_lane","status":"$status","time":"$request_time"}';`);
+      w(`log_format graylane_outcome_${i} escape=json '{"route":"$gl_route","service":"${svc}","version":"$gl_version_${i}","lane":"$graylane_lane","status":"$status","time":"$request_time"${weight}}';`);
     }
   }
   if (cached.size > 0) {
@@ -189,7 +195,7 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
       w('        add_header Set-Cookie $graylane_cookie;    # empty: not added');
       if (spec.exposeLane) w(`        add_header ${spec.laneHeader} $graylane_lane;`);
       proxyCommon(w, spec);
-      if (reportAt !== null) w(`        access_log syslog:server=${reportAt},tag=${REPORT_TAG},nohostname graylane_outcome_${i};`);
+      if (reportAt !== null) w(`        access_log syslog:server=${reportAt},tag=${REPORT_TAG},nohostname graylane_outcome_${i}${reportIf};`);
       w(`        proxy_pass http://$gl_upstream_${i};`);
       w('    }');
       w(`    location @gl_fallback_${p.index} {`);
@@ -198,7 +204,7 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
       for (const h of laneHeaders(spec)) w(`        proxy_set_header ${h} $graylane_lane;`);
       w('        proxy_set_header baggage $http_baggage;');
       proxyCommon(w, spec);
-      if (reportAt !== null) w(`        access_log syslog:server=${reportAt},tag=${REPORT_TAG},nohostname graylane_outcome_${i};`);
+      if (reportAt !== null) w(`        access_log syslog:server=${reportAt},tag=${REPORT_TAG},nohostname graylane_outcome_${i}${reportIf};`);
       w(`        proxy_pass http://${upstreamName(svc, fallback)};`);
       w('    }');
       w(`    location = /_graylane/${p.index} {`);
@@ -263,6 +269,28 @@ function decideAddress(spec: Spec, issues: ExportIssue[]): string {
   }
   if (decide.proxy !== 'nginx') issues.push({ key: 'decide.proxy', message: `is ${decide.proxy}; the exported config sends nginx's check request (X-Original-URI), so set proxy: nginx` });
   return connectable(decide.listen, 'decide.listen', issues);
+}
+
+/**
+ * One in `n` outcomes below 500 is reported, with weight n; every 5xx is reported with weight 1, so
+ * error counts stay exact and a rare error is seen at once. The split hashes the connection and
+ * request serial numbers (unique per request, unrelated to status or time), so the sample is an
+ * unbiased one; split_clients takes percentages with two decimals (n = 3: 33.33%, 0.01% short).
+ */
+function writeSampling(w: (line?: string) => void, n: number): void {
+  w(`# decide.report.sampleOneIn ${n}: one in ${n} outcomes below 500 is reported, counted ${n} times; every 5xx is reported, counted once.`);
+  w('split_clients "$connection:$connection_requests" $gl_sampled {');
+  w(`    ${(100 / n).toFixed(2)}% 1;`);
+  w('    * "";');
+  w('}');
+  w('map $status $gl_report {');
+  w('    ~^5 1;');
+  w('    default $gl_sampled;');
+  w('}');
+  w('map $status $gl_weight {');
+  w('    ~^5 1;');
+  w(`    default ${n};`);
+  w('}');
 }
 
 function reportAddress(spec: Spec, warnings: ExportIssue[]): string | null {
