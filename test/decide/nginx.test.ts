@@ -141,7 +141,7 @@ interface Setup {
   close(): Promise<void>;
 }
 
-async function setup(routes: string, rest = '', betaFailEvery?: number, endpoints?: { stable: string; beta: string }): Promise<Setup> {
+async function setup(routes: string, rest = '', betaFailEvery?: number, endpoints?: { stable: string; beta: string }, report = ''): Promise<Setup> {
   const dir = await tempDir();
   const stable = await startUpstream('stable');
   const beta = await startUpstream('beta', betaFailEvery === undefined ? {} : { failEvery: betaFailEvery });
@@ -156,7 +156,7 @@ async function setup(routes: string, rest = '', betaFailEvery?: number, endpoint
       'drain: 0s',
       'admin: { listen: 127.0.0.1:0 }',
       `state: { path: ${JSON.stringify(dir.file('state.db'))} }`,
-      `decide: { listen: 127.0.0.1:${decidePort}, proxy: nginx, report: { syslog: 127.0.0.1:${syslogPort} } }`,
+      `decide: { listen: 127.0.0.1:${decidePort}, proxy: nginx, report: { syslog: 127.0.0.1:${syslogPort}${report} } }`,
       'services:',
       '  web:',
       '    versions:',
@@ -331,6 +331,48 @@ analysisTemplates:
   // After the abort every request is answered stable (the decision names the fallback version).
   const after = await pool(Array.from({ length: 20 }), 4, () => via(s.nginx, '/'));
   assert.deepEqual(new Set(after), new Set(['stable']));
+});
+
+test('sampleOneIn 4: nginx reports one in four outcomes below 500, weighted 4, and every 5xx; the counts estimate the traffic, the errors are exact', async (t) => {
+  const s = await setup(
+    `  - name: shop
+    match: { host: shop.example.com, pathPrefix: / }
+    service: web
+    rules: [{ lane: beta, header: { name: x-canary, equals: "1" } }]`,
+    '',
+    5,
+    undefined,
+    ', sampleOneIn: 4',
+  );
+  t.after(() => s.close());
+  assert.match(s.nginx.exported, /access_log syslog:\S+ graylane_outcome_0 if=\$gl_report;/);
+  // 400 stable requests (all 200) and 100 beta ones (every 5th a 500 from the upstream).
+  const stable = await pool(Array.from({ length: 400 }), 8, () => via(s.nginx, '/'));
+  const beta = await pool(Array.from({ length: 100 }), 8, () => via(s.nginx, '/', { 'x-canary': '1' }));
+  assert.deepEqual(new Set(stable), new Set(['stable']));
+  const errors = beta.filter((v) => v === 'status 500').length;
+  assert.equal(errors, 20);
+  const report = s.app.decide!.report!;
+  const metric = async () => (await (await fetch(`http://127.0.0.1:${s.app.admin.address.port}/metrics`)).text()).split('\n');
+  const requests = (lines: string[], version: string, cls: string) =>
+    Number(lines.find((l) => l.startsWith(`graylane_requests_total{route="shop",service="web",version="${version}",lane="${version}",class="${cls}"}`))?.split(' ')[1] ?? 0);
+  // Every 5xx is reported, and each line counted once: 5xx lines stand for one request, the
+  // others for four (UDP on loopback; nginx sends as each request ends, so wait for the last).
+  let lines: string[] = [];
+  const c = report.counts();
+  await until('every outcome line counted: 20 5xx, each 2xx line as 4 requests', async () => {
+    lines = await metric();
+    Object.assign(c, report.counts());
+    return requests(lines, 'beta', '5xx') === 20 && c.counted === 20 + (requests(lines, 'stable', '2xx') + requests(lines, 'beta', '2xx')) / 4;
+  }, 10_000);
+  // Below 500 one in four is reported, each counted 4 times: an estimate. Binomial(400, 1/4) x 4 has
+  // a standard deviation of ~35 around 400; +-40% is over 4 deviations (never seen to flake), and
+  // exact counting would give 400 with a quarter of the lines.
+  const stable2xx = requests(lines, 'stable', '2xx');
+  assert.ok(stable2xx % 4 === 0 && stable2xx >= 240 && stable2xx <= 560, `stable 2xx estimated ${stable2xx} for 400`);
+  const beta2xx = requests(lines, 'beta', '2xx');
+  assert.ok(beta2xx % 4 === 0, `beta 2xx ${beta2xx} is a multiple of the weight`);
+  assert.ok(c.counted < 20 + 480 / 2, `nginx sent ${c.counted} lines for 500 requests: sampling sends far fewer`);
 });
 
 test('a WebSocket upgrade through the exported config reaches the version graylane decided', async (t) => {
