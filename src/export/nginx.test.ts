@@ -84,3 +84,16 @@ test('the decision cache is written only for routes whose decisions depend on th
   assert.doesNotMatch(text, /gl_key_1|gl_key_2/);
   assert.match(text, /# left out: routes\[2\].identity\[0\]: nginx has no variable for cookie my-id/);
 });
+
+test('decide.report.sampleOneIn: one in N below 500 with weight N, every 5xx with weight 1; N = 1 writes no sampling', () => {
+  const routes = ['routes:', '  - { name: shop, service: web }'];
+  const sampled = exported(routes, [HEAD[0]!.replace('report: { syslog: 127.0.0.1:5140 }', 'report: { syslog: 127.0.0.1:5140, sampleOneIn: 3 }'), ...HEAD.slice(1)]).text;
+  assert.match(sampled, /split_clients "\$connection:\$connection_requests" \$gl_sampled \{\n {4}33\.33% 1;\n {4}\* "";\n\}/);
+  assert.match(sampled, /map \$status \$gl_report \{\n {4}~\^5 1;\n {4}default \$gl_sampled;\n\}/);
+  assert.match(sampled, /map \$status \$gl_weight \{\n {4}~\^5 1;\n {4}default 3;\n\}/);
+  assert.match(sampled, /"time":"\$request_time","w":"\$gl_weight"\}';/);
+  // Both the decided location and the fallback report, sampled.
+  assert.equal([...sampled.matchAll(/access_log syslog:server=127\.0\.0\.1:5140,tag=graylane,nohostname graylane_outcome_0 if=\$gl_report;/g)].length, 2);
+  const every = exported(routes).text;
+  assert.doesNotMatch(every, /split_clients|gl_weight|if=\$gl_report|"w":/);
+});

@@ -424,3 +424,14 @@ test('decide: the proxy is required and named, pathPrefix is Envoy\'s alone, lis
     [1, '127', 'decide.listen', 'bad-listen', /port must be 0\.\.65535/],
   ]);
 });
+
+test('decide.report: syslog, http or both; sampleOneIn 1..1000; addresses checked', () => {
+  const decide = (report: string) => parseSpec(route().replace('services:', `decide: { proxy: nginx, report: ${report} }\nservices:`), 'gl.yaml').decide?.report;
+  assert.deepStrictEqual(decide('{ syslog: 127.0.0.1:5140 }'), { sampleOneIn: 1, syslog: '127.0.0.1:5140' });
+  assert.deepStrictEqual(decide('{ http: 127.0.0.1:8083, sampleOneIn: 10 }'), { sampleOneIn: 10, http: '127.0.0.1:8083' });
+  const issues = (report: string) => route().replace('services:', `decide: { proxy: nginx, report: ${report} }\nservices:`);
+  expectIssues(issues('{ sampleOneIn: 10 }'), [[1, 25, 'decide.report', 'invalid-value', /needs syslog, http or both/]]);
+  expectIssues(issues('{ syslog: 127.0.0.1:5140, sampleOneIn: 0 }'), [[1, '0 }', 'decide.report.sampleOneIn', 'out-of-range', /1/]]);
+  expectIssues(issues('{ syslog: 127.0.0.1:5140, sampleOneIn: 2.5 }'), [[1, '2.5', 'decide.report.sampleOneIn', 'wrong-type', /must be a whole number/]]);
+  expectIssues(issues('{ http: 127.0.0.1:70000 }'), [[1, '127', 'decide.report.http', 'bad-listen', /port must be 0\.\.65535/]]);
+});
