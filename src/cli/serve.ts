@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import pino from 'pino';
 import { startApp } from '../app.js';
+import { REPORT_TOKEN_ENV } from '../decide/index.js';
 import { schedulingPolicy } from '../workers/index.js';
 import { ConfigError } from '../spec/index.js';
 import { hostForUrl } from './listen.js';
@@ -59,6 +60,8 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       listen: opts.listen,
       adminListen: opts.adminListen,
       adminToken,
+      // POST /report's bearer token (decide.report.http); workers read it from the environment they inherit.
+      ...(process.env[REPORT_TOKEN_ENV] ? { reportToken: process.env[REPORT_TOKEN_ENV] } : {}),
       statePath: opts.state,
       // `--no-access-log` turns it off; otherwise the config decides.
       accessLog: opts.accessLog ? undefined : false,

@@ -3,17 +3,17 @@
  * socket and the `POST /report` listener (node:cluster binds each once and hands it to both), every
  * outcome is counted by exactly one worker, and the primary sums what they counted, so builtin
  * analysis in the primary aborts a rollout on 5xx the edge proxy alone reported, and /metrics
- * shows each outcome once.
+ * shows each outcome once. GRAYLANE_REPORT_TOKEN reaches the workers through their environment.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net, { type AddressInfo } from 'node:net';
 import { request } from 'undici';
-import { waitForRollout } from '../rollout/helpers.js';
+import { spawnServe, waitForRollout } from '../rollout/helpers.js';
 import { tempDir } from '../support/temp.js';
 import { until } from '../support/wait.js';
-import { configOf, metrics, metricSum, startPrimary, stopPrimary, writeConfig } from './helpers.js';
+import { configOf, metrics, metricSum, stopPrimary, writeConfig } from './helpers.js';
 
 async function freePort(kind: 'tcp' | 'udp'): Promise<number> {
   if (kind === 'udp') {
@@ -72,7 +72,8 @@ analysisTemplates:
     provider: { builtin: { metric: errorRate, version: canary, window: 1m, minRequests: 20 } }
 `,
   );
-  const serve = await startPrimary(file, dir.path, 2);
+  // The real CLI with GRAYLANE_REPORT_TOKEN: the workers, which run the listener, inherit it.
+  const serve = await spawnServe(['-c', file, '--workers', '2', '--log-format', 'json'], dir.path, { GRAYLANE_REPORT_TOKEN: 'workers-report-token' });
   const pids = (await configOf(serve.adminUrl)).workers.map((w) => w.pid!);
   assert.equal(pids.length, 2);
   t.after(async () => {
@@ -89,7 +90,10 @@ analysisTemplates:
   };
   await send(Array.from({ length: 40 }, () => line('stable', 200)));
   const batch = Array.from({ length: 20 }, () => ({ route: 'shop', service: 'web', version: 'beta', lane: 'beta', status: 200, time: 0.002 }));
-  const posted = await request(`http://127.0.0.1:${reportPort}/report`, { method: 'POST', body: JSON.stringify(batch) });
+  const unauthorized = await request(`http://127.0.0.1:${reportPort}/report`, { method: 'POST', body: JSON.stringify(batch) });
+  assert.equal(unauthorized.statusCode, 401);
+  await unauthorized.body.dump();
+  const posted = await request(`http://127.0.0.1:${reportPort}/report`, { method: 'POST', body: JSON.stringify(batch), headers: { authorization: 'Bearer workers-report-token' } });
   assert.equal(posted.statusCode, 200);
   assert.equal(((await posted.body.json()) as { counted: number }).counted, 20);
 
