@@ -192,7 +192,7 @@ async function main(): Promise<void> {
 
     /** graylane serving `cached` config, and nginx on its export. */
     /** `sampleOneIn` 0: no outcome reporting; `cacheDir`: where nginx keeps cached decisions (default on disk, beside the rest). */
-    const decideSetup = async (name: string, cached: boolean, sampleOneIn = 1, cacheDir = join(dir, `${name}-cache`)) => {
+    const decideSetup = async (name: string, cached: boolean, sampleOneIn = 1, cacheDir = join(dir, `${name}-cache`), httpExtra = '') => {
       const [decide, report, gateway, admin, listen] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
       const cfg = join(dir, `${name}.yaml`);
       writeFileSync(cfg, graylaneConfig({ decide, report: sampleOneIn > 0 ? report : null, sampleOneIn, v1, v2, cached }));
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
       const out = join(dir, `${name}.graylane.conf`);
       const exp = spawnSync(process.execPath, [CLI, 'export', 'nginx', '-c', cfg, '--listen', `127.0.0.1:${listen}`, '--cache-dir', cacheDir, '-o', out], { encoding: 'utf8' });
       if (exp.status !== 0) throw new Error(`export nginx failed:\n${exp.stderr}`);
-      const main = nginxMain(dir, `${name}-nginx`, `  include ${out};`);
+      const main = nginxMain(dir, `${name}-nginx`, `  include ${out};${httpExtra}`);
       const nginx = start('nginx', ['-p', `${dir}/`, '-c', main, '-e', `${dir}/${name}-nginx.error.log`], 1);
       procs.push(nginx);
       return { graylane, nginx, url: `http://127.0.0.1:${listen}`, gatewayUrl: `http://127.0.0.1:${gateway}`, decide };
@@ -215,6 +215,9 @@ async function main(): Promise<void> {
     shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/graylane-bench-decide-') : null;
     if (shm !== null) chmodSync(shm, 0o777);
     const tmpfs = shm === null ? null : await decideSetup('tmpfs', true, 0, join(shm, 'cache'));
+    // open_file_cache keeps the cache files' descriptors open between hits (nginx checks the inode
+    // against the cache node, so a replaced decision is reopened): no open/close per cached decision.
+    const fds = await decideSetup('fds', true, 0, join(dir, 'fds-cache'), '\n  open_file_cache max=4096 inactive=20s; open_file_cache_valid 5s;');
 
     interface Peer { name: string; url: string; pids: ChildProcess[] }
     const peers: Peer[] = [
@@ -224,6 +227,7 @@ async function main(): Promise<void> {
       { name: 'nginx + graylane, cached 5 s, outcomes below 500 sampled 1 in 10', url: sampled.url, pids: [sampled.nginx, sampled.graylane] },
       { name: 'nginx + graylane, cached 5 s, no outcome reporting', url: quiet.url, pids: [quiet.nginx, quiet.graylane] },
       ...(tmpfs === null ? [] : [{ name: 'nginx + graylane, cached 5 s on tmpfs, no outcome reporting', url: tmpfs.url, pids: [tmpfs.nginx, tmpfs.graylane] }]),
+      { name: 'nginx + graylane, cached 5 s + open_file_cache, no outcome reporting', url: fds.url, pids: [fds.nginx, fds.graylane] },
       { name: 'graylane alone (its gateway, same route)', url: cached.gatewayUrl, pids: [cached.graylane] },
     ];
     await waitReady(v1);
