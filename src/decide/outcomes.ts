@@ -5,7 +5,7 @@
  * the primary in its counters batches (cumulative, summed there as the request counts are).
  */
 import type { Logger } from 'pino';
-import type { ResponseObserver } from '../gateway/observer.js';
+import type { ResponseDetail } from '../gateway/observer.js';
 import { REPORT_REJECTIONS, type Outcome, type ReportRejection } from './report.js';
 
 /** How an outcome arrived. */
@@ -32,14 +32,20 @@ export function addTotals(into: Map<ReportVia, OutcomeTotals>, totals: readonly 
   }
 }
 
+/** Where accepted outcomes are counted: the TrafficRecorder, which counts a weighted outcome in one step. */
+export interface OutcomeObserver {
+  recordResponses(service: string, version: string, status: number, durationMs: number, detail: ResponseDetail, count: number): void;
+}
+
 /**
  * Counts one accepted outcome as `weight` finished requests, as the gateway counts its own
- * (src/traffic/recorder.ts): requests, errors, latency and the route and lane series. The edge
- * proxy does not say how the lane was drawn, so it stays out of builtin compare's random sample.
+ * (src/traffic/recorder.ts): requests, errors, latency and the route and lane series, in one step
+ * (a weight of 1000 costs what 1 does). The edge proxy does not say how the lane was drawn, so it
+ * stays out of builtin compare's random sample.
  */
-export function countOutcome(observer: ResponseObserver, outcome: Outcome): void {
+export function countOutcome(observer: OutcomeObserver, outcome: Outcome): void {
   const detail = { route: { name: outcome.route }, lane: outcome.lane, assignment: 'targeted', upstreamFailure: null } as const;
-  for (let i = 0; i < outcome.weight; i++) observer.recordResponse(outcome.service, outcome.version, outcome.status, outcome.durationMs, detail);
+  observer.recordResponses(outcome.service, outcome.version, outcome.status, outcome.durationMs, detail, outcome.weight);
 }
 
 export interface TallyOptions {

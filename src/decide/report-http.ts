@@ -20,15 +20,16 @@ import { timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import type { ResponseObserver } from '../gateway/observer.js';
 import type { Snapshot } from '../routing/types.js';
-import { countOutcome, OutcomeTally, type OutcomeTotals } from './outcomes.js';
+import { countOutcome, OutcomeTally, type OutcomeObserver, type OutcomeTotals } from './outcomes.js';
 import { checkOutcome, type ReportRejection } from './report.js';
 
 /** Largest body read (about 5,000 outcomes of 200 bytes). */
 export const MAX_REPORT_BODY = 1 << 20;
 /** Most outcomes in one report. */
 export const MAX_REPORT_ITEMS = 10_000;
+/** Connections open at once (more are closed at accept): bounds the memory bodies can hold to 256 MiB. */
+export const MAX_REPORT_CONNECTIONS = 256;
 /** Refusals listed in an answer (the rest are only counted). */
 export const MAX_LISTED_ERRORS = 20;
 /** The environment variable holding the reporters' bearer token. */
@@ -38,7 +39,7 @@ export interface ReportServerOptions {
   host: string;
   port: number;
   snapshot: () => Snapshot;
-  observer: ResponseObserver;
+  observer: OutcomeObserver;
   /** Bearer token every report must carry; undefined = loopback peers only. */
   token?: string | undefined;
   logger?: Logger | undefined;
@@ -92,6 +93,8 @@ export async function startReportServer(opts: ReportServerOptions): Promise<Repo
     );
   });
   server.keepAliveTimeout = 75_000;
+  // Reporters are a few proxy processes on keep-alive connections; each connection may hold a 1 MiB body.
+  server.maxConnections = MAX_REPORT_CONNECTIONS;
   const address = await new Promise<{ host: string; port: number }>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {
@@ -161,6 +164,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
  */
 export function outcomesOf(body: string): { list: unknown[] } | { problem: string; rejected: ReportRejection } {
   const text = body.trim();
+  // An array of flat objects nests two deep. Deeper is no report, and JSON.parse of a megabyte of
+  // brackets holds the event loop (the gateway's too) for about a second: refused unparsed.
+  if (nestedDeeperThan(text, 2)) return { problem: 'nested deeper than an array of outcome objects', rejected: 'not-json' };
   let list: unknown[];
   if (text.startsWith('[')) {
     let parsed: unknown;
@@ -186,6 +192,23 @@ export function outcomesOf(body: string): { list: unknown[] } | { problem: strin
   }
   if (list.length > MAX_REPORT_ITEMS) return { problem: `${list.length} outcomes in one report (limit ${MAX_REPORT_ITEMS})`, rejected: 'too-large' };
   return { list };
+}
+
+/** Whether `[` / `{` outside JSON strings nest deeper than `limit` anywhere in `text` (one linear scan). */
+export function nestedDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
 }
 
 /** Checks and counts each outcome of a batch on the current snapshot. */

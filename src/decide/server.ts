@@ -28,12 +28,11 @@ import { visitorCookie } from '../gateway/headers.js';
 import { applyServerLimits, limitsOf } from '../gateway/request-guard.js';
 import { joinHeader, withBaggageLane } from '@graylane/lanes';
 import type { CompiledRoute, MarkContext, MarkResult, Snapshot } from '../routing/types.js';
-import type { ResponseObserver } from '../gateway/observer.js';
 import type { DecideSpec } from '../spec/types.js';
 import { parseListen } from '../spec/units.js';
 import { startOutcomeListener, type OutcomeListener } from './syslog.js';
 import { startReportServer, type ReportServer } from './report-http.js';
-import type { OutcomeTotals } from './outcomes.js';
+import type { OutcomeObserver, OutcomeTotals } from './outcomes.js';
 import { cachingHeaders, checkCacheable } from './cache.js';
 import { originalRequest, singleHeader } from './original-request.js';
 
@@ -59,7 +58,7 @@ export interface DecideOptions {
    * Where outcomes the proxy reports (decide.report) are counted: the gateway's TrafficRecorder.
    * Without one, decide.report is not listened on.
    */
-  observer?: ResponseObserver;
+  observer?: OutcomeObserver;
   /** The bearer token of `POST /report` (GRAYLANE_REPORT_TOKEN); undefined = loopback peers only. */
   reportToken?: string | undefined;
 }

@@ -13,16 +13,15 @@
  */
 import dgram from 'node:dgram';
 import type { Logger } from 'pino';
-import type { ResponseObserver } from '../gateway/observer.js';
 import type { Snapshot } from '../routing/types.js';
-import { countOutcome, OutcomeTally, type OutcomeTotals } from './outcomes.js';
+import { countOutcome, OutcomeTally, type OutcomeObserver, type OutcomeTotals } from './outcomes.js';
 import { MAX_REPORT_BYTES, parseOutcome, syslogMessage } from './report.js';
 
 export interface OutcomeListenerOptions {
   host: string;
   port: number;
   snapshot: () => Snapshot;
-  observer: ResponseObserver;
+  observer: OutcomeObserver;
   logger?: Logger;
   /** Default 50,000. */
   maxPerSecond?: number;

@@ -120,3 +120,21 @@ test('the chance sample counts only requests marking drew at random, over the sa
   now += 61_000;
   assert.equal(r.chanceSample('a', 'beta', 60_000).requests, 0, 'slides out like the window');
 });
+
+test('a weighted outcome counts as `count` requests alike, in one step: totals, latency, window, route series', () => {
+  let now = 5_000_000;
+  const weighted = new TrafficRecorder({ knownLanes: () => LANES, clock: () => now });
+  const one = new TrafficRecorder({ knownLanes: () => LANES, clock: () => now });
+  weighted.recordResponses('web', 'beta', 503, 20, detail('main', 'beta', null, 'targeted'), 1000);
+  weighted.recordResponses('web', 'beta', 200, 4, detail('main', 'beta', null, 'targeted'), 7);
+  for (let i = 0; i < 1000; i++) one.recordResponse('web', 'beta', 503, 20, detail('main', 'beta', null, 'targeted'));
+  for (let i = 0; i < 7; i++) one.recordResponse('web', 'beta', 200, 4, detail('main', 'beta', null, 'targeted'));
+  now += 10;
+  const [w, o] = [[...weighted.versions()][0]!, [...one.versions()][0]!];
+  assert.deepEqual([w.requests, w.errors, [...w.promBuckets], [...w.histogram]], [o.requests, o.errors, [...o.promBuckets], [...o.histogram]]);
+  assert.equal(w.requests, 1007);
+  assert.ok(Math.abs(w.latencySumSeconds - o.latencySumSeconds) < 1e-9);
+  assert.deepEqual(weighted.window('web', 'beta', 60_000), one.window('web', 'beta', 60_000));
+  assert.deepEqual([...weighted.requestSeries()].map((s) => [...s.byClass]), [[0, 7, 0, 0, 1000]]);
+  assert.equal(weighted.recorded, 1007);
+});

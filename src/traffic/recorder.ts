@@ -146,31 +146,39 @@ export class TrafficRecorder implements ResponseObserver, MetricsSource, Traffic
   }
 
   /**
-   * Counts one request that ended at `now` (epoch ms). Without `detail` it is counted per version
-   * only (no route series): tests of windows and analysis use that.
+   * `count` finished requests alike, as one outcome an edge proxy reported for several (a sampled
+   * line, src/decide): counted in one step whatever the count, so a large weight costs no more.
    */
-  record(service: string, version: string, status: number, durationMs: number, now: number, detail: ResponseDetail | null = null): void {
-    this.#recorded++;
+  recordResponses(service: string, version: string, status: number, durationMs: number, detail: ResponseDetail, count: number): void {
+    this.record(service, version, status, durationMs, this.#clock(), detail, count);
+  }
+
+  /**
+   * Counts `count` (default one) requests that ended at `now` (epoch ms). Without `detail` they are
+   * counted per version only (no route series): tests of windows and analysis use that.
+   */
+  record(service: string, version: string, status: number, durationMs: number, now: number, detail: ResponseDetail | null = null, count = 1): void {
+    this.#recorded += count;
     const v = this.versionTraffic(service, version);
     const error = isError(status);
-    v.requests++;
-    if (error) v.errors++;
+    v.requests += count;
+    if (error) v.errors += count;
     const fine = latencyBucket(durationMs);
-    v.histogram[fine]!++;
-    v.promBuckets[promBucket(durationMs)]!++;
-    v.latencySumSeconds += durationMs / 1000;
+    v.histogram[fine]! += count;
+    v.promBuckets[promBucket(durationMs)]! += count;
+    v.latencySumSeconds += (count * durationMs) / 1000;
     const epoch = Math.floor(now / this.#bucketMs);
-    v.ring.add(epoch, error, fine);
+    v.ring.add(epoch, error, fine, count);
     if (detail === null) return;
-    if (detail.assignment === 'chance') v.chanceRing.add(epoch, error, fine);
+    if (detail.assignment === 'chance') v.chanceRing.add(epoch, error, fine, count);
     const failure = detail.upstreamFailure;
     if (failure !== null) {
-      if (failure === 'upstream_timeout') v.upstreamTimeouts++;
-      else v.upstreamErrors++;
+      if (failure === 'upstream_timeout') v.upstreamTimeouts += count;
+      else v.upstreamErrors += count;
     }
     const series = this.#requestSeries(detail.route.name, service, version, detail.lane);
     const c = (status / 100) | 0;
-    series.byClass[c < 1 ? 0 : c > 5 ? 4 : c - 1]!++;
+    series.byClass[c < 1 ? 0 : c > 5 ? 4 : c - 1]! += count;
   }
 
   /** Requests counted so far, all versions together: it changes whenever anything was counted. */

@@ -64,7 +64,7 @@ export class Ring {
   }
 
   /** Counts one request in time bucket `epoch`, in fine latency bucket `bucket`. */
-  add(epoch: number, error: boolean, bucket: number): void {
+  add(epoch: number, error: boolean, bucket: number, count = 1): void {
     const slot = epoch % this.slots;
     if (this.#epochs[slot] !== epoch) {
       this.#epochs[slot] = epoch;
@@ -72,9 +72,9 @@ export class Ring {
       this.#errors[slot] = 0;
       this.#latency.fill(0, slot * LATENCY_BUCKETS, (slot + 1) * LATENCY_BUCKETS);
     }
-    this.#requests[slot]!++;
-    if (error) this.#errors[slot]!++;
-    this.#latency[slot * LATENCY_BUCKETS + bucket]!++;
+    this.#requests[slot]! += count;
+    if (error) this.#errors[slot]! += count;
+    this.#latency[slot * LATENCY_BUCKETS + bucket]! += count;
   }
 
   /** The `span` buckets up to and including `current` (at most slots - 1 of them), summed. */

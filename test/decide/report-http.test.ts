@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import pino from 'pino';
 import { startApp, type App } from '../../src/app.js';
-import { isLoopback, MAX_REPORT_BODY, MAX_REPORT_ITEMS } from '../../src/decide/report-http.js';
+import { isLoopback, MAX_REPORT_BODY, MAX_REPORT_ITEMS, nestedDeeperThan } from '../../src/decide/report-http.js';
 import { raw } from '../security/helpers.js';
 import { tempDir } from '../support/temp.js';
 
@@ -126,13 +126,22 @@ test('hostile bodies: not JSON, too large (declared or streamed), too many outco
   assert.ok(streamed.closedByServer, 'the server closed the connection of a body over the limit');
   if (streamed.responses[0] !== undefined) assert.equal(streamed.responses[0].status, 413);
 
+  // Nested brackets: JSON.parse of these takes about a second of the event loop; refused unparsed.
+  const started = Date.now();
+  const deep = await post(app, `${'['.repeat(400_000)}${']'.repeat(400_000)}`, []);
+  assert.equal(deep.status, 400);
+  assert.match(String(deep.json!.error), /nested deeper than an array of outcome objects/);
+  const deepLine = await post(app, `${JSON.stringify(outcome())}\n{"route":{"x":[1]}}`, []);
+  assert.equal(deepLine.status, 400);
+  assert.ok(Date.now() - started < 10_000);
+
   const many = await post(app, JSON.stringify(Array.from({ length: MAX_REPORT_ITEMS + 1 }, () => ({}))), []);
   assert.equal(many.status, 413);
   assert.match(String(many.json!.error), /10001 outcomes in one report \(limit 10000\)/);
 
   assert.equal(await requests(), 0, 'nothing of a refused body is counted');
   assert.deepEqual(await metricLines(app, 'graylane_decide_outcomes_total{via="http",result="refused"'), [
-    'graylane_decide_outcomes_total{via="http",result="refused",reason="not-json"} 2',
+    'graylane_decide_outcomes_total{via="http",result="refused",reason="not-json"} 4',
     'graylane_decide_outcomes_total{via="http",result="refused",reason="too-large"} 3',
   ]);
   // Still serving.
@@ -176,6 +185,14 @@ test('with GRAYLANE_REPORT_TOKEN, every report needs the bearer token (loopback 
     'graylane_decide_outcomes_total{via="http",result="refused",reason="unauthorized"} 4',
   ]);
   assert.deepEqual(await metricLines(app, 'graylane_requests_total{'), ['graylane_requests_total{route="shop",service="web",version="beta",lane="beta",class="5xx"} 1']);
+});
+
+test('nesting is measured outside strings: brackets in a lane or an escaped quote do not count', () => {
+  assert.equal(nestedDeeperThan('[{"lane":"[[[{{{"}]', 2), false);
+  assert.equal(nestedDeeperThan('[{"lane":"a\\"[[["}]', 2), false);
+  assert.equal(nestedDeeperThan('[{"lane":"a\\\\"}, [[1]]]', 2), true);
+  assert.equal(nestedDeeperThan('{"a":1}\n{"b":2}', 1), false);
+  assert.equal(nestedDeeperThan('[[[]]]', 2), true);
 });
 
 test('without a token only loopback peers may report (the address check)', () => {

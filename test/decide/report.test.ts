@@ -135,7 +135,7 @@ test('over maxPerSecond, outcomes are refused as over-rate and not counted', asy
     host: '127.0.0.1',
     port: 0,
     snapshot: () => snapshot,
-    observer: { recordResponse: (service, version, status) => void seen.push(`${service} ${version} ${status}`) },
+    observer: { recordResponses: (service, version, status) => void seen.push(`${service} ${version} ${status}`) },
     maxPerSecond: 3,
   });
   t.after(() => listener.close());
