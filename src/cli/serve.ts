@@ -89,6 +89,15 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   const mesh = gateway.meshAddress;
   if (mesh !== null) log.info({ listen: `${hostForUrl(mesh.host)}:${mesh.port}` }, 'mesh listening (trusts the lanes it is given: keep it private)');
   if (app.decide !== null) log.info({ listen: `${hostForUrl(app.decide.address.host)}:${app.decide.address.port}` }, 'decision listener listening');
+  const reported = app.spec().decide?.report;
+  if (app.decide !== null && reported !== undefined) {
+    // With workers the listeners are theirs: the configured addresses are where they listen.
+    const at = (l: { address: { host: string; port: number } } | null, configured: string | undefined) => (l !== null ? `${hostForUrl(l.address.host)}:${l.address.port}` : configured);
+    log.info(
+      { syslog: at(app.decide.report, reported.syslog), http: at(app.decide.reportHttp, reported.http), token: reported.http === undefined ? undefined : process.env[REPORT_TOKEN_ENV] ? 'required' : 'none: loopback peers only', sampleOneIn: reported.sampleOneIn },
+      'outcome listeners listening',
+    );
+  }
   log.info(
     { admin: `http://${hostForUrl(admin.address.host)}:${admin.address.port}`, changes: adminToken === undefined ? 'disabled (no admin token)' : 'enabled' },
     'admin API listening',
