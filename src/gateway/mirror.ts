@@ -19,7 +19,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { dispatch } from '../routing/index.js';
+import { dispatch, needsHttp2 } from '../routing/index.js';
 import type { CompiledRoute, HealthView, Snapshot } from '../routing/types.js';
 import { upstreamRequestHeaders, type ForwardContext } from './headers.js';
 import type { PoolSet } from './pools.js';
@@ -72,7 +72,8 @@ export class Mirror {
   ): Readable | null {
     const limits = snapshot.spec.mirror;
     if (this.inFlight >= limits.maxConcurrent) return this.#drop(body);
-    const target = dispatch(route.service, lane, this.health);
+    // A gRPC call's copy, like the call, goes only to an HTTP/2 endpoint.
+    const target = dispatch(route.service, lane, this.health, needsHttp2(req.headers['content-type']));
     if (target.endpoint === null || target.fellBack || target.version === mainVersion) return this.#drop(body);
     let bodyBytes = 0;
     if (body !== null) {

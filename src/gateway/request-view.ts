@@ -3,6 +3,7 @@
  * matches the path checkRequest normalised (src/routing/path.ts), so nothing is decoded twice.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { needsHttp2 } from '../routing/dispatch.js';
 import { withoutPathParameters } from '../routing/path.js';
 import type { RequestView } from '../routing/types.js';
 
@@ -38,5 +39,6 @@ export function requestView(url: string, headers: IncomingHttpHeaders): RequestV
     path: withoutPathParameters(q === -1 ? url : url.slice(0, q)),
     query: q === -1 ? '' : url.slice(q + 1),
     headers,
+    http2Only: needsHttp2(headers['content-type']),
   };
 }

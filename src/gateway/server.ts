@@ -361,7 +361,7 @@ class GatewayServer implements Gateway {
         return this.#answer(req, res, 'no_route', started, null, { host: view.host, path: view.path });
       }
       const mark = route.mark(view, this.#markContext);
-      const target = dispatch(route.service, mark.lane, this.health);
+      const target = dispatch(route.service, mark.lane, this.health, view.http2Only);
       const endpoint = target.endpoint;
       if (endpoint === null) {
         return this.#answer(req, res, 'no_endpoint', started, route, { route: route.name, lane: mark.lane, reason: target.reason });

@@ -238,7 +238,7 @@ function validate(
 }
 
 /**
- * An absolute http(s) URL with a host, no credentials, query or fragment, as `origin + path` with
+ * An absolute http(s), h2c or h2 URL with a host, no credentials, query or fragment, as `origin + path` with
  * the path's trailing slashes removed (the form compile() keys endpoints by).
  */
 function normalizeUrl(url: string): string {
@@ -248,9 +248,11 @@ function normalizeUrl(url: string): string {
   } catch {
     throw new RegistryError('bad_address', 'url', `url must be an absolute http(s) URL, got ${JSON.stringify(url)}`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new RegistryError('bad_address', 'url', `url must be http or https, got ${JSON.stringify(u.protocol.slice(0, -1))}`);
+  const h2 = u.protocol === 'h2c:' || u.protocol === 'h2:';
+  if (u.protocol !== 'http:' && u.protocol !== 'https:' && !h2) {
+    throw new RegistryError('bad_address', 'url', `url must be http, https, h2c or h2, got ${JSON.stringify(u.protocol.slice(0, -1))}`);
   }
+  if (h2 && u.port === '') throw new RegistryError('bad_address', 'url', `an ${u.protocol}// url needs a port`);
   if (u.hostname === '') throw new RegistryError('bad_address', 'url', 'url has no host');
   if (u.hostname === '0.0.0.0' || u.hostname === '[::]') {
     // A listen address, not a destination: the instance sent what it bound to, not where it is.
@@ -263,5 +265,6 @@ function normalizeUrl(url: string): string {
     throw new RegistryError('bad_address', 'url', 'url must not have a query or fragment');
   }
   const path = u.pathname.replace(/\/+$/, '');
-  return u.origin + path;
+  // URL.origin is "null" for h2c: and h2:, which the URL standard does not know.
+  return (h2 ? `${u.protocol}//${u.host}` : u.origin) + path;
 }

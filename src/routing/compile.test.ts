@@ -11,11 +11,25 @@ test('endpoint URLs are parsed once into origin and basePath', () => {
     origin: 'http://127.0.0.1:9001',
     basePath: '',
     registered: false,
+    http2: false,
   });
   assert.equal(parseEndpoint('http://h:8080/app/', false, 'k').basePath, '/app');
   assert.equal(parseEndpoint('https://H.example.com:443/a/b', true, 'k').origin, 'https://h.example.com');
   assert.throws(() => parseEndpoint('ftp://h', false, 'services.a.versions.b.endpoints[0]'), CompileError);
   assert.throws(() => parseEndpoint('not a url', false, 'k'), CompileError);
+});
+
+test('h2c:// and h2:// endpoints get a real origin (URL.origin is "null" for them) and are HTTP/2', () => {
+  assert.deepEqual(parseEndpoint('h2c://Grpc.Local:50051', false, 'k'), {
+    url: 'h2c://Grpc.Local:50051',
+    origin: 'h2c://grpc.local:50051',
+    basePath: '',
+    registered: false,
+    http2: true,
+  });
+  assert.equal(parseEndpoint('h2://[::1]:8443', false, 'k').origin, 'h2://[::1]:8443');
+  // Two h2c hosts must not share one pool and one health entry under "null".
+  assert.notEqual(parseEndpoint('h2c://a:1', false, 'k').origin, parseEndpoint('h2c://b:1', false, 'k').origin);
 });
 
 test('registered endpoints merge with static ones: deduplicated, flagged, new versions created', () => {

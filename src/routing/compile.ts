@@ -23,11 +23,13 @@ export function parseEndpoint(url: string, registered: boolean, keyPath: string)
   } catch (err) {
     throw new CompileError(keyPath, `invalid endpoint URL ${JSON.stringify(url)}`, { cause: err });
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new CompileError(keyPath, `endpoint URL must be http or https, got ${JSON.stringify(url)}`);
+  const h2 = u.protocol === 'h2c:' || u.protocol === 'h2:';
+  if (u.protocol !== 'http:' && u.protocol !== 'https:' && !h2) {
+    throw new CompileError(keyPath, `endpoint URL must be http, https, h2c or h2, got ${JSON.stringify(url)}`);
   }
-  const basePath = u.pathname === '/' ? '' : u.pathname.replace(/\/+$/, '');
-  return { url, origin: u.origin, basePath, registered };
+  const basePath = u.pathname === '/' || u.pathname === '' ? '' : u.pathname.replace(/\/+$/, '');
+  // URL.origin is "null" for schemes the WHATWG standard does not know (h2c, h2): build it.
+  return { url, origin: h2 ? `${u.protocol}//${u.host.toLowerCase()}` : u.origin, basePath, registered, http2: h2 };
 }
 
 /**
@@ -68,7 +70,9 @@ function compileVersions(
   }
   const versions = new Map<string, CompiledVersion>();
   for (const [version, eps] of endpoints) {
-    versions.set(version, { name: version, endpoints: Object.freeze([...eps.values()]), cursor: 0, withdrawn: false });
+    const all = Object.freeze([...eps.values()]);
+    const http2Endpoints = all.every((ep) => ep.http2) ? all : Object.freeze(all.filter((ep) => ep.http2));
+    versions.set(version, { name: version, endpoints: all, http2Endpoints, cursor: 0, withdrawn: false });
   }
   return versions;
 }

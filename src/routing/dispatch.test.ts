@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compile } from './compile.js';
-import { dispatch, DISPATCH_REASON } from './dispatch.js';
+import { dispatch, DISPATCH_REASON, needsHttp2 } from './dispatch.js';
 import type { CompiledService, HealthView, Status } from './types.js';
 import { allUp, down, service, spec } from '../../test/support/routing.js';
 
@@ -23,7 +23,7 @@ test("the lane's version with an up endpoint serves, round robin over its endpoi
   assert.deepEqual(urls(s, 'stable', allUp, 4), [S1, S2, S1, S2]);
   assert.deepEqual(dispatch(s, 'beta', allUp), {
     version: 'beta',
-    endpoint: { url: B1, origin: B1, basePath: '', registered: false },
+    endpoint: { url: B1, origin: B1, basePath: '', registered: false, http2: false },
     fellBack: false,
     reason: DISPATCH_REASON.own,
   });
@@ -134,4 +134,72 @@ test('overlay withdrawn never takes the fallback out, nor the version serving it
   const completed = svc({}, { services: { svc: { stableVersion: 'beta', withdrawn: ['beta'] } } });
   assert.equal(dispatch(completed, 'stable', allUp).version, 'beta');
   assert.equal(dispatch(completed, 'beta', allUp).version, 'beta');
+});
+
+// A gRPC call (http2Only) sees only HTTP/2 endpoints: a version without one counts as absent.
+const G1 = 'h2c://127.0.0.1:50051';
+const G2 = 'h2c://127.0.0.1:50052';
+const GB = 'h2://127.0.0.1:50151';
+
+test('a gRPC call goes only to HTTP/2 endpoints of a version that has both kinds', () => {
+  const s = svc({}, undefined, { stable: [S1, G1, S2, G2] });
+  assert.deepEqual(
+    Array.from({ length: 4 }, () => dispatch(s, 'stable', allUp, true).endpoint?.url),
+    [G1, G2, G1, G2],
+  );
+  // Plain HTTP requests still use every endpoint.
+  assert.deepEqual(urls(s, 'stable', allUp, 4), [S1, G1, S2, G2]);
+});
+
+test('a gRPC call for a lane whose version has no HTTP/2 endpoint falls back, as if the version were absent', () => {
+  const s = svc({}, undefined, { stable: [G1], beta: [B1] });
+  assert.deepEqual(dispatch(s, 'beta', allUp, true), {
+    version: 'stable',
+    endpoint: { url: G1, origin: G1, basePath: '', registered: false, http2: true },
+    fellBack: true,
+    reason: DISPATCH_REASON.noHttp2,
+  });
+  // The same lane over HTTP/1.1 keeps its version.
+  assert.equal(dispatch(s, 'beta', allUp).version, 'beta');
+});
+
+test('a gRPC call with a version that has HTTP/2 endpoints is served by it', () => {
+  const s = svc({}, undefined, { stable: [G1], beta: [GB] });
+  const r = dispatch(s, 'beta', allUp, true);
+  assert.equal(r.version, 'beta');
+  assert.equal(r.endpoint?.url, GB);
+  assert.equal(r.fellBack, false);
+});
+
+test('a gRPC call on a fail-closed lane without an HTTP/2 endpoint gets none (503), named as such', () => {
+  const s = svc({ failClosed: ['beta'] }, undefined, { stable: [G1], beta: [B1] });
+  const r = dispatch(s, 'beta', allUp, true);
+  assert.equal(r.endpoint, null);
+  assert.equal(r.reason, DISPATCH_REASON.failClosedNoHttp2);
+});
+
+test('a gRPC call when the fallback has no HTTP/2 endpoint gets no endpoint, not an HTTP/1.1 one', () => {
+  const s = svc({}, undefined, { stable: [S1], beta: [B1] });
+  for (const lane of ['stable', 'beta', 'alpha']) {
+    const r = dispatch(s, lane, allUp, true);
+    assert.equal(r.endpoint, null, lane);
+    assert.equal(r.reason, DISPATCH_REASON.nothingHttp2, lane);
+  }
+});
+
+test("a gRPC call whose version's HTTP/2 endpoints are all down falls back to the fallback's", () => {
+  const s = svc({}, undefined, { stable: [G1], beta: [B1, GB] });
+  const r = dispatch(s, 'beta', down(GB), true);
+  assert.equal(r.version, 'stable');
+  assert.equal(r.endpoint?.url, G1);
+  assert.equal(r.reason, DISPATCH_REASON.allDown);
+});
+
+test('needsHttp2: application/grpc and its +format and parameters, in any case; not gRPC-Web or others', () => {
+  for (const ct of ['application/grpc', 'application/grpc+proto', 'application/grpc+json', 'application/grpc;charset=utf-8', 'Application/GRPC']) {
+    assert.equal(needsHttp2(ct), true, ct);
+  }
+  for (const ct of [undefined, '', 'application/json', 'application/grpc-web', 'application/grpc-web-text', 'application/grpcx', 'application\x0fgrpc', 'text/plain; application/grpc']) {
+    assert.equal(needsHttp2(ct), false, String(ct));
+  }
 });

@@ -14,6 +14,11 @@
  * `stableVersion` when an overlay sets one, so a completed rollout serves the fallback lane from the
  * new version without this code knowing about rollouts.
  *
+ * A request that only HTTP/2 can carry (a gRPC call: `http2Only`) sees only the versions' HTTP/2
+ * endpoints (`h2c://`, `h2://`): a version without one counts as absent for it, so it falls back as
+ * above, and a fallback without one leaves no endpoint (503; gRPC UNAVAILABLE). An HTTP/1.1
+ * upstream cannot answer with trailers, so sending it a gRPC call would fail it anyway.
+ *
  * The gateway's passive health never ejects the last endpoint in rotation of a version
  * (gateway/health.ts), so a failing version keeps its lane and its errors reach analysis; the
  * "all down" branches serve only a HealthView that says otherwise.
@@ -33,14 +38,17 @@ export const DISPATCH_REASON = Object.freeze({
   fallbackDown: 'the fallback version has no up endpoint (panic mode: used anyway)',
   ownPanic: 'every endpoint of the fallback version is down (panic mode: used anyway)',
   nothing: 'the fallback version has no endpoints: no endpoint (503)',
+  noHttp2: "the lane's version has no HTTP/2 endpoint for this gRPC call: fallback served",
+  failClosedNoHttp2: "fail-closed lane and its version has no HTTP/2 endpoint for this gRPC call: no endpoint (503)",
+  nothingHttp2: 'the fallback version has no HTTP/2 endpoint for this gRPC call: no endpoint (503)',
 });
 
 /**
  * The next up endpoint of a version by round robin, advancing its cursor; null when none is up.
  * With `ignoreHealth` every endpoint counts as up (panic mode).
  */
-export function nextEndpoint(v: CompiledVersion, health: HealthView, ignoreHealth = false): Endpoint | null {
-  const eps = v.endpoints;
+export function nextEndpoint(v: CompiledVersion, health: HealthView, ignoreHealth = false, http2Only = false): Endpoint | null {
+  const eps = http2Only ? v.http2Endpoints : v.endpoints;
   const n = eps.length;
   if (n === 0) return null;
   const start = v.cursor % n;
@@ -55,30 +63,43 @@ export function nextEndpoint(v: CompiledVersion, health: HealthView, ignoreHealt
   return null;
 }
 
-/** Chooses the version and endpoint for `lane`. Advances round-robin cursors; never throws. */
-export function dispatch(service: CompiledService, lane: string, health: HealthView): DispatchResult {
+/**
+ * Chooses the version and endpoint for `lane`; with `http2Only` (a gRPC call) among HTTP/2
+ * endpoints only. Advances round-robin cursors; never throws.
+ */
+export function dispatch(service: CompiledService, lane: string, health: HealthView, http2Only = false): DispatchResult {
   const found = service.versions.get(lane);
   const own = found === undefined || found.withdrawn ? undefined : found;
   if (own !== undefined) {
-    const ep = nextEndpoint(own, health);
+    const ep = nextEndpoint(own, health, false, http2Only);
     if (ep !== null) return { version: own.name, endpoint: ep, fellBack: false, reason: DISPATCH_REASON.own };
   }
+  // For a gRPC call, a version with endpoints but no HTTP/2 one is as good as absent.
+  const noHttp2 = http2Only && own !== undefined && own.endpoints.length > 0 && own.http2Endpoints.length === 0;
   const isFallbackLane = lane === service.fallback;
   if (service.failClosed.has(lane) && !isFallbackLane) {
     return {
       version: '',
       endpoint: null,
       fellBack: false,
-      reason: found?.withdrawn ? DISPATCH_REASON.failClosedWithdrawn : own === undefined ? DISPATCH_REASON.failClosedNoVersion : DISPATCH_REASON.failClosedDown,
+      reason: found?.withdrawn
+        ? DISPATCH_REASON.failClosedWithdrawn
+        : own === undefined
+          ? DISPATCH_REASON.failClosedNoVersion
+          : noHttp2
+            ? DISPATCH_REASON.failClosedNoHttp2
+            : DISPATCH_REASON.failClosedDown,
     };
   }
   const fb = service.versions.get(service.fallback);
-  if (fb === undefined || fb.endpoints.length === 0) {
-    return { version: '', endpoint: null, fellBack: !isFallbackLane, reason: DISPATCH_REASON.nothing };
+  const fbEndpoints = fb === undefined ? 0 : http2Only ? fb.http2Endpoints.length : fb.endpoints.length;
+  if (fb === undefined || fbEndpoints === 0) {
+    const none = http2Only && fb !== undefined && fb.endpoints.length > 0 ? DISPATCH_REASON.nothingHttp2 : DISPATCH_REASON.nothing;
+    return { version: '', endpoint: null, fellBack: !isFallbackLane, reason: none };
   }
   if (isFallbackLane) {
     // The lane is the fallback itself and none of its endpoints is up: panic mode.
-    return { version: fb.name, endpoint: nextEndpoint(fb, health, true), fellBack: false, reason: DISPATCH_REASON.ownPanic };
+    return { version: fb.name, endpoint: nextEndpoint(fb, health, true, http2Only), fellBack: false, reason: DISPATCH_REASON.ownPanic };
   }
   const why = found?.withdrawn
     ? DISPATCH_REASON.withdrawn
@@ -86,8 +107,30 @@ export function dispatch(service: CompiledService, lane: string, health: HealthV
       ? DISPATCH_REASON.noVersion
       : own.endpoints.length === 0
         ? DISPATCH_REASON.noEndpoints
-        : DISPATCH_REASON.allDown;
-  const ep = nextEndpoint(fb, health);
+        : noHttp2
+          ? DISPATCH_REASON.noHttp2
+          : DISPATCH_REASON.allDown;
+  const ep = nextEndpoint(fb, health, false, http2Only);
   if (ep !== null) return { version: fb.name, endpoint: ep, fellBack: true, reason: why };
-  return { version: fb.name, endpoint: nextEndpoint(fb, health, true), fellBack: true, reason: DISPATCH_REASON.fallbackDown };
+  return { version: fb.name, endpoint: nextEndpoint(fb, health, true, http2Only), fellBack: true, reason: DISPATCH_REASON.fallbackDown };
 }
+
+/**
+ * True for a gRPC call (`content-type: application/grpc`, `application/grpc+proto`...: gRPC over
+ * HTTP/2, "Requests"), which only an HTTP/2 endpoint can serve. gRPC-Web (`application/grpc-web`)
+ * works over HTTP/1.1 and is not one. Compares without allocating: it runs on every request.
+ */
+export function needsHttp2(contentType: string | undefined): boolean {
+  if (contentType === undefined || contentType.length < GRPC.length) return false;
+  for (let i = 0; i < GRPC.length; i++) {
+    const c = contentType.charCodeAt(i);
+    const want = GRPC.charCodeAt(i);
+    // Media types are case-insensitive (RFC 9110 §8.3.1): an upper-case ASCII letter is +32 its lower.
+    if (c !== want && !(c >= 65 && c <= 90 && c + 32 === want)) return false;
+  }
+  if (contentType.length === GRPC.length) return true;
+  const next = contentType.charCodeAt(GRPC.length);
+  return next === 43 /* + */ || next === 59 /* ; */ || next === 32 /* SP */;
+}
+
+const GRPC = 'application/grpc';

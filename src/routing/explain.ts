@@ -67,7 +67,7 @@ export function explain(snapshot: Snapshot, req: RequestView, health: HealthView
   }
   const trace: MarkTrace = { steps: [] };
   const mark = route.mark(req, ctx, trace);
-  const target = dispatch(route.service, mark.lane, health);
+  const target = dispatch(route.service, mark.lane, health, req.http2Only === true);
   const out: Explanation = {
     route: route.name,
     service: route.service.name,

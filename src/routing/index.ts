@@ -3,7 +3,7 @@
  * mark the request into a lane and dispatch it to an endpoint. Pure: no sockets, no files.
  */
 export { compile, configHash, parseEndpoint, snapshotId } from './compile.js';
-export { dispatch, nextEndpoint, DISPATCH_REASON } from './dispatch.js';
+export { dispatch, needsHttp2, nextEndpoint, DISPATCH_REASON } from './dispatch.js';
 export { explain, type Explanation } from './explain.js';
 export { MESH_ROUTE_PREFIX, buildMeshTable, meshRouteSpecs, stripMeshPrefix } from './mesh.js';
 export { compileMark, compileCanary, BAGGAGE_LANE_KEY, type MarkFn, type MarkOptions } from './mark.js';

@@ -21,6 +21,11 @@ export interface RequestView {
   query: string;
   /** Node's lower-cased header object. */
   headers: IncomingHttpHeaders;
+  /**
+   * The request can only be served over HTTP/2 (a gRPC call, see needsHttp2): dispatch treats a
+   * version without an HTTP/2 endpoint as absent for it. Absent: false.
+   */
+  http2Only?: boolean;
 }
 
 /** The controller's additions on top of the user's spec (rollouts, registrations). Never written back. */
@@ -57,11 +62,15 @@ export interface Endpoint {
   basePath: string;
   /** Registered through the API (true) or static from the spec (false). */
   registered: boolean;
+  /** Spoken to in HTTP/2 (`h2c://`, `h2://`): only such endpoints can carry a gRPC call. */
+  http2: boolean;
 }
 
 export interface CompiledVersion {
   name: string;
   endpoints: readonly Endpoint[];
+  /** The endpoints spoken to in HTTP/2 (a subset of `endpoints`): those a gRPC call may go to. */
+  http2Endpoints: readonly Endpoint[];
   /** Round-robin cursor over endpoints. */
   cursor: number;
   /**

@@ -218,13 +218,19 @@ test('duplicate routes: same name, same match, or same default name', () => {
 
 test('bad endpoint URLs', () => {
   const withEndpoint = (url: string) => route().replace('http://127.0.0.1:9101', url);
-  expectIssues(withEndpoint('ftp://127.0.0.1'), [[5, 'ftp', 'services.web.versions.beta[0]', 'bad-url', /absolute http:\/\/ or https:\/\/ URL/]]);
+  expectIssues(withEndpoint('ftp://127.0.0.1'), [[5, 'ftp', 'services.web.versions.beta[0]', 'bad-url', /absolute http:\/\/, https:\/\/, h2c:\/\/ or h2:\/\/ URL/]]);
   expectIssues(withEndpoint('127.0.0.1:9101'), [[5, '127.0.0.1:9101', 'services.web.versions.beta[0]', 'bad-url', /http:\/\//]]);
   expectIssues(withEndpoint('http://127.0.0.1:99999'), [[5, 'http://127.0.0.1:99999', 'services.web.versions.beta[0]', 'bad-url', /not a valid URL/]]);
   expectIssues(withEndpoint('http://h/x?y=1'), [[5, 'http://h', 'services.web.versions.beta[0]', 'bad-url', /no query/]]);
   expectIssues(withEndpoint('http://user:pw@h'), [[5, 'http://user', 'services.web.versions.beta[0]', 'bad-url', /credentials/]]);
   // A path prefix is fine.
   assert.ok(parseSpec(withEndpoint('https://h.internal:8443/api/v2'), 'gl.yaml'));
+  // HTTP/2 endpoints: a port is required, a path prefix refused (it would break /package.Service/Method).
+  assert.ok(parseSpec(withEndpoint('h2c://10.0.0.5:50051'), 'gl.yaml'));
+  assert.ok(parseSpec(withEndpoint('h2://grpc.internal:8443'), 'gl.yaml'));
+  expectIssues(withEndpoint('h2c://10.0.0.5'), [[5, 'h2c://10.0.0.5', 'services.web.versions.beta[0]', 'bad-url', /an h2c:\/\/ endpoint needs a port, e.g. h2c:\/\/10\.0\.0\.5:50051/]]);
+  expectIssues(withEndpoint('h2://h:8443/api'), [[5, 'h2://h:8443/api', 'services.web.versions.beta[0]', 'bad-url', /an h2:\/\/ endpoint takes no path prefix/]]);
+  expectIssues(withEndpoint('h3://h:443'), [[5, 'h3', 'services.web.versions.beta[0]', 'bad-url', /absolute http:\/\/, https:\/\/, h2c:\/\/ or h2:\/\/ URL/]]);
 });
 
 test('bad durations and sizes', () => {

@@ -73,18 +73,28 @@ function normalizeVersion(path: (string | number)[], raw: unknown, ctx: Normaliz
   return { endpoints };
 }
 
+/** Endpoint schemes: HTTP/1.1 in clear text or TLS, HTTP/2 with prior knowledge (h2c) or over TLS (h2). */
+const ENDPOINT_SCHEMES = new Set(['http:', 'https:', 'h2c:', 'h2:']);
+
 /**
  * What the schema's pattern cannot see in an endpoint URL: the WHATWG parser must accept it (port
- * in range, valid IPv6 literal...). The pattern already requires http(s)://host and forbids a query.
+ * in range, valid IPv6 literal...). The pattern already requires scheme://host and forbids a query.
+ * `h2c://` and `h2://` are schemes the URL standard does not know, so their host and port are
+ * checked here: a port is required (there is no default port for gRPC), and a path prefix is refused
+ * (a gRPC method is `/package.Service/Method`; a prefix would break it, and h2 upstreams are gRPC's).
  */
-function endpointProblem(url: string): string | undefined {
+export function endpointProblem(url: string): string | undefined {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
     return `not a valid URL: "${url}"`;
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') return `must be http:// or https://, got "${url}"`;
+  if (!ENDPOINT_SCHEMES.has(parsed.protocol)) return `must be http://, https://, h2c:// or h2://, got "${url}"`;
   if (parsed.hostname === '') return `has no host: "${url}"`;
+  if (parsed.protocol === 'h2c:' || parsed.protocol === 'h2:') {
+    if (parsed.port === '') return `an ${parsed.protocol}// endpoint needs a port, e.g. ${parsed.protocol}//${parsed.host}:50051: "${url}"`;
+    if (parsed.pathname !== '' && parsed.pathname !== '/') return `an ${parsed.protocol}// endpoint takes no path prefix: "${url}"`;
+  }
   return undefined;
 }
