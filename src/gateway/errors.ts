@@ -64,6 +64,8 @@ export function classifyUpstreamError(err: unknown): UpstreamFailure {
     case 'UND_ERR_CLOSED':
     case 'UND_ERR_DESTROYED':
     case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
+    // Every HTTP/2 stream of the origin busy and its wait queue full (./h2-pool.ts): load, not a fault.
+    case 'GRAYLANE_H2_QUEUE_FULL':
       return BAD_GATEWAY_NOT_UPSTREAMS_FAULT;
     default:
       return BAD_GATEWAY;

@@ -4,6 +4,7 @@
  * (in-flight requests finish) after a grace period, in case the next reload brings them back.
  */
 import { Pool } from 'undici';
+import { H2Pool, isH2Origin } from './h2-pool.js';
 
 export interface PoolSetOptions {
   /** Connect timeout of new pools (spec.timeouts.connectMs). */
@@ -41,6 +42,12 @@ export class PoolSet {
 
   #create(origin: string): Pool {
     if (this.#closed) throw new Error('pool set is closed');
+    if (isH2Origin(origin)) {
+      // h2c:// and h2:// endpoints: HTTP/2 sessions behind the dispatch interface of Pool (./h2-pool.ts).
+      const h2 = new H2Pool(origin, { connectTimeoutMs: this.#connectTimeoutMs, idleMs: this.#keepAliveMs }) as unknown as Pool;
+      this.#pools.set(origin, h2);
+      return h2;
+    }
     const pool = new Pool(origin, {
       connections: this.#connections,
       pipelining: 1,

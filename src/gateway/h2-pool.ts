@@ -1,0 +1,500 @@
+/**
+ * The HTTP/2 upstream pool of one origin (`h2c://host:port`, HTTP/2 with prior knowledge, or
+ * `h2://host:port`, HTTP/2 over TLS by ALPN): a few node:http2 client sessions, each multiplexing
+ * up to the upstream's SETTINGS_MAX_CONCURRENT_STREAMS streams.
+ *
+ * It speaks the same callback dispatch-handler interface as undici's Pool (dispatch(opts, handler)
+ * with onConnect/onHeaders/onData/onComplete/onError), so ProxyExchange, retries, passive health and
+ * mirroring use it unchanged. Errors are undici's error classes, so classifyUpstreamError and
+ * retryKind (./errors.ts) read them as they read HTTP/1.1 failures.
+ *
+ * Why not undici's own HTTP/2 (allowH2, H2CClient), measured with undici 7.30 on Node 20: a stream
+ * paused by backpressure loses the body still buffered when the trailers arrive (9,000 of 10,000
+ * bytes lost; it calls onComplete on the 'trailers' event and drops the 'data' listeners), a
+ * graceful GOAWAY from the upstream fails the streams it promised to finish (RFC 9113 §6.8), and
+ * undici's Pool does not pass `useH2c` on (only the one-connection H2CClient speaks h2c). Here:
+ * - the trailers are delivered to onComplete after the last byte of the body ('end', not 'trailers');
+ * - onData returning false pauses that stream only (HTTP/2 flow control then stops the upstream);
+ * - a GOAWAY drains its session: no new streams go to it, streams up to its last-stream-id finish,
+ *   and a stream the upstream refused before processing (above last-stream-id, or REFUSED_STREAM)
+ *   is sent again on another session when its body was not read yet (RFC 9113 §8.7: safe to retry);
+ * - a session that cannot connect fails its waiting requests with the connect error, and the
+ *   origin then waits a backoff (doubling, capped) before the next connect; requests meanwhile fail
+ *   at once with that error, which passive health counts and a retry moves to another endpoint;
+ * - requests wait in a bounded queue when every session is at its stream limit and no more sessions
+ *   may open; beyond it they fail (503-like overload is the upstream's limit, not graylane's).
+ */
+import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import type { Readable } from 'node:stream';
+import type { ConnectionOptions } from 'node:tls';
+import { errors, type Dispatcher } from 'undici';
+
+export interface H2PoolOptions {
+  /** Time to open a session (TCP, TLS and the upstream's first SETTINGS). */
+  connectTimeoutMs: number;
+  /** Sessions per origin; default 4. One session is the gRPC norm; more spread load past its stream limit. */
+  sessions?: number;
+  /** Requests that may wait for a stream when every session is full; default 1024. */
+  maxQueued?: number;
+  /** A session without streams this long is closed; default 60 s. */
+  idleMs?: number;
+  /** Longest wait between failed connects; default 1 s (it starts at 50 ms and doubles). */
+  maxBackoffMs?: number;
+}
+
+/** The `h2c://` or `h2://` endpoint schemes, which this pool serves. */
+export function isH2Origin(origin: string): boolean {
+  return origin.startsWith('h2c://') || origin.startsWith('h2://');
+}
+
+/** Until the upstream's SETTINGS say otherwise (RFC 9113 §6.5.2: initially unlimited; 100 is what it SHOULD allow). */
+const ASSUMED_MAX_STREAMS = 100;
+/** A server may announce 2^32-1; more than this on one session only lengthens head-of-line waits. */
+const MAX_STREAMS_PER_SESSION = 1000;
+
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+
+/** Request headers that are connection-specific in HTTP/1.1 and malformed in HTTP/2 (RFC 9113 §8.2.2). */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'host']);
+
+class Session {
+  /** Streams open or being opened on this session. */
+  streams = 0;
+  maxStreams = ASSUMED_MAX_STREAMS;
+  /** Connected (the upstream's SETTINGS arrived). */
+  ready = false;
+  /** GOAWAY received or sent: no new streams. */
+  draining = false;
+  /** Streams above this id were never processed by the upstream (set by GOAWAY). */
+  lastStreamId = 2 ** 31;
+  idleTimer: NodeJS.Timeout | null = null;
+  constructor(readonly h2: ClientHttp2Session) {}
+}
+
+/** One request through the pool: its options, handler, and how far it got. */
+class PoolRequest {
+  stream: ClientHttp2Stream | null = null;
+  session: Session | null = null;
+  /** The handler was told the outcome (onComplete or onError): nothing more is said to it. */
+  settled = false;
+  responded = false;
+  paused = false;
+  attempts = 0;
+  trailers: Buffer[] | null = null;
+  timer: NodeJS.Timeout | null = null;
+  constructor(
+    readonly pool: H2Pool,
+    readonly opts: Dispatcher.DispatchOptions,
+    readonly handler: Dispatcher.DispatchHandler,
+  ) {}
+
+  /** Cancels the request (the client went away): the stream is reset, the handler told. */
+  abort = (err?: Error): void => {
+    if (this.settled) return;
+    this.pool.unqueue(this);
+    if (this.stream !== null && !this.stream.closed) this.stream.close(NGHTTP2_CANCEL);
+    this.fail(err ?? new errors.RequestAbortedError());
+  };
+
+  /** The upstream's response may resume after onData returned false. */
+  resume = (): void => {
+    if (this.settled || !this.paused || this.stream === null) return;
+    this.paused = false;
+    this.arm(this.opts.bodyTimeout);
+    this.stream.resume();
+  };
+
+  fail(err: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.disarm();
+    this.handler.onError?.(err);
+  }
+
+  /** An idle timer: until the response head (headersTimeout), then between body chunks (bodyTimeout). */
+  arm(ms: number | null | undefined): void {
+    this.disarm();
+    if (ms === null || ms === undefined || ms <= 0) return;
+    this.timer = setTimeout(onRequestTimeout, ms, this);
+    this.timer.unref();
+  }
+
+  /** Pushes the idle timer back (data arrived); cheaper than a new timer per chunk. */
+  refresh(): void {
+    this.timer?.refresh();
+  }
+
+  disarm(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+}
+
+function onRequestTimeout(r: PoolRequest): void {
+  r.timer = null;
+  if (r.stream === null) r.pool.unqueue(r);
+  if (r.stream !== null && !r.stream.closed) r.stream.close(NGHTTP2_CANCEL);
+  r.fail(r.responded ? new errors.BodyTimeoutError() : new errors.HeadersTimeoutError());
+}
+
+/** The pooled HTTP/2 sessions to one origin; see the file comment. */
+export class H2Pool {
+  readonly #authority: string;
+  readonly #tls: boolean;
+  readonly #opts: Required<H2PoolOptions>;
+  readonly #sessions: Session[] = [];
+  readonly #queue: PoolRequest[] = [];
+  /** Sessions being connected. */
+  #connecting = 0;
+  #failures = 0;
+  #lastError: Error | null = null;
+  #retryAt = 0;
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #onDrained: (() => void) | null = null;
+
+  /** `origin` is `h2c://host:port` or `h2://host:port`. */
+  constructor(origin: string, opts: H2PoolOptions) {
+    const u = new URL(origin);
+    this.#tls = u.protocol === 'h2:';
+    this.#authority = `${this.#tls ? 'https' : 'http'}://${u.host}`;
+    this.#opts = {
+      connectTimeoutMs: opts.connectTimeoutMs,
+      sessions: opts.sessions ?? 4,
+      maxQueued: opts.maxQueued ?? 1024,
+      idleMs: opts.idleMs ?? 60_000,
+      maxBackoffMs: opts.maxBackoffMs ?? 1000,
+    };
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sessions open or opening (for tests). */
+  get sessionCount(): number {
+    return this.#sessions.length;
+  }
+
+  /** Sends one request; the outcome reaches `handler`. Returns true (the queue is bounded, not the caller). */
+  dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const r = new PoolRequest(this, opts, handler);
+    handler.onConnect?.(r.abort);
+    if (r.settled) return true;
+    if (this.#closed) {
+      r.fail(new errors.ClientClosedError());
+      return true;
+    }
+    this.#place(r);
+    return true;
+  }
+
+  /** Sends `r` on a session with a free stream, opens a session, or queues it. */
+  #place(r: PoolRequest): void {
+    const s = this.#available();
+    if (s !== null) return this.#start(s, r);
+    if (this.#lastError !== null && performance.now() < this.#retryAt && this.#connecting === 0) {
+      // Backing off after failed connects: fail fast with the reason (passive health counts it).
+      return r.fail(this.#lastError);
+    }
+    if (this.#queue.length >= this.#opts.maxQueued) {
+      return r.fail(Object.assign(new Error(`HTTP/2 upstream ${this.#authority}: ${this.#queue.length} requests already wait for a stream`), { code: 'GRAYLANE_H2_QUEUE_FULL' }));
+    }
+    this.#queue.push(r);
+    r.arm(this.#opts.connectTimeoutMs + (r.opts.headersTimeout ?? 0));
+    if (this.#connecting === 0 && this.#sessions.length < this.#opts.sessions) this.#connect();
+  }
+
+  unqueue(r: PoolRequest): void {
+    const i = this.#queue.indexOf(r);
+    if (i !== -1) this.#queue.splice(i, 1);
+  }
+
+  #available(): Session | null {
+    for (const s of this.#sessions) {
+      if (s.ready && !s.draining && s.streams < s.maxStreams && !s.h2.destroyed) return s;
+    }
+    return null;
+  }
+
+  #connect(): void {
+    this.#connecting++;
+    const options: http2.SecureClientSessionOptions = { settings: { enablePush: false } };
+    if (this.#tls) (options as ConnectionOptions).ALPNProtocols = ['h2'];
+    const h2 = http2.connect(this.#authority, options);
+    const s = new Session(h2);
+    this.#sessions.push(s);
+    const timer = setTimeout(() => h2.destroy(new errors.ConnectTimeoutError()), this.#opts.connectTimeoutMs);
+    timer.unref();
+    h2.once('remoteSettings', () => {
+      clearTimeout(timer);
+      this.#connecting--;
+      s.ready = true;
+      this.#failures = 0;
+      this.#lastError = null;
+      this.#settings(s);
+      this.#drainQueue();
+    });
+    h2.on('remoteSettings', () => this.#settings(s));
+    h2.on('goaway', (_code: number, lastStreamId: number) => {
+      s.draining = true;
+      s.lastStreamId = lastStreamId;
+      this.#drainQueue();
+    });
+    // Errors reach the streams (their 'error' or 'close'); the session's own is handled on 'close'.
+    h2.on('error', (err: Error) => {
+      if (!s.ready) this.#connectFailed(s, err);
+    });
+    h2.once('close', () => {
+      clearTimeout(timer);
+      if (!s.ready) this.#connectFailed(s, new errors.SocketError('HTTP/2 session closed before it was ready'));
+      this.#remove(s);
+      this.#drainQueue();
+    });
+    h2.unref();
+  }
+
+  #settings(s: Session): void {
+    const max = s.h2.remoteSettings.maxConcurrentStreams;
+    s.maxStreams = max === undefined ? ASSUMED_MAX_STREAMS : Math.min(max, MAX_STREAMS_PER_SESSION);
+  }
+
+  #connectFailed(s: Session, err: Error): void {
+    if (s.ready) return;
+    s.ready = true; // once: 'error' and 'close' both come here
+    s.draining = true;
+    this.#connecting--;
+    this.#failures++;
+    this.#lastError = err;
+    this.#retryAt = performance.now() + Math.min(50 * 2 ** (this.#failures - 1), this.#opts.maxBackoffMs);
+    if (this.#connecting > 0 || this.#available() !== null) return;
+    // Nothing else can take the waiting requests: they fail with the reason.
+    const waiting = this.#queue.splice(0);
+    for (const r of waiting) r.fail(err);
+  }
+
+  #remove(s: Session): void {
+    const i = this.#sessions.indexOf(s);
+    if (i !== -1) this.#sessions.splice(i, 1);
+    if (s.idleTimer !== null) clearTimeout(s.idleTimer);
+    if (this.#sessions.length === 0 && this.#onDrained !== null) this.#onDrained();
+  }
+
+  /** Moves waiting requests onto free streams; opens a session when they still wait. */
+  #drainQueue(): void {
+    while (this.#queue.length > 0) {
+      const s = this.#available();
+      if (s === null) break;
+      const r = this.#queue.shift()!;
+      this.#start(s, r);
+    }
+    if (this.#queue.length > 0 && this.#connecting === 0 && this.#sessions.filter((x) => !x.draining).length < this.#opts.sessions && !this.#closed) {
+      this.#connect();
+    }
+  }
+
+  #start(s: Session, r: PoolRequest): void {
+    const { opts } = r;
+    const body = opts.body as Readable | Buffer | string | null | undefined;
+    let stream: ClientHttp2Stream;
+    try {
+      stream = s.h2.request(requestHeaders(opts, this.#authority), { endStream: body === null || body === undefined });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_INVALID_SESSION' || code === 'ERR_HTTP2_OUT_OF_STREAMS') {
+        // The session went away between the check and the call: another one takes the request.
+        s.draining = true;
+        if (r.attempts++ === 0) return this.#place(r);
+        return r.fail(new errors.SocketError((err as Error).message));
+      }
+      // A header HTTP/2 cannot carry: the request's fault, not the upstream's.
+      return r.fail(new errors.InvalidArgumentError((err as Error).message));
+    }
+    s.streams++;
+    if (s.idleTimer !== null) {
+      clearTimeout(s.idleTimer);
+      s.idleTimer = null;
+    }
+    r.stream = stream;
+    r.session = s;
+    r.arm(opts.headersTimeout);
+    stream.on('response', (headers) => this.#onResponse(r, headers));
+    stream.on('data', (chunk: Buffer) => onStreamData(r, chunk));
+    stream.on('trailers', (trailers) => {
+      r.trailers = rawFields(trailers);
+    });
+    stream.on('end', () => {
+      if (r.settled || !r.responded) return;
+      r.settled = true;
+      r.disarm();
+      r.handler.onComplete?.((r.trailers ?? []) as unknown as string[]);
+    });
+    // 'error' precedes 'close' for a reset; 'close' settles what nothing else did.
+    stream.on('error', () => {});
+    stream.once('close', () => this.#onStreamClose(s, r, stream));
+    if (body !== null && body !== undefined) sendBody(r, stream, body);
+  }
+
+  #onResponse(r: PoolRequest, headers: IncomingHttpHeaders): void {
+    if (r.settled) return;
+    const status = Number(headers[':status']);
+    r.responded = true;
+    r.arm(r.opts.bodyTimeout);
+    let more: boolean | undefined;
+    try {
+      more = r.handler.onHeaders?.(status, rawFields(headers), r.resume, '');
+    } catch (err) {
+      // The handler refused the head (a field it cannot pass on): as undici does, onError.
+      return cancel(r, err as Error);
+    }
+    if (more === false) pause(r);
+  }
+
+  #onStreamClose(s: Session, r: PoolRequest, stream: ClientHttp2Stream): void {
+    s.streams--;
+    if (!r.settled) {
+      const refused = !r.responded && (stream.rstCode === NGHTTP2_REFUSED_STREAM || (stream.id !== undefined && stream.id > s.lastStreamId));
+      const body = r.opts.body as Readable | Buffer | null | undefined;
+      const replayable = body === null || body === undefined || Buffer.isBuffer(body) || !(body as Readable).readableDidRead;
+      if (refused && replayable && r.attempts++ === 0 && !this.#closed) {
+        // Never processed by the upstream (RFC 9113 §8.7): safe to send again, on another session.
+        r.stream = null;
+        r.session = null;
+        this.#place(r);
+      } else {
+        const why = r.responded ? 'the upstream reset the stream mid-response' : 'the upstream closed the stream before responding';
+        r.fail(new errors.SocketError(`HTTP/2 ${why} (code ${stream.rstCode ?? 'none'})`));
+      }
+    }
+    if (s.streams === 0) this.#idle(s);
+    this.#drainQueue();
+  }
+
+  /** A session without streams: closed when draining or after the idle time. */
+  #idle(s: Session): void {
+    if (s.draining || this.#closed) {
+      if (!s.h2.closed) s.h2.close();
+      return;
+    }
+    if (s.idleTimer !== null) return;
+    s.idleTimer = setTimeout(() => {
+      s.idleTimer = null;
+      if (s.streams === 0) {
+        s.draining = true;
+        s.h2.close();
+      }
+    }, this.#opts.idleMs);
+    s.idleTimer.unref();
+  }
+
+  /** Waits for in-flight and queued requests, then closes every session. */
+  close(): Promise<void> {
+    if (this.#closing !== null) return this.#closing;
+    this.#closed = true;
+    this.#closing = new Promise<void>((resolve) => {
+      if (this.#sessions.length === 0) return resolve();
+      this.#onDrained = resolve;
+      for (const s of this.#sessions) {
+        s.draining = true;
+        // close(): no new streams, the session ends when its open streams have.
+        if (!s.h2.closed) s.h2.close();
+      }
+    });
+    // Queued requests would wait forever for a stream on a closing session.
+    for (const r of this.#queue.splice(0)) r.fail(new errors.ClientClosedError());
+    return this.#closing;
+  }
+
+  /** Ends every session now, failing what is in flight. */
+  async destroy(): Promise<void> {
+    this.#closed = true;
+    for (const r of this.#queue.splice(0)) r.fail(new errors.ClientDestroyedError());
+    const closing = this.#sessions.map((s) => new Promise<void>((resolve) => (s.h2.destroyed ? resolve() : s.h2.once('close', () => resolve()))));
+    for (const s of [...this.#sessions]) s.h2.destroy();
+    await Promise.all(closing);
+  }
+}
+
+function onStreamData(r: PoolRequest, chunk: Buffer): void {
+  if (r.settled) return;
+  r.refresh();
+  let more: boolean | undefined;
+  try {
+    more = r.handler.onData?.(chunk);
+  } catch (err) {
+    return cancel(r, err as Error);
+  }
+  if (more === false) pause(r);
+}
+
+/** Resets the stream and tells the handler why. */
+function cancel(r: PoolRequest, err: Error): void {
+  if (r.stream !== null && !r.stream.closed) r.stream.close(NGHTTP2_CANCEL);
+  r.fail(err);
+}
+
+/** The handler cannot take more: the stream stops reading (its flow-control window closes upstream). */
+function pause(r: PoolRequest): void {
+  r.paused = true;
+  // A paused stream is waiting for the client, not for the upstream: the client's own idle timer runs.
+  r.disarm();
+  r.stream?.pause();
+}
+
+/** Streams the request body to the upstream, with backpressure; a body that fails resets the stream. */
+function sendBody(r: PoolRequest, stream: ClientHttp2Stream, body: Readable | Buffer | string): void {
+  if (typeof body === 'string' || Buffer.isBuffer(body)) {
+    stream.end(body);
+    return;
+  }
+  body.on('error', (err) => {
+    if (!stream.closed) stream.close(NGHTTP2_CANCEL);
+    r.fail(err);
+  });
+  body.pipe(stream);
+}
+
+/**
+ * The HTTP/2 request headers of a dispatch: pseudo-headers first (RFC 9113 §8.3.1), `:authority`
+ * from the client's Host (as HTTP/1.1 upstreams get it), connection-specific fields dropped, and
+ * `te: trailers` for gRPC, whose servers require it (gRPC over HTTP/2 protocol, "Requests").
+ */
+export function requestHeaders(opts: Dispatcher.DispatchOptions, fallbackAuthority: string): http2.OutgoingHttpHeaders {
+  const out: http2.OutgoingHttpHeaders = Object.create(null);
+  const fields = (opts.headers ?? []) as string[];
+  let authority: string | undefined;
+  let grpc = false;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]!.toLowerCase();
+    const value = fields[i + 1]!;
+    if (name === 'host') authority ??= value;
+    if (CONNECTION_SPECIFIC.has(name) || name.charCodeAt(0) === 58 /* : */) continue;
+    if (name === 'content-type' && value.startsWith('application/grpc')) grpc = true;
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = [prev as string, value];
+  }
+  out[':method'] = opts.method;
+  out[':path'] = opts.path;
+  out[':scheme'] = fallbackAuthority.startsWith('https') ? 'https' : 'http';
+  out[':authority'] = authority ?? fallbackAuthority.slice(fallbackAuthority.indexOf('//') + 2);
+  if (grpc) out.te = 'trailers';
+  return out;
+}
+
+/** Node's header object as the flat raw `[name, value, ...]` Buffers undici hands its handlers; pseudo-headers left out. */
+function rawFields(headers: IncomingHttpHeaders): Buffer[] {
+  const raw: Buffer[] = [];
+  for (const name in headers) {
+    if (name.charCodeAt(0) === 58 /* : */) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    const key = Buffer.from(name, 'latin1');
+    if (Array.isArray(value)) for (const v of value) raw.push(key, Buffer.from(v, 'latin1'));
+    else raw.push(key, Buffer.from(String(value), 'latin1'));
+  }
+  return raw;
+}
