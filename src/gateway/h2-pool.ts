@@ -253,7 +253,6 @@ export class H2Pool {
       this.#remove(s);
       this.#drainQueue();
     });
-    h2.unref();
   }
 
   #settings(s: Session): void {
@@ -312,7 +311,8 @@ export class H2Pool {
       // A header HTTP/2 cannot carry: the request's fault, not the upstream's.
       return r.fail(new errors.InvalidArgumentError((err as Error).message));
     }
-    s.streams++;
+    // A session with streams keeps the process alive, as an idle one does not (#idle).
+    if (s.streams++ === 0) s.h2.ref();
     if (s.idleTimer !== null) {
       clearTimeout(s.idleTimer);
       s.idleTimer = null;
@@ -374,6 +374,7 @@ export class H2Pool {
 
   /** A session without streams: closed when draining or after the idle time. */
   #idle(s: Session): void {
+    s.h2.unref();
     if (s.draining || this.#closed) {
       if (!s.h2.closed) s.h2.close();
       return;

@@ -7,6 +7,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2, { type Http2Server, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Gateway } from '../../src/gateway/server.js';
 import { PoolSet } from '../../src/gateway/pools.js';
 import type { Dispatcher } from 'undici';
@@ -347,5 +352,51 @@ test('the pool: a stream paused by its handler keeps every buffered byte when th
     assert.deepEqual(result, { bytes: 10_000, trailers: ['grpc-status', '0', 'grpc-message', 'fine'] });
   } finally {
     await pools.close();
+  }
+});
+
+const run = promisify(execFile);
+
+/** A self-signed certificate for 127.0.0.1 made with openssl at test time (it is its own CA). */
+async function selfSigned(): Promise<{ dir: string; cert: string; key: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'graylane-h2-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { timeout: 30_000 });
+  return { dir, cert, key };
+}
+
+test('h2:// endpoints: HTTP/2 over TLS by ALPN, the certificate verified against the CA store plus NODE_EXTRA_CA_CERTS', async () => {
+  const { dir, cert, key } = await selfSigned();
+  const server = http2.createSecureServer({ cert: readFileSync(cert), key: readFileSync(key), allowHTTP1: false });
+  server.on('stream', (stream) => {
+    stream.respond({ ':status': 200, 'x-alpn': String((stream.session!.socket as { alpnProtocol?: string }).alpnProtocol) });
+    stream.end('tls-ok');
+  });
+  server.on('sessionError', () => {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `h2://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    // Not trusted by this process: refused, 502 (never a silent unverified connection).
+    const g = await gw(spec({ services: { svc: service({ stable: [origin] }) } }));
+    const r = await get(g, '/');
+    assert.equal(r.status, 502);
+    assert.equal(r.json<{ error: string }>().error, 'bad_gateway');
+    // Trusted through NODE_EXTRA_CA_CERTS, read at process start: a child process with it set.
+    const pools = new URL('../../src/gateway/pools.js', import.meta.url).href;
+    const script = `
+      const { PoolSet } = await import(${JSON.stringify(pools)});
+      const set = new PoolSet({ connectTimeoutMs: 2000 });
+      set.get(${JSON.stringify(origin)}).dispatch({ path: '/', method: 'GET', headers: ['host', '127.0.0.1'], body: null }, {
+        onConnect() {}, onHeaders(s, h) { this.out = [s, String(h[h.findIndex((b) => String(b) === 'x-alpn') + 1])]; return true; },
+        onData(c) { this.out.push(String(c)); return true; },
+        onComplete() { console.log(JSON.stringify(this.out)); set.close(); },
+        onError(e) { console.log(JSON.stringify(['error', e.message])); set.close(); },
+      });`;
+    const child = await run(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: cert }, timeout: 30_000 });
+    assert.deepEqual(JSON.parse(child.stdout), [200, 'h2', 'tls-ok']);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
   }
 });
