@@ -25,8 +25,9 @@
  *   may open; beyond it they fail (503-like overload is the upstream's limit, not graylane's).
  */
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import net, { type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { ConnectionOptions } from 'node:tls';
+import tls from 'node:tls';
 import { errors, type Dispatcher } from 'undici';
 
 export interface H2PoolOptions {
@@ -55,7 +56,7 @@ const MAX_STREAMS_PER_SESSION = 1000;
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 /** Request headers that are connection-specific in HTTP/1.1 and malformed in HTTP/2 (RFC 9113 §8.2.2). */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'host']);
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'host', 'http2-settings']);
 
 class Session {
   /** Streams open or being opened on this session. */
@@ -68,7 +69,10 @@ class Session {
   /** Streams above this id were never processed by the upstream (set by GOAWAY). */
   lastStreamId = 2 ** 31;
   idleTimer: NodeJS.Timeout | null = null;
-  constructor(readonly h2: ClientHttp2Session) {}
+  constructor(
+    readonly h2: ClientHttp2Session,
+    readonly socket: Socket,
+  ) {}
 }
 
 /** One request through the pool: its options, handler, and how far it got. */
@@ -132,6 +136,19 @@ class PoolRequest {
   }
 }
 
+/**
+ * Ends a session and its socket now. session.destroy() alone only half-closes the socket and stops
+ * reading it, so a peer that never answers (no SETTINGS) kept the connection open on both sides.
+ */
+function destroySession(s: Session, err?: Error): void {
+  s.h2.destroy(err);
+  s.socket.destroy();
+}
+
+function failLater(r: PoolRequest, err: Error): void {
+  r.fail(err);
+}
+
 function onRequestTimeout(r: PoolRequest): void {
   r.timer = null;
   if (r.stream === null) r.pool.unqueue(r);
@@ -143,6 +160,8 @@ function onRequestTimeout(r: PoolRequest): void {
 export class H2Pool {
   readonly #authority: string;
   readonly #tls: boolean;
+  readonly #host: string;
+  readonly #port: number;
   readonly #opts: Required<H2PoolOptions>;
   readonly #sessions: Session[] = [];
   readonly #queue: PoolRequest[] = [];
@@ -159,6 +178,9 @@ export class H2Pool {
   constructor(origin: string, opts: H2PoolOptions) {
     const u = new URL(origin);
     this.#tls = u.protocol === 'h2:';
+    // `[::1]` in a URL, `::1` to connect to.
+    this.#host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+    this.#port = Number(u.port);
     this.#authority = `${this.#tls ? 'https' : 'http'}://${u.host}`;
     this.#opts = {
       connectTimeoutMs: opts.connectTimeoutMs,
@@ -184,7 +206,12 @@ export class H2Pool {
     handler.onConnect?.(r.abort);
     if (r.settled) return true;
     if (this.#closed) {
-      r.fail(new errors.ClientClosedError());
+      process.nextTick(failLater, r, new errors.ClientClosedError());
+      return true;
+    }
+    if (opts.upgrade !== null && opts.upgrade !== undefined) {
+      // HTTP/1.1's Upgrade (a WebSocket) has no HTTP/2 form here (RFC 8441's extended CONNECT is not spoken).
+      process.nextTick(failLater, r, new errors.NotSupportedError(`Upgrade: ${opts.upgrade} to an HTTP/2 endpoint`));
       return true;
     }
     this.#place(r);
@@ -197,10 +224,12 @@ export class H2Pool {
     if (s !== null) return this.#start(s, r);
     if (this.#lastError !== null && performance.now() < this.#retryAt && this.#connecting === 0) {
       // Backing off after failed connects: fail fast with the reason (passive health counts it).
-      return r.fail(this.#lastError);
+      // Never inside the caller's dispatch(): it may still be setting up (undici is asynchronous too).
+      return void process.nextTick(failLater, r, this.#lastError);
     }
     if (this.#queue.length >= this.#opts.maxQueued) {
-      return r.fail(Object.assign(new Error(`HTTP/2 upstream ${this.#authority}: ${this.#queue.length} requests already wait for a stream`), { code: 'GRAYLANE_H2_QUEUE_FULL' }));
+      const full = Object.assign(new Error(`HTTP/2 upstream ${this.#authority}: ${this.#queue.length} requests already wait for a stream`), { code: 'GRAYLANE_H2_QUEUE_FULL' });
+      return void process.nextTick(failLater, r, full);
     }
     this.#queue.push(r);
     r.arm(this.#opts.connectTimeoutMs + (r.opts.headersTimeout ?? 0));
@@ -221,12 +250,15 @@ export class H2Pool {
 
   #connect(): void {
     this.#connecting++;
-    const options: http2.SecureClientSessionOptions = { settings: { enablePush: false } };
-    if (this.#tls) (options as ConnectionOptions).ALPNProtocols = ['h2'];
-    const h2 = http2.connect(this.#authority, options);
-    const s = new Session(h2);
+    // The socket is made here, not by node:http2, so that it can be destroyed: the session's own
+    // socket is a proxy that refuses destroy() (see destroySession).
+    const socket = this.#tls
+      ? tls.connect({ host: this.#host, port: this.#port, ALPNProtocols: ['h2'], ...(net.isIP(this.#host) === 0 ? { servername: this.#host } : {}) })
+      : net.connect({ host: this.#host, port: this.#port });
+    const h2 = http2.connect(this.#authority, { settings: { enablePush: false }, createConnection: () => socket });
+    const s = new Session(h2, socket);
     this.#sessions.push(s);
-    const timer = setTimeout(() => h2.destroy(new errors.ConnectTimeoutError()), this.#opts.connectTimeoutMs);
+    const timer = setTimeout(() => destroySession(s, new errors.ConnectTimeoutError()), this.#opts.connectTimeoutMs);
     timer.unref();
     h2.once('remoteSettings', () => {
       clearTimeout(timer);
@@ -413,7 +445,7 @@ export class H2Pool {
     this.#closed = true;
     for (const r of this.#queue.splice(0)) r.fail(new errors.ClientDestroyedError());
     const closing = this.#sessions.map((s) => new Promise<void>((resolve) => (s.h2.destroyed ? resolve() : s.h2.once('close', () => resolve()))));
-    for (const s of [...this.#sessions]) s.h2.destroy();
+    for (const s of [...this.#sessions]) destroySession(s);
     await Promise.all(closing);
   }
 }

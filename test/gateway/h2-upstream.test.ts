@@ -400,3 +400,30 @@ test('h2:// endpoints: HTTP/2 over TLS by ALPN, the certificate verified against
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an h2c upstream that accepts the connection but never speaks HTTP/2: 504 after timeouts.connect, and a WebSocket upgrade to it: 502 at once', async () => {
+  const silent = net.createServer((socket) => socket.on('error', () => {}).resume());
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const origin = `h2c://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  try {
+    const g = await gw(spec({ services: { svc: service({ stable: [origin] }) }, timeouts: { connectMs: 300, headersMs: 5000, idleMs: 30_000, tunnelIdleMs: 60_000 } }));
+    const started = performance.now();
+    const r = await get(g, '/');
+    assert.equal(r.status, 504);
+    assert.equal(r.json<{ error: string }>().error, 'upstream_timeout');
+    assert.ok(performance.now() - started < 3000, 'bounded by the connect timeout, not the headers timeout');
+    const head = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(g.address.port, '127.0.0.1');
+      socket.once('data', (c: Buffer) => {
+        resolve(c.toString('latin1'));
+        socket.destroy();
+      });
+      socket.on('error', reject);
+      socket.setTimeout(5000, () => socket.destroy(new Error('no answer to the upgrade in 5 s')));
+      socket.write('GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    });
+    assert.match(head, /^HTTP\/1\.1 502 /);
+  } finally {
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
+});
