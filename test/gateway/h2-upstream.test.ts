@@ -288,7 +288,9 @@ test("the upstream's SETTINGS_MAX_CONCURRENT_STREAMS is respected: more requests
   const replies = await Promise.all(Array.from({ length: 24 }, (_, i) => get(g, `/n/${i}`)));
   assert.deepEqual(replies.map((r) => r.status), Array(24).fill(200));
   assert.ok(up.peakStreams <= 2, `at most 2 streams at once on a session, saw ${up.peakStreams}`);
-  assert.ok(up.sessions <= 4, `at most 4 sessions, saw ${up.sessions}`);
+  // The pool opens more sessions when its sessions are full, rather than piling streams up in one
+  // session's local queue (nghttp2 would hold them back there), and no more than 4.
+  assert.ok(up.sessions > 1 && up.sessions <= 4, `2 to 4 sessions, saw ${up.sessions}`);
 });
 
 test('a client that leaves mid-response resets the upstream stream', async () => {
