@@ -233,7 +233,15 @@ export class H2Pool {
     }
     this.#queue.push(r);
     r.arm(this.#opts.connectTimeoutMs + (r.opts.headersTimeout ?? 0));
-    if (this.#connecting === 0 && this.#sessions.length < this.#opts.sessions) this.#connect();
+    if (this.#mayConnect()) this.#connect();
+  }
+
+  /** No session is being opened and fewer than `sessions` take new streams (draining ones do not count). */
+  #mayConnect(): boolean {
+    if (this.#connecting > 0 || this.#closed) return false;
+    let open = 0;
+    for (const s of this.#sessions) if (!s.draining) open++;
+    return open < this.#opts.sessions;
   }
 
   unqueue(r: PoolRequest): void {
@@ -321,9 +329,7 @@ export class H2Pool {
       const r = this.#queue.shift()!;
       this.#start(s, r);
     }
-    if (this.#queue.length > 0 && this.#connecting === 0 && this.#sessions.filter((x) => !x.draining).length < this.#opts.sessions && !this.#closed) {
-      this.#connect();
-    }
+    if (this.#queue.length > 0 && this.#mayConnect()) this.#connect();
   }
 
   #start(s: Session, r: PoolRequest): void {
