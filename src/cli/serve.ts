@@ -70,7 +70,9 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       workerLogs: { pretty: chooseLogFormat(opts.logFormat, process.stderr.isTTY === true) === 'pretty', accessPretty },
     });
   } catch (err) {
-    if (err instanceof ConfigError || (err as { code?: unknown } | null)?.code === 'STORE_UNAVAILABLE') {
+    const code = (err as { code?: unknown } | null)?.code;
+    // What the user must fix (the config, a certificate, the store) is said in one line, no stack.
+    if (err instanceof ConfigError || code === 'STORE_UNAVAILABLE' || code === 'ERR_GRAYLANE_CERTIFICATE') {
       console.error((err as Error).message);
       process.exit(1);
     }
