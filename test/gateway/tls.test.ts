@@ -182,6 +182,9 @@ test('ALPN: h2 and http/1.1 offered where http2 is on, http/1.1 alone elsewhere;
   assert.equal((await handshake(portOf('listen[2]'), { alpn: ['h2', 'http/1.1'] })).alpn, 'h2');
   assert.equal((await handshake(portOf('listen[2]'), { alpn: ['http/1.1'] })).alpn, 'http/1.1');
   assert.equal((await handshake(portOf('listen[1]'), { alpn: ['h2', 'http/1.1'] })).alpn, 'http/1.1');
+  assert.equal((await handshake(portOf('listen[1]'))).alpn, false, 'no ALPN offered: none chosen, HTTP/1.1 served');
+  // An h2-only client (gRPC) where http2 is off: a clear alert (RFC 7301 section 3.2), not HTTP/1.1 bytes.
+  await assert.rejects(handshake(portOf('listen[1]'), { alpn: ['h2'] }), /no application protocol/i);
   assert.equal((await handshake(portOf('listen[1]'), { maxVersion: 'TLSv1.2' })).protocol, 'TLSv1.2');
   // minVersion: TLSv1.3 refuses a 1.2 client, serves a 1.3 one.
   await assert.rejects(handshake(portOf('listen[3]'), { maxVersion: 'TLSv1.2' }), /protocol version|unsupported protocol|alert/i);
@@ -210,7 +213,7 @@ test('redirect: the plain listener sends a 308 to https on the port it names', a
   assert.equal(r.headers.location, 'https://shop.example.test:1/cart?id=7');
 });
 
-test('rotation in place while a client keeps connecting: new handshakes get the new certificate, no request fails', async () => {
+test('rotation in place while a client keeps connecting: new handshakes get the new certificate, no request fails', async (t) => {
   const port = portOf('listen[2]');
   const next = ca.issue('rotating-next', ['rotate.example.test']);
   const results = await whileRequesting(port, 'rotate.example.test', async () => {
@@ -220,13 +223,14 @@ test('rotation in place while a client keeps connecting: new handshakes get the 
     writeFileSync(inPlace.key, readFileSync(next.key));
     await until('the new certificate served', async () => (await handshake(port, { servername: 'rotate.example.test' })).fingerprint === next.fingerprint);
   });
+  t.diagnostic(`${results.requests} requests over new connections during the rotation, ${results.failures.length} failed`);
   assert.deepStrictEqual(results.failures, []);
   assert.ok(results.fingerprints.has(rotating.fingerprint) && results.fingerprints.has(next.fingerprint), 'old then new certificate seen');
   assert.equal(results.last, next.fingerprint);
   assert.ok(logged('certificates reloaded').some((r) => r.listener === 'listen[2]'));
 });
 
-test('rotation by a ..data symlink swap (Kubernetes Secret): new handshakes get the new certificate, no request fails', async () => {
+test('rotation by a ..data symlink swap (Kubernetes Secret): new handshakes get the new certificate, no request fails', async (t) => {
   const port = portOf('listen[3]');
   mkdirSync(join(k8s, '..v2'));
   const v2 = ca.issue('tls', ['secret.example.test'], { dir: join(k8s, '..v2') });
@@ -236,6 +240,7 @@ test('rotation by a ..data symlink swap (Kubernetes Secret): new handshakes get 
     renameSync(join(k8s, '..data_tmp'), join(k8s, '..data'));
     await until('the new certificate served', async () => (await handshake(port, { servername: 'secret.example.test' })).fingerprint === v2.fingerprint);
   });
+  t.diagnostic(`${results.requests} requests over new connections during the rotation, ${results.failures.length} failed`);
   assert.deepStrictEqual(results.failures, []);
   assert.ok(results.fingerprints.has(secretV1.fingerprint) && results.fingerprints.has(v2.fingerprint));
   assert.equal(results.last, v2.fingerprint);
@@ -277,16 +282,18 @@ test('a bad reload is refused with the listener and the file named; the old cert
   assert.equal((await handshake(port)).fingerprint, serving);
 });
 
-test('plaintext HTTP to the TLS port: the connection is closed at once, the listener keeps serving', async () => {
+test('plaintext HTTP to the TLS port: the connection is closed at once, the listener keeps serving', async (t) => {
   const r = await raw(portOf('listen[1]'), Buffer.from('GET / HTTP/1.1\r\nHost: shop.example.test\r\n\r\n'), 3000);
+  t.diagnostic(`closed after ${r.ms} ms, ${r.bytes.length} bytes answered`);
   assert.equal(r.closed, true);
   assert.ok(r.ms < 1000, `closed after ${r.ms} ms`);
   assert.doesNotMatch(r.bytes.toString('latin1'), /HTTP\/1\.1/);
   assert.equal((await httpsGet(portOf('listen[1]'), 'shop.example.test')).status, 200);
 });
 
-test('a handshake that never finishes is cut after limits.headersTimeout (1 s here), silent or stalled mid-ClientHello', async () => {
+test('a handshake that never finishes is cut after limits.headersTimeout (1 s here), silent or stalled mid-ClientHello', async (t) => {
   const silent = await raw(portOf('listen[1]'), Buffer.alloc(0), 5000);
+  t.diagnostic(`silent client closed after ${silent.ms} ms`);
   assert.equal(silent.closed, true);
   assert.ok(silent.ms >= 900 && silent.ms < 3500, `silent client closed after ${silent.ms} ms`);
   // A record header announcing 300 bytes of ClientHello, then 10 of them, then nothing.
@@ -295,7 +302,7 @@ test('a handshake that never finishes is cut after limits.headersTimeout (1 s he
   assert.ok(stalled.ms >= 900 && stalled.ms < 3500, `stalled client closed after ${stalled.ms} ms`);
 });
 
-test('a huge ClientHello (a 16 MiB handshake message announced, 1 MiB sent) is refused without buffering it', async () => {
+test('a huge ClientHello (a 16 MiB handshake message announced, 1 MiB sent) is refused without buffering it', async (t) => {
   const rssBefore = process.memoryUsage().rss;
   // Handshake records of 16 KiB each; the first starts a ClientHello claiming 16 MiB.
   const records: Buffer[] = [];
@@ -304,6 +311,7 @@ test('a huge ClientHello (a 16 MiB handshake message announced, 1 MiB sent) is r
   records.push(Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x40, 0x00]), first]));
   for (let i = 0; i < 63; i++) records.push(Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x40, 0x00]), Buffer.alloc(16384, 0x41)]));
   const r = await raw(portOf('listen[1]'), Buffer.concat(records), 5000);
+  t.diagnostic(`closed after ${r.ms} ms, ${r.bytes.length} bytes answered, RSS +${Math.round((process.memoryUsage().rss - rssBefore) / 1024)} KiB`);
   assert.equal(r.closed, true);
   assert.ok(r.ms < 2000, `closed after ${r.ms} ms`);
   assert.ok(process.memoryUsage().rss - rssBefore < 64 * 1024 * 1024, 'no large buffering');
@@ -344,16 +352,19 @@ test('at start, a certificate that cannot serve stops graylane with the listener
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Runs `during` while a client keeps making requests over new connections (each a new handshake,
- * bounded: at most 2000 requests), then a few more; every failure and every fingerprint seen.
+ * Runs `during` while four clients keep making requests over new connections (each a new
+ * handshake; bounded: at most 500 each), and 500 ms more; every failure and every fingerprint seen.
  */
-async function whileRequesting(port: number, servername: string, during: () => Promise<void>): Promise<{ failures: string[]; fingerprints: Set<string>; last: string }> {
+async function whileRequesting(port: number, servername: string, during: () => Promise<void>): Promise<{ failures: string[]; fingerprints: Set<string>; last: string; requests: number }> {
   const failures: string[] = [];
+  let requests = 0;
   const fingerprints = new Set<string>();
   let last = '';
   let stop = false;
-  const client = (async () => {
-    for (let i = 0; i < 2000 && !stop; i++) {
+  // Four clients at once, each a new connection per request.
+  const client = async (): Promise<void> => {
+    for (let i = 0; i < 500 && !stop; i++) {
+      requests++;
       try {
         const r = await httpsGet(port, servername);
         if (r.status !== 200) failures.push(`status ${r.status}`);
@@ -363,16 +374,17 @@ async function whileRequesting(port: number, servername: string, during: () => P
         failures.push((err as Error).message);
       }
     }
-  })();
-  await sleep(100);
+  };
+  const clients = Promise.all([client(), client(), client(), client()]);
+  await sleep(300);
   try {
     await during();
-    await sleep(200);
+    await sleep(500);
   } finally {
     stop = true;
-    await client;
+    await clients;
   }
-  return { failures, fingerprints, last };
+  return { failures, fingerprints, last, requests };
 }
 
 /** Writes `bytes` to a raw TCP connection and waits (bounded) for the server to close it. */
