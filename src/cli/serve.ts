@@ -83,7 +83,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   for (const l of gateway.listeners.filter((x) => !x.mesh)) {
     const speaks = l.tls ? (l.http2 ? 'h2,http/1.1 over tls' : 'http/1.1 over tls') : l.h2c ? 'h2c' : '';
     log.info(
-      { listen: `${hostForUrl(l.host)}:${l.port}`, source: app.backend.source, id: gateway.snapshot().id, ...(l.name !== 'listen' ? { name: l.name } : {}), ...(speaks !== '' ? { speaks } : {}) },
+      { listen: `${hostForUrl(l.host)}:${l.port}`, source: app.backend.source, id: gateway.snapshot().id, ...(l.name !== 'listen' ? { listener: l.name } : {}), ...(speaks !== '' ? { speaks } : {}) },
       'gateway listening',
     );
   }

@@ -80,7 +80,7 @@ test('workers: every worker serves TLS, and a rotated certificate reaches every 
     await upstream.close();
     await dir.remove();
   });
-  const listening = serve.log.map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r.msg === 'gateway listening' && r.name === 'listen[1]');
+  const listening = serve.log.map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r.msg === 'gateway listening' && r.listener === 'listen[1]');
   assert.ok(listening, 'the TLS listener is logged');
   assert.equal(listening.speaks, 'http/1.1 over tls');
   const port = Number(String(listening.listen).split(':').pop());
