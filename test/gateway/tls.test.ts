@@ -216,6 +216,11 @@ test('redirect: the plain listener sends a 308 to https on the port it names', a
 test('rotation in place while a client keeps connecting: new handshakes get the new certificate, no request fails', async (t) => {
   const port = portOf('listen[2]');
   const next = ca.issue('rotating-next', ['rotate.example.test']);
+  // A keep-alive connection opened before the rotation must outlive it.
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const kept = await keptAliveGet(port, agent);
+  assert.equal(kept.fingerprint, rotating.fingerprint);
   const results = await whileRequesting(port, 'rotate.example.test', async () => {
     // What cert-manager's and most tools' in-place writes look like: the certificate, then the key.
     writeFileSync(inPlace.cert, readFileSync(next.cert));
@@ -228,6 +233,8 @@ test('rotation in place while a client keeps connecting: new handshakes get the 
   assert.ok(results.fingerprints.has(rotating.fingerprint) && results.fingerprints.has(next.fingerprint), 'old then new certificate seen');
   assert.equal(results.last, next.fingerprint);
   assert.ok(logged('certificates reloaded').some((r) => r.listener === 'listen[2]'));
+  const again = await keptAliveGet(port, agent);
+  assert.deepStrictEqual([again.status, again.localPort, again.fingerprint], [200, kept.localPort, rotating.fingerprint], 'the same connection, still on the old certificate');
 });
 
 test('rotation by a ..data symlink swap (Kubernetes Secret): new handshakes get the new certificate, no request fails', async (t) => {
@@ -385,6 +392,20 @@ async function whileRequesting(port: number, servername: string, during: () => P
     await clients;
   }
   return { failures, fingerprints, last, requests };
+}
+
+/** GET over `agent` (keep-alive): the status, the client's local port (which connection) and the certificate. */
+function keptAliveGet(port: number, agent: https.Agent): Promise<{ status: number; localPort: number; fingerprint: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port, path: '/', servername: 'rotate.example.test', ca: ca.pem, agent, timeout: 5000 }, (res) => {
+      const socket = res.socket as tls.TLSSocket;
+      const out = { status: res.statusCode!, localPort: socket.localPort!, fingerprint: socket.getPeerCertificate().fingerprint256 };
+      res.resume();
+      res.on('end', () => resolve(out));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
 }
 
 /** Writes `bytes` to a raw TCP connection and waits (bounded) for the server to close it. */
