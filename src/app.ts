@@ -36,6 +36,7 @@ import { healthRoutes } from './admin/health.js';
 import { startAdmin, type AdminServer } from './admin/server.js';
 import type { EtcdBackendOptions } from './app/clustered.js';
 import { startDecide, type DecideListener } from './decide/index.js';
+import { watchCertificates, type CertificateReloadOptions } from './app/certificates.js';
 import { gatewayListeners } from './app/listeners.js';
 import { openFileBackend } from './app/one-process.js';
 import type { Backend, BackendInstances } from './app/mode.js';
@@ -129,6 +130,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   let refreshNow = (): void => {};
   const refresh = (): void => refreshNow();
   let listeners: { address: string; admin: string } | undefined;
+  let tlsListeners: Pick<CertificateReloadOptions, 'serving' | 'specs'> | undefined;
   let backend: Backend;
   // Loaded only in clustered mode: the etcd client (gRPC, protobufjs) costs a file-mode start ~100 ms.
   if (opts.cluster !== undefined) backend = await (await import('./app/clustered.js')).openEtcdBackend({ ...opts.cluster, logger: log, traffic, refresh, listeners: () => listeners });
@@ -172,7 +174,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
       logger: log,
       ...(backend.initialStatuses ? { initialStatuses: backend.initialStatuses } : {}),
     });
-    const { listeners: listening, mesh } = await gatewayListeners(spec, opts.listen);
+    const { listeners: listening, mesh, tls } = await gatewayListeners(spec, opts.listen);
+    tlsListeners = { serving: new Map([...listening, ...(mesh === undefined ? [] : [mesh])].flatMap((l) => (l.tls === undefined ? [] : [[l.name, l.tls]]))), specs: tls };
     if (workerTraffic === null) {
       gateway = await startGateway({
         snapshot: compile(spec, status()),
@@ -283,6 +286,9 @@ export async function startApp(opts: AppOptions): Promise<App> {
   listeners = { address: hostPort(gw.address), admin: hostPort(admin.address) };
 
   const started = spec;
+  // Certificate files are watched for the process's life; the listeners' settings are the start's.
+  const certificates = watchCertificates({ plane: gw, ...tlsListeners!, logger: log });
+
   backend.start(ctl, {
     onSpec(next) {
       if (closing) return;
@@ -327,6 +333,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       // admin route is refused from the first moment.
       closing ??= (async () => {
         await backend.stop();
+        certificates.stop();
         observability.close();
         await ctl.close();
         await notifier.close();

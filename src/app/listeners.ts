@@ -7,12 +7,14 @@
 import { readTlsConfig } from '../gateway/certificates.js';
 import type { ListenerOptions } from '../gateway/server.js';
 import { listenersOf } from '../spec/sections/listeners.js';
-import type { ListenerSpec, Spec } from '../spec/types.js';
+import type { ListenerSpec, Spec, TlsSpec } from '../spec/types.js';
 import { parseListen } from '../spec/units.js';
 
 export interface GatewayListeners {
   listeners: ListenerOptions[];
   mesh: ListenerOptions | undefined;
+  /** The TLS listeners' settings by listener name: what a certificate reload reads again. */
+  tls: Map<string, TlsSpec>;
 }
 
 /**
@@ -28,7 +30,12 @@ export async function gatewayListeners(spec: Spec, listenOverride?: string): Pro
   }
   const meshSpec = spec.mesh === undefined ? undefined : (spec.mesh.listener ?? { address: spec.mesh.listen, http2: false, h2c: false });
   const mesh = meshSpec === undefined ? undefined : await listenerOptions('mesh.listen', meshSpec, 'mesh.listen');
-  return { listeners, mesh };
+  const tls = new Map<string, TlsSpec>();
+  specs.forEach((l, i) => {
+    if (l.tls !== undefined) tls.set(listeners[i]!.name, l.tls);
+  });
+  if (meshSpec?.tls !== undefined) tls.set('mesh.listen', meshSpec.tls);
+  return { listeners, mesh, tls };
 }
 
 async function listenerOptions(name: string, l: ListenerSpec, flag: string): Promise<ListenerOptions> {

@@ -70,7 +70,9 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
       workerLogs: { pretty: chooseLogFormat(opts.logFormat, process.stderr.isTTY === true) === 'pretty', accessPretty },
     });
   } catch (err) {
-    if (err instanceof ConfigError || (err as { code?: unknown } | null)?.code === 'STORE_UNAVAILABLE') {
+    const code = (err as { code?: unknown } | null)?.code;
+    // What the user must fix (the config, a certificate, the store) is said in one line, no stack.
+    if (err instanceof ConfigError || code === 'STORE_UNAVAILABLE' || code === 'ERR_GRAYLANE_CERTIFICATE') {
       console.error((err as Error).message);
       process.exit(1);
     }
@@ -81,7 +83,7 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   for (const l of gateway.listeners.filter((x) => !x.mesh)) {
     const speaks = l.tls ? (l.http2 ? 'h2,http/1.1 over tls' : 'http/1.1 over tls') : l.h2c ? 'h2c' : '';
     log.info(
-      { listen: `${hostForUrl(l.host)}:${l.port}`, source: app.backend.source, id: gateway.snapshot().id, ...(l.name !== 'listen' ? { name: l.name } : {}), ...(speaks !== '' ? { speaks } : {}) },
+      { listen: `${hostForUrl(l.host)}:${l.port}`, source: app.backend.source, id: gateway.snapshot().id, ...(l.name !== 'listen' ? { listener: l.name } : {}), ...(speaks !== '' ? { speaks } : {}) },
       'gateway listening',
     );
   }

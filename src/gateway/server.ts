@@ -255,6 +255,10 @@ class GatewayServer implements Gateway {
       },
       (socket) => (socket.alpnProtocol === 'h2' ? this.#onHttp2Socket(socket, listening) : serveHttp1(socket)),
     );
+    // A failed handshake (plaintext on the TLS port, no shared protocol version, the handshake
+    // timeout) only emits this: Node leaves the socket open (fastify#3251), so a client that never
+    // finishes its handshake would hold it for good.
+    listening.server.on('tlsClientError', (_err: Error, socket: tls.TLSSocket) => socket.destroy());
     return listening;
   }
 

@@ -1,20 +1,21 @@
 /**
  * Hot reload: watch a config file and hand each new valid Spec to the caller.
  *
- * The DIRECTORY is watched, not the file: editors save by writing a temporary file and renaming it
- * over the old one, and Kubernetes ConfigMaps swap a `..data` symlink, and either replaces the inode
- * a file watch would be attached to. Events are debounced, and the file's content hash is compared
+ * The DIRECTORY is watched, not the file (src/source/watch.ts, shared with the TLS certificate
+ * reload): editors save by writing a temporary file and renaming it over the old one, and
+ * Kubernetes ConfigMaps swap a `..data` symlink, and either replaces the inode a file watch would
+ * be attached to. Events are debounced, and the file's content hash is compared
  * with the last one seen, so the bursts of events a single save produces (and changes to other files
  * in the directory) cost one read and nothing more. The file is read as every config is
  * (readConfigText): whatever sits at the path (a FIFO, a directory, a device) is refused at once with
  * a clear error instead of a read that never ends and leaves the watcher busy for good.
  */
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseSpec, readConfigText, readSpecFile, unreadableConfig } from '../spec/index.js';
 import type { Spec } from '../spec/types.js';
 import type { SpecSource } from './types.js';
+import { watchDirectoriesOf } from './watch.js';
 
 /**
  * The spec of a config file, then every valid change to it (watchConfig). A ConfigError of the
@@ -65,67 +66,45 @@ export function watchConfig(
   opts: WatchOptions,
 ): () => void {
   const path = resolve(file);
-  const debounceMs = opts.debounceMs ?? 50;
   let lastHash = hashOf(opts.loadedText);
   /** The last unreadable-file refusal reported, '' after a successful read. */
   let lastProblem = '';
-  let timer: NodeJS.Timeout | undefined;
-  let running = false;
-  let again = false;
   let stopped = false;
 
   const check = async (): Promise<void> => {
-    if (running) {
-      again = true;
-      return;
-    }
-    running = true;
+    let text: string;
     try {
-      let text: string;
-      try {
-        text = await readConfigText(path);
-      } catch (err) {
-        // Between an unlink and a rename the file may briefly not exist; the rename's event follows.
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-        // Whatever valid file comes next is applied, even one with the content last loaded.
-        lastHash = '';
-        const problem = unreadableConfig(file, err);
-        // Said once: every later event in the directory (the state database's own writes among
-        // them) would otherwise log the same refusal again, many times a second.
-        if (problem.message === lastProblem) return;
-        lastProblem = problem.message;
-        throw problem;
-      }
-      lastProblem = '';
-      const hash = hashOf(text);
-      if (hash === lastHash || stopped) return;
-      lastHash = hash;
-      onSpec(parseSpec(text, file));
+      text = await readConfigText(path);
     } catch (err) {
-      if (!stopped) onError(err instanceof Error ? err : new Error(String(err)));
-    } finally {
-      running = false;
-      if (again && !stopped) {
-        again = false;
-        void check();
-      }
+      // Between an unlink and a rename the file may briefly not exist; the rename's event follows.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      // Whatever valid file comes next is applied, even one with the content last loaded.
+      lastHash = '';
+      const problem = unreadableConfig(file, err);
+      // Said once: every later event in the directory (the state database's own writes among
+      // them) would otherwise log the same refusal again, many times a second.
+      if (problem.message === lastProblem) return;
+      lastProblem = problem.message;
+      throw problem;
     }
+    lastProblem = '';
+    const hash = hashOf(text);
+    if (hash === lastHash || stopped) return;
+    lastHash = hash;
+    onSpec(parseSpec(text, file));
   };
 
-  const watcher: FSWatcher = watch(dirname(path), { persistent: false }, () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => void check(), debounceMs);
-  });
-  watcher.on('error', (err) => {
-    if (!stopped) onError(err);
-  });
-  // A change made between the caller's load and this watch has no event of its own.
-  void check();
-
+  const watching = watchDirectoriesOf(
+    [path],
+    check,
+    (err) => {
+      if (!stopped) onError(err);
+    },
+    opts.debounceMs ?? 50,
+  );
   return () => {
     stopped = true;
-    clearTimeout(timer);
-    watcher.close();
+    watching.stop();
   };
 }
 

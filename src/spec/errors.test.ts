@@ -301,6 +301,8 @@ test('listen: combinations that cannot serve are refused, each saying what to wr
   expectIssues(at(['listen:', '  - 0.0.0.0:8080', '  - { address: 0.0.0.0:8080, h2c: true }']), [
     [3, '{', 'listen[1]', 'invalid-value', /address 0.0.0.0:8080 is also listen\[0\]/],
   ]);
+  // Port 0 is a free port for each.
+  assert.equal(parseSpec(at(['listen: [127.0.0.1:0, { address: 127.0.0.1:0, h2c: true }]']), 'gl.yaml').listeners?.length, 2);
   expectIssues(at(['listen:', '  - { address: 0.0.0.0:8443, tls: { certificates: [] } }']), [
     [2, 'certificates', 'listen[0].tls.certificates', 'invalid-value', /at least 1 item/],
   ]);

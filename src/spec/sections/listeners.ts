@@ -33,9 +33,12 @@ export function normalizeListeners(value: unknown, fallback: string, ctx: Normal
     const path: Path = ['listen', i];
     const listener = normalizeListener(entry, path, ctx, 'listen');
     if (listener === undefined) return;
-    const first = seen.get(listener.address);
-    if (first !== undefined) ctx.report(path, 'invalid-value', `address ${listener.address} is also listen[${first}]: each listener needs its own port`);
-    else seen.set(listener.address, i);
+    // Port 0 asks for a free port: every such listener gets its own.
+    if (parseListen(listener.address)?.port !== 0) {
+      const first = seen.get(listener.address);
+      if (first !== undefined) ctx.report(path, 'invalid-value', `address ${listener.address} is also listen[${first}]: each listener needs its own port`);
+      else seen.set(listener.address, i);
+    }
     listeners.push(listener);
   });
   // An empty list has been reported by the schema (minItems); the default keeps the Spec whole.
