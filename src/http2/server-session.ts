@@ -180,6 +180,7 @@ class SessionState {
     this.#premature++;
     const twice = this.#premature * 2;
     if (this.#closed < PREMATURE_RESET_STREAMS ? twice < PREMATURE_RESET_STREAMS : twice < this.#closed) return;
-    if (!this.session.destroyed) this.session.destroy(undefined, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    // (destroy(undefined, code) would send NO_ERROR: an undefined error takes its default, 0.)
+    if (!this.session.destroyed) this.session.destroy(new Error('rapid reset: the client reset most of its streams'), constants.NGHTTP2_ENHANCE_YOUR_CALM);
   }
 }
