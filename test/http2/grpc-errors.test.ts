@@ -9,28 +9,24 @@ import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Gateway } from '../../src/gateway/server.js';
 import type { Spec } from '../../src/spec/types.js';
-import { closedPort, gatewayFor, route, service, spec, type Upstream } from '../gateway/helpers.js';
-import { h2cListener, h2connect, h2request, type Listener } from './helpers.js';
+import { closedPort, route, service, spec, type Upstream } from '../gateway/helpers.js';
+import { gatewayWithH2c, h2connect, h2request, type Listener } from './helpers.js';
 
 const upstreams: Upstream[] = [];
 const gateways: Gateway[] = [];
-const listeners: Listener[] = [];
 const servers: net.Server[] = [];
 const clients: grpc.Client[] = [];
 after(async () => {
   for (const c of clients) c.close();
   await Promise.all(gateways.map((g) => g.close({ drainMs: 100 })));
-  await Promise.all(listeners.map((l) => l.close()));
   await Promise.all(upstreams.map((u) => u.close()));
   for (const s of servers) s.close();
 });
 
 async function gw(s: Spec): Promise<{ g: Gateway; h2: Listener }> {
-  const g = await gatewayFor(s);
-  gateways.push(g);
-  const h2 = await h2cListener(g);
-  listeners.push(h2);
-  return { g, h2 };
+  const both = await gatewayWithH2c(s);
+  gateways.push(both.g);
+  return both;
 }
 
 /** A unary call of `/greet.Greeter/Hello` with raw bytes; resolves with the status it ended with. */
