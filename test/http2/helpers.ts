@@ -67,7 +67,7 @@ export function h2request(session: ClientHttp2Session, headers: OutgoingHttpHead
 }
 
 /** An HTTP/2 client session to `url`, connected. */
-export function h2connect(url: string, opts: http2.ClientSessionOptions = {}): Promise<ClientHttp2Session> {
+export function h2connect(url: string, opts: http2.SecureClientSessionOptions = {}): Promise<ClientHttp2Session> {
   return new Promise((resolve, reject) => {
     const session = http2.connect(url, opts);
     session.once('connect', () => resolve(session));
