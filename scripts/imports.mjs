@@ -32,7 +32,7 @@ export const LAYERS = [
   ['metrics'],
   ['traffic', 'decide'],
   ['gateway'],
-  ['http1'],
+  ['http1', 'http2'],
   ['routing'],
   ['spec'],
   ['lanes'],

@@ -4,6 +4,7 @@ import { accessLine, type AccessRecord } from './access-log.js';
 
 const record: AccessRecord = {
   method: 'GET',
+  protocol: 'HTTP/2',
   path: '/shop?q=1',
   route: 'shop',
   lane: 'beta',

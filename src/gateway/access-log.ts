@@ -15,6 +15,8 @@ import pino, { type DestinationStream } from 'pino';
 /** One access-log line. `endpoint` and `version` are '' when the gateway answered itself. */
 export interface AccessRecord {
   method: string;
+  /** `HTTP/1.1` or `HTTP/2` (an HTTP/1.0 request shows as HTTP/1.1: the engine answers in 1.1). */
+  protocol: string;
   /** The request target as sent: path and query. */
   path: string;
   route: string;
@@ -56,7 +58,7 @@ function str(s: string): string {
 /** The JSON line of a record (with its trailing newline), as pino would write it at level info. */
 export function accessLine(r: AccessRecord, time: number): string {
   return (
-    `{"level":${INFO},"time":${time},"method":${str(r.method)},"path":${str(r.path)},"route":${str(r.route)},` +
+    `{"level":${INFO},"time":${time},"method":${str(r.method)},"protocol":${str(r.protocol)},"path":${str(r.path)},"route":${str(r.route)},` +
     `"lane":${str(r.lane)},"by":${str(r.by)},"version":${str(r.version)},"endpoint":${str(r.endpoint)},` +
     `"status":${r.status},"ms":${r.ms}}\n`
   );

@@ -33,6 +33,28 @@ export const STATUS: Readonly<Record<GatewayErrorCode, number>> = {
   internal_error: 500,
 };
 
+/**
+ * The gRPC status of each answer, for a gRPC call the gateway fails itself (sendError): what a
+ * gRPC client maps the HTTP status to (the gRPC "HTTP to gRPC Status Code Mapping"), made precise
+ * where the gateway knows more: no route is UNIMPLEMENTED (as Envoy answers), no endpoint or a
+ * failed upstream UNAVAILABLE (the client may retry), a timeout DEADLINE_EXCEEDED, a refused
+ * request INTERNAL (the gRPC library sent it), a header list over the limits RESOURCE_EXHAUSTED.
+ */
+export const GRPC_STATUS: Readonly<Record<GatewayErrorCode, number>> = {
+  bad_request: 13,
+  request_timeout: 4,
+  expectation_failed: 13,
+  uri_too_long: 8,
+  headers_too_large: 8,
+  version_not_supported: 13,
+  not_implemented: 12,
+  no_route: 12,
+  bad_gateway: 14,
+  no_endpoint: 14,
+  upstream_timeout: 4,
+  internal_error: 13,
+};
+
 /** How an upstream failure is answered and whether it counts against the endpoint's health. */
 export interface UpstreamFailure {
   code: 'bad_gateway' | 'upstream_timeout';

@@ -26,7 +26,8 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Assignment, CompiledRoute, Endpoint } from '../routing/types.js';
 import type { AccessRecord } from './access-log.js';
-import { classifyUpstreamError, errorBody, retryKind, STATUS, type GatewayErrorCode } from './errors.js';
+import { classifyUpstreamError, errorBody, GRPC_STATUS, retryKind, STATUS, type GatewayErrorCode } from './errors.js';
+import { encodeGrpcMessage } from '../http2/index.js';
 import { clientResponseHeaders, responseLength } from './headers.js';
 import type { HealthTable } from './health.js';
 import type { ResponseObserver } from './observer.js';
@@ -40,6 +41,8 @@ export interface ClientRequest {
   readonly complete: boolean;
   /** Why the engine refused the body (a malformed chunked coding), or null. */
   readonly bodyRefused: { readonly status: number; readonly reason: string } | null;
+  /** The protocol, as the access log shows it; absent: `HTTP/1.1` (src/http1 does not set it). */
+  readonly protocol?: string;
 }
 
 /**
@@ -58,11 +61,20 @@ export interface ClientResponse {
   /** False when the client is not keeping up: wait for onDrain. */
   write(chunk: Buffer): boolean;
   onDrain(fn: () => void): void;
-  end(): void;
+  /**
+   * Ends the response. `trailers` (`[name, value, ...]`) are the upstream's, when it sent any: an
+   * engine that can carry them does (HTTP/2: gRPC's status lives there); HTTP/1.1 drops them.
+   */
+  end(trailers?: readonly string[] | null): void;
   /** Cuts the client connection (a response that cannot be completed). */
   destroy(): void;
   /** The client must not stall longer than `ms` for the rest of the exchange. */
   armIdle(ms: number): void;
+  /**
+   * The request is a gRPC call on an engine that can answer as gRPC does (HTTP/2): the gateway's
+   * own errors become a gRPC status (sendError). Absent: false.
+   */
+  readonly grpc?: boolean;
 }
 
 /** Gateway-wide things an exchange reports to; one object for the gateway's lifetime. */
@@ -107,6 +119,11 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   upstreamFailure: 'bad_gateway' | 'upstream_timeout' | null = null;
   /** Retries made so far (service `retry`). */
   retries = 0;
+  /**
+   * The upstream timeouts were shortened to the client's own deadline (gRPC `grpc-timeout`): a
+   * timeout is then the client's budget running out, not the endpoint's fault (no health report).
+   */
+  clientDeadline = false;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #idleArmed = false;
@@ -201,9 +218,10 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     return false;
   }
 
-  onComplete(): void {
+  /** `trailers`: undici's types say strings; its HTTP/1.1 client passes raw Buffers, its HTTP/2 one an object. */
+  onComplete(trailers: string[] | null): void {
     this.done = true;
-    this.res.end();
+    this.res.end(trailers === null || trailers === undefined ? null : trailerFields(trailers as unknown as RawTrailers));
     this.finish();
   }
 
@@ -228,9 +246,11 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       return;
     }
     const failure = classifyUpstreamError(err);
-    // Failures of our own making (an aborted or malformed request) are not the upstream's.
+    // Failures of our own making (an aborted or malformed request) are not the upstream's, nor
+    // is a timeout the client's own deadline set.
+    const unhealthy = failure.unhealthy && !(this.clientDeadline && failure.code === 'upstream_timeout');
     if (failure.unhealthy) this.upstreamFailure = failure.code;
-    if (failure.unhealthy && this.status === 0 && !res.headSent) {
+    if (unhealthy && this.status === 0 && !res.headSent) {
       this.sink.health.reportFailure(this.endpoint.origin, this.route.service.passiveHealth);
       if (this.#retry(err)) return;
     }
@@ -306,6 +326,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     if (log === null) return;
     log({
       method: this.req.method,
+      protocol: this.req.protocol ?? HTTP1,
       path: this.req.target,
       route: this.route.name,
       lane: this.lane,
@@ -329,6 +350,7 @@ export function sendError(
   debugHeaders: readonly string[] | null,
   fields: Record<string, string | null>,
 ): void {
+  if (res.grpc === true) return sendGrpcError(res, code, debugHeaders, fields);
   const body = Buffer.from(errorBody(code, fields));
   res.writeHead(STATUS[code], debugHeaders === null ? JSON_FIELDS : [...JSON_FIELDS, ...debugHeaders], body.length, close);
   res.write(body);
@@ -336,3 +358,47 @@ export function sendError(
 }
 
 const JSON_FIELDS: readonly string[] = ['content-type', 'application/json'];
+
+/**
+ * A gRPC call the gateway fails itself is answered as a gRPC server would: HTTP 200 and a
+ * trailers-only response (one HEADERS frame) with `grpc-status` and `grpc-message`, so the client
+ * sees UNIMPLEMENTED, UNAVAILABLE or DEADLINE_EXCEEDED rather than a protocol error. The message
+ * is the JSON body the HTTP answer would have had.
+ */
+function sendGrpcError(res: ClientResponse, code: GatewayErrorCode, debugHeaders: readonly string[] | null, fields: Record<string, string | null>): void {
+  const head = ['content-type', 'application/grpc', 'grpc-status', String(GRPC_STATUS[code]), 'grpc-message', encodeGrpcMessage(errorBody(code, fields))];
+  if (debugHeaders !== null) head.push(...debugHeaders);
+  res.writeHead(200, head, -1);
+  res.end();
+}
+
+const HTTP1 = 'HTTP/1.1';
+
+/**
+ * The upstream's trailers as `[name, value, ...]`: raw Buffers from an HTTP/1.1 upstream (undici's
+ * parser), a header object from an HTTP/2 one.
+ */
+type RawTrailers = readonly (Buffer | string)[] | Record<string, string | string[] | undefined>;
+
+function trailerFields(trailers: RawTrailers): string[] | null {
+  const out: string[] = [];
+  if (isList(trailers)) {
+    for (let i = 0; i + 1 < trailers.length; i += 2) out.push(latin1(trailers[i]!), latin1(trailers[i + 1]!));
+  } else {
+    for (const name in trailers) {
+      const value = trailers[name];
+      if (value === undefined || name.charCodeAt(0) === 58 /* : */) continue;
+      if (typeof value === 'string') out.push(name, value);
+      else for (const v of value) out.push(name, v);
+    }
+  }
+  return out.length === 0 ? null : out;
+}
+
+function isList(t: RawTrailers): t is readonly (Buffer | string)[] {
+  return Array.isArray(t);
+}
+
+function latin1(b: Buffer | string): string {
+  return typeof b === 'string' ? b : b.toString('latin1');
+}

@@ -176,3 +176,33 @@ export function applyServerLimits(server: Pick<Server, 'headersTimeout' | 'maxHe
   server.headersTimeout = limits.headersTimeoutMs;
   server.maxHeadersCount = limits.maxHeaders + 1;
 }
+
+/** What checkHttp2Request reads of an HTTP/2 request (src/http2's Http2Request is one). */
+export interface Http2RequestHead {
+  readonly method: string;
+  readonly target: string;
+  readonly headers: { readonly host?: string | undefined };
+  readonly fieldCount: number;
+  readonly conflictingHost: string | null;
+}
+
+const CONNECT: Refusal = { code: 'not_implemented', reason: 'CONNECT is not proxied' };
+const NOT_ORIGIN_FORM: Refusal = { code: 'bad_request', reason: 'the :path must start with / (origin form)' };
+const NO_AUTHORITY: Refusal = { code: 'bad_request', reason: 'the request has neither :authority nor Host' };
+const OTHER_HOST: Refusal = { code: 'bad_request', reason: 'Host names another authority than :authority (RFC 9113 §8.3.1)' };
+
+/**
+ * What HTTP/1.1's engine refuses in a head that HTTP/2's framing layer (nghttp2) leaves to the
+ * gateway: CONNECT (HTTP/2 has no other place for a tunnel, and graylane opens none), a target not
+ * in origin form (`*`), too long a target or too many fields, no authority, and a Host beside
+ * `:authority` that names another one. Null when the request may be routed.
+ */
+export function checkHttp2Request(req: Http2RequestHead, limits: Readonly<LimitsSpec>): Refusal | null {
+  if (req.method === 'CONNECT') return CONNECT;
+  if (req.fieldCount > limits.maxHeaders) return TOO_MANY;
+  if (req.target.length > limits.maxUrlBytes) return TOO_LONG;
+  if (req.target.charCodeAt(0) !== 47 /* / */) return NOT_ORIGIN_FORM;
+  if (req.headers.host === undefined) return NO_AUTHORITY;
+  if (req.conflictingHost !== null) return OTHER_HOST;
+  return null;
+}

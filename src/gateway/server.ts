@@ -18,27 +18,32 @@
  * `/<service>` prefix, when the service was named by path, is cut from the upstream target.
  */
 import { randomUUID } from 'node:crypto';
+import { constants as h2 } from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { DestinationStream, Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { Http1Connection, Http1Sweep, type Http1Handler, type Http1Request, type ParseError, type ResponseWriter } from '../http1/index.js';
+import { grpcTimeoutMs, Http2Sessions, type Http2Handler, type Http2Request, type Http2Response } from '../http2/index.js';
 import { dispatch, stripMeshPrefix } from '../routing/index.js';
 import type { CompiledRoute, Endpoint, MarkContext, Snapshot } from '../routing/types.js';
 import { openAccessLog, type AccessLog } from './access-log.js';
 import { STATUS, type GatewayErrorCode } from './errors.js';
 import { clientAddress, compileModifier, upstreamRequestHeaders, visitorCookie, type ForwardContext } from './headers.js';
 import { HealthTable } from './health.js';
-import { Mirror, type MirrorCounters } from './mirror.js';
+import { Mirror, type MirrorCounters, type MirrorSource } from './mirror.js';
 import type { ResponseObserver } from './observer.js';
 import { PoolSet } from './pools.js';
-import { ProxyExchange, sendError, type ExchangeSink } from './proxy.js';
+import { ProxyExchange, sendError, type ClientRequest, type ClientResponse, type ExchangeSink } from './proxy.js';
 import { RequestBody } from './request-body.js';
-import { checkTarget, limitsOf } from './request-guard.js';
+import { checkHttp2Request, checkTarget, limitsOf } from './request-guard.js';
 import { hostOf, requestView } from './request-view.js';
 import { alpnProtocols, TlsContexts, type TlsConfig } from './tls.js';
-import { tunnelProtocols, UpgradeExchange } from './websocket.js';
+import { tunnelProtocols, UpgradeExchange, type TunnelOptions } from './websocket.js';
+
+/** A request of either engine, as routing, the exchange and mirroring read it. */
+type EngineRequest = ClientRequest & MirrorSource & { target: string };
 
 /**
  * One listener as the gateway starts it: where, and how the port speaks. Plain data (a primary
@@ -163,6 +168,8 @@ interface Listening {
   server: net.Server;
   /** TLS listeners: the contexts reloads replace. */
   contexts: TlsContexts | null;
+  /** The HTTP/2 engine's handler of an h2c listener or a TLS listener with http2; null otherwise. */
+  http2: Http2Handler | null;
   address: ListenerAddress | null;
 }
 
@@ -172,6 +179,8 @@ class GatewayServer implements Gateway {
   readonly #listening: Listening[];
   /** Deadlines (head timeout, keep-alive) of every connection of both listeners: one timer. */
   readonly #sweep = new Http1Sweep(KEEP_ALIVE_TIMEOUT_MS);
+  /** HTTP/2 sessions of every listener that speaks it. */
+  readonly #http2 = new Http2Sessions(() => this.#limits(), KEEP_ALIVE_TIMEOUT_MS);
   readonly #pools: PoolSet;
   readonly #mirror: Mirror;
   readonly #sink: ExchangeSink;
@@ -235,7 +244,8 @@ class GatewayServer implements Gateway {
       if (this.#closing !== null) return void socket.destroy();
       new Http1Connection(socket, handler, this.#limits, this.#sweep);
     };
-    const listening: Listening = { options, mesh, server: null!, contexts: null, address: null };
+    const http2 = options.h2c === true || (options.tls !== undefined && options.http2 === true);
+    const listening: Listening = { options, mesh, server: null!, contexts: null, address: null, http2: http2 ? this.#http2Handler(mesh, proto) : null };
     if (options.tls === undefined) {
       const onSocket = options.h2c === true ? (socket: net.Socket) => this.#onHttp2Socket(socket, listening) : serveHttp1;
       listening.server = net.createServer({ allowHalfOpen: true }, onSocket);
@@ -263,14 +273,21 @@ class GatewayServer implements Gateway {
   }
 
   /**
-   * THE SEAM FOR HTTP/2: a connection that speaks HTTP/2, negotiated by ALPN (`h2`) on a TLS
-   * listener with `http2`, or any connection of an `h2c` listener (prior knowledge). Until the
-   * HTTP/2 engine (src/http2/) serves it here, it is refused: closed without a byte, as a peer
-   * that does not speak HTTP/2 would.
+   * A connection that speaks HTTP/2, negotiated by ALPN (`h2`) on a TLS listener with `http2`, or
+   * any connection of an `h2c` listener (prior knowledge, RFC 9113 §3.3): src/http2 serves it.
+   * (`Upgrade: h2c` over HTTP/1.1 is never honoured: websocket.ts.)
    */
   #onHttp2Socket(socket: net.Socket, listening: Listening): void {
-    void listening;
-    socket.destroy();
+    // A connection accepted while draining is not served (the listener is closing).
+    if (this.#closing !== null || listening.http2 === null) return void socket.destroy();
+    this.#http2.serve(socket, listening.http2);
+  }
+
+  #http2Handler(mesh: boolean, proto: 'http' | 'https'): Http2Handler {
+    return {
+      onStream: (req, res) => this.#onStream(req, res, mesh, proto),
+      onTimeout: onStreamIdle,
+    };
   }
 
   async listen(): Promise<void> {
@@ -329,7 +346,6 @@ class GatewayServer implements Gateway {
 
   /** A request the engine parsed (its head is valid HTTP/1.x, within the limits). */
   #onRequest(req: Http1Request, res: ResponseWriter, mesh: boolean, proto: 'http' | 'https'): void {
-    const snapshot = this.#snapshot;
     const started = this.#sink.log === null && this.#sink.observer === null ? 0 : performance.now();
     try {
       const reqHeaders = req.headers;
@@ -342,80 +358,136 @@ class GatewayServer implements Gateway {
       if (checked !== url) req.target = url = checked;
       // An upgrade (WebSocket) is tunnelled only over HTTP/1.1, without a body, to protocols other
       // than HTTP/2's; otherwise the request is served as the plain request it also is.
-      let upgrade: string | null = null;
+      let upgrade: TunnelOptions | null = null;
       if (req.upgrade) {
         const protocols = tunnelProtocols(reqHeaders.upgrade);
         if (protocols === null) {
           return this.#answer(req, res, 'bad_request', started, null, { reason: 'the Upgrade header must be a list of protocols' });
         }
-        if (protocols !== '' && req.minor === 1 && !req.hasBody) upgrade = protocols;
-      }
-      const view = requestView(url, reqHeaders);
-      let route: CompiledRoute | undefined;
-      if (mesh) {
-        const named = snapshot.mesh?.match(view.host, view.path);
-        if (named !== undefined) {
-          route = named.route;
-          url = stripMeshPrefix(url, named.strip);
+        if (protocols !== '' && req.minor === 1 && !req.hasBody) {
+          upgrade = { protocols, connection: req.connection, idleMs: this.#snapshot.spec.timeouts.tunnelIdleMs };
         }
-      } else {
-        route = snapshot.matchRoute(view.host, view.path);
       }
-      if (route === undefined) {
-        return this.#answer(req, res, 'no_route', started, null, { host: view.host, path: view.path });
-      }
-      const mark = route.mark(view, this.#markContext);
-      const target = dispatch(route.service, mark.lane, this.health, view.http2Only);
-      const endpoint = target.endpoint;
-      if (endpoint === null) {
-        return this.#answer(req, res, 'no_endpoint', started, route, { route: route.name, lane: mark.lane, reason: target.reason });
-      }
-      const ctx: ForwardContext = {
-        laneHeaders: snapshot.laneHeaders,
-        lane: mark.lane,
-        trustLane: route.trustLane,
-        modifier: mark.headers === undefined ? null : compileModifier(mark.headers),
-        clientAddress: clientAddress(req.connection.socket.remoteAddress),
-        proto,
-      };
-      const headers = upstreamRequestHeaders(reqHeaders, ctx);
-      const cookie = route.visitorCookie;
-      const exchange = new (upgrade === null ? ProxyExchange : UpgradeExchange)(
-        this.#sink,
-        req,
-        res,
-        route,
-        mark.lane,
-        mark.by,
-        mark.assignment,
-        target.version,
-        endpoint,
-        snapshot.spec.exposeLane ? mark.lane : null,
-        mark.setVisitorId !== undefined && cookie !== null ? visitorCookie(cookie.name, mark.setVisitorId, cookie.maxAgeMs) : null,
-        started,
-      );
-      const timeouts = snapshot.spec.timeouts;
-      if (upgrade !== null) {
-        // No body (served without upgrade otherwise) and no mirror copy: a copy cannot upgrade.
-        (exchange as UpgradeExchange).tunnel = { protocols: upgrade, connection: req.connection, idleMs: timeouts.tunnelIdleMs };
-        exchange.dispatch(this.#pools.get(endpoint.origin), url, headers, null, timeouts.headersMs, timeouts.idleMs, upgrade);
-        return;
-      }
-      let body: Readable | null = null;
-      if (req.hasBody) {
-        body = new RequestBody(req);
-        // An upload that stalls is cut after the idle timeout (onConnectionIdle).
-        res.armIdle(timeouts.idleMs);
-      }
-      const mirrorLane = route.mirrorLane();
-      if (mirrorLane !== null) body = this.#mirror.copy(snapshot, route, mirrorLane, target.version, req, ctx, body);
-      exchange.dispatch(this.#pools.get(endpoint.origin), url, headers, body, timeouts.headersMs, timeouts.idleMs);
+      const body = req.hasBody ? new RequestBody(req) : null;
+      this.#proxy(req, res, url, mesh, started, body, upgrade, req.connection.socket.remoteAddress, proto, 0);
     } catch (err) {
-      // A bug of ours must cost one request, not the process.
-      this.#logger?.error({ err, url: req.target }, 'internal error while routing a request');
-      if (!res.headSent) this.#answer(req, res, 'internal_error', started, null, {});
-      else res.destroy();
+      this.#internalError(err, req, res, started);
     }
+  }
+
+  /**
+   * A request on an HTTP/2 stream. node:http2 (nghttp2) has refused malformed framing, pseudo-
+   * header fields and connection-specific fields (RFC 9113 §8.2.2, §8.3) with RST_STREAM; what
+   * HTTP/1.1's engine checks in the head is checked here, with the same answers.
+   */
+  #onStream(req: Http2Request, res: Http2Response, mesh: boolean, proto: 'http' | 'https'): void {
+    const started = this.#sink.log === null && this.#sink.observer === null ? 0 : performance.now();
+    try {
+      const refusal = checkHttp2Request(req, this.#limits());
+      if (refusal !== null) return this.#answer(req, res, refusal.code, started, null, { reason: refusal.reason });
+      let url = req.target;
+      const checked = checkTarget(req.headers.host, url);
+      if (typeof checked !== 'string') return this.#answer(req, res, checked.code, started, null, { reason: checked.reason });
+      if (checked !== url) req.target = url = checked;
+      // A gRPC call's deadline bounds the gateway's wait: past it the client has given up.
+      const timeout = req.headers['grpc-timeout'];
+      const deadlineMs = res.grpc && typeof timeout === 'string' ? (grpcTimeoutMs(timeout) ?? 0) : 0;
+      this.#proxy(req, res, url, mesh, started, req.hasBody ? req.body() : null, null, req.remoteAddress, proto, deadlineMs);
+    } catch (err) {
+      this.#internalError(err, req, res, started);
+    }
+  }
+
+  /**
+   * Routes, marks and dispatches a checked request of either engine and sends it upstream.
+   * `deadlineMs` (0: none) shortens the upstream timeouts to the client's own deadline.
+   */
+  #proxy(
+    req: EngineRequest,
+    res: ClientResponse,
+    url: string,
+    mesh: boolean,
+    started: number,
+    body: Readable | null,
+    upgrade: TunnelOptions | null,
+    remoteAddress: string | undefined,
+    proto: 'http' | 'https',
+    deadlineMs: number,
+  ): void {
+    const snapshot = this.#snapshot;
+    const reqHeaders = req.headers;
+    const view = requestView(url, reqHeaders);
+    let route: CompiledRoute | undefined;
+    if (mesh) {
+      const named = snapshot.mesh?.match(view.host, view.path);
+      if (named !== undefined) {
+        route = named.route;
+        url = stripMeshPrefix(url, named.strip);
+      }
+    } else {
+      route = snapshot.matchRoute(view.host, view.path);
+    }
+    if (route === undefined) {
+      return this.#answer(req, res, 'no_route', started, null, { host: view.host, path: view.path });
+    }
+    const mark = route.mark(view, this.#markContext);
+    const target = dispatch(route.service, mark.lane, this.health, view.http2Only);
+    const endpoint = target.endpoint;
+    if (endpoint === null) {
+      return this.#answer(req, res, 'no_endpoint', started, route, { route: route.name, lane: mark.lane, reason: target.reason });
+    }
+    const ctx: ForwardContext = {
+      laneHeaders: snapshot.laneHeaders,
+      lane: mark.lane,
+      trustLane: route.trustLane,
+      modifier: mark.headers === undefined ? null : compileModifier(mark.headers),
+      clientAddress: clientAddress(remoteAddress),
+      proto,
+    };
+    const headers = upstreamRequestHeaders(reqHeaders, ctx);
+    const cookie = route.visitorCookie;
+    const exchange = new (upgrade === null ? ProxyExchange : UpgradeExchange)(
+      this.#sink,
+      req,
+      res,
+      route,
+      mark.lane,
+      mark.by,
+      mark.assignment,
+      target.version,
+      endpoint,
+      snapshot.spec.exposeLane ? mark.lane : null,
+      mark.setVisitorId !== undefined && cookie !== null ? visitorCookie(cookie.name, mark.setVisitorId, cookie.maxAgeMs) : null,
+      started,
+    );
+    const timeouts = snapshot.spec.timeouts;
+    if (upgrade !== null) {
+      // No body (served without upgrade otherwise) and no mirror copy: a copy cannot upgrade.
+      (exchange as UpgradeExchange).tunnel = upgrade;
+      exchange.dispatch(this.#pools.get(endpoint.origin), url, headers, null, timeouts.headersMs, timeouts.idleMs, upgrade.protocols);
+      return;
+    }
+    let headersMs = timeouts.headersMs;
+    let idleMs = timeouts.idleMs;
+    if (deadlineMs > 0) {
+      if (deadlineMs < headersMs) {
+        headersMs = deadlineMs;
+        exchange.clientDeadline = true;
+      }
+      if (deadlineMs < idleMs) idleMs = deadlineMs;
+    }
+    // An upload that stalls is cut after the idle timeout (onConnectionIdle, onStreamIdle).
+    if (body !== null) res.armIdle(timeouts.idleMs);
+    const mirrorLane = route.mirrorLane();
+    if (mirrorLane !== null) body = this.#mirror.copy(snapshot, route, mirrorLane, target.version, req, ctx, body);
+    exchange.dispatch(this.#pools.get(endpoint.origin), url, headers, body, headersMs, idleMs);
+  }
+
+  /** A bug of ours must cost one request, not the process. */
+  #internalError(err: unknown, req: EngineRequest, res: ClientResponse, started: number): void {
+    this.#logger?.error({ err, url: req.target }, 'internal error while routing a request');
+    if (!res.headSent) this.#answer(req, res, 'internal_error', started, null, {});
+    else res.destroy();
   }
 
   /**
@@ -437,7 +509,7 @@ class GatewayServer implements Gateway {
     // A body left unread closes the connection, as for any answer of the gateway's own.
     res.writeHead(308, fields, 0, !req.complete || this.#sink.draining);
     res.end();
-    this.#sink.log?.({ method: req.method, path: checked, route: '', lane: '', by: '', version: '', endpoint: '', status: 308, ms: Math.round((performance.now() - started) * 1000) / 1000 });
+    this.#sink.log?.({ method: req.method, protocol: 'HTTP/1.1', path: checked, route: '', lane: '', by: '', version: '', endpoint: '', status: 308, ms: Math.round((performance.now() - started) * 1000) / 1000 });
   }
 
   /**
@@ -446,8 +518,10 @@ class GatewayServer implements Gateway {
    */
   #retryTarget(ex: ProxyExchange): { version: string; endpoint: Endpoint; pool: Dispatcher } | null {
     const failed = ex.endpoint.origin;
-    let target = dispatch(ex.route.service, ex.lane, this.health);
-    if (target.endpoint !== null && target.endpoint.origin === failed) target = dispatch(ex.route.service, ex.lane, this.health);
+    // A gRPC call (answered the gRPC way) may only go to HTTP/2 endpoints, on a retry too.
+    const http2Only = ex.res.grpc === true;
+    let target = dispatch(ex.route.service, ex.lane, this.health, http2Only);
+    if (target.endpoint !== null && target.endpoint.origin === failed) target = dispatch(ex.route.service, ex.lane, this.health, http2Only);
     if (target.endpoint === null) return null;
     return { version: target.version, endpoint: target.endpoint, pool: this.#pools.get(target.endpoint.origin) };
   }
@@ -462,8 +536,8 @@ class GatewayServer implements Gateway {
 
   /** The gateway answers a request itself (no upstream involved). */
   #answer(
-    req: Http1Request,
-    res: ResponseWriter,
+    req: EngineRequest,
+    res: ClientResponse,
     code: GatewayErrorCode,
     started: number,
     route: CompiledRoute | null,
@@ -477,6 +551,7 @@ class GatewayServer implements Gateway {
     if (log !== null) {
       log({
         method: req.method,
+        protocol: req.protocol ?? 'HTTP/1.1',
         path: req.target,
         route: route === null ? '' : route.name,
         lane: typeof fields.lane === 'string' ? fields.lane : '',
@@ -503,6 +578,8 @@ class GatewayServer implements Gateway {
     sink.draining = true;
     const closed = Promise.all(this.#listening.map((l) => closeServer(l.server)));
     for (const c of [...this.#sweep.connections()]) c.closeWhenIdle();
+    // GOAWAY: HTTP/2 clients open no new stream; the streams in flight complete.
+    this.#http2.closeAll();
     const idle =
       sink.inFlight === 0
         ? Promise.resolve()
@@ -517,6 +594,7 @@ class GatewayServer implements Gateway {
     if ((await Promise.race([idle.then(() => closed), deadline])) === 'deadline') {
       for (const c of [...this.#sweep.connections()]) c.socket.destroy();
       for (const socket of [...sink.tunnels.keys()]) socket.destroy();
+      this.#http2.destroyAll();
     }
     clearTimeout(timer);
     await closed;
@@ -577,6 +655,17 @@ function onConnectionIdle(connection: Http1Connection): void {
     waiting = ex instanceof ProxyExchange && ex.req.complete && (i > 0 || (!ex.done && ex.status === 0));
   }
   if (!waiting) connection.socket.destroy();
+}
+
+/**
+ * An HTTP/2 stream's idle timer fired (a stalled upload, a client whose window stayed shut). As
+ * for HTTP/1.1, waiting for the upstream's response headers is not the client's idleness; anything
+ * else resets the stream (CANCEL), which aborts the upstream request.
+ */
+function onStreamIdle(_req: Http2Request, res: Http2Response): void {
+  const ex = res.owner;
+  if (ex instanceof ProxyExchange && ex.req.complete && !ex.done && ex.status === 0) return;
+  res.reset(h2.NGHTTP2_CANCEL);
 }
 
 /** The endpoint origins of each version of a snapshot: passive health never ejects a version's last one. */

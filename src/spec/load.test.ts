@@ -74,7 +74,7 @@ const EXPECTED: Spec = {
   mirror: { maxConcurrent: 8, maxBodyBytes: 65_536 },
   accessLog: false,
   drainMs: 0,
-  limits: { maxUrlBytes: 8192, maxHeaderBytes: 16_384, maxHeaders: 100, headersTimeoutMs: 10_000 },
+  limits: { maxUrlBytes: 8192, maxHeaderBytes: 16_384, maxHeaders: 100, headersTimeoutMs: 10_000, maxConcurrentStreams: 100 },
   services: {
     whoami: {
       fallback: 'stable',
@@ -179,7 +179,7 @@ test('a minimal config gets every default', () => {
     mirror: { maxConcurrent: 64, maxBodyBytes: 1_048_576 },
     accessLog: true,
     drainMs: 30_000,
-    limits: { maxUrlBytes: 8192, maxHeaderBytes: 16_384, maxHeaders: 100, headersTimeoutMs: 10_000 },
+    limits: { maxUrlBytes: 8192, maxHeaderBytes: 16_384, maxHeaders: 100, headersTimeoutMs: 10_000, maxConcurrentStreams: 100 },
     services: {
       web: {
         fallback: 'stable',

@@ -276,6 +276,8 @@ export interface LimitsSpec {
   maxHeaders: number;
   /** Time a client gets to send its whole request head (slowloris); then 408 and the connection is closed. */
   headersTimeoutMs: number;
+  /** HTTP/2 streams a client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxConcurrentStreams: number;
 }
 
 /** The embedded store of controller state. */

@@ -1,8 +1,7 @@
 /**
  * Several listeners on one gateway, at the socket level: each plain listener serves the same
  * routes, a `redirect` listener answers every request with a 308 to https:// (no upstream sees
- * it), and an `h2c` listener hands its connections to the HTTP/2 seam, which until the HTTP/2
- * engine plugs in closes them without a byte.
+ * it), and an `h2c` listener speaks HTTP/2 with prior knowledge (src/http2; test/http2 has the rest).
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -106,7 +105,10 @@ test('redirect: a second request on the same keep-alive connection is redirected
   assert.match(none.text, /needs a Host header/);
 });
 
-test('h2c: the HTTP/2 seam refuses the connection without a byte until the HTTP/2 engine serves it', async () => {
+test('h2c: the connection is HTTP/2 with prior knowledge: the preface is answered with SETTINGS', async () => {
   const r = await converse(portOf('listen[4]'), 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-  assert.deepStrictEqual(r, { text: '', closed: true });
+  // A frame header (RFC 9113 §4.1): 3 bytes of length, then type 4 (SETTINGS), flags 0, stream 0.
+  assert.ok(r.text.length >= 9, 'the server spoke first frames');
+  assert.equal(r.text.charCodeAt(3), 4);
+  assert.equal(r.text.charCodeAt(4), 0);
 });

@@ -296,7 +296,7 @@ function dechunk(s: string): string {
   }
 }
 
-test('the access log has one JSON line per request with route, lane, rule, version, endpoint, status and duration', async () => {
+test('the access log has one JSON line per request with protocol, route, lane, rule, version, endpoint, status and duration', async () => {
   const lines: string[] = [];
   const g = await gw(
     spec({
@@ -313,7 +313,7 @@ test('the access log has one JSON line per request with route, lane, rule, versi
   assert.equal(typeof first!.time, 'number');
   assert.deepEqual(
     { ...first, ms: 0, time: 0 },
-    { level: 30, time: 0, method: 'GET', path: '/shop/cart?x=1', route: 'shop', lane: 'beta', by: 'testers', version: 'beta', endpoint: beta.url, status: 200, ms: 0 },
+    { level: 30, time: 0, method: 'GET', protocol: 'HTTP/1.1', path: '/shop/cart?x=1', route: 'shop', lane: 'beta', by: 'testers', version: 'beta', endpoint: beta.url, status: 200, ms: 0 },
   );
   assert.equal(second!.status, 404);
   assert.equal(second!.route, '');

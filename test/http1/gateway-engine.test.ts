@@ -17,7 +17,7 @@ before(async () => {
   upstream = await startUpstream('stable');
   gw = await gatewayFor(
     spec({
-      limits: { maxUrlBytes: 8192, maxHeaderBytes: 16_384, maxHeaders: 100, headersTimeoutMs: 1000 },
+      limits: { maxUrlBytes: 8192, maxHeaderBytes: 16_384, maxHeaders: 100, headersTimeoutMs: 1000, maxConcurrentStreams: 100 },
       mesh: { listen: '127.0.0.1:0' },
       services: { svc: service({ stable: [upstream.url] }) },
       routes: [route()],

@@ -14,7 +14,7 @@ import { raw } from './helpers.js';
 let upstream: Upstream;
 let gw: Gateway;
 let base: Spec;
-const LIMITS = { maxUrlBytes: 1024, maxHeaderBytes: 4096, maxHeaders: 20, headersTimeoutMs: 10_000 };
+const LIMITS = { maxUrlBytes: 1024, maxHeaderBytes: 4096, maxHeaders: 20, headersTimeoutMs: 10_000, maxConcurrentStreams: 100 };
 before(async () => {
   upstream = await startUpstream('stable');
   base = spec({ services: { svc: service({ stable: [upstream.url] }) }, routes: [route()], limits: LIMITS });

@@ -21,7 +21,7 @@ before(async () => {
       services: { svc: service({ stable: [upstream.url] }) },
       routes: [route()],
       timeouts: { connectMs: 1000, headersMs: 5000, idleMs: 500, tunnelIdleMs: 3_600_000 },
-      limits: { maxUrlBytes: 8192, maxHeaderBytes: 16_384, maxHeaders: 100, headersTimeoutMs: 1000 },
+      limits: { maxUrlBytes: 8192, maxHeaderBytes: 16_384, maxHeaders: 100, headersTimeoutMs: 1000, maxConcurrentStreams: 100 },
     }),
   );
 });

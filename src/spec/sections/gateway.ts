@@ -19,14 +19,16 @@ type GatewaySettings = Pick<
   Required<Pick<Spec, 'limits'>>;
 
 /**
- * Defaults of `limits`: nginx's 8 KiB request line, Node's 16 KiB head, Envoy's 100 headers, and
- * 10 s for the head (Node's own 60 s lets a slowloris hold a connection for a minute).
+ * Defaults of `limits`: nginx's 8 KiB request line, Node's 16 KiB head, Envoy's 100 headers,
+ * 10 s for the head (Node's own 60 s lets a slowloris hold a connection for a minute), and 100
+ * HTTP/2 streams per connection (RFC 9113 §6.5.2 recommends at least 100; nginx allows 128).
  */
 export const DEFAULT_LIMITS: Readonly<LimitsSpec> = Object.freeze({
   maxUrlBytes: 8 * 1024,
   maxHeaderBytes: 16 * 1024,
   maxHeaders: 100,
   headersTimeoutMs: 10_000,
+  maxConcurrentStreams: 100,
 });
 
 export function normalizeGateway(data: Record<string, unknown>, ctx: NormalizeContext): GatewaySettings {
@@ -75,6 +77,7 @@ function normalizeLimits(limits: Record<string, unknown>, ctx: NormalizeContext)
     maxHeaderBytes: size('maxHeaderBytes'),
     maxHeaders: typeof limits.maxHeaders === 'number' ? limits.maxHeaders : DEFAULT_LIMITS.maxHeaders,
     headersTimeoutMs: timer(ctx, ['limits', 'headersTimeout'], limits.headersTimeout, DEFAULT_LIMITS.headersTimeoutMs),
+    maxConcurrentStreams: typeof limits.maxConcurrentStreams === 'number' ? limits.maxConcurrentStreams : DEFAULT_LIMITS.maxConcurrentStreams,
   };
 }
 

@@ -1,0 +1,312 @@
+/**
+ * HTTP/2 clients through the gateway (src/http2), over h2c with prior knowledge on a listener made
+ * here: the same routing, marking, dispatch, mirror and access log as HTTP/1.1, trailers passed
+ * on, backpressure to the upstream, GOAWAY on drain, and nothing connection-specific sent.
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import http from 'node:http';
+import { constants } from 'node:http2';
+import { promisify } from 'node:util';
+import type { Gateway } from '../../src/gateway/server.js';
+import type { Spec } from '../../src/spec/types.js';
+import { client, get, route, service, spec, startUpstream, type Echo, type Upstream } from '../gateway/helpers.js';
+import { until } from '../support/wait.js';
+import { gatewayWithH2c, h2connect, h2request, type Listener } from './helpers.js';
+
+const run = promisify(execFile);
+const upstreams: Upstream[] = [];
+const gateways: Gateway[] = [];
+async function up(...args: Parameters<typeof startUpstream>): Promise<Upstream> {
+  const u = await startUpstream(...args);
+  upstreams.push(u);
+  return u;
+}
+/** A gateway serving `s` on an HTTP/1.1 listener and an h2c one. */
+async function gw(s: Spec, opts: Parameters<typeof gatewayWithH2c>[1] = {}): Promise<{ g: Gateway; h2: Listener }> {
+  const both = await gatewayWithH2c(s, opts);
+  gateways.push(both.g);
+  return both;
+}
+after(async () => {
+  await Promise.all(gateways.map((g) => g.close({ drainMs: 100 })));
+  await Promise.all(upstreams.map((u) => u.close()));
+  await client.close();
+});
+
+let stable: Upstream, beta: Upstream;
+before(async () => {
+  [stable, beta] = await Promise.all([up('stable'), up('beta')]);
+});
+
+const twoVersions = (over: Partial<Spec> = {}): Spec =>
+  spec({
+    services: { svc: service({ stable: [stable.url], beta: [beta.url] }) },
+    routes: [
+      route({
+        match: { host: 'shop.test' },
+        rules: [
+          { lane: 'beta', header: { name: 'x-beta', equals: 'yes' } },
+          { lane: 'beta', percent: 50 },
+        ],
+      }),
+    ],
+    ...over,
+  });
+
+test('node:http2 over h2c: :authority is the host, fields reach the upstream as HTTP/1.1 has them, by header rule to beta', async () => {
+  const { h2 } = await gw(twoVersions());
+  const session = await h2connect(h2.url);
+  try {
+    const r = await h2request(session, {
+      ':authority': 'shop.test',
+      ':path': '/cart?x=1',
+      'x-beta': 'yes',
+      cookie: ['a=1', 'b=2'],
+      'x-gray-lane': 'alpha', // a client cannot put itself into a lane
+    });
+    assert.equal(r.status, 200);
+    const echo = r.json<Echo>();
+    assert.equal(echo.version, 'beta');
+    assert.equal(echo.url, '/cart?x=1');
+    assert.equal(echo.headers.host, 'shop.test');
+    assert.equal(echo.headers.cookie, 'a=1; b=2', 'cookie fields joined with "; " (RFC 9113 §8.2.3)');
+    assert.equal(echo.headers['x-gray-lane'], 'beta');
+    assert.match(String(echo.headers.baggage), /graylane-lane=beta/);
+    assert.equal(echo.headers['x-forwarded-proto'], 'http');
+    assert.equal(echo.headers['x-forwarded-host'], 'shop.test');
+    assert.equal(echo.headers['x-forwarded-for'], '127.0.0.1');
+    for (const name of Object.keys(echo.headers)) assert.ok(!name.startsWith(':'), `no pseudo-header upstream: ${name}`);
+    assert.equal(r.headers['x-gray-version'], 'beta');
+    // Without the header, by user: the same user is in the same lane on every request.
+    const lanes = new Set<string>();
+    for (let i = 0; i < 3; i++) lanes.add((await h2request(session, { ':authority': 'shop.test', ':path': '/', 'x-user-id': 'u-7' })).json<Echo>().version);
+    assert.equal(lanes.size, 1);
+  } finally {
+    session.close();
+  }
+});
+
+test('by user percent: HTTP/2 and HTTP/1.1 put every user in the same lane, and both versions serve', async () => {
+  const { g, h2 } = await gw(twoVersions());
+  const session = await h2connect(h2.url);
+  try {
+    const seen: Record<string, number> = {};
+    for (let i = 0; i < 40; i++) {
+      const user = `user-${i}`;
+      const over2 = (await h2request(session, { ':authority': 'shop.test', ':path': '/p', 'x-user-id': user })).json<Echo>().version;
+      const over1 = (await get(g, '/p', { host: 'shop.test', 'x-user-id': user })).json().version;
+      assert.equal(over2, over1, user);
+      seen[over2] = (seen[over2] ?? 0) + 1;
+    }
+    assert.ok((seen.stable ?? 0) > 5 && (seen.beta ?? 0) > 5, JSON.stringify(seen));
+  } finally {
+    session.close();
+  }
+});
+
+test('curl --http2-prior-knowledge gets the routed answer over HTTP/2', async () => {
+  const { h2 } = await gw(twoVersions());
+  const { stdout } = await run('curl', ['-sS', '--http2-prior-knowledge', '-H', 'x-beta: yes', '-H', 'Host: shop.test', '-w', '\n%{http_version} %{http_code}', `${h2.url}/curl`]);
+  const [body, status] = stdout.split('\n');
+  assert.equal(status, '2 200');
+  assert.equal((JSON.parse(body!) as Echo).version, 'beta');
+});
+
+test('the gateway answers its own errors over HTTP/2 as over HTTP/1.1 (404 no route, 400 conflicting Host, 414, 431)', async () => {
+  const { h2 } = await gw(twoVersions({ limits: { maxUrlBytes: 1024, maxHeaderBytes: 16_384, maxHeaders: 20, headersTimeoutMs: 10_000, maxConcurrentStreams: 100 } }));
+  const session = await h2connect(h2.url);
+  try {
+    const none = await h2request(session, { ':authority': 'other.test', ':path': '/x' });
+    assert.equal(none.status, 404);
+    assert.equal(none.json().error, 'no_route');
+    const conflicting = await h2request(session, { ':authority': 'shop.test', host: 'evil.test', ':path': '/' });
+    assert.equal(conflicting.status, 400);
+    assert.match(String(conflicting.json().reason), /another authority/);
+    assert.equal((await h2request(session, { ':authority': 'shop.test', ':path': `/${'a'.repeat(1100)}` })).status, 414);
+    const many: Record<string, string> = {};
+    for (let i = 0; i < 21; i++) many[`x-f${i}`] = 'v';
+    assert.equal((await h2request(session, { ':authority': 'shop.test', ':path': '/', ...many })).status, 431);
+    assert.equal((await h2request(session, { ':authority': 'shop.test', ':path': '/public/..%2fadmin' })).status, 400);
+    // Dot segments are resolved as for HTTP/1.1: the upstream sees the normalised target.
+    assert.equal((await h2request(session, { ':authority': 'shop.test', ':path': '/a/../b' })).json<Echo>().url, '/b');
+    // The session is still good after each answer.
+    assert.equal((await h2request(session, { ':authority': 'shop.test', ':path': '/' })).status, 200);
+  } finally {
+    session.close();
+  }
+});
+
+test('a request body streams to the upstream, and a mirror copy goes to the mirror lane', async () => {
+  const alpha = await up('alpha');
+  const { h2 } = await gw(
+    spec({
+      services: { svc: service({ stable: [stable.url], alpha: [alpha.url] }) },
+      routes: [route({ mirror: { lane: 'alpha', percent: 100 } })],
+    }),
+  );
+  const session = await h2connect(h2.url);
+  try {
+    const body = Buffer.alloc(300_000, 'b');
+    const r = await h2request(session, { ':authority': 'x.test', ':path': '/upload', 'content-length': String(body.length) }, body);
+    assert.equal(r.status, 200);
+    assert.equal(r.json<Echo>().bodyBytes, body.length);
+    await until('the mirror copy', () => alpha.received.length === 1);
+    assert.equal(alpha.received[0]!.headers['x-graylane-mirror'], '1');
+    assert.equal(alpha.received[0]!.bodyBytes, body.length);
+  } finally {
+    session.close();
+  }
+});
+
+test('trailers of an HTTP/1.1 chunked upstream reach the HTTP/2 client; connection-specific fields never do', async () => {
+  const chunky = await up('stable', 'chunky', (_req, res) => {
+    res.writeHead(200, {
+      'content-type': 'text/plain',
+      trailer: 'x-checksum, grpc-status',
+      connection: 'x-hop',
+      'x-hop': 'dropped',
+      'keep-alive': 'timeout=5',
+      upgrade: 'foo',
+      'proxy-connection': 'x',
+    });
+    res.write('part one, ');
+    res.addTrailers({ 'x-checksum': 'abc123', 'grpc-status': '0' });
+    res.end('part two');
+    return true;
+  });
+  const { g, h2 } = await gw(spec({ services: { svc: service({ stable: [chunky.url] }) } }));
+  const session = await h2connect(h2.url);
+  try {
+    const r = await h2request(session, { ':authority': 'x.test', ':path': '/t' });
+    assert.equal(r.status, 200);
+    assert.equal(r.text, 'part one, part two');
+    assert.equal(r.trailers?.['x-checksum'], 'abc123');
+    assert.equal(r.trailers?.['grpc-status'], '0');
+    for (const name of ['connection', 'x-hop', 'keep-alive', 'upgrade', 'proxy-connection', 'transfer-encoding', 'trailer']) {
+      assert.equal(r.headers[name], undefined, name);
+    }
+    // HTTP/1.1 clients are unchanged: the engine ends the chunked body without them.
+    const one = await get(g, '/t');
+    assert.equal(one.text, 'part one, part two');
+  } finally {
+    session.close();
+  }
+});
+
+test('a client that stops reading pauses the upstream (flow control), then gets every byte', async () => {
+  const TOTAL = 64 << 20;
+  let written = 0;
+  const big = await up('stable', 'big', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': TOTAL });
+    const chunk = Buffer.alloc(64 << 10, 'z');
+    const pump = (): void => {
+      while (written < TOTAL) {
+        written += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+    return true;
+  });
+  const { h2 } = await gw(spec({ services: { svc: service({ stable: [big.url] }) } }));
+  const session = await h2connect(h2.url);
+  try {
+    const stream = session.request({ ':path': '/big', ':authority': 'x.test' });
+    let received = 0;
+    let paused = false;
+    stream.on('data', (c: Buffer) => {
+      received += c.length;
+      if (received >= 1 << 20 && !paused) {
+        paused = true;
+        stream.pause();
+      }
+    });
+    await until('1 MiB received', () => received >= 1 << 20);
+    await new Promise((r) => setTimeout(r, 1000));
+    // Kernel buffers, undici's, the stream's and the 64 KiB window hold some: far from 64 MiB.
+    assert.ok(written < 16 << 20, `the upstream wrote ${written} bytes to a client that read ${received}`);
+    const ended = new Promise((r) => stream.once('end', r));
+    stream.resume();
+    await ended;
+    assert.equal(received, TOTAL);
+  } finally {
+    session.close();
+  }
+});
+
+test('a client that resets its stream aborts the upstream request', async () => {
+  let closedEarly = false;
+  const hang = await up('stable', 'hang', (req, res) => {
+    res.writeHead(200);
+    res.write('started');
+    req.socket.once('close', () => (closedEarly = !res.writableEnded));
+    return true;
+  });
+  const { g, h2 } = await gw(spec({ services: { svc: service({ stable: [hang.url] }) } }));
+  const session = await h2connect(h2.url);
+  try {
+    const stream = session.request({ ':path': '/hang', ':authority': 'x.test' });
+    await new Promise((r) => stream.once('data', r));
+    stream.close(constants.NGHTTP2_CANCEL);
+    await until('the upstream connection closed mid-response', () => closedEarly);
+    await until('nothing in flight', () => g.inFlight() === 0);
+  } finally {
+    session.close();
+  }
+});
+
+test('drain: GOAWAY to HTTP/2 clients, the stream in flight completes, the session closes', async () => {
+  const slow = await up('stable', 'slow', (_req, res) => {
+    setTimeout(() => res.end('late but whole'), 300);
+    return true;
+  });
+  const { g, h2 } = await gatewayWithH2c(spec({ services: { svc: service({ stable: [slow.url] }) } }));
+  const session = await h2connect(h2.url);
+  const goaway = new Promise<number>((resolve) => session.once('goaway', (code: number) => resolve(code)));
+  const closed = new Promise((r) => session.once('close', r));
+  const inFlight = h2request(session, { ':path': '/slow', ':authority': 'x.test' });
+  await until('the request in flight', () => g.inFlight() === 1);
+  const drained = g.close({ drainMs: 5000 });
+  assert.equal(await goaway, constants.NGHTTP2_NO_ERROR);
+  const r = await inFlight;
+  assert.equal(r.status, 200);
+  assert.equal(r.text, 'late but whole');
+  await closed;
+  await drained;
+});
+
+test('the access log shows the protocol', async () => {
+  const lines: string[] = [];
+  const { g, h2 } = await gw(twoVersions(), { accessLog: true, accessLogDestination: { write: (l: string) => void lines.push(l) } });
+  const session = await h2connect(h2.url);
+  try {
+    await h2request(session, { ':authority': 'shop.test', ':path': '/logged' });
+    await h2request(session, { ':authority': 'nowhere.test', ':path': '/unrouted' });
+    await get(g, '/logged', { host: 'shop.test' });
+  } finally {
+    session.close();
+  }
+  await until('three access-log lines', () => lines.length === 3);
+  const records = lines.map((l) => JSON.parse(l) as { protocol: string; path: string; status: number });
+  assert.deepEqual(
+    records.map((r) => [r.protocol, r.path, r.status]),
+    [
+      ['HTTP/2', '/logged', 200],
+      ['HTTP/2', '/unrouted', 404],
+      ['HTTP/1.1', '/logged', 200],
+    ],
+  );
+});
+
+test('an HTTP/1.1 request line on an h2c connection is not served (no preface: the session ends)', async () => {
+  const { h2 } = await gw(twoVersions());
+  const reply = await new Promise<string>((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port: h2.port, path: '/', headers: { host: 'shop.test' } });
+    req.once('response', (res) => resolve(`status ${res.statusCode}`));
+    req.once('error', (err) => resolve(`error ${(err as NodeJS.ErrnoException).code}`));
+  });
+  assert.match(reply, /^error /);
+});
