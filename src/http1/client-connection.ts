@@ -147,6 +147,8 @@ const NO_TRAILERS: Buffer[] = [];
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
+function ignore(): void {}
+
 export function upstreamError(message: string, code: string, cause?: unknown): Error {
   return Object.assign(new Error(message, cause === undefined ? undefined : { cause }), { code });
 }
@@ -471,6 +473,9 @@ export class Http1ClientConnection {
     body.off('end', this.#onBodyEnd);
     body.off('error', this.#onBodyError);
     body.off('close', this.#onBodyClose);
+    // A body left unfinished (an early response, a failure) is its owner's to end; its error then
+    // must not become an uncaught exception for want of a listener.
+    if (!body.readableEnded) body.on('error', ignore);
   }
 
   // ---- the response ----
@@ -603,7 +608,10 @@ export class Http1ClientConnection {
   #complete(call: UpstreamCall, trailers: Buffer[]): void {
     const head = this.#head;
     let keepFor = 0;
-    if (head.keepAlive && head.framing !== 'close' && this.#bodyDone && (this.#buf === null || this.#pos >= this.#buf.length)) {
+    // Not after HEAD (as undici): an upstream that sends a body anyway would have it read as the
+    // next request's response, however late it arrives.
+    const reusable = head.keepAlive && head.framing !== 'close' && call.request.method !== 'HEAD';
+    if (reusable && this.#bodyDone && (this.#buf === null || this.#pos >= this.#buf.length)) {
       keepFor = this.limits.keepAliveMs;
       const hint = head.keepAliveHintMs;
       if (hint >= 0 && hint - HINT_MARGIN_MS < keepFor) keepFor = Math.max(0, hint - HINT_MARGIN_MS);
