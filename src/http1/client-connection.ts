@@ -101,6 +101,8 @@ export interface ConnectionOwner {
   released(conn: Http1ClientConnection, keepFor: number): void;
   /** The connection is gone (closed, failed, handed to a tunnel); `connectError` when it never connected. */
   closed(conn: Http1ClientConnection, connectError: Error | null): void;
+  /** A kept-alive connection idle for `idleMs` was closed by the upstream as it was reused (the idle-close race). */
+  raced(idleMs: number): void;
 }
 
 export interface ClientLimits {
@@ -184,6 +186,10 @@ export class Http1ClientConnection {
   #bodyDone = true;
   /** Requests this connection has carried (1 while serving its first). */
   requests = 0;
+  /** When it was last parked idle (Date.now()). */
+  idleSince = 0;
+  /** How long it had idled when the current request was written on it (0 on a new connection). */
+  #idledFor = 0;
 
   constructor(
     readonly owner: ConnectionOwner,
@@ -212,6 +218,7 @@ export class Http1ClientConnection {
   send(call: UpstreamCall): void {
     this.#call = call;
     call.conn = this;
+    this.#idledFor = Date.now() - this.idleSince;
     this.#write(call);
   }
 
@@ -219,6 +226,7 @@ export class Http1ClientConnection {
   idle(ms: number): void {
     this.#state = State.Idle;
     this.#arm(Deadline.Idle, ms);
+    this.idleSince = this.deadline - ms;
   }
 
   /** Ends the call on this connection with `err` and closes the connection (its state is unknown). */
@@ -706,6 +714,7 @@ export class Http1ClientConnection {
     if (!this.#received) {
       // Nothing of the response arrived: the idle-close race, or an upstream that drops requests.
       // Keep undici's codes: the exchange may retry these (retry.on: reset).
+      if (this.requests > 1) this.owner.raced(this.#idledFor);
       return this.#fail(err ?? upstreamError('other side closed', OTHER_SIDE_CLOSED));
     }
     this.#fail(upstreamError('the upstream closed the connection mid-response', 'GRAYLANE_UPSTREAM_CLOSED', err ?? undefined));

@@ -144,6 +144,19 @@ export class UpstreamPool implements ConnectionOwner, CallOwner {
     this.#checkClosed();
   }
 
+  /**
+   * The upstream closed a connection that had idled `idleMs` just as it was reused: the others
+   * idle at least as long are likely closed too (their FIN may be on its way), so they are closed
+   * now rather than handed to the retry that is about to come.
+   */
+  raced(idleMs: number): void {
+    const now = Date.now();
+    const idle = this.#idle;
+    for (let i = idle.length - 1; i >= 0; i--) {
+      if (now - idle[i]!.idleSince >= idleMs) idle[i]!.close();
+    }
+  }
+
   /** Stops taking requests; queued and in-flight ones finish, then the connections close. */
   close(): Promise<void> {
     this.#closing = true;

@@ -100,6 +100,29 @@ test('the idle-close race with retry on reset: every GET succeeds, each reuse se
   assert.equal(requestLines(up).flat().length, 11, 'the 5 requests after the first were each sent twice');
 });
 
+test('the idle-close race with several idle connections: the others idle as long are dropped too, so the retry gets a fresh one', async () => {
+  // The upstream's idle timeout (200 ms) fires as a request arrives: it resets any connection that
+  // idled that long. Three connections idle together; after 300 ms one request reuses one of them.
+  const lastAnswer = new WeakMap<net.Socket, number>();
+  const up = await upstream((socket, head, n) => {
+    const last = lastAnswer.get(socket);
+    if (last !== undefined && performance.now() - last >= 200) return void socket.resetAndDestroy();
+    setTimeout(() => {
+      OK(socket, head, n);
+      lastAnswer.set(socket, performance.now());
+    }, 20);
+  });
+  const g = await gatewayTo(up.url, { retry: { attempts: 1, on: ['reset'] } });
+  const first = await Promise.all([get(g, '/1'), get(g, '/2'), get(g, '/3')]);
+  assert.deepEqual(first.map((r) => r.status), [200, 200, 200]);
+  assert.equal(up.received.length, 3);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // One attempt of retry is enough: the retry does not land on the second stale connection.
+  assert.equal((await get(g, '/after')).status, 200);
+  assert.equal(up.received.length, 4, 'the retry opened a new connection');
+  assert.equal(requestLines(up).flat().length, 5, 'one stale reuse, one retry');
+});
+
 test('an upstream that closes right after each response: its FIN drops the idle connection, no request is lost (retry on or off)', async () => {
   const closeAfter: RawBehaviour = (socket, head, n) => {
     OK(socket, head, n);
