@@ -13,8 +13,9 @@
  * held, nothing else is buffered.
  *
  * A connection is reused only when the response was complete, length- or chunk-delimited, the
- * upstream did not say `close`, the request body was written to its end and nothing followed the
- * response: after anything else the framing of the next bytes is unknown and the socket closes.
+ * upstream did not say `close`, the request was not HEAD, its body was written to its end and
+ * nothing followed the response: after anything else the framing of the next bytes is unknown
+ * and the socket closes.
  *
  * The idle-close race (the upstream closes a kept-alive connection just as a request is written to
  * it) shows as a close or reset before any byte of the response: that error keeps the code undici
@@ -572,7 +573,7 @@ export class Http1ClientConnection {
     const more = call.handler.onHeaders?.(status, raw, this.resume, statusText);
     if (this.#call !== call) return false;
     if (more === false) this.#pause();
-    if (head.framing === 'none') {
+    if (head.framing === 'none' || (head.framing === 'length' && head.contentLength === 0)) {
       this.#complete(call, NO_TRAILERS);
       return false;
     }

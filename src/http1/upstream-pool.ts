@@ -9,6 +9,9 @@
  * - A connection idles for `keepAliveMs`, or less when the upstream's Keep-Alive hint says so.
  * - A failed connect fails the requests queued behind it when no other connection is open (they
  *   would meet the same refusal), as undici's client does.
+ * - The idle-close race on a connection idle X ms closes the idle connections idle X ms or more:
+ *   the upstream's idle timeout has most likely closed them too (raced()).
+ * - No retry of its own: the exchange retries, as the service's `retry` allows.
  *
  * It speaks undici's dispatch interface (`dispatch(opts, handler)` with onConnect, onHeaders,
  * onData, onComplete, onError, onUpgrade), so src/gateway's exchange, retries and mirror work the

@@ -66,6 +66,18 @@ test('keep-alive: 20 sequential requests reach the upstream over one connection'
   assert.equal(requestLines(up)[0]!.length, 20);
 });
 
+test('a response with Content-Length: 0 is complete at its head: answered at once, the connection reused', async () => {
+  const up = await upstream((socket) => void socket.write('HTTP/1.1 200 OK\r\nx-version: empty\r\nContent-Length: 0\r\n\r\n'));
+  const g = await gatewayTo(up.url);
+  for (let i = 0; i < 3; i++) {
+    const r = await get(g, '/');
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-version'], 'empty');
+    assert.equal(r.text, '');
+  }
+  assert.equal(up.received.length, 1);
+});
+
 test('the request head reaches the upstream as one write, with host first and keep-alive', async () => {
   const up = await upstream(OK);
   const g = await gatewayTo(up.url);
