@@ -56,6 +56,8 @@ export interface ClientResponse {
   readonly finished: boolean;
   /** The client is gone: nothing written reaches it. */
   readonly gone: boolean;
+  /** An interim (1xx) response before the final one; engines without them leave it out. */
+  writeInformational?(status: number, fields: readonly string[]): void;
   /** `length`: the body's bytes, -1 when unknown. `close`: end the connection after this response. */
   writeHead(status: number, fields: readonly string[], length: number, close?: boolean, reason?: string): void;
   /** False when the client is not keeping up: wait for onDrain. */
@@ -187,9 +189,15 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    // 1xx: the engine sends its own 100 Continue when the body is read; undici passes none here.
-    if (statusCode < 200) return true;
     const { res, sink } = this;
+    if (statusCode < 200) {
+      // Informational: 100 Continue is the engine's to send (when it reads the client's body);
+      // others (103 Early Hints) are passed on, their hop-by-hop fields removed.
+      if (statusCode !== 100 && res.writeInformational !== undefined && !res.headSent && !res.gone) {
+        res.writeInformational(statusCode, clientResponseHeaders(rawHeaders, null, this.version, null, false));
+      }
+      return true;
+    }
     if (res.gone) {
       this.clientClosed();
       return false;

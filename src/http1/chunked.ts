@@ -37,8 +37,12 @@ const MAX_SIZE_DIGITS = 12;
 const MAX_SIZE_LINE = 4096;
 const EMPTY = Buffer.alloc(0);
 
-/** Receives the body's bytes: buf[start, end), valid only during the call (copy to keep). */
-export type DataSink = (buf: Buffer, start: number, end: number) => void;
+/**
+ * Receives the body's bytes: buf[start, end), valid only during the call (copy to keep). Returning
+ * exactly false stops decoding after these bytes (the receiver is full): decode() then returns where to
+ * resume, with `done` false.
+ */
+export type DataSink = (buf: Buffer, start: number, end: number) => unknown;
 
 export class ChunkedDecoder {
   #state = S.Size;
@@ -80,7 +84,8 @@ export class ChunkedDecoder {
   /**
    * Decodes buf[start, end), handing body bytes to `sink`. Returns the index just past the end of
    * the message (what follows is the next message), -1 when every byte was used and more are
-   * needed, or why the coding is refused.
+   * needed, or why the coding is refused. When the sink returns false, returns the index to resume
+   * from instead (`done` is then false; -1 if that is `end`).
    */
   decode(buf: Buffer, start: number, end: number, sink: DataSink): number | ParseError {
     let p = start;
@@ -132,10 +137,11 @@ export class ChunkedDecoder {
           break;
         case S.Data: {
           const n = Math.min(this.#remaining, end - p);
-          sink(buf, p, p + n);
+          const more = sink(buf, p, p + n);
           p += n;
           this.#remaining -= n;
           if (this.#remaining === 0) this.#state = S.DataCr;
+          if (more === false) return p === end ? -1 : p;
           break;
         }
         case S.DataCr:

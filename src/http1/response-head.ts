@@ -24,6 +24,8 @@ export class ResponseHead {
   contentLength = 0;
   /** The upstream keeps the connection open after this response. */
   keepAlive = true;
+  /** The `timeout` of a Keep-Alive field (RFC 2068 §19.7.1.1, what servers announce their idle timeout with) in ms; -1 without one. */
+  keepAliveHintMs = -1;
   /** Bytes of the head. */
   length = 0;
 
@@ -74,6 +76,7 @@ function framing(buf: Buffer, head: ResponseHead, method: string): ParseError | 
   let te = false;
   let close = false;
   let keepAliveToken = false;
+  head.keepAliveHintMs = -1;
   for (let i = 0; i < f.count; i++) {
     const ns = f.nameStart(i);
     const ne = f.nameEnd(i);
@@ -89,6 +92,8 @@ function framing(buf: Buffer, head: ResponseHead, method: string): ParseError | 
       const bits = connectionOptions(buf, f.valueStart(i), f.valueEnd(i));
       if (bits & CONNECTION_CLOSE) close = true;
       if (bits & CONNECTION_KEEP_ALIVE) keepAliveToken = true;
+    } else if (n === 10 && equalsLower(buf, ns, ne, 'keep-alive')) {
+      head.keepAliveHintMs = keepAliveTimeout(buf, f.valueStart(i), f.valueEnd(i));
     }
   }
   if (te && contentLength !== -1) return E.RESPONSE_FRAMING;
@@ -110,6 +115,27 @@ function framing(buf: Buffer, head: ResponseHead, method: string): ParseError | 
     head.keepAlive = false;
   }
   return null;
+}
+
+/**
+ * The `timeout=N` parameter of a Keep-Alive value (`timeout=5, max=100`) in ms, -1 without one.
+ * Only a hint for how long an idle connection is kept: a malformed value is ignored, not refused.
+ */
+function keepAliveTimeout(buf: Uint8Array, start: number, end: number): number {
+  for (let s = start; s < end; ) {
+    while (s < end && (buf[s] === SP || buf[s] === 0x09 || buf[s] === 0x2c)) s++;
+    let t = s;
+    while (t < end && buf[t] !== 0x2c) t++;
+    // `timeout=` then digits
+    if (t - s > 8 && equalsLower(buf, s, s + 8, 'timeout=')) {
+      let e = t;
+      while (e > s + 8 && (buf[e - 1] === SP || buf[e - 1] === 0x09)) e--;
+      const seconds = decimal(buf, s + 8, e);
+      if (seconds >= 0) return seconds * 1000;
+    }
+    s = t;
+  }
+  return -1;
 }
 
 /** Plain decimal digits as a number; -1 when empty, not digits, or beyond 2^53. */

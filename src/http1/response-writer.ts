@@ -14,8 +14,11 @@
  */
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
+import { latin1 } from './chars.js';
 
 const CRLF = '\r\n';
+/** Bodies up to this many bytes are written in one string with the head (or chunk framing). */
+const SMALL_BODY = 2048;
 const LAST_CHUNK = '0\r\n\r\n';
 
 export interface ResponseTarget {
@@ -121,11 +124,18 @@ export class ResponseWriter {
     this.#pendingHead = null;
     if (!this.#chunked) {
       if (head === null) return socket.write(chunk);
+      // A small body goes out in the head's string: one write of one string, which Node hands to
+      // the kernel at once from the stack (no write request object, no vector). latin1 maps every
+      // byte to one char and back, so the body's bytes are unchanged.
+      if (chunk.length <= SMALL_BODY) return socket.write(head + latin1(chunk, 0, chunk.length), 'latin1');
       socket.cork();
       socket.write(head, 'latin1');
       const ok = socket.write(chunk);
       socket.uncork();
       return ok;
+    }
+    if (chunk.length <= SMALL_BODY) {
+      return socket.write(`${head ?? ''}${chunk.length.toString(16)}${CRLF}${latin1(chunk, 0, chunk.length)}${CRLF}`, 'latin1');
     }
     socket.cork();
     socket.write(head === null ? `${chunk.length.toString(16)}${CRLF}` : `${head}${chunk.length.toString(16)}${CRLF}`, 'latin1');
