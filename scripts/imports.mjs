@@ -30,7 +30,7 @@ export const LAYERS = [
   ['source'],
   ['store', 'registry'],
   ['metrics'],
-  ['traffic', 'decide'],
+  ['traffic', 'decide', 'tracing'],
   ['gateway'],
   ['http1'],
   ['routing'],
