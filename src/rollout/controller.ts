@@ -42,7 +42,7 @@ import { runAction } from './effects.js';
 import { RolloutError } from './errors.js';
 import type { AnalysisTemplate, RolloutSpec } from '../spec/rollout-model.js';
 import { overlayFor } from './overlay.js';
-import type { RolloutEvent, RolloutStatus } from './status.js';
+import type { RolloutEvent, RolloutStatus } from '../status/rollout-status.js';
 import {
   abort,
   pause,

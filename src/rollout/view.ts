@@ -8,7 +8,7 @@ import type { AnalysisRun } from './analysis.js';
 import type { AbortPending } from './controller.js';
 import type { HookName, RolloutSpec } from '../spec/rollout-model.js';
 import { describeStep, planOf } from './plan.js';
-import type { HookRecord, RolloutPhase, RolloutStatus } from './status.js';
+import type { HookRecord, RolloutPhase, RolloutStatus } from '../status/rollout-status.js';
 
 export interface StepView {
   index: number;

@@ -12,8 +12,8 @@
  *   reader sees all of a commit or none of it, so no event is lost or logged without its status.
  */
 import { GraylaneError } from '../errors.js';
-import type { AnalysisRun } from '../rollout/analysis.js';
-import type { RolloutEvent, RolloutStatus } from '../rollout/status.js';
+import type { AnalysisRun } from '../status/analysis-run.js';
+import type { RolloutEvent, RolloutStatus } from '../status/rollout-status.js';
 
 export interface StoredStatus {
   name: string;

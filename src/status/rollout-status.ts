@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { NamedMatch } from '../spec/types.js';
-import type { AnalysisRun } from './analysis.js';
+import type { AnalysisRun } from './analysis-run.js';
 import type { HookName, RolloutSpec } from '../spec/rollout-model.js';
 
 export type RolloutPhase = 'Progressing' | 'Paused' | 'Degraded' | 'Healthy';
