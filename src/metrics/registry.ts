@@ -10,7 +10,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ConfigInfo } from './config-info.js';
 import type { Gateway, HealthTable } from '../gateway/index.js';
-import type { RolloutView } from '../rollout/view.js';
+import type { RolloutView } from '../status/rollout-view.js';
 import { CollectedHistogram } from './collected-histogram.js';
 import { LATENCY_BUCKETS_SECONDS, STATUS_CLASSES, type TrafficCounts } from '../traffic/index.js';
 

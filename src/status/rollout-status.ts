@@ -43,6 +43,13 @@ export interface RolloutEvent {
   message: string;
 }
 
+/** An event as the store returns it: with its place in the log. */
+export interface StoredEvent extends RolloutEvent {
+  /** Position in the store's log: grows with every event appended, across rollouts. */
+  seq: number;
+  rollout: string;
+}
+
 /** The "hook H started / finished" record that keeps hooks at most once across restarts. */
 export interface HookRecord {
   /** Effect id: `<rollout>/a<attempt>/<hook>`; also sent as the webhook's Idempotency-Key. */

@@ -13,7 +13,9 @@
  */
 import { GraylaneError } from '../errors.js';
 import type { AnalysisRun } from '../status/analysis-run.js';
-import type { RolloutEvent, RolloutStatus } from '../status/rollout-status.js';
+import type { RolloutEvent, RolloutStatus, StoredEvent } from '../status/rollout-status.js';
+
+export type { StoredEvent };
 
 export interface StoredStatus {
   name: string;
@@ -22,11 +24,6 @@ export interface StoredStatus {
   status: RolloutStatus;
 }
 
-export interface StoredEvent extends RolloutEvent {
-  /** Position in the store's log: grows with every event appended, across rollouts. */
-  seq: number;
-  rollout: string;
-}
 
 export interface KeyEntry {
   key: string;
