@@ -47,8 +47,9 @@ export const LAYERS = [
  * or listed here with its reason.
  */
 export const KNOWN_EDGES = new Map([
-  ['metrics -> rollout', 'the overview and /metrics show each rollout as rollout/view.ts builds it, read from the controller'],
-  ['metrics -> store', 'the overview lists stored rollout events (StoredEvent)'],
+  // None today. The last three went with issue #20: store -> rollout (the persisted status types
+  // moved to src/status), metrics -> rollout and metrics -> store (the view and event types moved
+  // there too; the controller's rollouts reach metrics through its RolloutSource interface).
 ]);
 
 /** web/src is the dashboard, a separate build: it may import the admin API's wire types and nothing else. */

@@ -47,6 +47,7 @@ import { registerDecideMetrics } from './metrics/decide.js';
 import { approvalRoutes } from './admin/approval-routes.js';
 import { Notifier } from './notify/index.js';
 import { RolloutController } from './rollout/controller.js';
+import { rolloutSource } from './rollout/rollout-source.js';
 import { compile } from './routing/index.js';
 import type { Status } from './routing/types.js';
 import { ConfigError, parseListen, type Spec } from './spec/index.js';
@@ -254,7 +255,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     gateway: gw,
     config: configInfo,
     window: traffic,
-    controller: ctl,
+    rollouts: rolloutSource(ctl),
     gateways,
     ...(backend.health().kind === 'etcd' ? { storeUp: () => backend.health().up } : {}),
     ...(pool !== null ? { workers: pool } : {}),
