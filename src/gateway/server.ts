@@ -440,7 +440,7 @@ class GatewayServer implements Gateway {
     // A body left unread closes the connection, as for any answer of the gateway's own.
     res.writeHead(308, fields, 0, !req.complete || this.#sink.draining);
     res.end();
-    this.#sink.log?.({ method: req.method, path: checked, route: '', lane: '', by: '', version: '', endpoint: '', status: 308, ms: Math.round((performance.now() - started) * 1000) / 1000 });
+    this.#sink.log?.({ method: req.method, path: checked, route: '', lane: '', by: '', version: '', endpoint: '', status: 308, ms: Math.round((performance.now() - started) * 1000) / 1000, traceId: incomingTrace(req.headers.traceparent)?.traceId ?? null });
   }
 
   /**
