@@ -48,12 +48,14 @@ import { registerDecideMetrics } from './metrics/decide.js';
 import { approvalRoutes } from './admin/approval-routes.js';
 import { Notifier } from './notify/index.js';
 import { RolloutController } from './rollout/controller.js';
+import { rolloutSource } from './rollout/rollout-source.js';
 import { compile } from './routing/index.js';
 import type { Status } from './routing/types.js';
 import { ConfigError, parseListen, type Spec } from './spec/index.js';
 import { listenersOf } from './spec/sections/listeners.js';
 import { DEFAULT_ADMIN_LISTEN } from './spec/sections/rollouts.js';
 import type { Store } from './store/index.js';
+import { startTracing, type Tracing } from './tracing/index.js';
 import { TrafficRecorder } from './traffic/index.js';
 import { startWorkerPool, TrafficCountsRef, WORKER_HEADER, workerCount, WorkerTraffic, type DataPlane, type WorkerPool } from './workers/index.js';
 
@@ -126,6 +128,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const traffic = new TrafficCountsRef(recorder);
   let gateway: DataPlane | undefined;
   let pool: WorkerPool | null = null;
+  let tracing: Tracing | null = null;
   let controller: RolloutController | undefined;
   let refreshNow = (): void => {};
   const refresh = (): void => refreshNow();
@@ -177,6 +180,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
     const { listeners: listening, mesh, tls } = await gatewayListeners(spec, opts.listen);
     tlsListeners = { serving: new Map([...listening, ...(mesh === undefined ? [] : [mesh])].flatMap((l) => (l.tls === undefined ? [] : [[l.name, l.tls]]))), specs: tls };
     if (workerTraffic === null) {
+      // With workers, each worker traces the requests it serves (src/workers/worker.ts).
+      if (spec.tracing !== undefined) tracing = await startTracing(spec.tracing, { logger: log });
       gateway = await startGateway({
         snapshot: compile(spec, status()),
         listeners: listening,
@@ -185,6 +190,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         ...(opts.accessLogDestination !== undefined ? { accessLogDestination: opts.accessLogDestination } : {}),
         mesh,
         observer: recorder,
+        ...(tracing !== null ? { tracer: tracing.tracer } : {}),
         ...(spec.debug?.workerHeader === true ? { debugHeaders: [WORKER_HEADER, '0'] } : {}),
       });
     } else {
@@ -203,6 +209,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       });
     }
   } catch (err) {
+    await tracing?.shutdown();
     await backend.close();
     throw err;
   }
@@ -220,6 +227,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       decide = await startDecide({ ...listenOf(spec.decide.listen, 'decide.listen'), snapshot: () => gw.snapshot(), settings: spec.decide, logger: log, observer: recorder, reportToken: opts.reportToken });
     } catch (err) {
       await gw.close({ drainMs: 0 });
+      await tracing?.shutdown();
       await backend.close();
       throw err;
     }
@@ -250,7 +258,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     gateway: gw,
     config: configInfo,
     window: traffic,
-    controller: ctl,
+    rollouts: rolloutSource(ctl),
     gateways,
     ...(backend.health().kind === 'etcd' ? { storeUp: () => backend.health().up } : {}),
     ...(pool !== null ? { workers: pool } : {}),
@@ -280,6 +288,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     observability.close();
     await decide?.close();
     await gw.close({ drainMs: 0 });
+    await tracing?.shutdown();
     await backend.close();
     throw err;
   }
@@ -339,6 +348,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
         await notifier.close();
         await decide?.close();
         await gw.close({ drainMs: closeOpts.drainMs ?? spec.drainMs });
+        // The spans of the last requests leave before the process does (bounded by the export timeout).
+        await tracing?.shutdown();
         await admin.close();
         await backend.close();
       })();
@@ -360,6 +371,7 @@ function restartOnly(before: Spec, after: Spec): string[] {
   if (before.limits?.maxHeaderBytes !== after.limits?.maxHeaderBytes) changed.push('limits.maxHeaderBytes');
   if (before.workers !== after.workers) changed.push('workers');
   if (before.debug?.workerHeader !== after.debug?.workerHeader) changed.push('debug.workerHeader');
+  if (JSON.stringify(before.tracing) !== JSON.stringify(after.tracing)) changed.push('tracing');
   return changed;
 }
 

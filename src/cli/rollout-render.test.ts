@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadRollouts } from '../../test/support/rollout-driver.js';
-import { initialStatus } from '../rollout/status.js';
+import { initialStatus } from '../status/rollout-status.js';
 import { startRun } from '../rollout/analysis.js';
 import { rolloutView } from '../rollout/view.js';
 import { formatLeft, renderList, renderRollout } from './rollout-render.js';

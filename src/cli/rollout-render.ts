@@ -5,7 +5,7 @@
  * it is tested without a server.
  */
 import type { AnalysisRun, MetricRun } from '../rollout/analysis.js';
-import type { HookRecord } from '../rollout/status.js';
+import type { HookRecord } from '../status/rollout-status.js';
 import type { RolloutView } from '../rollout/view.js';
 import type { StoredEvent } from '../store/types.js';
 

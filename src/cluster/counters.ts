@@ -9,7 +9,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { parseCountersDocument, SampledTotals, type CountersDocument, type MetricsSource, type WindowStats } from '../traffic/index.js';
+import { parseCountersDocument, SampledTotals, type CountersDocument, type MetricsSource, type WindowSample, type WindowStats } from '../traffic/index.js';
 import type { EtcdConnection, EtcdEntry } from '../store/etcd-connection.js';
 import { watchKeys, type KeyWatch, type WatchChange } from '../store/etcd-watch.js';
 import { StoreUnavailableError } from '../store/types.js';
@@ -195,11 +195,22 @@ export class ClusterMetrics implements MetricsSource {
 
   /** Traffic of one version over the last `ms`, summed over every gateway. */
   window(service: string, version: string, ms: number): WindowStats {
+    this.#checkCurrent();
+    return this.#totals.window(service, version, ms);
+  }
+
+  /** Throws once etcd has been unreachable for staleAfterMs: the counters are not current. */
+  #checkCurrent(): void {
     const now = this.#clock();
     if (this.#downSince !== undefined && now - this.#downSince >= this.#staleAfterMs) {
       throw new StoreUnavailableError('read cluster traffic counters', `etcd unreachable for ${now - this.#downSince} ms: the counters are not current`);
     }
-    return this.#totals.window(service, version, ms);
+  }
+
+  /** Builtin compare's sample: the requests drawn at random, summed over every gateway. */
+  chanceSample(service: string, version: string, ms: number): WindowSample {
+    this.#checkCurrent();
+    return this.#totals.chanceSample(service, version, ms);
   }
 
   #add(entry: EtcdEntry): void {

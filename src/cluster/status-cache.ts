@@ -3,7 +3,7 @@
  * with the weights it had, not the spec's bare split. Written atomically like the spec cache
  * (src/source/cache.ts), in the same format.
  */
-import { parseStatus, serializeStatus } from '../rollout/status.js';
+import { parseStatus, serializeStatus } from '../status/rollout-status.js';
 import { CACHE_FORMAT as FORMAT, readCacheText, SpecCacheError, writeAtomically } from '../source/cache.js';
 import type { StoredStatus } from '../store/types.js';
 

@@ -13,12 +13,20 @@ const record: AccessRecord = {
   endpoint: 'http://127.0.0.1:9101',
   status: 200,
   ms: 1.25,
+  traceId: null,
 };
 
 test('an access line is pino-shaped JSON with the record fields', () => {
   const line = accessLine(record, 1700000000000);
   assert.ok(line.endsWith('}\n'));
-  assert.deepEqual(JSON.parse(line), { level: 30, time: 1700000000000, ...record });
+  const { traceId: _none, ...fields } = record;
+  assert.deepEqual(JSON.parse(line), { level: 30, time: 1700000000000, ...fields });
+});
+
+test('the trace id is a field only when there is one', () => {
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  assert.equal(JSON.parse(accessLine({ ...record, traceId }, 0)).traceId, traceId);
+  assert.equal('traceId' in JSON.parse(accessLine(record, 0)), false);
 });
 
 test('strings that need escaping are escaped', () => {

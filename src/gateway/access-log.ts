@@ -28,6 +28,8 @@ export interface AccessRecord {
   status: number;
   /** Milliseconds from the request to the end of the response (or the failure). */
   ms: number;
+  /** The W3C trace id (the gateway's span's with tracing on, else a valid incoming traceparent's), or null: no field. */
+  traceId: string | null;
 }
 
 /** An open access log. */
@@ -60,7 +62,7 @@ export function accessLine(r: AccessRecord, time: number): string {
   return (
     `{"level":${INFO},"time":${time},"method":${str(r.method)},"protocol":${str(r.protocol)},"path":${str(r.path)},"route":${str(r.route)},` +
     `"lane":${str(r.lane)},"by":${str(r.by)},"version":${str(r.version)},"endpoint":${str(r.endpoint)},` +
-    `"status":${r.status},"ms":${r.ms}}\n`
+    `"status":${r.status},"ms":${r.ms}${r.traceId === null ? '' : `,"traceId":${str(r.traceId)}`}}\n`
   );
 }
 

@@ -30,7 +30,7 @@ import { classifyUpstreamError, errorBody, GRPC_STATUS, retryKind, STATUS, type 
 import { encodeGrpcMessage } from '../http2/index.js';
 import { clientResponseHeaders, responseLength } from './headers.js';
 import type { HealthTable } from './health.js';
-import type { ResponseObserver } from './observer.js';
+import type { RequestTrace } from './trace.js';
 
 /** The client's request as an exchange reads it (src/http1's Http1Request is one). */
 export interface ClientRequest {
@@ -84,8 +84,8 @@ export interface ExchangeSink {
   health: HealthTable;
   /** Receives one record per finished request, or null when the access log is off. */
   log: ((record: AccessRecord) => void) | null;
-  /** Told of every finished request (per-version counters for rollout analysis), or null. */
-  observer: ResponseObserver | null;
+  /** Told of every finished request (per-version counters for rollout analysis, the tracer's span end), or null. */
+  observer: ExchangeObserver | null;
   /** True while draining: responses ask clients to close their connection. */
   draining: boolean;
   /** Requests between start and the end of their response. */
@@ -101,6 +101,11 @@ export interface ExchangeSink {
   debugHeaders: readonly string[] | null;
   /** Where a retry of `ex` goes (dispatched like a new request, avoiding the failed endpoint), or null. */
   retryTarget(ex: ProxyExchange): { version: string; endpoint: Endpoint; pool: Dispatcher } | null;
+}
+
+/** A ResponseObserver as the gateway calls it: the detail is the exchange itself (src/gateway/trace.ts reads more of it). */
+export interface ExchangeObserver {
+  recordResponse(service: string, version: string, status: number, durationMs: number, ex: ProxyExchange): void;
 }
 
 const SOCKET_GONE = Object.assign(new Error('client closed the connection'), { code: 'UND_ERR_ABORTED' });
@@ -126,6 +131,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
    * timeout is then the client's budget running out, not the endpoint's fault (no health report).
    */
   clientDeadline = false;
+  /** The request's trace (src/gateway/trace.ts), set before dispatch; null when not traced. */
+  trace: RequestTrace | null = null;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #idleArmed = false;
@@ -343,6 +350,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       endpoint: this.endpoint.url,
       status: this.status,
       ms: Math.round((performance.now() - this.started) * 1000) / 1000,
+      traceId: this.trace === null ? null : this.trace.traceId,
     });
   }
 }

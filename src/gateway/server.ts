@@ -40,6 +40,7 @@ import { RequestBody } from './request-body.js';
 import { checkHttp2Request, checkTarget, limitsOf } from './request-guard.js';
 import { hostOf, requestView } from './request-view.js';
 import { alpnProtocols, TlsContexts, type TlsConfig } from './tls.js';
+import { incomingTrace, traceStartOf, tracedObserver, type RequestTracer, type TraceStart } from './trace.js';
 import { tunnelProtocols, UpgradeExchange, type TunnelOptions } from './websocket.js';
 
 /** A request of either engine, as routing, the exchange and mirroring read it. */
@@ -102,6 +103,8 @@ export interface GatewayOptions {
   poolGraceMs?: number;
   /** Told of every proxied request's end (service, version, status, duration): rollout analysis. */
   observer?: ResponseObserver;
+  /** Spans of proxied requests (spec.tracing, src/tracing); default none: no tracing work per request. */
+  tracer?: RequestTracer;
   /**
    * Header lines (name, value, ...) added to every response the gateway sends, proxied or its own:
    * the opt-in `debug.workerHeader` naming the worker that served (src/workers/). Default none.
@@ -187,6 +190,8 @@ class GatewayServer implements Gateway {
   readonly #markContext: MarkContext;
   readonly #logger: Logger | undefined;
   readonly #accessLog: AccessLog | null;
+  /** Starts a request's trace (a span, or only the incoming trace id for the access log); null: neither. */
+  readonly #startTrace: TraceStart | null;
   /** Read by each connection when it opens (and by each head for its timeout): reloads apply to the next. */
   readonly #limits = () => limitsOf(this.#snapshot.spec);
   #snapshot: Snapshot;
@@ -210,7 +215,7 @@ class GatewayServer implements Gateway {
     this.#sink = {
       health: this.health,
       log: this.#accessLog === null ? null : this.#accessLog.write,
-      observer: opts.observer ?? null,
+      observer: opts.tracer === undefined ? (opts.observer ?? null) : tracedObserver(opts.observer ?? null, opts.tracer),
       draining: false,
       inFlight: 0,
       onIdle: null,
@@ -218,6 +223,7 @@ class GatewayServer implements Gateway {
       debugHeaders: opts.debugHeaders === undefined || opts.debugHeaders.length === 0 ? null : opts.debugHeaders,
       retryTarget: (ex) => this.#retryTarget(ex),
     };
+    this.#startTrace = traceStartOf(opts.tracer ?? null, this.#accessLog !== null);
     const listeners = opts.listeners ?? [{ name: 'listen', host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 }];
     this.#listening = listeners.map((l) => this.#createListener(l, false));
     if (opts.mesh !== undefined) {
@@ -460,6 +466,7 @@ class GatewayServer implements Gateway {
       mark.setVisitorId !== undefined && cookie !== null ? visitorCookie(cookie.name, mark.setVisitorId, cookie.maxAgeMs) : null,
       started,
     );
+    if (this.#startTrace !== null) exchange.trace = this.#startTrace(exchange, reqHeaders.traceparent, headers);
     const timeouts = snapshot.spec.timeouts;
     if (upgrade !== null) {
       // No body (served without upgrade otherwise) and no mirror copy: a copy cannot upgrade.
@@ -509,7 +516,7 @@ class GatewayServer implements Gateway {
     // A body left unread closes the connection, as for any answer of the gateway's own.
     res.writeHead(308, fields, 0, !req.complete || this.#sink.draining);
     res.end();
-    this.#sink.log?.({ method: req.method, protocol: 'HTTP/1.1', path: checked, route: '', lane: '', by: '', version: '', endpoint: '', status: 308, ms: Math.round((performance.now() - started) * 1000) / 1000 });
+    this.#sink.log?.({ method: req.method, protocol: 'HTTP/1.1', path: checked, route: '', lane: '', by: '', version: '', endpoint: '', status: 308, ms: Math.round((performance.now() - started) * 1000) / 1000, traceId: incomingTrace(req.headers.traceparent)?.traceId ?? null });
   }
 
   /**
@@ -560,6 +567,7 @@ class GatewayServer implements Gateway {
         endpoint: '',
         status: STATUS[code],
         ms: Math.round((performance.now() - started) * 1000) / 1000,
+        traceId: incomingTrace(req.headers.traceparent)?.traceId ?? null,
       });
     }
   }

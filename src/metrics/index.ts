@@ -4,7 +4,7 @@
  */
 export { knownLanes } from './lanes.js';
 export { createRegistry, ROLLOUT_PHASES, type MetricsSources, type GatewayView, type ReloadCounts } from './registry.js';
-export { LiveFeed, rolloutsOf, rolloutViewsOf, OVERVIEW_EVENTS, type LiveFeedOptions, type OverviewListener } from './live.js';
-export { Observability, type ObservabilityOptions } from './observability.js';
+export { LiveFeed, type LiveFeedOptions, type OverviewListener } from './live.js';
+export { Observability, type ObservabilityOptions, type RolloutSource } from './observability.js';
 export type * from './overview.js';
 export { RATE_SECONDS, WINDOW_SECONDS, routesOf, servicesOf } from './overview.js';

@@ -8,8 +8,6 @@
  * window (the same numbers builtin analysis judges), so the dashboard shows what the controller sees.
  */
 import type { HealthTable } from '../gateway/health.js';
-import type { RolloutController } from '../rollout/controller.js';
-import { rolloutView, type RolloutView } from '../rollout/view.js';
 import type { ConfigOverview, History, HistoryPoint, Overview, RolloutOverview, VersionStats } from './overview.js';
 import { RATE_SECONDS, routesOf, servicesOf, WINDOW_SECONDS } from './overview.js';
 import type { GatewayView } from './registry.js';
@@ -210,25 +208,4 @@ export class LiveFeed {
       };
     };
   }
-}
-
-/** How many recent events each rollout of the overview carries. */
-export const OVERVIEW_EVENTS = 10;
-
-/** The rollouts of a controller as the overview shows them: views with their newest events. */
-export function rolloutsOf(controller: Pick<RolloutController, 'list' | 'events'>): () => Promise<RolloutOverview[]> {
-  return async () => {
-    const states = await controller.list();
-    return Promise.all(
-      states.map(async (r) => ({
-        ...rolloutView(r.spec, r.stored?.status ?? null, r.stored?.revision ?? 0, r.abortPending),
-        events: await controller.events(r.spec.name, { last: OVERVIEW_EVENTS }),
-      })),
-    );
-  };
-}
-
-/** The rollouts of a controller as views (what the metrics read). */
-export function rolloutViewsOf(controller: Pick<RolloutController, 'list'>): () => Promise<RolloutView[]> {
-  return async () => (await controller.list()).map((r) => rolloutView(r.spec, r.stored?.status ?? null, r.stored?.revision ?? 0, r.abortPending));
 }

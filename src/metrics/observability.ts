@@ -6,12 +6,24 @@
 import type { Registry } from 'prom-client';
 import type { ConfigInfo } from './config-info.js';
 import type { HealthTable } from '../gateway/health.js';
-import type { RolloutController } from '../rollout/controller.js';
-import { LiveFeed, rolloutsOf, rolloutViewsOf } from './live.js';
-import type { ConfigOverview } from './overview.js';
+import { LiveFeed } from './live.js';
+import type { ConfigOverview, RolloutOverview } from './overview.js';
+import type { RolloutView } from '../status/rollout-view.js';
 import type { GatewaysOverview } from './gateways.js';
 import { createRegistry, type GatewayView, type ReloadCounts } from './registry.js';
 import type { TrafficCounts, WindowStats } from '../traffic/index.js';
+
+/**
+ * The rollouts as the overview and /metrics read them (src/rollout/rollout-source.ts makes one of
+ * the controller): a small interface, so metrics imports no controller code.
+ */
+export interface RolloutSource {
+  views(): Promise<RolloutView[]>;
+  /** The views with their newest events. */
+  overview(): Promise<RolloutOverview[]>;
+  /** Every declared rollout, and whether an abort of it routes but waits for the store (no store read). */
+  abortsPending(): { rollout: string; service: string; pending: unknown }[];
+}
 
 export interface ObservabilityOptions {
   /** The counters the gateway's observer feeds. */
@@ -20,7 +32,7 @@ export interface ObservabilityOptions {
   config(): ConfigInfo;
   /** The rollout controller's traffic window (p99 in the live feed). */
   window?: { window(service: string, version: string, ms: number): WindowStats };
-  controller?: Pick<RolloutController, 'list' | 'events' | 'abortsPending'>;
+  rollouts?: RolloutSource;
   /** Whether the state store answers; default: whether reading the rollouts worked. */
   storeUp?(): boolean | Promise<boolean>;
   /** The gateways list of the overview (one process: itself alone). */
@@ -44,9 +56,9 @@ export class Observability {
       gateway: opts.gateway,
       config: opts.config,
       reloads: () => ({ ...this.#reloads }),
-      rollouts: opts.controller === undefined ? undefined : rolloutViewsOf(opts.controller),
+      rollouts: opts.rollouts === undefined ? undefined : () => opts.rollouts!.views(),
       storeUp: opts.storeUp,
-      abortsPending: opts.controller === undefined ? undefined : () => opts.controller!.abortsPending(),
+      abortsPending: opts.rollouts === undefined ? undefined : () => opts.rollouts!.abortsPending(),
       workers: opts.workers,
     });
     this.feed = new LiveFeed({
@@ -54,7 +66,7 @@ export class Observability {
       gateway: opts.gateway,
       config,
       window: opts.window,
-      rollouts: opts.controller === undefined ? undefined : rolloutsOf(opts.controller),
+      rollouts: opts.rollouts === undefined ? undefined : () => opts.rollouts!.overview(),
       gateways: opts.gateways,
       stepMs: opts.feed?.stepMs,
       historySeconds: opts.feed?.historySeconds,

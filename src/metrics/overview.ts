@@ -7,11 +7,11 @@
 import type { ConfigInfo } from './config-info.js';
 import type { MirrorCounters } from '../gateway/mirror.js';
 import type { OriginHealth } from '../gateway/health.js';
-import type { RolloutView } from '../rollout/view.js';
+import type { RolloutView } from '../status/rollout-view.js';
 import { compileRule, type CompiledRule } from '../routing/rules.js';
 import type { HealthView, Snapshot } from '../routing/types.js';
 import type { NginxCanary, RouteSpec } from '../spec/types.js';
-import type { StoredEvent } from '../store/types.js';
+import type { StoredEvent } from '../status/rollout-status.js';
 import type { GatewaysOverview } from './gateways.js';
 
 export type { GatewayOverview, GatewaysOverview, TotalsByVersion, VersionTotals } from './gateways.js';

@@ -10,7 +10,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ConfigInfo } from './config-info.js';
 import type { Gateway, HealthTable } from '../gateway/index.js';
-import type { RolloutView } from '../rollout/view.js';
+import type { RolloutView } from '../status/rollout-view.js';
 import { CollectedHistogram } from './collected-histogram.js';
 import { LATENCY_BUCKETS_SECONDS, STATUS_CLASSES, type TrafficCounts } from '../traffic/index.js';
 
@@ -43,6 +43,9 @@ export interface MetricsSources {
 
 /** The phases a rollout can be in, one `graylane_rollout_phase` series each. */
 export const ROLLOUT_PHASES: readonly RolloutView['phase'][] = ['Pending', 'Progressing', 'Paused', 'Degraded', 'Healthy'];
+
+/** The phases of an analysis run, one `graylane_rollout_analysis_runs` series each. */
+export const ANALYSIS_PHASES: readonly RolloutView['analysisRuns'][number]['phase'][] = ['Running', 'Successful', 'Failed', 'Inconclusive', 'Error'];
 
 /** Builds the registry; metrics are read from `src` at every scrape. */
 export function createRegistry(src: MetricsSources): Registry {
@@ -224,6 +227,21 @@ export function createRegistry(src: MetricsSources): Registry {
       this.reset();
       for (const r of (await rollouts()) ?? []) {
         this.set({ rollout: r.name, service: r.service, canary: r.canary }, r.traffic[r.canary] ?? 0);
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'graylane_rollout_analysis_runs',
+    help: "Analysis runs of each rollout's current attempt, by phase (one series per phase): Failed and Error are what alerts watch.",
+    labelNames: ['rollout', 'service', 'phase'],
+    registers,
+    async collect() {
+      this.reset();
+      for (const r of (await rollouts()) ?? []) {
+        for (const phase of ANALYSIS_PHASES) {
+          this.set({ rollout: r.name, service: r.service, phase }, r.analysisRuns.filter((run) => run.phase === phase).length);
+        }
       }
     },
   });

@@ -2,7 +2,7 @@
  * Which events become messages, and for which targets. Pure.
  */
 import { randomUUID } from 'node:crypto';
-import type { RolloutEvent, RolloutStatus } from '../rollout/status.js';
+import type { RolloutEvent, RolloutStatus } from '../status/rollout-status.js';
 import type { NotifyMessage } from './message.js';
 import { NOTIFY_EVENTS, type NotificationsSpec, type NotifyEventName } from '../spec/notifications.js';
 

@@ -17,7 +17,7 @@
  */
 import type { Logger } from 'pino';
 import type { RolloutSpec } from '../spec/rollout-model.js';
-import type { RolloutEvent, RolloutStatus } from '../rollout/status.js';
+import type { RolloutEvent, RolloutStatus } from '../status/rollout-status.js';
 import type { Store } from '../store/types.js';
 import { signApproval } from './approval.js';
 import { rolloutMessages, systemMessage, targetsFor } from './events.js';

@@ -42,7 +42,8 @@ import { runAction } from './effects.js';
 import { RolloutError } from './errors.js';
 import type { AnalysisTemplate, RolloutSpec } from '../spec/rollout-model.js';
 import { overlayFor } from './overlay.js';
-import type { RolloutEvent, RolloutStatus } from './status.js';
+import type { RolloutEvent, RolloutStatus } from '../status/rollout-status.js';
+import type { AbortPending } from '../status/rollout-view.js';
 import {
   abort,
   pause,
@@ -56,6 +57,8 @@ import {
   type RolloutAction,
 } from './transitions.js';
 import type { MetricsSource } from '../traffic/index.js';
+
+export type { AbortPending };
 
 /** An intent from a person (CLI, API). */
 export type RolloutCommand =
@@ -101,18 +104,6 @@ export interface RolloutState {
   stored: StoredStatus | null;
   /** Set while an abort routes on this gateway but is not written to the store yet. */
   abortPending: AbortPending | null;
-}
-
-/** An abort this process routes by but the store has not taken yet (it refused the write). */
-export interface AbortPending {
-  /** When the abort was asked for (epoch ms). */
-  since: number;
-  /** Writes tried and refused so far. */
-  attempts: number;
-  /** The store's reason for refusing the last one. */
-  error: string;
-  /** When the write is tried again (epoch ms). */
-  nextAttemptAt: number | null;
 }
 
 /** What a command wrote: the status and its revision; `durable` false for an abort the store has not taken yet. */

@@ -9,7 +9,7 @@
  */
 import { request } from 'undici';
 import type { HookName, HookSpec } from '../spec/rollout-model.js';
-import type { HookResult, RolloutPhase } from './status.js';
+import type { HookResult, RolloutPhase } from '../status/rollout-status.js';
 import { describeOutcome, runCommand } from './process.js';
 import { errorMessage } from './providers/types.js';
 

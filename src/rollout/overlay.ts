@@ -33,7 +33,7 @@
  */
 import type { ServiceOverlay } from '../routing/types.js';
 import type { RolloutSpec } from '../spec/rollout-model.js';
-import type { RolloutStatus } from './status.js';
+import type { RolloutStatus } from '../status/rollout-status.js';
 
 /** The overlay for the rollout's service. A rollout that has not run yet holds all traffic on stable. */
 export function overlayFor(rollout: RolloutSpec, status: RolloutStatus | null): ServiceOverlay {

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { reconcile, resume, retry, abort, NO_OBSERVATIONS } from './transitions.js';
-import { specHash } from './status.js';
+import { specHash } from '../status/rollout-status.js';
 import { Driver, loadRollouts } from '../../test/support/rollout-driver.js';
 
 const yaml = (paused: string) => `

@@ -61,7 +61,7 @@ import {
   type RolloutPhase,
   type RolloutStatus,
   type StatusReason,
-} from './status.js';
+} from '../status/rollout-status.js';
 import { RolloutError } from './errors.js';
 
 /** An effect for the controller to perform after committing the status that returned it. */

@@ -3,60 +3,12 @@
  * object, with the plan spelled out step by step and the traffic it currently sends each version.
  * The admin API serves it; `graylane rollout get` renders it. Pure: no store, no clock.
  */
-import type { NamedMatch } from '../spec/types.js';
-import type { AnalysisRun } from './analysis.js';
-import type { AbortPending } from './controller.js';
-import type { HookName, RolloutSpec } from '../spec/rollout-model.js';
+import type { RolloutSpec } from '../spec/rollout-model.js';
 import { describeStep, planOf } from './plan.js';
-import type { HookRecord, RolloutPhase, RolloutStatus } from './status.js';
+import type { RolloutStatus } from '../status/rollout-status.js';
+import type { AbortPending, RolloutView, StepView } from '../status/rollout-view.js';
 
-export interface StepView {
-  index: number;
-  /** `setWeight 20`, `pause 2m`, `analysis error-rate`... */
-  description: string;
-  /** `current` is the step in progress; `aborted` the one the attempt stopped at. */
-  state: 'done' | 'current' | 'aborted' | 'pending';
-}
-
-export interface RolloutView {
-  name: string;
-  service: string;
-  stable: string;
-  canary: string;
-  strategy: 'canary' | 'blueGreen';
-  /** `Pending`: declared, not started by the controller yet. */
-  phase: RolloutPhase | 'Pending';
-  reason: string;
-  message: string;
-  attempt: number;
-  /** Store revision of the status (0 before the first write). */
-  revision: number;
-  /** Index of the step in progress (or the one an abort stopped at); null before the start and once done. */
-  currentStep: number | null;
-  steps: StepView[];
-  /** The canary's share of unmarked traffic (0..100). */
-  weight: number;
-  /**
-   * Where the service's unmarked traffic goes now, by version, in percent. After a completed
-   * canary (or a blue-green switch) the canary version has 100: it serves the stable lane.
-   */
-  traffic: Record<string, number>;
-  headerRoute: NamedMatch | null;
-  switched: boolean;
-  userPaused: boolean;
-  pauseDeadline: number | null;
-  startedAt: number | null;
-  updatedAt: number | null;
-  completedAt: number | null;
-  abortedAt: number | null;
-  analysisRuns: AnalysisRun[];
-  hooks: Partial<Record<HookName, HookRecord>>;
-  /**
-   * Set while this gateway routes by an abort the state store has not taken yet ("abort pending
-   * persistence"): the status shown is the held one; the write is retried until it lands.
-   */
-  abortPending: AbortPending | null;
-}
+export type { RolloutView, StepView };
 
 /**
  * Folds a rollout's spec and its stored status (null: never run) into a RolloutView; `abortPending`

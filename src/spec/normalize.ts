@@ -13,6 +13,7 @@ import { normalizeNotifications } from './sections/notifications.js';
 import { normalizeRolloutSection } from './sections/rollouts.js';
 import { normalizeRoutes } from './sections/routes.js';
 import { normalizeServices } from './sections/services.js';
+import { normalizeTracing } from './sections/tracing.js';
 import { normalizeWorkers } from './sections/workers.js';
 
 /** Builds the Spec and reports into `ctx`; the result is only meaningful when ctx.issues is empty. */
@@ -28,5 +29,6 @@ export function normalizeSpec(data: unknown, ctx: NormalizeContext): Spec {
     ...normalizeDecide(doc, ctx),
     ...normalizeWorkers(doc, ctx),
     ...normalizeNotifications(doc, ctx),
+    ...normalizeTracing(doc, ctx),
   };
 }

@@ -225,6 +225,24 @@ export interface Spec {
   workers?: number | 'auto';
   /** Opt-in debugging aids. Absent = all off. */
   debug?: DebugSpec;
+  /** OpenTelemetry spans of proxied requests (docs/observability.md#traces). Absent = off. */
+  tracing?: TracingSpec;
+}
+
+/** Where spans of proxied requests go, and how many are kept. */
+export interface TracingSpec {
+  otlp: {
+    /** The URL spans are posted to (OTLP/HTTP, JSON), `/v1/traces` included. */
+    endpoint: string;
+    /** How long one export may take before it is given up. */
+    timeoutMs: number;
+  };
+  /** Share of new traces recorded, 0..1; a request with a traceparent follows its sampled flag. */
+  sampleRatio: number;
+  /** `service.name` of the spans. */
+  serviceName: string;
+  /** Most finished spans waiting for export; more are dropped (a collector away delays nothing). */
+  queueSize: number;
 }
 
 /**

@@ -22,8 +22,8 @@
  * 2 + 2 x events + runs of them.
  */
 import type { IRequestOp, ITxnResponse } from 'etcd3';
-import type { AnalysisRun } from '../rollout/analysis.js';
-import { parseStatus, serializeStatus, type RolloutEvent } from '../rollout/status.js';
+import type { AnalysisRun } from '../status/analysis-run.js';
+import { parseStatus, serializeStatus, type RolloutEvent } from '../status/rollout-status.js';
 import { connectEtcd, padSeq, prefixEnd, toEntry, type EtcdConnection, type EtcdEntry, type EtcdOptions } from './etcd-connection.js';
 import { watchKeys, type KeyWatch } from './etcd-watch.js';
 import {

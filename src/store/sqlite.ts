@@ -15,8 +15,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { AnalysisRun } from '../rollout/analysis.js';
-import { parseStatus, serializeStatus, type RolloutEvent } from '../rollout/status.js';
+import type { AnalysisRun } from '../status/analysis-run.js';
+import { parseStatus, serializeStatus, type RolloutEvent } from '../status/rollout-status.js';
 import {
   StoreConflictError,
   type CommitRequest,

@@ -12,8 +12,10 @@
  *   reader sees all of a commit or none of it, so no event is lost or logged without its status.
  */
 import { GraylaneError } from '../errors.js';
-import type { AnalysisRun } from '../rollout/analysis.js';
-import type { RolloutEvent, RolloutStatus } from '../rollout/status.js';
+import type { AnalysisRun } from '../status/analysis-run.js';
+import type { RolloutEvent, RolloutStatus, StoredEvent } from '../status/rollout-status.js';
+
+export type { StoredEvent };
 
 export interface StoredStatus {
   name: string;
@@ -22,11 +24,6 @@ export interface StoredStatus {
   status: RolloutStatus;
 }
 
-export interface StoredEvent extends RolloutEvent {
-  /** Position in the store's log: grows with every event appended, across rollouts. */
-  seq: number;
-  rollout: string;
-}
 
 export interface KeyEntry {
   key: string;

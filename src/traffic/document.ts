@@ -16,7 +16,7 @@
  * a skew of a few hundred ms moves a window edge by that much, within the 1 s publishing grain.
  */
 import { LATENCY_BUCKETS } from './latency.js';
-import { windowStats, type WindowStats } from './window.js';
+import { windowStats, type WindowSample, type WindowStats } from './window.js';
 
 /** One source's totals (JSON); `P/counters/<gateway id>` in clustered mode. */
 export interface CountersDocument {
@@ -26,13 +26,35 @@ export interface CountersDocument {
   startedAt: number;
   /** When this document was made. */
   at: number;
-  /** service -> version -> totals; latency as sparse [fine bucket, count] pairs. */
-  versions: Record<string, Record<string, { requests: number; errors: number; latency: [number, number][] }>>;
+  /**
+   * service -> version -> totals; latency as sparse [fine bucket, count] pairs. `chance`: the same
+   * for only the requests marking drew at random (what builtin `compare` judges); absent when none
+   * (or from a writer that does not send it: compare then sees no sample, Inconclusive).
+   */
+  versions: Record<string, Record<string, VersionDocument>>;
   /**
    * Who published it, for the gateways list (src/metrics/gateways.ts). Optional: builtin analysis
    * needs only the counts, and a reader must cope with documents of writers that do not send it.
    */
   about?: GatewayAbout;
+}
+
+/** One version's totals in a document. */
+export interface VersionDocument extends TotalsDocument {
+  chance?: TotalsDocument;
+}
+
+export interface TotalsDocument {
+  requests: number;
+  errors: number;
+  latency: [number, number][];
+}
+
+/** Totals as a document holds them: the latency histogram sparse. */
+export function totalsDocument(requests: number, errors: number, histogram: ArrayLike<number>): TotalsDocument {
+  const latency: [number, number][] = [];
+  for (let i = 0; i < histogram.length; i++) if (histogram[i]! > 0) latency.push([i, histogram[i]!]);
+  return { requests, errors, latency };
 }
 
 /** What a gateway says about itself next to its counters (clustered mode). */
@@ -69,6 +91,14 @@ interface Totals {
   requests: number;
   errors: number;
   latency: Float64Array;
+  /** The requests drawn at random among them; null when the document had none. */
+  chance: Totals | null;
+}
+
+function totalsOf(t: TotalsDocument, chance: TotalsDocument | undefined): Totals {
+  const latency = new Float64Array(LATENCY_BUCKETS);
+  for (const [i, n] of t.latency) if (i >= 0 && i < LATENCY_BUCKETS) latency[i] = n;
+  return { requests: t.requests, errors: t.errors, latency, chance: chance === undefined ? null : totalsOf(chance, undefined) };
 }
 
 interface Sample {
@@ -120,11 +150,7 @@ export class SampledTotals {
     if (s.samples.length > 0 && doc.at <= s.samples.at(-1)!.at) return; // a replay or an older copy
     const versions = new Map<string, Totals>();
     for (const [service, byVersion] of Object.entries(doc.versions ?? {})) {
-      for (const [version, t] of Object.entries(byVersion)) {
-        const latency = new Float64Array(LATENCY_BUCKETS);
-        for (const [i, n] of t.latency) if (i >= 0 && i < LATENCY_BUCKETS) latency[i] = n;
-        versions.set(`${service}\0${version}`, { requests: t.requests, errors: t.errors, latency });
-      }
+      for (const [version, t] of Object.entries(byVersion)) versions.set(`${service}\0${version}`, totalsOf(t, t.chance));
     }
     const n = s.samples.length;
     // The newest sample replaces the previous newest while that one is within a grain of the one before.
@@ -146,14 +172,29 @@ export class SampledTotals {
 
   /** Traffic of one version over the last `ms`, summed over every source. */
   window(service: string, version: string, ms: number): WindowStats {
+    const s = this.#sum(service, version, ms, (t) => t);
+    return windowStats(s.requests, s.errors, s.histogram);
+  }
+
+  /** Builtin compare's sample: the requests of one version drawn at random, over the last `ms`, summed over every source. */
+  chanceSample(service: string, version: string, ms: number): WindowSample {
+    const s = this.#sum(service, version, ms, (t) => t.chance);
+    const histogram = new Uint32Array(LATENCY_BUCKETS);
+    for (let i = 0; i < LATENCY_BUCKETS; i++) histogram[i] = Math.max(0, s.histogram[i]!);
+    return { requests: s.requests, errors: s.errors, histogram };
+  }
+
+  /** The totals `pick` chooses of one version, latest minus the sample from `ms` ago, summed over sources. */
+  #sum(service: string, version: string, ms: number, pick: (t: Totals) => Totals | null): { requests: number; errors: number; histogram: Float64Array } {
     const from = this.clock() - Math.min(ms, this.horizonMs);
     const name = `${service}\0${version}`;
     const hist = new Float64Array(LATENCY_BUCKETS);
     let requests = 0;
     let errors = 0;
     for (const s of this.#series.values()) {
-      const last = s.samples.at(-1)?.versions.get(name);
-      if (last === undefined) continue;
+      const newest = s.samples.at(-1)?.versions.get(name);
+      const last = newest === undefined ? null : pick(newest);
+      if (last === null) continue;
       let base: Sample | undefined;
       for (let i = s.samples.length - 1; i >= 0; i--) {
         if (s.samples[i]!.at <= from) {
@@ -164,12 +205,13 @@ export class SampledTotals {
       // No sample as old as the window: from zero if the source started inside it, else from the
       // oldest sample (this reader has not received for that long).
       if (base === undefined && s.startedAt < from) base = s.samples[0];
-      const b = base?.versions.get(name);
+      const older = base?.versions.get(name);
+      const b = older === undefined ? null : pick(older);
       requests += last.requests - (b?.requests ?? 0);
       errors += last.errors - (b?.errors ?? 0);
       for (let i = 0; i < LATENCY_BUCKETS; i++) hist[i]! += last.latency[i]! - (b?.latency[i] ?? 0);
     }
-    return windowStats(requests, errors, hist);
+    return { requests, errors, histogram: hist };
   }
 
   /** Drops samples older than the horizon (keeping one below it as a baseline) and gone series with nothing left. */

@@ -138,3 +138,31 @@ test('a weighted outcome counts as `count` requests alike, in one step: totals, 
   assert.deepEqual([...weighted.requestSeries()].map((s) => [...s.byClass]), [[0, 7, 0, 0, 1000]]);
   assert.equal(weighted.recorded, 1007);
 });
+
+test('the chance totals travel in the document: summed over sources, targeted requests left out, old writers without them add nothing', () => {
+  let now = 100_000;
+  const a = new TrafficRecorder({ knownLanes: () => LANES, clock: () => now });
+  const b = new TrafficRecorder({ knownLanes: () => LANES, clock: () => now });
+  const sum = new SampledTotals(300_000, () => now);
+  sum.add('a', a.toDocument('a'));
+  sum.add('b', b.toDocument('b'));
+  now += 1000;
+  for (let i = 0; i < 10; i++) a.recordResponse('web', 'beta', i < 2 ? 500 : 200, 10, detail('main', 'beta', null, 'chance'));
+  for (let i = 0; i < 5; i++) a.recordResponse('web', 'beta', 500, 900, detail('main', 'beta', null, 'targeted'));
+  for (let i = 0; i < 4; i++) b.recordResponse('web', 'beta', 200, 10, detail('main', 'beta', null, 'chance'));
+  const doc = a.toDocument('a');
+  assert.equal(doc.versions.web!.beta!.requests, 15);
+  assert.deepEqual([doc.versions.web!.beta!.chance!.requests, doc.versions.web!.beta!.chance!.errors], [10, 2]);
+  sum.add('a', doc);
+  sum.add('b', b.toDocument('b'));
+  // A writer of an older graylane: totals, no chance totals.
+  const old = b.toDocument('old');
+  delete old.versions.web!.beta!.chance;
+  sum.add('old', { ...old, startedAt: now - 500 });
+  const s = sum.chanceSample('web', 'beta', 60_000);
+  assert.deepEqual([s.requests, s.errors], [14, 2]);
+  assert.equal(s.histogram.reduce((x, y) => x + y, 0), 14, 'their latencies, none of the targeted 900 ms');
+  assert.deepEqual(s.histogram, a.chanceSample('web', 'beta', 60_000).histogram.map((n, i) => n + b.chanceSample('web', 'beta', 60_000).histogram[i]!));
+  assert.equal(sum.window('web', 'beta', 60_000).requests, 15 + 4 + 4, 'the window counts every request');
+  assert.equal(sum.chanceSample('web', 'stable', 60_000).requests, 0);
+});

@@ -18,7 +18,7 @@
  * the request itself (path, user id, header values) becomes a key.
  */
 import type { ResponseDetail, ResponseObserver } from '../gateway/observer.js';
-import type { CountersDocument } from './document.js';
+import { totalsDocument, type CountersDocument, type VersionDocument } from './document.js';
 import { LATENCY_BUCKETS, LATENCY_BUCKETS_SECONDS, latencyBucket, promBucket } from './latency.js';
 import { EMPTY_WINDOW, Ring, type MetricsSource, type WindowSample, type WindowStats } from './window.js';
 
@@ -69,6 +69,10 @@ export class VersionTraffic {
    * `compare` analysis judges, so that users a rule sends to the canary do not bias it.
    */
   readonly chanceRing: Ring;
+  /** The chance requests since the start (published in clustered mode and by workers, for `compare` there). */
+  chanceRequests = 0;
+  chanceErrors = 0;
+  readonly chanceHistogram = new Float64Array(LATENCY_BUCKETS);
 
   constructor(
     readonly service: string,
@@ -81,7 +85,7 @@ export class VersionTraffic {
 }
 
 /** What readers of cumulative counts (/metrics, the dashboard) see of one (service, version). */
-export type VersionTotals = Omit<VersionTraffic, 'ring' | 'chanceRing'>;
+export type VersionTotals = Omit<VersionTraffic, 'ring' | 'chanceRing' | 'chanceRequests' | 'chanceErrors' | 'chanceHistogram'>;
 
 /**
  * The counts as everything but the gateway reads them: this process's TrafficRecorder, or in a
@@ -96,8 +100,8 @@ export interface TrafficCounts {
   requestSeries(): Iterable<RequestSeries>;
   requestsOf(service: string, version: string): number;
   window(service: string, version: string, ms: number): WindowStats;
-  /** Builtin compare's sample (see MetricsSource.chanceSample); absent where it is not kept. */
-  chanceSample?(service: string, version: string, ms: number): WindowSample;
+  /** Builtin compare's sample (see MetricsSource.chanceSample). */
+  chanceSample(service: string, version: string, ms: number): WindowSample;
   /** The totals as one gateway publishes them in clustered mode. */
   toDocument(gateway: string): CountersDocument;
 }
@@ -170,7 +174,12 @@ export class TrafficRecorder implements ResponseObserver, MetricsSource, Traffic
     const epoch = Math.floor(now / this.#bucketMs);
     v.ring.add(epoch, error, fine, count);
     if (detail === null) return;
-    if (detail.assignment === 'chance') v.chanceRing.add(epoch, error, fine, count);
+    if (detail.assignment === 'chance') {
+      v.chanceRing.add(epoch, error, fine, count);
+      v.chanceRequests += count;
+      if (error) v.chanceErrors += count;
+      v.chanceHistogram[fine]! += count;
+    }
     const failure = detail.upstreamFailure;
     if (failure !== null) {
       if (failure === 'upstream_timeout') v.upstreamTimeouts += count;
@@ -238,9 +247,9 @@ export class TrafficRecorder implements ResponseObserver, MetricsSource, Traffic
   toDocument(gateway: string): CountersDocument {
     const versions: CountersDocument['versions'] = {};
     for (const v of this.versions()) {
-      const latency: [number, number][] = [];
-      for (let i = 0; i < v.histogram.length; i++) if (v.histogram[i]! > 0) latency.push([i, v.histogram[i]!]);
-      (versions[v.service] ??= {})[v.version] = { requests: v.requests, errors: v.errors, latency };
+      const doc: VersionDocument = totalsDocument(v.requests, v.errors, v.histogram);
+      if (v.chanceRequests > 0) doc.chance = totalsDocument(v.chanceRequests, v.chanceErrors, v.chanceHistogram);
+      (versions[v.service] ??= {})[v.version] = doc;
     }
     return { v: 1, gateway, startedAt: this.startedAt, at: this.#clock(), versions };
   }

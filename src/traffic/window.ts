@@ -34,8 +34,9 @@ export interface MetricsSource {
   window(service: string, version: string, ms: number): WindowStats | Promise<WindowStats>;
   /**
    * The requests marking sent to this version by chance (split, percent: see Assignment in
-   * src/routing/types.ts) over the last `ms`, for builtin `compare`. Absent where such counts are
-   * not kept (a primary with workers, clustered mode): compare then measures an Error.
+   * src/routing/types.ts) over the last `ms`, for builtin `compare`: this process's, or summed over
+   * workers (src/workers/traffic.ts) or gateways (src/cluster/counters.ts). Absent in a source that
+   * keeps no such counts: compare then measures an Error.
    */
   chanceSample?(service: string, version: string, ms: number): WindowSample | Promise<WindowSample>;
 }

@@ -69,3 +69,23 @@ test('batches every 250 ms keep one sample per second, and windows still end at 
   sum.add(1, countersBatch(w, 'w1', NO_EXTRA));
   assert.equal(sum.window('web', 'beta', 600_000).requests, minute + 1);
 });
+
+test("builtin compare's sample is summed over workers, and travels on in the primary's document", () => {
+  let now = 1_000_000;
+  const sum = new WorkerTraffic({ clock: () => now });
+  const w1 = new TrafficRecorder({ knownLanes: () => LANES, clock: () => now });
+  const w2 = new TrafficRecorder({ knownLanes: () => LANES, clock: () => now });
+  sum.add(1, countersBatch(w1, 'w1', NO_EXTRA));
+  sum.add(2, countersBatch(w2, 'w2', NO_EXTRA));
+  now += 1000;
+  for (let i = 0; i < 6; i++) w1.recordResponse('web', 'beta', i === 0 ? 500 : 200, 5, detail('beta'));
+  for (let i = 0; i < 3; i++) w1.recordResponse('web', 'beta', 500, 5, { ...detail('beta'), assignment: 'targeted' });
+  for (let i = 0; i < 4; i++) w2.recordResponse('web', 'beta', 200, 5, detail('beta'));
+  sum.add(1, countersBatch(w1, 'w1', NO_EXTRA));
+  sum.add(2, countersBatch(w2, 'w2', NO_EXTRA));
+  const s = sum.chanceSample('web', 'beta', 60_000);
+  assert.deepEqual([s.requests, s.errors], [10, 1]);
+  assert.deepEqual([sum.window('web', 'beta', 60_000).requests, sum.window('web', 'beta', 60_000).errors], [13, 4]);
+  const doc = sum.toDocument('gw').versions.web!.beta!;
+  assert.deepEqual([doc.requests, doc.chance?.requests, doc.chance?.errors], [13, 10, 1]);
+});

@@ -19,9 +19,11 @@ import {
   RequestSeries,
   SampledTotals,
   STATUS_CLASSES,
+  totalsDocument,
   type CountersDocument,
   type TrafficCounts,
   type TrafficRecorder,
+  type VersionDocument,
   type VersionTotals,
   type WindowSample,
   type WindowStats,
@@ -53,6 +55,10 @@ class SummedVersion implements VersionTotals {
   readonly promBuckets = new Float64Array(LATENCY_BUCKETS_SECONDS.length + 1);
   latencySumSeconds = 0;
   readonly histogram = new Float64Array(LATENCY_BUCKETS);
+  /** The requests marking drew at random (builtin compare), summed as the rest. */
+  chanceRequests = 0;
+  chanceErrors = 0;
+  readonly chanceHistogram = new Float64Array(LATENCY_BUCKETS);
   constructor(
     readonly service: string,
     readonly version: string,
@@ -74,6 +80,11 @@ class Sum {
         v.requests += t.requests;
         v.errors += t.errors;
         for (const [i, n] of t.latency) if (i >= 0 && i < LATENCY_BUCKETS) v.histogram[i]! += n;
+        if (t.chance !== undefined) {
+          v.chanceRequests += t.chance.requests;
+          v.chanceErrors += t.chance.errors;
+          for (const [i, n] of t.chance.latency) if (i >= 0 && i < LATENCY_BUCKETS) v.chanceHistogram[i]! += n;
+        }
       }
     }
     for (const [service, version, upstreamErrors, upstreamTimeouts, latencySum, buckets] of batch.versions) {
@@ -184,14 +195,13 @@ export class WorkerTraffic implements TrafficCounts {
     return this.#sampled.window(service, version, ms);
   }
 
+  /** Builtin compare: the requests drawn at random, summed over workers, at the grain of their batches. */
+  chanceSample(service: string, version: string, ms: number): WindowSample {
+    return this.#sampled.chanceSample(service, version, ms);
+  }
+
   toDocument(gateway: string): CountersDocument {
-    const versions: CountersDocument['versions'] = {};
-    for (const v of this.#total().versions.values()) {
-      const latency: [number, number][] = [];
-      for (let i = 0; i < v.histogram.length; i++) if (v.histogram[i]! > 0) latency.push([i, v.histogram[i]!]);
-      (versions[v.service] ??= {})[v.version] = { requests: v.requests, errors: v.errors, latency };
-    }
-    return { v: 1, gateway, startedAt: this.startedAt, at: this.#clock(), versions };
+    return sumDocument(this.#total(), gateway, this.startedAt, this.#clock());
   }
 
   #retire(batch: CountersMessage): void {
@@ -209,14 +219,22 @@ export class WorkerTraffic implements TrafficCounts {
   }
 }
 
+/** A Sum's totals as one document (what a primary publishes in clustered mode). */
+function sumDocument(sum: Sum, gateway: string, startedAt: number, at: number): CountersDocument {
+  const versions: CountersDocument['versions'] = {};
+  for (const v of sum.versions.values()) {
+    const doc: VersionDocument = totalsDocument(v.requests, v.errors, v.histogram);
+    if (v.chanceRequests > 0) doc.chance = totalsDocument(v.chanceRequests, v.chanceErrors, v.chanceHistogram);
+    (versions[v.service] ??= {})[v.version] = doc;
+  }
+  return { v: 1, gateway, startedAt, at, versions };
+}
+
 /** A Sum as a batch, so the total is built by one adder. */
 function asBatch(sum: Sum): CountersMessage {
-  const doc: CountersDocument = { v: 1, gateway: 'retired', startedAt: 0, at: 0, versions: {} };
+  const doc = sumDocument(sum, 'retired', 0, 0);
   const versions: VersionDetail[] = [];
   for (const v of sum.versions.values()) {
-    const latency: [number, number][] = [];
-    for (let i = 0; i < v.histogram.length; i++) if (v.histogram[i]! > 0) latency.push([i, v.histogram[i]!]);
-    (doc.versions[v.service] ??= {})[v.version] = { requests: v.requests, errors: v.errors, latency };
     versions.push([v.service, v.version, v.upstreamErrors, v.upstreamTimeouts, v.latencySumSeconds, Array.from(v.promBuckets)]);
   }
   const series: SeriesDetail[] = [...sum.series.values()].map((s) => [s.route, s.service, s.version, s.lane, Array.from(s.byClass)]);
@@ -255,11 +273,8 @@ export class TrafficCountsRef implements TrafficCounts {
     return this.target.window(service, version, ms);
   }
 
-  /** Builtin compare's sample; the workers' sum keeps no chance windows, so with workers it throws (an Error measurement). */
   chanceSample(service: string, version: string, ms: number): WindowSample {
-    const t = this.target;
-    if (t.chanceSample === undefined) throw new Error('builtin compare needs one process counting (not yet with workers: their sum keeps no random-traffic window)');
-    return t.chanceSample(service, version, ms);
+    return this.target.chanceSample(service, version, ms);
   }
 
   toDocument(gateway: string): CountersDocument {

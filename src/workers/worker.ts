@@ -23,6 +23,7 @@ import { knownLanes } from '../metrics/lanes.js';
 import { compile } from '../routing/index.js';
 import type { Snapshot, Status } from '../routing/types.js';
 import type { Spec } from '../spec/index.js';
+import { startTracing } from '../tracing/index.js';
 import { TrafficRecorder } from '../traffic/index.js';
 import type { ApplyMessage, CertificatesMessage, DrainMessage, FromWorker, InitMessage, ToWorker } from './protocol.js';
 import { WORKER_SLOT_ENV } from './protocol.js';
@@ -93,6 +94,8 @@ async function serve(init: InitMessage, log: Logger): Promise<Serving> {
   const first = compile(spec, init.apply.status);
   let gateway: Gateway | undefined;
   const traffic = new TrafficRecorder({ knownLanes: () => knownLanes(gateway!.snapshot()) });
+  // Each worker exports the spans of the requests it serves, as one process would.
+  const tracing = spec.tracing === undefined ? null : await startTracing(spec.tracing, { logger: log, attributes: { 'graylane.worker': init.slot } });
   gateway = await startGateway({
     snapshot: first,
     listeners: init.listeners,
@@ -101,6 +104,7 @@ async function serve(init: InitMessage, log: Logger): Promise<Serving> {
     ...(init.accessPretty ? { accessLogDestination: logDestination(1, 'pretty') } : {}),
     ...(init.mesh !== null ? { mesh: init.mesh } : {}),
     observer: traffic,
+    ...(tracing !== null ? { tracer: tracing.tracer } : {}),
     ...(init.workerHeader ? { debugHeaders: [WORKER_HEADER, String(init.slot)] } : {}),
   });
   const gw = gateway;
@@ -175,6 +179,7 @@ async function serve(init: InitMessage, log: Logger): Promise<Serving> {
       const deadline = setTimeout(() => process.exit(0), drainMs + 2000);
       await decide?.close();
       await gw.close({ drainMs });
+      await tracing?.shutdown();
       publish(true);
       clearTimeout(deadline);
       // Exit once the last batch is written to the channel (or at once when it is gone).

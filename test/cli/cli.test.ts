@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { startUpstream } from '../gateway/helpers.js';
+import { until } from '../support/wait.js';
 import { bucketOf } from '../../src/routing/index.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
@@ -221,11 +222,10 @@ test('demo: its rollout walks its steps; pause, resume, promote and abort work f
     const res = await request(`${admin}/api/v1/rollouts/whoami-beta`);
     return (await res.body.json()) as { phase: string; reason: string; currentStep: number | null; weight: number };
   };
-  const waitFor = async (what: string, cond: (s: Awaited<ReturnType<typeof status>>) => boolean) => {
-    let s = await status();
-    for (let i = 0; i < 200 && !cond(s); i++) s = (await sleep(50), await status());
-    assert.ok(cond(s), `${what}: ${JSON.stringify(s)}`);
-  };
+  // test/support's one way to poll; the failure names the status last read.
+  let last: Awaited<ReturnType<typeof status>> | undefined;
+  const waitFor = (what: string, cond: (s: Awaited<ReturnType<typeof status>>) => boolean): Promise<void> =>
+    until(what, async () => cond((last = await status())), 10_000).catch((err: Error) => assert.fail(`${err.message}; last status: ${JSON.stringify(last)}`));
   // Not spawnSync: this process keeps reading the demo's output (and its own sockets) meanwhile.
   const rollout = async (...args: string[]) => {
     const cmd = spawn(process.execPath, [CLI, 'rollout', ...args, 'whoami-beta', '--admin', admin, '--token', token!], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -186,6 +186,9 @@ test('mirror copies, config reloads and rollout state are exported', async (t) =
   assert.equal(samples(m, 'graylane_rollout_phase', { rollout: 'api-beta' }).length, 5);
   assert.equal(value(m, 'graylane_rollout_step', { rollout: 'api-beta' }), 1);
   assert.equal(value(m, 'graylane_rollout_canary_weight', { rollout: 'api-beta', canary: 'beta' }), 20);
+  // No analysis has run: a series per phase, each 0 (the failed analysis is in test/deploy/observability-assets.test.ts).
+  assert.equal(samples(m, 'graylane_rollout_analysis_runs', { rollout: 'api-beta' }).length, 5);
+  assert.equal(total(m, 'graylane_rollout_analysis_runs', { rollout: 'api-beta' }), 0);
   assert.equal(value(m, 'graylane_store_up'), 1);
 
   // Config: the served snapshot's id and the config's content hash, the one `graylane validate`

@@ -6,57 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Agent, request } from 'undici';
 import { api, config, getRollout, startServe, waitForRollout, writeFile, type ServeChild } from './helpers.js';
 import { tempDir } from '../support/temp.js';
-
-/** Split requests per version: above minSamples (400) in the window. */
-const PER_VERSION = 500;
-
-/** An upstream answering 500 to every `failEvery`-th request and to every header-routed one, each after `delayMs`. */
-async function upstream(version: string, failEvery: number, delayMs: number): Promise<{ url: string; close(): Promise<void> }> {
-  let count = 0;
-  const server = http.createServer((req, res) => {
-    const fail = ++count % failEvery === 0 || req.headers['x-canary'] === 'yes';
-    req.resume();
-    req.on('end', () =>
-      setTimeout(() => {
-        res.writeHead(fail ? 500 : 200, { 'x-version': version, 'content-length': 2 });
-        res.end('ok');
-      }, delayMs),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** Sends `n` requests, `concurrency` at a time; returns how many each version answered. */
-async function load(gatewayUrl: string, n: number, headers: Record<string, string> = {}): Promise<Record<string, number>> {
-  const agent = new Agent({ connections: 16 });
-  const seen: Record<string, number> = {};
-  let next = 0;
-  const worker = async () => {
-    while (next < n) {
-      next++;
-      const res = await request(`${gatewayUrl}/`, { headers, dispatcher: agent });
-      await res.body.dump();
-      const v = String(res.headers['x-version']);
-      seen[v] = (seen[v] ?? 0) + 1;
-    }
-  };
-  await Promise.all(Array.from({ length: 16 }, worker));
-  await agent.close();
-  return seen;
-}
+import { COMPARE_ROLLOUT, load, PER_VERSION, upstream } from './compare-helpers.js';
 
 interface Case {
   canaryFailEvery: number;
@@ -85,25 +37,7 @@ async function runCase(t: { after(fn: () => Promise<void>): void }, c: Case) {
       stable: stable.url,
       beta: beta.url,
       state: dir.file('state.db'),
-      rest: `    rules: [{ lane: beta, header: { name: x-canary, equals: 'yes' } }]
-rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 50
-          - pause: {}
-          - analysis: { templates: [canary-vs-stable] }
-          - setWeight: 100
-analysisTemplates:
-  canary-vs-stable:
-    provider:
-      builtin:
-        window: 1m
-        compare: { alpha: 0.05, minSamples: 400, errorRate: {}, latency: { quantile: 0.5, tolerance: 20ms } }
-`,
+      rest: COMPARE_ROLLOUT,
     }),
   );
   serve = await startServe(file, dir.path);

@@ -63,8 +63,8 @@ test('a missing tool stops the run before any test: one line per tool with the c
   const mark = dir.file('ran');
   writeFileSync(join(tests, 'mark.test.js'), `require('node:test').test('runs', () => require('node:fs').writeFileSync(${JSON.stringify(mark)}, 'x'));\n`);
 
-  // chromium, prometheus and nginx there, etcd not, and no apt-get to install it with.
-  const onlyChromium = binWith(dir.file('a'), ['chromium', 'prometheus', 'nginx']);
+  // chromium, prometheus, nginx and promtool there, etcd not, and no apt-get to install it with.
+  const onlyChromium = binWith(dir.file('a'), ['chromium', 'prometheus', 'nginx', 'promtool']);
   const r = await runRunner(['--dir', tests], { ...process.env, PATH: onlyChromium }, 20_000);
   assert.equal(r.code, 1, r.stderr);
   const lines = r.stderr.trim().split('\n');
@@ -82,6 +82,7 @@ test('a missing tool stops the run before any test: one line per tool with the c
     '  chromium: not found on PATH (the dashboard test drives it with playwright-core); install it with: sudo apt-get install -y chromium',
     '  prometheus: not found on PATH (the analysis tests run a real Prometheus scraping graylane); install it with: sudo apt-get install -y prometheus',
     '  nginx: not found on PATH (the decide e2e test runs graylane export nginx output in a real nginx); install it with: sudo apt-get install -y nginx',
+    '  promtool: not found on PATH (the deploy test checks the shipped alert rules and dashboard queries with promtool); install it with: sudo apt-get install -y prometheus',
   ]);
   assert.equal(existsSync(mark), false, 'no test ran');
 });

@@ -8,7 +8,7 @@ import { normalizeRollouts, type AnalysisTemplate, type RolloutSpec } from '../.
 import { NormalizeContext } from '../../src/spec/context.js';
 import { formatPath } from '../../src/spec/paths.js';
 import type { ProviderOutcome } from '../../src/rollout/analysis.js';
-import { parseStatus, serializeStatus, type HookResult, type RolloutEvent, type RolloutStatus } from '../../src/rollout/status.js';
+import { parseStatus, serializeStatus, type HookResult, type RolloutEvent, type RolloutStatus } from '../../src/status/rollout-status.js';
 import { reconcile, type CommandResult, type Observation, type RolloutAction, type Transition } from '../../src/rollout/transitions.js';
 
 /** Normalizes a YAML config; fails the test on any issue. */

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AnalysisRun } from '../../src/rollout/analysis.js';
-import { initialStatus, type RolloutEvent, type RolloutStatus } from '../../src/rollout/status.js';
+import { initialStatus, type RolloutEvent, type RolloutStatus } from '../../src/status/rollout-status.js';
 import type { RolloutSpec } from '../../src/spec/rollout-model.js';
 import { StoreConflictError, type Store } from '../../src/store/types.js';
 

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteStore } from './sqlite.js';
-import type { Store } from './types.js';
-import { reconcile, NO_OBSERVATIONS, type Transition } from '../rollout/transitions.js';
+import { openSqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/types.js';
+import { reconcile, NO_OBSERVATIONS, type Transition } from './transitions.js';
 import { loadRollouts } from '../../test/support/rollout-driver.js';
 import type { AnalysisTemplate, RolloutSpec } from '../spec/rollout-model.js';
 

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { NamedMatch } from '../spec/types.js';
-import type { AnalysisRun } from './analysis.js';
+import type { AnalysisRun } from './analysis-run.js';
 import type { HookName, RolloutSpec } from '../spec/rollout-model.js';
 
 export type RolloutPhase = 'Progressing' | 'Paused' | 'Degraded' | 'Healthy';
@@ -41,6 +41,13 @@ export interface RolloutEvent {
    * Promoted, Retried, Resumed, WeightSetManually, LateResultIgnored. */
   reason: string;
   message: string;
+}
+
+/** An event as the store returns it: with its place in the log. */
+export interface StoredEvent extends RolloutEvent {
+  /** Position in the store's log: grows with every event appended, across rollouts. */
+  seq: number;
+  rollout: string;
 }
 
 /** The "hook H started / finished" record that keeps hooks at most once across restarts. */
