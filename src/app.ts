@@ -169,6 +169,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
       rollouts: spec.rollouts ?? [],
       templates: spec.analysisTemplates ?? {},
       metrics: backend.metrics,
+      // Read at each use: `spec` is the served one, reloads included.
+      endpointsOf: (service, version) => spec.services[service]?.versions[version]?.endpoints,
       onStatus: refresh,
       onEvents: (rollout, st, events) => notifier.rolloutEvents(rollout, st, events),
       logger: log,

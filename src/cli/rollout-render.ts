@@ -35,6 +35,10 @@ export function renderRollout(v: RolloutView & { events?: StoredEvent[] }, opts:
   field('Step', `${stepNo}/${v.steps.length}`);
   field('Traffic', trafficText(v));
   if (v.phase === 'Degraded') field('Withdrawn', `${v.canary} gets no traffic, rules naming its lane included, until retry`);
+  if (v.undoUntil != null && v.previousStable) {
+    const left = v.undoUntil - opts.now;
+    field('Undo', left > 0 ? `until ${time(v.undoUntil)} (${formatLeft(left)} left): puts ${v.previousStable.version} [${v.previousStable.endpoints.join(', ')}] back` : 'rollback window over');
+  }
   if (v.abortPending) {
     const p = v.abortPending;
     field('Abort', `PENDING PERSISTENCE: routed on this gateway since ${time(p.since)}, not yet written to the store (${p.attempts} write(s) refused: ${p.error})`);

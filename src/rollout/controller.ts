@@ -51,7 +51,9 @@ import {
   resume,
   retry,
   setWeight,
+  undo,
   type CommandResult,
+  type SpecContext,
   type Observation,
   type RolloutAction,
 } from './transitions.js';
@@ -64,7 +66,8 @@ export type RolloutCommand =
   | { type: 'retry' }
   | { type: 'pause' }
   | { type: 'resume' }
-  | { type: 'setWeight'; weight: number };
+  | { type: 'setWeight'; weight: number }
+  | { type: 'undo' };
 
 export interface ControllerOptions {
   store: Store;
@@ -82,6 +85,13 @@ export interface ControllerOptions {
   onEvents?: (rollout: RolloutSpec, status: RolloutStatus, events: readonly RolloutEvent[]) => void;
   /** Traffic counters for builtin analysis (this process's TrafficRecorder, or every gateway's in clustered mode). */
   metrics?: MetricsSource;
+  /**
+   * The endpoints the served spec gives a service's version now (static ones): completion records
+   * the stable version's as what `undo` puts back, and undo refuses when they changed since.
+   * Read at each tick and command, so it follows reloads. Absent: none known (undo then works only
+   * while stable has no static endpoints either way).
+   */
+  endpointsOf?: (service: string, version: string) => readonly string[] | undefined;
   /** Epoch milliseconds; default Date.now. */
   clock?: () => number;
   logger?: Logger;
@@ -178,6 +188,7 @@ export class RolloutController {
   readonly #onEvents: ControllerOptions['onEvents'];
   readonly #metrics: MetricsSource | undefined;
   readonly #clock: () => number;
+  readonly #endpointsOf: NonNullable<ControllerOptions['endpointsOf']>;
   readonly #logger: Logger | undefined;
   readonly #retryMs: number;
   #templates: Readonly<Record<string, AnalysisTemplate>>;
@@ -193,6 +204,7 @@ export class RolloutController {
     this.#onEvents = opts.onEvents;
     this.#metrics = opts.metrics;
     this.#clock = opts.clock ?? Date.now;
+    this.#endpointsOf = opts.endpointsOf ?? (() => undefined);
     this.#logger = opts.logger;
     this.#retryMs = opts.retryMs ?? 1000;
     this.#templates = opts.templates;
@@ -378,7 +390,7 @@ export class RolloutController {
           await this.#tick(r);
           stored = await store.getStatus(name);
         }
-        const result = applyCommand(cmd, r.spec, stored?.status ?? null, this.#clock());
+        const result = applyCommand(cmd, r.spec, stored?.status ?? null, this.#clock(), this.#contextOf(r.spec));
         const revision = await this.#commit(r, store, stored, result.status, result.events);
         if (revision === null) continue;
         this.#requestTick(r);
@@ -543,6 +555,12 @@ export class RolloutController {
     await Promise.all([...this.#runners.values()].map((r) => r.chain));
   }
 
+  /** What the spec says now of the rollout's stable version (see SpecContext). */
+  #contextOf(spec: RolloutSpec): SpecContext {
+    const endpoints = this.#endpointsOf(spec.service, spec.stable);
+    return endpoints === undefined ? {} : { stableEndpoints: endpoints };
+  }
+
   #runner(name: string): Runner {
     const r = this.#runners.get(name);
     if (r === undefined) throw new RolloutError('UNKNOWN_ROLLOUT', `no rollout named ${JSON.stringify(name)} in the loaded config`);
@@ -581,7 +599,7 @@ export class RolloutController {
         // Taken together with reconcile (no await in between): a result and its id leaving
         // inFlight are seen together or not at all.
         const results = r.pending.slice();
-        const t = reconcile(r.spec, stored?.status ?? null, { results, running: r.inFlight }, this.#clock(), this.#templates);
+        const t = reconcile(r.spec, stored?.status ?? null, { results, running: r.inFlight }, this.#clock(), this.#templates, this.#contextOf(r.spec));
         if (!t.changed) {
           r.changesInARow = 0;
           r.pending.splice(0, results.length);
@@ -703,7 +721,7 @@ export class RolloutController {
   }
 }
 
-function applyCommand(cmd: RolloutCommand, spec: RolloutSpec, status: RolloutStatus | null, now: number): CommandResult {
+function applyCommand(cmd: RolloutCommand, spec: RolloutSpec, status: RolloutStatus | null, now: number, context: SpecContext): CommandResult {
   switch (cmd.type) {
     case 'promote':
       return promote(spec, status, now, { full: cmd.full === true });
@@ -717,6 +735,8 @@ function applyCommand(cmd: RolloutCommand, spec: RolloutSpec, status: RolloutSta
       return resume(spec, status, now);
     case 'setWeight':
       return setWeight(spec, status, now, cmd.weight);
+    case 'undo':
+      return undo(spec, status, now, context);
   }
 }
 

@@ -27,6 +27,8 @@ export const ROLLOUT_ERRORS = {
   NOT_SUPPORTED: 409,
   /** Clustered mode: the rollout has no status yet and this gateway is not the controller that starts it. */
   NOT_STARTED: 409,
+  /** `undo` refused: not completed, the rollback window ended, or the previous stable is gone (the message says which). */
+  UNDO_REFUSED: 409,
   /** An abort routes on this gateway but the store has not taken its write yet: other commands wait for it. */
   ABORT_PENDING: 503,
 } as const;

@@ -39,7 +39,7 @@
  * cleanup runs), and once it has settled a new attempt starts at step 0 under the new spec. A
  * completed or aborted rollout whose spec changes starts a new attempt the same way.
  */
-import type { RolloutSpec, AnalysisTemplate, HookName, HookSpec } from '../spec/rollout-model.js';
+import { rollbackWindowOf, type RolloutSpec, type AnalysisTemplate, type HookName, type HookSpec } from '../spec/rollout-model.js';
 import {
   dueMeasurements,
   markPending,
@@ -50,7 +50,7 @@ import {
   type AnalysisRun,
   type ProviderOutcome,
 } from './analysis.js';
-import { describeStep, planOf, type PlanStep } from './plan.js';
+import { describeStep, formatDuration, planOf, type PlanStep } from './plan.js';
 import {
   initialStatus,
   isTerminal,
@@ -114,6 +114,15 @@ export interface CommandResult {
   events: RolloutEvent[];
 }
 
+/**
+ * What reconcile and undo read of the spec beyond the rollout: the endpoints the spec gives the
+ * stable version now. Completion records them as the previous stable (what undo puts back); undo
+ * refuses when they have changed since. Absent: recorded as none.
+ */
+export interface SpecContext {
+  stableEndpoints?: readonly string[];
+}
+
 /** Nothing happened; convenient for a tick without news. */
 export const NO_OBSERVATIONS: Observations = Object.freeze({ results: [], running: [] });
 
@@ -129,8 +138,9 @@ export function reconcile(
   observations: Observations,
   now: number,
   templates: Readonly<Record<string, AnalysisTemplate>>,
+  context: SpecContext = {},
 ): Transition {
-  const w = new Work(rollout, status ?? initialStatus(rollout, now), now, templates);
+  const w = new Work(rollout, status ?? initialStatus(rollout, now), now, templates, context);
   const before = status === null ? '' : comparable(status);
   if (status === null) w.event('Normal', 'RolloutStarted', `attempt 1: ${rollout.service} from ${rollout.stable} to ${rollout.canary}`);
   w.fold(observations);
@@ -248,6 +258,56 @@ export function setWeight(rollout: RolloutSpec, status: RolloutStatus | null, no
   return w.commandResult();
 }
 
+/**
+ * Puts the previous stable back after completion: the attempt becomes Degraded (reason Undone), so
+ * its overlay sends the fallback lane to the stable version again and withdraws the new version,
+ * in this very write. Refused (UNDO_REFUSED, nothing written) when the attempt has not completed,
+ * when the rollback window has ended, when a blue-green upgrade replaced stable in place, or when
+ * the spec's stable endpoints are no longer the ones recorded at completion (the user redeployed or
+ * re-pointed stable: "the previous stable" no longer exists as it was).
+ */
+export function undo(rollout: RolloutSpec, status: RolloutStatus | null, now: number, context: SpecContext = {}): CommandResult {
+  const refuse = (why: string): never => {
+    throw new RolloutError('UNDO_REFUSED', `cannot undo rollout ${rollout.name}: ${why}`);
+  };
+  if (status === null || status.phase !== 'Healthy' || status.completedAt === null) {
+    const where = status === null ? 'not started' : status.reason === 'Undone' ? 'already undone' : `${status.phase} (${status.reason})`;
+    return refuse(`it has not completed (${where}); ${status !== null && !isTerminal(status) ? 'abort takes traffic back while it runs' : 'nothing to undo'}`);
+  }
+  const prev = status.previousStable;
+  if (prev === undefined) return refuse('its completion recorded no previous stable (completed before undo existed)');
+  if (prev === null) {
+    return refuse(`the blue-green upgrade replaced ${rollout.service}'s ${rollout.stable} endpoints in place: there is no previous stable left to go back to`);
+  }
+  const windowMs = rollbackWindowOf(rollout);
+  const endsAt = status.completedAt + windowMs;
+  if (now > endsAt) {
+    return refuse(`its rollback window (${formatDuration(windowMs)} after completion) ended at ${new Date(endsAt).toISOString()}`);
+  }
+  const current = [...(context.stableEndpoints ?? [])];
+  if (!sameList(current, prev.endpoints)) {
+    return refuse(
+      `the spec's ${prev.version} endpoints changed since completion (then [${prev.endpoints.join(', ')}], now [${current.join(', ')}]): ` +
+        'the previous stable was redeployed or replaced, so it cannot be put back',
+    );
+  }
+  const w = new Work(rollout, status, now, {});
+  const s = w.s;
+  s.phase = 'Degraded';
+  s.reason = 'Undone';
+  s.message = `undone: ${prev.version} ([${prev.endpoints.join(', ')}]) serves ${rollout.service}'s ${rollout.stable} lane again; ${rollout.canary} gets nothing`;
+  s.undoneAt = now;
+  s.abortedAt = now;
+  s.weight = 0;
+  s.switched = false;
+  s.headerRoute = null;
+  return w.commandResult();
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /** The status without the fields that change on every write, to tell a real change. */
 function comparable(s: RolloutStatus): string {
   return JSON.stringify({ ...s, updatedAt: 0 });
@@ -266,6 +326,7 @@ class Work {
     status: RolloutStatus,
     readonly now: number,
     readonly templates: Readonly<Record<string, AnalysisTemplate>>,
+    readonly context: SpecContext = {},
   ) {
     this.s = structuredClone(status);
     this.plan = planOf(rollout);
@@ -591,6 +652,8 @@ class Work {
       ? `completed: ${this.rollout.stable} (upgraded in place) serves all of ${this.rollout.service}'s traffic`
       : `completed: ${this.rollout.canary} serves ${this.rollout.service}'s ${this.rollout.stable} lane`;
     s.completedAt = this.now;
+    // What undo puts back: the stable version as the spec has it now (an upgrade has just replaced it).
+    s.previousStable = upgrade ? null : { version: this.rollout.stable, endpoints: [...(this.context.stableEndpoints ?? [])] };
     s.weight = upgrade ? 0 : 100;
     s.switched = !upgrade;
     s.headerRoute = null;

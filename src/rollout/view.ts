@@ -6,9 +6,9 @@
 import type { NamedMatch } from '../spec/types.js';
 import type { AnalysisRun } from './analysis.js';
 import type { AbortPending } from './controller.js';
-import type { HookName, RolloutSpec } from '../spec/rollout-model.js';
+import { rollbackWindowOf, type HookName, type RolloutSpec } from '../spec/rollout-model.js';
 import { describeStep, planOf } from './plan.js';
-import type { HookRecord, RolloutPhase, RolloutStatus } from './status.js';
+import type { HookRecord, PreviousStable, RolloutPhase, RolloutStatus } from './status.js';
 
 export interface StepView {
   index: number;
@@ -56,6 +56,12 @@ export interface RolloutView {
    * persistence"): the status shown is the held one; the write is retried until it lands.
    */
   abortPending: AbortPending | null;
+  /** What completion recorded as the stable it replaced (what `undo` puts back); null when nothing can be. */
+  previousStable: PreviousStable | null;
+  /** Until when `undo` may put it back (completion + rollbackWindow); null when it cannot. */
+  undoUntil: number | null;
+  /** When `undo` put the previous stable back. */
+  undoneAt: number | null;
 }
 
 /**
@@ -98,6 +104,9 @@ export function rolloutView(spec: RolloutSpec, status: RolloutStatus | null, rev
     analysisRuns: s?.analysisRuns ?? [],
     hooks: s?.hooks ?? {},
     abortPending,
+    previousStable: s?.previousStable ?? null,
+    undoUntil: s?.phase === 'Healthy' && s.completedAt !== null && s.previousStable ? s.completedAt + rollbackWindowOf(spec) : null,
+    undoneAt: s?.undoneAt ?? null,
   };
 }
 

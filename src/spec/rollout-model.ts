@@ -102,6 +102,20 @@ export interface RolloutSpec {
    * aborts nor restarts an attempt. Absent = false.
    */
   paused?: boolean;
+  /**
+   * How long after completion `rollout undo` may put the previous stable back (default
+   * DEFAULT_ROLLBACK_WINDOW_MS, see rollbackWindowOf). Read only by undo, so left out of the spec
+   * hash like `paused`. Absent = not written in the config.
+   */
+  rollbackWindowMs?: number;
+}
+
+/** `rollbackWindow` when the config leaves it out: 30 minutes. */
+export const DEFAULT_ROLLBACK_WINDOW_MS = 30 * 60_000;
+
+/** The rollback window of a rollout (or a release): its own, or the default. */
+export function rollbackWindowOf(spec: { rollbackWindowMs?: number }): number {
+  return spec.rollbackWindowMs ?? DEFAULT_ROLLBACK_WINDOW_MS;
 }
 
 export type BuiltinMetric = 'requests' | 'errors' | 'errorRate' | 'successRate' | 'p50' | 'p90' | 'p99';
@@ -276,13 +290,15 @@ function readRollout(
   rawTemplates: unknown,
   templates: Record<string, AnalysisTemplate>,
 ): RolloutSpec | undefined {
-  const o = r.object(path, value, ['name', 'service', 'stable', 'canary', 'paused', 'strategy']);
+  const o = r.object(path, value, ['name', 'service', 'stable', 'canary', 'paused', 'rollbackWindow', 'strategy']);
   if (!o) return undefined;
   const name = r.name(path, o, 'name', true);
   const service = r.name(path, o, 'service', true);
   const stable = r.name(path, o, 'stable', false) ?? 'stable';
   let canary = r.name(path, o, 'canary', false);
   const paused = r.bool([...path, 'paused'], o['paused'], false);
+  const rollbackWindowMs = o['rollbackWindow'] === undefined ? undefined : r.duration([...path, 'rollbackWindow'], o['rollbackWindow']);
+  if (o['rollbackWindow'] !== undefined && rollbackWindowMs === undefined) return undefined;
   const strategyPath = [...path, 'strategy'];
   const s = r.object(strategyPath, o['strategy'], ['canary', 'blueGreen'], true);
   if (!s) return undefined;
@@ -308,7 +324,10 @@ function readRollout(
     r.issue([...path, 'canary'], 'invalid-value', `must differ from stable (${JSON.stringify(stable)})`);
     return undefined;
   }
-  return paused ? { name, service, stable, canary, strategy, paused } : { name, service, stable, canary, strategy };
+  const spec: RolloutSpec = { name, service, stable, canary, strategy };
+  if (paused) spec.paused = true;
+  if (rollbackWindowMs !== undefined) spec.rollbackWindowMs = rollbackWindowMs;
+  return spec;
 }
 
 function readCanary(r: Reader, path: Path, value: unknown, refs: TemplateRefs): CanaryStrategy | undefined {
