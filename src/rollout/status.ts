@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { NamedMatch } from '../spec/types.js';
 import type { AnalysisRun } from './analysis.js';
-import type { HookName, RolloutSpec } from '../spec/rollout-model.js';
+import type { RolloutSpec } from '../spec/rollout-model.js';
 
 export type RolloutPhase = 'Progressing' | 'Paused' | 'Degraded' | 'Healthy';
 
@@ -111,7 +111,8 @@ export interface RolloutStatus {
   updatedAt: number;
   /** Runs of the current attempt (older attempts' runs stay in the store's history). */
   analysisRuns: AnalysisRun[];
-  hooks: Partial<Record<HookName, HookRecord>>;
+  /** By hook name: `preRollout`, `postPromotion`, `cleanup`, or a canary hook step's name. */
+  hooks: Record<string, HookRecord>;
   /**
    * Recorded by completion: what served the fallback lane before the new version took it over, so
    * `undo` can put it back. null after a blue-green `upgrade` (stable's endpoints were replaced in

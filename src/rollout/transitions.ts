@@ -39,7 +39,7 @@
  * cleanup runs), and once it has settled a new attempt starts at step 0 under the new spec. A
  * completed or aborted rollout whose spec changes starts a new attempt the same way.
  */
-import { rollbackWindowOf, type RolloutSpec, type AnalysisTemplate, type HookName, type HookSpec } from '../spec/rollout-model.js';
+import { rollbackWindowOf, type RolloutSpec, type AnalysisTemplate, type HookSpec } from '../spec/rollout-model.js';
 import {
   dueMeasurements,
   markPending,
@@ -79,7 +79,7 @@ export type RolloutAction =
       /** `<rollout>/a<attempt>/<hook>`. */
       id: string;
       rollout: string;
-      hook: HookName;
+      hook: string;
       spec: HookSpec;
       attempt: number;
       /** Where the attempt stands when the hook starts (cleanup: Healthy or Degraded). */
@@ -190,7 +190,7 @@ export function promote(
   } else {
     const step = w.plan[i];
     if (step?.kind === 'hook' && !s.userPaused) {
-      throw new RolloutError('HOOK_RUNNING', `step ${i} runs hook ${step.hook}: it cannot be skipped, wait for it or abort`);
+      throw new RolloutError('HOOK_RUNNING', `step ${i} runs hook ${step.name}: it cannot be skipped, wait for it or abort`);
     }
     if (step && step.kind !== 'hook') s.skipUntil = Math.max(s.skipUntil, i + 1);
     w.event('Normal', 'Promoted', step ? `promoted past step ${i + 1}/${w.plan.length} (${describeStep(step, rollout)})` : 'promoted');
@@ -351,7 +351,7 @@ class Work {
 
   private get cleanupSpec(): HookSpec | undefined {
     const st = this.rollout.strategy;
-    return st.kind === 'blueGreen' ? st.hooks.cleanup : undefined;
+    return st.kind === 'blueGreen' ? st.hooks.cleanup : st.cleanup;
   }
 
   /** A hook of this attempt is running, or the cleanup hook is still to run. */
@@ -369,7 +369,7 @@ class Work {
       else this.measurementResult(r.id, r.outcome, r.finishedAt);
     }
     const running = new Set(obs.running);
-    for (const [name, rec] of Object.entries(this.s.hooks) as [HookName, HookRecord][]) {
+    for (const [name, rec] of Object.entries(this.s.hooks) as [string, HookRecord][]) {
       if (rec.state === 'started' && !running.has(rec.id)) {
         this.hookResult(
           rec.id,
@@ -397,7 +397,7 @@ class Work {
   }
 
   private hookResult(id: string, result: HookResult, interrupted: boolean): void {
-    const entry = (Object.entries(this.s.hooks) as [HookName, HookRecord][]).find(([, h]) => h.id === id && h.state === 'started');
+    const entry = (Object.entries(this.s.hooks) as [string, HookRecord][]).find(([, h]) => h.id === id && h.state === 'started');
     if (!entry) {
       this.event('Normal', 'LateResultIgnored', `result of ${id} arrived after the rollout stopped waiting for it (${result.ok ? 'ok' : 'failed'}: ${result.message})`);
       return;
@@ -511,7 +511,7 @@ class Work {
       }
       case 'hook':
         this.event('Normal', 'StepStarted', this.stepLabel(i));
-        this.startHook(step.hook);
+        this.startHook(step.name, step.hook);
         return;
     }
   }
@@ -548,21 +548,19 @@ class Work {
         return false;
       }
       case 'hook': {
-        const rec = s.hooks[step.hook];
+        const rec = s.hooks[step.name];
         if (rec?.state !== 'finished') return false;
         if (rec.ok) {
           this.event('Normal', 'StepCompleted', this.stepLabel(i));
           return true;
         }
-        this.abort('HookFailed', `hook ${step.hook} failed: ${rec.message}`);
+        this.abort('HookFailed', `hook ${step.name} failed: ${rec.message}`);
         return false;
       }
     }
   }
 
-  private startHook(hook: HookName): void {
-    const st = this.rollout.strategy;
-    const spec = st.kind === 'blueGreen' ? st.hooks[hook] : undefined;
+  private startHook(hook: string, spec: HookSpec | undefined): void {
     if (!spec || this.s.hooks[hook]) return;
     const id = `${this.rollout.name}/a${this.s.attempt}/${hook}`;
     this.s.hooks[hook] = {
@@ -684,7 +682,7 @@ class Work {
   runCleanup(): void {
     if (this.cleanupSpec === undefined || this.s.hooks.cleanup !== undefined) return;
     if (Object.values(this.s.hooks).some((h) => h.state === 'started')) return;
-    this.startHook('cleanup');
+    this.startHook('cleanup', this.cleanupSpec);
   }
 
   // ---- phase -------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 import type { NamedMatch } from '../spec/types.js';
 import type { AnalysisRun } from './analysis.js';
 import type { AbortPending } from './controller.js';
-import { rollbackWindowOf, type HookName, type RolloutSpec } from '../spec/rollout-model.js';
+import { rollbackWindowOf, type RolloutSpec } from '../spec/rollout-model.js';
 import { describeStep, planOf } from './plan.js';
 import type { HookRecord, PreviousStable, RolloutPhase, RolloutStatus } from './status.js';
 
@@ -50,7 +50,7 @@ export interface RolloutView {
   completedAt: number | null;
   abortedAt: number | null;
   analysisRuns: AnalysisRun[];
-  hooks: Partial<Record<HookName, HookRecord>>;
+  hooks: Record<string, HookRecord>;
   /**
    * Set while this gateway routes by an abort the state store has not taken yet ("abort pending
    * persistence"): the status shown is the held one; the write is retried until it lands.

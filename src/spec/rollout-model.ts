@@ -27,7 +27,12 @@ export type CanaryStep =
   /** Run these templates as one analysis run; the step ends when the run succeeds. */
   | { kind: 'analysis'; templates: string[] }
   /** Requests matching the header go to the canary whatever the weight; null removes the route. */
-  | { kind: 'setHeaderRoute'; header: NamedMatch | null };
+  | { kind: 'setHeaderRoute'; header: NamedMatch | null }
+  /**
+   * Run a command or a webhook and wait for it (deploy, scale, call CI between weights); a failed
+   * hook aborts the rollout. `name` keys its record in the status (`step<N>` unless named).
+   */
+  | { kind: 'hook'; name: string; hook: HookSpec };
 
 /** Analysis that runs beside the steps, from `startingStep` until the rollout ends. */
 export interface BackgroundAnalysis {
@@ -39,6 +44,11 @@ export interface CanaryStrategy {
   kind: 'canary';
   steps: CanaryStep[];
   analysis: BackgroundAnalysis | null;
+  /**
+   * `hooks.cleanup`: runs once when the attempt ends, however it ends. Absent when not configured
+   * (so canaries without it keep their spec hash).
+   */
+  cleanup?: HookSpec;
 }
 
 export type HookName = 'preRollout' | 'postPromotion' | 'cleanup';
@@ -331,7 +341,7 @@ function readRollout(
 }
 
 function readCanary(r: Reader, path: Path, value: unknown, refs: TemplateRefs): CanaryStrategy | undefined {
-  const o = r.object(path, value, ['steps', 'analysis'], true);
+  const o = r.object(path, value, ['steps', 'analysis', 'hooks'], true);
   if (!o) return undefined;
   const steps: CanaryStep[] = [];
   let ok = true;
@@ -340,11 +350,31 @@ function readCanary(r: Reader, path: Path, value: unknown, refs: TemplateRefs): 
     r.issue(stepsPath, o['steps'] === undefined ? 'missing-key' : 'wrong-type', 'must be a non-empty list of steps');
     return undefined;
   }
+  const hookNames = new Map<string, number>();
   o['steps'].forEach((raw, i) => {
-    const step = readStep(r, [...stepsPath, i], raw, refs);
+    const step = readStep(r, [...stepsPath, i], raw, refs, i);
+    if (step?.kind === 'hook') {
+      const seen = hookNames.get(step.name);
+      if (seen !== undefined) {
+        r.issue([...stepsPath, i, 'hook', 'name'], 'duplicate-name', `hook step ${JSON.stringify(step.name)} is already defined at steps[${seen}]`);
+        ok = false;
+        return;
+      }
+      hookNames.set(step.name, i);
+    }
     if (step) steps.push(step);
     else ok = false;
   });
+  let cleanup: HookSpec | undefined;
+  if (o['hooks'] !== undefined) {
+    const hp = [...path, 'hooks'];
+    const h = r.object(hp, o['hooks'], ['cleanup']);
+    if (!h) ok = false;
+    else if (h['cleanup'] !== undefined) {
+      cleanup = readHook(r, [...hp, 'cleanup'], h['cleanup']);
+      if (!cleanup) ok = false;
+    }
+  }
   let analysis: BackgroundAnalysis | null = null;
   if (o['analysis'] !== undefined) {
     const aPath = [...path, 'analysis'];
@@ -356,12 +386,13 @@ function readCanary(r: Reader, path: Path, value: unknown, refs: TemplateRefs): 
     if (!templates || startingStep === undefined) return undefined;
     analysis = { templates, startingStep };
   }
-  return ok ? { kind: 'canary', steps, analysis } : undefined;
+  if (!ok) return undefined;
+  return cleanup === undefined ? { kind: 'canary', steps, analysis } : { kind: 'canary', steps, analysis, cleanup };
 }
 
-const STEP_KINDS = ['setWeight', 'pause', 'analysis', 'setHeaderRoute'] as const;
+const STEP_KINDS = ['setWeight', 'pause', 'analysis', 'setHeaderRoute', 'hook'] as const;
 
-function readStep(r: Reader, path: Path, value: unknown, refs: TemplateRefs): CanaryStep | undefined {
+function readStep(r: Reader, path: Path, value: unknown, refs: TemplateRefs, index: number): CanaryStep | undefined {
   const o = r.object(path, value, STEP_KINDS, true);
   if (!o) return undefined;
   const keys = Object.keys(o);
@@ -398,7 +429,26 @@ function readStep(r: Reader, path: Path, value: unknown, refs: TemplateRefs): Ca
       const header = readHeaderMatch(r, [...p, 'header'], ho['header']);
       return header ? { kind, header } : undefined;
     }
+    case 'hook':
+      return readHookStep(r, p, v, index);
   }
+}
+
+/** `hook: { name?, command | webhook, env, cwd, timeout }`: the blue-green hook shape plus a name. */
+function readHookStep(r: Reader, p: Path, v: unknown, index: number): CanaryStep | undefined {
+  if (!isRecord(v)) return void r.issue(p, 'wrong-type', 'must be a map with command or webhook');
+  const { name: rawName, ...rest } = v;
+  let name = `step${index + 1}`;
+  if (rawName !== undefined) {
+    const n = r.name(p, v, 'name', true);
+    if (n === undefined) return undefined;
+    if ((HOOK_NAMES as readonly string[]).includes(n)) {
+      return void r.issue([...p, 'name'], 'invalid-value', `${JSON.stringify(n)} is the name of a rollout hook; name the step something else`);
+    }
+    name = n;
+  }
+  const hook = readHook(r, p, rest);
+  return hook ? { kind: 'hook', name, hook } : undefined;
 }
 
 function readHeaderMatch(r: Reader, path: Path, value: unknown): NamedMatch | undefined {
