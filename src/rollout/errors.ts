@@ -9,6 +9,8 @@ import { GraylaneError } from '../errors.js';
 export const ROLLOUT_ERRORS = {
   /** No rollout of that name in the loaded config. */
   UNKNOWN_ROLLOUT: 404,
+  /** No release of that name in the loaded config. */
+  UNKNOWN_RELEASE: 404,
   /** The rollout has completed: nothing left to promote, abort, pause or weigh. */
   ROLLOUT_COMPLETED: 409,
   /** The rollout is aborted (Degraded): `retry` starts it again. */

@@ -120,6 +120,8 @@ export interface RolloutStatus {
    * undo existed).
    */
   previousStable?: PreviousStable | null;
+  /** A release's previousStable, by service (recorded by completion, in the same commit). */
+  previousStables?: Record<string, PreviousStable>;
   /** When `undo` put the previous stable back (the attempt is then Degraded, reason Undone). */
   undoneAt?: number | null;
 }

@@ -57,6 +57,7 @@ import {
   specHash,
   type HookRecord,
   type HookResult,
+  type PreviousStable,
   type RolloutEvent,
   type RolloutPhase,
   type RolloutStatus,
@@ -121,6 +122,8 @@ export interface CommandResult {
  */
 export interface SpecContext {
   stableEndpoints?: readonly string[];
+  /** A release: each service's fallback version and its endpoints now, by service. */
+  releaseStables?: Readonly<Record<string, PreviousStable>>;
 }
 
 /** Nothing happened; convenient for a tick without news. */
@@ -274,6 +277,7 @@ export function undo(rollout: RolloutSpec, status: RolloutStatus | null, now: nu
     const where = status === null ? 'not started' : status.reason === 'Undone' ? 'already undone' : `${status.phase} (${status.reason})`;
     return refuse(`it has not completed (${where}); ${status !== null && !isTerminal(status) ? 'abort takes traffic back while it runs' : 'nothing to undo'}`);
   }
+  if (rollout.release !== undefined) return undoRelease(rollout, status, now, context, refuse);
   const prev = status.previousStable;
   if (prev === undefined) return refuse('its completion recorded no previous stable (completed before undo existed)');
   if (prev === null) {
@@ -301,6 +305,29 @@ export function undo(rollout: RolloutSpec, status: RolloutStatus | null, now: nu
   s.weight = 0;
   s.switched = false;
   s.headerRoute = null;
+  return w.commandResult();
+}
+
+/** undo() of a release: every service's previous stable back, or none (one status write). */
+function undoRelease(rollout: RolloutSpec, status: RolloutStatus, now: number, context: SpecContext, refuse: (why: string) => never): CommandResult {
+  const prev = status.previousStables;
+  if (prev === undefined) return refuse('its completion recorded no previous stables');
+  const windowMs = rollbackWindowOf(rollout);
+  const endsAt = status.completedAt! + windowMs;
+  if (now > endsAt) return refuse(`its rollback window (${formatDuration(windowMs)} after completion) ended at ${new Date(endsAt).toISOString()}`);
+  const changed = Object.entries(prev).filter(([svc, p]) => !sameList(context.releaseStables?.[svc]?.endpoints ?? [], p.endpoints));
+  if (changed.length > 0) {
+    const what = changed.map(([svc, p]) => `${svc} ${p.version}: then [${p.endpoints.join(', ')}], now [${(context.releaseStables?.[svc]?.endpoints ?? []).join(', ')}]`).join('; ');
+    return refuse(`the spec's stable endpoints changed since completion (${what}): the previous stables were redeployed or replaced, so they cannot be put back`);
+  }
+  const w = new Work(rollout, status, now, {});
+  const s = w.s;
+  s.phase = 'Degraded';
+  s.reason = 'Undone';
+  s.message = `undone: ${Object.entries(prev).map(([svc, p]) => `${svc} ${p.version}`).join(', ')} serve their stable lanes again; lane ${rollout.canary} is withdrawn`;
+  s.undoneAt = now;
+  s.abortedAt = now;
+  s.weight = 0;
   return w.commandResult();
 }
 
@@ -484,7 +511,13 @@ class Work {
     switch (step.kind) {
       case 'setWeight':
         s.weight = step.weight;
-        this.event('Normal', 'WeightSet', `${this.stepLabel(i)}: ${step.weight}% of ${rollout.service}'s traffic to ${rollout.canary}`);
+        this.event(
+          'Normal',
+          'WeightSet',
+          rollout.release
+            ? `${this.stepLabel(i)}: ${step.weight}% of users at route ${rollout.release.route} enter lane ${rollout.canary} (${rollout.release.services.join(', ')})`
+            : `${this.stepLabel(i)}: ${step.weight}% of ${rollout.service}'s traffic to ${rollout.canary}`,
+        );
         return;
       case 'setHeaderRoute':
         s.headerRoute = step.header;
@@ -646,12 +679,21 @@ class Work {
     const upgrade = st.kind === 'blueGreen' && st.promotion === 'upgrade';
     s.phase = 'Healthy';
     s.reason = 'Completed';
-    s.message = upgrade
-      ? `completed: ${this.rollout.stable} (upgraded in place) serves all of ${this.rollout.service}'s traffic`
-      : `completed: ${this.rollout.canary} serves ${this.rollout.service}'s ${this.rollout.stable} lane`;
+    const release = this.rollout.release;
+    s.message = release
+      ? `completed: ${this.rollout.canary} is now the stable of ${release.services.join(', ')} (one commit)`
+      : upgrade
+        ? `completed: ${this.rollout.stable} (upgraded in place) serves all of ${this.rollout.service}'s traffic`
+        : `completed: ${this.rollout.canary} serves ${this.rollout.service}'s ${this.rollout.stable} lane`;
     s.completedAt = this.now;
     // What undo puts back: the stable version as the spec has it now (an upgrade has just replaced it).
-    s.previousStable = upgrade ? null : { version: this.rollout.stable, endpoints: [...(this.context.stableEndpoints ?? [])] };
+    if (release) {
+      s.previousStables = {};
+      for (const svc of release.services) {
+        const p = this.context.releaseStables?.[svc];
+        s.previousStables[svc] = { version: p?.version ?? '', endpoints: [...(p?.endpoints ?? [])] };
+      }
+    } else s.previousStable = upgrade ? null : { version: this.rollout.stable, endpoints: [...(this.context.stableEndpoints ?? [])] };
     s.weight = upgrade ? 0 : 100;
     s.switched = !upgrade;
     s.headerRoute = null;

@@ -118,6 +118,22 @@ export interface RolloutSpec {
    * hash like `paused`. Absent = not written in the config.
    */
   rollbackWindowMs?: number;
+  /**
+   * Set only on the rollout src/rollout/release.ts derives from a release: the state machine runs a
+   * release as a canary of its lane (`canary`) whose weight is the lane's share of users at `route`,
+   * and whose overlay covers every service. Part of the spec hash: changing the services, route or
+   * salt starts a new attempt.
+   */
+  release?: ReleaseTarget;
+}
+
+/** What a release adds to the rollout that runs it. */
+export interface ReleaseTarget {
+  /** The release's own name (the rollout's is `release:<name>`). */
+  name: string;
+  services: string[];
+  route: string;
+  salt: string;
 }
 
 /** `rollbackWindow` when the config leaves it out: 30 minutes. */
@@ -392,7 +408,8 @@ function readCanary(r: Reader, path: Path, value: unknown, refs: TemplateRefs): 
 
 const STEP_KINDS = ['setWeight', 'pause', 'analysis', 'setHeaderRoute', 'hook'] as const;
 
-function readStep(r: Reader, path: Path, value: unknown, refs: TemplateRefs, index: number): CanaryStep | undefined {
+/** One canary step (release-model.ts reads release steps with it too). */
+export function readStep(r: Reader, path: Path, value: unknown, refs: TemplateRefs, index: number): CanaryStep | undefined {
   const o = r.object(path, value, STEP_KINDS, true);
   if (!o) return undefined;
   const keys = Object.keys(o);
@@ -553,7 +570,8 @@ function readBlueGreen(
   return { kind: 'blueGreen', previewLane, previewWeight, prePromotionAnalysis, autoPromotionEnabled, autoPromotionDelayMs, promotion, hooks };
 }
 
-function readHook(r: Reader, path: Path, value: unknown): HookSpec | undefined {
+/** A hook: exactly one of command or webhook (release-model.ts reads a release's cleanup with it). */
+export function readHook(r: Reader, path: Path, value: unknown): HookSpec | undefined {
   const o = r.object(path, value, ['command', 'env', 'cwd', 'webhook', 'timeout'], true);
   if (!o) return undefined;
   const kinds = ['command', 'webhook'].filter((k) => o[k] !== undefined);
@@ -741,7 +759,7 @@ function readCompareLatency(r: Reader, path: Path, value: unknown): { quantile: 
 }
 
 /** Resolves template names of one rollout; an unknown name is an issue unless its template was itself broken. */
-class TemplateRefs {
+export class TemplateRefs {
   constructor(
     private readonly r: Reader,
     private readonly raw: unknown,
@@ -777,7 +795,7 @@ const AT_KEY: ReadonlySet<IssueCode> = new Set(['unknown-key', 'duplicate-name']
  * undefined on a bad value. Stricter than context.ts's tolerant readers on purpose: the schema's
  * block for these keys is shallow, so these readers are where a wrong shape is found.
  */
-class Reader {
+export class Reader {
   constructor(private readonly ctx: NormalizeContext) {}
 
   issue(path: Path, code: IssueCode, message: string): void {
