@@ -62,12 +62,13 @@ export function releaseRollouts(spec: Pick<Spec, 'releases' | 'services' | 'rout
         });
       });
     const steps: CanaryStep[] = release.steps.map((s) => (s.kind === 'analysis' ? { kind: 'analysis', templates: expand(s.templates) } : s));
+    const analysis = release.analysis === null ? null : { templates: expand(release.analysis.templates), startingStep: release.analysis.startingStep };
     const rollout: RolloutSpec = {
       name: releaseRolloutName(release.name),
       service: entryService,
       stable: fallbackOf(entryService),
       canary: release.lane,
-      strategy: release.cleanup === undefined ? { kind: 'canary', steps, analysis: null } : { kind: 'canary', steps, analysis: null, cleanup: release.cleanup },
+      strategy: release.cleanup === undefined ? { kind: 'canary', steps, analysis } : { kind: 'canary', steps, analysis, cleanup: release.cleanup },
       release: { name: release.name, services: [...release.services], route: release.entry.route, salt: release.salt },
     };
     if (release.rollbackWindowMs !== undefined) rollout.rollbackWindowMs = release.rollbackWindowMs;

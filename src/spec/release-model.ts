@@ -26,6 +26,7 @@ import {
   Reader,
   TemplateRefs,
   type AnalysisTemplate,
+  type BackgroundAnalysis,
   type CanaryStep,
   type HookSpec,
   type RolloutSpec,
@@ -45,13 +46,15 @@ export interface ReleaseSpec {
   /** Salt of the release's own user buckets (default: the release's name). */
   salt: string;
   steps: ReleaseStep[];
+  /** Analysis beside the steps over every service, from `startingStep` until the end: a failure aborts all. */
+  analysis: BackgroundAnalysis | null;
   /** Runs once when the attempt ends, however it ends. Absent when not configured. */
   cleanup?: HookSpec;
   /** How long after completion `release undo` may put the previous stables back; absent = default. */
   rollbackWindowMs?: number;
 }
 
-const KEYS = ['lane', 'services', 'entry', 'salt', 'steps', 'hooks', 'rollbackWindow'];
+const KEYS = ['lane', 'services', 'entry', 'salt', 'steps', 'analysis', 'hooks', 'rollbackWindow'];
 
 /**
  * Validates `releases:` (a map of names to releases) and fills in defaults. Never throws; what is
@@ -97,12 +100,11 @@ function readRelease(r: Reader, path: Path, name: string, value: unknown, refs: 
   } else {
     const hookNames = new Map<string, number>();
     o['steps'].forEach((raw, i) => {
-      if (isRecord(raw) && raw['setHeaderRoute'] !== undefined) {
-        r.issue([...stepsPath, i, 'setHeaderRoute'], 'invalid-value', "a release moves a share of users at its entry route: use the route's rules for header routing");
-        ok = false;
-        return;
-      }
       const step = readStep(r, [...stepsPath, i], raw, refs, i);
+      if (step?.kind === 'setHeaderRoute') {
+        // The schema names the allowed keys too; the loader keeps its issue at this path.
+        r.issue([...stepsPath, i, 'setHeaderRoute'], 'unknown-key', 'not a release step (setWeight, pause, analysis, hook): a release moves a share of users; header routing is for the route\'s rules');
+      }
       if (step === undefined || step.kind === 'setHeaderRoute') {
         ok = false;
         return;
@@ -119,6 +121,16 @@ function readRelease(r: Reader, path: Path, name: string, value: unknown, refs: 
       steps.push(step);
     });
   }
+  let analysis: BackgroundAnalysis | null = null;
+  if (o['analysis'] !== undefined) {
+    const aPath = [...path, 'analysis'];
+    const a = r.object(aPath, o['analysis'], ['templates', 'startingStep'], true);
+    const templates = a && refs.list(aPath, a);
+    const count = Array.isArray(o['steps']) ? o['steps'].length : 0;
+    const startingStep = a?.['startingStep'] === undefined ? 0 : r.int([...aPath, 'startingStep'], a['startingStep'], 0, count);
+    if (!templates || startingStep === undefined) ok = false;
+    else analysis = { templates, startingStep };
+  }
   let cleanup: HookSpec | undefined;
   if (o['hooks'] !== undefined) {
     const h = r.object([...path, 'hooks'], o['hooks'], ['cleanup']);
@@ -131,7 +143,7 @@ function readRelease(r: Reader, path: Path, name: string, value: unknown, refs: 
   const rollbackWindowMs = o['rollbackWindow'] === undefined ? undefined : r.duration([...path, 'rollbackWindow'], o['rollbackWindow']);
   if (o['rollbackWindow'] !== undefined && rollbackWindowMs === undefined) ok = false;
   if (!ok || lane === undefined || !services || route === undefined || salt === undefined) return undefined;
-  const release: ReleaseSpec = { name, lane, services, entry: { route }, salt, steps };
+  const release: ReleaseSpec = { name, lane, services, entry: { route }, salt, steps, analysis };
   if (cleanup) release.cleanup = cleanup;
   if (rollbackWindowMs !== undefined) release.rollbackWindowMs = rollbackWindowMs;
   return release;

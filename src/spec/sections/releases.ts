@@ -11,9 +11,10 @@ export function normalizeReleaseSection(
   data: Record<string, unknown>,
   refs: { services: Record<string, ServiceSpec>; routes: readonly RouteSpec[]; rollouts: readonly RolloutSpec[]; templates: Record<string, AnalysisTemplate> },
   ctx: NormalizeContext,
-): { releases: ReleaseSpec[] } {
+): { releases?: ReleaseSpec[] } {
   const releases = normalizeReleases(data, refs.templates, ctx);
   // As for rollouts: references only against services that exist as a mapping.
   if (isRecord(data.services)) checkReleaseRefs(releases, refs.services, refs.routes, refs.rollouts, ctx);
-  return { releases };
+  // Left out when there are none, so a config without releases keeps its config hash.
+  return releases.length > 0 ? { releases } : {};
 }
