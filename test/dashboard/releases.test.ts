@@ -41,6 +41,11 @@ test('the dashboard shows a release as one card with its services inside and pro
     await dir.remove();
   });
   await until('the release paused', async () => (await api<{ reason: string }>(admin, 'GET', '/api/v1/releases/ab')).body.reason === 'AwaitingPromotion');
+  // A release is not a rollout: the rollout routes neither list nor answer it; an unknown release is 404.
+  assert.equal((await api(admin, 'GET', '/api/v1/rollouts/release:ab')).status, 404);
+  assert.deepEqual((await api<{ rollouts: unknown[] }>(admin, 'GET', '/api/v1/rollouts')).body.rollouts, []);
+  const unknown = await api<{ error: string }>(admin, 'GET', '/api/v1/releases/nope');
+  assert.deepEqual([unknown.status, unknown.body.error], [404, 'unknown_release']);
   const page = await browser.newPage();
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(e.message));
