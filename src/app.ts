@@ -31,6 +31,7 @@ import { configRoutes, type ConfigInfo } from './admin/config.js';
 import { instanceRoutes } from './admin/instances.js';
 import { dashboardRoutes } from './admin/dashboard.js';
 import { observabilityRoutes } from './admin/observability.js';
+import { releaseRoutes } from './admin/releases.js';
 import { rolloutRoutes } from './admin/rollouts.js';
 import { healthRoutes } from './admin/health.js';
 import { startAdmin, type AdminServer } from './admin/server.js';
@@ -49,6 +50,8 @@ import { approvalRoutes } from './admin/approval-routes.js';
 import { Notifier } from './notify/index.js';
 import { RolloutController } from './rollout/controller.js';
 import { rolloutSource } from './rollout/rollout-source.js';
+import { releaseRollouts } from './rollout/release.js';
+import type { AnalysisTemplate, RolloutSpec } from './spec/rollout-model.js';
 import { compile } from './routing/index.js';
 import type { Status } from './routing/types.js';
 import { ConfigError, parseListen, type Spec } from './spec/index.js';
@@ -148,7 +151,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const info: ConfigInfo = { file: backend.source, loadedAt: Date.now(), snapshotId: '', configHash: '', reloads: 0, lastReloadError: null };
   const configInfo = (): ConfigInfo => ({ ...info, store: backend.health(), ...(pool !== null ? { workers: pool.workers() } : {}) });
 
-  const status = (): Status => ({ services: controller!.overlays(), ...instances.status() });
+  const status = (): Status => ({ services: controller!.overlays(), routes: controller!.routeOverlays(), ...instances.status() });
   refreshNow = (): void => {
     if (gateway === undefined || controller === undefined) return;
     const snapshot = compile(spec, status());
@@ -169,9 +172,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
   try {
     controller = await RolloutController.open({
       store,
-      rollouts: spec.rollouts ?? [],
-      templates: spec.analysisTemplates ?? {},
+      ...controlled(spec),
       metrics: backend.metrics,
+      // Read at each use: `spec` is the served one, reloads included.
+      endpointsOf: (service, version) => spec.services[service]?.versions[version]?.endpoints,
+      fallbackOf: (service) => spec.services[service]?.fallback,
       onStatus: refresh,
       onEvents: (rollout, st, events) => notifier.rolloutEvents(rollout, st, events),
       logger: log,
@@ -277,6 +282,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       routes: [
         ...healthRoutes({ snapshotId: () => info.snapshotId, draining: () => closing !== undefined, store: () => backend.health() }),
         ...rolloutRoutes(ctl),
+        ...releaseRoutes(ctl),
         ...instanceRoutes(instances),
         ...configRoutes({ info: configInfo, spec: () => spec, status, health: gw.health }),
         ...observabilityRoutes(observability),
@@ -305,7 +311,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
       compile(next, status());
       spec = next;
       instances.setServices(Object.keys(next.services));
-      ctl.update(next.rollouts ?? [], next.analysisTemplates ?? {});
+      const driven = controlled(next);
+      ctl.update(driven.rollouts, driven.templates);
       refreshNow();
       info.loadedAt = Date.now();
       info.reloads++;
@@ -384,4 +391,13 @@ function listenOf(value: string, flag: string): { host: string; port: number } {
   const parsed = parseListen(value);
   if (!parsed) throw new Error(`bad listen address "${value}" (${flag}): expected host:port, [v6]:port or :port`);
   return parsed;
+}
+
+/**
+ * What the controller drives for a spec: its rollouts, and the rollouts that run its releases
+ * (src/rollout/release.ts), with the analysis templates of both.
+ */
+function controlled(spec: Spec): { rollouts: RolloutSpec[]; templates: Record<string, AnalysisTemplate> } {
+  const releases = releaseRollouts(spec);
+  return { rollouts: [...(spec.rollouts ?? []), ...releases.rollouts], templates: { ...(spec.analysisTemplates ?? {}), ...releases.templates } };
 }

@@ -11,6 +11,7 @@
  * POST /api/v1/rollouts/:name/promote         { full?: boolean }
  * POST /api/v1/rollouts/:name/abort | retry | pause | resume     {}
  * POST /api/v1/rollouts/:name/set-weight      { weight: 0..100 }
+ * POST /api/v1/rollouts/:name/undo            {}  (completed, within rollbackWindow: previous stable back)
  * ```
  * Every POST answers with the RolloutView as written, plus `durable: true`. An abort the state
  * store refused to write (full disk, etcd away) already routes on this gateway: it is answered
@@ -93,6 +94,7 @@ export function rolloutRoutes(controller: RolloutController): ApiRoute[] {
     }),
     command('abort', [], () => ({ type: 'abort' })),
     command('retry', [], () => ({ type: 'retry' })),
+    command('undo', [], () => ({ type: 'undo' })),
     command('pause', [], () => ({ type: 'pause' })),
     command('resume', [], () => ({ type: 'resume' })),
     command('set-weight', ['weight'], (body) => {

@@ -19,5 +19,5 @@ export type {
   TotalsByVersion,
   VersionOverview,
 } from '../metrics/overview.js';
-export type { RolloutView } from '../rollout/view.js';
+export type { ReleaseServiceView, ReleaseView, RolloutView } from '../rollout/view.js';
 export type { AnalysisRun } from '../rollout/analysis.js';

@@ -8,6 +8,7 @@ import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { validateCommand } from './validate.js';
 import { explainCommand } from './explain.js';
 import { registerRolloutCommands } from './rollout.js';
+import { registerReleaseCommands } from './release.js';
 import { importCommand } from './import.js';
 import { EXPORT_FORMATS, exportCommand } from './export.js';
 import { positiveInt, topCommand } from './top.js';
@@ -116,6 +117,7 @@ program
   .action(topCommand);
 
 registerRolloutCommands(program);
+registerReleaseCommands(program);
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

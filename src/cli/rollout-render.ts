@@ -6,7 +6,7 @@
  */
 import type { AnalysisRun, MetricRun } from '../rollout/analysis.js';
 import type { HookRecord } from '../status/rollout-status.js';
-import type { RolloutView } from '../rollout/view.js';
+import type { ReleaseView, RolloutView } from '../rollout/view.js';
 import type { StoredEvent } from '../store/types.js';
 
 export interface RenderOptions {
@@ -35,13 +35,24 @@ export function renderRollout(v: RolloutView & { events?: StoredEvent[] }, opts:
   field('Step', `${stepNo}/${v.steps.length}`);
   field('Traffic', trafficText(v));
   if (v.phase === 'Degraded') field('Withdrawn', `${v.canary} gets no traffic, rules naming its lane included, until retry`);
+  if (v.undoUntil != null && v.previousStable) {
+    const left = v.undoUntil - opts.now;
+    field('Undo', left > 0 ? `until ${time(v.undoUntil)} (${formatLeft(left)} left): puts ${v.previousStable.version} [${v.previousStable.endpoints.join(', ')}] back` : 'rollback window over');
+  }
   if (v.abortPending) {
     const p = v.abortPending;
     field('Abort', `PENDING PERSISTENCE: routed on this gateway since ${time(p.since)}, not yet written to the store (${p.attempts} write(s) refused: ${p.error})`);
   }
   if (v.headerRoute !== null) field('Header route', `${matchText(v.headerRoute)} -> ${v.canary}`);
   if (v.userPaused) field('Paused', 'by a person (resume or promote)');
+  lines.push(...detailLines(v, opts));
+  return `${lines.join('\n')}\n`;
+}
 
+/** Steps, analysis runs, hooks and events: what a rollout's and a release's `get` both show. */
+function detailLines(v: Pick<RolloutView, 'steps' | 'pauseDeadline' | 'phase' | 'reason' | 'analysisRuns' | 'hooks'> & { events?: StoredEvent[] }, opts: RenderOptions): string[] {
+  const time = opts.time ?? localTime;
+  const lines: string[] = [];
   lines.push('', 'Steps:');
   for (const s of v.steps) {
     let note = '';
@@ -71,7 +82,53 @@ export function renderRollout(v: RolloutView & { events?: StoredEvent[] }, opts:
     lines.push('', 'Events:');
     for (const e of v.events) lines.push(`  ${eventLine(e, time)}`);
   }
+  return lines;
+}
+
+const SERVICE_STATE: Record<string, string> = {
+  pending: 'not started: unchanged',
+  follows: 'follows the lane (its lane version serves the lane\'s users)',
+  withdrawn: 'lane withdrawn: its stable serves everyone',
+  promoted: 'promoted: its lane version serves its stable lane',
+};
+
+/** `graylane release get`: the release as one unit with its services inside. */
+export function renderRelease(v: ReleaseView & { events?: StoredEvent[] }, opts: RenderOptions): string {
+  const time = opts.time ?? localTime;
+  const lines: string[] = [];
+  const field = (name: string, value: string) => lines.push(`${`${name}:`.padEnd(15)}${value}`);
+  field('Release', v.name);
+  field('Lane', v.lane);
+  field('Entry', `route ${v.entry.route} (salt ${JSON.stringify(v.salt)})`);
+  field('Status', `${PHASE_ICON[v.phase] ?? ''} ${v.phase}${v.reason && v.reason !== v.phase ? ` (${v.reason})` : ''}`);
+  field('Message', v.message);
+  if (v.attempt > 0) field('Attempt', String(v.attempt));
+  const stepNo = v.currentStep === null ? (v.phase === 'Healthy' ? v.steps.length : 0) : v.currentStep + 1;
+  field('Step', `${stepNo}/${v.steps.length}`);
+  field('Share', `${v.share}% of users at route ${v.entry.route} in lane ${v.lane}`);
+  if (v.undoUntil != null) {
+    const left = v.undoUntil - opts.now;
+    field('Undo', left > 0 ? `until ${time(v.undoUntil)} (${formatLeft(left)} left): puts every service's previous stable back` : 'rollback window over');
+  }
+  if (v.userPaused) field('Paused', 'by a person (resume or promote)');
+  lines.push('', 'Services:');
+  for (const s of v.services) {
+    const prev = s.previousStable ? `  (was ${s.previousStable.version} [${s.previousStable.endpoints.join(', ')}])` : '';
+    lines.push(`  ${s.name.padEnd(16)}${SERVICE_STATE[s.state] ?? s.state}${prev}`);
+  }
+  lines.push(...detailLines(v, opts));
   return `${lines.join('\n')}\n`;
+}
+
+/** One line per release for `release list`, its services inside the row. */
+export function renderReleaseList(views: ReleaseView[]): string {
+  const rows = [['NAME', 'LANE', 'SERVICES', 'PHASE', 'STEP', 'SHARE', 'MESSAGE']];
+  for (const v of views) {
+    const stepNo = v.currentStep === null ? (v.phase === 'Healthy' ? v.steps.length : 0) : v.currentStep + 1;
+    rows.push([v.name, v.lane, v.services.map((s) => s.name).join(','), v.phase, `${stepNo}/${v.steps.length}`, `${v.share}%`, v.message]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return `${rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2))).join('').trimEnd()).join('\n')}\n`;
 }
 
 /** One line per rollout for `list`. */

@@ -69,6 +69,10 @@ export function registerRolloutCommands(program: Command): void {
     .argument('<name>', 'rollout name')
     .action((name: string, opts: ClientOptions) => intent(opts, name, 'retry'));
 
+  sub('undo', 'after completion, within the rollout\'s rollbackWindow: put the previous stable back at once (refused, with the reason, once it is gone)')
+    .argument('<name>', 'rollout name')
+    .action((name: string, opts: ClientOptions) => intent(opts, name, 'undo'));
+
   sub('pause', 'stop advancing steps (analysis goes on) until resume or promote')
     .argument('<name>', 'rollout name')
     .action((name: string, opts: ClientOptions) => intent(opts, name, 'pause'));

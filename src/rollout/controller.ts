@@ -35,15 +35,16 @@
  * lead(store) starts driving with the leadership's fenced store; follow() stops at once.
  */
 import type { Logger } from 'pino';
-import type { ServiceOverlay } from '../routing/types.js';
+import type { RouteOverlay, ServiceOverlay } from '../routing/types.js';
 import { StoreConflictError, type EventQuery, type Store, type StoredEvent, type StoredStatus } from '../store/types.js';
 import type { AnalysisRun } from './analysis.js';
 import { runAction } from './effects.js';
 import { RolloutError } from './errors.js';
 import type { AnalysisTemplate, RolloutSpec } from '../spec/rollout-model.js';
 import { overlayFor } from './overlay.js';
-import type { RolloutEvent, RolloutStatus } from '../status/rollout-status.js';
+import type { PreviousStable, RolloutEvent, RolloutStatus } from '../status/rollout-status.js';
 import type { AbortPending } from '../status/rollout-view.js';
+import { releaseOverlay, releaseRolloutName, RELEASE_PREFIX } from './release.js';
 import {
   abort,
   pause,
@@ -52,7 +53,9 @@ import {
   resume,
   retry,
   setWeight,
+  undo,
   type CommandResult,
+  type SpecContext,
   type Observation,
   type RolloutAction,
 } from './transitions.js';
@@ -67,7 +70,8 @@ export type RolloutCommand =
   | { type: 'retry' }
   | { type: 'pause' }
   | { type: 'resume' }
-  | { type: 'setWeight'; weight: number };
+  | { type: 'setWeight'; weight: number }
+  | { type: 'undo' };
 
 export interface ControllerOptions {
   store: Store;
@@ -85,6 +89,15 @@ export interface ControllerOptions {
   onEvents?: (rollout: RolloutSpec, status: RolloutStatus, events: readonly RolloutEvent[]) => void;
   /** Traffic counters for builtin analysis (this process's TrafficRecorder, or every gateway's in clustered mode). */
   metrics?: MetricsSource;
+  /**
+   * The endpoints the served spec gives a service's version now (static ones): completion records
+   * the stable version's as what `undo` puts back, and undo refuses when they changed since.
+   * Read at each tick and command, so it follows reloads. Absent: none known (undo then works only
+   * while stable has no static endpoints either way).
+   */
+  endpointsOf?: (service: string, version: string) => readonly string[] | undefined;
+  /** A service's fallback version in the served spec (a release records each service's). */
+  fallbackOf?: (service: string) => string | undefined;
   /** Epoch milliseconds; default Date.now. */
   clock?: () => number;
   logger?: Logger;
@@ -169,6 +182,8 @@ export class RolloutController {
   readonly #onEvents: ControllerOptions['onEvents'];
   readonly #metrics: MetricsSource | undefined;
   readonly #clock: () => number;
+  readonly #endpointsOf: NonNullable<ControllerOptions['endpointsOf']>;
+  readonly #fallbackOf: NonNullable<ControllerOptions['fallbackOf']>;
   readonly #logger: Logger | undefined;
   readonly #retryMs: number;
   #templates: Readonly<Record<string, AnalysisTemplate>>;
@@ -184,6 +199,8 @@ export class RolloutController {
     this.#onEvents = opts.onEvents;
     this.#metrics = opts.metrics;
     this.#clock = opts.clock ?? Date.now;
+    this.#endpointsOf = opts.endpointsOf ?? (() => undefined);
+    this.#fallbackOf = opts.fallbackOf ?? (() => undefined);
     this.#logger = opts.logger;
     this.#retryMs = opts.retryMs ?? 1000;
     this.#templates = opts.templates;
@@ -203,7 +220,7 @@ export class RolloutController {
     const c = new RolloutController(opts);
     const stored = new Map((opts.initialStatuses ?? (await c.#store.listStatuses())).map((s) => [s.name, s]));
     for (const r of c.#runners.values()) r.stored = stored.get(r.spec.name) ?? null;
-    c.#published = JSON.stringify(c.overlays());
+    c.#published = JSON.stringify([c.overlays(), c.routeOverlays()]);
     return c;
   }
 
@@ -291,13 +308,32 @@ export class RolloutController {
         this.#requestTick(r);
       }
     }
-    this.#published = JSON.stringify(this.overlays());
+    this.#published = JSON.stringify([this.overlays(), this.routeOverlays()]);
   }
 
-  /** The routing overlays of every declared rollout, by service (Status.services). */
+  /**
+   * The routing overlays of every declared rollout and release, by service (Status.services).
+   * Validation keeps each service in at most one rollout or release.
+   */
   overlays(): Record<string, ServiceOverlay> {
     const out: Record<string, ServiceOverlay> = {};
-    for (const r of this.#runners.values()) out[r.spec.service] = overlayFor(r.spec, r.held?.status ?? r.stored?.status ?? null);
+    for (const r of this.#runners.values()) {
+      const status = r.held?.status ?? r.stored?.status ?? null;
+      if (r.spec.release === undefined) out[r.spec.service] = overlayFor(r.spec, status);
+      else Object.assign(out, releaseOverlay(r.spec, status).services);
+    }
+    return out;
+  }
+
+  /** What running releases add at their entry routes, by route name (Status.routes). */
+  routeOverlays(): Record<string, RouteOverlay> {
+    const out: Record<string, RouteOverlay> = {};
+    for (const r of this.#runners.values()) {
+      if (r.spec.release === undefined) continue;
+      const { share } = releaseOverlay(r.spec, r.held?.status ?? r.stored?.status ?? null);
+      if (share === null) continue;
+      (out[r.spec.release.route] ??= { releases: [] }).releases!.push(share);
+    }
     return out;
   }
 
@@ -316,15 +352,23 @@ export class RolloutController {
    * the reason it is held). Throws RolloutError UNKNOWN_ROLLOUT.
    */
   async get(name: string): Promise<RolloutState> {
-    const r = this.#runner(name);
+    return this.#state(this.#runner(name));
+  }
+
+  async #state(r: Runner): Promise<RolloutState> {
+    const name = r.spec.name;
     if (r.held !== null) return { spec: r.spec, stored: heldAsStored(r), abortPending: pendingOf(r.held) };
     return { spec: r.spec, stored: await this.#store.getStatus(name), abortPending: null };
   }
 
   /** Every declared rollout with its stored status (a held abort instead, as get()). */
   async list(): Promise<RolloutState[]> {
+    return this.#states('rollout');
+  }
+
+  async #states(kind: RunnerKind): Promise<RolloutState[]> {
     const stored = new Map((await this.#store.listStatuses()).map((s) => [s.name, s]));
-    return [...this.#runners.values()].map((r) =>
+    return [...this.#runners.values()].filter((r) => kindOf(r) === kind).map((r) =>
       r.held !== null
         ? { spec: r.spec, stored: heldAsStored(r), abortPending: pendingOf(r.held) }
         : { spec: r.spec, stored: stored.get(r.spec.name) ?? null, abortPending: null },
@@ -337,6 +381,26 @@ export class RolloutController {
     return this.#store.listEvents(name, query);
   }
 
+  /** Every declared release (its rollout `release:<name>`) with its stored status. */
+  async listReleases(): Promise<RolloutState[]> {
+    return this.#states('release');
+  }
+
+  /** A release by its own name. Throws RolloutError UNKNOWN_RELEASE. */
+  async getRelease(name: string): Promise<RolloutState> {
+    return this.#state(this.#runner(releaseRolloutName(name), 'release'));
+  }
+
+  async releaseEvents(name: string, query?: EventQuery): Promise<StoredEvent[]> {
+    const r = this.#runner(releaseRolloutName(name), 'release');
+    return this.#store.listEvents(r.spec.name, query);
+  }
+
+  /** A command on a release: the rollout commands, applied to the one status of the whole release. */
+  async releaseCommand(name: string, cmd: RolloutCommand): Promise<CommandOutcome> {
+    return this.#command(this.#runner(releaseRolloutName(name), 'release'), cmd);
+  }
+
   /**
    * Applies a command through the controller's own commit path and resolves to the status written.
    * A refused command (RolloutError: completed, aborted, bad weight, unknown rollout) writes nothing.
@@ -344,7 +408,11 @@ export class RolloutController {
    * it (see the top of this file); until it is written, other commands are refused (ABORT_PENDING).
    */
   async command(name: string, cmd: RolloutCommand): Promise<CommandOutcome> {
-    const r = this.#runner(name);
+    return this.#command(this.#runner(name), cmd);
+  }
+
+  async #command(r: Runner, cmd: RolloutCommand): Promise<CommandOutcome> {
+    const name = r.spec.name;
     if (this.#closed) throw new Error('the rollout controller is stopped');
     if (cmd.type === 'abort') {
       // Asked again while held: still the abort of the first request.
@@ -369,7 +437,7 @@ export class RolloutController {
           await this.#tick(r);
           stored = await store.getStatus(name);
         }
-        const result = applyCommand(cmd, r.spec, stored?.status ?? null, this.#clock());
+        const result = applyCommand(cmd, r.spec, stored?.status ?? null, this.#clock(), this.#contextOf(r.spec));
         const revision = await this.#commit(r, store, stored, result.status, result.events);
         if (revision === null) continue;
         this.#requestTick(r);
@@ -534,9 +602,26 @@ export class RolloutController {
     await Promise.all([...this.#runners.values()].map((r) => r.chain));
   }
 
-  #runner(name: string): Runner {
+  /** What the spec says now of the rollout's stable version (see SpecContext). */
+  #contextOf(spec: RolloutSpec): SpecContext {
+    if (spec.release !== undefined) {
+      const releaseStables: Record<string, PreviousStable> = {};
+      for (const svc of spec.release.services) {
+        const version = this.#fallbackOf(svc) ?? 'stable';
+        releaseStables[svc] = { version, endpoints: [...(this.#endpointsOf(svc, version) ?? [])] };
+      }
+      return { releaseStables };
+    }
+    const endpoints = this.#endpointsOf(spec.service, spec.stable);
+    return endpoints === undefined ? {} : { stableEndpoints: endpoints };
+  }
+
+  #runner(name: string, kind: RunnerKind = 'rollout'): Runner {
     const r = this.#runners.get(name);
-    if (r === undefined) throw new RolloutError('UNKNOWN_ROLLOUT', `no rollout named ${JSON.stringify(name)} in the loaded config`);
+    if (r === undefined || kindOf(r) !== kind) {
+      if (kind === 'release') throw new RolloutError('UNKNOWN_RELEASE', `no release named ${JSON.stringify(name.slice(RELEASE_PREFIX.length))} in the loaded config`);
+      throw new RolloutError('UNKNOWN_ROLLOUT', `no rollout named ${JSON.stringify(name)} in the loaded config`);
+    }
     return r;
   }
 
@@ -572,7 +657,7 @@ export class RolloutController {
         // Taken together with reconcile (no await in between): a result and its id leaving
         // inFlight are seen together or not at all.
         const results = r.pending.slice();
-        const t = reconcile(r.spec, stored?.status ?? null, { results, running: r.inFlight }, this.#clock(), this.#templates);
+        const t = reconcile(r.spec, stored?.status ?? null, { results, running: r.inFlight }, this.#clock(), this.#templates, this.#contextOf(r.spec));
         if (!t.changed) {
           r.changesInARow = 0;
           r.pending.splice(0, results.length);
@@ -644,7 +729,7 @@ export class RolloutController {
 
   #publish(): void {
     const overlays = this.overlays();
-    const json = JSON.stringify(overlays);
+    const json = JSON.stringify([overlays, this.routeOverlays()]);
     if (json === this.#published) return;
     this.#published = json;
     try {
@@ -694,7 +779,7 @@ export class RolloutController {
   }
 }
 
-function applyCommand(cmd: RolloutCommand, spec: RolloutSpec, status: RolloutStatus | null, now: number): CommandResult {
+function applyCommand(cmd: RolloutCommand, spec: RolloutSpec, status: RolloutStatus | null, now: number, context: SpecContext): CommandResult {
   switch (cmd.type) {
     case 'promote':
       return promote(spec, status, now, { full: cmd.full === true });
@@ -708,7 +793,15 @@ function applyCommand(cmd: RolloutCommand, spec: RolloutSpec, status: RolloutSta
       return resume(spec, status, now);
     case 'setWeight':
       return setWeight(spec, status, now, cmd.weight);
+    case 'undo':
+      return undo(spec, status, now, context);
   }
+}
+
+type RunnerKind = 'rollout' | 'release';
+
+function kindOf(r: Runner): RunnerKind {
+  return r.spec.release === undefined ? 'rollout' : 'release';
 }
 
 function pendingOf(held: HeldAbort | null): AbortPending | null {

@@ -9,6 +9,8 @@ import { GraylaneError } from '../errors.js';
 export const ROLLOUT_ERRORS = {
   /** No rollout of that name in the loaded config. */
   UNKNOWN_ROLLOUT: 404,
+  /** No release of that name in the loaded config. */
+  UNKNOWN_RELEASE: 404,
   /** The rollout has completed: nothing left to promote, abort, pause or weigh. */
   ROLLOUT_COMPLETED: 409,
   /** The rollout is aborted (Degraded): `retry` starts it again. */
@@ -27,6 +29,8 @@ export const ROLLOUT_ERRORS = {
   NOT_SUPPORTED: 409,
   /** Clustered mode: the rollout has no status yet and this gateway is not the controller that starts it. */
   NOT_STARTED: 409,
+  /** `undo` refused: not completed, the rollback window ended, or the previous stable is gone (the message says which). */
+  UNDO_REFUSED: 409,
   /** An abort routes on this gateway but the store has not taken its write yet: other commands wait for it. */
   ABORT_PENDING: 503,
 } as const;

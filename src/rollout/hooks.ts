@@ -8,7 +8,7 @@
  * graylane runs a hook at most once per attempt, and a receiver can use the key to be sure.
  */
 import { request } from 'undici';
-import type { HookName, HookSpec } from '../spec/rollout-model.js';
+import type { HookSpec } from '../spec/rollout-model.js';
 import type { HookResult, RolloutPhase } from '../status/rollout-status.js';
 import { describeOutcome, runCommand } from './process.js';
 import { errorMessage } from './providers/types.js';
@@ -16,7 +16,8 @@ import { errorMessage } from './providers/types.js';
 export interface HookContext {
   /** Effect id (`<rollout>/a<attempt>/<hook>`). */
   id: string;
-  hook: HookName;
+  /** `preRollout`, `postPromotion`, `cleanup`, or the name of a canary hook step. */
+  hook: string;
   rollout: { name: string; service: string; stable: string; canary: string };
   /** Blue-green only: what promotion means (GRAYLANE_PROMOTION, and what cleanup tears down). */
   promotion?: 'switch' | 'upgrade';

@@ -13,15 +13,16 @@
  *   switch                                      hook postPromotion     (upgrades stable in place)
  *   hook postPromotion     (if set)
  * ```
- * The `cleanup` hook is not a step: it runs once when the attempt ends, however it ends.
+ * The `cleanup` hook is not a step: it runs once when the attempt ends, however it ends. A canary
+ * writes its own `hook` steps (their records are keyed by the step's name) and may have a cleanup
+ * hook too.
  */
 import type { CanaryStep, RolloutSpec } from '../spec/rollout-model.js';
 import type { NamedMatch } from '../spec/types.js';
 
 export type PlanStep =
+  /** Includes `hook`: run a hook and wait for it; a failed hook aborts the rollout. */
   | CanaryStep
-  /** Run a hook and wait for it; a failed hook aborts the rollout. */
-  | { kind: 'hook'; hook: 'preRollout' | 'postPromotion' }
   /** Blue-green promotion: the new version takes over the fallback lane. */
   | { kind: 'switch' };
 
@@ -30,13 +31,13 @@ export function planOf(rollout: RolloutSpec): PlanStep[] {
   const s = rollout.strategy;
   if (s.kind === 'canary') return s.steps;
   const plan: PlanStep[] = [];
-  if (s.hooks.preRollout) plan.push({ kind: 'hook', hook: 'preRollout' });
+  if (s.hooks.preRollout) plan.push({ kind: 'hook', name: 'preRollout', hook: s.hooks.preRollout });
   if (s.previewWeight > 0) plan.push({ kind: 'setWeight', weight: s.previewWeight });
   if (s.prePromotionAnalysis) plan.push({ kind: 'analysis', templates: s.prePromotionAnalysis.templates });
   if (!s.autoPromotionEnabled) plan.push({ kind: 'pause', durationMs: null });
   else if (s.autoPromotionDelayMs !== null) plan.push({ kind: 'pause', durationMs: s.autoPromotionDelayMs });
   if (s.promotion === 'switch') plan.push({ kind: 'switch' });
-  if (s.hooks.postPromotion) plan.push({ kind: 'hook', hook: 'postPromotion' });
+  if (s.hooks.postPromotion) plan.push({ kind: 'hook', name: 'postPromotion', hook: s.hooks.postPromotion });
   return plan;
 }
 
@@ -52,7 +53,7 @@ export function describeStep(step: PlanStep, rollout: RolloutSpec): string {
     case 'setHeaderRoute':
       return step.header === null ? 'setHeaderRoute (remove)' : `setHeaderRoute ${describeMatch(step.header)}`;
     case 'hook':
-      return `hook ${step.hook}`;
+      return `hook ${step.name}`;
     case 'switch':
       return `switch ${rollout.service} to ${rollout.canary}`;
   }

@@ -39,7 +39,7 @@
  * cleanup runs), and once it has settled a new attempt starts at step 0 under the new spec. A
  * completed or aborted rollout whose spec changes starts a new attempt the same way.
  */
-import type { RolloutSpec, AnalysisTemplate, HookName, HookSpec } from '../spec/rollout-model.js';
+import { rollbackWindowOf, type RolloutSpec, type AnalysisTemplate, type HookSpec } from '../spec/rollout-model.js';
 import {
   dueMeasurements,
   markPending,
@@ -50,13 +50,14 @@ import {
   type AnalysisRun,
   type ProviderOutcome,
 } from './analysis.js';
-import { describeStep, planOf, type PlanStep } from './plan.js';
+import { describeStep, formatDuration, planOf, type PlanStep } from './plan.js';
 import {
   initialStatus,
   isTerminal,
   specHash,
   type HookRecord,
   type HookResult,
+  type PreviousStable,
   type RolloutEvent,
   type RolloutPhase,
   type RolloutStatus,
@@ -79,7 +80,7 @@ export type RolloutAction =
       /** `<rollout>/a<attempt>/<hook>`. */
       id: string;
       rollout: string;
-      hook: HookName;
+      hook: string;
       spec: HookSpec;
       attempt: number;
       /** Where the attempt stands when the hook starts (cleanup: Healthy or Degraded). */
@@ -114,6 +115,17 @@ export interface CommandResult {
   events: RolloutEvent[];
 }
 
+/**
+ * What reconcile and undo read of the spec beyond the rollout: the endpoints the spec gives the
+ * stable version now. Completion records them as the previous stable (what undo puts back); undo
+ * refuses when they have changed since. Absent: recorded as none.
+ */
+export interface SpecContext {
+  stableEndpoints?: readonly string[];
+  /** A release: each service's fallback version and its endpoints now, by service. */
+  releaseStables?: Readonly<Record<string, PreviousStable>>;
+}
+
 /** Nothing happened; convenient for a tick without news. */
 export const NO_OBSERVATIONS: Observations = Object.freeze({ results: [], running: [] });
 
@@ -129,8 +141,9 @@ export function reconcile(
   observations: Observations,
   now: number,
   templates: Readonly<Record<string, AnalysisTemplate>>,
+  context: SpecContext = {},
 ): Transition {
-  const w = new Work(rollout, status ?? initialStatus(rollout, now), now, templates);
+  const w = new Work(rollout, status ?? initialStatus(rollout, now), now, templates, context);
   const before = status === null ? '' : comparable(status);
   if (status === null) w.event('Normal', 'RolloutStarted', `attempt 1: ${rollout.service} from ${rollout.stable} to ${rollout.canary}`);
   w.fold(observations);
@@ -180,7 +193,7 @@ export function promote(
   } else {
     const step = w.plan[i];
     if (step?.kind === 'hook' && !s.userPaused) {
-      throw new RolloutError('HOOK_RUNNING', `step ${i} runs hook ${step.hook}: it cannot be skipped, wait for it or abort`);
+      throw new RolloutError('HOOK_RUNNING', `step ${i} runs hook ${step.name}: it cannot be skipped, wait for it or abort`);
     }
     if (step && step.kind !== 'hook') s.skipUntil = Math.max(s.skipUntil, i + 1);
     w.event('Normal', 'Promoted', step ? `promoted past step ${i + 1}/${w.plan.length} (${describeStep(step, rollout)})` : 'promoted');
@@ -248,6 +261,80 @@ export function setWeight(rollout: RolloutSpec, status: RolloutStatus | null, no
   return w.commandResult();
 }
 
+/**
+ * Puts the previous stable back after completion: the attempt becomes Degraded (reason Undone), so
+ * its overlay sends the fallback lane to the stable version again and withdraws the new version,
+ * in this very write. Refused (UNDO_REFUSED, nothing written) when the attempt has not completed,
+ * when the rollback window has ended, when a blue-green upgrade replaced stable in place, or when
+ * the spec's stable endpoints are no longer the ones recorded at completion (the user redeployed or
+ * re-pointed stable: "the previous stable" no longer exists as it was).
+ */
+export function undo(rollout: RolloutSpec, status: RolloutStatus | null, now: number, context: SpecContext = {}): CommandResult {
+  const refuse = (why: string): never => {
+    throw new RolloutError('UNDO_REFUSED', `cannot undo rollout ${rollout.name}: ${why}`);
+  };
+  if (status === null || status.phase !== 'Healthy' || status.completedAt === null) {
+    const where = status === null ? 'not started' : status.reason === 'Undone' ? 'already undone' : `${status.phase} (${status.reason})`;
+    return refuse(`it has not completed (${where}); ${status !== null && !isTerminal(status) ? 'abort takes traffic back while it runs' : 'nothing to undo'}`);
+  }
+  if (rollout.release !== undefined) return undoRelease(rollout, status, now, context, refuse);
+  const prev = status.previousStable;
+  if (prev === undefined) return refuse('its completion recorded no previous stable (completed before undo existed)');
+  if (prev === null) {
+    return refuse(`the blue-green upgrade replaced ${rollout.service}'s ${rollout.stable} endpoints in place: there is no previous stable left to go back to`);
+  }
+  const windowMs = rollbackWindowOf(rollout);
+  const endsAt = status.completedAt + windowMs;
+  if (now > endsAt) {
+    return refuse(`its rollback window (${formatDuration(windowMs)} after completion) ended at ${new Date(endsAt).toISOString()}`);
+  }
+  const current = [...(context.stableEndpoints ?? [])];
+  if (!sameList(current, prev.endpoints)) {
+    return refuse(
+      `the spec's ${prev.version} endpoints changed since completion (then [${prev.endpoints.join(', ')}], now [${current.join(', ')}]): ` +
+        'the previous stable was redeployed or replaced, so it cannot be put back',
+    );
+  }
+  const w = new Work(rollout, status, now, {});
+  const s = w.s;
+  s.phase = 'Degraded';
+  s.reason = 'Undone';
+  s.message = `undone: ${prev.version} ([${prev.endpoints.join(', ')}]) serves ${rollout.service}'s ${rollout.stable} lane again; ${rollout.canary} gets nothing`;
+  s.undoneAt = now;
+  s.abortedAt = now;
+  s.weight = 0;
+  s.switched = false;
+  s.headerRoute = null;
+  return w.commandResult();
+}
+
+/** undo() of a release: every service's previous stable back, or none (one status write). */
+function undoRelease(rollout: RolloutSpec, status: RolloutStatus, now: number, context: SpecContext, refuse: (why: string) => never): CommandResult {
+  const prev = status.previousStables;
+  if (prev === undefined) return refuse('its completion recorded no previous stables');
+  const windowMs = rollbackWindowOf(rollout);
+  const endsAt = status.completedAt! + windowMs;
+  if (now > endsAt) return refuse(`its rollback window (${formatDuration(windowMs)} after completion) ended at ${new Date(endsAt).toISOString()}`);
+  const changed = Object.entries(prev).filter(([svc, p]) => !sameList(context.releaseStables?.[svc]?.endpoints ?? [], p.endpoints));
+  if (changed.length > 0) {
+    const what = changed.map(([svc, p]) => `${svc} ${p.version}: then [${p.endpoints.join(', ')}], now [${(context.releaseStables?.[svc]?.endpoints ?? []).join(', ')}]`).join('; ');
+    return refuse(`the spec's stable endpoints changed since completion (${what}): the previous stables were redeployed or replaced, so they cannot be put back`);
+  }
+  const w = new Work(rollout, status, now, {});
+  const s = w.s;
+  s.phase = 'Degraded';
+  s.reason = 'Undone';
+  s.message = `undone: ${Object.entries(prev).map(([svc, p]) => `${svc} ${p.version}`).join(', ')} serve their stable lanes again; lane ${rollout.canary} is withdrawn`;
+  s.undoneAt = now;
+  s.abortedAt = now;
+  s.weight = 0;
+  return w.commandResult();
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /** The status without the fields that change on every write, to tell a real change. */
 function comparable(s: RolloutStatus): string {
   return JSON.stringify({ ...s, updatedAt: 0 });
@@ -266,6 +353,7 @@ class Work {
     status: RolloutStatus,
     readonly now: number,
     readonly templates: Readonly<Record<string, AnalysisTemplate>>,
+    readonly context: SpecContext = {},
   ) {
     this.s = structuredClone(status);
     this.plan = planOf(rollout);
@@ -290,7 +378,7 @@ class Work {
 
   private get cleanupSpec(): HookSpec | undefined {
     const st = this.rollout.strategy;
-    return st.kind === 'blueGreen' ? st.hooks.cleanup : undefined;
+    return st.kind === 'blueGreen' ? st.hooks.cleanup : st.cleanup;
   }
 
   /** A hook of this attempt is running, or the cleanup hook is still to run. */
@@ -308,7 +396,7 @@ class Work {
       else this.measurementResult(r.id, r.outcome, r.finishedAt);
     }
     const running = new Set(obs.running);
-    for (const [name, rec] of Object.entries(this.s.hooks) as [HookName, HookRecord][]) {
+    for (const [name, rec] of Object.entries(this.s.hooks) as [string, HookRecord][]) {
       if (rec.state === 'started' && !running.has(rec.id)) {
         this.hookResult(
           rec.id,
@@ -336,7 +424,7 @@ class Work {
   }
 
   private hookResult(id: string, result: HookResult, interrupted: boolean): void {
-    const entry = (Object.entries(this.s.hooks) as [HookName, HookRecord][]).find(([, h]) => h.id === id && h.state === 'started');
+    const entry = (Object.entries(this.s.hooks) as [string, HookRecord][]).find(([, h]) => h.id === id && h.state === 'started');
     if (!entry) {
       this.event('Normal', 'LateResultIgnored', `result of ${id} arrived after the rollout stopped waiting for it (${result.ok ? 'ok' : 'failed'}: ${result.message})`);
       return;
@@ -423,7 +511,13 @@ class Work {
     switch (step.kind) {
       case 'setWeight':
         s.weight = step.weight;
-        this.event('Normal', 'WeightSet', `${this.stepLabel(i)}: ${step.weight}% of ${rollout.service}'s traffic to ${rollout.canary}`);
+        this.event(
+          'Normal',
+          'WeightSet',
+          rollout.release
+            ? `${this.stepLabel(i)}: ${step.weight}% of users at route ${rollout.release.route} enter lane ${rollout.canary} (${rollout.release.services.join(', ')})`
+            : `${this.stepLabel(i)}: ${step.weight}% of ${rollout.service}'s traffic to ${rollout.canary}`,
+        );
         return;
       case 'setHeaderRoute':
         s.headerRoute = step.header;
@@ -450,7 +544,7 @@ class Work {
       }
       case 'hook':
         this.event('Normal', 'StepStarted', this.stepLabel(i));
-        this.startHook(step.hook);
+        this.startHook(step.name, step.hook);
         return;
     }
   }
@@ -487,21 +581,19 @@ class Work {
         return false;
       }
       case 'hook': {
-        const rec = s.hooks[step.hook];
+        const rec = s.hooks[step.name];
         if (rec?.state !== 'finished') return false;
         if (rec.ok) {
           this.event('Normal', 'StepCompleted', this.stepLabel(i));
           return true;
         }
-        this.abort('HookFailed', `hook ${step.hook} failed: ${rec.message}`);
+        this.abort('HookFailed', `hook ${step.name} failed: ${rec.message}`);
         return false;
       }
     }
   }
 
-  private startHook(hook: HookName): void {
-    const st = this.rollout.strategy;
-    const spec = st.kind === 'blueGreen' ? st.hooks[hook] : undefined;
+  private startHook(hook: string, spec: HookSpec | undefined): void {
     if (!spec || this.s.hooks[hook]) return;
     const id = `${this.rollout.name}/a${this.s.attempt}/${hook}`;
     this.s.hooks[hook] = {
@@ -587,10 +679,21 @@ class Work {
     const upgrade = st.kind === 'blueGreen' && st.promotion === 'upgrade';
     s.phase = 'Healthy';
     s.reason = 'Completed';
-    s.message = upgrade
-      ? `completed: ${this.rollout.stable} (upgraded in place) serves all of ${this.rollout.service}'s traffic`
-      : `completed: ${this.rollout.canary} serves ${this.rollout.service}'s ${this.rollout.stable} lane`;
+    const release = this.rollout.release;
+    s.message = release
+      ? `completed: ${this.rollout.canary} is now the stable of ${release.services.join(', ')} (one commit)`
+      : upgrade
+        ? `completed: ${this.rollout.stable} (upgraded in place) serves all of ${this.rollout.service}'s traffic`
+        : `completed: ${this.rollout.canary} serves ${this.rollout.service}'s ${this.rollout.stable} lane`;
     s.completedAt = this.now;
+    // What undo puts back: the stable version as the spec has it now (an upgrade has just replaced it).
+    if (release) {
+      s.previousStables = {};
+      for (const svc of release.services) {
+        const p = this.context.releaseStables?.[svc];
+        s.previousStables[svc] = { version: p?.version ?? '', endpoints: [...(p?.endpoints ?? [])] };
+      }
+    } else s.previousStable = upgrade ? null : { version: this.rollout.stable, endpoints: [...(this.context.stableEndpoints ?? [])] };
     s.weight = upgrade ? 0 : 100;
     s.switched = !upgrade;
     s.headerRoute = null;
@@ -621,7 +724,7 @@ class Work {
   runCleanup(): void {
     if (this.cleanupSpec === undefined || this.s.hooks.cleanup !== undefined) return;
     if (Object.values(this.s.hooks).some((h) => h.state === 'started')) return;
-    this.startHook('cleanup');
+    this.startHook('cleanup', this.cleanupSpec);
   }
 
   // ---- phase -------------------------------------------------------------------------------

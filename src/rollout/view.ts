@@ -3,9 +3,9 @@
  * object, with the plan spelled out step by step and the traffic it currently sends each version.
  * The admin API serves it; `graylane rollout get` renders it. Pure: no store, no clock.
  */
-import type { RolloutSpec } from '../spec/rollout-model.js';
+import { rollbackWindowOf, type RolloutSpec } from '../spec/rollout-model.js';
 import { describeStep, planOf } from './plan.js';
-import type { RolloutStatus } from '../status/rollout-status.js';
+import type { PreviousStable, RolloutStatus } from '../status/rollout-status.js';
 import type { AbortPending, RolloutView, StepView } from '../status/rollout-view.js';
 
 export type { RolloutView, StepView };
@@ -50,6 +50,9 @@ export function rolloutView(spec: RolloutSpec, status: RolloutStatus | null, rev
     analysisRuns: s?.analysisRuns ?? [],
     hooks: s?.hooks ?? {},
     abortPending,
+    previousStable: s?.previousStable ?? null,
+    undoUntil: s?.phase === 'Healthy' && s.completedAt !== null && (s.previousStable || s.previousStables) ? s.completedAt + rollbackWindowOf(spec) : null,
+    undoneAt: s?.undoneAt ?? null,
   };
 }
 
@@ -64,4 +67,47 @@ function trafficOf(spec: RolloutSpec, s: RolloutStatus | null): Record<string, n
   if (s.switched) return { [canary]: 100 };
   const w = Math.min(100, Math.max(0, s.weight));
   return { [stable]: 100 - w, [canary]: w };
+}
+
+/** One service of a release, as the release's status routes it now. */
+export interface ReleaseServiceView {
+  name: string;
+  /**
+   * `follows` (running: the lane's users reach its `lane` version), `stable` (not started: nothing
+   * changed yet), `withdrawn` (aborted or undone: the lane is served by its fallback),
+   * `promoted` (completed: its lane version serves its stable lane).
+   */
+  state: 'pending' | 'follows' | 'withdrawn' | 'promoted';
+  /** Completed: the version it served its stable lane with before (what undo puts back). */
+  previousStable: PreviousStable | null;
+}
+
+/** A release as a person sees it: one row with its services inside (the admin API's answer). */
+export interface ReleaseView extends Omit<RolloutView, 'name' | 'service' | 'stable' | 'canary' | 'strategy' | 'headerRoute' | 'switched' | 'traffic' | 'previousStable'> {
+  name: string;
+  lane: string;
+  /** The entry route and the release's salt. */
+  entry: { route: string };
+  salt: string;
+  /** The lane's share (0..100) of users at the entry route: `weight` under its name. */
+  share: number;
+  services: ReleaseServiceView[];
+}
+
+/** Folds the rollout that runs a release (src/rollout/release.ts) and its status into a ReleaseView. */
+export function releaseView(spec: RolloutSpec, status: RolloutStatus | null, revision = 0, abortPending: AbortPending | null = null): ReleaseView {
+  const target = spec.release!;
+  const v = rolloutView(spec, status, revision, abortPending);
+  const { name: _n, service: _s, stable: _st, canary: _c, strategy: _k, headerRoute: _h, switched: _w, traffic: _t, previousStable: _p, ...rest } = v;
+  const state: ReleaseServiceView['state'] =
+    status === null ? 'pending' : status.phase === 'Degraded' ? 'withdrawn' : status.phase === 'Healthy' ? 'promoted' : 'follows';
+  return {
+    ...rest,
+    name: target.name,
+    lane: spec.canary,
+    entry: { route: target.route },
+    salt: target.salt,
+    share: status !== null && state === 'follows' ? status.weight : 0,
+    services: target.services.map((name) => ({ name, state, previousStable: status?.previousStables?.[name] ?? null })),
+  };
 }

@@ -235,7 +235,7 @@ function compileRoute(
     name: r.name,
     service,
     trustLane: r.trustLane,
-    mark: compileMark(r, { keyPath, fallback: service.fallback, overlay, laneHeaders }),
+    mark: compileMark(r, { keyPath, fallback: service.fallback, overlay, releases: status.routes?.[r.name]?.releases, laneHeaders }),
     mirrorLane: mirrorDecider(r.mirror),
     visitorCookie: r.visitorCookie === null ? null : { name: r.visitorCookie.name, maxAgeMs: r.visitorCookie.maxAgeMs },
   });

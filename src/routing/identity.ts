@@ -107,6 +107,15 @@ export class Subject {
     return this.cachedBucket;
   }
 
+  /**
+   * The bucket under another salt (a release's): sticky like bucket(), but not cached, so the
+   * route's own bucket is untouched. Random per request without an identity.
+   */
+  bucketWith(seed: number): number {
+    const id = this.stickyId();
+    return id !== undefined ? bucketFromSeed(seed, id) : Math.floor(this.ctx.random() * BUCKETS);
+  }
+
   /** For explain: the bucket, if some step asked for it, and where it came from. */
   bucketCheck(): BucketCheck | undefined {
     if (this.cachedBucket < 0) return undefined;

@@ -10,6 +10,9 @@
  *    `by` is the rule's name.
  * 4. ingress-nginx canaries in order (`canary[i].header|cookie|weight`), each with ingress-nginx's
  *    precedence: header, then cookie, then weight.
+ * 4b. releases entering at this route (`release NAME`): the release's share of users, by a bucket of
+ *    the release's own salt (so its population is independent of the route's percent rules; sticky
+ *    and monotonic as they are). Only while a release runs; no cost otherwise.
  * 5. `split`: the overlay's split replacing the route's; smooth weighted round robin per request,
  *    or by bucket ranges when `stickySplit` and an identity exists.
  * 6. `default`: the service's fallback lane.
@@ -26,7 +29,7 @@
  */
 import { LANE_BAGGAGE_KEY, joinHeader } from '@graylane/lanes';
 import type { NginxCanary, RouteSpec } from '../spec/types.js';
-import type { ConditionCheck, MarkContext, MarkResult, MarkTrace, RequestView, ServiceOverlay } from './types.js';
+import type { ConditionCheck, MarkContext, MarkResult, MarkTrace, ReleaseShare, RequestView, ServiceOverlay } from './types.js';
 import { CompileError } from './errors.js';
 import { BUCKETS, saltSeed } from './hash.js';
 import { Subject, type IdentityPlan } from './identity.js';
@@ -50,6 +53,8 @@ export interface MarkOptions {
   fallback: string;
   /** The controller's overlay for the route's service. */
   overlay?: ServiceOverlay;
+  /** Running releases whose entry is this route (Status.routes[name].releases). */
+  releases?: readonly ReleaseShare[] | undefined;
   /** Lower-cased lane header first, then its aliases. */
   laneHeaders: readonly string[];
 }
@@ -74,6 +79,8 @@ export function compileMark(route: RouteSpec, opts: MarkOptions): MarkFn {
     ...route.rules.map((r, i) => compileRule(r, `${keyPath}.rules[${i}]`, `rules[${i}]`)),
   ];
   const canaries = route.canary.map((c, i) => compileCanary(c, i, `${keyPath}.canary[${i}]`));
+  const running = (opts.releases ?? []).filter((r) => r.percent > 0);
+  const releases = running.map(compileReleaseShare);
   // A rollout's split replaces the route's (setWeight), also on routes that declare none.
   const split =
     overlay?.split !== undefined
@@ -106,6 +113,12 @@ export function compileMark(route: RouteSpec, opts: MarkOptions): MarkFn {
       if (trace !== undefined) trace.steps.push({ step: `canary[${i}]`, lane: route.canary[i]!.lane, matched: r !== null, checks: checks! });
       if (r !== null) return r;
     }
+    for (let i = 0; i < releases.length; i++) {
+      const checks: ConditionCheck[] | undefined = trace === undefined ? undefined : [];
+      const r = releases[i]!(s, checks);
+      if (trace !== undefined) trace.steps.push({ step: `release ${running[i]!.name}`, lane: running[i]!.lane, matched: r !== null, checks: checks! });
+      if (r !== null) return r;
+    }
     if (split !== null) {
       if (sticky && s.stickyId() !== undefined) {
         const r = split.byBucket(s.bucket());
@@ -134,6 +147,27 @@ export function compileMark(route: RouteSpec, opts: MarkOptions): MarkFn {
       if (bucket !== undefined) trace.bucket = bucket;
     }
     return s.minted === undefined ? r : { ...r, setVisitorId: s.minted };
+  };
+}
+
+/**
+ * A release's share: bucket (release salt, sticky id) < threshold. Without an identity (and no
+ * visitor cookie) the draw is per request, as for percent rules.
+ */
+function compileReleaseShare(share: ReleaseShare): (s: Subject, checks?: ConditionCheck[]) => MarkResult | null {
+  const seed = saltSeed(share.salt);
+  const t = Math.round((share.percent / 100) * BUCKETS);
+  const result = freeze({
+    lane: share.lane,
+    assignment: 'chance',
+    by: `release ${share.name}`,
+    reason: `release ${share.name}: ${share.percent}% of users (bucket < ${t}, salt ${JSON.stringify(share.salt)}) -> lane ${share.lane}`,
+  });
+  const text = `release ${share.name} share ${share.percent}% (salt ${JSON.stringify(share.salt)})`;
+  return (s, checks) => {
+    const bucket = s.bucketWith(seed);
+    if (checks !== undefined) checks.push({ condition: text, holds: bucket < t, bucket, threshold: t, detail: bucketDetail(bucket, t) });
+    return bucket < t ? result : null;
   };
 }
 

@@ -31,6 +31,8 @@ export interface RequestView {
 /** The controller's additions on top of the user's spec (rollouts, registrations). Never written back. */
 export interface Status {
   services?: Record<string, ServiceOverlay>;
+  /** By route name: what releases add at their entry routes (docs/rollouts.md#releases). */
+  routes?: Record<string, RouteOverlay>;
   /** Registered instances: service -> version -> endpoint URLs; merged with the spec's static ones. */
   registered?: Record<string, Record<string, string[]>>;
 }
@@ -51,6 +53,22 @@ export interface ServiceOverlay {
    * mirrors to them are dropped. Other services keep theirs: full-link lanes go on downstream.
    */
   withdrawn?: string[];
+}
+
+/** The controller's additions to one route. */
+export interface RouteOverlay {
+  /** Running releases entering here, in config order: after the route's rules and canaries, before its split. */
+  releases?: ReleaseShare[];
+}
+
+/** A release's share of the entry route's users (sticky by the release's own salt, like a percent rule). */
+export interface ReleaseShare {
+  /** The release's name (explain shows it). */
+  name: string;
+  lane: string;
+  salt: string;
+  /** Whole percent 0..100. */
+  percent: number;
 }
 
 export interface Endpoint {

@@ -10,6 +10,7 @@ import { normalizeDecide } from './sections/decide.js';
 import { normalizeGateway } from './sections/gateway.js';
 import { normalizeMesh } from './sections/mesh.js';
 import { normalizeNotifications } from './sections/notifications.js';
+import { normalizeReleaseSection } from './sections/releases.js';
 import { normalizeRolloutSection } from './sections/rollouts.js';
 import { normalizeRoutes } from './sections/routes.js';
 import { normalizeServices } from './sections/services.js';
@@ -20,11 +21,14 @@ import { normalizeWorkers } from './sections/workers.js';
 export function normalizeSpec(data: unknown, ctx: NormalizeContext): Spec {
   const doc = rec(data);
   const services = normalizeServices(doc, ctx);
+  const routes = normalizeRoutes(doc, ctx);
+  const rolloutPart = normalizeRolloutSection(doc, services, ctx);
   return {
     ...normalizeGateway(doc, ctx),
     services,
-    routes: normalizeRoutes(doc, ctx),
-    ...normalizeRolloutSection(doc, services, ctx),
+    routes,
+    ...rolloutPart,
+    ...normalizeReleaseSection(doc, { services, routes, rollouts: rolloutPart.rollouts, templates: rolloutPart.analysisTemplates }, ctx),
     ...normalizeMesh(doc, ctx),
     ...normalizeDecide(doc, ctx),
     ...normalizeWorkers(doc, ctx),

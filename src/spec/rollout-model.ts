@@ -27,7 +27,12 @@ export type CanaryStep =
   /** Run these templates as one analysis run; the step ends when the run succeeds. */
   | { kind: 'analysis'; templates: string[] }
   /** Requests matching the header go to the canary whatever the weight; null removes the route. */
-  | { kind: 'setHeaderRoute'; header: NamedMatch | null };
+  | { kind: 'setHeaderRoute'; header: NamedMatch | null }
+  /**
+   * Run a command or a webhook and wait for it (deploy, scale, call CI between weights); a failed
+   * hook aborts the rollout. `name` keys its record in the status (`step<N>` unless named).
+   */
+  | { kind: 'hook'; name: string; hook: HookSpec };
 
 /** Analysis that runs beside the steps, from `startingStep` until the rollout ends. */
 export interface BackgroundAnalysis {
@@ -39,6 +44,11 @@ export interface CanaryStrategy {
   kind: 'canary';
   steps: CanaryStep[];
   analysis: BackgroundAnalysis | null;
+  /**
+   * `hooks.cleanup`: runs once when the attempt ends, however it ends. Absent when not configured
+   * (so canaries without it keep their spec hash).
+   */
+  cleanup?: HookSpec;
 }
 
 export type HookName = 'preRollout' | 'postPromotion' | 'cleanup';
@@ -102,6 +112,36 @@ export interface RolloutSpec {
    * aborts nor restarts an attempt. Absent = false.
    */
   paused?: boolean;
+  /**
+   * How long after completion `rollout undo` may put the previous stable back (default
+   * DEFAULT_ROLLBACK_WINDOW_MS, see rollbackWindowOf). Read only by undo, so left out of the spec
+   * hash like `paused`. Absent = not written in the config.
+   */
+  rollbackWindowMs?: number;
+  /**
+   * Set only on the rollout src/rollout/release.ts derives from a release: the state machine runs a
+   * release as a canary of its lane (`canary`) whose weight is the lane's share of users at `route`,
+   * and whose overlay covers every service. Part of the spec hash: changing the services, route or
+   * salt starts a new attempt.
+   */
+  release?: ReleaseTarget;
+}
+
+/** What a release adds to the rollout that runs it. */
+export interface ReleaseTarget {
+  /** The release's own name (the rollout's is `release:<name>`). */
+  name: string;
+  services: string[];
+  route: string;
+  salt: string;
+}
+
+/** `rollbackWindow` when the config leaves it out: 30 minutes. */
+export const DEFAULT_ROLLBACK_WINDOW_MS = 30 * 60_000;
+
+/** The rollback window of a rollout (or a release): its own, or the default. */
+export function rollbackWindowOf(spec: { rollbackWindowMs?: number }): number {
+  return spec.rollbackWindowMs ?? DEFAULT_ROLLBACK_WINDOW_MS;
 }
 
 export type BuiltinMetric = 'requests' | 'errors' | 'errorRate' | 'successRate' | 'p50' | 'p90' | 'p99';
@@ -276,13 +316,15 @@ function readRollout(
   rawTemplates: unknown,
   templates: Record<string, AnalysisTemplate>,
 ): RolloutSpec | undefined {
-  const o = r.object(path, value, ['name', 'service', 'stable', 'canary', 'paused', 'strategy']);
+  const o = r.object(path, value, ['name', 'service', 'stable', 'canary', 'paused', 'rollbackWindow', 'strategy']);
   if (!o) return undefined;
   const name = r.name(path, o, 'name', true);
   const service = r.name(path, o, 'service', true);
   const stable = r.name(path, o, 'stable', false) ?? 'stable';
   let canary = r.name(path, o, 'canary', false);
   const paused = r.bool([...path, 'paused'], o['paused'], false);
+  const rollbackWindowMs = o['rollbackWindow'] === undefined ? undefined : r.duration([...path, 'rollbackWindow'], o['rollbackWindow']);
+  if (o['rollbackWindow'] !== undefined && rollbackWindowMs === undefined) return undefined;
   const strategyPath = [...path, 'strategy'];
   const s = r.object(strategyPath, o['strategy'], ['canary', 'blueGreen'], true);
   if (!s) return undefined;
@@ -308,11 +350,14 @@ function readRollout(
     r.issue([...path, 'canary'], 'invalid-value', `must differ from stable (${JSON.stringify(stable)})`);
     return undefined;
   }
-  return paused ? { name, service, stable, canary, strategy, paused } : { name, service, stable, canary, strategy };
+  const spec: RolloutSpec = { name, service, stable, canary, strategy };
+  if (paused) spec.paused = true;
+  if (rollbackWindowMs !== undefined) spec.rollbackWindowMs = rollbackWindowMs;
+  return spec;
 }
 
 function readCanary(r: Reader, path: Path, value: unknown, refs: TemplateRefs): CanaryStrategy | undefined {
-  const o = r.object(path, value, ['steps', 'analysis'], true);
+  const o = r.object(path, value, ['steps', 'analysis', 'hooks'], true);
   if (!o) return undefined;
   const steps: CanaryStep[] = [];
   let ok = true;
@@ -321,11 +366,31 @@ function readCanary(r: Reader, path: Path, value: unknown, refs: TemplateRefs): 
     r.issue(stepsPath, o['steps'] === undefined ? 'missing-key' : 'wrong-type', 'must be a non-empty list of steps');
     return undefined;
   }
+  const hookNames = new Map<string, number>();
   o['steps'].forEach((raw, i) => {
-    const step = readStep(r, [...stepsPath, i], raw, refs);
+    const step = readStep(r, [...stepsPath, i], raw, refs, i);
+    if (step?.kind === 'hook') {
+      const seen = hookNames.get(step.name);
+      if (seen !== undefined) {
+        r.issue([...stepsPath, i, 'hook', 'name'], 'duplicate-name', `hook step ${JSON.stringify(step.name)} is already defined at steps[${seen}]`);
+        ok = false;
+        return;
+      }
+      hookNames.set(step.name, i);
+    }
     if (step) steps.push(step);
     else ok = false;
   });
+  let cleanup: HookSpec | undefined;
+  if (o['hooks'] !== undefined) {
+    const hp = [...path, 'hooks'];
+    const h = r.object(hp, o['hooks'], ['cleanup']);
+    if (!h) ok = false;
+    else if (h['cleanup'] !== undefined) {
+      cleanup = readHook(r, [...hp, 'cleanup'], h['cleanup']);
+      if (!cleanup) ok = false;
+    }
+  }
   let analysis: BackgroundAnalysis | null = null;
   if (o['analysis'] !== undefined) {
     const aPath = [...path, 'analysis'];
@@ -337,12 +402,14 @@ function readCanary(r: Reader, path: Path, value: unknown, refs: TemplateRefs): 
     if (!templates || startingStep === undefined) return undefined;
     analysis = { templates, startingStep };
   }
-  return ok ? { kind: 'canary', steps, analysis } : undefined;
+  if (!ok) return undefined;
+  return cleanup === undefined ? { kind: 'canary', steps, analysis } : { kind: 'canary', steps, analysis, cleanup };
 }
 
-const STEP_KINDS = ['setWeight', 'pause', 'analysis', 'setHeaderRoute'] as const;
+const STEP_KINDS = ['setWeight', 'pause', 'analysis', 'setHeaderRoute', 'hook'] as const;
 
-function readStep(r: Reader, path: Path, value: unknown, refs: TemplateRefs): CanaryStep | undefined {
+/** One canary step (release-model.ts reads release steps with it too). */
+export function readStep(r: Reader, path: Path, value: unknown, refs: TemplateRefs, index: number): CanaryStep | undefined {
   const o = r.object(path, value, STEP_KINDS, true);
   if (!o) return undefined;
   const keys = Object.keys(o);
@@ -379,7 +446,26 @@ function readStep(r: Reader, path: Path, value: unknown, refs: TemplateRefs): Ca
       const header = readHeaderMatch(r, [...p, 'header'], ho['header']);
       return header ? { kind, header } : undefined;
     }
+    case 'hook':
+      return readHookStep(r, p, v, index);
   }
+}
+
+/** `hook: { name?, command | webhook, env, cwd, timeout }`: the blue-green hook shape plus a name. */
+function readHookStep(r: Reader, p: Path, v: unknown, index: number): CanaryStep | undefined {
+  if (!isRecord(v)) return void r.issue(p, 'wrong-type', 'must be a map with command or webhook');
+  const { name: rawName, ...rest } = v;
+  let name = `step${index + 1}`;
+  if (rawName !== undefined) {
+    const n = r.name(p, v, 'name', true);
+    if (n === undefined) return undefined;
+    if ((HOOK_NAMES as readonly string[]).includes(n)) {
+      return void r.issue([...p, 'name'], 'invalid-value', `${JSON.stringify(n)} is the name of a rollout hook; name the step something else`);
+    }
+    name = n;
+  }
+  const hook = readHook(r, p, rest);
+  return hook ? { kind: 'hook', name, hook } : undefined;
 }
 
 function readHeaderMatch(r: Reader, path: Path, value: unknown): NamedMatch | undefined {
@@ -484,7 +570,8 @@ function readBlueGreen(
   return { kind: 'blueGreen', previewLane, previewWeight, prePromotionAnalysis, autoPromotionEnabled, autoPromotionDelayMs, promotion, hooks };
 }
 
-function readHook(r: Reader, path: Path, value: unknown): HookSpec | undefined {
+/** A hook: exactly one of command or webhook (release-model.ts reads a release's cleanup with it). */
+export function readHook(r: Reader, path: Path, value: unknown): HookSpec | undefined {
   const o = r.object(path, value, ['command', 'env', 'cwd', 'webhook', 'timeout'], true);
   if (!o) return undefined;
   const kinds = ['command', 'webhook'].filter((k) => o[k] !== undefined);
@@ -672,7 +759,7 @@ function readCompareLatency(r: Reader, path: Path, value: unknown): { quantile: 
 }
 
 /** Resolves template names of one rollout; an unknown name is an issue unless its template was itself broken. */
-class TemplateRefs {
+export class TemplateRefs {
   constructor(
     private readonly r: Reader,
     private readonly raw: unknown,
@@ -708,7 +795,7 @@ const AT_KEY: ReadonlySet<IssueCode> = new Set(['unknown-key', 'duplicate-name']
  * undefined on a bad value. Stricter than context.ts's tolerant readers on purpose: the schema's
  * block for these keys is shallow, so these readers are where a wrong shape is found.
  */
-class Reader {
+export class Reader {
   constructor(private readonly ctx: NormalizeContext) {}
 
   issue(path: Path, code: IssueCode, message: string): void {

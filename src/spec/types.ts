@@ -6,6 +6,7 @@
  * rest of the code never re-parses strings. A Spec is deeply frozen once loaded.
  */
 import type { AnalysisTemplate, RolloutSpec } from './rollout-model.js';
+import type { ReleaseSpec } from './release-model.js';
 import type { NotificationsSpec } from './notifications.js';
 
 /** A request header, cookie or query parameter the user identity (or an app version) is read from. */
@@ -207,6 +208,8 @@ export interface Spec {
   listeners?: ListenerSpec[];
   /** Rollouts (docs/rollouts.md), normalized by src/spec/rollout-model.ts. Default none. */
   rollouts?: RolloutSpec[];
+  /** Releases: a lane across several services as one unit (docs/rollouts.md#releases). Default none. */
+  releases?: ReleaseSpec[];
   /** Analysis templates by name. Default none. */
   analysisTemplates?: Record<string, AnalysisTemplate>;
   /** Where controller state is kept. */

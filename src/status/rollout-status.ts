@@ -9,15 +9,15 @@
 import { createHash } from 'node:crypto';
 import type { NamedMatch } from '../spec/types.js';
 import type { AnalysisRun } from './analysis-run.js';
-import type { HookName, RolloutSpec } from '../spec/rollout-model.js';
+import type { RolloutSpec } from '../spec/rollout-model.js';
 
 export type RolloutPhase = 'Progressing' | 'Paused' | 'Degraded' | 'Healthy';
 
 /**
  * Machine-readable reasons of the status (`reason`) and of events. Phase reasons:
  * Progressing: StepRunning · Paused: PausedByUser, PauseStep (timed), AwaitingPromotion,
- * InconclusiveAnalysis · Degraded: Aborted, AnalysisFailed, AnalysisError, HookFailed, SpecChanged ·
- * Healthy: Completed.
+ * InconclusiveAnalysis · Degraded: Aborted, AnalysisFailed, AnalysisError, HookFailed, SpecChanged,
+ * Undone (a completed attempt put back on its previous stable) · Healthy: Completed.
  */
 export type StatusReason =
   | 'StepRunning'
@@ -30,6 +30,7 @@ export type StatusReason =
   | 'AnalysisError'
   | 'HookFailed'
   | 'SpecChanged'
+  | 'Undone'
   | 'Completed';
 
 /** One entry of the rollout's event log. */
@@ -117,13 +118,32 @@ export interface RolloutStatus {
   updatedAt: number;
   /** Runs of the current attempt (older attempts' runs stay in the store's history). */
   analysisRuns: AnalysisRun[];
-  hooks: Partial<Record<HookName, HookRecord>>;
+  /** By hook name: `preRollout`, `postPromotion`, `cleanup`, or a canary hook step's name. */
+  hooks: Record<string, HookRecord>;
+  /**
+   * Recorded by completion: what served the fallback lane before the new version took it over, so
+   * `undo` can put it back. null after a blue-green `upgrade` (stable's endpoints were replaced in
+   * place: nothing left to go back to). Absent before completion (and in statuses written before
+   * undo existed).
+   */
+  previousStable?: PreviousStable | null;
+  /** A release's previousStable, by service (recorded by completion, in the same commit). */
+  previousStables?: Record<string, PreviousStable>;
+  /** When `undo` put the previous stable back (the attempt is then Degraded, reason Undone). */
+  undoneAt?: number | null;
+}
+
+/** The stable version a completed attempt replaced: its name and its endpoints in the spec then. */
+export interface PreviousStable {
+  version: string;
+  endpoints: string[];
 }
 
 /** Short sha256 of the rollout spec in canonical JSON (sorted keys). */
 export function specHash(rollout: RolloutSpec): string {
   // `paused` only says how an attempt starts: changing it must not abort the running one.
-  return createHash('sha256').update(canonicalJson({ ...rollout, paused: undefined })).digest('hex').slice(0, 16);
+  // Nor does the rollback window: it is read only by undo, after the attempt has ended.
+  return createHash('sha256').update(canonicalJson({ ...rollout, paused: undefined, rollbackWindowMs: undefined })).digest('hex').slice(0, 16);
 }
 
 function canonicalJson(v: unknown): string {

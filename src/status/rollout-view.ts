@@ -4,9 +4,8 @@
  * reader of them, so the metrics and the admin API's wire module import no controller code.
  */
 import type { NamedMatch } from '../spec/types.js';
-import type { HookName } from '../spec/rollout-model.js';
 import type { AnalysisRun } from './analysis-run.js';
-import type { HookRecord, RolloutPhase } from './rollout-status.js';
+import type { HookRecord, PreviousStable, RolloutPhase } from './rollout-status.js';
 
 /** An abort this process routes by but the store has not taken yet (it refused the write). */
 export interface AbortPending {
@@ -60,10 +59,17 @@ export interface RolloutView {
   completedAt: number | null;
   abortedAt: number | null;
   analysisRuns: AnalysisRun[];
-  hooks: Partial<Record<HookName, HookRecord>>;
+  /** By hook name: the strategy's hooks (`preRollout`, `cleanup`...) and named `hook` steps. */
+  hooks: Record<string, HookRecord>;
   /**
    * Set while this gateway routes by an abort the state store has not taken yet ("abort pending
    * persistence"): the status shown is the held one; the write is retried until it lands.
    */
   abortPending: AbortPending | null;
+  /** What completion recorded as the stable it replaced (what `undo` puts back); null when nothing can be. */
+  previousStable: PreviousStable | null;
+  /** Until when `undo` may put it back (completion + rollbackWindow); null when it cannot. */
+  undoUntil: number | null;
+  /** When `undo` put the previous stable back. */
+  undoneAt: number | null;
 }

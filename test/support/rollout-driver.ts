@@ -9,7 +9,7 @@ import { NormalizeContext } from '../../src/spec/context.js';
 import { formatPath } from '../../src/spec/paths.js';
 import type { ProviderOutcome } from '../../src/rollout/analysis.js';
 import { parseStatus, serializeStatus, type HookResult, type RolloutEvent, type RolloutStatus } from '../../src/status/rollout-status.js';
-import { reconcile, type CommandResult, type Observation, type RolloutAction, type Transition } from '../../src/rollout/transitions.js';
+import { reconcile, type CommandResult, type Observation, type RolloutAction, type SpecContext, type Transition } from '../../src/rollout/transitions.js';
 
 /** Normalizes a YAML config; fails the test on any issue. */
 export function loadRollouts(yamlText: string): { rollouts: RolloutSpec[]; templates: Record<string, AnalysisTemplate> } {
@@ -40,6 +40,8 @@ export class Driver {
   private results: Observation[] = [];
   private readonly running = new Set<string>();
   now = 0;
+  /** What the spec says of the stable version (the controller reads it from the served spec). */
+  context: SpecContext = {};
 
   constructor(
     readonly rollout: RolloutSpec,
@@ -50,7 +52,7 @@ export class Driver {
 
   tick(now = this.now): Transition {
     this.now = now;
-    const t = reconcile(this.rollout, this.status, { results: this.results, running: this.running }, now, this.templates);
+    const t = reconcile(this.rollout, this.status, { results: this.results, running: this.running }, now, this.templates, this.context);
     this.results = [];
     this.status = t.status;
     this.events.push(...t.events);

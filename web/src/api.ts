@@ -2,7 +2,7 @@
  * The dashboard's side of the admin API (same origin): the live overview over server-sent events,
  * rollout commands with the admin token, and explain. Wire types come from the server's wire module.
  */
-import type { Explanation, Overview, RolloutView } from '../../src/admin/wire.js';
+import type { Explanation, Overview, ReleaseView, RolloutView } from '../../src/admin/wire.js';
 
 export type {
   AnalysisRun,
@@ -11,6 +11,7 @@ export type {
   GatewaysOverview,
   HistoryPoint,
   Overview,
+  ReleaseView,
   RolloutOverview,
   RolloutView,
   RouteOverview,
@@ -57,6 +58,18 @@ export type RolloutAction = 'promote' | 'abort' | 'pause' | 'resume' | 'retry';
 /** Sends a rollout intent with the token; resolves to the rollout as written, or throws ApiError. */
 export function rolloutCommand(name: string, action: RolloutAction, bearer: string): Promise<RolloutView> {
   return call<RolloutView>('POST', `api/v1/rollouts/${encodeURIComponent(name)}/${action}`, {}, bearer);
+}
+
+export type ReleaseAction = 'promote' | 'abort' | 'pause' | 'resume' | 'retry' | 'undo';
+
+/** Every release (the live stream carries rollouts only: releases are read with this, read access). */
+export async function releases(): Promise<ReleaseView[]> {
+  return (await call<{ releases: ReleaseView[] }>('GET', 'api/v1/releases')).releases;
+}
+
+/** Sends a release intent with the token; resolves to the release as written, or throws ApiError. */
+export function releaseCommand(name: string, action: ReleaseAction, bearer: string): Promise<ReleaseView> {
+  return call<ReleaseView>('POST', `api/v1/releases/${encodeURIComponent(name)}/${action}`, {}, bearer);
 }
 
 /** A dry run of routing for a URL and headers. */

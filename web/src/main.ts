@@ -4,15 +4,31 @@
  * button is never replaced under the pointer; the explain box is built once.
  */
 import './style.css';
-import { ApiError, follow, rolloutCommand, token, type HistoryPoint, type Overview, type RolloutAction } from './api.js';
+import {
+  ApiError,
+  follow,
+  releaseCommand,
+  releases,
+  rolloutCommand,
+  token,
+  type HistoryPoint,
+  type Overview,
+  type ReleaseAction,
+  type ReleaseView,
+  type RolloutAction,
+} from './api.js';
 import { fmtDateTime, h } from './dom.js';
 import { renderConfig, renderConfigBanner } from './panels/config.js';
 import { explainBox } from './panels/explain.js';
 import { renderGateways } from './panels/gateways.js';
+import { renderReleases } from './panels/releases.js';
 import { renderRollouts, type ActionNote } from './panels/rollouts.js';
 import { renderRoutes } from './panels/routes.js';
 import { renderServices } from './panels/services.js';
 import { adminToken } from './panels/token.js';
+
+/** How often the releases are read (they are not in the live stream). */
+const RELEASES_POLL_MS = 2000;
 
 /** History kept in the page: as much as the server keeps (5 minutes at one point a second). */
 const MAX_POINTS = 300;
@@ -22,6 +38,8 @@ const state = {
   points: [] as HistoryPoint[],
   live: false,
   notes: new Map<string, ActionNote>(),
+  releases: [] as ReleaseView[],
+  releasesError: null as string | null,
 };
 
 const el = {
@@ -32,6 +50,7 @@ const el = {
   services: byId('services'),
   gateways: byId('gateways'),
   rollouts: byId('rollouts'),
+  releases: byId('releases'),
   routes: byId('routes'),
   config: byId('config'),
   explain: byId('explain'),
@@ -71,6 +90,9 @@ function render(): void {
   el.snapshot.textContent = `snapshot ${o.config.snapshotId} · loaded ${fmtDateTime(o.config.loadedAt)}`;
   el.snapshot.title = o.config.file;
   el.services.replaceChildren(...renderServices({ services: o.services, points: state.points, stepMs: o.history.stepMs, now: o.at }));
+  draw(el.releases, 'releases', { r: state.releases, e: state.releasesError, n: [...state.notes] }, () =>
+    renderReleases({ releases: state.releases, error: state.releasesError, notes: state.notes, onAction: onReleaseAction }),
+  );
   draw(el.rollouts, 'rollouts', { r: o.rollouts, e: o.rolloutsError, n: [...state.notes] }, () =>
     renderRollouts({ rollouts: o.rollouts, error: o.rolloutsError, notes: state.notes, onAction }),
   );
@@ -111,7 +133,39 @@ async function onAction(name: string, action: RolloutAction): Promise<void> {
   render();
 }
 
+/** A release button: as onAction, through the release routes (notes keyed `release:NAME`). */
+async function onReleaseAction(name: string, action: ReleaseAction): Promise<void> {
+  const bearer = await adminToken();
+  renderTokenState();
+  if (bearer === null) return;
+  const key = `release:${name}`;
+  state.notes.set(key, { kind: 'busy', text: `${action}…` });
+  render();
+  try {
+    const view = await releaseCommand(name, action, bearer);
+    state.releases = state.releases.map((r) => (r.name === name ? view : r));
+    state.notes.set(key, { kind: 'ok', text: `${action}: done, now ${view.phase}${view.reason !== view.phase ? ` (${view.reason})` : ''}` });
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) token.clear();
+    const text = err instanceof ApiError ? `${action} refused: ${err.message} (${err.code})` : `${action} failed: ${String(err)}`;
+    state.notes.set(key, { kind: 'error', text });
+  }
+  render();
+}
+
+async function pollReleases(): Promise<void> {
+  try {
+    state.releases = await releases();
+    state.releasesError = null;
+  } catch (err) {
+    state.releasesError = err instanceof ApiError ? err.message : String(err);
+  }
+  render();
+}
+
 el.explain.replaceChildren(explainBox());
+void pollReleases();
+setInterval(() => void pollReleases(), RELEASES_POLL_MS);
 render();
 follow(onOverview, (live) => {
   state.live = live;
