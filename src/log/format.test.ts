@@ -31,6 +31,11 @@ test('an access-log line leads with the request and its answer', () => {
   // The gateway's own answers have no endpoint or version: left out, not shown empty.
   const own = '{"level":30,"time":' + T + ',"method":"GET","path":"/","route":"","lane":"","by":"","version":"","endpoint":"","status":404,"ms":0}';
   assert.equal(formatLogLine(own), '08:07:09.042 GET / 404 0ms');
+  // The protocol as in a request line, where it is not HTTP/1.1 (the usual one is not repeated).
+  const h2 = '{"level":30,"time":' + T + ',"method":"POST","path":"/greet.Greeter/Hello","protocol":"HTTP/2","route":"g","status":200,"ms":2}';
+  assert.equal(formatLogLine(h2), '08:07:09.042 POST /greet.Greeter/Hello HTTP/2 200 2ms  route=g');
+  const h1 = '{"level":30,"time":' + T + ',"method":"GET","path":"/","protocol":"HTTP/1.1","route":"r","status":200,"ms":1}';
+  assert.equal(formatLogLine(h1), '08:07:09.042 GET / 200 1ms  route=r');
 });
 
 test('a line that is not a JSON object is passed through as it is', () => {

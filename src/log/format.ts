@@ -27,7 +27,7 @@ const ACCESS = ['method', 'path', 'status', 'ms'] as const;
 
 /**
  * One pino JSON line -> `HH:MM:SS.mmm LEVEL message  key=value ...` (local time); an access-log line
- * -> `HH:MM:SS.mmm GET /path 200 3ms  route=... lane=...`; an error's stack on the lines after. A
+ * -> `HH:MM:SS.mmm GET /path 200 3ms  route=... lane=...` (`GET /path HTTP/2 200` for another protocol); an error's stack on the lines after. A
  * line that is not JSON is returned as it is.
  */
 export function formatLogLine(line: string): string {
@@ -40,10 +40,12 @@ export function formatLogLine(line: string): string {
   if (typeof rec !== 'object' || rec === null) return line;
   const time = typeof rec.time === 'number' ? clock(rec.time) : '';
   const isAccess = rec.msg === undefined && ACCESS.every((k) => k in rec);
+  // The protocol reads as in a request line, and only where it is not the usual HTTP/1.1.
+  const protocol = isAccess && typeof rec.protocol === 'string' && rec.protocol !== 'HTTP/1.1' ? ` ${printable(rec.protocol)}` : '';
   const head = isAccess
-    ? `${time} ${printable(String(rec.method))} ${printable(String(rec.path))} ${String(rec.status)} ${String(rec.ms)}ms`
+    ? `${time} ${printable(String(rec.method))} ${printable(String(rec.path))}${protocol} ${String(rec.status)} ${String(rec.ms)}ms`
     : `${time} ${(LEVELS[rec.level as number] ?? String(rec.level)).padEnd(5)} ${typeof rec.msg === 'string' ? printable(rec.msg) : ''}`;
-  const skip = isAccess ? new Set<string>([...SHOWN, ...ACCESS]) : SHOWN;
+  const skip = isAccess ? new Set<string>([...SHOWN, ...ACCESS, 'protocol']) : SHOWN;
   const fields = Object.entries(rec)
     .filter(([k, v]) => !skip.has(k) && v !== '' && v !== undefined)
     .map(([k, v]) => `${k}=${value(v)}`);

@@ -52,7 +52,7 @@ test('bad registrations are refused with 400, a code and a reason; nothing is re
     [{ ...ok, service: 'payments' }, 'unknown_service', /unknown service "payments"/],
     [{ ...ok, url: '10.0.0.7:8080' }, 'bad_address', /absolute http\(s\) URL|http or https/],
     [{ ...ok, url: 'http://0.0.0.0:8080' }, 'bad_address', /not an address others can reach/],
-    [{ ...ok, url: 'ftp://10.0.0.7/' }, 'bad_address', /http or https/],
+    [{ ...ok, url: 'ftp://10.0.0.7/' }, 'bad_address', /http, https, h2c or h2/],
     [{ ...ok, url: 'http://10.0.0.7:8080/?q=1' }, 'bad_address', /query or fragment/],
     [{ ...ok, version: 'gray lane' }, 'bad_version', /version must be a lane name/],
     [{ ...ok, ttlMs: 10 }, 'bad_ttl', /ttlMs must be an integer/],

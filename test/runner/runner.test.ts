@@ -9,11 +9,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../support/temp.js';
 
 const RUNNER = new URL('../../../scripts/test.mjs', import.meta.url).pathname;
+
+/** The `test` tools of .ci/debian-packages, in its order: the one list the preflight reads too. */
+const TEST_TOOLS = readFileSync(new URL('../../../.ci/debian-packages', import.meta.url), 'utf8')
+  .split('\n')
+  .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+  .map((l) => /^(\S+)\s+(\S+)\s+(\S+)\s+(.*)$/.exec(l)!)
+  .filter((m) => m[3] === 'test')
+  .map((m) => ({ command: m[1]!, pkg: m[2]!, why: m[4]!.trim() }));
 
 interface Run {
   code: number | null;
@@ -63,8 +71,9 @@ test('a missing tool stops the run before any test: one line per tool with the c
   const mark = dir.file('ran');
   writeFileSync(join(tests, 'mark.test.js'), `require('node:test').test('runs', () => require('node:fs').writeFileSync(${JSON.stringify(mark)}, 'x'));\n`);
 
-  // chromium, prometheus, nginx and promtool there, etcd not, and no apt-get to install it with.
-  const onlyChromium = binWith(dir.file('a'), ['chromium', 'prometheus', 'nginx', 'promtool']);
+  // Every tool but etcd there, and no apt-get to install it with.
+  assert.ok(TEST_TOOLS.length >= 5 && TEST_TOOLS.some((t) => t.command === 'etcd'), JSON.stringify(TEST_TOOLS));
+  const onlyChromium = binWith(dir.file('a'), TEST_TOOLS.map((t) => t.command).filter((c) => c !== 'etcd'));
   const r = await runRunner(['--dir', tests], { ...process.env, PATH: onlyChromium }, 20_000);
   assert.equal(r.code, 1, r.stderr);
   const lines = r.stderr.trim().split('\n');
@@ -77,13 +86,11 @@ test('a missing tool stops the run before any test: one line per tool with the c
   const empty = binWith(dir.file('b'), []);
   const none = await runRunner(['--dir', tests], { ...process.env, PATH: empty }, 20_000);
   assert.equal(none.code, 1, none.stderr);
-  assert.deepEqual(none.stderr.trim().split('\n').slice(1), [
-    '  etcd: not found on PATH (clustered-mode tests start their own etcd); install it with: sudo apt-get install -y etcd-server',
-    '  chromium: not found on PATH (the dashboard test drives it with playwright-core); install it with: sudo apt-get install -y chromium',
-    '  prometheus: not found on PATH (the analysis tests run a real Prometheus scraping graylane); install it with: sudo apt-get install -y prometheus',
-    '  nginx: not found on PATH (the decide e2e test runs graylane export nginx output in a real nginx); install it with: sudo apt-get install -y nginx',
-    '  promtool: not found on PATH (the deploy test checks the shipped alert rules and dashboard queries with promtool); install it with: sudo apt-get install -y prometheus',
-  ]);
+  assert.deepEqual(
+    none.stderr.trim().split('\n').slice(1),
+    TEST_TOOLS.map((t) => `  ${t.command}: not found on PATH (${t.why}); install it with: sudo apt-get install -y ${t.pkg}`),
+  );
+  assert.ok(none.stderr.includes('  chromium: not found on PATH (the dashboard test drives it with playwright-core); install it with: sudo apt-get install -y chromium'));
   assert.equal(existsSync(mark), false, 'no test ran');
 });
 
