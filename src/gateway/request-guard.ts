@@ -24,6 +24,7 @@
  * scan of the path for `/.`, `//`, `%` and `\`; only a path that has one of them is rebuilt.
  */
 import type { IncomingMessage, Server } from 'node:http';
+import { TARGET } from '../http1/chars.js';
 import { normalizeTarget } from '../routing/path.js';
 import { DEFAULT_LIMITS } from '../spec/sections/gateway.js';
 import type { LimitsSpec, Spec } from '../spec/types.js';
@@ -188,13 +189,15 @@ export interface Http2RequestHead {
 
 const CONNECT: Refusal = { code: 'not_implemented', reason: 'CONNECT is not proxied' };
 const NOT_ORIGIN_FORM: Refusal = { code: 'bad_request', reason: 'the :path must start with / (origin form)' };
+const PATH_BYTES: Refusal = { code: 'bad_request', reason: 'the :path has a byte outside visible ASCII, or a fragment' };
 const NO_AUTHORITY: Refusal = { code: 'bad_request', reason: 'the request has neither :authority nor Host' };
 const OTHER_HOST: Refusal = { code: 'bad_request', reason: 'Host names another authority than :authority (RFC 9113 §8.3.1)' };
 
 /**
  * What HTTP/1.1's engine refuses in a head that HTTP/2's framing layer (nghttp2) leaves to the
  * gateway: CONNECT (HTTP/2 has no other place for a tunnel, and graylane opens none), a target not
- * in origin form (`*`), too long a target or too many fields, no authority, and a Host beside
+ * in origin form (`*`) or with a byte HTTP/1.1's target refuses (a fragment, non-ASCII), too long a
+ * target or too many fields, no authority, and a Host beside
  * `:authority` that names another one. Null when the request may be routed.
  */
 export function checkHttp2Request(req: Http2RequestHead, limits: Readonly<LimitsSpec>): Refusal | null {
@@ -202,7 +205,21 @@ export function checkHttp2Request(req: Http2RequestHead, limits: Readonly<Limits
   if (req.fieldCount > limits.maxHeaders) return TOO_MANY;
   if (req.target.length > limits.maxUrlBytes) return TOO_LONG;
   if (req.target.charCodeAt(0) !== 47 /* / */) return NOT_ORIGIN_FORM;
+  if (!isTargetText(req.target)) return PATH_BYTES;
   if (req.headers.host === undefined) return NO_AUTHORITY;
   if (req.conflictingHost !== null) return OTHER_HOST;
   return null;
+}
+
+/**
+ * The :path holds only what HTTP/1.1's engine takes in a request target (chars.ts TARGET: visible
+ * ASCII, no `#`). nghttp2 lets a fragment and bytes >= 0x80 through; forwarded, `/admin#x` would be
+ * routed as that path while most upstreams read `/admin` (RFC 9112 §3.2.1: no fragment in origin-form).
+ */
+function isTargetText(target: string): boolean {
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c > 0xff || TARGET[c] !== 1) return false;
+  }
+  return true;
 }

@@ -6,7 +6,8 @@
  * CN is not looked at when there are DNS names; wildcards only as the whole left-most label, and
  * `*.example.com` matches one label: `a.example.com`, not `example.com` nor `a.b.example.com`).
  * An exact name wins over a wildcard; a name no certificate has, and a client that sends none,
- * get the first certificate (the default). The lookup is a Map per handshake, no allocation.
+ * get the first certificate (the default). A trailing dot in the SNI is ignored (`a.example.com.`).
+ * The lookup is a Map per handshake.
  *
  * Reload: `replace()` builds every context first and swaps them in one assignment; a handshake
  * sees the old set or the new, and connections already open keep the session they have.
@@ -88,9 +89,14 @@ export class TlsContexts {
     cb(null, this.contextFor(servername));
   };
 
-  /** The context for a server name (SNI is case-insensitive, RFC 6066 section 3: lowered here). */
+  /**
+   * The context for a server name (SNI is case-insensitive, RFC 6066 section 3: lowered here). A
+   * trailing dot (`shop.example.com.`, the absolute form some clients send though RFC 6066 says
+   * not to) names the same host: it is dropped, as routing drops it from the Host (hostOf).
+   */
   contextFor(servername: string): SecureContext {
-    const name = servername.toLowerCase();
+    const dotted = servername.length > 1 && servername.charCodeAt(servername.length - 1) === 46; /* . */
+    const name = (dotted ? servername.slice(0, -1) : servername).toLowerCase();
     const exact = this.#exact.get(name);
     if (exact !== undefined) return exact;
     const dot = name.indexOf('.');

@@ -341,8 +341,8 @@ export class Http1ClientConnection {
   /**
    * The request head. `bodyLength`: the body's bytes when given as bytes, -1 for a stream, -2 for
    * none. Throws (UND_ERR_INVALID_ARG, UND_ERR_REQ_CONTENT_LENGTH_MISMATCH) when it cannot be
-   * written: a field name that is not a token, a value with CR, LF or NUL, a framing field, or a
-   * Content-Length the body does not match.
+   * written: a method or field name that is not a token, a value with CR, LF or NUL, a framing
+   * field, or a Content-Length the body does not match.
    */
   #head0(req: UpstreamRequest, bodyLength: number): string {
     let host: string | null = null;
@@ -398,6 +398,9 @@ export class Http1ClientConnection {
     if (host !== null && BAD_VALUE.test(host)) throw upstreamError('invalid host header', 'UND_ERR_INVALID_ARG');
     const path = req.path;
     if (path.length === 0 || BAD_PATH.test(path)) throw upstreamError('invalid request path', 'UND_ERR_INVALID_ARG');
+    // The method opens the request line: anything but a token (RFC 9110 §9.1) could split it into
+    // two requests. Both request engines refuse such a method already; undici checked it too.
+    if (!TOKEN.test(req.method)) throw upstreamError('invalid request method', 'UND_ERR_INVALID_ARG');
     return `${req.method} ${path} HTTP/1.1\r\nhost: ${host ?? this.endpoint.hostHeader}\r\n${connection}${fields}${framing}\r\n`;
   }
 

@@ -158,7 +158,7 @@ test('curl --cacert: HTTPS/1.1 verified against the test CA', async () => {
   assert.equal((JSON.parse(body!) as { url: string }).url, '/via-curl');
 });
 
-test('SNI: exact names, a one-label wildcard, and the first certificate for anything else', async () => {
+test('SNI: exact names, a one-label wildcard, a trailing dot ignored, and the first certificate for anything else', async () => {
   const port = portOf('listen[1]');
   const cases: [string | undefined, Leaf][] = [
     ['shop.example.test', shop],
@@ -167,6 +167,9 @@ test('SNI: exact names, a one-label wildcard, and the first certificate for anyt
     ['v2.api.example.test', api],
     ['a.b.api.example.test', shop], // a wildcard covers one label only (RFC 6125 section 6.4.3)
     ['unknown.example.test', shop],
+    // The absolute form (a trailing dot) names the same host, as routing reads the Host.
+    ['api.example.test.', api],
+    ['V2.Api.Example.Test.', api],
     [undefined, shop], // no SNI at all
   ];
   for (const [servername, leaf] of cases) {

@@ -359,3 +359,18 @@ test('the pool itself: at most `connections` upstream connections, the rest queu
   assert.equal(grew.reduce((a, b) => a + b, 0), 1);
   assert.equal(up.received.length, 2);
 });
+
+test('a method that is not a token is refused before a byte is written: it cannot split the request line (undici refused it too)', async () => {
+  const up = await upstream(OK);
+  const pools = new PoolSet({ connectTimeoutMs: 1000, connections: 1 });
+  closers.push(pools);
+  const pool = pools.get(`http://127.0.0.1:${up.port}`);
+  for (const method of ['GET /admin HTTP/1.1\r\nhost: internal\r\n\r\nGET', 'GET /a', 'GE\0T', '']) {
+    await assert.rejects(pool.request({ path: '/x', method: method as 'GET' }), (err: Error & { code?: string }) => err.code === 'UND_ERR_INVALID_ARG', JSON.stringify(method));
+  }
+  assert.deepEqual(requestLines(up).flat(), [], 'no request line reached the upstream');
+  assert.doesNotMatch(up.received.join(''), /admin/);
+  // The connection is still good for a valid request.
+  assert.equal(await (await pool.request({ path: '/after', method: 'GET' })).body.text(), 'ok');
+  assert.deepEqual(requestLines(up).flat(), ['GET /after HTTP/1.1']);
+});

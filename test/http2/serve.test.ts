@@ -138,6 +138,24 @@ test('the gateway answers its own errors over HTTP/2 as over HTTP/1.1 (404 no ro
   }
 });
 
+test('a :path with a fragment or a byte outside visible ASCII is a 400, as the HTTP/1.1 engine refuses that target; the upstream never sees it', async () => {
+  const { h2 } = await gw(twoVersions());
+  const session = await h2connect(h2.url);
+  const before = stable.count + beta.count;
+  try {
+    // nghttp2 lets both through; forwarded, `/admin#x` is routed as that path while the upstream reads /admin.
+    for (const path of ['/admin#x', '/public#/../admin', '/a\xffb']) {
+      const r = await h2request(session, { ':authority': 'shop.test', ':path': path });
+      assert.equal(r.status, 400, JSON.stringify(path));
+      assert.match(String(r.json().reason), /visible ASCII, or a fragment/);
+    }
+    assert.equal(stable.count + beta.count, before, 'no request reached an upstream');
+    assert.equal((await h2request(session, { ':authority': 'shop.test', ':path': '/' })).status, 200);
+  } finally {
+    session.close();
+  }
+});
+
 test('a request body streams to the upstream, and a mirror copy goes to the mirror lane', async () => {
   const alpha = await up('alpha');
   const { h2 } = await gw(
