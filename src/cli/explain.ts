@@ -5,6 +5,7 @@ import { compile, explain, type Explanation } from '../routing/index.js';
 import type { RequestView } from '../routing/types.js';
 import { normalizeTarget } from '../routing/path.js';
 import { requestView } from '../gateway/request-view.js';
+import type { ReleaseSpec } from '../spec/release-model.js';
 
 interface ExplainOptions {
   config: string;
@@ -44,12 +45,30 @@ export async function explainCommand(opts: ExplainOptions): Promise<void> {
   const snapshot = compile(spec);
   const req = requestFromUrl(opts.url, opts.header);
   const result = explain(snapshot, req, { isUp: () => true }, { random: Math.random, newVisitorId: randomUUID });
+  const note = releaseNote(spec.releases ?? [], result.route);
   if (opts.json) {
     console.log(JSON.stringify(result, null, 2));
+    if (note !== null) console.error(`note: ${note}`); // stdout stays the explanation alone
     return;
   }
   console.log(formatExplanation(result));
+  if (note !== null) console.log(`${'note:'.padEnd(16)}${note}`);
   if (result.route === null) process.exitCode = 2;
+}
+
+/**
+ * A release's share of users lives in the running gateway's status (its current step), not in the
+ * config: a dry run on the file alone cannot say whether this user is in the release's lane, and
+ * would otherwise read as "no rule marked it". Says so when `route` is a release's entry.
+ */
+export function releaseNote(releases: readonly Pick<ReleaseSpec, 'name' | 'lane' | 'entry'>[], route: string | null): string | null {
+  const r = releases.find((x) => x.entry.route === route);
+  if (r === undefined) return null;
+  return (
+    `route ${route} is the entry of release ${r.name} (lane ${r.lane}): the release's share of users is in the ` +
+    `running gateway's status, not in this file, so it is not applied here; ask the gateway: ` +
+    `graylane release get ${r.name}, or POST /api/v1/explain on its admin API`
+  );
 }
 
 const INDENT = ' '.repeat(16);

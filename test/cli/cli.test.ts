@@ -100,6 +100,20 @@ test('explain: prints the route, rule, lane, version and endpoint of a request, 
   assert.match(none.stdout, /no route matches/);
 });
 
+test('explain -c on a release entry route says the release share is not in the file, and where to ask', () => {
+  // carol is in checkout-demo's 20% step (examples/release), but the step lives in the gateway's
+  // status: a dry run on the file alone must not read as "no rule marked her" without a word.
+  const RELEASE = new URL('../../../examples/release/graylane.yaml', import.meta.url).pathname;
+  const text = run(['explain', '-c', RELEASE, '--url', 'http://shop.example/', '-H', 'x-user-id: carol']);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /^note: +route shop is the entry of release checkout-demo \(lane gray\): the release's share of users is in the running gateway's status, not in this file.*graylane release get checkout-demo, or POST \/api\/v1\/explain/m);
+  const json = run(['explain', '-c', RELEASE, '--url', 'http://shop.example/', '-H', 'x-user-id: carol', '--json']);
+  assert.equal((JSON.parse(json.stdout) as { route: string }).route, 'shop', 'stdout stays the explanation alone');
+  assert.match(json.stderr, /^note: route shop is the entry of release checkout-demo/);
+  const other = run(['explain', '-c', QUICKSTART, '--url', 'http://prod.example.com/cart', '-H', 'x-user-id: 77']);
+  assert.doesNotMatch(other.stdout + other.stderr, /note:/, 'no note where no release enters');
+});
+
 test('serve: proxies by the file, reloads a good change, keeps serving through a bad one, drains on SIGTERM', async (t) => {
   const stable = await startUpstream('stable');
   const beta = await startUpstream('beta');
