@@ -68,6 +68,18 @@ test('get: header, steps with the current one marked, analysis values, events', 
   );
 });
 
+test('get: a metric name as long as its column (a release runs error-rate@frontend) stays apart from its phase', () => {
+  const status = initialStatus(rollouts[0]!, 0);
+  const run = startRun('a1.bg1', 'background', null, ['error-rate'], templates, 0);
+  run.metrics[0]!.name = 'error-rate@frontend';
+  run.metrics[0]!.phase = 'Inconclusive';
+  status.analysisRuns.push(run);
+  const text = renderRollout(rolloutView(rollouts[0]!, status, 7), { now: 0, time });
+  assert.match(text, /^ {6}\? error-rate@frontend {2}Inconclusive 0 ok/m, text);
+  run.metrics[0]!.name = 'error-rate@cart';
+  assert.match(renderRollout(rolloutView(rollouts[0]!, status, 7), { now: 0, time }), /^ {6}\? error-rate@cart Inconclusive 0 ok/m, 'shorter names keep the 16-column alignment');
+});
+
 test('list: one aligned row per rollout; a rollout not started yet is Pending', () => {
   const text = renderList([rolloutView(rollouts[0]!, null)]);
   assert.equal(

@@ -114,7 +114,7 @@ export function renderRelease(v: ReleaseView & { events?: StoredEvent[] }, opts:
   lines.push('', 'Services:');
   for (const s of v.services) {
     const prev = s.previousStable ? `  (was ${s.previousStable.version} [${s.previousStable.endpoints.join(', ')}])` : '';
-    lines.push(`  ${s.name.padEnd(16)}${SERVICE_STATE[s.state] ?? s.state}${prev}`);
+    lines.push(`  ${cell(s.name, 16)}${SERVICE_STATE[s.state] ?? s.state}${prev}`);
   }
   lines.push(...detailLines(v, opts));
   return `${lines.join('\n')}\n`;
@@ -168,7 +168,7 @@ function metricLine(m: MetricRun): string {
   const last = m.measurements.at(-1);
   const shown = isComparison(last?.value) ? 'canary vs stable' : valueText(last?.value);
   const value = last === undefined ? '' : `  last: ${shown} (${last.phase})`;
-  return `${RUN_ICON[m.phase] ?? ' '} ${m.name.padEnd(16)}${m.phase.padEnd(13)}${m.successful} ok, ${m.failed} failed, ${m.inconclusive} inconclusive, ${m.error} errors${value}`;
+  return `${RUN_ICON[m.phase] ?? ' '} ${cell(m.name, 16)}${m.phase.padEnd(13)}${m.successful} ok, ${m.failed} failed, ${m.inconclusive} inconclusive, ${m.error} errors${value}`;
 }
 
 /** Builtin compare's last verdict in words: both sample sizes, p-values and effects (its value is too long for one cell). */
@@ -180,6 +180,11 @@ function comparisonText(m: MetricRun): string | null {
 /** A builtin compare value (src/rollout/providers/builtin.ts): its numbers are in the message. */
 function isComparison(v: unknown): boolean {
   return typeof v === 'object' && v !== null && 'alphaPerCheck' in v;
+}
+
+/** `text` padded to a column of `width`; a longer one (a release's `error-rate@frontend`) keeps two spaces after it. */
+function cell(text: string, width: number): string {
+  return text.length < width ? text.padEnd(width) : `${text}  `;
 }
 
 function valueText(v: unknown): string {
