@@ -271,7 +271,9 @@ export function setWeight(rollout: RolloutSpec, status: RolloutStatus | null, no
  */
 export function undo(rollout: RolloutSpec, status: RolloutStatus | null, now: number, context: SpecContext = {}): CommandResult {
   const refuse = (why: string): never => {
-    throw new RolloutError('UNDO_REFUSED', `cannot undo rollout ${rollout.name}: ${why}`);
+    // A release runs as rollout `release:NAME`: name it as the user wrote it.
+    const what = rollout.release !== undefined ? `release ${rollout.release.name}` : `rollout ${rollout.name}`;
+    throw new RolloutError('UNDO_REFUSED', `cannot undo ${what}: ${why}`);
   };
   if (status === null || status.phase !== 'Healthy' || status.completedAt === null) {
     const where = status === null ? 'not started' : status.reason === 'Undone' ? 'already undone' : `${status.phase} (${status.reason})`;

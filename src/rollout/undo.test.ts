@@ -4,6 +4,8 @@ import { abort, promote, undo } from './transitions.js';
 import { overlayFor } from './overlay.js';
 import { rolloutView } from './view.js';
 import { RolloutError } from './errors.js';
+import { releaseRollouts } from './release.js';
+import { parseSpec } from '../spec/index.js';
 import { Driver, loadRollouts } from '../../test/support/rollout-driver.js';
 import type { RolloutStatus } from '../status/rollout-status.js';
 
@@ -75,6 +77,23 @@ test('given a running or aborted canary, then undo refuses (abort is what takes 
   assert.throws(() => undo(d.rollout, running, 1), refused(/has not completed \(Paused \(PauseStep\)\); abort takes traffic back/));
   const aborted = d.apply(abort(d.rollout, running, 2));
   assert.throws(() => undo(d.rollout, aborted, 3), refused(/has not completed \(Degraded \(Aborted\)\); nothing to undo/));
+});
+
+test('given a running release, then undo refuses naming the release as the user wrote it (not its rollout release:NAME)', () => {
+  const spec = parseSpec(
+    `
+services:
+  a: { versions: { stable: ["http://127.0.0.1:9001"], gray: ["http://127.0.0.1:9003"] } }
+routes: [{ name: shop, match: { pathPrefix: / }, service: a }]
+releases:
+  checkout: { lane: gray, services: [a], entry: { route: shop }, steps: [{ setWeight: 10 }, { pause: {} }] }
+`,
+    'release.yaml',
+  );
+  const { rollouts, templates } = releaseRollouts(spec);
+  const d = new Driver(rollouts[0]!, templates, () => ({ kind: 'value', value: 0 }));
+  const running = d.tick(0).status;
+  assert.throws(() => undo(d.rollout, running, 1), refused(/^cannot undo release checkout: it has not completed \(Paused \(AwaitingPromotion\)\)/));
 });
 
 test('given a blue-green upgrade, when it has completed, then undo refuses: stable was replaced in place', () => {
