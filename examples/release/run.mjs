@@ -195,10 +195,10 @@ try {
       body: JSON.stringify({ url: `${entry}/`, headers: { 'x-user-id': user } }),
     });
     const explained = await r.json();
-    // "release checkout-demo: 20% of users (bucket 1944 < 2000, ...)": the bucket in percent.
-    const step = JSON.stringify(explained).match(/bucket (\d+)/);
-    if (step === null) throw new Error(`explain for ${user} names no release bucket: ${JSON.stringify(explained)}`);
-    share.set(user, Number(step[1]) / 100);
+    // The release's step of marking, with the user's bucket (0..9999) under the release's salt.
+    const check = explained.checks?.find((c) => c.step === `release ${RELEASE}`)?.checks[0];
+    if (check?.bucket === undefined) throw new Error(`explain for ${user} shows no release bucket: ${JSON.stringify(explained)}`);
+    share.set(user, check.bucket / 100);
   }
 
   await waitFor(admin, 'paused at 20%', (v) => v.reason === 'AwaitingPromotion' && v.share === 20);
