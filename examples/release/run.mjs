@@ -153,12 +153,17 @@ async function showUsers(entry, title, expected) {
 }
 
 let code = 1;
-const deadline = setTimeout(() => {
-  console.error(`release example: not done in ${TOTAL_MS / 1000} s, stopping`);
-  void cleanup().then(() => process.exit(1));
-}, TOTAL_MS);
-process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
-process.once('SIGTERM', () => void cleanup().then(() => process.exit(143)));
+let stopping = null; // why the run is being stopped from outside (Ctrl-C, the time bound), if it is
+/** Stops everything and exits with `exitCode`; the main flow's failures after this are expected. */
+function stopRun(why, exitCode) {
+  if (stopping !== null) return;
+  stopping = why;
+  console.error(`release example: ${why}, stopping`);
+  void cleanup().then(() => process.exit(exitCode));
+}
+const deadline = setTimeout(() => stopRun(`not done in ${TOTAL_MS / 1000} s`, 1), TOTAL_MS);
+process.once('SIGINT', () => stopRun('interrupted', 130));
+process.once('SIGTERM', () => stopRun('terminated', 143));
 
 async function cleanup() {
   await Promise.all([...children].map(stop));
@@ -220,9 +225,9 @@ try {
   console.log('\nrelease example: done');
   code = 0;
 } catch (err) {
-  console.error(`release example failed: ${err.message}`);
+  if (stopping === null) console.error(`release example failed: ${err.message}`);
 } finally {
   clearTimeout(deadline);
   await cleanup();
 }
-process.exit(code);
+if (stopping === null) process.exit(code); // else stopRun exits with its own code
