@@ -145,7 +145,7 @@ export function reconcile(
 ): Transition {
   const w = new Work(rollout, status ?? initialStatus(rollout, now), now, templates, context);
   const before = status === null ? '' : comparable(status);
-  if (status === null) w.event('Normal', 'RolloutStarted', `attempt 1: ${rollout.service} from ${rollout.stable} to ${rollout.canary}`);
+  if (status === null) w.event('Normal', 'RolloutStarted', `attempt 1: ${startedWhat(rollout)}`);
   w.fold(observations);
   w.followSpec();
   if (!isTerminal(w.s)) w.progress();
@@ -259,6 +259,12 @@ export function setWeight(rollout: RolloutSpec, status: RolloutStatus | null, no
   w.s.weight = weight;
   w.event('Normal', 'WeightSetManually', `${weight}% of ${rollout.service}'s traffic to ${rollout.canary} (set by request)`);
   return w.commandResult();
+}
+
+/** What an attempt starts to move: one service's versions, or a release's lane across its services. */
+function startedWhat(rollout: RolloutSpec): string {
+  const r = rollout.release;
+  return r !== undefined ? `release ${r.name}: lane ${rollout.canary} of ${r.services.join(', ')}` : `${rollout.service} from ${rollout.stable} to ${rollout.canary}`;
 }
 
 /**

@@ -79,7 +79,7 @@ test('given a running or aborted canary, then undo refuses (abort is what takes 
   assert.throws(() => undo(d.rollout, aborted, 3), refused(/has not completed \(Degraded \(Aborted\)\); nothing to undo/));
 });
 
-test('given a running release, then undo refuses naming the release as the user wrote it (not its rollout release:NAME)', () => {
+test('given a running release, its start event and a refused undo name the release as the user wrote it (not one service, not release:NAME)', () => {
   const spec = parseSpec(
     `
 services:
@@ -92,7 +92,8 @@ releases:
   );
   const { rollouts, templates } = releaseRollouts(spec);
   const d = new Driver(rollouts[0]!, templates, () => ({ kind: 'value', value: 0 }));
-  const running = d.tick(0).status;
+  const { status: running, events } = d.tick(0);
+  assert.equal(events.find((e) => e.reason === 'RolloutStarted')?.message, 'attempt 1: release checkout: lane gray of a', 'the start names the release, not one service');
   assert.throws(() => undo(d.rollout, running, 1), refused(/^cannot undo release checkout: it has not completed \(Paused \(AwaitingPromotion\)\)/));
 });
 
