@@ -9,7 +9,8 @@
  *   exchange's header rewrite has dropped those), Keep-Alive, Proxy-Connection, Transfer-Encoding,
  *   Upgrade, TE, HTTP2-Settings; Node would refuse the whole response otherwise.
  * - The head is held until the first body bytes or the end, so a response without a body leaves
- *   as one HEADERS frame with END_STREAM: a gRPC trailers-only response stays one.
+ *   as one HEADERS frame with END_STREAM: a gRPC trailers-only response stays one. Trailers after
+ *   a head without a body still leave as their own HEADERS frame.
  * - Trailers: a response with a body is sent with `waitForTrailers`, and end(trailers) sends them
  *   as the stream's last HEADERS frame (none: Node ends the stream with an empty DATA frame).
  * - Backpressure: write() returns false once the stream's buffer is full, which happens when the
@@ -156,12 +157,14 @@ export class Http2Response {
       this.#trailers = http2Fields({}, trailers);
     }
     if (this.#head !== null) {
-      // No body was written: one HEADERS frame, with the trailers folded in when there are any
-      // (a trailers-only response, as gRPC sends for an error without messages).
-      if (this.#trailers !== null) Object.assign(this.#head, this.#trailers);
-      this.#trailers = null;
-      this.#respond(true);
-      return;
+      // No body was written. Without trailers: one HEADERS frame with END_STREAM (an upstream's
+      // gRPC trailers-only response arrives as a head alone and stays one). With trailers: the
+      // head, then the trailers as their own HEADERS frame, as the upstream sent them; folding
+      // them into the head would hand the client's gRPC library the trailing metadata as initial
+      // metadata and the initial metadata as trailing (gRPC PROTOCOL-HTTP2: Trailers-Only is the
+      // server's choice, not a proxy's).
+      this.#respond(this.#trailers === null);
+      if (this.#trailers === null) return;
     }
     stream.end();
   }
