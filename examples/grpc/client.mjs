@@ -1,14 +1,25 @@
 // The greeter client of the gRPC example: calls through graylane as a gray user (1001) and a stable
 // user (2002), unary and server streaming, and prints which version answered each call. Exits 1 when
-// a call fails or reaches the wrong version. Usage: node client.mjs <graylane address>
+// a call fails or reaches the wrong version. Usage: node client.mjs <graylane address> [<CA file>]
+// With a CA file the call goes over TLS (HTTP/2 by ALPN), checking graylane's certificate for
+// localhost against that CA; without one, over h2c.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const address = process.argv[2] ?? '127.0.0.1:18281';
+const caFile = process.argv[3];
 const definition = protoLoader.loadSync(fileURLToPath(new URL('greeter.proto', import.meta.url)));
 const { greeter } = grpc.loadPackageDefinition(definition);
-const client = new greeter.v1.Greeter(address, grpc.credentials.createInsecure());
+const client =
+  caFile === undefined
+    ? new greeter.v1.Greeter(address, grpc.credentials.createInsecure())
+    : new greeter.v1.Greeter(address, grpc.credentials.createSsl(readFileSync(caFile)), {
+        // The address is an IP; the certificate is for localhost (the name checked and sent as SNI).
+        'grpc.ssl_target_name_override': 'localhost',
+        'grpc.default_authority': 'localhost',
+      });
 
 const metadataFor = (user) => {
   const md = new grpc.Metadata();
