@@ -30,6 +30,15 @@ const PORTS = { origin: 19411, originH2c: 19412, nginxH2c: 19413, nginxTls: 1941
 const dir = mkdtempSync(join(tmpdir(), 'graylane-bench-h2-'));
 const children: ChildProcess[] = [];
 
+// Stopped from outside (timeout, Ctrl-C): stop nginx and graylane too, or they keep their ports.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    for (const c of children) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(1);
+  });
+}
+
 function certificate(): void {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   execFileSync('openssl', ['req', '-x509', ...ec, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost', '-days', '1', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')], { stdio: 'ignore' });
