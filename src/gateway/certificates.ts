@@ -71,8 +71,30 @@ async function readCertificate(where: string, certFile: string, keyFile: string,
   const validTo = Date.parse(x509.validTo);
   if (now < validFrom) throw new CertificateError(where, certFile, `is not valid yet: valid from ${new Date(validFrom).toISOString()}`);
   if (now > validTo) throw new CertificateError(where, certFile, `expired on ${new Date(validTo).toISOString()}`);
-  if (!x509.checkPrivateKey(key)) throw new CertificateError(where, keyFile, `is not the private key of ${certFile} (the key and the certificate do not match)`);
+  if (!x509.checkPrivateKey(key)) {
+    const at = chainPositionOf(certPem, key);
+    if (at > 0) {
+      throw new CertificateError(where, certFile, `has the certificate of ${keyFile} in position ${at + 1}, not first: the server's own certificate comes first, then the chain that signs it (RFC 8446 section 4.4.2)`);
+    }
+    throw new CertificateError(where, keyFile, `is not the private key of ${certFile} (the key and the certificate do not match)`);
+  }
   return { certFile, keyFile, cert: certPem, key: keyPem, names: dnsNames(x509), fingerprint: x509.fingerprint256, expiresAt: validTo };
+}
+
+/**
+ * Where in a PEM chain the certificate of `key` is (0-based), or -1: a chain written in the wrong
+ * order (the CA first) is a common mistake, worth naming rather than calling a mismatch.
+ */
+function chainPositionOf(chainPem: string, key: KeyObject): number {
+  const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  for (let i = 0; i < blocks.length; i++) {
+    try {
+      if (new X509Certificate(blocks[i]!).checkPrivateKey(key)) return i;
+    } catch {
+      // A block that does not parse cannot be this key's certificate.
+    }
+  }
+  return -1;
 }
 
 async function readPem(where: string, file: string): Promise<string> {

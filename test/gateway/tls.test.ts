@@ -331,10 +331,14 @@ test('a huge ClientHello (a 16 MiB handshake message announced, 1 MiB sent) is r
 test('at start, a certificate that cannot serve stops graylane with the listener and the file named', async () => {
   const config = dir.file('bad-start.yaml');
   const other = ca.issue('start-other', ['other.example.test']);
+  const chainCaFirst = dir.file('ca-first-chain.crt');
+  writeFileSync(chainCaFirst, ca.pem + readFileSync(shop.cert, 'utf8'));
   const cases: [string, string, RegExp][] = [
     [dir.file('nope.crt'), shop.key, new RegExp(`^listen\\[1\\]\\.tls\\.certificates\\[0\\]: ${esc(dir.file('nope.crt'))}: no such file$`)],
     [shop.cert, other.key, new RegExp(`^listen\\[1\\]\\.tls\\.certificates\\[0\\]: ${esc(other.key)}: is not the private key of ${esc(shop.cert)}`)],
     [dir.path, shop.key, new RegExp(`${esc(dir.path)}: is a directory, not a regular file`)],
+    // A chain written CA first: named as the order it is, not as a mismatch.
+    [chainCaFirst, shop.key, new RegExp(`^listen\\[1\\]\\.tls\\.certificates\\[0\\]: ${esc(chainCaFirst)}: has the certificate of ${esc(shop.key)} in position 2, not first`)],
   ];
   for (const [cert, key, message] of cases) {
     writeFileSync(
