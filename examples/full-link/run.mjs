@@ -2,10 +2,11 @@
 //
 //   npm run build && npm run example:full-link
 //
-// Starts `graylane serve` on graylane.yaml (entry 127.0.0.1:18080, mesh 127.0.0.1:18081, admin
-// 127.0.0.1:19090), then five instances of service.mjs that register themselves: a-stable, a-gray,
-// b-stable, c-stable, c-gray. Sends requests as users 1001 (a tester: lane gray) and 42, then stops
-// c-gray (it deregisters) and sends them again. Everything is stopped at the end.
+// Starts `graylane serve` on graylane.yaml (entry 127.0.0.1:18080, mesh 127.0.0.1:18081 speaking
+// h2c, admin 127.0.0.1:19090), then five instances that register themselves: a-stable, a-gray and
+// b-stable (HTTP, service.mjs), c-stable and c-gray (gRPC, grpc-service.mjs). a calls b over HTTP,
+// b calls c over gRPC, both through the mesh. Sends requests as users 1001 (a tester: lane gray) and
+// 42, then stops c-gray (it deregisters) and sends them again. Everything is stopped at the end.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -17,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const cli = here('../../dist/src/cli/main.js');
 const ENTRY = 'http://127.0.0.1:18080';
-const MESH = 'http://127.0.0.1:18081';
+const MESH = '127.0.0.1:18081';
 const ADMIN = 'http://127.0.0.1:19090';
 const token = randomBytes(16).toString('hex');
 const children = new Set();
@@ -54,9 +55,10 @@ function stop(child) {
   });
 }
 
-const service = (name, next) => {
+/** Starts instance `name` (`<service>-<version>`) of `script`; `next` is how it calls the next service. */
+const service = (name, script, next) => {
   const [svc, version] = name.split('-');
-  return start(name, [here('./service.mjs')], {
+  return start(name, [here(script)], {
     NAME: name,
     SERVICE: svc,
     VERSION: version,
@@ -69,9 +71,13 @@ const service = (name, next) => {
 /** One request through the entry as `user`; prints the lane and the instances that served it. */
 async function send(user) {
   const answer = await (await fetch(`${ENTRY}/`, { headers: { 'x-user-id': user } })).json();
-  const path = [];
-  for (let hop = answer; hop !== null; hop = hop.next) path.push(hop.name ?? `HTTP ${hop.status}`);
-  console.log(`${answer.lane} user ${user}: ${path.join(' -> ')}`);
+  let path = '';
+  for (let hop = answer; hop !== null; hop = hop.next) {
+    const arrow = hop === answer ? '' : hop.via === 'gRPC' ? ' -gRPC-> ' : ' -> ';
+    const failed = hop.grpcStatus === undefined ? `HTTP ${hop.status}` : `gRPC status ${hop.grpcStatus}`;
+    path += arrow + (hop.name ?? failed);
+  }
+  console.log(`${answer.lane} user ${user}: ${path}`);
 }
 
 const state = mkdtempSync(join(tmpdir(), 'graylane-full-link-'));
@@ -92,19 +98,19 @@ try {
   }
 
   const [, , , , cGray] = await Promise.all([
-    service('a-stable', `${MESH}/b/hop`),
-    service('a-gray', `${MESH}/b/hop`),
-    service('b-stable', `${MESH}/c/hop`),
-    service('c-stable'),
-    service('c-gray'),
+    service('a-stable', './service.mjs', `h2c://${MESH}/b/hop`), // HTTP over HTTP/2: the mesh speaks h2c
+    service('a-gray', './service.mjs', `h2c://${MESH}/b/hop`),
+    service('b-stable', './service.mjs', `grpc://${MESH}/c`), // a gRPC call naming service c
+    service('c-stable', './grpc-service.mjs'),
+    service('c-gray', './grpc-service.mjs'),
   ]);
-  console.log('five instances registered; requests through the entry gateway:');
+  console.log('five instances registered (a, b: HTTP; c: gRPC); requests through the entry gateway:');
   await send('1001');
   await send('42');
   await send('1002');
 
   await stop(cGray);
-  console.log('\nc-gray stopped (it deregistered): gray requests fall back to c-stable');
+  console.log('\nc-gray stopped (it deregistered): gray gRPC calls fall back to c-stable');
   await send('1001');
   await send('42');
 } finally {

@@ -1,24 +1,63 @@
-// One service instance of the full-link example, using the lanes SDK. It answers
+// One HTTP service instance of the full-link example, using the lanes SDK. It answers
 // {name, lane, baggage, next}: who it is, the lane it handled the request in, the baggage it
 // received, and the answer of the next service, which it calls through the gateway's mesh listener.
 //
-// Environment: NAME (a-gray...), SERVICE (a), VERSION (stable | gray), NEXT (the next hop's URL,
-// e.g. http://127.0.0.1:18081/b/hop; none for the last service), GRAYLANE_ADMIN, GRAYLANE_TOKEN,
-// and optionally TTL_MS and HEARTBEAT_MS. Prints `ready <name> <id> <url>` once registered.
+// A gRPC answer is marked `via: 'gRPC'`.
+//
+// Environment: NAME (a-gray...), SERVICE (a), VERSION (stable | gray), NEXT (the next hop, none for
+// the last service), GRAYLANE_ADMIN, GRAYLANE_TOKEN, and optionally TTL_MS and HEARTBEAT_MS.
+// Prints `ready <name> <id> <url>` once registered. NEXT says how to call the next service:
+//   http://127.0.0.1:18081/b/hop   an HTTP service, over HTTP/1.1 (a mesh listener without h2c)
+//   h2c://127.0.0.1:18081/b/hop    an HTTP service, over HTTP/2 without TLS (a mesh with h2c: true)
+//   grpc://127.0.0.1:18081/c       a gRPC service (grpc-service.mjs), named in the call's :authority
 import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { currentLane, installLanePropagation, register, withLanes } from '@graylane/lanes';
+import { laneClientInterceptor } from '@graylane/lanes/grpc';
+import { H2CClient, fetch as undiciFetch } from 'undici';
 
 const env = process.env;
-installLanePropagation(); // calls made while handling a request carry its lane
+installLanePropagation(); // HTTP calls made while handling a request carry its lane
+const callNext = env.NEXT ? nextHop(new URL(env.NEXT)) : async () => null;
+
 const server = http.createServer(withLanes(async (req, res) => {
-  let next = null;
-  if (env.NEXT) {
-    const answer = await fetch(env.NEXT); // through the mesh: same lane, the next service's version
-    next = answer.ok ? await answer.json() : { status: answer.status, error: await answer.text() };
-  }
+  const next = await callNext(); // through the mesh: same lane, the next service's version
   res.setHeader('content-type', 'application/json');
   res.end(JSON.stringify({ name: env.NAME, lane: currentLane() ?? null, baggage: req.headers.baggage ?? null, next }));
 }));
+
+/** The function that calls the next service and returns its answer (a failure as {status, error}). */
+function nextHop(url) {
+  if (url.protocol === 'grpc:') return grpcHop(url.host, url.pathname.slice(1));
+  let send = () => fetch(url);
+  if (url.protocol === 'h2c:') {
+    // Node's fetch speaks only HTTP/1.1 in clear text; undici's H2CClient speaks HTTP/2 (h2c).
+    const mesh = new H2CClient(`http://${url.host}`);
+    send = () => undiciFetch(`http://${url.host}${url.pathname}`, { dispatcher: mesh });
+  }
+  return async () => {
+    const answer = await send();
+    return answer.ok ? answer.json() : { status: answer.status, error: await answer.text(), next: null };
+  };
+}
+
+/** Calls service `service` (hop.proto) over gRPC through the mesh at `mesh` (host:port). */
+function grpcHop(mesh, service) {
+  const { fulllink } = grpc.loadPackageDefinition(protoLoader.loadSync(fileURLToPath(new URL('hop.proto', import.meta.url))));
+  const client = new fulllink.v1.Hop(mesh, grpc.credentials.createInsecure(), {
+    'grpc.default_authority': service, // the mesh dispatches a call to the service its :authority names
+    interceptors: [laneClientInterceptor()], // the call carries the lane of the request being handled
+  });
+  return () =>
+    new Promise((resolve) => {
+      client.hop({}, { deadline: Date.now() + 5_000 }, (err, reply) => {
+        if (err) resolve({ grpcStatus: err.code, error: err.details, next: null, via: 'gRPC' });
+        else resolve({ name: reply.name, lane: reply.lane || null, baggage: reply.baggage || null, next: null, via: 'gRPC' });
+      });
+    });
+}
 
 server.listen(0, '127.0.0.1', () => {
   const url = `http://127.0.0.1:${server.address().port}`;

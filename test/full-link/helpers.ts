@@ -1,8 +1,8 @@
 /**
  * Test support for full-link gray: a whole graylane process (src/app.ts: gateway, mesh listener,
  * admin API, registry) on a config written to a temporary directory, service instances as child
- * processes running examples/full-link/service.mjs (the lanes SDK: withLanes,
- * installLanePropagation, register), and a client.
+ * processes running examples/full-link/service.mjs (HTTP; the lanes SDK: withLanes,
+ * installLanePropagation, register) or grpc-service.mjs (gRPC; withGrpcLanes), and a client.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,8 +16,11 @@ import { startApp, type App } from '../../src/app.js';
 
 export const TOKEN = 'full-link-token';
 
-/** The example's service, the one users copy (dist/test/full-link -> examples/full-link). */
-const SERVICE_SCRIPT = fileURLToPath(new URL('../../../examples/full-link/service.mjs', import.meta.url));
+/** The example's services, the ones users copy (dist/test/full-link -> examples/full-link). */
+const SCRIPTS = {
+  http: fileURLToPath(new URL('../../../examples/full-link/service.mjs', import.meta.url)),
+  grpc: fileURLToPath(new URL('../../../examples/full-link/grpc-service.mjs', import.meta.url)),
+};
 
 export interface Graylane {
   app: App;
@@ -60,16 +63,17 @@ export interface Instance {
 }
 
 /**
- * Starts one instance of examples/full-link/service.mjs named `name` (`<service>-<version>`, e.g.
- * `c-gray`); resolves once it has registered. `next` is the URL it calls for each request.
+ * Starts one instance of examples/full-link/service.mjs (or grpc-service.mjs with `grpc`) named
+ * `name` (`<service>-<version>`, e.g. `c-gray`); resolves once it has registered. `next` is how it
+ * calls the next service for each request (service.mjs: an http://, h2c:// or grpc:// URL).
  */
 export async function startInstance(
   gl: Graylane,
   name: string,
-  opts: { next?: string; ttlMs?: number; heartbeatMs?: number; token?: string } = {},
+  opts: { next?: string; ttlMs?: number; heartbeatMs?: number; token?: string; grpc?: boolean } = {},
 ): Promise<Instance> {
   const [service, version] = name.split('-');
-  const child = spawn(process.execPath, [SERVICE_SCRIPT], {
+  const child = spawn(process.execPath, [SCRIPTS[opts.grpc === true ? 'grpc' : 'http']], {
     env: {
       ...process.env,
       NAME: name,
@@ -115,15 +119,19 @@ export interface Hop {
   lane: string | null;
   baggage: string | null;
   next: Hop | null;
-  /** Set instead of `name` when the next hop answered an error. */
+  /** Set instead of `name` when the next hop answered an HTTP error... */
   status?: number;
+  /** ...or a gRPC error. */
+  grpcStatus?: number;
   error?: string;
+  /** 'gRPC' when the previous hop called this one over gRPC (examples/full-link/service.mjs). */
+  via?: 'gRPC';
 }
 
-/** The instances that served a request, in call order (`HTTP 503` for a hop that failed). */
+/** The instances that served a request, in call order (`HTTP 503`, `gRPC status 14` for a hop that failed). */
 export function pathOf(hop: Hop | null): string[] {
   const out: string[] = [];
-  for (let h = hop; h !== null; h = h.next) out.push(h.name ?? `HTTP ${h.status}`);
+  for (let h = hop; h !== null; h = h.next) out.push(h.name ?? (h.grpcStatus === undefined ? `HTTP ${h.status}` : `gRPC status ${h.grpcStatus}`));
   return out;
 }
 

@@ -16,6 +16,7 @@
  * import { withGrpcLanes, laneClientInterceptor } from '@graylane/lanes/grpc';
  * const stock = new StockClient('gateway:8081', grpc.credentials.createInsecure(), {
  *   interceptors: [laneClientInterceptor()],
+ *   'grpc.default_authority': 'stock',   // graylane's mesh dispatches by :authority
  * });
  * server.addService(OrdersService, withGrpcLanes({
  *   getOrder(call, callback) {            // runs in the caller's lane
