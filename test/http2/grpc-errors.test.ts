@@ -10,7 +10,7 @@ import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Gateway } from '../../src/gateway/server.js';
 import type { Spec } from '../../src/spec/types.js';
-import { closedPort, route, service, spec, type Upstream } from '../gateway/helpers.js';
+import { closedPort, route, service, spec, startUpstream, type Upstream } from '../gateway/helpers.js';
 import { gatewayWithH2c, h2connect, h2request, type Listener } from './helpers.js';
 
 const upstreams: Upstream[] = [];
@@ -155,3 +155,16 @@ test('gRPC-Web and plain HTTP/2 requests get the JSON answers', async () => {
   }
 });
 
+
+test('no endpoint a gRPC call can use: UNAVAILABLE (14), also where the only endpoints speak HTTP/1.1 (never sent to them)', async () => {
+  const http1 = await startUpstream('stable');
+  upstreams.push(http1);
+  // A service whose versions have only http:// endpoints, then one whose version has none at all.
+  for (const versions of [{ stable: [http1.url] }, { stable: [] }]) {
+    const { h2 } = await gw(spec({ services: { svc: service(versions) } }));
+    const err = await call(h2);
+    assert.equal(err?.code, grpc.status.UNAVAILABLE, JSON.stringify(versions));
+    assert.match(err!.details, /no_endpoint/);
+  }
+  assert.equal(http1.received.length, 0, 'the HTTP/1.1 endpoint never saw the call');
+});
