@@ -429,3 +429,31 @@ test('an h2c upstream that accepts the connection but never speaks HTTP/2: 504 a
     await new Promise<void>((resolve) => silent.close(() => resolve()));
   }
 });
+
+test('retry as for HTTP/1.1: a GET that cannot connect to one h2c:// endpoint is sent to the next; a POST is not retried', async () => {
+  const dead = `h2c://127.0.0.1:${await closedPort()}`;
+  const good = await h2up('stable');
+  const g = await gw(
+    spec({
+      services: { svc: service({ stable: [dead, good.url] }, { passiveHealth: { consecutiveFailures: 100, ejectMs: 60_000 }, retry: { attempts: 1, on: ['connect-error'] } }) },
+    }),
+  );
+  // Round robin puts every other request on the dead endpoint: each GET is retried to the good one.
+  for (let i = 0; i < 6; i++) {
+    const r = await get(g, `/get/${i}`);
+    assert.equal(r.status, 200, `GET ${i}: ${r.text}`);
+    assert.equal(r.json<{ version: string }>().version, 'stable');
+  }
+  assert.equal(good.received.length, 6);
+  // Passive health counted the failed tries (at least every other request tried the dead one first).
+  const failures = g.health.entries().find((e) => e.origin === dead)?.failures ?? 0;
+  assert.ok(failures >= 3, `${failures} failures counted against the dead endpoint`);
+  // A POST with a body is never retried: the one sent to the dead endpoint is a 502.
+  const statuses: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    const r = await client.request({ origin: `http://127.0.0.1:${g.address.port}`, path: `/post/${i}`, method: 'POST', body: 'x' });
+    await r.body.dump();
+    statuses.push(r.statusCode);
+  }
+  assert.deepEqual([...statuses].sort(), [200, 502]);
+});
