@@ -114,6 +114,20 @@ test('curl --http2-prior-knowledge gets the routed answer over HTTP/2', async ()
   assert.equal((JSON.parse(body!) as Echo).version, 'beta');
 });
 
+test('curl --http2 to an http:// URL (Upgrade: h2c) is answered over HTTP/1.1, routed, the upgrade never passed on', async () => {
+  const { g } = await gw(twoVersions());
+  const before = beta.received.length;
+  const { stdout } = await run('curl', ['-sS', '--http2', '-H', 'x-beta: yes', '-H', 'Host: shop.test', '-w', '\n%{http_version} %{http_code}', `http://127.0.0.1:${g.address.port}/curl-upgrade`]);
+  const [body, status] = stdout.split('\n');
+  assert.equal(status, '1.1 200', 'no 101: curl stayed on HTTP/1.1');
+  assert.equal((JSON.parse(body!) as Echo).version, 'beta');
+  assert.equal(beta.received.length, before + 1);
+  const seen = beta.received.at(-1)!;
+  assert.equal(seen.url, '/curl-upgrade');
+  assert.equal(seen.headers.upgrade, undefined);
+  assert.equal(seen.headers['http2-settings'], undefined);
+});
+
 test('the gateway answers its own errors over HTTP/2 as over HTTP/1.1 (404 no route, 400 conflicting Host, 414, 431)', async () => {
   const { h2 } = await gw(twoVersions({ limits: { maxUrlBytes: 1024, maxHeaderBytes: 16_384, maxHeaders: 20, headersTimeoutMs: 10_000, maxConcurrentStreams: 100 } }));
   const session = await h2connect(h2.url);
