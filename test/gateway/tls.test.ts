@@ -8,21 +8,25 @@
  * - Rotation while a client keeps connecting, in place and by a Kubernetes-style `..data` symlink
  *   swap: new handshakes get the new certificate, no request fails.
  * - Bad reloads (key of another certificate, expired certificate, missing file) are refused with
- *   an error naming the listener and the file; the old certificate keeps serving.
- * - TLS 1.1 refused; the redirect listener sends browsers to the TLS port.
+ *   an error naming the listener and the file; the old certificate keeps serving. At start the same
+ *   (and a file graylane may not read) stops graylane.
+ * - TLS 1.1 refused; the server's cipher order wins; the redirect listener sends browsers to the
+ *   TLS port.
  * - Hostile clients: plaintext HTTP on the TLS port, a handshake that never finishes (bounded by
  *   limits.headersTimeout, 1 s here), a huge ClientHello.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pino from 'pino';
 import { startApp, type App } from '../../src/app.js';
@@ -45,6 +49,8 @@ let shop: Leaf;
 let api: Leaf;
 let rotating: Leaf;
 let secretV1: Leaf;
+/** listen[5]'s TLS 1.2 suites, in the server's order of preference: AES-256 first. */
+const SERVER_CIPHERS = 'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256';
 
 function portOf(name: string): number {
   const l = app.gateway.listeners.find((x) => x.name === name);
@@ -93,6 +99,8 @@ before(async () => {
       '  - address: 127.0.0.1:0',
       `    tls: { certificates: [{ cert: ${join(k8s, 'tls.crt')}, key: ${join(k8s, 'tls.key')} }], minVersion: TLSv1.3 }`,
       '  - { address: 127.0.0.1:0, redirect: "https:1" }',
+      '  - address: 127.0.0.1:0',
+      `    tls: { certificates: [{ cert: ${shop.cert}, key: ${shop.key} }], ciphers: "${SERVER_CIPHERS}" }`,
       'admin: { listen: 127.0.0.1:0 }',
       `state: { path: ${dir.file('state.db')} }`,
       'accessLog: false',
@@ -192,6 +200,17 @@ test('ALPN: h2 and http/1.1 offered where http2 is on, http/1.1 alone elsewhere;
   // minVersion: TLSv1.3 refuses a 1.2 client, serves a 1.3 one.
   await assert.rejects(handshake(portOf('listen[3]'), { maxVersion: 'TLSv1.2' }), /protocol version|unsupported protocol|alert/i);
   assert.equal((await handshake(portOf('listen[3]'))).protocol, 'TLSv1.3');
+});
+
+test("the server's cipher order wins over the client's (TLS 1.2), with tls.ciphers and with Node's default list", async () => {
+  // The client prefers AES-128; listen[5] lists AES-256 first: AES-256 it is (honorCipherOrder).
+  const clientPrefers = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384';
+  assert.equal((await handshake(portOf('listen[5]'), { maxVersion: 'TLSv1.2', ciphers: clientPrefers })).cipher, 'ECDHE-ECDSA-AES256-GCM-SHA384');
+  // A suite the listener does not list is refused, even one the client likes.
+  await assert.rejects(handshake(portOf('listen[5]'), { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-CHACHA20-POLY1305' }), /handshake failure|no shared cipher|alert/i);
+  // Without tls.ciphers, Node's default list (AES-128-GCM before AES-256-GCM) in the server's order.
+  const clientPrefers256 = 'ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256';
+  assert.equal((await handshake(portOf('listen[1]'), { maxVersion: 'TLSv1.2', ciphers: clientPrefers256 })).cipher, 'ECDHE-ECDSA-AES128-GCM-SHA256');
 });
 
 test('TLS 1.1 is refused by the server (a protocol_version alert)', async () => {
@@ -331,12 +350,16 @@ test('a huge ClientHello (a 16 MiB handshake message announced, 1 MiB sent) is r
 test('at start, a certificate that cannot serve stops graylane with the listener and the file named', async () => {
   const config = dir.file('bad-start.yaml');
   const other = ca.issue('start-other', ['other.example.test']);
+  const expired = ca.issue('start-expired', ['shop.example.test'], { from: opensslDate(new Date(Date.now() - 10 * 86_400_000)), to: opensslDate(new Date(Date.now() - 86_400_000)) });
+  const future = ca.issue('start-future', ['shop.example.test'], { from: opensslDate(new Date(Date.now() + 86_400_000)), to: opensslDate(new Date(Date.now() + 10 * 86_400_000)) });
   const chainCaFirst = dir.file('ca-first-chain.crt');
   writeFileSync(chainCaFirst, ca.pem + readFileSync(shop.cert, 'utf8'));
   const cases: [string, string, RegExp][] = [
     [dir.file('nope.crt'), shop.key, new RegExp(`^listen\\[1\\]\\.tls\\.certificates\\[0\\]: ${esc(dir.file('nope.crt'))}: no such file$`)],
     [shop.cert, other.key, new RegExp(`^listen\\[1\\]\\.tls\\.certificates\\[0\\]: ${esc(other.key)}: is not the private key of ${esc(shop.cert)}`)],
     [dir.path, shop.key, new RegExp(`${esc(dir.path)}: is a directory, not a regular file`)],
+    [expired.cert, expired.key, new RegExp(`^listen\\[1\\]\\.tls\\.certificates\\[0\\]: ${esc(expired.cert)}: expired on `)],
+    [future.cert, future.key, new RegExp(`^listen\\[1\\]\\.tls\\.certificates\\[0\\]: ${esc(future.cert)}: is not valid yet`)],
     // A chain written CA first: named as the order it is, not as a mismatch.
     [chainCaFirst, shop.key, new RegExp(`^listen\\[1\\]\\.tls\\.certificates\\[0\\]: ${esc(chainCaFirst)}: has the certificate of ${esc(shop.key)} in position 2, not first`)],
   ];
@@ -360,6 +383,46 @@ test('at start, a certificate that cannot serve stops graylane with the listener
       assert.match(err.message, message);
       return true;
     });
+  }
+});
+
+test('at start, a certificate file graylane may not read stops `graylane serve` with the listener and the file named', async () => {
+  // `graylane serve` as a user who may not read the certificate: as root (who reads anything),
+  // run as nobody, with a directory nobody can enter and a state directory it can write.
+  const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+  const root = mkdtempSync(join(tmpdir(), 'graylane-unreadable-'));
+  try {
+    chmodSync(root, 0o755);
+    mkdirSync(join(root, 'state'), { mode: 0o777 });
+    chmodSync(join(root, 'state'), 0o777);
+    const cert = join(root, 'shop.crt');
+    const key = join(root, 'shop.key');
+    copyFileSync(shop.cert, cert);
+    copyFileSync(shop.key, key);
+    chmodSync(key, 0o644);
+    chmodSync(cert, 'uid' in asNobody ? 0o600 : 0o000);
+    const config = join(root, 'graylane.yaml');
+    writeFileSync(
+      config,
+      [
+        'listen:',
+        '  - 127.0.0.1:0',
+        `  - { address: 127.0.0.1:0, tls: { certificates: [{ cert: ${cert}, key: ${key} }] } }`,
+        'admin: { listen: 127.0.0.1:0 }',
+        `state: { path: ${join(root, 'state', 'state.db')} }`,
+        'services:',
+        `  svc: { versions: { stable: [${upstream.url}] } }`,
+        'routes:',
+        '  - { name: main, match: { pathPrefix: / }, service: svc }',
+        '',
+      ].join('\n'),
+    );
+    const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+    const r = spawnSync(process.execPath, [cli, 'serve', '-c', config], { ...asNobody, encoding: 'utf8', timeout: 15_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr.trim(), `listen[1].tls.certificates[0]: ${cert}: cannot be read (permission denied)`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
 

@@ -100,8 +100,8 @@ function openssl(args: string[]): void {
  */
 export function handshake(
   port: number,
-  opts: { servername?: string; ca?: string; alpn?: string[]; minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion } = {},
-): Promise<{ fingerprint: string; alpn: string | false | null; protocol: string | null }> {
+  opts: { servername?: string; ca?: string; alpn?: string[]; minVersion?: tls.SecureVersion; maxVersion?: tls.SecureVersion; ciphers?: string } = {},
+): Promise<{ fingerprint: string; alpn: string | false | null; protocol: string | null; cipher: string }> {
   return new Promise((resolve, reject) => {
     const socket = tls.connect({
       host: '127.0.0.1',
@@ -112,6 +112,7 @@ export function handshake(
       ...(opts.alpn !== undefined ? { ALPNProtocols: opts.alpn } : {}),
       ...(opts.minVersion !== undefined ? { minVersion: opts.minVersion } : {}),
       ...(opts.maxVersion !== undefined ? { maxVersion: opts.maxVersion } : {}),
+      ...(opts.ciphers !== undefined ? { ciphers: opts.ciphers } : {}),
     });
     const timer = setTimeout(() => {
       socket.destroy();
@@ -119,7 +120,7 @@ export function handshake(
     }, 5000);
     socket.once('secureConnect', () => {
       clearTimeout(timer);
-      const result = { fingerprint: socket.getPeerCertificate().fingerprint256, alpn: socket.alpnProtocol, protocol: socket.getProtocol() };
+      const result = { fingerprint: socket.getPeerCertificate().fingerprint256, alpn: socket.alpnProtocol, protocol: socket.getProtocol(), cipher: socket.getCipher().name };
       socket.end();
       resolve(result);
     });
