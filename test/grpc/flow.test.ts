@@ -1,14 +1,18 @@
 /**
  * Long gRPC streams through graylane stay bounded in the gateway's memory (issue 15), over h2c and
  * over TLS+h2: a bidi stream of 10,000 messages, and a server stream of 32 MiB to a client that
- * stops reading for 2 s. The gateway runs in a child process so its RSS is its own; the greeter
+ * stops reading for 2 s. After a 10,000-message bidi stream the trailers are those of the upstream,
+ * field for field (raw node:http2 clients, through the gateway and directly). The gateway runs in a child process so its RSS is its own; the greeter
  * (grpc-js, h2c://) and the clients (grpc-js) run here. Without backpressure end to end the slow
  * reader's stream would pile up in the gateway (32 MiB, over the 20 MiB bound).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import http2, { type IncomingHttpHeaders } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
+import { h2connect } from '../http2/helpers.js';
 import { service, route, spec } from '../gateway/helpers.js';
 import { tempDir, type TempDir } from '../support/temp.js';
 import { makeCa } from '../support/tls.js';
@@ -52,13 +56,42 @@ function stats(): Promise<{ rss: number; cpuMs: number }> {
 }
 
 const transports = [
-  { name: 'h2c', client: () => greeterClient(`127.0.0.1:${ports.h2c}`) },
+  { name: 'h2c', client: () => greeterClient(`127.0.0.1:${ports.h2c}`), raw: () => ({ url: `http://127.0.0.1:${ports.h2c}`, opts: {} }) },
   {
     name: 'TLS+h2',
     client: () =>
       greeterClient(`127.0.0.1:${ports.tls}`, grpc.credentials.createSsl(Buffer.from(caPem)), { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' }),
+    raw: (): { url: string; opts: http2.SecureClientSessionOptions } => ({ url: `https://127.0.0.1:${ports.tls}`, opts: { ca: caPem, servername: 'localhost' } }),
   },
 ];
+
+/**
+ * A bidi Chat of `n` messages of 1 KiB over a raw node:http2 session (written with backpressure):
+ * the trailers as they came, and the bytes echoed back.
+ */
+async function rawChat(url: string, opts: http2.SecureClientSessionOptions, n: number): Promise<{ trailers: IncomingHttpHeaders | null; echoed: number }> {
+  const session = await h2connect(url, opts);
+  try {
+    return await new Promise((resolve, reject) => {
+      const stream = session.request({ ':method': 'POST', ':path': definition.Chat.path, 'content-type': 'application/grpc', te: 'trailers' });
+      let trailers: IncomingHttpHeaders | null = null;
+      let echoed = 0;
+      stream.on('trailers', (tr) => (trailers = tr));
+      stream.on('data', (c: Buffer) => (echoed += c.length));
+      stream.once('error', reject);
+      stream.once('end', () => resolve({ trailers, echoed }));
+      const message = Buffer.alloc(5 + 1024, 'b');
+      message.writeUInt8(0, 0);
+      message.writeUInt32BE(1024, 1);
+      void (async () => {
+        for (let i = 0; i < n; i++) if (!stream.write(message)) await once(stream, 'drain');
+        stream.end();
+      })().catch(reject);
+    });
+  } finally {
+    session.close();
+  }
+}
 
 const identity = (b: Buffer): Buffer => b;
 const mib = (bytes: number): number => Math.round((bytes / MiB) * 10) / 10;
@@ -109,6 +142,16 @@ for (const t of transports) {
     assert.ok(received.inOrder, 'echoed in order');
     assert.deepEqual(received.status.metadata.get('x-served-by'), ['stable']);
     assert.ok(growth < 20 * MiB, `gateway RSS grew ${mib(growth)} MiB`);
+  });
+
+  test(`${t.name}: after a bidi stream of 10,000 messages, the trailers are the upstream's, field for field (raw HTTP/2, direct and through the gateway)`, async () => {
+    const N = 10_000;
+    const direct = await rawChat(`http://127.0.0.1:${greeter.port}`, {}, N);
+    const via = await rawChat(t.raw().url, t.raw().opts, N);
+    assert.equal(direct.echoed, N * (5 + 1024));
+    assert.equal(via.echoed, direct.echoed, 'every message echoed through the gateway');
+    assert.ok(direct.trailers !== null && direct.trailers['grpc-status'] === '0', 'the upstream ended with trailers, status OK');
+    assert.deepEqual(via.trailers, direct.trailers);
   });
 
   test(`${t.name}: a server stream of 32 MiB to a client that stops reading for 2 s: the upstream is held back, everything arrives, RSS growth under 20 MiB`, async () => {
