@@ -100,3 +100,14 @@ test('a gray version of c with only an http:// endpoint counts as absent for the
   assert.deepEqual(await pathFor('1001'), ['a-gray', 'b-stable', 'c-stable']);
   await stopInstance(httpGray);
 });
+
+test('no instance of c at all: the mesh answers b\'s gRPC call as gRPC does, UNAVAILABLE (14); c back, calls go through', async () => {
+  const cStable = running.find((i) => i.name === 'c-stable')!;
+  await stopInstance(cStable, 'SIGTERM');
+  const failed = await hopsFor('42');
+  assert.deepEqual(pathOf(failed), ['a-stable', 'b-stable', 'gRPC status 14']);
+  assert.match(failed.next?.next?.error ?? '', /no_endpoint/, 'the gateway said why');
+  const again = await startInstance(gl, 'c-stable', { grpc: true });
+  running.push(again);
+  assert.deepEqual(await pathFor('42'), ['a-stable', 'b-stable', 'c-stable']);
+});
