@@ -9,7 +9,8 @@
  *   swap: new handshakes get the new certificate, no request fails.
  * - Bad reloads (key of another certificate, expired certificate, missing file) are refused with
  *   an error naming the listener and the file; the old certificate keeps serving. At start the same
- *   (and a file graylane may not read) stops graylane.
+ *   stops graylane. A file graylane may not read, at start and at reload (`graylane serve` as
+ *   nobody when the test runs as root).
  * - TLS 1.1 refused; the server's cipher order wins; the redirect listener sends browsers to the
  *   TLS port.
  * - Hostile clients: plaintext HTTP on the TLS port, a handshake that never finishes (bounded by
@@ -17,7 +18,8 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import http from 'node:http';
@@ -25,6 +27,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -386,43 +389,95 @@ test('at start, a certificate that cannot serve stops graylane with the listener
   }
 });
 
-test('at start, a certificate file graylane may not read stops `graylane serve` with the listener and the file named', async () => {
-  // `graylane serve` as a user who may not read the certificate: as root (who reads anything),
-  // run as nobody, with a directory nobody can enter and a state directory it can write.
+/**
+ * `graylane serve` as a user who may not read a file made unreadable: as root (who reads anything)
+ * it runs as nobody, in a directory nobody can enter, with a state directory it can write. The TLS
+ * listener's certificate and key are copies of shop's in that directory.
+ */
+function asUserWithoutAccess(): { root: string; cert: string; key: string; config: string; makeUnreadable(file: string): void; serve(): ReturnType<typeof spawn>; remove(): void } {
   const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
   const root = mkdtempSync(join(tmpdir(), 'graylane-unreadable-'));
+  chmodSync(root, 0o755);
+  mkdirSync(join(root, 'state'));
+  chmodSync(join(root, 'state'), 0o777);
+  const cert = join(root, 'shop.crt');
+  const key = join(root, 'shop.key');
+  copyFileSync(shop.cert, cert);
+  copyFileSync(shop.key, key);
+  chmodSync(cert, 0o644);
+  chmodSync(key, 0o644);
+  const config = join(root, 'graylane.yaml');
+  writeFileSync(
+    config,
+    [
+      'listen:',
+      '  - 127.0.0.1:0',
+      `  - { address: 127.0.0.1:0, tls: { certificates: [{ cert: ${cert}, key: ${key} }] } }`,
+      'admin: { listen: 127.0.0.1:0 }',
+      `state: { path: ${join(root, 'state', 'state.db')} }`,
+      'accessLog: false',
+      'services:',
+      `  svc: { versions: { stable: [${upstream.url}] } }`,
+      'routes:',
+      '  - { name: main, match: { pathPrefix: / }, service: svc }',
+      '',
+    ].join('\n'),
+  );
+  const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+  return {
+    root,
+    cert,
+    key,
+    config,
+    // Readable by the owner only (root) when graylane runs as nobody; by no one otherwise.
+    makeUnreadable: (file) => chmodSync(file, 'uid' in asNobody ? 0o600 : 0o000),
+    serve: () => spawn(process.execPath, [cli, 'serve', '-c', config, '--log-format', 'json'], { ...asNobody, stdio: ['ignore', 'ignore', 'pipe'] }),
+    remove: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+test('at start, a certificate file graylane may not read stops `graylane serve` with the listener and the file named', async () => {
+  const f = asUserWithoutAccess();
   try {
-    chmodSync(root, 0o755);
-    mkdirSync(join(root, 'state'), { mode: 0o777 });
-    chmodSync(join(root, 'state'), 0o777);
-    const cert = join(root, 'shop.crt');
-    const key = join(root, 'shop.key');
-    copyFileSync(shop.cert, cert);
-    copyFileSync(shop.key, key);
-    chmodSync(key, 0o644);
-    chmodSync(cert, 'uid' in asNobody ? 0o600 : 0o000);
-    const config = join(root, 'graylane.yaml');
-    writeFileSync(
-      config,
-      [
-        'listen:',
-        '  - 127.0.0.1:0',
-        `  - { address: 127.0.0.1:0, tls: { certificates: [{ cert: ${cert}, key: ${key} }] } }`,
-        'admin: { listen: 127.0.0.1:0 }',
-        `state: { path: ${join(root, 'state', 'state.db')} }`,
-        'services:',
-        `  svc: { versions: { stable: [${upstream.url}] } }`,
-        'routes:',
-        '  - { name: main, match: { pathPrefix: / }, service: svc }',
-        '',
-      ].join('\n'),
-    );
-    const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-    const r = spawnSync(process.execPath, [cli, 'serve', '-c', config], { ...asNobody, encoding: 'utf8', timeout: 15_000 });
-    assert.equal(r.status, 1, r.stderr);
-    assert.equal(r.stderr.trim(), `listen[1].tls.certificates[0]: ${cert}: cannot be read (permission denied)`);
+    f.makeUnreadable(f.cert);
+    const child = f.serve();
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 1, stderr);
+    assert.equal(stderr.trim(), `listen[1].tls.certificates[0]: ${f.cert}: cannot be read (permission denied)`);
   } finally {
-    rmSync(root, { recursive: true, force: true });
+    f.remove();
+  }
+});
+
+test('at reload, a certificate file graylane may no longer read is refused with the listener and the file named; the old one keeps serving', async () => {
+  const f = asUserWithoutAccess();
+  const child = f.serve();
+  try {
+    const records: Record<string, unknown>[] = [];
+    // JSON log records; anything else on stderr (a Node warning) is not one.
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      if (line.startsWith('{')) records.push(JSON.parse(line) as Record<string, unknown>);
+    });
+    await until('graylane serve listening on TLS', () => records.some((r) => r.listener === 'listen[1]' && r.msg === 'gateway listening'), 15_000);
+    const port = Number(String(records.find((r) => r.listener === 'listen[1]')!.listen).split(':')[1]);
+    const serving = (await handshake(port)).fingerprint;
+    // A rotation to a file graylane cannot read (written aside, then renamed over the old one).
+    const next = join(f.root, 'next.crt');
+    copyFileSync(shop.cert, next);
+    f.makeUnreadable(next);
+    renameSync(next, f.cert);
+    await until('the reload refused', () => records.some((r) => r.msg === 'certificate reload refused; still serving the previous certificates'), 15_000);
+    const refusal = records.find((r) => r.msg === 'certificate reload refused; still serving the previous certificates')!;
+    assert.equal(refusal.listener, 'listen[1]');
+    assert.equal(refusal.error, `listen[1].tls.certificates[0]: ${f.cert}: cannot be read (permission denied)`);
+    assert.equal((await handshake(port)).fingerprint, serving, 'the old certificate keeps serving');
+    assert.equal((await httpsGet(port, 'shop.example.test')).status, 200);
+  } finally {
+    child.kill('SIGKILL');
+    await once(child, 'exit').catch(() => undefined);
+    f.remove();
   }
 });
 
