@@ -2,8 +2,8 @@
 //
 //   npm run build && npm run example:full-link
 //
-// Starts `graylane serve` on graylane.yaml (entry 127.0.0.1:18080, mesh 127.0.0.1:18081 speaking
-// h2c, admin 127.0.0.1:19090), then five instances that register themselves: a-stable, a-gray and
+// Starts `graylane serve` on graylane.yaml (entry 127.0.0.1:18480, mesh 127.0.0.1:18481 speaking
+// h2c, admin 127.0.0.1:18489), then five instances that register themselves: a-stable, a-gray and
 // b-stable (HTTP, service.mjs), c-stable and c-gray (gRPC, grpc-service.mjs). a calls b over HTTP,
 // b calls c over gRPC, both through the mesh. Sends requests as users 1001 (a tester: lane gray) and
 // 42, then stops c-gray (it deregisters) and sends them again. Everything is stopped at the end.
@@ -17,9 +17,9 @@ import { fileURLToPath } from 'node:url';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const cli = here('../../dist/src/cli/main.js');
-const ENTRY = 'http://127.0.0.1:18080';
-const MESH = '127.0.0.1:18081';
-const ADMIN = 'http://127.0.0.1:19090';
+const ENTRY = 'http://127.0.0.1:18480';
+const MESH = '127.0.0.1:18481';
+const ADMIN = 'http://127.0.0.1:18489';
 const token = randomBytes(16).toString('hex');
 const children = new Set();
 

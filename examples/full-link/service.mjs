@@ -7,9 +7,9 @@
 // Environment: NAME (a-gray...), SERVICE (a), VERSION (stable | gray), NEXT (the next hop, none for
 // the last service), GRAYLANE_ADMIN, GRAYLANE_TOKEN, and optionally TTL_MS and HEARTBEAT_MS.
 // Prints `ready <name> <id> <url>` once registered. NEXT says how to call the next service:
-//   http://127.0.0.1:18081/b/hop   an HTTP service, over HTTP/1.1 (a mesh listener without h2c)
-//   h2c://127.0.0.1:18081/b/hop    an HTTP service, over HTTP/2 without TLS (a mesh with h2c: true)
-//   grpc://127.0.0.1:18081/c       a gRPC service (grpc-service.mjs), named in the call's :authority
+//   http://127.0.0.1:18481/b/hop   an HTTP service, over HTTP/1.1 (a mesh listener without h2c)
+//   h2c://127.0.0.1:18481/b/hop    an HTTP service, over HTTP/2 without TLS (a mesh with h2c: true)
+//   grpc://127.0.0.1:18481/c       a gRPC service (grpc-service.mjs), named in the call's :authority
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
