@@ -8,11 +8,16 @@
  *    grpc-js greeter, against the client calling the greeter directly. Client and greeter share
  *    this process: the ratio is the figure, not the absolute rate.
  *
- * Knobs: REQUESTS (20000: h2load -n), BENCH_SECONDS (3: gRPC), CONNS (8), STREAMS (10: h2load -m), GRPC_CONCURRENCY (32). Needs nginx,
- * h2load, openssl. A TLS certificate for localhost is made at run time in a temp dir.
+ * Each graylane row also gives graylane's CPU time per request (user + system, from /proc), which
+ * varies far less than req/s on a shared machine.
+ *
+ * Knobs: REQUESTS (20000: h2load -n), BENCH_SECONDS (3: gRPC), CONNS (8), STREAMS (10: h2load -m), GRPC_CONCURRENCY (32),
+ * ONLY (a substring: only the h2load rows whose name has it, and gRPC only if it matches "grpc"),
+ * GRAYLANE_NODE_ARGS (extra node flags for graylane, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * Needs nginx, h2load, openssl. A TLS certificate for localhost is made at run time in a temp dir.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,6 +28,8 @@ const CONNS = Number(process.env.CONNS ?? 8);
 const STREAMS = Number(process.env.STREAMS ?? 10);
 const REQUESTS = Number(process.env.REQUESTS ?? 20_000);
 const GRPC_CONCURRENCY = Number(process.env.GRPC_CONCURRENCY ?? 32);
+const ONLY = process.env.ONLY ?? '';
+const NODE_ARGS = (process.env.GRAYLANE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist/src/cli/main.js');
 const PORTS = { origin: 19411, originH2c: 19412, nginxH2c: 19413, nginxTls: 19414, graylaneH2c: 19415, graylaneTls: 19416, greeter: 19417, admin: 19418 };
@@ -89,6 +96,26 @@ function start(cmd: string, args: string[]): ChildProcess {
   return child;
 }
 
+/** CPU seconds (user + system) `pid` has used so far, from /proc (Linux); NaN elsewhere. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Runs `work` and appends `pid`'s CPU time per request (`count()` requests) to its answer. */
+async function withCpu(pid: number | undefined, work: () => string | Promise<string>, count: () => number): Promise<string> {
+  const before = cpuSeconds(pid);
+  const out = await work();
+  const used = cpuSeconds(pid) - before;
+  return Number.isNaN(used) ? out : `${out}, graylane CPU ${Math.round((used * 1e6) / Math.max(1, count()))} µs/req`;
+}
+
 /** h2load's requests per second, or the error it printed. */
 function h2load(url: string): string {
   const r = spawnSync('h2load', ['-n', String(REQUESTS), '-c', String(CONNS), '-m', String(STREAMS), '-t', '1', url], { encoding: 'utf8', timeout: (SECONDS + 30) * 1000 });
@@ -108,6 +135,9 @@ async function greeter(): Promise<grpc.Server> {
   await new Promise<void>((resolve, reject) => server.bindAsync(`127.0.0.1:${PORTS.greeter}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())));
   return server;
 }
+
+/** Calls counted by the last grpcRate (for CPU per call; the warm-up second is not counted). */
+let lastCalls = 0;
 
 /** Unary calls per second on `target`, GRPC_CONCURRENCY calls in flight, for SECONDS (after 1 s of warm-up). */
 async function grpcRate(target: string): Promise<string> {
@@ -133,6 +163,7 @@ async function grpcRate(target: string): Promise<string> {
   }, 1000);
   await Promise.all(Array.from({ length: GRPC_CONCURRENCY }, loop));
   client.close();
+  lastCalls = done + failed;
   return `${Math.round(done / SECONDS).toLocaleString('en')} calls/s${failed ? ` (${failed} failed)` : ''}`;
 }
 
@@ -141,7 +172,7 @@ try {
   writeFileSync(join(dir, 'nginx.conf'), nginxConfig());
   writeFileSync(join(dir, 'graylane.yaml'), graylaneConfig());
   start('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir]);
-  start(process.execPath, [CLI, 'serve', '-c', join(dir, 'graylane.yaml'), '--no-access-log']);
+  const graylane = start(process.execPath, [...NODE_ARGS, CLI, 'serve', '-c', join(dir, 'graylane.yaml'), '--no-access-log']);
   const server = await greeter();
   await sleep(1500);
   console.log(`h2load -n ${REQUESTS} -c ${CONNS} -m ${STREAMS} -t 1, one round each, in this order (load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}):`);
@@ -152,14 +183,20 @@ try {
     ['nginx proxy, h2 (TLS)', `https://127.0.0.1:${PORTS.nginxTls}/`],
     ['graylane, h2 (TLS)', `https://127.0.0.1:${PORTS.graylaneTls}/`],
   ] as const) {
-    console.log(`  ${name.padEnd(30)} ${h2load(url)}`);
+    if (!name.includes(ONLY)) continue;
+    const row = name.startsWith('graylane') ? await withCpu(graylane.pid, () => h2load(url), () => REQUESTS) : h2load(url);
+    console.log(`  ${name.padEnd(30)} ${row}`);
   }
-  console.log(`gRPC unary, ${GRPC_CONCURRENCY} in flight, ${SECONDS} s (client and greeter in this process):`);
-  console.log(`  ${'direct'.padEnd(30)} ${await grpcRate(`127.0.0.1:${PORTS.greeter}`)}`);
-  console.log(`  ${'through graylane (h2c)'.padEnd(30)} ${await grpcRate(`127.0.0.1:${PORTS.graylaneH2c}`)}`);
+  if ('grpc'.includes(ONLY)) {
+    console.log(`gRPC unary, ${GRPC_CONCURRENCY} in flight, ${SECONDS} s (client and greeter in this process):`);
+    console.log(`  ${'direct'.padEnd(30)} ${await grpcRate(`127.0.0.1:${PORTS.greeter}`)}`);
+    // CPU per call includes the warm-up second's calls in the CPU but not in the count: a slight overstatement.
+    console.log(`  ${'through graylane (h2c)'.padEnd(30)} ${await withCpu(graylane.pid, () => grpcRate(`127.0.0.1:${PORTS.graylaneH2c}`), () => lastCalls)}`);
+  }
   server.forceShutdown();
 } finally {
   for (const c of children) c.kill('SIGTERM');
-  await sleep(300);
+  // graylane drains, then exits (and writes its --cpu-prof profile): wait for that, bounded.
+  await Promise.race([Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r))))), sleep(5000)]);
   rmSync(dir, { recursive: true, force: true });
 }
