@@ -11,17 +11,51 @@
  * - The head is held until the first body bytes or the end, so a response without a body leaves
  *   as one HEADERS frame with END_STREAM: a gRPC trailers-only response stays one. Trailers after
  *   a head without a body still leave as their own HEADERS frame.
- * - Trailers: a response with a body is sent with `waitForTrailers`, and end(trailers) sends them
- *   as the stream's last HEADERS frame (none: Node ends the stream with an empty DATA frame).
+ * - A body whose first chunk is all of it (the upstream's Content-Length, the common small
+ *   response) is held with the head until end(): head and body then leave with the body's last
+ *   DATA frame carrying END_STREAM, without waiting for trailers. Nothing more can arrive (the
+ *   upstream clients refuse a body longer than its Content-Length), so holding it delays nothing
+ *   but the upstream's own end.
+ * - Trailers: any other response with a body is sent with `waitForTrailers`, and end(trailers)
+ *   sends them as the stream's last HEADERS frame (none: Node ends the stream with an empty DATA
+ *   frame).
  * - Backpressure: write() returns false once the stream's buffer is full, which happens when the
  *   client's flow-control window is spent; 'drain' resumes the producer (the upstream).
+ * - No closure per stream: the stream's listeners are shared functions that find their response
+ *   on the stream (RESPONSE).
  */
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { encodeGrpcMessage } from './grpc.js';
+import type { Http2Request } from './request.js';
 
 /** Told when the client leaves before the response is complete (the exchange aborts upstream). */
 export interface StreamOwner {
   clientClosed(): void;
+}
+
+/** Told of a stream's end and of its idle timer (src/http2/server-session.ts: the session's counters). */
+export interface StreamWatcher {
+  streamClosed(res: Http2Response): void;
+  streamIdle(res: Http2Response): void;
+}
+
+/** The response of a stream, on the stream itself: how the shared listeners below find it. */
+const RESPONSE = Symbol('graylane.http2.response');
+type TaggedStream = ServerHttp2Stream & { [RESPONSE]: Http2Response };
+
+function onStreamClose(this: TaggedStream): void {
+  const res = this[RESPONSE];
+  res.watcher.streamClosed(res);
+}
+
+function onStreamTimeout(this: TaggedStream): void {
+  const res = this[RESPONSE];
+  res.watcher.streamIdle(res);
+}
+
+function onWantTrailers(this: TaggedStream): void {
+  // An empty trailer list: Node ends the stream with an empty DATA frame instead.
+  if (!this.destroyed) this.sendTrailers(this[RESPONSE].trailers ?? {});
 }
 
 /**
@@ -100,27 +134,45 @@ export class Http2Response {
   finished = false;
   /** The gateway reset the stream (not the client: no rapid-reset count). */
   resetByUs = false;
+  /** The trailers end() was given, as HTTP/2 fields; null when none. */
+  trailers: OutgoingHttpHeaders | null = null;
+  /** When the stream opened (performance.now()): the session's rapid-reset count reads it. */
+  readonly opened = performance.now();
   readonly #stream: ServerHttp2Stream;
   /** A HEAD request: the response never has a body. */
   readonly #headRequest: boolean;
   /** The head, held until the first body bytes or the end; null once handed to the stream. */
   #head: OutgoingHttpHeaders | null = null;
   #bodyless = false;
-  #trailers: OutgoingHttpHeaders | null = null;
+  /** The body's length as the upstream announced it, -1 when unknown. */
+  #length = -1;
+  /** The whole body, held with the head until end() (see the module comment); null otherwise. */
+  #held: Buffer | null = null;
+  #idleArmed = false;
 
   constructor(
     stream: ServerHttp2Stream,
-    headRequest: boolean,
+    /** The request this answers. */
+    readonly req: Http2Request,
     /** The request is a gRPC call: the gateway's own errors are answered as gRPC statuses (sendError). */
     readonly grpc: boolean,
+    /** Told when the stream closes and when its idle timer fires. */
+    readonly watcher: StreamWatcher,
   ) {
     this.#stream = stream;
-    this.#headRequest = headRequest;
+    this.#headRequest = req.method === 'HEAD';
+    (stream as TaggedStream)[RESPONSE] = this;
+    stream.on('close', onStreamClose);
   }
 
   /** The client reset the stream or the connection is gone: nothing written reaches it. */
   get gone(): boolean {
     return this.#stream.destroyed;
+  }
+
+  /** The stream's RST_STREAM code once closed (NO_ERROR for a clean end). */
+  get rstCode(): number | undefined {
+    return this.#stream.rstCode;
   }
 
   /**
@@ -134,12 +186,20 @@ export class Http2Response {
     const head = http2Fields({ [constants.HTTP2_HEADER_STATUS]: status }, fields);
     if (length >= 0 && status !== 204) head['content-length'] = length;
     this.#head = head;
+    this.#length = length;
   }
 
   /** Body bytes; false when the stream's buffer is full (the client's window is spent): wait for onDrain. */
   write(chunk: Buffer): boolean {
     if (this.#bodyless || chunk.length === 0) return true;
-    if (this.#head !== null) this.#respond(false);
+    if (this.#head !== null) {
+      if (this.#held === null && chunk.length === this.#length) {
+        this.#held = chunk;
+        return true;
+      }
+      // More than the announced length (never, from our upstream clients): send what was held, in order.
+      this.#respond(false);
+    }
     return this.#stream.write(chunk);
   }
 
@@ -154,17 +214,25 @@ export class Http2Response {
     const stream = this.#stream;
     if (stream.destroyed) return;
     if (trailers !== undefined && trailers !== null && trailers.length > 0 && !this.#bodyless) {
-      this.#trailers = http2Fields({}, trailers);
+      this.trailers = http2Fields({}, trailers);
     }
     if (this.#head !== null) {
+      const held = this.#held;
+      if (held !== null) {
+        // The whole body was held: head, body and END_STREAM together, trailers after it if any.
+        this.#held = null;
+        this.#respond(false, this.trailers !== null);
+        stream.end(held);
+        return;
+      }
       // No body was written. Without trailers: one HEADERS frame with END_STREAM (an upstream's
       // gRPC trailers-only response arrives as a head alone and stays one). With trailers: the
       // head, then the trailers as their own HEADERS frame, as the upstream sent them; folding
       // them into the head would hand the client's gRPC library the trailing metadata as initial
       // metadata and the initial metadata as trailing (gRPC PROTOCOL-HTTP2: Trailers-Only is the
       // server's choice, not a proxy's).
-      this.#respond(this.#trailers === null);
-      if (this.#trailers === null) return;
+      this.#respond(this.trailers === null);
+      if (this.trailers === null) return;
     }
     stream.end();
   }
@@ -190,10 +258,18 @@ export class Http2Response {
 
   /** The client must not stall longer than `ms` (a stalled upload, a window never reopened). */
   armIdle(ms: number): void {
+    if (!this.#idleArmed) {
+      this.#idleArmed = true;
+      this.#stream.on('timeout', onStreamTimeout);
+    }
     this.#stream.setTimeout(ms);
   }
 
-  #respond(endStream: boolean): void {
+  /**
+   * Hands the head to the stream. `endStream`: no body follows. `trailers`: a body follows and
+   * then trailers (default: a body follows and its end is not known yet, so wait for trailers).
+   */
+  #respond(endStream: boolean, trailers = true): void {
     const head = this.#head!;
     this.#head = null;
     const stream = this.#stream;
@@ -201,10 +277,17 @@ export class Http2Response {
       stream.respond(head, { endStream: true });
       return;
     }
+    if (!trailers) {
+      stream.respond(head);
+      return;
+    }
+    const held = this.#held;
     stream.respond(head, { waitForTrailers: true });
-    stream.once('wantTrailers', () => {
-      // An empty trailer list: Node ends the stream with an empty DATA frame instead.
-      if (!stream.destroyed) stream.sendTrailers(this.#trailers ?? {});
-    });
+    // `on`, not `once`: Node asks once per stream, and once() would wrap the listener per stream.
+    stream.on('wantTrailers', onWantTrailers);
+    if (held !== null) {
+      this.#held = null;
+      stream.write(held);
+    }
   }
 }

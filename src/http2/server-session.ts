@@ -29,7 +29,7 @@ import http2, { constants, type IncomingHttpHeaders, type ServerHttp2Session, ty
 import type { Socket } from 'node:net';
 import { needsHttp2 as isGrpcCall } from '../routing/index.js';
 import { Http2Request } from './request.js';
-import { Http2Response } from './response.js';
+import { Http2Response, type StreamWatcher } from './response.js';
 
 export interface Http2Limits {
   /** Largest header list, as HTTP/1.1's head size. */
@@ -115,7 +115,7 @@ export class Http2Sessions {
 function ignore(): void {}
 
 /** One session's listeners and counters. */
-class SessionState {
+class SessionState implements StreamWatcher {
   /** Streams open now. */
   #open = 0;
   /** Streams closed, and those the client reset prematurely (rapid reset). */
@@ -160,17 +160,22 @@ class SessionState {
     // Reset in the same read as its HEADERS (a rapid-reset burst): nothing to serve.
     if (stream.destroyed || stream.closed) return this.#count(true);
     this.#open++;
-    const opened = performance.now();
     const req = new Http2Request(stream, headers, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0, this.#remoteAddress, this.#encrypted);
-    const res = new Http2Response(stream, req.method === 'HEAD', isGrpcCall(req.headers['content-type']));
-    stream.once('close', () => {
-      this.#open--;
-      const ended = res.finished;
-      if (!ended || res.resetByUs) res.owner?.clientClosed();
-      this.#count(!ended && !res.resetByUs && stream.rstCode !== constants.NGHTTP2_NO_ERROR && performance.now() - opened < PREMATURE_RESET_MS);
-    });
-    stream.on('timeout', () => this.handler.onTimeout(req, res));
+    const res = new Http2Response(stream, req, isGrpcCall(req.headers['content-type']), this);
     this.handler.onStream(req, res);
+  }
+
+  /** StreamWatcher: a stream of this session closed. */
+  streamClosed(res: Http2Response): void {
+    this.#open--;
+    const ended = res.finished;
+    if (!ended || res.resetByUs) res.owner?.clientClosed();
+    this.#count(!ended && !res.resetByUs && res.rstCode !== constants.NGHTTP2_NO_ERROR && performance.now() - res.opened < PREMATURE_RESET_MS);
+  }
+
+  /** StreamWatcher: the idle timer a response armed fired. */
+  streamIdle(res: Http2Response): void {
+    this.handler.onTimeout(res.req, res);
   }
 
   /** A stream closed; `premature`: reset by the client early. Ends the session on a rapid reset. */
