@@ -46,7 +46,7 @@ export class Http2Request {
     this.scheme = headers[':scheme'] ?? '';
     const authority = headers[':authority'];
     const host = headers.host;
-    this.conflictingHost = authority !== undefined && host !== undefined && host !== authority ? host : null;
+    this.conflictingHost = authority !== undefined && host !== undefined && !sameAuthority(host, authority) ? host : null;
     let count = 0;
     // Node's header object has a null prototype: own names only.
     for (const name in headers) {
@@ -64,6 +64,26 @@ export class Http2Request {
   body(): Readable {
     return new Http2Body(this);
   }
+}
+
+/**
+ * `host` names the same authority as `:authority` (RFC 9113 §8.3.1): equal once ASCII letters are
+ * folded, since host names are case-insensitive (RFC 3986 §6.2.2.1). Only ASCII: a non-ASCII byte
+ * must match exactly (Unicode case mapping would let `\u212A`, the Kelvin sign, pass for `k`).
+ * Allocation-free.
+ */
+function sameAuthority(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    // Setting bit 5 lower-cases A-Z; the pair differs only in case when both fold to one letter.
+    const lower = x | 0x20;
+    if (lower !== (y | 0x20) || lower < 0x61 || lower > 0x7a) return false;
+  }
+  return true;
 }
 
 /**

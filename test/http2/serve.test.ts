@@ -152,6 +152,32 @@ test('the gateway answers its own errors over HTTP/2 as over HTTP/1.1 (404 no ro
   }
 });
 
+test('a Host that differs from :authority only in letter case is the same authority (RFC 9113 §8.3.1): routed, the upstream gets :authority; a real mismatch stays 400', async () => {
+  const { h2 } = await gw(twoVersions());
+  const session = await h2connect(h2.url);
+  try {
+    for (const host of ['SHOP.test', 'Shop.Test']) {
+      const r = await h2request(session, { ':authority': 'shop.test', host, ':path': '/case' });
+      assert.equal(r.status, 200, host);
+      assert.equal(r.json<Echo>().headers.host, 'shop.test');
+    }
+    const upper = await h2request(session, { ':authority': 'SHOP.TEST:80', host: 'shop.test:80', ':path': '/case' });
+    assert.equal(upper.status, 200);
+    assert.equal(upper.json<Echo>().headers.host, 'SHOP.TEST:80');
+    // Not a case difference: another port, another name of the same length.
+    for (const [authority, host] of [
+      ['shop.test', 'shop.test:8080'],
+      ['shop.test', 'shop.tess'],
+    ]) {
+      const r = await h2request(session, { ':authority': authority!, host: host!, ':path': '/case' });
+      assert.equal(r.status, 400, JSON.stringify([authority, host]));
+      assert.match(String(r.json().reason), /another authority/);
+    }
+  } finally {
+    session.close();
+  }
+});
+
 test('a :path with a fragment or a byte outside visible ASCII is a 400, as the HTTP/1.1 engine refuses that target; the upstream never sees it', async () => {
   const { h2 } = await gw(twoVersions());
   const session = await h2connect(h2.url);
