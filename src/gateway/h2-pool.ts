@@ -22,7 +22,13 @@
  *   origin then waits a backoff (doubling, capped) before the next connect; requests meanwhile fail
  *   at once with that error, which passive health counts and a retry moves to another endpoint;
  * - requests wait in a bounded queue when every session is at its stream limit and no more sessions
- *   may open; beyond it they fail (503-like overload is the upstream's limit, not graylane's).
+ *   may open; beyond it they fail (503-like overload is the upstream's limit, not graylane's);
+ * - an idle session is PINGed (RFC 9113 §6.7) every `pingIntervalMs` and closed when the ACK does
+ *   not come within `pingTimeoutMs`: a session whose peer vanished without a FIN or RST (a host
+ *   gone, a NAT or load balancer that dropped the flow) is found while idle, not by the next
+ *   request waiting out its headers timeout on it. The default interval is a third of `idleMs`, so
+ *   an idle session gets at most two PINGs before it is closed: gRPC servers count PINGs on a
+ *   connection without calls as abuse past two (grpc-go's ping strikes: GOAWAY `too_many_pings`).
  */
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import net, { type Socket } from 'node:net';
@@ -41,7 +47,14 @@ export interface H2PoolOptions {
   idleMs?: number;
   /** Longest wait between failed connects; default 1 s (it starts at 50 ms and doubles). */
   maxBackoffMs?: number;
+  /** An idle session is PINGed this often; default a third of idleMs (20 s for 60 s). 0: never. */
+  pingIntervalMs?: number;
+  /** A PING not acknowledged within this closes the session; default 10 s. */
+  pingTimeoutMs?: number;
 }
+
+/** The default wait for a PING's ACK: generous for any live peer, short beside the idle time. */
+const PING_TIMEOUT_MS = 10_000;
 
 /** The `h2c://` or `h2://` endpoint schemes, which this pool serves. */
 export function isH2Origin(origin: string): boolean {
@@ -69,6 +82,10 @@ class Session {
   /** Streams above this id were never processed by the upstream (set by GOAWAY). */
   lastStreamId = 2 ** 31;
   idleTimer: NodeJS.Timeout | null = null;
+  /** The next idle PING, while the session is idle. */
+  pingTimer: NodeJS.Timeout | null = null;
+  /** The deadline of the PING awaiting its ACK. */
+  pingDeadline: NodeJS.Timeout | null = null;
   constructor(
     readonly h2: ClientHttp2Session,
     readonly socket: Socket,
@@ -145,6 +162,11 @@ function destroySession(s: Session, err?: Error): void {
   s.socket.destroy();
 }
 
+function clearTimer(t: NodeJS.Timeout | null): null {
+  if (t !== null) clearTimeout(t);
+  return null;
+}
+
 function failLater(r: PoolRequest, err: Error): void {
   r.fail(err);
 }
@@ -188,6 +210,8 @@ export class H2Pool {
       maxQueued: opts.maxQueued ?? 1024,
       idleMs: opts.idleMs ?? 60_000,
       maxBackoffMs: opts.maxBackoffMs ?? 1000,
+      pingIntervalMs: opts.pingIntervalMs ?? Math.floor((opts.idleMs ?? 60_000) / 3),
+      pingTimeoutMs: opts.pingTimeoutMs ?? PING_TIMEOUT_MS,
     };
   }
 
@@ -317,7 +341,9 @@ export class H2Pool {
   #remove(s: Session): void {
     const i = this.#sessions.indexOf(s);
     if (i !== -1) this.#sessions.splice(i, 1);
-    if (s.idleTimer !== null) clearTimeout(s.idleTimer);
+    s.idleTimer = clearTimer(s.idleTimer);
+    s.pingTimer = clearTimer(s.pingTimer);
+    s.pingDeadline = clearTimer(s.pingDeadline);
     if (this.#sessions.length === 0 && this.#onDrained !== null) this.#onDrained();
   }
 
@@ -351,10 +377,9 @@ export class H2Pool {
     }
     // A session with streams keeps the process alive, as an idle one does not (#idle).
     if (s.streams++ === 0) s.h2.ref();
-    if (s.idleTimer !== null) {
-      clearTimeout(s.idleTimer);
-      s.idleTimer = null;
-    }
+    s.idleTimer = clearTimer(s.idleTimer);
+    // No new PING while streams are open; one awaiting its ACK keeps its deadline.
+    s.pingTimer = clearTimer(s.pingTimer);
     r.stream = stream;
     r.session = s;
     r.arm(opts.headersTimeout);
@@ -426,6 +451,34 @@ export class H2Pool {
       }
     }, this.#opts.idleMs);
     s.idleTimer.unref();
+    this.#schedulePing(s);
+  }
+
+  /** The next idle PING of `s`, unless one is scheduled or awaits its ACK. */
+  #schedulePing(s: Session): void {
+    const interval = this.#opts.pingIntervalMs;
+    if (interval <= 0 || s.pingTimer !== null || s.pingDeadline !== null) return;
+    s.pingTimer = setTimeout(() => this.#ping(s), interval);
+    s.pingTimer.unref();
+  }
+
+  /** PINGs an idle session; no ACK within pingTimeoutMs ends it (and any stream opened since). */
+  #ping(s: Session): void {
+    s.pingTimer = null;
+    if (s.streams > 0 || s.draining || s.h2.destroyed) return;
+    const timeoutMs = this.#opts.pingTimeoutMs;
+    const sent = s.h2.ping((err) => {
+      if (err !== null) return; // the session ended first
+      s.pingDeadline = clearTimer(s.pingDeadline);
+      if (s.streams === 0 && !s.draining) this.#schedulePing(s);
+    });
+    if (!sent) return;
+    s.pingDeadline = setTimeout(() => {
+      s.pingDeadline = null;
+      s.draining = true;
+      destroySession(s, new errors.SocketError(`HTTP/2 upstream ${this.#authority} did not acknowledge a PING within ${timeoutMs} ms`));
+    }, timeoutMs);
+    s.pingDeadline.unref();
   }
 
   /** Waits for in-flight and queued requests, then closes every session. */

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Gateway } from '../../src/gateway/server.js';
+import { H2Pool } from '../../src/gateway/h2-pool.js';
 import { PoolSet } from '../../src/gateway/pools.js';
 import type { Dispatcher } from 'undici';
 import { client, closedPort, gatewayFor, get, route, service, spec } from './helpers.js';
@@ -354,6 +355,94 @@ test('the pool: a stream paused by its handler keeps every buffered byte when th
     assert.deepEqual(result, { bytes: 10_000, trailers: ['grpc-status', '0', 'grpc-message', 'fine'] });
   } finally {
     await pools.close();
+  }
+});
+
+/**
+ * A TCP relay to `port` that can go silent: while `silent`, bytes either way are dropped and the
+ * connections stay open, as when a peer's host vanishes or a NAT forgets the flow (no FIN, no RST).
+ */
+async function silentRelay(port: number): Promise<{ port: number; connections: number; closed: number; silent: boolean; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const relay = {
+    port: 0,
+    connections: 0,
+    /** Connections from the pool that ended (closed by the pool or the relay). */
+    closed: 0,
+    silent: false,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const sock of sockets) sock.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  const server = net.createServer((downstream) => {
+    relay.connections++;
+    const upstream = net.connect(port, '127.0.0.1');
+    for (const sock of [downstream, upstream]) {
+      sockets.add(sock);
+      sock.on('error', () => {});
+    }
+    downstream.on('data', (c: Buffer) => void (relay.silent || upstream.write(c)));
+    upstream.on('data', (c: Buffer) => void (relay.silent || downstream.write(c)));
+    downstream.once('close', () => {
+      relay.closed++;
+      upstream.destroy();
+    });
+    upstream.once('close', () => downstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  relay.port = (server.address() as AddressInfo).port;
+  return relay;
+}
+
+/** One GET through `pool`; resolves with the status, or the error. */
+function poolGet(pool: H2Pool, path: string): Promise<number | Error> {
+  return new Promise((resolve) => {
+    let status = 0;
+    const handler = {
+      onConnect() {},
+      onHeaders(s: number) {
+        status = s;
+        return true;
+      },
+      onData() {
+        return true;
+      },
+      onComplete() {
+        resolve(status);
+      },
+      onError(err: Error) {
+        resolve(err);
+      },
+    };
+    pool.dispatch({ path, method: 'GET', headers: [], body: null, headersTimeout: 5000 }, handler as unknown as Dispatcher.DispatchHandler);
+  });
+}
+
+test('an idle session is PINGed: a live one stays, one whose peer went silent is closed by the PING timeout and the next request opens a new one', async () => {
+  const up = await h2up('stable');
+  const relay = await silentRelay(Number(new URL(up.url).port));
+  const pool = new H2Pool(`h2c://127.0.0.1:${relay.port}`, { connectTimeoutMs: 1000, idleMs: 60_000, pingIntervalMs: 100, pingTimeoutMs: 300 });
+  try {
+    assert.equal(await poolGet(pool, '/one'), 200);
+    // Several PINGs answered: the idle session is kept.
+    await new Promise((r) => setTimeout(r, 600));
+    assert.deepEqual({ connections: relay.connections, closed: relay.closed, sessions: pool.sessionCount }, { connections: 1, closed: 0, sessions: 1 });
+    relay.silent = true;
+    // The next PING goes unanswered: the session is closed within interval + timeout, with margin for a loaded machine.
+    const deadline = Date.now() + 5000;
+    while (relay.closed === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(relay.closed, 1, 'the silent session was not closed');
+    assert.equal(pool.sessionCount, 0);
+    relay.silent = false;
+    const started = Date.now();
+    assert.equal(await poolGet(pool, '/two'), 200);
+    assert.ok(Date.now() - started < 2000, 'the next request did not wait on the dead session');
+    assert.equal(relay.connections, 2);
+  } finally {
+    await pool.destroy();
+    await relay.close();
   }
 });
 
