@@ -19,6 +19,7 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
@@ -96,15 +97,15 @@ function start(cmd: string, args: string[]): ChildProcess {
   return child;
 }
 
-/** CPU seconds (user + system) `pid` has used so far, from /proc (Linux); NaN elsewhere. */
-function cpuSeconds(pid: number | undefined): number {
+/** CPU seconds `pid` has used so far in user and system (kernel) mode, from /proc (Linux); NaN elsewhere. */
+function cpuSeconds(pid: number | undefined): { user: number; system: number } {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
   } catch {
-    return NaN;
+    return { user: NaN, system: NaN };
   }
 }
 
@@ -112,8 +113,11 @@ function cpuSeconds(pid: number | undefined): number {
 async function withCpu(pid: number | undefined, work: () => string | Promise<string>, count: () => number): Promise<string> {
   const before = cpuSeconds(pid);
   const out = await work();
-  const used = cpuSeconds(pid) - before;
-  return Number.isNaN(used) ? out : `${out}, graylane CPU ${Math.round((used * 1e6) / Math.max(1, count()))} µs/req`;
+  const after = cpuSeconds(pid);
+  const perRequest = (s: number): number => Math.round((s * 1e6) / Math.max(1, count()));
+  const user = perRequest(after.user - before.user);
+  const system = perRequest(after.system - before.system);
+  return Number.isNaN(user) ? out : `${out}, graylane CPU ${user + system} µs/req (user ${user}, system ${system})`;
 }
 
 /** h2load's requests per second, or the error it printed. */
@@ -122,6 +126,20 @@ function h2load(url: string): string {
   const rps = /finished in [^,]+, ([\d.]+) req\/s/.exec(r.stdout)?.[1];
   const status = /requests: .*/.exec(r.stdout)?.[0] ?? '';
   return rps === undefined ? `failed: ${r.stdout.slice(-300)}${r.stderr}` : `${Math.round(Number(rps)).toLocaleString('en')} req/s (${status})`;
+}
+
+/** Resolves once something accepts connections on `port` (graylane starts slowly on a loaded machine); throws after `ms`. */
+async function listening(port: number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => resolve(true)).once('error', () => resolve(false));
+      socket.once('connect', () => socket.destroy());
+    });
+    if (up) return;
+    await sleep(100);
+  }
+  throw new Error(`nothing listens on port ${port} after ${ms} ms`);
 }
 
 const identity = (b: Buffer): Buffer => b;
@@ -174,7 +192,7 @@ try {
   start('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir]);
   const graylane = start(process.execPath, [...NODE_ARGS, CLI, 'serve', '-c', join(dir, 'graylane.yaml'), '--no-access-log']);
   const server = await greeter();
-  await sleep(1500);
+  await listening(PORTS.graylaneTls, 15_000);
   console.log(`h2load -n ${REQUESTS} -c ${CONNS} -m ${STREAMS} -t 1, one round each, in this order (load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}):`);
   for (const [name, url] of [
     ['origin (nginx, h2c, direct)', `http://127.0.0.1:${PORTS.originH2c}/`],
