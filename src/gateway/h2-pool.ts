@@ -101,7 +101,8 @@ class PoolRequest {
   responded = false;
   paused = false;
   attempts = 0;
-  trailers: Buffer[] | null = null;
+  /** The upstream's trailers, flat `[name, value, ...]`, once they arrived. */
+  trailers: string[] | null = null;
   timer: NodeJS.Timeout | null = null;
   constructor(
     readonly pool: H2Pool,
@@ -383,31 +384,28 @@ export class H2Pool {
     r.stream = stream;
     r.session = s;
     r.arm(opts.headersTimeout);
-    stream.on('response', (headers) => this.#onResponse(r, headers));
-    stream.on('data', (chunk: Buffer) => onStreamData(r, chunk));
-    stream.on('trailers', (trailers) => {
-      r.trailers = rawFields(trailers);
-    });
-    stream.on('end', () => {
-      if (r.settled || !r.responded) return;
-      r.settled = true;
-      r.disarm();
-      r.handler.onComplete?.((r.trailers ?? []) as unknown as string[]);
-    });
+    // Shared listeners that find the request on the stream: no closure per stream.
+    (stream as TaggedStream)[REQUEST] = r;
+    stream.on('response', onStreamResponse);
+    stream.on('data', onStreamData);
+    stream.on('trailers', onStreamTrailers);
+    stream.on('end', onStreamEnd);
     // 'error' precedes 'close' for a reset; 'close' settles what nothing else did.
-    stream.on('error', () => {});
-    stream.once('close', () => this.#onStreamClose(s, r, stream));
+    stream.on('error', ignore);
+    stream.on('close', onStreamClose);
     if (body !== null && body !== undefined) sendBody(r, stream, body);
   }
 
-  #onResponse(r: PoolRequest, headers: IncomingHttpHeaders): void {
+  /** The response head of `r` (its stream's 'response'). */
+  onResponse(r: PoolRequest, headers: IncomingHttpHeaders): void {
     if (r.settled) return;
     const status = Number(headers[':status']);
     r.responded = true;
     r.arm(r.opts.bodyTimeout);
     let more: boolean | undefined;
     try {
-      more = r.handler.onHeaders?.(status, rawFields(headers), r.resume, '');
+      // Strings where undici hands Buffers: the handler (ProxyExchange, through headers.ts) reads both.
+      more = r.handler.onHeaders?.(status, flatFields(headers) as unknown as Buffer[], r.resume, '');
     } catch (err) {
       // The handler refused the head (a field it cannot pass on): as undici does, onError.
       return cancel(r, err as Error);
@@ -415,7 +413,8 @@ export class H2Pool {
     if (more === false) pause(r);
   }
 
-  #onStreamClose(s: Session, r: PoolRequest, stream: ClientHttp2Stream): void {
+  /** `stream`, opened on `s` for `r`, closed. */
+  streamClosed(s: Session, r: PoolRequest, stream: ClientHttp2Stream): void {
     s.streams--;
     if (!r.settled) {
       const refused = !r.responded && (stream.rstCode === NGHTTP2_REFUSED_STREAM || (stream.id !== undefined && stream.id > s.lastStreamId));
@@ -509,7 +508,38 @@ export class H2Pool {
   }
 }
 
-function onStreamData(r: PoolRequest, chunk: Buffer): void {
+/** The request a stream carries, on the stream itself: how the shared listeners below find it. */
+const REQUEST = Symbol('graylane.h2pool.request');
+type TaggedStream = ClientHttp2Stream & { [REQUEST]: PoolRequest };
+
+function ignore(): void {}
+
+function onStreamResponse(this: TaggedStream, headers: IncomingHttpHeaders): void {
+  const r = this[REQUEST];
+  r.pool.onResponse(r, headers);
+}
+
+function onStreamTrailers(this: TaggedStream, trailers: IncomingHttpHeaders): void {
+  this[REQUEST].trailers = flatFields(trailers);
+}
+
+/** The last byte of the response: the handler gets the trailers after the whole body. */
+function onStreamEnd(this: TaggedStream): void {
+  const r = this[REQUEST];
+  if (r.settled || !r.responded) return;
+  r.settled = true;
+  r.disarm();
+  r.handler.onComplete?.((r.trailers ?? []) as unknown as string[]);
+}
+
+function onStreamClose(this: TaggedStream): void {
+  const r = this[REQUEST];
+  // r.session is this stream's: a request moves to another session only from here (a refused stream).
+  r.pool.streamClosed(r.session!, r, this);
+}
+
+function onStreamData(this: TaggedStream, chunk: Buffer): void {
+  const r = this[REQUEST];
   if (r.settled) return;
   r.refresh();
   let more: boolean | undefined;
@@ -577,16 +607,19 @@ export function requestHeaders(opts: Dispatcher.DispatchOptions, fallbackAuthori
   return out;
 }
 
-/** Node's header object as the flat raw `[name, value, ...]` Buffers undici hands its handlers; pseudo-headers left out. */
-function rawFields(headers: IncomingHttpHeaders): Buffer[] {
-  const raw: Buffer[] = [];
+/**
+ * Node's header object as the flat `[name, value, ...]` list undici hands its handlers, pseudo-headers
+ * left out. Strings, not undici's Buffers: Node decoded them already, and ProxyExchange (headers.ts,
+ * trailerFields) reads either, so no Buffer is made per field.
+ */
+function flatFields(headers: IncomingHttpHeaders): string[] {
+  const flat: string[] = [];
   for (const name in headers) {
     if (name.charCodeAt(0) === 58 /* : */) continue;
     const value = headers[name];
     if (value === undefined) continue;
-    const key = Buffer.from(name, 'latin1');
-    if (Array.isArray(value)) for (const v of value) raw.push(key, Buffer.from(v, 'latin1'));
-    else raw.push(key, Buffer.from(String(value), 'latin1'));
+    if (Array.isArray(value)) for (const v of value) flat.push(name, v);
+    else flat.push(name, String(value));
   }
-  return raw;
+  return flat;
 }

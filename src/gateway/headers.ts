@@ -209,9 +209,10 @@ export function isHopByHopResponseHeader(name: string): boolean {
 }
 
 /**
- * The client response headers from undici's raw upstream headers (`[name, value, ...]` Buffers),
- * as a flat string array for `res.writeHead`. Names and values are decoded as latin1, which
- * passes every byte through unchanged (Node writes header strings as latin1).
+ * The client response headers from undici's raw upstream headers (`[name, value, ...]` Buffers,
+ * or strings from the HTTP/2 upstream pool, whose fields arrive as strings), as a flat string array
+ * for `res.writeHead`. Names and values are decoded as latin1, which passes every byte through
+ * unchanged (Node writes header strings as latin1).
  *
  * @param exposeLane the lane when the spec exposes lanes (adds x-gray-lane and x-gray-version), else null
  * @param version the version that served
@@ -219,7 +220,7 @@ export function isHopByHopResponseHeader(name: string): boolean {
  * @param close the gateway is draining: ask the client to close the connection after this response
  */
 export function clientResponseHeaders(
-  raw: readonly Buffer[],
+  raw: readonly RawField[],
   exposeLane: string | null,
   version: string,
   setCookie: string | null,
@@ -249,7 +250,7 @@ export function clientResponseHeaders(
  * The upstream response's Content-Length, or -1 without one. undici's parser has already refused a
  * malformed or repeated one, and a Content-Length beside Transfer-Encoding.
  */
-export function responseLength(raw: readonly Buffer[]): number {
+export function responseLength(raw: readonly RawField[]): number {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     if (name.length === 14 && latin1(name).toLowerCase() === 'content-length') return Number(latin1(raw[i + 1]!));
@@ -257,10 +258,13 @@ export function responseLength(raw: readonly Buffer[]): number {
   return -1;
 }
 
+/** A raw field name or value: a Buffer from an HTTP/1.1 upstream, a string from an HTTP/2 one (no conversion). */
+export type RawField = Buffer | string;
+
 /** Buffer's own latin1 decoder, which toString('latin1') ends in after its encoding dispatch (undici calls it too). */
 type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
-function latin1(b: Buffer): string {
-  return (b as Latin1Buffer).latin1Slice(0, b.length);
+function latin1(b: RawField): string {
+  return typeof b === 'string' ? b : (b as Latin1Buffer).latin1Slice(0, b.length);
 }
 
 function removeNames(flat: string[], names: readonly string[]): void {
