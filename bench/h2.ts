@@ -13,7 +13,8 @@
  *
  * Knobs: REQUESTS (20000: h2load -n), BENCH_SECONDS (3: gRPC), CONNS (8), STREAMS (10: h2load -m), GRPC_CONCURRENCY (32),
  * ONLY (a substring: only the h2load rows whose name has it, and gRPC only if it matches "grpc"),
- * GRAYLANE_NODE_ARGS (extra node flags for graylane, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * GRAYLANE_NODE_ARGS (extra node flags for graylane, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`),
+ * GRAYLANE_CLI (another build's dist/src/cli/main.js, to measure it in the same setup).
  * Needs nginx, h2load, openssl. A TLS certificate for localhost is made at run time in a temp dir.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -32,7 +33,7 @@ const GRPC_CONCURRENCY = Number(process.env.GRPC_CONCURRENCY ?? 32);
 const ONLY = process.env.ONLY ?? '';
 const NODE_ARGS = (process.env.GRAYLANE_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
 const ROOT = new URL('../..', import.meta.url).pathname;
-const CLI = join(ROOT, 'dist/src/cli/main.js');
+const CLI = process.env.GRAYLANE_CLI ?? join(ROOT, 'dist/src/cli/main.js');
 const PORTS = { origin: 19411, originH2c: 19412, nginxH2c: 19413, nginxTls: 19414, graylaneH2c: 19415, graylaneTls: 19416, greeter: 19417, admin: 19418 };
 
 const dir = mkdtempSync(join(tmpdir(), 'graylane-bench-h2-'));
