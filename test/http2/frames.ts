@@ -83,6 +83,8 @@ export interface Peer {
   resets: Map<number, number>;
   /** HEADERS frames received (responses). */
   headers: number;
+  /** Every frame received, in order: type, flags, stream and payload length. */
+  frames: { type: number; flags: number; stream: number; length: number }[];
   closed: boolean;
   /** Resolves when the connection closed (either side). */
   done: Promise<void>;
@@ -105,6 +107,7 @@ export async function connectRaw(port: number): Promise<Peer> {
     goaways: [],
     resets: new Map(),
     headers: 0,
+    frames: [],
     closed: false,
     done: new Promise<void>((r) => (resolveDone = r)),
     write: (b) =>
@@ -129,6 +132,7 @@ export async function connectRaw(port: number): Promise<Peer> {
       if (buf.length < 9 + len) break;
       const type = buf[3]!;
       const payload = buf.subarray(9, 9 + len);
+      peer.frames.push({ type, flags: buf[4]!, stream: buf.readUInt32BE(5) & 0x7fffffff, length: len });
       if (type === T.GOAWAY) {
         peer.goaways.push(payload.readUInt32BE(4));
         peer.goaway ??= peer.goaways[0]!;

@@ -7,12 +7,14 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import http from 'node:http';
-import { constants } from 'node:http2';
+import http2, { constants } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import type { Gateway } from '../../src/gateway/server.js';
 import type { Spec } from '../../src/spec/types.js';
 import { client, get, route, service, spec, startUpstream, type Echo, type Upstream } from '../gateway/helpers.js';
 import { until } from '../support/wait.js';
+import { connectRaw, END_HEADERS, END_STREAM, frame, literal, request, T } from './frames.js';
 import { gatewayWithH2c, h2connect, h2request, type Listener } from './helpers.js';
 
 const run = promisify(execFile);
@@ -250,6 +252,39 @@ test('trailers of an HTTP/1.1 chunked upstream reach the HTTP/2 client; connecti
     assert.equal(one.text, 'part one, part two');
   } finally {
     session.close();
+  }
+});
+
+test('a whole body with its Content-Length leaves as HEADERS then DATA with END_STREAM (no empty DATA frame); with trailers, they follow it', async () => {
+  // An h2c upstream that answers /trailers with a Content-Length body and trailers.
+  const upstream = http2.createServer();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  upstream.on('session', (session) => sessions.add(session));
+  upstream.on('stream', (stream, headers) => {
+    const trailers = headers[':path'] === '/trailers';
+    stream.respond({ ':status': 200, 'content-length': 5 }, { waitForTrailers: trailers });
+    if (trailers) stream.on('wantTrailers', () => stream.sendTrailers({ 'x-sum': '42' }));
+    stream.end('hello');
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const h2origin = `h2c://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  const { h2 } = await gw(spec({ services: { svc: service({ stable: [stable.url], h2: [h2origin] }) }, routes: [route({ match: { pathPrefix: '/trailers' }, rules: [{ lane: 'h2', percent: 100 }] }), route()] }));
+  const peer = await connectRaw(h2.port);
+  try {
+    await peer.write(frame(T.HEADERS, END_HEADERS | END_STREAM, 1, literal(request('x.test', '/plain'))));
+    await peer.write(frame(T.HEADERS, END_HEADERS | END_STREAM, 3, literal(request('x.test', '/trailers'))));
+    const on = (stream: number) => peer.frames.filter((f) => f.stream === stream && (f.type === T.HEADERS || f.type === T.DATA));
+    await until('both responses', () => on(1).some((f) => (f.flags & END_STREAM) !== 0) && on(3).some((f) => (f.flags & END_STREAM) !== 0));
+    const shape = (stream: number) => on(stream).map((f) => `${f.type === T.HEADERS ? 'HEADERS' : `DATA(${f.length})`}${(f.flags & END_STREAM) !== 0 ? ' END_STREAM' : ''}`);
+    // The HTTP/1.1 echo upstream's JSON body, whole in one DATA frame with END_STREAM.
+    assert.deepEqual(shape(1).map((f) => f.replace(/\(\d+\)/, '')), ['HEADERS', 'DATA END_STREAM']);
+    assert.deepEqual(shape(3), ['HEADERS', 'DATA(5)', 'HEADERS END_STREAM']);
+    assert.equal(peer.resets.size, 0);
+  } finally {
+    peer.socket.destroy();
+    // The gateway keeps its idle session to the upstream: closed here, or close() would wait for it.
+    for (const session of sessions) session.destroy();
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
   }
 });
 
