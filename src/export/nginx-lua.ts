@@ -11,9 +11,9 @@
  *   request as auth_request sends) and stores the answer only when graylane said it may
  *   (`X-Accel-Expires`, given only after it confirmed the route and identity nginx keys by).
  * - Outcomes: `log_by_lua` counts each finished request per (route, service, version, lane, status,
- *   latency cell) in a second shared dict; one worker posts the counts to graylane's
- *   `POST /report` once a second as aggregated outcomes (`"n"`: the count, `"time"`: their mean),
- *   so analysis sees every request at the cost of one report a second. The latency cell is the
+ *   latency cell) in a table of its worker (no lock, no I/O); each worker posts its counts to
+ *   graylane's `POST /report` once a second as aggregated outcomes (`"n"`: the count, `"time"`:
+ *   their mean), so analysis sees every request at the cost of a report a second per worker. The latency cell is the
  *   pair (fine bucket, Prometheus bucket) of src/traffic/latency.ts, so the mean of a cell falls in
  *   the buckets each of its requests did and graylane's histograms come out as if each had been
  *   reported alone.
@@ -53,11 +53,10 @@ export interface LuaPlan {
   report: { host: string; port: number; tokenFile: string | undefined } | null;
 }
 
-/** The shared dicts' names (nginx-wide: one exported file per nginx). */
+/** The shared dict's name (nginx-wide: one exported file per nginx). */
 export const DECISIONS_DICT = 'graylane_decisions';
-export const OUTCOMES_DICT = 'graylane_outcomes';
 
-/** How often one worker posts the counted outcomes, seconds. */
+/** How often each worker posts the outcomes it counted, seconds. */
 export const REPORT_EVERY_SECONDS = 1;
 
 /** Outcomes per POST: well under MAX_REPORT_ITEMS and, at ~150 bytes each, under the 1 MiB body limit. */
@@ -76,7 +75,7 @@ export function luaString(text: string): string {
   return `${out}"`;
 }
 
-/** The http {} lines of the tier: the two shared dicts, the code, and the reporting timer. */
+/** The http {} lines of the tier: the shared dict, the code, and the reporting timer. */
 export function luaHttpLines(plan: LuaPlan): string[] {
   const routes = plan.routes.map((r) => {
     const identity = r.identityVar === null ? 'nil' : luaString(r.identityVar);
@@ -89,12 +88,10 @@ export function luaHttpLines(plan: LuaPlan): string[] {
   const report = plan.report;
   const lines = [
     `lua_shared_dict ${DECISIONS_DICT} 16m;    # cached decisions: (route, identity) -> lane, version, baggage`,
-    `lua_shared_dict ${OUTCOMES_DICT} 2m;    # outcome counts between two reports`,
     'init_by_lua_block {',
     '  -- graylane\'s Lua tier: decisions cached in nginx, outcomes counted in nginx (docs/integrations.md).',
     '  graylane = (function()',
     `    local decisions = ngx.shared.${DECISIONS_DICT}`,
-    `    local outcomes = ngx.shared.${OUTCOMES_DICT}`,
     '    local var, capture, exit = ngx.var, ngx.location.capture, ngx.exit',
     '    local find, sub, byte, match, format, lower = string.find, string.sub, string.byte, string.match, string.format, string.lower',
     '    local ceil, floor, log, min, max = math.ceil, math.floor, math.log, math.min, math.max',
@@ -181,6 +178,9 @@ export function luaHttpLines(plan: LuaPlan): string[] {
     '      return f, p',
     '    end',
     '',
+    '    -- This worker\'s counts since its last report: key -> { requests, sum of their ms }.',
+    '    local counts = {}',
+    '',
     '    -- Log phase: one more request of (route, service, version, lane, status, latency cell).',
     '    function M.count(i)',
     '      local route = ROUTES[i]',
@@ -189,8 +189,8 @@ export function luaHttpLines(plan: LuaPlan): string[] {
     '      local ms = (tonumber(var.request_time) or 0) * 1000',
     '      local f, p = cell(ms)',
     '      local key = route.head .. (var[route.version] or "") .. "\\t" .. lane .. "\\t" .. var.status .. "\\t" .. f .. ":" .. p',
-    '      outcomes:incr("n" .. key, 1, 0)',
-    '      outcomes:incr("t" .. key, ms, 0)',
+    '      local c = counts[key]',
+    '      if c == nil then counts[key] = { 1, ms } else c[1] = c[1] + 1; c[2] = c[2] + ms end',
     '    end',
   ];
   if (report !== null) lines.push(...reportLines(report));
@@ -198,8 +198,9 @@ export function luaHttpLines(plan: LuaPlan): string[] {
   if (report !== null) {
     lines.push(
       'init_worker_by_lua_block {',
-      `  -- One worker reports (the counts are nginx-wide); a restarted worker keeps its id.`,
-      `  if ngx.worker.id() == 0 then ngx.timer.every(${REPORT_EVERY_SECONDS}, graylane.report) end`,
+      '  -- Each worker reports what it counted.',
+      `  local ok, err = ngx.timer.every(${REPORT_EVERY_SECONDS}, graylane.report)`,
+      '  if not ok then ngx.log(ngx.ERR, "graylane: no outcome report timer: ", err) end',
       '}',
     );
   }
@@ -244,35 +245,31 @@ function reportLines(report: NonNullable<LuaPlan['report']>): string[] {
     '      return (lo == 0 and 0 or floor(lo * 1000) + 1), (hi == math.huge and hi or floor(hi * 1000))',
     '    end',
     '',
-    '    -- Takes every count since the last report. A count is taken by subtracting what was read',
-    '    -- (requests counted meanwhile stay); if another worker took it first (a reload\'s old and',
-    '    -- new worker 0), it is put back. Returns the outcome lines and what to put back on failure.',
+    '    -- Takes this worker\'s counts (a swap: nothing runs between the two lines) as outcome lines.',
     '    local function take()',
-    '      local items, taken = {}, {}',
-    '      for _, k in ipairs(outcomes:get_keys(0)) do',
-    '        if byte(k, 1) == 110 then    -- "n": a count',
-    '          local n = outcomes:get(k)',
-    '          if type(n) == "number" and n > 0 then',
-    '            local left = outcomes:incr(k, -n)',
-    '            if left ~= nil and left < 0 then',
-    '              outcomes:incr(k, n)',
-    '            elseif left ~= nil then',
-    '              local tk = "t" .. sub(k, 2)',
-    '              local t = outcomes:get(tk) or 0',
-    '              outcomes:incr(tk, -t, 0)',
-    '              local route, service, version, lane, status, f, p = match(k, "^n([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(%d+)\\t(%d+):(%d+)$")',
-    '              if route ~= nil then',
-    '                local lo, hi = bounds_us(tonumber(f), tonumber(p))',
-    '                local us = min(max(floor(t / n * 1000 + 0.5), lo), hi)',
-    '                items[#items + 1] = format(\'{"route":%s,"service":%s,"version":%s,"lane":%s,"status":%s,"time":"%d.%06d","n":%d}\',',
-    '                  json(route), json(service), json(version), json(lane), status, floor(us / 1000000), us % 1000000, n)',
-    '                taken[#taken + 1] = { k, n, tk, t }',
-    '              end',
-    '            end',
-    '          end',
+    '      local taken = counts',
+    '      counts = {}',
+    '      local items, keys = {}, {}',
+    '      for k, c in pairs(taken) do',
+    '        local route, service, version, lane, status, f, p = match(k, "^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(%d+)\\t(%d+):(%d+)$")',
+    '        if route ~= nil then',
+    '          local lo, hi = bounds_us(tonumber(f), tonumber(p))',
+    '          local us = min(max(floor(c[2] / c[1] * 1000 + 0.5), lo), hi)',
+    '          items[#items + 1] = format(\'{"route":%s,"service":%s,"version":%s,"lane":%s,"status":%s,"time":"%d.%06d","n":%d}\',',
+    '            json(route), json(service), json(version), json(lane), status, floor(us / 1000000), us % 1000000, c[1])',
+    '          keys[#keys + 1] = k',
     '        end',
     '      end',
-    '      return items, taken',
+    '      return items, keys, taken',
+    '    end',
+    '',
+    '    -- Counts a report did not deliver go back, to be sent with the next one.',
+    '    local function put_back(keys, first, last, taken)',
+    '      for j = first, last do',
+    '        local k = keys[j]',
+    '        local t, c = taken[k], counts[k]',
+    '        if c == nil then counts[k] = t else c[1] = c[1] + t[1]; c[2] = c[2] + t[2] end',
+    '      end',
     '    end',
     '',
     '    -- POST /report with one batch (NDJSON); the answer\'s status, or nil and why.',
@@ -293,19 +290,16 @@ function reportLines(report: NonNullable<LuaPlan['report']>): string[] {
     '      return status',
     '    end',
     '',
-    '    -- The timer: every outcome counted since the last run, in batches. Unreached (graylane down,',
-    '    -- a 5xx): the counts are put back for the next run. Refused (401, 403, 4xx): dropped and logged.',
+    '    -- The timer, in every worker: what it counted since the last run, in batches. Unreached',
+    '    -- (graylane down, a 5xx): put back for the next run. Refused (401, 403, 4xx): dropped, logged.',
+    '    -- On exit (a reload, a stop: premature) the last counts are sent once.',
     '    function M.report(premature)',
-    '      local items, taken = take()',
+    '      local items, keys, taken = take()',
     `      for first = 1, #items, ${ITEMS_PER_REPORT} do`,
     `        local last = min(first + ${ITEMS_PER_REPORT - 1}, #items)`,
     '        local status, err = post(table.concat(items, "\\n", first, last))',
     '        if status == nil or status >= 500 then',
-    '          for j = first, last do',
-    '            local t = taken[j]',
-    '            outcomes:incr(t[1], t[2], 0)',
-    '            outcomes:incr(t[3], t[4], 0)',
-    '          end',
+    '          put_back(keys, first, last, taken)',
     '          ngx.log(ngx.WARN, "graylane: outcome report not delivered (", err or status, "): ", last - first + 1, " counts kept for the next report")',
     '        elseif status >= 300 then',
     '          ngx.log(ngx.ERR, "graylane: outcome report refused with ", status, ": ", last - first + 1, " counts dropped (is the report token right?)")',
