@@ -22,7 +22,6 @@
  *   (src/decide/cache.ts): `proxy_cache` on the auth location, keyed by (route, identity), bypassed
  *   for anonymous requests and requests with baggage; graylane's answer says whether and how long.
  *
- *
  * With `lua` (`--lua`, nginx-lua.ts), for an nginx with lua-nginx-module: the decision cache is a
  * `lua_shared_dict` read in the access phase (a hit costs no subrequest; a miss asks graylane with
  * ngx.location.capture of the same internal location), and outcomes are counted in nginx and posted
