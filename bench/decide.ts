@@ -6,8 +6,10 @@
  * 2. requests per proxy CPU-second (CPU of nginx and graylane together, the origin not counted)
  *    with wrk, for: nginx alone (proxy_pass, no decision); nginx + graylane deciding, uncached (a
  *    route with an app-version rule, never cached); nginx + graylane deciding, cached (a route of
- *    users and percent, decisions cached 5 s by the exported config); graylane alone (its gateway
- *    proxying the same route). Both nginx configs are `graylane export nginx` output, unedited.
+ *    users and percent, decisions cached 5 s by the exported config); the Lua tier (`export nginx
+ *    --lua`: decisions cached in a lua_shared_dict, every outcome counted in nginx and posted to
+ *    POST /report once a second; needs libnginx-mod-http-lua); graylane alone (its gateway
+ *    proxying the same route). Every nginx config is `graylane export nginx` output, unedited.
  *
  * The load is bench/users.lua (1000 users rotating, browser-like headers), so the cached run misses
  * once per user every 5 s. nginx runs as in ../shared/bench (1 worker, its own -p prefix). With
@@ -106,13 +108,17 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-/** nginx's main config around `include`, as ../shared/bench/conf writes it. */
-function nginxMain(dir: string, name: string, http: string): string {
+/** Debian's libnginx-mod-http-lua, as its /etc/nginx/modules-enabled files load it. */
+const LUA_MODULE = '/usr/lib/nginx/modules/ngx_http_lua_module.so';
+const LUA_MODULES = `load_module /usr/lib/nginx/modules/ndk_http_module.so; load_module ${LUA_MODULE};\n`;
+
+/** nginx's main config around `include`, as ../shared/bench/conf writes it; `main` goes before it (load_module). */
+function nginxMain(dir: string, name: string, http: string, main = ''): string {
   const file = join(dir, `${name}.conf`);
   mkdirSync(join(dir, name), { recursive: true });
   writeFileSync(
     file,
-    `worker_processes 1; daemon off; pid ${dir}/${name}.pid; error_log ${dir}/${name}.error.log warn; worker_rlimit_nofile 16384;
+    `${main}worker_processes 1; daemon off; pid ${dir}/${name}.pid; error_log ${dir}/${name}.error.log warn; worker_rlimit_nofile 16384;
 events { worker_connections 8192; multi_accept on; }
 http { access_log off; keepalive_timeout 75s; keepalive_requests 1000000;
   client_body_temp_path ${dir}/${name}/b; proxy_temp_path ${dir}/${name}/p; fastcgi_temp_path ${dir}/${name}/f; uwsgi_temp_path ${dir}/${name}/u; scgi_temp_path ${dir}/${name}/s;
@@ -123,10 +129,12 @@ ${http}
   return file;
 }
 
-function graylaneConfig(p: { decide: number; report: number | null; sampleOneIn: number; v1: string; v2: string; cached: boolean }): string {
+function graylaneConfig(p: { decide: number; report: number | null; sampleOneIn: number; v1: string; v2: string; cached: boolean; lua: boolean }): string {
   const rule = p.cached ? '{ name: ten, lane: beta, percent: 10 }' : '{ name: app, lane: beta, appVersion: { header: x-app-version, range: ">=2.3.0" } }';
+  // The Lua tier posts aggregated outcomes over HTTP; the plain output sends syslog lines.
+  const report = p.report === null ? '' : p.lua ? `, report: { http: 127.0.0.1:${p.report} }` : `, report: { syslog: 127.0.0.1:${p.report}, sampleOneIn: ${p.sampleOneIn} }`;
   return `accessLog: false
-decide: { listen: 127.0.0.1:${p.decide}, proxy: nginx${p.report === null ? '' : `, report: { syslog: 127.0.0.1:${p.report}, sampleOneIn: ${p.sampleOneIn} }`} }
+decide: { listen: 127.0.0.1:${p.decide}, proxy: nginx${report} }
 services:
   web:
     versions:
@@ -191,18 +199,21 @@ async function main(): Promise<void> {
     procs.push(plainProc);
 
     /** graylane serving `cached` config, and nginx on its export. */
-    /** `sampleOneIn` 0: no outcome reporting; `cacheDir`: where nginx keeps cached decisions (default on disk, beside the rest). */
-    const decideSetup = async (name: string, cached: boolean, sampleOneIn = 1, cacheDir = join(dir, `${name}-cache`), httpExtra = '') => {
+    /**
+     * `sampleOneIn` 0: no outcome reporting; `cacheDir`: where nginx keeps cached decisions (default
+     * on disk, beside the rest); `lua`: the Lua tier (`export nginx --lua`, the module loaded).
+     */
+    const decideSetup = async (name: string, cached: boolean, sampleOneIn = 1, cacheDir = join(dir, `${name}-cache`), httpExtra = '', lua = false) => {
       const [decide, report, gateway, admin, listen] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
       const cfg = join(dir, `${name}.yaml`);
-      writeFileSync(cfg, graylaneConfig({ decide, report: sampleOneIn > 0 ? report : null, sampleOneIn, v1, v2, cached }));
+      writeFileSync(cfg, graylaneConfig({ decide, report: sampleOneIn > 0 ? report : null, sampleOneIn, v1, v2, cached, lua }));
       const graylane = start(process.execPath, [CLI, 'serve', '-c', cfg, '--listen', `127.0.0.1:${gateway}`, '--admin-listen', `127.0.0.1:${admin}`, '--state', join(dir, `${name}.db`), '--no-access-log', '--log-format', 'json'], 1);
       // (graylane's info lines go to stderr too; they are few: start and stop)
       procs.push(graylane);
       const out = join(dir, `${name}.graylane.conf`);
-      const exp = spawnSync(process.execPath, [CLI, 'export', 'nginx', '-c', cfg, '--listen', `127.0.0.1:${listen}`, '--cache-dir', cacheDir, '-o', out], { encoding: 'utf8' });
+      const exp = spawnSync(process.execPath, [CLI, 'export', 'nginx', '-c', cfg, '--listen', `127.0.0.1:${listen}`, '--cache-dir', cacheDir, ...(lua ? ['--lua'] : []), '-o', out], { encoding: 'utf8' });
       if (exp.status !== 0) throw new Error(`export nginx failed:\n${exp.stderr}`);
-      const main = nginxMain(dir, `${name}-nginx`, `  include ${out};${httpExtra}`);
+      const main = nginxMain(dir, `${name}-nginx`, `  include ${out};${httpExtra}`, lua ? LUA_MODULES : '');
       const nginx = start('nginx', ['-p', `${dir}/`, '-c', main, '-e', `${dir}/${name}-nginx.error.log`], 1);
       procs.push(nginx);
       return { graylane, nginx, url: `http://127.0.0.1:${listen}`, gatewayUrl: `http://127.0.0.1:${gateway}`, decide };
@@ -218,6 +229,11 @@ async function main(): Promise<void> {
     // open_file_cache keeps the cache files' descriptors open between hits (nginx checks the inode
     // against the cache node, so a replaced decision is reopened): no open/close per cached decision.
     const fds = await decideSetup('fds', true, 0, join(dir, 'fds-cache'), '\n  open_file_cache max=4096 inactive=20s; open_file_cache_valid 5s;');
+    // The Lua tier, when Debian's libnginx-mod-http-lua is installed: every outcome counted, and none.
+    const withLua = existsSync(LUA_MODULE);
+    if (!withLua) console.error(`${LUA_MODULE} not found: the Lua tier rows are left out (apt-get install libnginx-mod-http-lua)`);
+    const lua = withLua ? await decideSetup('lua', true, 1, undefined, '', true) : null;
+    const luaQuiet = withLua ? await decideSetup('lua-quiet', true, 0, undefined, '', true) : null;
 
     interface Peer { name: string; url: string; pids: ChildProcess[] }
     const peers: Peer[] = [
@@ -228,6 +244,8 @@ async function main(): Promise<void> {
       { name: 'nginx + graylane, cached 5 s, no outcome reporting', url: quiet.url, pids: [quiet.nginx, quiet.graylane] },
       ...(tmpfs === null ? [] : [{ name: 'nginx + graylane, cached 5 s on tmpfs, no outcome reporting', url: tmpfs.url, pids: [tmpfs.nginx, tmpfs.graylane] }]),
       { name: 'nginx + graylane, cached 5 s + open_file_cache, no outcome reporting', url: fds.url, pids: [fds.nginx, fds.graylane] },
+      ...(lua === null ? [] : [{ name: 'nginx + graylane, Lua tier: cached 5 s in nginx, every outcome counted in nginx, posted once a second', url: lua.url, pids: [lua.nginx, lua.graylane] }]),
+      ...(luaQuiet === null ? [] : [{ name: 'nginx + graylane, Lua tier: cached 5 s in nginx, no outcome reporting', url: luaQuiet.url, pids: [luaQuiet.nginx, luaQuiet.graylane] }]),
       { name: 'graylane alone (its gateway, same route)', url: cached.gatewayUrl, pids: [cached.graylane] },
     ];
     await waitReady(v1);

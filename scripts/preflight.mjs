@@ -5,8 +5,8 @@
 // stops at once, one line per missing tool with the command that installs it, rather than let
 // dozens of tests fail one by one.
 // Usage: node scripts/preflight.mjs   (also run by scripts/test.mjs)
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 
@@ -23,8 +23,9 @@ export function readPackages(file = LIST) {
     });
 }
 
-/** The executable `command` would run as, searched on `path` (a PATH value); null if none. */
+/** The executable `command` would run as, searched on `path` (a PATH value); null if none. An absolute path (a module file) is itself if it exists. */
 export function findOnPath(command, path = process.env.PATH ?? '') {
+  if (isAbsolute(command)) return existsSync(command) ? command : null;
   for (const dir of path.split(delimiter)) {
     if (dir === '') continue;
     const full = join(dir, command);

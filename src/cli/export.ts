@@ -10,6 +10,8 @@ interface ExportCommandOptions {
   output?: string;
   listen?: string;
   cacheDir?: string;
+  lua?: boolean;
+  reportTokenFile?: string;
   namespace?: string;
   gateway?: string;
 }
@@ -31,6 +33,8 @@ export async function exportCommand(format: string, opts: ExportCommandOptions):
       source: opts.config,
       ...(opts.listen ? { listen: opts.listen } : {}),
       ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+      ...(opts.lua ? { lua: true } : {}),
+      ...(opts.reportTokenFile ? { reportTokenFile: opts.reportTokenFile } : {}),
       ...(opts.namespace ? { namespace: opts.namespace } : {}),
       ...(opts.gateway ? { gateway: opts.gateway } : {}),
     });

@@ -104,6 +104,8 @@ program
   .option('-o, --output <file>', 'write here instead of stdout')
   .option('--listen <addr>', 'nginx: the listen of the servers written, e.g. "80" or "0.0.0.0:80 reuseport" (default 80)')
   .option('--cache-dir <dir>', 'nginx: proxy_cache_path of the decision cache (default /var/cache/nginx/graylane)')
+  .option('--lua', 'nginx: the Lua tier (needs libnginx-mod-http-lua): decisions cached in nginx without a subrequest, outcomes counted in nginx and posted to decide.report.http once a second')
+  .option('--report-token-file <file>', 'nginx --lua: a file holding GRAYLANE_REPORT_TOKEN, read by nginx when it loads the config')
   .option('--namespace <ns>', 'gateway-api: metadata.namespace of the HTTPRoutes')
   .option('--gateway <name>', 'gateway-api: the Gateway the HTTPRoutes attach to (parentRefs)', 'gateway')
   .action(exportCommand);

@@ -73,3 +73,21 @@ test('HTTP outcome objects: status, time and w may be numbers; negative or fract
   refusedAs({ ...base, status: true, time: 0 }, /status must be a string or a number/);
   refusedAs({ ...base, lane: 7, status: 200, time: 0 }, /lane must be a string$/);
 });
+
+test('aggregated HTTP outcomes: n requests with their mean time (up to 6 decimals); never on syslog, never with w', () => {
+  const base = { route: 'shop', service: 'web', version: 'beta', lane: 'beta' };
+  assert.deepEqual(checkOutcome({ ...base, status: 503, time: '0.004333', n: 1234 }, snapshot, true), { ...base, status: 503, durationMs: 4.333, weight: 1234 });
+  assert.equal((checkOutcome({ ...base, status: 200, time: 0, n: '10000000' }, snapshot, true) as { weight: number }).weight, 10_000_000);
+  const refusedAs = (o: unknown, numbers: boolean, detail: RegExp) => {
+    const r = checkOutcome(o, snapshot, numbers);
+    assert.ok('rejected' in r && r.rejected === 'bad-field', JSON.stringify(o));
+    assert.match(r.detail, detail);
+  };
+  refusedAs({ ...base, status: '200', time: '0.001', n: '5' }, false, /n \(an aggregated count\) is for HTTP reports/);
+  refusedAs({ ...base, status: 200, time: 0, n: 5, w: 2 }, true, /w and n together/);
+  refusedAs({ ...base, status: 200, time: 0, n: 0 }, true, /n must be 1..10000000/);
+  refusedAs({ ...base, status: 200, time: 0, n: 10_000_001 }, true, /n must be 1..10000000/);
+  refusedAs({ ...base, status: 200, time: 0, n: 2.5 }, true, /n must be 1..10000000/);
+  refusedAs({ ...base, status: 200, time: 0, n: -1 }, true, /n must be 1..10000000/);
+  refusedAs({ ...base, status: 200, time: '0.0000001', n: 1 }, true, /time must be seconds like 0.004 \(up to 6 decimals\)/);
+});

@@ -29,14 +29,22 @@ export interface Outcome {
   /** From the request's arrival to the end of the response (nginx's $request_time), ms. */
   durationMs: number;
   /**
-   * How many requests this outcome stands for: 1, or N when the proxy reports one in N
-   * (decide.report.sampleOneIn), so counts stay estimates of the whole. At most MAX_WEIGHT.
+   * How many requests this outcome stands for: 1; N when the proxy reports one in N
+   * (decide.report.sampleOneIn, `w`, at most MAX_WEIGHT), so counts stay estimates of the whole;
+   * or the count of an aggregated report (`n`, at most MAX_COUNT), whose time is their mean.
    */
   weight: number;
 }
 
-/** Largest weight of one outcome (decide.report.sampleOneIn's maximum). */
+/** Largest weight of one sampled outcome (decide.report.sampleOneIn's maximum). */
 export const MAX_WEIGHT = 1000;
+
+/**
+ * Largest count of one aggregated outcome (`n`, HTTP reports only): what nginx's Lua tier sums per
+ * (route, service, version, lane, status, latency bucket) between flushes, one a second (10
+ * million: a proxy at a million requests a second on one key, with ten flushes missed).
+ */
+export const MAX_COUNT = 10_000_000;
 
 /** Why a report was refused; each is counted apart. */
 export type ReportRejection =
@@ -111,8 +119,8 @@ function rfc5424(rest: string): { message: string } | Refused {
   return { message };
 }
 
-/** The fields of one outcome; `w` (the weight) may be left out. */
-const FIELDS = ['route', 'service', 'version', 'lane', 'status', 'time', 'w'] as const;
+/** The fields of one outcome; `w` (the weight) and `n` (an aggregated count) may be left out. */
+const FIELDS = ['route', 'service', 'version', 'lane', 'status', 'time', 'w', 'n'] as const;
 type Field = (typeof FIELDS)[number];
 
 /**
@@ -132,8 +140,12 @@ export function parseOutcome(message: string, snapshot: Snapshot): Outcome | Ref
 
 /**
  * One outcome object, as nginx's `escape=json` line writes it (every value a string) or as an HTTP
- * report sends it (with `numbers`, status, time and w may also be JSON numbers). The route, service and version must
+ * report sends it (with `numbers`, status, time, w and n may also be JSON numbers). The route, service and version must
  * be ones the snapshot names, so label values stay bounded by the config as the gateway's do.
+ *
+ * `n` (HTTP reports only) makes the object an aggregate: n requests with this status, `time` their
+ * mean (nginx's Lua tier, src/export/nginx-lua.ts, keys its counts by latency bucket so that the
+ * mean falls in the buckets each of the n did). Up to 6 decimals of a second, for such means.
  */
 export function checkOutcome(data: unknown, snapshot: Snapshot, numbers: boolean): Outcome | Refused {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) return refuse('not-json', 'an outcome is not one JSON object');
@@ -141,27 +153,31 @@ export function checkOutcome(data: unknown, snapshot: Snapshot, numbers: boolean
   for (const key of Object.keys(obj)) {
     if (!(FIELDS as readonly string[]).includes(key)) return refuse('bad-field', `unknown key ${JSON.stringify(key.slice(0, 32))}`);
   }
+  if (obj.n !== undefined && !numbers) return refuse('bad-field', 'n (an aggregated count) is for HTTP reports, not syslog lines');
+  if (obj.n !== undefined && obj.w !== undefined) return refuse('bad-field', 'w and n together: an outcome is sampled (w) or aggregated (n), not both');
   for (const key of FIELDS) {
     const v = obj[key];
-    if (key === 'w' && v === undefined) continue;
-    const numeric = numbers && (key === 'status' || key === 'time' || key === 'w');
+    if ((key === 'w' || key === 'n') && v === undefined) continue;
+    const numeric = numbers && (key === 'status' || key === 'time' || key === 'w' || key === 'n');
     if (typeof v !== 'string' && !(numeric && typeof v === 'number')) return refuse('bad-field', `${key} must be a string${numeric ? ' or a number' : ''}`);
   }
   const f = obj as Record<Field, string | number>;
   const status = String(f.status);
   const time = String(f.time);
   const weight = f.w === undefined ? '1' : String(f.w);
+  const count = f.n === undefined ? undefined : String(f.n);
   const [route, service, version, lane] = [f.route, f.service, f.version, f.lane] as string[];
   if (!/^[1-5][0-9]{2}$/.test(status)) return refuse('bad-field', `status must be 100..599, got ${JSON.stringify(status.slice(0, 16))}`);
-  if (!/^[0-9]{1,6}(\.[0-9]{1,3})?$/.test(time)) return refuse('bad-field', `time must be seconds like 0.004, got ${JSON.stringify(time.slice(0, 16))}`);
+  if (!/^[0-9]{1,6}(\.[0-9]{1,6})?$/.test(time)) return refuse('bad-field', `time must be seconds like 0.004 (up to 6 decimals), got ${JSON.stringify(time.slice(0, 16))}`);
   if (!/^[1-9][0-9]{0,3}$/.test(weight) || Number(weight) > MAX_WEIGHT) return refuse('bad-field', `w must be 1..${MAX_WEIGHT}, got ${JSON.stringify(weight.slice(0, 16))}`);
+  if (count !== undefined && (!/^[1-9][0-9]{0,7}$/.test(count) || Number(count) > MAX_COUNT)) return refuse('bad-field', `n must be 1..${MAX_COUNT}, got ${JSON.stringify(count.slice(0, 16))}`);
   if (lane!.length > 128) return refuse('bad-field', 'lane is longer than 128 characters');
   const svc = snapshot.services.get(service!);
   if (svc === undefined) return refuse('unknown-service', `service ${JSON.stringify(service!.slice(0, 64))} is not in the config`);
   if (!svc.byName.has(version!)) return refuse('unknown-version', `service ${service} has no version ${JSON.stringify(version!.slice(0, 64))}`);
   const routeService = routeNamed(snapshot, route!);
   if (routeService === undefined || routeService !== service) return refuse('unknown-route', `no route ${JSON.stringify(route!.slice(0, 64))} of service ${service}`);
-  return { route: route!, service: service!, version: version!, lane: lane!, status: Number(status), durationMs: Number(time) * 1000, weight: Number(weight) };
+  return { route: route!, service: service!, version: version!, lane: lane!, status: Number(status), durationMs: Number(time) * 1000, weight: Number(count ?? weight) };
 }
 
 const routeServices = new WeakMap<Snapshot, Map<string, string>>();

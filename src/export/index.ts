@@ -16,6 +16,10 @@ export interface ExportOptions {
   cacheDir?: string;
   /** The config file, named in the output's header comment. */
   source?: string;
+  /** nginx: the Lua tier (decisions cached and outcomes counted inside nginx). */
+  lua?: boolean;
+  /** nginx --lua: a file holding the report token. */
+  reportTokenFile?: string;
   /** gateway-api: metadata.namespace of the HTTPRoutes. */
   namespace?: string;
   /** gateway-api: the Gateway the HTTPRoutes attach to (parentRefs). */

@@ -97,3 +97,39 @@ test('decide.report.sampleOneIn: one in N below 500 with weight N, every 5xx wit
   const every = exported(routes).text;
   assert.doesNotMatch(every, /split_clients|gl_weight|if=\$gl_report|"w":/);
 });
+
+test('--lua: decisions in a lua_shared_dict and outcomes counted in nginx, no proxy_cache, no syslog line per request; names quoted for Lua', () => {
+  const head = ['decide: { listen: 127.0.0.1:8082, proxy: nginx, report: { syslog: 127.0.0.1:5140, http: 127.0.0.1:8083 } }', ...HEAD.slice(1)];
+  const spec = parseSpec([...head, 'routes:', '  - { name: "sh\\"op\'s", match: { pathPrefix: /s }, service: web, identity: [header:x-user-id], rules: [{ lane: beta, percent: 10 }] }', '  - { name: kw, match: { pathPrefix: /k }, service: web, rules: [{ lane: beta, path: { contains: new } }] }'].join('\n'), 'gl.yaml');
+  const { text } = exportNginx(spec, { listen: '127.0.0.1:8080', lua: true, reportTokenFile: '/etc/graylane/report-token' });
+  assert.match(text, /lua_shared_dict graylane_decisions 16m;/);
+  assert.match(text, /access_by_lua_block \{ graylane\.decide\(0\) \}/);
+  assert.match(text, /log_by_lua_block \{ graylane\.count\(1\) \}/);
+  assert.match(text, /local REPORT_HOST, REPORT_PORT = "127\.0\.0\.1", 8083/);
+  assert.match(text, /local path = "\/etc\/graylane\/report-token"/);
+  assert.match(text, /\[0\] = \{ fallback = "stable", identity = "gl_identity_0", prefix = "[0-9a-f]{8} 0 ", head = "sh\\034op's\\009web\\009"/, 'a quote in a name cannot end the Lua string');
+  assert.match(text, /\[1\] = \{ fallback = "stable", identity = nil,/, 'a route reading the path is never cached');
+  assert.match(text, /proxy_pass_header X-Accel-Expires;/);
+  assert.doesNotMatch(text, /^\s*(proxy_cache|auth_request|access_log syslog)|\$gl_anonymous_/m);
+  // Without decide.report.http the Lua tier still decides, and outcomes go over syslog, with a warning.
+  const syslogOnly = exportNginx(parseSpec([...HEAD, 'routes:', '  - { name: shop, service: web }'].join('\n'), 'gl.yaml'), { lua: true });
+  assert.match(syslogOnly.text, /access_log syslog:server=127\.0\.0\.1:5140/);
+  assert.doesNotMatch(syslogOnly.text, /^\s*(log_by_lua|init_worker_by_lua)/m);
+  assert.deepEqual(syslogOnly.warnings.map((w) => w.key), ['decide.report.http']);
+});
+
+test('--lua: what the tier cannot use is an error naming it', () => {
+  const routes = ['routes:', '  - { name: r, service: web }'];
+  const named = (report: string) => [`decide: { listen: 127.0.0.1:8082, proxy: nginx, report: { http: "${report}" } }`, ...HEAD.slice(1)];
+  const problems = (head: string[], opts: Parameters<typeof exportNginx>[1]) => {
+    try {
+      exportNginx(parseSpec([...head, ...routes].join('\n'), 'gl.yaml'), opts);
+    } catch (err) {
+      assert.ok(err instanceof ExportError);
+      return err.message;
+    }
+    return assert.fail('expected an ExportError');
+  };
+  assert.match(problems(named('localhost:8083'), { lua: true }), /decide.report.http: host localhost: the Lua tier connects to an IP address/);
+  assert.match(problems(HEAD, { reportTokenFile: '/t' }), /--report-token-file: is read by the Lua tier only: add --lua/);
+});

@@ -22,14 +22,21 @@
  *   (src/decide/cache.ts): `proxy_cache` on the auth location, keyed by (route, identity), bypassed
  *   for anonymous requests and requests with baggage; graylane's answer says whether and how long.
  *
+ * With `lua` (`--lua`, nginx-lua.ts), for an nginx with lua-nginx-module: the decision cache is a
+ * `lua_shared_dict` read in the access phase (a hit costs no subrequest; a miss asks graylane with
+ * ngx.location.capture of the same internal location), and outcomes are counted in nginx and posted
+ * to decide.report.http once a second, aggregated, instead of one syslog line per request.
+ *
  * What nginx cannot express is an ExportError naming the config key; what it leaves out (mirrors,
  * rule header changes) is a warning.
  */
+import { createHash } from 'node:crypto';
 import type { RouteSpec, Spec, ValueSource } from '../spec/types.js';
 import { parseListen } from '../spec/units.js';
-import { routeCaching } from '../decide/cache.js';
+import { DECISION_TTL_SECONDS, routeCaching } from '../decide/cache.js';
 import { VERSION_HEADER } from '../decide/server.js';
 import { REPORT_TAG } from '../decide/report.js';
+import { luaCount, luaDecide, luaHttpLines, type LuaPlan } from './nginx-lua.js';
 
 export interface NginxExportOptions {
   /** nginx's `listen` for the servers written (default `80`); options after the address (`80 backlog=4096`) go on the default server only. */
@@ -38,6 +45,10 @@ export interface NginxExportOptions {
   cacheDir?: string;
   /** The config file, named in the header comment. */
   source?: string;
+  /** Write the Lua tier (nginx-lua.ts): needs lua-nginx-module (Debian: libnginx-mod-http-lua). */
+  lua?: boolean;
+  /** With `lua`: a file holding GRAYLANE_REPORT_TOKEN, read by nginx's master when it loads the config. */
+  reportTokenFile?: string;
 }
 
 /** One thing nginx cannot express, with the config key it comes from. */
@@ -82,7 +93,11 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
   const issues: ExportIssue[] = [];
   const warnings: ExportIssue[] = [];
   const decideAt = decideAddress(spec, issues);
-  const reportAt = reportAddress(spec, warnings);
+  const lua = opts.lua === true;
+  const luaReport = lua ? luaReportTarget(spec, issues, warnings) : null;
+  // Outcomes over syslog, one line per request: the plain output, or the Lua tier without decide.report.http.
+  const reportAt = luaReport === null ? reportAddress(spec, warnings) : null;
+  if (!lua && opts.reportTokenFile !== undefined) issues.push({ key: '--report-token-file', message: 'is read by the Lua tier only: add --lua' });
   const sampleOneIn = spec.decide?.report?.sampleOneIn ?? 1;
   const reportIf = sampleOneIn > 1 ? ' if=$gl_report' : '';
   const services = Object.keys(spec.services);
@@ -104,6 +119,12 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
   w(`# Written by \`graylane export nginx\`${opts.source ? ` from ${opts.source}` : ''}: the nginx side of graylane's decide mode`);
   w('# (docs/integrations.md). Include it in the http {} block. Do not edit: change the graylane config and export again.');
   w(`# graylane answers at decide.listen ${decideAt}; nginx dispatches by the version it answers.`);
+  if (lua) {
+    w("# The Lua tier (--lua): needs nginx's Lua module loaded in the main context. Debian: apt-get install");
+    w('# libnginx-mod-http-lua (its nginx.conf loads /etc/nginx/modules-enabled/*.conf); elsewhere, before events {}:');
+    w('#   load_module modules/ndk_http_module.so; load_module modules/ngx_http_lua_module.so;');
+    w('# It uses init_by_lua_block and init_worker_by_lua_block: nginx takes one of each per http {}.');
+  }
   for (const warning of warnings) w(`# left out: ${warning.key}: ${warning.message}`);
   w();
   w('upstream graylane_decide {');
@@ -156,15 +177,39 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
   if (cached.size > 0) {
     w();
     w('# Decisions of routes that depend on the identity alone, for as long as graylane says (X-Accel-Expires).');
-    w(`proxy_cache_path ${quoteValue(opts.cacheDir ?? '/var/cache/nginx/graylane')} levels=1:2 keys_zone=${ZONE}:10m max_size=64m inactive=60s use_temp_path=off;`);
+    if (!lua) w(`proxy_cache_path ${quoteValue(opts.cacheDir ?? '/var/cache/nginx/graylane')} levels=1:2 keys_zone=${ZONE}:10m max_size=64m inactive=60s use_temp_path=off;`);
     for (const [index, key] of cached) {
       w(`# routes[${index}]: the identity is the first non-empty of ${key.sources.join(', ')}`);
       key.maps.forEach((m) => w(m));
+      if (lua) continue; // the Lua tier tests the identity itself
       w(`map $gl_identity_${index} $gl_anonymous_${index} {`);
       w('    "" 1;');
       w('    default "";');
       w('}');
     }
+  }
+
+  if (lua) {
+    w();
+    const outcomes = luaReport === null ? 'over syslog (decide.report.http is not set)' : `counted here, posted to decide.report.http ${luaReport.host}:${luaReport.port} once a second`;
+    w(`# The Lua tier: decisions cached in a lua_shared_dict, ${DECISION_TTL_SECONDS} s at most; outcomes ${outcomes}.`);
+    const plan: LuaPlan = {
+      routes: [...new Map(placed.map((p) => [p.index, p])).values()].map((p) => ({
+        index: p.index,
+        name: p.route.name,
+        service: p.route.service,
+        fallback: spec.services[p.route.service]!.fallback,
+        identityVar: cached.has(p.index) ? `gl_identity_${p.index}` : null,
+        versionVar: `gl_version_${serviceIndex.get(p.route.service)!}`,
+      })),
+      lanes: knownLanes(spec),
+      laneHeader: spec.laneHeader.toLowerCase(),
+      versionHeader: VERSION_HEADER,
+      ttlSeconds: DECISION_TTL_SECONDS,
+      generation: generationOf(spec),
+      report: luaReport === null ? null : { ...luaReport, tokenFile: opts.reportTokenFile },
+    };
+    luaHttpLines(plan).forEach((line) => w(line));
   }
 
   const [listenAt, ...options] = (opts.listen ?? '80').trim().split(/\s+/);
@@ -182,13 +227,20 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
       const key = cached.get(p.index);
       w();
       w(`    location ${p.location} {    # routes[${p.index}] ${p.route.name} -> service ${svc}`);
-      w(`        set $gl_route ${quoteValue(p.route.name)};`);
-      if (key !== undefined) w(`        set $gl_key_${p.index} $gl_identity_${p.index};    # read here: the auth subrequest has no query string`);
-      w(`        auth_request /_graylane/${p.index};`);
-      w(`        auth_request_set $graylane_lane $upstream_http_${varName(spec.laneHeader)};`);
-      w(`        auth_request_set $graylane_version $upstream_http_${varName(VERSION_HEADER)};`);
-      w('        auth_request_set $graylane_baggage $upstream_http_baggage;');
-      w('        auth_request_set $graylane_cookie $upstream_http_set_cookie;');
+      if (reportAt !== null) w(`        set $gl_route ${quoteValue(p.route.name)};`);
+      if (lua) {
+        // Declared here, set by the Lua tier in the access phase ($gl_key: the identity it sends graylane).
+        w('        set $gl_key "";');
+        for (const v of ['graylane_lane', 'graylane_version', 'graylane_baggage', 'graylane_cookie']) w(`        set $${v} "";`);
+        w(`        ${luaDecide(p.index)}`);
+      } else {
+        if (key !== undefined) w(`        set $gl_key_${p.index} $gl_identity_${p.index};    # read here: the auth subrequest has no query string`);
+        w(`        auth_request /_graylane/${p.index};`);
+        w(`        auth_request_set $graylane_lane $upstream_http_${varName(spec.laneHeader)};`);
+        w(`        auth_request_set $graylane_version $upstream_http_${varName(VERSION_HEADER)};`);
+        w('        auth_request_set $graylane_baggage $upstream_http_baggage;');
+        w('        auth_request_set $graylane_cookie $upstream_http_set_cookie;');
+      }
       w(`        error_page 500 = @gl_fallback_${p.index};    # the decision failed: serve the fallback version`);
       for (const h of laneHeaders(spec)) w(`        proxy_set_header ${h} $graylane_lane;    # empty: not sent, so a client's own is dropped`);
       w('        proxy_set_header baggage $gl_baggage_out;');
@@ -196,15 +248,17 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
       if (spec.exposeLane) w(`        add_header ${spec.laneHeader} $graylane_lane;`);
       proxyCommon(w, spec);
       if (reportAt !== null) w(`        access_log syslog:server=${reportAt},tag=${REPORT_TAG},nohostname graylane_outcome_${i}${reportIf};`);
+      if (luaReport !== null) w(`        ${luaCount(p.index)}`);
       w(`        proxy_pass http://$gl_upstream_${i};`);
       w('    }');
-      w(`    location @gl_fallback_${p.index} {`);
-      w(`        set $gl_route ${quoteValue(p.route.name)};`);
+      w(`    location @gl_fallback_${p.index} {${lua ? '    # the Lua tier failed (a bug): as when auth_request fails' : ''}`);
+      if (reportAt !== null) w(`        set $gl_route ${quoteValue(p.route.name)};`);
       w(`        set $graylane_lane ${quoteValue(fallback)};`);
       for (const h of laneHeaders(spec)) w(`        proxy_set_header ${h} $graylane_lane;`);
       w('        proxy_set_header baggage $http_baggage;');
       proxyCommon(w, spec);
       if (reportAt !== null) w(`        access_log syslog:server=${reportAt},tag=${REPORT_TAG},nohostname graylane_outcome_${i}${reportIf};`);
+      if (luaReport !== null) w(`        ${luaCount(p.index)}`);
       w(`        proxy_pass http://${upstreamName(svc, fallback)};`);
       w('    }');
       w(`    location = /_graylane/${p.index} {`);
@@ -220,7 +274,12 @@ export function exportNginx(spec: Spec, opts: NginxExportOptions = {}): ExportRe
       w('        proxy_connect_timeout 1s;');
       w('        proxy_send_timeout 1s;');
       w('        proxy_read_timeout 1s;');
-      if (key !== undefined) {
+      if (lua) {
+        // proxy_* hides X-Accel-Expires by default; the Lua tier reads it to know whether it may store the answer.
+        w('        proxy_pass_header X-Accel-Expires;');
+        w(`        proxy_set_header X-Graylane-Route ${key !== undefined ? quoteValue(p.route.name) : '""'};${key !== undefined ? '' : `    # not cached: ${notCached.get(p.index)}`}`);
+        w('        proxy_set_header X-Graylane-Identity $gl_key;');
+      } else if (key !== undefined) {
         w(`        proxy_set_header X-Graylane-Route ${quoteValue(p.route.name)};`);
         w(`        proxy_set_header X-Graylane-Identity $gl_key_${p.index};`);
         w(`        proxy_cache ${ZONE};`);
@@ -258,6 +317,41 @@ function proxyCommon(w: (line: string) => void, spec: Spec): void {
 
 function laneHeaders(spec: Spec): string[] {
   return [...new Set([spec.laneHeader, ...spec.laneAliases].map((h) => h.toLowerCase()))];
+}
+
+/**
+ * decide.report.http as the Lua tier's timer connects to it (an IP address: a cosocket resolves
+ * names only with a `resolver`), or null (with a warning) when not set: then outcomes go over syslog.
+ */
+function luaReportTarget(spec: Spec, issues: ExportIssue[], warnings: ExportIssue[]): { host: string; port: number } | null {
+  const http = spec.decide?.report?.http;
+  if (http === undefined) {
+    warnings.push({ key: 'decide.report.http', message: 'not set: the Lua tier cannot post aggregated outcomes, so each is sent over syslog (decide.report.syslog) when that is set' });
+    return null;
+  }
+  const at = connectable(http, 'decide.report.http', issues);
+  const parsed = parseListen(at.replace(/^\[(.*)\]/, '$1'));
+  if (parsed === undefined) return null;
+  if (!/^[0-9.]+$|:/.test(parsed.host)) issues.push({ key: 'decide.report.http', message: `host ${parsed.host}: the Lua tier connects to an IP address (nginx resolves names only with a resolver): write 127.0.0.1 or the address` });
+  return { host: parsed.host, port: parsed.port };
+}
+
+/** Every lane name the config has (versions, rules, canaries, splits, pinned lanes): the Lua tier counts others as `_other`. */
+function knownLanes(spec: Spec): string[] {
+  const lanes = new Set<string>();
+  for (const service of Object.values(spec.services)) for (const v of Object.keys(service.versions)) lanes.add(v);
+  for (const r of spec.routes) {
+    if (r.lane !== undefined) lanes.add(r.lane);
+    for (const rule of r.rules) lanes.add(rule.lane);
+    for (const c of r.canary) lanes.add(c.lane);
+    for (const l of Object.keys(r.split ?? {})) lanes.add(l);
+  }
+  return [...lanes];
+}
+
+/** A short hash of what decisions depend on: a re-exported config never reads the last one's cached decisions. */
+function generationOf(spec: Spec): string {
+  return createHash('sha256').update(JSON.stringify([spec.routes, spec.services])).digest('hex').slice(0, 8);
 }
 
 /** decide.listen as an address nginx can connect to. */

@@ -10,8 +10,9 @@
  *   apart rather than derived from the fine one).
  */
 
-const MIN_MS = 0.1;
-const GROWTH = 1.15;
+/** The fine histogram's first bound (ms) and growth per bucket; nginx's Lua tier buckets by them too (src/export/nginx-lua.ts). */
+export const MIN_MS = 0.1;
+export const GROWTH = 1.15;
 const LOG_GROWTH = Math.log(GROWTH);
 
 /** Buckets of the fine histogram: enough to reach ten minutes; slower requests share the last one. */

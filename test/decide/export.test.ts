@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { runCli } from '../rollout/helpers.js';
 import { tempDir } from '../support/temp.js';
+import { LUA_MODULES } from './nginx-helpers.js';
 
 const CONFIG = `laneHeader: x-gray-lane
 laneAliases: [x-env-lane]
@@ -81,6 +82,36 @@ test('nginx -t accepts the export of a config using every feature the exporter w
     const check = spawnSync('nginx', ['-t', '-p', `${dir.path}/`, '-c', main, '-e', dir.file('error.log')], { encoding: 'utf8', timeout: 15_000 });
     assert.equal(check.status, 0, `${check.stderr}\n${text}`);
     assert.match(check.stderr, /test is successful/);
+  } finally {
+    await dir.remove();
+  }
+});
+
+test('nginx -t accepts the --lua export of the same config, with Debian\'s Lua module loaded and the token file read at load', async () => {
+  const dir = await tempDir();
+  try {
+    writeFileSync(dir.file('graylane.yaml'), CONFIG.replace('report: { syslog: 127.0.0.1:5140 }', 'report: { http: 127.0.0.1:8083 }'));
+    writeFileSync(dir.file('token'), 'a-report-token\n');
+    const out = dir.file('graylane.conf');
+    const r = await runCli(['export', 'nginx', '-c', dir.file('graylane.yaml'), '--lua', '--report-token-file', dir.file('token'), '--listen', '127.0.0.1:18080', '-o', out]);
+    assert.equal(r.code, 0, r.stderr);
+    const text = readFileSync(out, 'utf8');
+    assert.match(text, /access_by_lua_block \{ graylane\.decide\(3\) \}/);
+    const main = dir.file('nginx.conf');
+    const conf = (include: string) =>
+      `${LUA_MODULES.join('\n')}\npid ${dir.path}/nginx.pid;\nerror_log ${dir.path}/error.log warn;\nevents { worker_connections 64; }\n` +
+      `http {\n  client_body_temp_path ${dir.path}/b; proxy_temp_path ${dir.path}/p; fastcgi_temp_path ${dir.path}/f; uwsgi_temp_path ${dir.path}/u; scgi_temp_path ${dir.path}/s;\n  include ${include};\n}\n`;
+    writeFileSync(main, conf(out));
+    const nginxT = () => spawnSync('nginx', ['-t', '-p', `${dir.path}/`, '-c', main, '-e', dir.file('error.log')], { encoding: 'utf8', timeout: 15_000 });
+    const check = nginxT();
+    assert.equal(check.status, 0, `${check.stderr}\n${text}`);
+    assert.match(check.stderr, /test is successful/);
+    // The token file is read when nginx starts (init_by_lua; nginx -t does not run it): a missing
+    // one stops nginx before it listens, saying which.
+    writeFileSync(out, text.replace(dir.file('token'), dir.file('no-such-token')));
+    const start = spawnSync('nginx', ['-p', `${dir.path}/`, '-c', main, '-e', dir.file('error.log'), '-g', 'daemon off;'], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(start.status, 1, start.stderr);
+    assert.match(start.stderr, /graylane: cannot read the report token file: .*no-such-token: No such file or directory/);
   } finally {
     await dir.remove();
   }
