@@ -194,9 +194,9 @@ export class ClusterMetrics implements MetricsSource {
   }
 
   /** Traffic of one version over the last `ms`, summed over every gateway. */
-  window(service: string, version: string, ms: number): WindowStats {
+  window(service: string, version: string, ms: number, since?: number): WindowStats {
     this.#checkCurrent();
-    return this.#totals.window(service, version, ms);
+    return this.#totals.window(service, version, ms, since);
   }
 
   /** Throws once etcd has been unreachable for staleAfterMs: the counters are not current. */
@@ -208,9 +208,9 @@ export class ClusterMetrics implements MetricsSource {
   }
 
   /** Builtin compare's sample: the requests drawn at random, summed over every gateway. */
-  chanceSample(service: string, version: string, ms: number): WindowSample {
+  chanceSample(service: string, version: string, ms: number, since?: number): WindowSample {
     this.#checkCurrent();
-    return this.#totals.chanceSample(service, version, ms);
+    return this.#totals.chanceSample(service, version, ms, since);
   }
 
   #add(entry: EtcdEntry): void {

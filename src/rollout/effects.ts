@@ -26,7 +26,7 @@ export async function runAction(action: RolloutAction, rollout: RolloutSpec, dep
     return { type: 'hook', id: action.id, result };
   }
   try {
-    const outcome = await providerFor(action.template.provider, deps).measure({ rollout: names });
+    const outcome = await providerFor(action.template.provider, deps).measure({ rollout: names, since: action.since });
     return { type: 'measurement', id: action.id, outcome, finishedAt: clock() };
   } catch (e) {
     // Providers return errors as outcomes; this only catches a bug in one, so the run still moves on.

@@ -102,7 +102,7 @@ test('runAction turns hook and measure actions into the observations reconcile r
   window.record('whoami', 'beta', 500, 3, 5_000);
   const measured = await runAction(
     {
-      type: 'measure', id: 'r/a1.step0/t/0', rollout: 'r', runId: 'a1.step0',
+      type: 'measure', id: 'r/a1.step0/t/0', rollout: 'r', runId: 'a1.step0', since: 0,
       template: {
         name: 't', intervalMs: null, initialDelayMs: 0, count: 1, failureLimit: 0, inconclusiveLimit: 0, consecutiveErrorLimit: 4, successCondition: 'result < 0.5', failureCondition: null,
         provider: { kind: 'builtin', metric: 'errorRate', service: null, version: 'canary', windowMs: 60_000, minRequests: 1 },

@@ -73,6 +73,8 @@ export type RolloutAction =
       id: string;
       rollout: string;
       runId: string;
+      /** When the attempt started: the measurement reads no traffic from before (MeasureContext.since). */
+      since: number;
       template: AnalysisTemplate;
     }
   | {
@@ -668,7 +670,7 @@ class Work {
         if (!template) continue;
         const id = `${this.rollout.name}/${run.id}/${due.metric}/${due.index}`;
         markPending(run, due.metric, id, due.index, this.now);
-        this.actions.push({ type: 'measure', id, rollout: this.rollout.name, runId: run.id, template });
+        this.actions.push({ type: 'measure', id, rollout: this.rollout.name, runId: run.id, since: this.s.startedAt, template });
       }
     }
   }

@@ -170,23 +170,36 @@ export class SampledTotals {
     for (const [key, s] of this.#series) if (!present.has(key.split('#')[0]!)) s.live = false;
   }
 
-  /** Traffic of one version over the last `ms`, summed over every source. */
-  window(service: string, version: string, ms: number): WindowStats {
-    const s = this.#sum(service, version, ms, (t) => t);
+  /** Traffic of one version over the last `ms`, none from before `since`, summed over every source. */
+  window(service: string, version: string, ms: number, since?: number): WindowStats {
+    const s = this.#sum(service, version, ms, since, (t) => t);
     return windowStats(s.requests, s.errors, s.histogram);
   }
 
   /** Builtin compare's sample: the requests of one version drawn at random, over the last `ms`, summed over every source. */
-  chanceSample(service: string, version: string, ms: number): WindowSample {
-    const s = this.#sum(service, version, ms, (t) => t.chance);
+  chanceSample(service: string, version: string, ms: number, since?: number): WindowSample {
+    const s = this.#sum(service, version, ms, since, (t) => t.chance);
     const histogram = new Uint32Array(LATENCY_BUCKETS);
     for (let i = 0; i < LATENCY_BUCKETS; i++) histogram[i] = Math.max(0, s.histogram[i]!);
     return { requests: s.requests, errors: s.errors, histogram };
   }
 
-  /** The totals `pick` chooses of one version, latest minus the sample from `ms` ago, summed over sources. */
-  #sum(service: string, version: string, ms: number, pick: (t: Totals) => Totals | null): { requests: number; errors: number; histogram: Float64Array } {
-    const from = this.clock() - Math.min(ms, this.horizonMs);
+  /**
+   * The totals `pick` chooses of one version, latest minus the sample from `ms` ago (or from
+   * `since`, when later), summed over sources. The base is the newest sample at or before that
+   * time, so what a source counted in its last grain before `since` (250 ms workers, 1 s gateways)
+   * and published after it is counted: taking the first sample after `since` instead would drop
+   * the new traffic of that grain, which every run starting with traffic would lose.
+   */
+  #sum(
+    service: string,
+    version: string,
+    ms: number,
+    since: number | undefined,
+    pick: (t: Totals) => Totals | null,
+  ): { requests: number; errors: number; histogram: Float64Array } {
+    const windowFrom = this.clock() - Math.min(ms, this.horizonMs);
+    const from = Math.max(windowFrom, since ?? -Infinity);
     const name = `${service}\0${version}`;
     const hist = new Float64Array(LATENCY_BUCKETS);
     let requests = 0;
@@ -202,9 +215,11 @@ export class SampledTotals {
           break;
         }
       }
-      // No sample as old as the window: from zero if the source started inside it, else from the
-      // oldest sample (this reader has not received for that long).
-      if (base === undefined && s.startedAt < from) base = s.samples[0];
+      // No sample as old as `from`: from zero if the source started inside the window, else from the
+      // oldest sample (this reader has not received for that long). A source whose first document
+      // this reader has is after `since` (it started just before, or the reader joined late) is
+      // thus counted from its start, as a window without `since` counts it.
+      if (base === undefined && s.startedAt < windowFrom) base = s.samples[0];
       const older = base?.versions.get(name);
       const b = older === undefined ? null : pick(older);
       requests += last.requests - (b?.requests ?? 0);

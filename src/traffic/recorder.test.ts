@@ -101,6 +101,25 @@ test('one count feeds every reader: the window, the Prometheus series and the pu
   assert.equal(sum.live, 2);
 });
 
+test('a window of published totals with `since` starts at each source\'s last document at or before it', () => {
+  let now = 1_000_000;
+  const a = new TrafficRecorder({ clock: () => now });
+  const sum = new SampledTotals(300_000, () => now);
+  for (let i = 0; i < 5; i++) a.recordResponse('web', 'beta', 503, 1, detail('main', 'beta'));
+  sum.add('a', a.toDocument('a'));
+  const since = now + 500;
+  now += 1000;
+  for (let i = 0; i < 3; i++) a.recordResponse('web', 'beta', 200, 1, detail('main', 'beta'));
+  sum.add('a', a.toDocument('a'));
+  now += 1000;
+  const w = sum.window('web', 'beta', 60_000, since);
+  assert.deepEqual([w.requests, w.errors], [3, 0]);
+  assert.deepEqual([sum.window('web', 'beta', 60_000).errors, sum.chanceSample('web', 'beta', 60_000, since).errors], [5, 0]);
+  const later = new SampledTotals(300_000, () => now);
+  later.add('a', a.toDocument('a'));
+  assert.equal(later.window('web', 'beta', 60_000, since).requests, 8, 'a reader with no document from before `since` counts a source started in the window from its start');
+});
+
 test('the chance sample counts only requests marking drew at random, over the same window, with their latencies', () => {
   let now = 100_000;
   const r = new TrafficRecorder({ knownLanes: () => LANES, clock: () => now });

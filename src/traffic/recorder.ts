@@ -99,9 +99,10 @@ export interface TrafficCounts {
   versions(): Iterable<VersionTotals>;
   requestSeries(): Iterable<RequestSeries>;
   requestsOf(service: string, version: string): number;
-  window(service: string, version: string, ms: number): WindowStats;
+  /** See MetricsSource.window. */
+  window(service: string, version: string, ms: number, since?: number): WindowStats;
   /** Builtin compare's sample (see MetricsSource.chanceSample). */
-  chanceSample(service: string, version: string, ms: number): WindowSample;
+  chanceSample(service: string, version: string, ms: number, since?: number): WindowSample;
   /** The totals as one gateway publishes them in clustered mode. */
   toDocument(gateway: string): CountersDocument;
 }
@@ -172,10 +173,10 @@ export class TrafficRecorder implements ResponseObserver, MetricsSource, Traffic
     v.promBuckets[promBucket(durationMs)]! += count;
     v.latencySumSeconds += (count * durationMs) / 1000;
     const epoch = Math.floor(now / this.#bucketMs);
-    v.ring.add(epoch, error, fine, count);
+    v.ring.add(epoch, now, error, fine, count);
     if (detail === null) return;
     if (detail.assignment === 'chance') {
-      v.chanceRing.add(epoch, error, fine, count);
+      v.chanceRing.add(epoch, now, error, fine, count);
       v.chanceRequests += count;
       if (error) v.chanceErrors += count;
       v.chanceHistogram[fine]! += count;
@@ -195,20 +196,27 @@ export class TrafficRecorder implements ResponseObserver, MetricsSource, Traffic
     return this.#recorded;
   }
 
-  /** Traffic of one version over the last `ms` (cut to the horizon). */
-  window(service: string, version: string, ms: number): WindowStats {
+  /** Traffic of one version over the last `ms` (cut to the horizon), none from before `since`. */
+  window(service: string, version: string, ms: number, since?: number): WindowStats {
     const v = this.#versions.get(service)?.get(version);
     if (v === undefined) return { ...EMPTY_WINDOW };
     const current = Math.floor(this.#clock() / this.#bucketMs);
-    return v.ring.sum(current, Math.max(1, Math.ceil(ms / this.#bucketMs)));
+    return v.ring.sum(current, this.#span(current, ms, since), since);
   }
 
-  /** The requests marking drew at random for one version over the last `ms` (see VersionTraffic.chanceRing). */
-  chanceSample(service: string, version: string, ms: number): WindowSample {
+  /** The requests marking drew at random for one version over the last `ms`, none from before `since` (see VersionTraffic.chanceRing). */
+  chanceSample(service: string, version: string, ms: number, since?: number): WindowSample {
     const v = this.#versions.get(service)?.get(version);
     if (v === undefined) return { requests: 0, errors: 0, histogram: new Uint32Array(LATENCY_BUCKETS) };
     const current = Math.floor(this.#clock() / this.#bucketMs);
-    return v.chanceRing.sample(current, Math.max(1, Math.ceil(ms / this.#bucketMs)));
+    return v.chanceRing.sample(current, this.#span(current, ms, since), since);
+  }
+
+  /** How many buckets up to `current` a window of `ms` sums: with `since`, none before the one it falls in (see Ring.sum). */
+  #span(current: number, ms: number, since: number | undefined): number {
+    const span = Math.max(1, Math.ceil(ms / this.#bucketMs));
+    if (since === undefined) return span;
+    return Math.max(0, Math.min(span, current - Math.floor(since / this.#bucketMs) + 1));
   }
 
   /** The (service, version) traffic, created on first use. */

@@ -44,3 +44,23 @@ test('percentiles come from the latency histogram within its bucket width', () =
   w.record('a', 'slow', 200, 10_000_000, now);
   assert.ok(w.window('a', 'slow', 60_000).p50 >= 500_000, 'very slow requests land in the last bucket');
 });
+
+test('a window with `since` counts nothing from before it: a bucket it shares with earlier traffic is left out whole', () => {
+  let now = 100_500;
+  const w = new TrafficRecorder({ bucketMs: 1000, clock: () => now });
+  for (let i = 0; i < 5; i++) w.record('a', 'beta', 500, 1, 100_200); // the aborted attempt, 0.3 s before the retry
+  const retry = 100_500;
+  w.record('a', 'beta', 200, 1, 100_700); // the retry's first request shares that bucket
+  assert.deepEqual([w.window('a', 'beta', 60_000).errors, w.window('a', 'beta', 60_000, retry).requests], [5, 0]);
+  now = 101_500;
+  for (let i = 0; i < 4; i++) w.record('a', 'beta', 200, 1, 101_100);
+  const s = w.window('a', 'beta', 60_000, retry);
+  assert.deepEqual([s.requests, s.errors], [4, 0], 'the next bucket counts');
+  assert.equal(w.chanceSample('a', 'beta', 60_000, retry).requests, 0, 'the chance sample is cut the same way');
+
+  // A bucket whose first request came after `since` is counted whole, the current one included.
+  const w2 = new TrafficRecorder({ bucketMs: 1000, clock: () => 100_900 });
+  for (let i = 0; i < 3; i++) w2.record('a', 'beta', 500, 1, 100_600);
+  assert.deepEqual([w2.window('a', 'beta', 60_000, 100_500).errors, w2.window('a', 'beta', 60_000, 100_700).errors], [3, 0]);
+  assert.equal(w2.window('a', 'beta', 60_000, 200_000).requests, 0, 'a `since` ahead of the clock: nothing');
+});

@@ -31,14 +31,21 @@ export interface WindowSample {
  * sum of every gateway's published totals (hence the Promise).
  */
 export interface MetricsSource {
-  window(service: string, version: string, ms: number): WindowStats | Promise<WindowStats>;
+  /**
+   * Traffic of one version over the last `ms`, reaching back no earlier than `since` (epoch ms):
+   * builtin analysis passes its attempt's start, so a retry never judges the attempt before it.
+   * This process's recorder leaves out a 1 s bucket that also counted a request before `since`;
+   * published totals (workers, clustered) start at each source's last document before `since`,
+   * so up to one publishing grain before it may count (see SampledTotals).
+   */
+  window(service: string, version: string, ms: number, since?: number): WindowStats | Promise<WindowStats>;
   /**
    * The requests marking sent to this version by chance (split, percent: see Assignment in
    * src/routing/types.ts) over the last `ms`, for builtin `compare`: this process's, or summed over
    * workers (src/workers/traffic.ts) or gateways (src/cluster/counters.ts). Absent in a source that
    * keeps no such counts: compare then measures an Error.
    */
-  chanceSample?(service: string, version: string, ms: number): WindowSample | Promise<WindowSample>;
+  chanceSample?(service: string, version: string, ms: number, since?: number): WindowSample | Promise<WindowSample>;
 }
 
 /** The statistics of `requests` requests, `errors` of them errors, whose latencies are `hist`. */
@@ -53,22 +60,26 @@ export const EMPTY_WINDOW: Readonly<WindowStats> = Object.freeze(windowStats(0, 
 export class Ring {
   /** Absolute bucket number held by each slot; -1 = empty. */
   readonly #epochs: Float64Array;
+  /** When the slot's first request was counted (epoch ms): whether all of it is after a `since`. */
+  readonly #firstAt: Float64Array;
   readonly #requests: Uint32Array;
   readonly #errors: Uint32Array;
   readonly #latency: Uint32Array;
 
   constructor(readonly slots: number) {
     this.#epochs = new Float64Array(slots).fill(-1);
+    this.#firstAt = new Float64Array(slots);
     this.#requests = new Uint32Array(slots);
     this.#errors = new Uint32Array(slots);
     this.#latency = new Uint32Array(slots * LATENCY_BUCKETS);
   }
 
-  /** Counts one request in time bucket `epoch`, in fine latency bucket `bucket`. */
-  add(epoch: number, error: boolean, bucket: number, count = 1): void {
+  /** Counts `count` requests that ended at `at` (epoch ms), in time bucket `epoch` and fine latency bucket `bucket`. */
+  add(epoch: number, at: number, error: boolean, bucket: number, count = 1): void {
     const slot = epoch % this.slots;
     if (this.#epochs[slot] !== epoch) {
       this.#epochs[slot] = epoch;
+      this.#firstAt[slot] = at;
       this.#requests[slot] = 0;
       this.#errors[slot] = 0;
       this.#latency.fill(0, slot * LATENCY_BUCKETS, (slot + 1) * LATENCY_BUCKETS);
@@ -78,14 +89,19 @@ export class Ring {
     this.#latency[slot * LATENCY_BUCKETS + bucket]! += count;
   }
 
-  /** The `span` buckets up to and including `current` (at most slots - 1 of them), summed. */
-  sum(current: number, span: number): WindowStats {
-    const s = this.sample(current, span);
+  /**
+   * The `span` buckets up to and including `current` (at most slots - 1 of them), summed, leaving
+   * out a bucket that counted a request before `since` (epoch ms): the one `since` falls in may hold
+   * traffic from before it (an earlier attempt's errors) and is then left out whole, at the price
+   * of the new traffic that shares it.
+   */
+  sum(current: number, span: number, since = -Infinity): WindowStats {
+    const s = this.sample(current, span, since);
     return windowStats(s.requests, s.errors, s.histogram);
   }
 
   /** As sum(), with the whole latency histogram. */
-  sample(current: number, span: number): WindowSample {
+  sample(current: number, span: number, since = -Infinity): WindowSample {
     const hist = new Uint32Array(LATENCY_BUCKETS);
     let requests = 0;
     let errors = 0;
@@ -94,7 +110,7 @@ export class Ring {
       const epoch = current - k;
       if (epoch < 0) break;
       const slot = epoch % this.slots;
-      if (this.#epochs[slot] !== epoch) continue;
+      if (this.#epochs[slot] !== epoch || this.#firstAt[slot]! < since) continue;
       requests += this.#requests[slot]!;
       errors += this.#errors[slot]!;
       const base = slot * LATENCY_BUCKETS;

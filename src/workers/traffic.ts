@@ -191,13 +191,13 @@ export class WorkerTraffic implements TrafficCounts {
   }
 
   /** Builtin analysis: the window summed over workers, at the grain of their batches. */
-  window(service: string, version: string, ms: number): WindowStats {
-    return this.#sampled.window(service, version, ms);
+  window(service: string, version: string, ms: number, since?: number): WindowStats {
+    return this.#sampled.window(service, version, ms, since);
   }
 
   /** Builtin compare: the requests drawn at random, summed over workers, at the grain of their batches. */
-  chanceSample(service: string, version: string, ms: number): WindowSample {
-    return this.#sampled.chanceSample(service, version, ms);
+  chanceSample(service: string, version: string, ms: number, since?: number): WindowSample {
+    return this.#sampled.chanceSample(service, version, ms, since);
   }
 
   toDocument(gateway: string): CountersDocument {
@@ -269,12 +269,12 @@ export class TrafficCountsRef implements TrafficCounts {
     return this.target.requestsOf(service, version);
   }
 
-  window(service: string, version: string, ms: number): WindowStats {
-    return this.target.window(service, version, ms);
+  window(service: string, version: string, ms: number, since?: number): WindowStats {
+    return this.target.window(service, version, ms, since);
   }
 
-  chanceSample(service: string, version: string, ms: number): WindowSample {
-    return this.target.chanceSample(service, version, ms);
+  chanceSample(service: string, version: string, ms: number, since?: number): WindowSample {
+    return this.target.chanceSample(service, version, ms, since);
   }
 
   toDocument(gateway: string): CountersDocument {

@@ -3,6 +3,9 @@
  * Result: one number (`result < 0.01`). Fewer than `minRequests` requests in the window is
  * Inconclusive: there is not enough traffic to judge, which is not the same as healthy.
  *
+ * The window never reaches back before the attempt started (MeasureContext.since): a retry is
+ * judged only on its own traffic.
+ *
  * `compare` reads the canary and stable over the same window, counting only requests marking drew
  * at random (split, percent), and gives its own verdict (compare.ts). Its value is the comparison's
  * numbers, for `rollout get`, the dashboard and events.
@@ -25,7 +28,7 @@ export function builtinProvider(spec: BuiltinSpec, metrics: MetricsSource): Metr
       const version = spec.version === 'canary' ? r.canary : spec.version === 'stable' ? r.stable : spec.version;
       let w;
       try {
-        w = await metrics.window(service, version, spec.windowMs);
+        w = await metrics.window(service, version, spec.windowMs, ctx.since);
       } catch (e) {
         return { kind: 'error', message: `metrics of ${service}/${version}: ${errorMessage(e)}` };
       }
@@ -69,8 +72,8 @@ export function compareProvider(spec: CompareSpec, metrics: MetricsSource): Metr
       try {
         // Both read now, so both cover the same window.
         [canary, stable] = await Promise.all([
-          metrics.chanceSample(service, r.canary, spec.windowMs),
-          metrics.chanceSample(service, r.stable, spec.windowMs),
+          metrics.chanceSample(service, r.canary, spec.windowMs, ctx.since),
+          metrics.chanceSample(service, r.stable, spec.windowMs, ctx.since),
         ]);
       } catch (e) {
         return { kind: 'error', message: `metrics of ${service}: ${errorMessage(e)}` };

@@ -8,6 +8,13 @@ import type { ProviderOutcome } from '../analysis.js';
 /** The rollout a measurement is for; its names fill `{{service}}`-style placeholders. */
 export interface MeasureContext {
   rollout: { name: string; service: string; stable: string; canary: string };
+  /**
+   * When the rollout's attempt started (epoch ms). Builtin windows start no earlier, so a retry is
+   * not judged on the errors that aborted the attempt before it. Earlier steps of the same attempt
+   * do count: the same canary, and a step's analysis right after a promote needs their traffic.
+   * Absent: the whole window.
+   */
+  since?: number;
 }
 
 export interface MetricProvider {
