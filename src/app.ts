@@ -45,6 +45,7 @@ import { startGateway } from './gateway/index.js';
 import { knownLanes, Observability } from './metrics/index.js';
 import { singleGateway, type GatewaysOverview, type LocalGateway } from './metrics/gateways.js';
 import { registerNotificationMetrics } from './metrics/notifications.js';
+import { registerCertificateMetrics } from './metrics/certificates.js';
 import { registerDecideMetrics } from './metrics/decide.js';
 import { approvalRoutes } from './admin/approval-routes.js';
 import { Notifier } from './notify/index.js';
@@ -269,6 +270,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     ...(pool !== null ? { workers: pool } : {}),
   });
   registerNotificationMetrics(observability.registry, notifier);
+  registerCertificateMetrics(observability.registry, () => tlsListeners!.serving);
   if (spec.decide?.report !== undefined) registerDecideMetrics(observability.registry, () => decide?.outcomes() ?? []);
   const adminAt = listenOf(opts.adminListen ?? spec.admin?.listen ?? DEFAULT_ADMIN_LISTEN, '--admin-listen');
   let admin: AdminServer;

@@ -24,7 +24,7 @@ const SETTLE_MS = 250;
 export interface CertificateReloadOptions {
   /** The gateway or the worker pool. */
   plane: { setCertificates(name: string, tls: TlsConfig): void };
-  /** The certificates served now, by listener name. */
+  /** The certificates served now, by listener name: kept current (what /metrics reads for their expiry). */
   serving: Map<string, TlsConfig>;
   /** What to read, by listener name. */
   specs: Map<string, TlsSpec>;
@@ -87,6 +87,7 @@ function watchListener(name: string, spec: TlsSpec, initial: TlsConfig, opts: Ce
       return;
     }
     serving = next;
+    opts.serving.set(name, next);
     log.info({ listener: name, certificates: next.certificates.map((c) => ({ file: c.certFile, fingerprint: c.fingerprint, expires: new Date(c.expiresAt).toISOString() })) }, 'certificates reloaded');
     opts.onResult?.(name, { ok: true, tls: next });
   };

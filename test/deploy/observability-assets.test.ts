@@ -17,6 +17,7 @@ import { parse as parseYaml } from 'yaml';
 import { closedPort } from '../gateway/helpers.js';
 import { api, spawnServe, waitForRollout } from '../rollout/helpers.js';
 import { tempDir } from '../support/temp.js';
+import { makeCa, type Leaf } from '../support/tls.js';
 import { startUpstream } from '../support/upstream.js';
 import { sleep, until } from '../support/wait.js';
 
@@ -100,9 +101,12 @@ function groupingLabels(expr: string): string[] {
   );
 }
 
-function config(stable: string, beta: string): string {
+/** A TLS listener, so certificate expiry is exported, and a plain one last (spawnServe's gatewayUrl: the last listening). */
+function config(stable: string, beta: string, tls: Leaf): string {
   return `
-listen: 127.0.0.1:0
+listen:
+  - { address: 127.0.0.1:0, tls: { certificates: [{ cert: ${tls.cert}, key: ${tls.key} }] } }
+  - 127.0.0.1:0
 admin: { listen: 127.0.0.1:0 }
 accessLog: false
 services:
@@ -146,7 +150,8 @@ test('every metric and label the dashboard and the alert rules read is one a run
   // beta's endpoint refuses connections: 502s, upstream failures, failed mirror copies, a failed analysis.
   const beta = `http://127.0.0.1:${await closedPort()}`;
   const dir = await tempDir();
-  writeFileSync(dir.file('graylane.yaml'), config(stable.url, beta));
+  const leaf = makeCa(dir.path).issue('gateway', ['gateway.example.test']);
+  writeFileSync(dir.file('graylane.yaml'), config(stable.url, beta, leaf));
   const serve = await spawnServe(['-c', dir.file('graylane.yaml'), '--workers', '2', '--log-format', 'json'], dir.path, { GRAYLANE_TEST_HOOK_SECRET: 'k' });
   try {
     let text = '';
@@ -196,7 +201,7 @@ test('every metric and label the dashboard and the alert rules read is one a run
     assert.deepEqual(problems, []);
     // The alerts the issue asks for each have a rule.
     const alerts = ruleExprs().map((r) => r.where);
-    for (const name of ['GraylaneVersionHighErrorRate', 'GraylaneRolloutAborted', 'GraylaneAnalysisFailed', 'GraylaneConfigReloadRejected', 'GraylaneStoreDown', 'GraylaneWorkerRestarts', 'GraylaneUpstreamEjected']) {
+    for (const name of ['GraylaneVersionHighErrorRate', 'GraylaneRolloutAborted', 'GraylaneAnalysisFailed', 'GraylaneConfigReloadRejected', 'GraylaneStoreDown', 'GraylaneWorkerRestarts', 'GraylaneUpstreamEjected', 'GraylaneCertificateExpiresSoon']) {
       assert.ok(alerts.includes(`rule ${name}`), name);
     }
     // Every graylane metric is on the dashboard: a new one makes this fail until it is shown.

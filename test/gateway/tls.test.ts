@@ -28,6 +28,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { X509Certificate } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -479,6 +480,36 @@ test('at reload, a certificate file graylane may no longer read is refused with 
     await once(child, 'exit').catch(() => undefined);
     f.remove();
   }
+});
+
+test('/metrics: each served certificate\'s notAfter (Unix seconds) by listener, file and name, updated by a reload', async () => {
+  const scrape = async (): Promise<Map<string, number>> => {
+    const text = await (await fetch(`http://127.0.0.1:${app.admin.address.port}/metrics`)).text();
+    const out = new Map<string, number>();
+    for (const m of text.matchAll(/^graylane_tls_certificate_not_after_seconds\{([^}]*)\} (\S+)$/gm)) out.set(m[1]!, Number(m[2]));
+    return out;
+  };
+  const notAfter = (file: string): number => Date.parse(new X509Certificate(readFileSync(file)).validTo) / 1000;
+  const series = (listener: string, file: string, name: string): string => `listener="${listener}",file="${file}",server_name="${name}"`;
+  const expected = (): Map<string, number> =>
+    new Map([
+      [series('listen[1]', shop.cert, 'shop.example.test'), notAfter(shop.cert)],
+      [series('listen[1]', api.cert, 'api.example.test'), notAfter(api.cert)],
+      [series('listen[2]', inPlace.cert, 'rotate.example.test'), notAfter(inPlace.cert)],
+      [series('listen[3]', join(k8s, 'tls.crt'), 'secret.example.test'), notAfter(join(k8s, 'tls.crt'))],
+      [series('listen[5]', shop.cert, 'shop.example.test'), notAfter(shop.cert)],
+    ]);
+  assert.deepEqual(await scrape(), expected());
+
+  // A certificate that expires in three days replaces listen[2]'s: the gauge follows the reload.
+  const soon = ca.issue('expires-soon', ['rotate.example.test'], { to: opensslDate(new Date(Date.now() + 3 * 86_400_000)) });
+  writeFileSync(inPlace.key, readFileSync(soon.key));
+  writeFileSync(inPlace.cert, readFileSync(soon.cert));
+  await until('the reload', async () => (await handshake(portOf('listen[2]'))).fingerprint === soon.fingerprint);
+  const after = await scrape();
+  assert.equal(after.get(series('listen[2]', inPlace.cert, 'rotate.example.test')), notAfter(soon.cert));
+  assert.ok(Math.abs(notAfter(soon.cert) - (Date.now() / 1000 + 3 * 86_400)) < 120, 'three days from now');
+  assert.deepEqual(after, expected());
 });
 
 // ---------------------------------------------------------------------------------------------
