@@ -4,11 +4,14 @@
  * certificate that cannot serve stops the start with a CertificateError naming the listener and
  * the file.
  */
-import { readTlsConfig } from '../gateway/certificates.js';
+import { resolve } from 'node:path';
+import { CertificateError, readCertificatePair, readTlsConfig } from '../gateway/certificates.js';
 import type { ListenerOptions } from '../gateway/server.js';
+import type { Path } from '../spec/paths.js';
 import { listenersOf } from '../spec/sections/listeners.js';
 import type { ListenerSpec, Spec, TlsSpec } from '../spec/types.js';
 import { parseListen } from '../spec/units.js';
+import type { PathIssue } from '../spec/yaml-source.js';
 
 export interface GatewayListeners {
   listeners: ListenerOptions[];
@@ -50,4 +53,45 @@ async function listenerOptions(name: string, l: ListenerSpec, flag: string): Pro
     ...(l.h2c ? { h2c: true } : {}),
     ...(l.redirectHttpsPort !== undefined ? { redirectHttpsPort: l.redirectHttpsPort } : {}),
   };
+}
+
+/** One TLS listener as the config names it: in messages (`listen[1]`, `mesh.listen`) and as a key path. */
+interface TlsListener {
+  name: string;
+  path: Path;
+  tls: TlsSpec;
+}
+
+/** Every TLS listener of a spec, named as `serve` names them. */
+function tlsListenersOf(spec: Spec): TlsListener[] {
+  const out: TlsListener[] = [];
+  spec.listeners?.forEach((l, i) => {
+    if (l.tls !== undefined) out.push({ name: `listen[${i}]`, path: ['listen', i], tls: l.tls });
+  });
+  const mesh = spec.mesh?.listener;
+  if (mesh?.tls !== undefined) out.push({ name: 'mesh.listen', path: ['mesh', 'listen'], tls: mesh.tls });
+  return out;
+}
+
+/**
+ * What `serve` checks of the certificate files at start, for `graylane validate`, nothing started:
+ * every certificate and key of every TLS listener read and checked (src/gateway/certificates.ts).
+ * One issue per certificate that cannot serve, all of them, at the `cert` or `key` key of the file
+ * the error names; the message is serve's (`<file>: <what is wrong>`). Relative paths resolve
+ * against the working directory, as serve resolves them.
+ */
+export async function certificateIssues(spec: Spec, now = Date.now()): Promise<PathIssue[]> {
+  const issues: PathIssue[] = [];
+  for (const l of tlsListenersOf(spec)) {
+    for (const [i, pair] of l.tls.certificates.entries()) {
+      try {
+        await readCertificatePair(l.name, i, pair, now);
+      } catch (err) {
+        if (!(err instanceof CertificateError)) throw err;
+        const key = err.file === resolve(pair.key) && err.file !== resolve(pair.cert) ? 'key' : 'cert';
+        issues.push({ path: [...l.path, 'tls', 'certificates', i, key], code: 'bad-certificate', message: `${err.file}: ${err.reason}` });
+      }
+    }
+  }
+  return issues;
 }

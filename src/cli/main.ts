@@ -63,8 +63,9 @@ program
 
 program
   .command('validate')
-  .description('check config files; prints every problem with file:line:column and key, exits 1 on any')
-  .argument('<files...>', 'config files')
+  .description('check config files as serve would load them, TLS certificate files included (nothing is started); prints every problem with file:line:column and key, exits 1 on any')
+  .argument('[files...]', 'config files')
+  .option('-c, --config <file>', 'config file (repeatable; the same as naming it)', collect, [])
   .action(validateCommand);
 
 program

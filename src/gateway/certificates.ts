@@ -40,16 +40,23 @@ export class CertificateError extends Error {
  */
 export async function readTlsConfig(listener: string, spec: TlsSpec, now = Date.now()): Promise<TlsConfig> {
   const certificates: LoadedCertificate[] = [];
-  for (const [i, pair] of spec.certificates.entries()) {
-    const where = `${listener}.tls.certificates[${i}]`;
-    certificates.push(await readCertificate(where, resolve(pair.cert), resolve(pair.key), now));
-  }
+  for (const [i, pair] of spec.certificates.entries()) certificates.push(await readCertificatePair(listener, i, pair, now));
   return { minVersion: spec.minVersion, ...(spec.ciphers !== undefined ? { ciphers: spec.ciphers } : {}), certificates };
 }
 
 /** The files of a TLS listener's certificates, resolved: what a reload watches. */
 export function certificateFiles(spec: TlsSpec): string[] {
   return spec.certificates.flatMap((pair) => [resolve(pair.cert), resolve(pair.key)]);
+}
+
+/**
+ * Reads and checks certificate `i` of a TLS listener (what readTlsConfig does for each):
+ * `graylane validate` calls it for every one, to report them all.
+ *
+ * @throws CertificateError naming `<listener>.tls.certificates[i]` and the file
+ */
+export function readCertificatePair(listener: string, i: number, pair: { cert: string; key: string }, now = Date.now()): Promise<LoadedCertificate> {
+  return readCertificate(`${listener}.tls.certificates[${i}]`, resolve(pair.cert), resolve(pair.key), now);
 }
 
 async function readCertificate(where: string, certFile: string, keyFile: string, now: number): Promise<LoadedCertificate> {

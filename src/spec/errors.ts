@@ -32,6 +32,7 @@ export const ISSUE_CODES = [
   'duplicate-route',
   'duplicate-name',
   'zero-split',
+  'bad-certificate',
 ] as const;
 
 export type IssueCode = (typeof ISSUE_CODES)[number];

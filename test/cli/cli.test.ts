@@ -4,8 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { startUpstream } from '../gateway/helpers.js';
 import { until } from '../support/wait.js';
+import { makeCa, opensslDate } from '../support/tls.js';
 import { bucketOf } from '../../src/routing/index.js';
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
@@ -54,6 +55,129 @@ test('validate: the quickstart is valid; a broken file prints file:line:col: key
   assert.match(lines[0]!, new RegExp(`^${bad}:9:\\d+: routes\\[0\\]\\.rules\\[0\\]\\.percent: `));
   assert.match(lines[1]!, new RegExp(`^${bad}:10:\\d+: routes\\[0\\]\\.rules\\[1\\]\\.path\\.regex: `));
 });
+
+test('validate -c: TLS certificate files are checked as serve checks them at start, each error at its key, naming the file; nothing starts', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'graylane-cli-tls-'));
+  const ca = makeCa(dir);
+  const good = ca.issue('good', ['good.example.test']);
+  const other = ca.issue('other', ['other.example.test']);
+  const day = 86_400_000;
+  const expired = ca.issue('expired', ['old.example.test'], { from: opensslDate(new Date(Date.now() - 10 * day)), to: opensslDate(new Date(Date.now() - day)) });
+  const future = ca.issue('future', ['new.example.test'], { from: opensslDate(new Date(Date.now() + day)), to: opensslDate(new Date(Date.now() + 10 * day)) });
+  const caFirst = join(dir, 'ca-first.crt');
+  writeFileSync(caFirst, ca.pem + readFileSync(good.cert, 'utf8'));
+  const fifo = join(dir, 'fifo.crt');
+  execFileSync('mkfifo', [fifo]);
+  const notPem = join(dir, 'hello.crt');
+  writeFileSync(notPem, 'hello\n');
+  // A port that is taken and a state file in a directory that does not exist: serve would fail on
+  // both; validate starts nothing, so neither matters.
+  const taken = net.createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+  const port = (taken.address() as AddressInfo).port;
+  const state = join(dir, 'no-such-dir', 'state.db');
+  const config = (pairs: [string, string][], statePath = state): string => {
+    const file = join(dir, 'graylane.yaml');
+    writeFileSync(
+      file,
+      [
+        'listen:',
+        `  - 127.0.0.1:${port}`,
+        '  - address: 127.0.0.1:0',
+        '    tls:',
+        '      certificates:',
+        ...pairs.map(([cert, key]) => `        - { cert: ${cert}, key: ${key} }`),
+        `state: { path: ${statePath} }`,
+        'services:',
+        '  web: { versions: { stable: [http://127.0.0.1:1] } }',
+        'routes:',
+        '  - service: web',
+        '',
+      ].join('\n'),
+    );
+    return file;
+  };
+  try {
+    const ok = run(['validate', '-c', config([[good.cert, good.key]])]);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /^ok: .*graylane\.yaml \(1 service, 1 route; config hash [0-9a-f]{12}\)/);
+
+    const file = config([
+      [join(dir, 'missing.crt'), good.key],
+      [good.cert, other.key],
+      [dir, good.key],
+      [fifo, good.key],
+      [notPem, good.key],
+      [expired.cert, expired.key],
+      [future.cert, future.key],
+      [caFirst, good.key],
+      [good.cert, join(dir, 'missing.key')],
+      [good.cert, good.key],
+    ]);
+    const started = Date.now();
+    const r = run(['validate', '-c', file]);
+    assert.ok(Date.now() - started < 15_000, 'the FIFO is refused, not waited on');
+    assert.equal(r.status, 1, r.stdout);
+    const at = (i: number, key: 'cert' | 'key', line: number) => `^${esc(file)}:${line}:\\d+: listen\\[1\\]\\.tls\\.certificates\\[${i}\\]\\.${key}: `;
+    const expected = [
+      `${at(0, 'cert', 6)}${esc(join(dir, 'missing.crt'))}: no such file$`,
+      `${at(1, 'key', 7)}${esc(other.key)}: is not the private key of ${esc(good.cert)} \\(the key and the certificate do not match\\)$`,
+      `${at(2, 'cert', 8)}${esc(dir)}: is a directory, not a regular file`,
+      `${at(3, 'cert', 9)}${esc(fifo)}: .*not a regular file`,
+      `${at(4, 'cert', 10)}${esc(notPem)}: is not a PEM certificate`,
+      `${at(5, 'cert', 11)}${esc(expired.cert)}: expired on \\d{4}-`,
+      `${at(6, 'cert', 12)}${esc(future.cert)}: is not valid yet: valid from \\d{4}-`,
+      `${at(7, 'cert', 13)}${esc(caFirst)}: has the certificate of ${esc(good.key)} in position 2, not first`,
+      `${at(8, 'key', 14)}${esc(join(dir, 'missing.key'))}: no such file$`,
+    ];
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, expected.length, r.stderr);
+    lines.forEach((line, i) => assert.match(line, new RegExp(expected[i]!), `line ${i + 1}`));
+    assert.equal(existsSync(join(dir, 'no-such-dir')), false, 'no state store was opened');
+
+    // serve says the same of the first one, naming the listener and the file.
+    const serve = run(['serve', '-c', config([[good.cert, other.key]], join(dir, 'serve-state.db'))]);
+    assert.equal(serve.status, 1);
+    assert.match(serve.stderr, new RegExp(`listen\\[1\\]\\.tls\\.certificates\\[0\\]: ${esc(other.key)}: is not the private key of ${esc(good.cert)}`));
+
+    // A certificate graylane may not read: validate run as a user without access (nobody, as root
+    // reads anything), in a directory it may enter.
+    const shared = mkdtempSync(join(tmpdir(), 'graylane-cli-unreadable-'));
+    try {
+      chmodSync(shared, 0o755);
+      const cert = join(shared, 'good.crt');
+      const key = join(shared, 'good.key');
+      copyFileSync(good.cert, cert);
+      copyFileSync(good.key, key);
+      chmodSync(cert, 0o644);
+      chmodSync(key, 0o000);
+      const unreadable = join(shared, 'graylane.yaml');
+      writeFileSync(unreadable, readFileSync(config([[cert, key]]), 'utf8'));
+      chmodSync(unreadable, 0o644);
+      const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+      const denied = spawnSync(process.execPath, [CLI, 'validate', '-c', unreadable], { encoding: 'utf8', timeout: 20_000, cwd: shared, ...asNobody });
+      assert.equal(denied.status, 1, denied.stderr);
+      assert.match(denied.stderr.trim(), new RegExp(`^${esc(unreadable)}:\\d+:\\d+: listen\\[1\\]\\.tls\\.certificates\\[0\\]\\.key: ${esc(key)}: cannot be read \\(permission denied\\)$`));
+    } finally {
+      rmSync(shared, { recursive: true, force: true });
+    }
+
+    // A relative path resolves against the working directory, as serve resolves it.
+    writeFileSync(join(dir, 'rel.yaml'), readFileSync(config([['good.crt', 'good.key']]), 'utf8'));
+    const rel = spawnSync(process.execPath, [CLI, 'validate', '-c', 'rel.yaml'], { encoding: 'utf8', timeout: 20_000, cwd: dir });
+    assert.equal(rel.status, 0, rel.stderr);
+    const elsewhere = spawnSync(process.execPath, [CLI, 'validate', join(dir, 'rel.yaml')], { encoding: 'utf8', timeout: 20_000, cwd: tmpdir() });
+    assert.equal(elsewhere.status, 1);
+    assert.match(elsewhere.stderr, new RegExp(`certificates\\[0\\]\\.cert: ${esc(join(tmpdir(), 'good.crt'))}: no such file`));
+  } finally {
+    await new Promise((r) => taken.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function esc(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
 
 test('explain: prints the route, rule, lane, version and endpoint of a request, and why', () => {
   const r = run(['explain', '-c', QUICKSTART, '--url', 'http://prod.example.com/new-checkout', '-H', 'x-user-id: 1001', '--json']);

@@ -5,8 +5,9 @@
  *
  * The schema checks the shape; this checks what the shape cannot say: the port range, combinations
  * that cannot work (h2c on TLS, http2 without TLS, a redirect beside TLS), and two listeners on one
- * address. Certificate files are read later (src/gateway/tls.ts), where their errors name the file:
- * the spec stays a pure function of the config text, so validate, export and etcd need no files.
+ * address. Certificate files are read later (src/gateway/certificates.ts), where their errors name
+ * the file: the spec stays a pure function of the config text, so export and etcd need no files;
+ * `graylane validate` reads them after the spec (src/app/listeners.ts certificateIssues).
  */
 import type { ListenerSpec, TlsSpec, TlsVersion } from '../types.js';
 import { bool, isRecord, list, rec, str, type NormalizeContext } from '../context.js';
