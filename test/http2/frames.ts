@@ -91,8 +91,11 @@ export interface Peer {
   write(b: Buffer): Promise<void>;
 }
 
-/** A raw HTTP/2 connection: preface and an empty SETTINGS sent, server frames parsed as they arrive. */
-export async function connectRaw(port: number): Promise<Peer> {
+/**
+ * A raw HTTP/2 connection: preface and an empty SETTINGS sent (unless `greet` is false: the caller
+ * writes them), server frames parsed as they arrive.
+ */
+export async function connectRaw(port: number, greet = true): Promise<Peer> {
   const socket = net.connect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
@@ -148,6 +151,6 @@ export async function connectRaw(port: number): Promise<Peer> {
     peer.closed = true;
     resolveDone();
   });
-  await peer.write(Buffer.concat([PREFACE, frame(T.SETTINGS, 0, 0)]));
+  if (greet) await peer.write(Buffer.concat([PREFACE, frame(T.SETTINGS, 0, 0)]));
   return peer;
 }
