@@ -86,6 +86,11 @@ export interface Peer {
   /** Every frame received, in order: type, flags, stream and payload length. */
   frames: { type: number; flags: number; stream: number; length: number }[];
   closed: boolean;
+  /**
+   * The socket error the connection ended with (`ECONNRESET`, `EPIPE`: the server reset it), or
+   * null. A reset can discard what the server sent last (a GOAWAY) before this side read it.
+   */
+  error: string | null;
   /** Resolves when the connection closed (either side). */
   done: Promise<void>;
   write(b: Buffer): Promise<void>;
@@ -101,7 +106,6 @@ export async function connectRaw(port: number, greet = true): Promise<Peer> {
     socket.once('connect', resolve);
     socket.once('error', reject);
   });
-  socket.on('error', () => {});
   let buf: Buffer = Buffer.alloc(0);
   let resolveDone!: () => void;
   const peer: Peer = {
@@ -112,6 +116,7 @@ export async function connectRaw(port: number, greet = true): Promise<Peer> {
     headers: 0,
     frames: [],
     closed: false,
+    error: null,
     done: new Promise<void>((r) => (resolveDone = r)),
     write: (b) =>
       new Promise<void>((resolve) => {
@@ -128,6 +133,7 @@ export async function connectRaw(port: number, greet = true): Promise<Peer> {
         }
       }),
   };
+  socket.on('error', (err: NodeJS.ErrnoException) => (peer.error ??= err.code ?? err.message));
   socket.on('data', (chunk: Buffer) => {
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
     while (buf.length >= 9) {
