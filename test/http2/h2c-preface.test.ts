@@ -154,8 +154,10 @@ test('a client that sends 3 bytes of the preface and stops is cut at limits.head
   const silent = await exchange(h2.port, [Buffer.from('PRI', 'latin1')]);
   assert.equal(silent.reply, '', 'nothing answered');
   assert.ok(silent.closedMs >= 350 && silent.closedMs < 3000, `closed after ${silent.closedMs} ms`);
-  // A FIN after a prefix of the preface: no request came, nothing to answer.
-  const socket = net.connect(h2.port, '127.0.0.1');
+  // A FIN after a prefix of the preface: no request came, nothing to answer. (The default head
+  // timeout, 10 s, so a close before it is the FIN's doing on a loaded machine too.)
+  const { h2: patient } = await h2cListener();
+  const socket = net.connect(patient.port, '127.0.0.1');
   const started = Date.now();
   const got: Buffer[] = [];
   socket.on('data', (c: Buffer) => got.push(c));
@@ -163,7 +165,7 @@ test('a client that sends 3 bytes of the preface and stops is cut at limits.head
   socket.end('PRI * HT');
   await new Promise<void>((resolve) => socket.once('close', resolve));
   assert.equal(Buffer.concat(got).length, 0);
-  assert.ok(Date.now() - started < 350, `closed after ${Date.now() - started} ms, before the head timeout`);
+  assert.ok(Date.now() - started < 5000, `closed after ${Date.now() - started} ms, before the head timeout`);
 });
 
 test('a drain closes connections that have not said what they speak', async () => {
