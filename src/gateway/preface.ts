@@ -42,12 +42,8 @@ export interface PrefaceRoutes {
  * engine. One per gateway; it knows the connections still undecided, for the drain.
  */
 export class PrefaceSniffer {
-  readonly #pending = new Set<Socket>();
-
   /** Connections whose protocol is not known yet. */
-  get size(): number {
-    return this.#pending.size;
-  }
+  readonly #pending = new Set<Socket>();
 
   /**
    * Reads `socket` until its protocol is known, then calls `routes`. A connection whose first bytes
