@@ -4,8 +4,8 @@
 //
 // Starts `graylane serve` on graylane.yaml (entry 127.0.0.1:18480, mesh 127.0.0.1:18481 speaking
 // h2c, admin 127.0.0.1:18489), then five instances that register themselves: a-stable, a-gray and
-// b-stable (HTTP, service.mjs), c-stable and c-gray (gRPC, grpc-service.mjs). a calls b over HTTP,
-// b calls c over gRPC, both through the mesh. Sends requests as users 1001 (a tester: lane gray) and
+// b-stable (HTTP, service.mjs), c-stable and c-gray (gRPC, grpc-service.mjs). a calls b with fetch
+// (HTTP/1.1), b calls c over gRPC (HTTP/2), both through the one mesh port. Sends requests as users 1001 (a tester: lane gray) and
 // 42, then stops c-gray (it deregisters) and sends them again. Everything is stopped at the end.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -98,8 +98,8 @@ try {
   }
 
   const [, , , , cGray] = await Promise.all([
-    service('a-stable', './service.mjs', `h2c://${MESH}/b/hop`), // HTTP over HTTP/2: the mesh speaks h2c
-    service('a-gray', './service.mjs', `h2c://${MESH}/b/hop`),
+    service('a-stable', './service.mjs', `http://${MESH}/b/hop`), // plain fetch: the h2c mesh serves HTTP/1.1 too
+    service('a-gray', './service.mjs', `http://${MESH}/b/hop`),
     service('b-stable', './service.mjs', `grpc://${MESH}/c`), // a gRPC call naming service c
     service('c-stable', './grpc-service.mjs'),
     service('c-gray', './grpc-service.mjs'),

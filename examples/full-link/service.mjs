@@ -7,8 +7,7 @@
 // Environment: NAME (a-gray...), SERVICE (a), VERSION (stable | gray), NEXT (the next hop, none for
 // the last service), GRAYLANE_ADMIN, GRAYLANE_TOKEN, and optionally TTL_MS and HEARTBEAT_MS.
 // Prints `ready <name> <id> <url>` once registered. NEXT says how to call the next service:
-//   http://127.0.0.1:18481/b/hop   an HTTP service, over HTTP/1.1 (a mesh listener without h2c)
-//   h2c://127.0.0.1:18481/b/hop    an HTTP service, over HTTP/2 without TLS (a mesh with h2c: true)
+//   http://127.0.0.1:18481/b/hop   an HTTP service, with fetch (HTTP/1.1: an h2c mesh serves it too)
 //   grpc://127.0.0.1:18481/c       a gRPC service (grpc-service.mjs), named in the call's :authority
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +15,6 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { currentLane, installLanePropagation, register, withLanes } from '@graylane/lanes';
 import { laneClientInterceptor } from '@graylane/lanes/grpc';
-import { H2CClient, fetch as undiciFetch } from 'undici';
 
 const env = process.env;
 installLanePropagation(); // HTTP calls made while handling a request carry its lane
@@ -31,14 +29,8 @@ const server = http.createServer(withLanes(async (req, res) => {
 /** The function that calls the next service and returns its answer (a failure as {status, error}). */
 function nextHop(url) {
   if (url.protocol === 'grpc:') return grpcHop(url.host, url.pathname.slice(1));
-  let send = () => fetch(url);
-  if (url.protocol === 'h2c:') {
-    // Node's fetch speaks only HTTP/1.1 in clear text; undici's H2CClient speaks HTTP/2 (h2c).
-    const mesh = new H2CClient(`http://${url.host}`);
-    send = () => undiciFetch(`http://${url.host}${url.pathname}`, { dispatcher: mesh });
-  }
   return async () => {
-    const answer = await send();
+    const answer = await fetch(url);
     return answer.ok ? answer.json() : { status: answer.status, error: await answer.text(), next: null };
   };
 }

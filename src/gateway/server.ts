@@ -35,6 +35,7 @@ import { HealthTable } from './health.js';
 import { Mirror, type MirrorCounters, type MirrorSource } from './mirror.js';
 import type { ResponseObserver } from './observer.js';
 import { PoolSet } from './pools.js';
+import { PrefaceSniffer } from './preface.js';
 import { ProxyExchange, sendError, type ClientRequest, type ClientResponse, type ExchangeSink } from './proxy.js';
 import { RequestBody } from './request-body.js';
 import { checkHttp2Request, checkTarget, limitsOf } from './request-guard.js';
@@ -60,7 +61,7 @@ export interface ListenerOptions {
   tls?: TlsConfig;
   /** With tls: `h2` offered by ALPN besides `http/1.1`. */
   http2?: boolean;
-  /** Clear-text HTTP/2 with prior knowledge: every connection is HTTP/2's. */
+  /** Clear-text HTTP/2 with prior knowledge beside HTTP/1.1: a connection's first bytes say which (preface.ts). */
   h2c?: boolean;
   /** Answer every request with a 308 to https:// on this port (443 is left out of the URL). */
   redirectHttpsPort?: number;
@@ -184,6 +185,8 @@ class GatewayServer implements Gateway {
   readonly #sweep = new Http1Sweep(KEEP_ALIVE_TIMEOUT_MS);
   /** HTTP/2 sessions of every listener that speaks it. */
   readonly #http2 = new Http2Sessions(() => this.#limits(), KEEP_ALIVE_TIMEOUT_MS);
+  /** Connections of h2c listeners whose first bytes have not yet said HTTP/2 or HTTP/1.1. */
+  readonly #sniffer = new PrefaceSniffer();
   readonly #pools: PoolSet;
   readonly #mirror: Mirror;
   readonly #sink: ExchangeSink;
@@ -253,7 +256,7 @@ class GatewayServer implements Gateway {
     const http2 = options.h2c === true || (options.tls !== undefined && options.http2 === true);
     const listening: Listening = { options, mesh, server: null!, contexts: null, address: null, http2: http2 ? this.#http2Handler(mesh, proto) : null };
     if (options.tls === undefined) {
-      const onSocket = options.h2c === true ? (socket: net.Socket) => this.#onHttp2Socket(socket, listening) : serveHttp1;
+      const onSocket = options.h2c === true ? this.#onH2cSocket(serveHttp1, listening) : serveHttp1;
       listening.server = net.createServer({ allowHalfOpen: true }, onSocket);
       return listening;
     }
@@ -279,8 +282,21 @@ class GatewayServer implements Gateway {
   }
 
   /**
+   * A connection of an `h2c` listener: its first bytes say which engine serves it, the HTTP/2
+   * preface (prior knowledge, RFC 9113 §3.3) src/http2, anything else HTTP/1.1 (preface.ts). They
+   * get limits.headersTimeout to say it.
+   */
+  #onH2cSocket(serveHttp1: (socket: net.Socket) => void, listening: Listening): (socket: net.Socket) => void {
+    const routes = { http1: serveHttp1, http2: (socket: net.Socket) => this.#onHttp2Socket(socket, listening) };
+    return (socket) => {
+      if (this.#closing !== null) return void socket.destroy();
+      this.#sniffer.sniff(socket, this.#limits().headersTimeoutMs, routes);
+    };
+  }
+
+  /**
    * A connection that speaks HTTP/2, negotiated by ALPN (`h2`) on a TLS listener with `http2`, or
-   * any connection of an `h2c` listener (prior knowledge, RFC 9113 §3.3): src/http2 serves it.
+   * by its preface on an `h2c` listener: src/http2 serves it.
    * (`Upgrade: h2c` over HTTP/1.1 is never honoured: websocket.ts.)
    */
   #onHttp2Socket(socket: net.Socket, listening: Listening): void {
@@ -586,6 +602,7 @@ class GatewayServer implements Gateway {
     sink.draining = true;
     const closed = Promise.all(this.#listening.map((l) => closeServer(l.server)));
     for (const c of [...this.#sweep.connections()]) c.closeWhenIdle();
+    this.#sniffer.destroyAll();
     // GOAWAY: HTTP/2 clients open no new stream; the streams in flight complete.
     this.#http2.closeAll();
     const idle =

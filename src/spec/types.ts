@@ -260,7 +260,7 @@ export interface ListenerSpec {
   tls?: TlsSpec;
   /** With tls: offer `h2` by ALPN besides `http/1.1`. */
   http2: boolean;
-  /** Clear-text HTTP/2 with prior knowledge (RFC 9113 section 3.3): gRPC inside a cluster. */
+  /** Clear-text HTTP/2 with prior knowledge (RFC 9113 section 3.3), gRPC inside a cluster, beside HTTP/1.1. */
   h2c: boolean;
   /** Answer every request with a 308 to `https://host[:port]/path`; the port (443 is left out of the URL). */
   redirectHttpsPort?: number;

@@ -3,7 +3,7 @@
  * (entry listener, a mesh listener speaking h2c, admin API, registry) and service processes using
  * the lanes SDK, which register themselves:
  *
- *   entry -> a (HTTP; stable, gray) -> mesh /b over h2c -> b (HTTP; stable)
+ *   entry -> a (HTTP; stable, gray) -> mesh /b with fetch (HTTP/1.1 on the h2c mesh) -> b (HTTP; stable)
  *            -> mesh, gRPC call with :authority c -> c (gRPC; stable, gray)
  *
  * b calls c with a grpc-js client carrying laneClientInterceptor; c reads the lane with
@@ -36,8 +36,8 @@ before(async () => {
   const mesh = new URL(gl.mesh).host;
   running.push(
     ...(await Promise.all([
-      startInstance(gl, 'a-stable', { next: `h2c://${mesh}/b/hop` }),
-      startInstance(gl, 'a-gray', { next: `h2c://${mesh}/b/hop` }),
+      startInstance(gl, 'a-stable', { next: `http://${mesh}/b/hop` }),
+      startInstance(gl, 'a-gray', { next: `http://${mesh}/b/hop` }),
       startInstance(gl, 'b-stable', { next: `grpc://${mesh}/c` }),
       startInstance(gl, 'c-stable', { grpc: true }),
     ])),

@@ -65,7 +65,7 @@ export interface Instance {
 /**
  * Starts one instance of examples/full-link/service.mjs (or grpc-service.mjs with `grpc`) named
  * `name` (`<service>-<version>`, e.g. `c-gray`); resolves once it has registered. `next` is how it
- * calls the next service for each request (service.mjs: an http://, h2c:// or grpc:// URL).
+ * calls the next service for each request (service.mjs: an http:// or grpc:// URL).
  */
 export async function startInstance(
   gl: Graylane,

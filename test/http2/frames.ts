@@ -86,19 +86,26 @@ export interface Peer {
   /** Every frame received, in order: type, flags, stream and payload length. */
   frames: { type: number; flags: number; stream: number; length: number }[];
   closed: boolean;
+  /**
+   * The socket error the connection ended with (`ECONNRESET`, `EPIPE`: the server reset it), or
+   * null. A reset can discard what the server sent last (a GOAWAY) before this side read it.
+   */
+  error: string | null;
   /** Resolves when the connection closed (either side). */
   done: Promise<void>;
   write(b: Buffer): Promise<void>;
 }
 
-/** A raw HTTP/2 connection: preface and an empty SETTINGS sent, server frames parsed as they arrive. */
-export async function connectRaw(port: number): Promise<Peer> {
+/**
+ * A raw HTTP/2 connection: preface and an empty SETTINGS sent (unless `greet` is false: the caller
+ * writes them), server frames parsed as they arrive.
+ */
+export async function connectRaw(port: number, greet = true): Promise<Peer> {
   const socket = net.connect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
     socket.once('error', reject);
   });
-  socket.on('error', () => {});
   let buf: Buffer = Buffer.alloc(0);
   let resolveDone!: () => void;
   const peer: Peer = {
@@ -109,6 +116,7 @@ export async function connectRaw(port: number): Promise<Peer> {
     headers: 0,
     frames: [],
     closed: false,
+    error: null,
     done: new Promise<void>((r) => (resolveDone = r)),
     write: (b) =>
       new Promise<void>((resolve) => {
@@ -125,6 +133,7 @@ export async function connectRaw(port: number): Promise<Peer> {
         }
       }),
   };
+  socket.on('error', (err: NodeJS.ErrnoException) => (peer.error ??= err.code ?? err.message));
   socket.on('data', (chunk: Buffer) => {
     buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
     while (buf.length >= 9) {
@@ -148,6 +157,6 @@ export async function connectRaw(port: number): Promise<Peer> {
     peer.closed = true;
     resolveDone();
   });
-  await peer.write(Buffer.concat([PREFACE, frame(T.SETTINGS, 0, 0)]));
+  if (greet) await peer.write(Buffer.concat([PREFACE, frame(T.SETTINGS, 0, 0)]));
   return peer;
 }

@@ -394,12 +394,21 @@ test('the access log shows the protocol', async () => {
   );
 });
 
-test('an HTTP/1.1 request line on an h2c connection is not served (no preface: the session ends)', async () => {
+test('an HTTP/1.1 request on an h2c listener is served as HTTP/1.1 (no preface: the HTTP/1.1 engine takes the connection)', async () => {
   const { h2 } = await gw(twoVersions());
-  const reply = await new Promise<string>((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port: h2.port, path: '/', headers: { host: 'shop.test' } });
-    req.once('response', (res) => resolve(`status ${res.statusCode}`));
-    req.once('error', (err) => resolve(`error ${(err as NodeJS.ErrnoException).code}`));
+  const reply = await new Promise<{ status: number; version: string; body: string }>((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port: h2.port, path: '/plain', headers: { host: 'shop.test', 'x-beta': 'yes' } });
+    req.once('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.once('end', () => resolve({ status: res.statusCode!, version: res.httpVersion, body }));
+    });
+    req.once('error', reject);
   });
-  assert.match(reply, /^error /);
+  assert.equal(reply.status, 200);
+  assert.equal(reply.version, '1.1');
+  const echo = JSON.parse(reply.body) as Echo;
+  assert.equal(echo.url, '/plain');
+  assert.equal(echo.version, 'beta', 'routed and marked as on any listener');
 });

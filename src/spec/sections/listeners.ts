@@ -1,7 +1,7 @@
 /**
  * The gateway's listeners: `listen` is one address (as it always was) or a list of addresses and
  * listener mappings, each plain HTTP/1.1, TLS (HTTPS/1.1, plus HTTP/2 by ALPN with `http2`), clear-
- * text HTTP/2 with prior knowledge (`h2c`), or a plain listener that only redirects to HTTPS.
+ * text HTTP/2 with prior knowledge beside HTTP/1.1 (`h2c`), or a plain listener that only redirects to HTTPS.
  *
  * The schema checks the shape; this checks what the shape cannot say: the port range, combinations
  * that cannot work (h2c on TLS, http2 without TLS, a redirect beside TLS), and two listeners on one
