@@ -209,10 +209,9 @@ export function isHopByHopResponseHeader(name: string): boolean {
 }
 
 /**
- * The client response headers from undici's raw upstream headers (`[name, value, ...]` Buffers,
- * or strings from the HTTP/2 upstream pool, whose fields arrive as strings), as a flat string array
- * for `res.writeHead`. Names and values are decoded as latin1, which passes every byte through
- * unchanged (Node writes header strings as latin1).
+ * The client response headers from the upstream's raw fields (`[name, value, ...]`, see RawFields),
+ * as a flat string array for `res.writeHead`. Names and values are decoded as latin1, which
+ * passes every byte through unchanged (Node writes header strings as latin1).
  *
  * @param exposeLane the lane when the spec exposes lanes (adds x-gray-lane and x-gray-version), else null
  * @param version the version that served
@@ -220,7 +219,7 @@ export function isHopByHopResponseHeader(name: string): boolean {
  * @param close the gateway is draining: ask the client to close the connection after this response
  */
 export function clientResponseHeaders(
-  raw: readonly RawField[],
+  raw: RawFields,
   exposeLane: string | null,
   version: string,
   setCookie: string | null,
@@ -250,7 +249,7 @@ export function clientResponseHeaders(
  * The upstream response's Content-Length, or -1 without one. undici's parser has already refused a
  * malformed or repeated one, and a Content-Length beside Transfer-Encoding.
  */
-export function responseLength(raw: readonly RawField[]): number {
+export function responseLength(raw: RawFields): number {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     if (name.length === 14 && latin1(name).toLowerCase() === 'content-length') return Number(latin1(raw[i + 1]!));
@@ -258,12 +257,18 @@ export function responseLength(raw: readonly RawField[]): number {
   return -1;
 }
 
-/** A raw field name or value: a Buffer from an HTTP/1.1 upstream, a string from an HTTP/2 one (no conversion). */
+/**
+ * An upstream's raw fields `[name, value, ...]`: latin1 strings from graylane's own pool
+ * (src/http1) and from the HTTP/2 pool (Node's strings), Buffers from undici's.
+ */
+export type RawFields = readonly RawField[];
+
+/** One raw field name or value. */
 export type RawField = Buffer | string;
 
 /** Buffer's own latin1 decoder, which toString('latin1') ends in after its encoding dispatch (undici calls it too). */
 type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
-function latin1(b: RawField): string {
+export function latin1(b: Buffer | string): string {
   return typeof b === 'string' ? b : (b as Latin1Buffer).latin1Slice(0, b.length);
 }
 

@@ -28,7 +28,7 @@ import type { Assignment, CompiledRoute, Endpoint } from '../routing/types.js';
 import type { AccessRecord } from './access-log.js';
 import { classifyUpstreamError, errorBody, GRPC_STATUS, retryKind, STATUS, type GatewayErrorCode } from './errors.js';
 import { encodeGrpcMessage } from '../http2/index.js';
-import { clientResponseHeaders, responseLength } from './headers.js';
+import { clientResponseHeaders, latin1, responseLength, type RawFields } from './headers.js';
 import type { HealthTable } from './health.js';
 import type { RequestTrace } from './trace.js';
 
@@ -133,11 +133,16 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   clientDeadline = false;
   /** The request's trace (src/gateway/trace.ts), set before dispatch; null when not traced. */
   trace: RequestTrace | null = null;
+  /**
+   * Leading entries of the upstream headers the gateway vouches for (parsed strictly or written by
+   * it), which graylane's HTTP/1.1 pool does not check again (UpstreamRequest.checkedFields); 0: all checked.
+   */
+  checkedFields = 0;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #idleArmed = false;
   /** The upstream request as dispatched, kept for a retry (the object undici was given, no copy). */
-  #request: Dispatcher.DispatchOptions | null = null;
+  #request: (Dispatcher.DispatchOptions & { checkedFields: number }) | null = null;
   #target = '';
   #idleMs = 0;
 
@@ -186,6 +191,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       headersTimeout: headersMs,
       bodyTimeout: idleMs,
       upgrade,
+      checkedFields: this.checkedFields,
     };
     pool.dispatch(this.#request, this);
   }
@@ -195,7 +201,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     else this.#abort = abort;
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: RawFields, resume: () => void, statusText: string): boolean {
     const { res, sink } = this;
     if (statusCode < 200) {
       // Informational: 100 Continue is the engine's to send (when it reads the client's body);
@@ -415,6 +421,3 @@ function isList(t: RawTrailers): t is readonly (Buffer | string)[] {
   return Array.isArray(t);
 }
 
-function latin1(b: Buffer | string): string {
-  return typeof b === 'string' ? b : b.toString('latin1');
-}

@@ -195,6 +195,8 @@ class GatewayServer implements Gateway {
   readonly #accessLog: AccessLog | null;
   /** Starts a request's trace (a span, or only the incoming trace id for the access log); null: neither. */
   readonly #startTrace: TraceStart | null;
+  /** A tracer may add or remove upstream fields (traceparent). */
+  readonly #tracer: boolean;
   /** Read by each connection when it opens (and by each head for its timeout): reloads apply to the next. */
   readonly #limits = () => limitsOf(this.#snapshot.spec);
   #snapshot: Snapshot;
@@ -227,6 +229,7 @@ class GatewayServer implements Gateway {
       retryTarget: (ex) => this.#retryTarget(ex),
     };
     this.#startTrace = traceStartOf(opts.tracer ?? null, this.#accessLog !== null);
+    this.#tracer = opts.tracer !== undefined;
     const listeners = opts.listeners ?? [{ name: 'listen', host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 }];
     this.#listening = listeners.map((l) => this.#createListener(l, false));
     if (opts.mesh !== undefined) {
@@ -482,6 +485,9 @@ class GatewayServer implements Gateway {
       mark.setVisitorId !== undefined && cookie !== null ? visitorCookie(cookie.name, mark.setVisitorId, cookie.maxAgeMs) : null,
       started,
     );
+    // What upstreamRequestHeaders wrote before a rule's modifier fields is the strict parser's or
+    // the gateway's own: the HTTP/1.1 pool need not check it again (a tracer may rewrite fields).
+    exchange.checkedFields = this.#tracer || ctx.modifier !== null ? 0 : headers.length;
     if (this.#startTrace !== null) exchange.trace = this.#startTrace(exchange, reqHeaders.traceparent, headers);
     const timeouts = snapshot.spec.timeouts;
     if (upgrade !== null) {

@@ -30,6 +30,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Http1Connection } from '../http1/index.js';
 import { CLIENT_CLOSED, ProxyExchange } from './proxy.js';
+import { latin1, type RawFields } from './headers.js';
 
 /** A protocol token of RFC 9110 §7.8: `name` or `name/version`, each a token. */
 const PROTOCOL = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\/[!#$%&'*+.^_`|~0-9A-Za-z-]+)?$/;
@@ -117,7 +118,7 @@ export interface TunnelOptions {
 export class UpgradeExchange extends ProxyExchange {
   tunnel: TunnelOptions | null = null;
 
-  onUpgrade(statusCode: number, rawHeaders: Buffer[], upstream: Duplex): void {
+  onUpgrade(statusCode: number, rawHeaders: RawFields, upstream: Duplex): void {
     const options = this.tunnel!;
     if (this.done) {
       // The client left while the upstream was answering.
@@ -156,13 +157,13 @@ export class UpgradeExchange extends ProxyExchange {
  * The 101 head passed to the client: the upstream's headers as received. Null when the status is
  * not 101, the 101 names no protocol or one the client did not ask for, or a header is not valid.
  */
-function switchingHead(statusCode: number, rawHeaders: Buffer[], asked: string): string | null {
+function switchingHead(statusCode: number, rawHeaders: RawFields, asked: string): string | null {
   if (statusCode !== 101) return null;
   let head = 'HTTP/1.1 101 Switching Protocols\r\n';
   let switched = '';
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toString('latin1');
-    const value = rawHeaders[i + 1]!.toString('latin1');
+    const name = latin1(rawHeaders[i]!);
+    const value = latin1(rawHeaders[i + 1]!);
     try {
       validateHeaderName(name);
       validateHeaderValue(name, value);

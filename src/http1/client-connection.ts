@@ -30,6 +30,7 @@ import type { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { latin1 } from './chars.js';
 import { ChunkedDecoder } from './chunked.js';
+import { knownName, valueString } from './field-strings.js';
 import type { ParseError } from './errors.js';
 import { findHeadEnd, type Fields } from './fields.js';
 import { parseResponseHead, ResponseHead } from './response-head.js';
@@ -48,6 +49,12 @@ export interface UpstreamRequest {
   bodyTimeout?: number | null;
   /** The protocols of an upgrade (`websocket`): sent with `Connection: upgrade`; a 101 hands the socket to onUpgrade. */
   upgrade?: string | null;
+  /**
+   * How many entries of `headers` (an array) the caller vouches for: names that are tokens and
+   * values without CR, LF or NUL, because a strict parser read them or the gateway wrote them
+   * (src/gateway/headers.ts). They are not checked again; the entries after them are.
+   */
+  checkedFields?: number;
 }
 
 /**
@@ -56,13 +63,13 @@ export interface UpstreamRequest {
  */
 export interface UpstreamHandler {
   onConnect?(abort: (err?: Error) => void): void;
-  /** Raw headers are views of the received bytes. False: pause until `resume` is called. */
-  onHeaders?(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean | void;
+  /** Raw headers `[name, value, ...]` as latin1 strings (undici passes Buffers). False: pause until `resume` is called. */
+  onHeaders?(statusCode: number, rawHeaders: string[], resume: () => void, statusText: string): boolean | void;
   /** A view of the received bytes, valid during the call. False: pause until `resume`. */
   onData?(chunk: Buffer): boolean | void;
-  onComplete?(trailers: Buffer[]): void;
+  onComplete?(trailers: string[]): void;
   onError?(err: Error): void;
-  onUpgrade?(statusCode: number, rawHeaders: Buffer[], socket: Socket): void;
+  onUpgrade?(statusCode: number, rawHeaders: string[], socket: Socket): void;
 }
 
 /** Where a pool's connections go: host, port, TLS. Parsed once per origin. */
@@ -146,7 +153,7 @@ const OTHER_SIDE_CLOSED = 'UND_ERR_SOCKET';
 const EXPECTS_PAYLOAD = new Set(['POST', 'PUT', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH']);
 /** What a keep-alive hint is shortened by, so we close before the upstream does (undici's threshold). */
 const HINT_MARGIN_MS = 1000;
-const NO_TRAILERS: Buffer[] = [];
+const NO_TRAILERS: string[] = [];
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
@@ -164,6 +171,12 @@ export class Http1ClientConnection {
   readonly socket: Socket;
   /** Sweep deadline (Date.now() ms), 0 when none. */
   deadline = 0;
+  /**
+   * Date.now() when this connection last had something to do (connected, was given a request,
+   * read bytes, was resumed): deadlines are armed from it, one clock read per event rather than
+   * one per deadline.
+   */
+  #clock = Date.now();
   #deadlineKind = Deadline.None;
   #state = State.Connecting;
   #call: UpstreamCall | null = null;
@@ -219,7 +232,8 @@ export class Http1ClientConnection {
   send(call: UpstreamCall): void {
     this.#call = call;
     call.conn = this;
-    this.#idledFor = Date.now() - this.idleSince;
+    this.#clock = Date.now();
+    this.#idledFor = this.#clock - this.idleSince;
     this.#write(call);
   }
 
@@ -245,6 +259,7 @@ export class Http1ClientConnection {
     if (!this.#paused || this.#state === State.Closed) return;
     this.#paused = false;
     this.socket.resume();
+    this.#clock = Date.now();
     if (this.#deadlineKind === Deadline.Body) this.#arm(Deadline.Body, this.#bodyTimeoutMs);
     this.#run();
     if (this.#peerEnded && this.#state === State.Body) this.#endOfClose();
@@ -267,13 +282,15 @@ export class Http1ClientConnection {
     }
   }
 
+  /** Arms the one deadline `ms` after #clock (none for 0, null or absent). */
   #arm(kind: Deadline, ms: number | null | undefined): void {
     this.#deadlineKind = kind;
-    this.deadline = ms !== null && ms !== undefined && ms > 0 ? Date.now() + ms : 0;
+    this.deadline = ms !== null && ms !== undefined && ms > 0 ? this.#clock + ms : 0;
   }
 
   readonly #onConnect = (): void => {
     if (this.#state !== State.Connecting) return;
+    this.#clock = Date.now();
     this.#arm(Deadline.None, 0);
     const call = this.#call;
     if (call !== null && !call.ended) this.#write(call);
@@ -352,8 +369,9 @@ export class Http1ClientConnection {
     if (h !== null && h !== undefined) {
       if (Array.isArray(h)) {
         const flat = h as readonly string[];
+        const checked = req.checkedFields ?? 0;
         for (let i = 0; i < flat.length; i += 2) {
-          const r = this.#field(flat[i]!, flat[i + 1]!);
+          const r = i < checked ? fieldRole(flat[i]!) : this.#field(flat[i]!, flat[i + 1]!);
           if (r === 1) host = flat[i + 1]!;
           else if (r === 2) declared = contentLength(flat[i + 1]!);
           else fields += `${flat[i]}: ${flat[i + 1]}\r\n`;
@@ -408,24 +426,7 @@ export class Http1ClientConnection {
   #field(name: string, value: string): 0 | 1 | 2 {
     if (!TOKEN.test(name)) throw upstreamError(`invalid header name ${JSON.stringify(name)}`, 'UND_ERR_INVALID_ARG');
     if (BAD_VALUE.test(value)) throw upstreamError(`invalid value of header ${name}`, 'UND_ERR_INVALID_ARG');
-    switch (name.length) {
-      case 4:
-        return name.toLowerCase() === 'host' ? 1 : 0;
-      case 14:
-        return name.toLowerCase() === 'content-length' ? 2 : 0;
-      case 6:
-      case 7:
-      case 10:
-      case 17: {
-        const n = name.toLowerCase();
-        if (n === 'connection' || n === 'keep-alive' || n === 'transfer-encoding' || n === 'upgrade' || n === 'expect') {
-          throw upstreamError(`the ${n} header is the connection's to write`, 'UND_ERR_INVALID_ARG');
-        }
-        return 0;
-      }
-      default:
-        return 0;
-    }
+    return fieldRole(name);
   }
 
   readonly #onBodyData = (chunk: Buffer | string): void => {
@@ -465,6 +466,7 @@ export class Http1ClientConnection {
     this.#detachBody();
     this.#bodyDone = true;
     // The upstream's time to answer starts once it has the whole request (undici: the same).
+    this.#clock = Date.now();
     if (this.#state === State.Head) this.#arm(Deadline.Headers, this.#call?.request.headersTimeout);
   };
 
@@ -512,6 +514,7 @@ export class Http1ClientConnection {
       this.#searchFrom = Math.max(0, this.#searchFrom - this.#pos);
       this.#pos = 0;
     }
+    this.#clock = Date.now();
     if (this.#deadlineKind === Deadline.Body) this.#arm(Deadline.Body, this.#bodyTimeoutMs);
     this.#run();
   };
@@ -556,7 +559,7 @@ export class Http1ClientConnection {
     if (bad !== null) return this.#refuse(bad);
     this.#pos = end;
     this.#searchFrom = end;
-    const raw = rawHeaderViews(buf, head.fields);
+    const raw = rawHeaderStrings(buf, head.fields);
     const statusText = latin1(buf, head.reasonStart, head.reasonEnd);
     const status = head.status;
     if (status === 101) {
@@ -593,7 +596,7 @@ export class Http1ClientConnection {
       if (this.#call !== call) return;
       if (typeof r === 'object') return void this.#fail(badResponse(r));
       this.#pos = r === -1 ? buf.length : r;
-      if (this.#chunked!.done) return this.#complete(call, trailerViews(this.#chunked!));
+      if (this.#chunked!.done) return this.#complete(call, trailerStrings(this.#chunked!));
       if (!this.#more) this.#pause();
       return;
     }
@@ -617,7 +620,7 @@ export class Http1ClientConnection {
   };
 
   /** The response is complete: the connection goes back to the pool, or closes. */
-  #complete(call: UpstreamCall, trailers: Buffer[]): void {
+  #complete(call: UpstreamCall, trailers: string[]): void {
     const head = this.#head;
     let keepFor = 0;
     // Not after HEAD (as undici): an upstream that sends a body anyway would have it read as the
@@ -644,7 +647,7 @@ export class Http1ClientConnection {
   }
 
   /** A 101 to an upgrade: the socket leaves the pool for the handler's tunnel, with the bytes read after the head. */
-  #upgrade(call: UpstreamCall, raw: Buffer[], _statusText: string): void {
+  #upgrade(call: UpstreamCall, raw: string[], _statusText: string): void {
     const socket = this.socket;
     const buf = this.#buf!;
     const rest = this.#pos < buf.length ? buf.subarray(this.#pos) : null;
@@ -742,6 +745,28 @@ export class Http1ClientConnection {
   }
 }
 
+/** A field's role in the request head: 0 to write it as is, 1 for Host, 2 for Content-Length; throws for the connection's own fields. */
+function fieldRole(name: string): 0 | 1 | 2 {
+  switch (name.length) {
+    case 4:
+      return name.toLowerCase() === 'host' ? 1 : 0;
+    case 14:
+      return name.toLowerCase() === 'content-length' ? 2 : 0;
+    case 6:
+    case 7:
+    case 10:
+    case 17: {
+      const n = name.toLowerCase();
+      if (n === 'connection' || n === 'keep-alive' || n === 'transfer-encoding' || n === 'upgrade' || n === 'expect') {
+        throw upstreamError(`the ${n} header is the connection's to write`, 'UND_ERR_INVALID_ARG');
+      }
+      return 0;
+    }
+    default:
+      return 0;
+  }
+}
+
 const HEAD_TOO_LARGE: ParseError = Object.freeze({ status: 502, reason: 'the response head is larger than 16 KiB' });
 const UNASKED_101: ParseError = Object.freeze({ status: 502, reason: 'a 101 to a request that did not ask to upgrade' });
 /** A request target that could split the request line. */
@@ -753,18 +778,23 @@ function contentLength(value: string): number {
   return Number(value);
 }
 
-/** The fields as undici's raw headers: `[name, value, ...]`, views of the received bytes. */
-function rawHeaderViews(buf: Buffer, fields: Fields): Buffer[] {
-  const out = new Array<Buffer>(2 * fields.count);
+/**
+ * The fields as undici's raw headers, `[name, value, ...]`, but as strings (names as sent): the
+ * gateway writes them on as strings anyway, and common names and unchanged values cost no new
+ * string (field-strings.ts).
+ */
+function rawHeaderStrings(buf: Buffer, fields: Fields): string[] {
+  const out = new Array<string>(2 * fields.count);
   for (let i = 0; i < fields.count; i++) {
-    out[2 * i] = buf.subarray(fields.nameStart(i), fields.nameEnd(i));
-    out[2 * i + 1] = buf.subarray(fields.valueStart(i), fields.valueEnd(i));
+    const known = knownName(buf, fields.nameStart(i), fields.nameEnd(i));
+    out[2 * i] = known !== null ? known.text : latin1(buf, fields.nameStart(i), fields.nameEnd(i));
+    out[2 * i + 1] = valueString(buf, fields.valueStart(i), fields.valueEnd(i), known);
   }
   return out;
 }
 
-function trailerViews(decoder: ChunkedDecoder): Buffer[] {
-  return decoder.trailers.count === 0 ? NO_TRAILERS : rawHeaderViews(decoder.trailerSection, decoder.trailers);
+function trailerStrings(decoder: ChunkedDecoder): string[] {
+  return decoder.trailers.count === 0 ? NO_TRAILERS : rawHeaderStrings(decoder.trailerSection, decoder.trailers);
 }
 
 /** The deadlines of a pool set's connections, checked every `everyMs` (one timer for all). */

@@ -13,6 +13,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { latin1 } from './chars.js';
+import { knownName, valueString } from './field-strings.js';
 import type { Fields } from './fields.js';
 
 /** Fields Node keeps only the first of (lib/_http_incoming.js matchKnownFields). */
@@ -37,22 +38,16 @@ const FIRST_ONLY = new Set([
   'expires',
 ]);
 
-/** Lower-cased names of the common fields, by their exact bytes: no toLowerCase per request for them. */
-const COMMON = new Map<string, string>();
-for (const n of ['Host', 'User-Agent', 'Accept', 'Accept-Language', 'Accept-Encoding', 'Connection', 'Cookie', 'Content-Type', 'Content-Length', 'Referer', 'Origin', 'Authorization', 'Cache-Control', 'Transfer-Encoding', 'Upgrade', 'Baggage', 'Traceparent', 'X-Forwarded-For', 'X-Request-Id']) {
-  COMMON.set(n, n.toLowerCase());
-  COMMON.set(n.toLowerCase(), n.toLowerCase());
-}
-
 /** The header object of the fields of `buf` (offsets from the parser). */
 export function headerObject(buf: Buffer, fields: Fields): IncomingHttpHeaders {
   // A null-prototype object, as Node's: a field named `__proto__` or `constructor` is just a field.
   const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
   for (let i = 0; i < fields.count; i++) {
-    const raw = latin1(buf, fields.nameStart(i), fields.nameEnd(i));
-    const name = COMMON.get(raw) ?? raw.toLowerCase();
+    // Common names and unchanged values of repeating fields cost no new string (field-strings.ts).
+    const known = knownName(buf, fields.nameStart(i), fields.nameEnd(i));
+    const name = known !== null ? known.lower : latin1(buf, fields.nameStart(i), fields.nameEnd(i)).toLowerCase();
     if (name === '__proto__') continue; // Node's object drops it (an assignment to __proto__); so do we
-    const value = latin1(buf, fields.valueStart(i), fields.valueEnd(i));
+    const value = valueString(buf, fields.valueStart(i), fields.valueEnd(i), known);
     const seen = out[name];
     if (name === 'set-cookie') {
       if (seen === undefined) out[name] = [value];

@@ -12,7 +12,7 @@ import type { Gateway } from '../../src/gateway/server.js';
 import type { RetrySpec, TimeoutsSpec } from '../../src/spec/types.js';
 import { raw, startRawUpstream, type RawBehaviour, type RawUpstream } from '../security/helpers.js';
 import { until } from '../support/wait.js';
-import { gatewayFor, get, service, spec } from './helpers.js';
+import { gatewayFor, get, route, service, spec } from './helpers.js';
 
 process.env.GRAYLANE_UPSTREAM_POOL = 'graylane';
 
@@ -373,4 +373,36 @@ test('a method that is not a token is refused before a byte is written: it canno
   // The connection is still good for a valid request.
   assert.equal(await (await pool.request({ path: '/after', method: 'GET' })).body.text(), 'ok');
   assert.deepEqual(requestLines(up).flat(), ['GET /after HTTP/1.1']);
+});
+
+test('checkedFields: the fields a caller vouches for are written as given; every field after them is still checked', async () => {
+  const up = await upstream(OK);
+  const pools = new PoolSet({ connectTimeoutMs: 1000, connections: 1 });
+  closers.push(pools);
+  const pool = pools.get(`http://127.0.0.1:${up.port}`);
+  const opts = (headers: string[], checkedFields: number) => ({ path: '/x', method: 'GET' as const, headers, checkedFields });
+  // A bad value after the vouched prefix is refused before a byte is written.
+  await assert.rejects(pool.request(opts(['x-a', '1', 'x-b', 'v\r\nx-evil: 1'], 2)), (err: Error & { code?: string }) => err.code === 'UND_ERR_INVALID_ARG');
+  await assert.rejects(pool.request(opts(['x-a', '1', 'bad name', 'v'], 2)), (err: Error & { code?: string }) => err.code === 'UND_ERR_INVALID_ARG');
+  // Framing fields stay the connection's to write, vouched for or not.
+  await assert.rejects(pool.request(opts(['transfer-encoding', 'chunked'], 2)), (err: Error & { code?: string }) => err.code === 'UND_ERR_INVALID_ARG');
+  assert.deepEqual(requestLines(up).flat(), [], 'no request reached the upstream');
+  assert.equal(await (await pool.request(opts(['x-a', '1', 'x-b', '2'], 2))).body.text(), 'ok');
+  assert.match(up.received.join(''), /x-a: 1\r\nx-b: 2\r\n/);
+});
+
+test('a rule header modifier is checked on its way upstream: a value with CR LF never splits the request', async () => {
+  const up = await upstream(OK);
+  const g = await gatewayFor(
+    spec({
+      services: { svc: service({ stable: [up.url] }) },
+      routes: [route({ rules: [{ name: 'inject', lane: 'stable', header: { name: 'x-go', equals: '1' }, headers: { set: { 'x-note': 'a\r\nx-evil: 1' } } }] })],
+    }),
+  );
+  closers.push({ close: () => g.close({ drainMs: 100 }) });
+  const res = await raw(g.address.port, 'GET / HTTP/1.1\r\nHost: a\r\nx-go: 1\r\nConnection: close\r\n\r\n');
+  assert.match(res.text, /^HTTP\/1\.1 50[02] /);
+  assert.doesNotMatch(up.received.join(''), /x-evil/);
+  const ok = await raw(g.address.port, 'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  assert.match(ok.text, /^HTTP\/1\.1 200 /);
 });
