@@ -14,7 +14,8 @@
  * there), its node-http-proxy peer is measured too, under the same pinning.
  *
  * Knobs: BENCH_SECONDS (5), ROUNDS (3), CONNS (32), WARMUP (2 s), PIN (1; 0 turns pinning off),
- * SHARED_BENCH (default ../shared/bench).
+ * SHARED_BENCH (default ../shared/bench), BENCH_POST_BYTES (unset: GET; 16384: every request is a
+ * POST with a 16 KiB body, which every peer streams upstream).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
@@ -144,7 +145,9 @@ async function main(): Promise<void> {
     const v1 = `http://127.0.0.1:${PORTS.v1}`;
     const v2 = `http://127.0.0.1:${PORTS.v2}`;
     let origin: string;
-    if (have('nginx')) {
+    // nginx's `return` answers before it reads a request body: POST runs use the node origin,
+    // which answers after the body (see bench/peers/origin.ts).
+    if (have('nginx') && process.env.BENCH_POST_BYTES === undefined) {
       mkdirSync(join(tmp, 'logs'));
       writeFileSync(
         join(tmp, 'nginx.conf'),
@@ -159,7 +162,7 @@ http { access_log off; keepalive_timeout 75s; keepalive_requests 1000000; client
       origin = 'nginx 1 worker';
     } else {
       procs.push(start(process.execPath, [join(DIST, 'bench/peers/origin.js')], { PORT_V1: String(PORTS.v1), PORT_V2: String(PORTS.v2) }, 0));
-      origin = 'node:http (nginx not installed)';
+      origin = have('nginx') ? 'node:http (answers after the request body)' : 'node:http (nginx not installed)';
     }
     const cfg = join(tmp, 'bench.yaml');
     writeFileSync(cfg, benchConfig({ v1, v2 }));
@@ -202,7 +205,8 @@ http { access_log off; keepalive_timeout 75s; keepalive_requests 1000000; client
       }
     }
     const base = median(runs.get('bare undici Pool.stream proxy')!.map((r) => r.rps));
-    console.log(`\n## Proxy throughput: wrk -t1 -c${CONNS} -d${SECONDS}s, ${ROUNDS} interleaved rounds, medians\n`);
+    const post = process.env.BENCH_POST_BYTES;
+    console.log(`\n## Proxy throughput: wrk -t1 -c${CONNS} -d${SECONDS}s, ${ROUNDS} interleaved rounds, medians${post ? `, POST bodies of ${post} bytes` : ''}\n`);
     const baseCost = median(runs.get('bare undici Pool.stream proxy')!.map((r) => r.cpuUsPerReq));
     console.log('| peer | req/s (median) | per round | p50 ms | p99 ms | vs bare undici | proxy CPU % | CPU µs/req | per round | cost vs bare | errors |');
     console.log('|---|---:|---|---:|---:|---:|---:|---:|---|---:|---:|');
