@@ -68,8 +68,8 @@ export class Mirror {
     mainVersion: string,
     req: MirrorSource,
     ctx: ForwardContext,
-    body: Readable | null,
-  ): Readable | null {
+    body: Readable | Buffer | null,
+  ): Readable | Buffer | null {
     const limits = snapshot.spec.mirror;
     if (this.inFlight >= limits.maxConcurrent) return this.#drop(body);
     // A gRPC call's copy, like the call, goes only to an HTTP/2 endpoint.
@@ -94,15 +94,17 @@ export class Mirror {
     };
     const pool = this.pools.get(target.endpoint.origin);
     this.inFlight++;
-    if (body === null) {
-      // After the main request: the caller dispatches it as soon as this returns.
+    if (body === null || Buffer.isBuffer(body)) {
+      // A body already received whole (Http1Request.takeBody) is the copy's too. After the main
+      // request: the caller dispatches it as soon as this returns.
+      opts.body = body;
       process.nextTick(send, this, pool, opts);
-      return null;
+      return body;
     }
     return this.#tee(body, bodyBytes, pool, opts);
   }
 
-  #drop(body: Readable | null): Readable | null {
+  #drop<B extends Readable | Buffer | null>(body: B): B {
     this.counters.dropped++;
     return body;
   }

@@ -173,7 +173,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     pool: Dispatcher,
     target: string,
     headers: string[],
-    body: Readable | null,
+    body: Readable | Buffer | null,
     headersMs: number,
     idleMs: number,
     /** The protocols of an upgrade request (`websocket`), which undici writes with `Connection: upgrade`; null otherwise. */

@@ -393,7 +393,9 @@ class GatewayServer implements Gateway {
           upgrade = { protocols, connection: req.connection, idleMs: this.#snapshot.spec.timeouts.tunnelIdleMs };
         }
       }
-      const body = req.hasBody ? new RequestBody(req) : null;
+      // A small body that arrived with the head goes upstream as bytes, with the head, in one
+      // write; any other is streamed as it arrives.
+      const body = req.hasBody ? (req.takeBody(WHOLE_BODY_BYTES) ?? new RequestBody(req)) : null;
       this.#proxy(req, res, url, mesh, started, body, upgrade, req.connection.socket.remoteAddress, proto, 0);
     } catch (err) {
       this.#internalError(err, req, res, started);
@@ -433,7 +435,7 @@ class GatewayServer implements Gateway {
     url: string,
     mesh: boolean,
     started: number,
-    body: Readable | null,
+    body: Readable | Buffer | null,
     upgrade: TunnelOptions | null,
     remoteAddress: string | undefined,
     proto: 'http' | 'https',
@@ -506,7 +508,7 @@ class GatewayServer implements Gateway {
       if (deadlineMs < idleMs) idleMs = deadlineMs;
     }
     // An upload that stalls is cut after the idle timeout (onConnectionIdle, onStreamIdle).
-    if (body !== null) res.armIdle(timeouts.idleMs);
+    if (body !== null && !Buffer.isBuffer(body)) res.armIdle(timeouts.idleMs);
     const mirrorLane = route.mirrorLane();
     if (mirrorLane !== null) body = this.#mirror.copy(snapshot, route, mirrorLane, target.version, req, ctx, body);
     exchange.dispatch(this.#pools.get(endpoint.origin), url, headers, body, headersMs, idleMs);
@@ -638,6 +640,8 @@ class GatewayServer implements Gateway {
 
 /** How long an idle keep-alive connection is kept (Node's server had 75 s here too). */
 const KEEP_ALIVE_TIMEOUT_MS = 75_000;
+/** Request bodies up to this size that arrived with their head are sent upstream as bytes (see #onRequest). */
+const WHOLE_BODY_BYTES = 64 * 1024;
 
 /** The gateway's error code for each status the engine refuses a head with. */
 const REFUSAL_CODE: Readonly<Partial<Record<number, GatewayErrorCode>>> = {

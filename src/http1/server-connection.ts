@@ -94,6 +94,11 @@ export class Http1Request {
   readBody(sink: BodySink): void {
     this.connection.readBody(this, sink);
   }
+
+  /** The whole body as bytes when it is at most `max` bytes and already received; null: use readBody (Http1Connection.takeBody). */
+  takeBody(max: number): Buffer | null {
+    return this.connection.takeBody(this, max);
+  }
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -309,17 +314,38 @@ export class Http1Connection {
     if (queue.length > 1) res.hold();
     this.#pipelinable = head.keepAlive && !head.upgrade && !this.#closing && queue.length < MAX_PIPELINED;
     this.#state = req.complete ? this.#afterBody() : State.Body;
-    // Until the handler asks for the body, nothing more is read.
-    if (!req.complete) this.#pause();
     // An upgrade may turn the connection into a tunnel: only once it is the first in line.
     if (head.upgrade && queue.length > 1) this.#deferred = req;
     else this.handler.onRequest(req, res);
+    // Until the handler asks for the body (or took it whole: takeBody), nothing more is read.
+    if (this.#state === State.Body && this.#sink === null) this.#pause();
     return true;
   }
 
   /** What follows a request whose body has been read: the next head, or waiting for the responses. */
   #afterBody(): State {
     return this.#pipelinable ? State.Head : State.Waiting;
+  }
+
+  /**
+   * The whole body of `req`, when it is already here: a Content-Length of at most `max` bytes
+   * whose bytes arrived with the head, and no `Expect: 100-continue`. It is taken at once, as a
+   * view of the received bytes (never reused: each read is a new buffer), and the connection reads
+   * on as if it had been streamed. Null otherwise: the body is then read with readBody().
+   * Only during the handler's onRequest.
+   */
+  takeBody(req: Http1Request, max: number): Buffer | null {
+    if (req !== this.#request || this.#state !== State.Body || this.#sink !== null || req.expectContinue) return null;
+    const n = req.contentLength;
+    const buf = this.#buf;
+    if (n <= 0 || n > max || buf === null || buf.length - this.#pos < n) return null;
+    const body = buf.subarray(this.#pos, this.#pos + n);
+    this.#pos += n;
+    this.#bodyLeft = 0;
+    this.#bodyDone = true;
+    req.complete = true;
+    this.#state = this.#afterBody();
+    return body;
   }
 
   /** The handler wants the body. */

@@ -95,3 +95,45 @@ test('a stalled upload pipelined behind a request waiting for its upstream is cu
     await hang.close();
   }
 });
+
+test('a POST whose small body came with its head, pipelined with a GET in one write: the upstream gets the body byte for byte and both are answered in order', async () => {
+  const up = await startRawUpstream((socket, head) => {
+    const path = /^\w+ (\S+)/.exec(head)![1]!;
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${path.length}\r\n\r\n${path}`);
+  });
+  const other = await gatewayFor(spec({ services: { svc: service({ stable: [up.url] }) }, routes: [route()] }));
+  try {
+    const body = 'hello world\r\n\r\nGET /not-a-request HTTP/1.1\r\n\r\n';
+    const r = await raw(other, `POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n\r\n${body}GET /g HTTP/1.1\r\nHost: a\r\n\r\n`, { responses: 2 });
+    assert.deepEqual(r.responses.map((x) => [x.status, x.body]), [[200, '/p'], [200, '/g']]);
+    const received = up.received.join('');
+    const post = received.indexOf('POST /p HTTP/1.1\r\n');
+    assert.ok(post !== -1, received);
+    const bodyAt = received.indexOf('\r\n\r\n', post) + 4;
+    assert.equal(received.slice(bodyAt, bodyAt + body.length), body, 'the body as sent, head-like bytes in it included');
+    assert.match(received, /GET \/g HTTP\/1\.1\r\n/);
+    assert.equal(received.split('GET /not-a-request').length, 2, 'the head-like bytes in the body went up once, as body');
+  } finally {
+    await other.close({ drainMs: 100 });
+    await up.close();
+  }
+});
+
+test('bodies that are not whole in the first read still stream: one split across writes, one over 64 KiB, one behind Expect: 100-continue', async () => {
+  const up = await startUpstream('stable');
+  const other = await gatewayFor(spec({ services: { svc: service({ stable: [up.url] }) }, routes: [route()] }));
+  try {
+    const split = await raw(other, '', { chunks: ['POST /s HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nConnection: close\r\n\r\n12345', '67890'], gapMs: 50 });
+    assert.equal(split.responses[0]!.status, 200, split.text);
+    assert.equal(split.responses[0]!.headers['x-body-bytes'], '10');
+    const big = 'x'.repeat(100 * 1024);
+    const large = await raw(other, `POST /l HTTP/1.1\r\nHost: a\r\nContent-Length: ${big.length}\r\nConnection: close\r\n\r\n${big}`);
+    assert.equal(large.responses[0]!.headers['x-body-bytes'], String(big.length), large.text.slice(0, 300));
+    const expect = await raw(other, '', { chunks: ['POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', 'abc'], gapMs: 100 });
+    assert.match(expect.text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+    assert.equal(expect.responses.at(-1)!.headers['x-body-bytes'], '3');
+  } finally {
+    await other.close({ drainMs: 100 });
+    await up.close();
+  }
+});
