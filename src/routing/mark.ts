@@ -43,6 +43,12 @@ export const BAGGAGE_LANE_KEY = LANE_BAGGAGE_KEY;
 
 /** The longest lane value accepted from a trusted request; anything longer is ignored. */
 const MAX_LANE_LENGTH = 128;
+/**
+ * A byte a trusted lane may not hold: anything but visible ASCII and space. The lane is written as
+ * a header value upstream (and to the client with exposeLane) unchecked, and its baggage form is
+ * percent-decoded, so `%0D%0A` (or `%C4%8A`, U+010A, whose latin1 byte is LF) would split the head.
+ */
+const NOT_LANE_TEXT = /[^\x20-\x7e]/;
 
 export type MarkFn = (req: RequestView, ctx: MarkContext, trace?: MarkTrace) => MarkResult;
 
@@ -183,7 +189,7 @@ function laneFrom(v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
   const comma = v.indexOf(',');
   const lane = (comma === -1 ? v : v.slice(0, comma)).trim();
-  return lane !== '' && lane.length <= MAX_LANE_LENGTH ? lane : undefined;
+  return lane !== '' && lane.length <= MAX_LANE_LENGTH && !NOT_LANE_TEXT.test(lane) ? lane : undefined;
 }
 
 function trustedLaneReader(laneHeaders: readonly string[]): (req: RequestView) => MarkResult | null {

@@ -200,3 +200,33 @@ test('a forged visitor cookie moves only that client, and only between lanes the
   assert.ok(!forged.includes('alpha'));
   assert.deepEqual(await lanesOf(), before, 'nobody else moved');
 });
+
+// A trusted lane arrives from outside (on the mesh listener every route trusts it). Its baggage
+// form is percent-decoded, so `%0D%0A` (or `%C4%8D%C4%8A`: U+010D U+010A, whose low bytes are CR LF
+// once written as latin1) would put a line break into the lane the gateway writes, upstream and
+// (with exposeLane) back to the client: such a lane must be ignored, never written.
+for (const [what, member] of [
+  ['a percent-encoded CR LF', 'graylane-lane=alpha%0D%0AX-Injected:%20yes'],
+  ['UTF-8 for U+010D U+010A (CR LF as latin1)', 'graylane-lane=alpha%C4%8D%C4%8AX-Injected:%20yes'],
+  ['a percent-encoded NUL', 'graylane-lane=alpha%00'],
+] as const) {
+  test(`a trusted lane in baggage with ${what} is ignored: nothing injected upstream or to the client`, async () => {
+    const upstream = await startRecordingUpstream('stable');
+    const g = await gatewayFor(spec({ services: { svc: service({ stable: [upstream.url], alpha: [ups.alpha!.url] }) }, routes: [route({ trustLane: true })] }));
+    try {
+      const r = await raw(g, `GET / HTTP/1.1\r\nHost: a\r\nbaggage: ${member}\r\n\r\n`, { responses: 1 });
+      const res = r.responses[0]!;
+      assert.equal(res.status, 200, r.text);
+      assert.equal(res.headers['x-injected'], undefined, r.text);
+      assert.equal(res.headers['x-gray-lane'], 'stable', r.text);
+      assert.equal(upstream.received.length, 1);
+      const [request] = upstream.received;
+      assert.deepEqual(headerLinesOf(request!, 'x-injected'), []);
+      assert.deepEqual(headerLinesOf(request!, 'x-gray-lane'), ['stable']);
+      for (const line of request!.headerLines) assert.doesNotMatch(line, /[\0\r\n]/, JSON.stringify(line));
+    } finally {
+      await g.close({ drainMs: 100 });
+      await upstream.close();
+    }
+  });
+}
