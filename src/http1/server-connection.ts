@@ -20,6 +20,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
+import { CR, SP, TCHAR } from './chars.js';
 import { ChunkedDecoder } from './chunked.js';
 import { E, type ParseError } from './errors.js';
 import { findHeadEnd, skipEmptyLines } from './fields.js';
@@ -283,6 +284,7 @@ export class Http1Connection {
     const head = this.#head;
     if (end === -1) {
       if (buf.length - start > head.limits.maxHeaderBytes) return this.#refuse(E.HEAD_TOO_LARGE);
+      if (badMethodStart(buf, start)) return this.#refuse(E.METHOD);
       this.#searchFrom = Math.max(start, buf.length - 3);
       return false;
     }
@@ -562,4 +564,19 @@ export class Http1Sweep {
   stop(): void {
     clearInterval(this.#timer);
   }
+}
+
+/**
+ * The bytes of an incomplete head already show that its method is not a token: a byte that is
+ * neither tchar nor the SP after the method (CR: the start of an empty line still arriving). Such a
+ * head can never become a request, so it is refused at once rather than held until
+ * limits.headersTimeout, as llhttp does: a TLS ClientHello on a clear-text port (0x16 0x03...) is
+ * then answered in one round trip. Only incomplete heads come here, not the hot path.
+ */
+function badMethodStart(buf: Buffer, start: number): boolean {
+  let p = start;
+  while (p < buf.length && TCHAR[buf[p]!] === 1) p++;
+  if (p === buf.length) return false;
+  const c = buf[p];
+  return p === start ? c !== CR : c !== SP;
 }

@@ -168,6 +168,22 @@ test('a client that sends 3 bytes of the preface and stops is cut at limits.head
   assert.ok(Date.now() - started < 5000, `closed after ${Date.now() - started} ms, before the head timeout`);
 });
 
+test('a TLS ClientHello on an h2c port (an https:// client on the wrong port) is refused at once with a 400, not held for the head timeout', async () => {
+  const { h2 } = await h2cListener();
+  // A ClientHello record's first bytes (handshake, TLS 1.0 record version, length), then a body
+  // without CR or LF: nothing in it ever ends a head.
+  const hello = Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0xf4, 0x01, 0x00, 0x00, 0xf0, 0x03, 0x03]), Buffer.alloc(200, 0x42)]);
+  const { reply, closedMs } = await exchange(h2.port, [hello]);
+  assert.match(reply, /^HTTP\/1\.1 400 /, reply);
+  assert.match(reply, /the method is not a token/);
+  // The default head timeout is 10 s: a close well before it is the refusal's doing.
+  assert.ok(closedMs < 5000, `closed after ${closedMs} ms`);
+  // A method that goes wrong after a few good bytes is refused as soon as the bad byte is here.
+  const late = await exchange(h2.port, [Buffer.from('GET\x16 / HTTP/1.1', 'latin1')]);
+  assert.match(late.reply, /^HTTP\/1\.1 400 /, late.reply);
+  assert.ok(late.closedMs < 5000, `closed after ${late.closedMs} ms`);
+});
+
 test('a drain closes connections that have not said what they speak', async () => {
   const { g, h2 } = await h2cListener();
   gateways.splice(gateways.indexOf(g), 1);
