@@ -14,6 +14,7 @@ import type { Gateway } from '../../src/gateway/server.js';
 import type { Spec } from '../../src/spec/types.js';
 import { client, get, route, service, spec, startUpstream, type Echo, type Upstream } from '../gateway/helpers.js';
 import { until } from '../support/wait.js';
+import { headerLinesOf, startRecordingUpstream } from '../security/helpers.js';
 import { connectRaw, END_HEADERS, END_STREAM, frame, literal, request, T } from './frames.js';
 import { gatewayWithH2c, h2connect, h2request, type Listener } from './helpers.js';
 
@@ -412,3 +413,27 @@ test('an HTTP/1.1 request on an h2c listener is served as HTTP/1.1 (no preface: 
   assert.equal(echo.url, '/plain');
   assert.equal(echo.version, 'beta', 'routed and marked as on any listener');
 });
+
+test('a trusted lane in baggage that decodes to CR LF (gRPC metadata over h2c) is ignored: the HTTP/1.1 upstream gets one lane line, the client no injected field', async () => {
+  const recording = await startRecordingUpstream('stable');
+  const beta = await up('beta');
+  try {
+    const { h2 } = await gw(spec({ services: { svc: service({ stable: [recording.url], beta: [beta.url] }) }, routes: [route({ trustLane: true })] }));
+    const session = await h2connect(h2.url);
+    try {
+      const r = await h2request(session, { ':authority': 'shop.test', ':path': '/', baggage: 'graylane-lane=beta%0D%0AX-Injected:%20yes' });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['x-injected'], undefined);
+      assert.equal(r.headers['x-gray-lane'], 'stable');
+    } finally {
+      session.close();
+    }
+    assert.equal(recording.received.length, 1);
+    const [request] = recording.received;
+    assert.deepEqual(headerLinesOf(request!, 'x-injected'), []);
+    assert.deepEqual(headerLinesOf(request!, 'x-gray-lane'), ['stable']);
+  } finally {
+    await recording.close();
+  }
+});
+
