@@ -213,9 +213,11 @@ test('a request body streams to the upstream, and a mirror copy goes to the mirr
     const r = await h2request(session, { ':authority': 'x.test', ':path': '/upload', 'content-length': String(body.length) }, body);
     assert.equal(r.status, 200);
     assert.equal(r.json<Echo>().bodyBytes, body.length);
-    await until('the mirror copy', () => alpha.received.length === 1);
+    // The echo records bodyBytes when the copy's body has ended, a moment after its head arrived.
+    await until('the mirror copy, body and all', () => alpha.received[0]?.bodyBytes !== undefined);
     assert.equal(alpha.received[0]!.headers['x-graylane-mirror'], '1');
     assert.equal(alpha.received[0]!.bodyBytes, body.length);
+    assert.equal(alpha.received.length, 1, 'one copy');
   } finally {
     session.close();
   }
