@@ -30,9 +30,9 @@ import type { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { latin1 } from './chars.js';
 import { ChunkedDecoder } from './chunked.js';
-import { knownName, valueString } from './field-strings.js';
 import type { ParseError } from './errors.js';
-import { findHeadEnd, type Fields } from './fields.js';
+import { findHeadEnd } from './fields.js';
+import { rawHeaders } from './header-object.js';
 import { parseResponseHead, ResponseHead } from './response-head.js';
 
 /** A request as the pool takes it (the fields of undici's DispatchOptions that graylane uses). */
@@ -559,7 +559,7 @@ export class Http1ClientConnection {
     if (bad !== null) return this.#refuse(bad);
     this.#pos = end;
     this.#searchFrom = end;
-    const raw = rawHeaderStrings(buf, head.fields);
+    const raw = rawHeaders(buf, head.fields);
     const statusText = latin1(buf, head.reasonStart, head.reasonEnd);
     const status = head.status;
     if (status === 101) {
@@ -778,23 +778,8 @@ function contentLength(value: string): number {
   return Number(value);
 }
 
-/**
- * The fields as undici's raw headers, `[name, value, ...]`, but as strings (names as sent): the
- * gateway writes them on as strings anyway, and common names and unchanged values cost no new
- * string (field-strings.ts).
- */
-function rawHeaderStrings(buf: Buffer, fields: Fields): string[] {
-  const out = new Array<string>(2 * fields.count);
-  for (let i = 0; i < fields.count; i++) {
-    const known = knownName(buf, fields.nameStart(i), fields.nameEnd(i));
-    out[2 * i] = known !== null ? known.text : latin1(buf, fields.nameStart(i), fields.nameEnd(i));
-    out[2 * i + 1] = valueString(buf, fields.valueStart(i), fields.valueEnd(i), known);
-  }
-  return out;
-}
-
 function trailerStrings(decoder: ChunkedDecoder): string[] {
-  return decoder.trailers.count === 0 ? NO_TRAILERS : rawHeaderStrings(decoder.trailerSection, decoder.trailers);
+  return decoder.trailers.count === 0 ? NO_TRAILERS : rawHeaders(decoder.trailerSection, decoder.trailers);
 }
 
 /** The deadlines of a pool set's connections, checked every `everyMs` (one timer for all). */

@@ -63,12 +63,17 @@ export function headerObject(buf: Buffer, fields: Fields): IncomingHttpHeaders {
   return out as IncomingHttpHeaders;
 }
 
-/** The fields as Node's `rawHeaders`: names as sent, `[name, value, name, value, ...]`. */
+/**
+ * The fields as Node's `rawHeaders`: names as sent, `[name, value, ...]` latin1 strings. Common
+ * names and unchanged values of repeating fields cost no new string (field-strings.ts). The
+ * upstream pool hands a response's fields to the gateway in this form.
+ */
 export function rawHeaders(buf: Buffer, fields: Fields): string[] {
   const out: string[] = new Array<string>(2 * fields.count);
   for (let i = 0; i < fields.count; i++) {
-    out[2 * i] = latin1(buf, fields.nameStart(i), fields.nameEnd(i));
-    out[2 * i + 1] = latin1(buf, fields.valueStart(i), fields.valueEnd(i));
+    const known = knownName(buf, fields.nameStart(i), fields.nameEnd(i));
+    out[2 * i] = known !== null ? known.text : latin1(buf, fields.nameStart(i), fields.nameEnd(i));
+    out[2 * i + 1] = valueString(buf, fields.valueStart(i), fields.valueEnd(i), known);
   }
   return out;
 }
