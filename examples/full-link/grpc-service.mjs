@@ -4,12 +4,13 @@
 //
 // Environment: NAME (c-gray...), SERVICE (c), VERSION (stable | gray), GRAYLANE_ADMIN,
 // GRAYLANE_TOKEN, and optionally TTL_MS and HEARTBEAT_MS. Prints `ready <name> <id> <url>` once
-// registered.
+// registered (register.mjs).
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { currentLane, register } from '@graylane/lanes';
+import { currentLane } from '@graylane/lanes';
 import { withGrpcLanes } from '@graylane/lanes/grpc';
 import { fileURLToPath } from 'node:url';
+import { registerInstance } from './register.mjs';
 
 const env = process.env;
 const { fulllink } = grpc.loadPackageDefinition(protoLoader.loadSync(fileURLToPath(new URL('hop.proto', import.meta.url))));
@@ -31,15 +32,5 @@ server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p
   // h2c://: this endpoint speaks HTTP/2 without TLS. graylane sends gRPC calls only to versions
   // with such an endpoint (h2c:// or h2://), never to http:// ones.
   const url = `h2c://127.0.0.1:${port}`;
-  const registration = register({
-    admin: env.GRAYLANE_ADMIN,
-    token: env.GRAYLANE_TOKEN,
-    service: env.SERVICE,
-    version: env.VERSION ?? 'stable', // the version is the lane this instance serves
-    url,
-    ...(env.TTL_MS ? { ttlMs: Number(env.TTL_MS) } : {}),
-    ...(env.HEARTBEAT_MS ? { heartbeatMs: Number(env.HEARTBEAT_MS) } : {}),
-    deregisterOnSignals: true, // SIGTERM / SIGINT: deregister, then exit
-  });
-  registration.ready.then((id) => console.log(`ready ${env.NAME} ${id} ${url}`));
+  registerInstance(url);
 });

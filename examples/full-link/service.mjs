@@ -6,15 +6,17 @@
 //
 // Environment: NAME (a-gray...), SERVICE (a), VERSION (stable | gray), NEXT (the next hop, none for
 // the last service), GRAYLANE_ADMIN, GRAYLANE_TOKEN, and optionally TTL_MS and HEARTBEAT_MS.
-// Prints `ready <name> <id> <url>` once registered. NEXT says how to call the next service:
+// Prints `ready <name> <id> <url>` once registered (register.mjs). NEXT says how to call the next
+// service:
 //   http://127.0.0.1:18481/b/hop   an HTTP service, with fetch (HTTP/1.1: an h2c mesh serves it too)
 //   grpc://127.0.0.1:18481/c       a gRPC service (grpc-service.mjs), named in the call's :authority
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { currentLane, installLanePropagation, register, withLanes } from '@graylane/lanes';
+import { currentLane, installLanePropagation, withLanes } from '@graylane/lanes';
 import { laneClientInterceptor } from '@graylane/lanes/grpc';
+import { registerInstance } from './register.mjs';
 
 const env = process.env;
 installLanePropagation(); // HTTP calls made while handling a request carry its lane
@@ -51,17 +53,4 @@ function grpcHop(mesh, service) {
     });
 }
 
-server.listen(0, '127.0.0.1', () => {
-  const url = `http://127.0.0.1:${server.address().port}`;
-  const registration = register({
-    admin: env.GRAYLANE_ADMIN,
-    token: env.GRAYLANE_TOKEN,
-    service: env.SERVICE,
-    version: env.VERSION ?? 'stable', // the version is the lane this instance serves
-    url,
-    ...(env.TTL_MS ? { ttlMs: Number(env.TTL_MS) } : {}),
-    ...(env.HEARTBEAT_MS ? { heartbeatMs: Number(env.HEARTBEAT_MS) } : {}),
-    deregisterOnSignals: true, // SIGTERM / SIGINT: deregister, then exit
-  });
-  registration.ready.then((id) => console.log(`ready ${env.NAME} ${id} ${url}`));
-});
+server.listen(0, '127.0.0.1', () => registerInstance(`http://127.0.0.1:${server.address().port}`));
