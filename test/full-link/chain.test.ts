@@ -11,6 +11,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   call,
+  chainConfig,
+  hopsFor,
   pathOf,
   startGraylane,
   startInstance,
@@ -22,20 +24,7 @@ import {
 } from './helpers.js';
 import { until } from '../support/wait.js';
 
-const CONFIG = `
-mesh: { listen: 127.0.0.1:0 }
-services:
-  a: { versions: { stable: [], gray: [] } }
-  b: { versions: { stable: [] } }
-  c: { versions: { stable: [], gray: [] } }
-routes:
-  - name: entry
-    match: { pathPrefix: / }
-    service: a
-    identity: [header:x-user-id]
-    rules:
-      - { name: testers, lane: gray, users: ["1001"] }
-`;
+const CONFIG = chainConfig('{ listen: 127.0.0.1:0 }');
 
 let gl: Graylane;
 const running: Instance[] = [];
@@ -58,11 +47,7 @@ after(async () => {
 });
 
 /** One request through the entry as `user`; the path it took. */
-async function pathFor(user: string): Promise<string[]> {
-  const r = await call(`${gl.entry}/`, { headers: { 'x-user-id': user } });
-  assert.equal(r.status, 200, r.text);
-  return pathOf(r.json<Hop>());
-}
+const pathFor = async (user: string): Promise<string[]> => pathOf(await hopsFor(gl, user));
 
 async function instanceIds(): Promise<string[]> {
   const r = await call(`${gl.admin}/api/v1/instances`);

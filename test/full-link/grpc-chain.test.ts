@@ -11,22 +11,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { call, pathOf, startGraylane, startInstance, stopInstance, type Graylane, type Hop, type Instance } from './helpers.js';
+import { chainConfig, hopsFor, pathOf, startGraylane, startInstance, stopInstance, type Graylane, type Instance } from './helpers.js';
 
-const CONFIG = `
-mesh: { listen: { address: 127.0.0.1:0, h2c: true } }
-services:
-  a: { versions: { stable: [], gray: [] } }
-  b: { versions: { stable: [] } }
-  c: { versions: { stable: [], gray: [] } }
-routes:
-  - name: entry
-    match: { pathPrefix: / }
-    service: a
-    identity: [header:x-user-id]
-    rules:
-      - { name: testers, lane: gray, users: ["1001"] }
-`;
+const CONFIG = chainConfig('{ listen: { address: 127.0.0.1:0, h2c: true } }');
 
 let gl: Graylane;
 const running: Instance[] = [];
@@ -49,18 +36,13 @@ after(async () => {
   await gl.close();
 });
 
-/** One request through the entry as `user`: what every hop answered. */
-async function hopsFor(user: string): Promise<Hop> {
-  const r = await call(`${gl.entry}/`, { headers: { 'x-user-id': user } });
-  assert.equal(r.status, 200, r.text);
-  return r.json<Hop>();
-}
-const pathFor = async (user: string): Promise<string[]> => pathOf(await hopsFor(user));
+/** One request through the entry as `user`: the path it took. */
+const pathFor = async (user: string): Promise<string[]> => pathOf(await hopsFor(gl, user));
 
 test('gray user: a-gray -> b-stable -> c-gray over gRPC, c saw the lane; other users all stable', async () => {
   const cGray = await startInstance(gl, 'c-gray', { grpc: true });
   running.push(cGray);
-  const gray = await hopsFor('1001');
+  const gray = await hopsFor(gl, '1001');
   assert.deepEqual(pathOf(gray), ['a-gray', 'b-stable', 'c-gray']);
   // The lane crossed b, which has no gray, and went on as gRPC metadata (header and baggage).
   const c = gray.next?.next;
@@ -68,7 +50,7 @@ test('gray user: a-gray -> b-stable -> c-gray over gRPC, c saw the lane; other u
   assert.deepEqual([gray.lane, gray.next?.lane, c?.lane], ['gray', 'gray', 'gray']);
   assert.equal(c?.baggage, 'graylane-lane=gray');
   for (const user of ['42', '7', '']) {
-    const stable = await hopsFor(user);
+    const stable = await hopsFor(gl, user);
     assert.deepEqual(pathOf(stable), ['a-stable', 'b-stable', 'c-stable'], `user ${user}`);
     assert.equal(stable.next?.next?.lane, 'stable', `user ${user}: the gRPC hop ran in the lane the entry decided`);
   }
@@ -81,7 +63,7 @@ test('c-gray deregisters: the gray user\'s gRPC call falls back to c-stable, kee
   assert.deepEqual(await pathFor('1001'), ['a-gray', 'b-stable', 'c-gray']);
 
   await stopInstance(cGray, 'SIGTERM');
-  const fallback = await hopsFor('1001');
+  const fallback = await hopsFor(gl, '1001');
   assert.deepEqual(pathOf(fallback), ['a-gray', 'b-stable', 'c-stable']);
   assert.equal(fallback.next?.next?.lane, 'gray', 'c-stable serves the call in lane gray');
   assert.deepEqual(await pathFor('42'), ['a-stable', 'b-stable', 'c-stable']);
@@ -104,7 +86,7 @@ test('a gray version of c with only an http:// endpoint counts as absent for the
 test('no instance of c at all: the mesh answers b\'s gRPC call as gRPC does, UNAVAILABLE (14); c back, calls go through', async () => {
   const cStable = running.find((i) => i.name === 'c-stable')!;
   await stopInstance(cStable, 'SIGTERM');
-  const failed = await hopsFor('42');
+  const failed = await hopsFor(gl, '42');
   assert.deepEqual(pathOf(failed), ['a-stable', 'b-stable', 'gRPC status 14']);
   assert.match(failed.next?.next?.error ?? '', /no_endpoint/, 'the gateway said why');
   const again = await startInstance(gl, 'c-stable', { grpc: true });

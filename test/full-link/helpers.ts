@@ -4,6 +4,7 @@
  * processes running examples/full-link/service.mjs (HTTP; the lanes SDK: withLanes,
  * installLanePropagation, register) or grpc-service.mjs (gRPC; withGrpcLanes), and a client.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -133,6 +134,35 @@ export function pathOf(hop: Hop | null): string[] {
   const out: string[] = [];
   for (let h = hop; h !== null; h = h.next) out.push(h.name ?? (h.grpcStatus === undefined ? `HTTP ${h.status}` : `gRPC status ${h.grpcStatus}`));
   return out;
+}
+
+/**
+ * The chain's config: services a (stable, gray), b (stable) and c (stable, gray), and the route
+ * `entry` to a, whose rule puts user 1001 (header x-user-id) in lane gray; `mesh` is the mesh
+ * listener's YAML value (e.g. `{ listen: 127.0.0.1:0 }`).
+ */
+export function chainConfig(mesh: string): string {
+  return `
+mesh: ${mesh}
+services:
+  a: { versions: { stable: [], gray: [] } }
+  b: { versions: { stable: [] } }
+  c: { versions: { stable: [], gray: [] } }
+routes:
+  - name: entry
+    match: { pathPrefix: / }
+    service: a
+    identity: [header:x-user-id]
+    rules:
+      - { name: testers, lane: gray, users: ["1001"] }
+`;
+}
+
+/** One request through `gl`'s entry as `user` (x-user-id): what every hop answered. */
+export async function hopsFor(gl: Graylane, user: string): Promise<Hop> {
+  const r = await call(`${gl.entry}/`, { headers: { 'x-user-id': user } });
+  assert.equal(r.status, 200, r.text);
+  return r.json<Hop>();
 }
 
 export interface Reply {
