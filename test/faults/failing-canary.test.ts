@@ -12,6 +12,7 @@ import { request } from 'undici';
 import type { Overview } from '../../src/metrics/overview.js';
 import { adminUrlOf, api, gatewayUrlOf, startTestApp, startUpstream, waitForRollout, writeFile } from '../rollout/helpers.js';
 import { startFaulty, type Behaviour } from './helpers.js';
+import { webBetaErrorRateAbort } from '../support/rollouts.js';
 import { tempDir } from '../support/temp.js';
 
 const FAILURES: Record<string, { behaviour: Behaviour; status: number }> = {
@@ -44,24 +45,7 @@ services:
 routes:
   - service: web
     visitorCookie: false
-rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 50
-          - pause: {}
-        analysis: { templates: [canary-errors] }
-analysisTemplates:
-  canary-errors:
-    interval: 100ms
-    failureLimit: 0
-    inconclusiveLimit: 1000
-    successCondition: result < 0.05
-    provider: { builtin: { metric: errorRate, version: canary, window: 1m, minRequests: 20 } }
-`,
+` + webBetaErrorRateAbort(20),
     );
     const app = await startTestApp(file);
     t.after(async () => {

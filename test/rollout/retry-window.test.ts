@@ -8,27 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { adminUrlOf, api, config, gatewayUrlOf, send, startTestApp, startUpstream, tally, waitForRollout, writeFile } from './helpers.js';
 import type { RolloutDetail } from '../../src/admin/rollouts.js';
+import { webBetaErrorRateAbort } from '../support/rollouts.js';
 import { tempDir } from '../support/temp.js';
-
-/** 50% to the canary, then a pause; background builtin error-rate analysis over 1m that aborts on one failure. */
-const ERROR_RATE_ROLLOUT = `rollouts:
-  - name: web-beta
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 50
-          - pause: {}
-        analysis: { templates: [canary-errors] }
-analysisTemplates:
-  canary-errors:
-    interval: 100ms
-    failureLimit: 0
-    inconclusiveLimit: 1000
-    successCondition: result < 0.05
-    provider: { builtin: { metric: errorRate, version: canary, window: 1m, minRequests: 10 } }
-`;
 
 test('a rollout retried right after an error-rate abort is judged on the new attempt traffic only, and passes once the canary recovered', { timeout: 60_000 }, async (t) => {
   const dir = await tempDir();
@@ -42,7 +23,7 @@ test('a rollout retried right after an error-rate abort is judged on the new att
     },
   });
   const file = dir.file('graylane.yaml');
-  await writeFile(file, config({ stable: stable.url, beta: canary.url, state: dir.file('state.db'), rest: ERROR_RATE_ROLLOUT }));
+  await writeFile(file, config({ stable: stable.url, beta: canary.url, state: dir.file('state.db'), rest: webBetaErrorRateAbort(10) }));
   const app = await startTestApp(file);
   t.after(async () => {
     await app.close({ drainMs: 0 });

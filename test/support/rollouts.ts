@@ -26,3 +26,23 @@ export function webBetaCanary(steps: readonly string[]): string {
     '',
   ].join('\n');
 }
+
+/**
+ * `rollouts:` and `analysisTemplates:`: web-beta sends 50% to the canary, then pauses, while
+ * background builtin analysis `canary-errors` checks the canary's error rate over 1m every 100ms
+ * and aborts on its first failure (5% or more; fewer than `minRequests` requests is inconclusive).
+ */
+export function webBetaErrorRateAbort(minRequests: number): string {
+  return (
+    webBetaCanary(['setWeight: 50', 'pause: {}']) +
+    `        analysis: { templates: [canary-errors] }
+analysisTemplates:
+  canary-errors:
+    interval: 100ms
+    failureLimit: 0
+    inconclusiveLimit: 1000
+    successCondition: result < 0.05
+    provider: { builtin: { metric: errorRate, version: canary, window: 1m, minRequests: ${minRequests} } }
+`
+  );
+}
