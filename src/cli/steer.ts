@@ -9,6 +9,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { StoredEvent } from '../store/types.js';
 import { AdminClient, DEFAULT_ADMIN_URL } from './admin-client.js';
 import { eventLine } from './rollout-render.js';
+import { positiveInt } from './top.js';
 
 export interface ClientOptions {
   admin?: string;
@@ -62,7 +63,8 @@ export function addGet<V extends SteeredView>(sub: ReturnType<typeof subcommands
     .argument('<name>', `${noun} name`)
     .option('-w, --watch', 'keep watching: redraw in place on a terminal, print changes as lines otherwise')
     .option('--events <n>', 'recent events to show', toInt, 10)
-    .option('--interval <ms>', 'how often --watch polls, in milliseconds', toInt, 1000)
+    // At least 1: 0 would poll the admin API in a tight loop.
+    .option('--interval <ms>', 'how often --watch polls, in milliseconds', positiveInt, 1000)
     .option('--json', 'print the API answer as JSON')
     .action(async (name: string, opts: ClientOptions & { watch?: boolean; events: number; interval: number; json?: boolean }) => {
       const client = clientOf(opts);

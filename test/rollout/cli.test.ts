@@ -164,3 +164,12 @@ test('`graylane rollout get --watch` on a pipe prints every event of a burst bet
   watcher.kill('SIGINT');
   await until('the watcher to stop', () => watcher.exitCode !== null, 5000);
 });
+
+test('`get --watch --interval 0` is refused before polling, naming the flag, for rollouts and releases alike', async () => {
+  // No server: the flag is checked before the admin API is called (a watch would retry it forever).
+  for (const group of ['rollout', 'release']) {
+    const r = await runCli([group, 'get', 'web-beta', '--watch', '--interval', '0', '--admin', 'http://127.0.0.1:9']);
+    assert.equal(r.code, 1, `${group}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /option '--interval <ms>' argument '0' is invalid\. expected a whole number >= 1/);
+  }
+});
