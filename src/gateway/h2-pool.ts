@@ -35,6 +35,7 @@ import net, { type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { errors, type Dispatcher } from 'undici';
+import { CONNECTION_SPECIFIC } from '../http2/index.js';
 
 export interface H2PoolOptions {
   /** Time to open a session (TCP, TLS and the upstream's first SETTINGS). */
@@ -67,9 +68,6 @@ const ASSUMED_MAX_STREAMS = 100;
 const MAX_STREAMS_PER_SESSION = 1000;
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
-
-/** Request headers that are connection-specific in HTTP/1.1 and malformed in HTTP/2 (RFC 9113 §8.2.2). */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'host', 'http2-settings']);
 
 class Session {
   /** Streams open or being opened on this session. */
@@ -182,6 +180,9 @@ function onRequestTimeout(r: PoolRequest): void {
 /** The pooled HTTP/2 sessions to one origin; see the file comment. */
 export class H2Pool {
   readonly #authority: string;
+  /** `:scheme` and the `:authority` of a request without Host, made once, not per request. */
+  readonly #scheme: 'http' | 'https';
+  readonly #hostPort: string;
   readonly #tls: boolean;
   readonly #host: string;
   readonly #port: number;
@@ -204,7 +205,9 @@ export class H2Pool {
     // `[::1]` in a URL, `::1` to connect to.
     this.#host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
     this.#port = Number(u.port);
-    this.#authority = `${this.#tls ? 'https' : 'http'}://${u.host}`;
+    this.#scheme = this.#tls ? 'https' : 'http';
+    this.#hostPort = u.host;
+    this.#authority = `${this.#scheme}://${u.host}`;
     this.#opts = {
       connectTimeoutMs: opts.connectTimeoutMs,
       sessions: opts.sessions ?? 4,
@@ -364,7 +367,7 @@ export class H2Pool {
     const body = opts.body as Readable | Buffer | string | null | undefined;
     let stream: ClientHttp2Stream;
     try {
-      stream = s.h2.request(requestHeaders(opts, this.#authority), { endStream: body === null || body === undefined });
+      stream = s.h2.request(requestHeaders(opts, this.#scheme, this.#hostPort), { endStream: body === null || body === undefined });
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_INVALID_SESSION' || code === 'ERR_HTTP2_OUT_OF_STREAMS') {
@@ -579,11 +582,12 @@ function sendBody(r: PoolRequest, stream: ClientHttp2Stream, body: Readable | Bu
 }
 
 /**
- * The HTTP/2 request headers of a dispatch: pseudo-headers first (RFC 9113 §8.3.1), `:authority`
- * from the client's Host (as HTTP/1.1 upstreams get it), connection-specific fields dropped, and
+ * The HTTP/2 request headers of a dispatch (Node sends the pseudo-header fields first, RFC 9113
+ * §8.3): `:authority` from the client's Host (as HTTP/1.1 upstreams get it; without one,
+ * `fallbackAuthority`, the endpoint's host:port), connection-specific fields dropped, and
  * `te: trailers` for gRPC, whose servers require it (gRPC over HTTP/2 protocol, "Requests").
  */
-export function requestHeaders(opts: Dispatcher.DispatchOptions, fallbackAuthority: string): http2.OutgoingHttpHeaders {
+export function requestHeaders(opts: Dispatcher.DispatchOptions, scheme: 'http' | 'https', fallbackAuthority: string): http2.OutgoingHttpHeaders {
   const out: http2.OutgoingHttpHeaders = Object.create(null);
   const fields = (opts.headers ?? []) as string[];
   let authority: string | undefined;
@@ -601,8 +605,8 @@ export function requestHeaders(opts: Dispatcher.DispatchOptions, fallbackAuthori
   }
   out[':method'] = opts.method;
   out[':path'] = opts.path;
-  out[':scheme'] = fallbackAuthority.startsWith('https') ? 'https' : 'http';
-  out[':authority'] = authority ?? fallbackAuthority.slice(fallbackAuthority.indexOf('//') + 2);
+  out[':scheme'] = scheme;
+  out[':authority'] = authority ?? fallbackAuthority;
   if (grpc) out.te = 'trailers';
   return out;
 }
