@@ -294,6 +294,9 @@ export class H2Pool {
     const h2 = http2.connect(this.#authority, { settings: { enablePush: false }, createConnection: () => socket });
     const s = new Session(h2, socket);
     this.#sessions.push(s);
+    // After node:http2's own listener: the socket must outlive its session setup (destroying it
+    // first aborts the process in Http2Session::Consume, Node 20).
+    if (this.#tls) socket.once('secureConnect', () => this.#checkAlpn(s));
     const timer = setTimeout(() => destroySession(s, new errors.ConnectTimeoutError()), this.#opts.connectTimeoutMs);
     timer.unref();
     h2.once('remoteSettings', () => {
@@ -321,6 +324,17 @@ export class H2Pool {
       this.#remove(s);
       this.#drainQueue();
     });
+  }
+
+  /**
+   * HTTP/2 over TLS only when the upstream chose `h2` by ALPN (RFC 9113 §3.2): a TLS server that
+   * ignores ALPN (an `https://` endpoint written as `h2://`) fails with that said, rather than
+   * with nghttp2's bare "Protocol error" once it answers the preface in HTTP/1.1.
+   */
+  #checkAlpn(s: Session): void {
+    const chosen = (s.socket as tls.TLSSocket).alpnProtocol;
+    if (chosen === 'h2') return;
+    destroySession(s, new errors.SocketError(`HTTP/2 upstream h2://${this.#hostPort} did not choose h2 by ALPN (it chose ${typeof chosen === 'string' ? chosen : 'none'}): is it an https:// endpoint?`));
   }
 
   #settings(s: Session): void {
