@@ -35,6 +35,7 @@ import net, { type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { errors, type Dispatcher } from 'undici';
+import { CONNECTION_SPECIFIC } from '../http2/index.js';
 
 export interface H2PoolOptions {
   /** Time to open a session (TCP, TLS and the upstream's first SETTINGS). */
@@ -67,9 +68,6 @@ const ASSUMED_MAX_STREAMS = 100;
 const MAX_STREAMS_PER_SESSION = 1000;
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
-
-/** Request headers that are connection-specific in HTTP/1.1 and malformed in HTTP/2 (RFC 9113 §8.2.2). */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'host', 'http2-settings']);
 
 class Session {
   /** Streams open or being opened on this session. */
@@ -182,6 +180,9 @@ function onRequestTimeout(r: PoolRequest): void {
 /** The pooled HTTP/2 sessions to one origin; see the file comment. */
 export class H2Pool {
   readonly #authority: string;
+  /** `:scheme` and the `:authority` of a request without Host, made once, not per request. */
+  readonly #scheme: 'http' | 'https';
+  readonly #hostPort: string;
   readonly #tls: boolean;
   readonly #host: string;
   readonly #port: number;
@@ -204,7 +205,9 @@ export class H2Pool {
     // `[::1]` in a URL, `::1` to connect to.
     this.#host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
     this.#port = Number(u.port);
-    this.#authority = `${this.#tls ? 'https' : 'http'}://${u.host}`;
+    this.#scheme = this.#tls ? 'https' : 'http';
+    this.#hostPort = u.host;
+    this.#authority = `${this.#scheme}://${u.host}`;
     this.#opts = {
       connectTimeoutMs: opts.connectTimeoutMs,
       sessions: opts.sessions ?? 4,
@@ -291,6 +294,9 @@ export class H2Pool {
     const h2 = http2.connect(this.#authority, { settings: { enablePush: false }, createConnection: () => socket });
     const s = new Session(h2, socket);
     this.#sessions.push(s);
+    // After node:http2's own listener: the socket must outlive its session setup (destroying it
+    // first aborts the process in Http2Session::Consume, Node 20).
+    if (this.#tls) socket.once('secureConnect', () => this.#checkAlpn(s));
     const timer = setTimeout(() => destroySession(s, new errors.ConnectTimeoutError()), this.#opts.connectTimeoutMs);
     timer.unref();
     h2.once('remoteSettings', () => {
@@ -318,6 +324,17 @@ export class H2Pool {
       this.#remove(s);
       this.#drainQueue();
     });
+  }
+
+  /**
+   * HTTP/2 over TLS only when the upstream chose `h2` by ALPN (RFC 9113 §3.2): a TLS server that
+   * ignores ALPN (an `https://` endpoint written as `h2://`) fails with that said, rather than
+   * with nghttp2's bare "Protocol error" once it answers the preface in HTTP/1.1.
+   */
+  #checkAlpn(s: Session): void {
+    const chosen = (s.socket as tls.TLSSocket).alpnProtocol;
+    if (chosen === 'h2') return;
+    destroySession(s, new errors.SocketError(`HTTP/2 upstream h2://${this.#hostPort} did not choose h2 by ALPN (it chose ${typeof chosen === 'string' ? chosen : 'none'}): is it an https:// endpoint?`));
   }
 
   #settings(s: Session): void {
@@ -364,7 +381,7 @@ export class H2Pool {
     const body = opts.body as Readable | Buffer | string | null | undefined;
     let stream: ClientHttp2Stream;
     try {
-      stream = s.h2.request(requestHeaders(opts, this.#authority), { endStream: body === null || body === undefined });
+      stream = s.h2.request(requestHeaders(opts, this.#scheme, this.#hostPort), { endStream: body === null || body === undefined });
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'ERR_HTTP2_GOAWAY_SESSION' || code === 'ERR_HTTP2_INVALID_SESSION' || code === 'ERR_HTTP2_OUT_OF_STREAMS') {
@@ -579,11 +596,12 @@ function sendBody(r: PoolRequest, stream: ClientHttp2Stream, body: Readable | Bu
 }
 
 /**
- * The HTTP/2 request headers of a dispatch: pseudo-headers first (RFC 9113 §8.3.1), `:authority`
- * from the client's Host (as HTTP/1.1 upstreams get it), connection-specific fields dropped, and
+ * The HTTP/2 request headers of a dispatch (Node sends the pseudo-header fields first, RFC 9113
+ * §8.3): `:authority` from the client's Host (as HTTP/1.1 upstreams get it; without one,
+ * `fallbackAuthority`, the endpoint's host:port), connection-specific fields dropped, and
  * `te: trailers` for gRPC, whose servers require it (gRPC over HTTP/2 protocol, "Requests").
  */
-export function requestHeaders(opts: Dispatcher.DispatchOptions, fallbackAuthority: string): http2.OutgoingHttpHeaders {
+export function requestHeaders(opts: Dispatcher.DispatchOptions, scheme: 'http' | 'https', fallbackAuthority: string): http2.OutgoingHttpHeaders {
   const out: http2.OutgoingHttpHeaders = Object.create(null);
   const fields = (opts.headers ?? []) as string[];
   let authority: string | undefined;
@@ -601,8 +619,8 @@ export function requestHeaders(opts: Dispatcher.DispatchOptions, fallbackAuthori
   }
   out[':method'] = opts.method;
   out[':path'] = opts.path;
-  out[':scheme'] = fallbackAuthority.startsWith('https') ? 'https' : 'http';
-  out[':authority'] = authority ?? fallbackAuthority.slice(fallbackAuthority.indexOf('//') + 2);
+  out[':scheme'] = scheme;
+  out[':authority'] = authority ?? fallbackAuthority;
   if (grpc) out.te = 'trailers';
   return out;
 }

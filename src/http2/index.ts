@@ -4,5 +4,5 @@
  */
 export { Http2Sessions, PREMATURE_RESET_MS, PREMATURE_RESET_STREAMS, type Http2Handler, type Http2Limits } from './server-session.js';
 export { Http2Request } from './request.js';
-export { Http2Response, http2Fields, type StreamOwner } from './response.js';
+export { CONNECTION_SPECIFIC, Http2Response, http2Fields, type StreamOwner } from './response.js';
 export { encodeGrpcMessage, grpcTimeoutMs } from './grpc.js';

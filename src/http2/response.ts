@@ -59,10 +59,11 @@ function onWantTrailers(this: TaggedStream): void {
 }
 
 /**
- * Fields HTTP/2 forbids in a response, and `host` (meaningless there); `te` is only allowed as
- * `trailers` in a request. Lower-case: names are compared after lower-casing.
+ * Fields HTTP/2 forbids (RFC 9113 §8.2.2), and `host` (a response has none; a request says it as
+ * `:authority`); `te` is only allowed as `trailers` in a request. Lower-case: names are compared
+ * after lower-casing. The upstream side (src/gateway/h2-pool.ts requestHeaders) drops them too.
  */
-const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
+export const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',

@@ -7,6 +7,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http2, { type Http2Server, type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import net, { type AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -486,6 +487,36 @@ test('h2:// endpoints: HTTP/2 over TLS by ALPN, the certificate verified against
       });`;
     const child = await run(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: cert }, timeout: 30_000 });
     assert.deepEqual(JSON.parse(child.stdout), [200, 'h2', 'tls-ok']);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an h2:// endpoint whose TLS server chooses no ALPN protocol (an https:// one) fails with that said, not nghttp2\'s "Protocol error"', async () => {
+  const { dir, cert, key } = await selfSigned();
+  // A TLS server that ignores ALPN and answers whatever it gets in HTTP/1.1.
+  const server = tls.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (socket) => {
+    socket.on('error', () => {});
+    socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `h2://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    // Trusted through NODE_EXTRA_CA_CERTS (read at process start): a child process, as above.
+    const pools = new URL('../../src/gateway/pools.js', import.meta.url).href;
+    const script = `
+      const { PoolSet } = await import(${JSON.stringify(pools)});
+      const set = new PoolSet({ connectTimeoutMs: 2000 });
+      set.get(${JSON.stringify(origin)}).dispatch({ path: '/', method: 'GET', headers: ['host', '127.0.0.1'], body: null }, {
+        onConnect() {}, onHeaders(s) { console.log(JSON.stringify(['status', s])); set.close(); return true; },
+        onData() { return true; }, onComplete() {},
+        onError(e) { console.log(JSON.stringify(['error', e.message])); set.close(); },
+      });`;
+    const child = await run(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: cert }, timeout: 30_000 });
+    const [kind, message] = JSON.parse(child.stdout) as [string, string];
+    assert.equal(kind, 'error');
+    assert.equal(message, `HTTP/2 upstream ${origin} did not choose h2 by ALPN (it chose none): is it an https:// endpoint?`);
   } finally {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     rmSync(dir, { recursive: true, force: true });
