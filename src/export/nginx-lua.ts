@@ -81,7 +81,7 @@ export function luaHttpLines(plan: LuaPlan): string[] {
     const identity = r.identityVar === null ? 'nil' : luaString(r.identityVar);
     const prefix = luaString(`${plan.generation} ${r.index} `);
     const head = luaString(`${r.name}\t${r.service}\t`);
-    return `    [${r.index}] = { fallback = ${luaString(r.fallback)}, identity = ${identity}, prefix = ${prefix}, head = ${head}, version = ${luaString(r.versionVar)} },`;
+    return `    [${r.index}] = { fallback = ${luaString(r.fallback)}, identity = ${identity}, prefix = ${prefix}, head = ${head}, version = ${luaString(r.versionVar)}, check = "/_graylane/${r.index}" },`;
   });
   const lanes = ['""', ...plan.lanes.map(luaString)].map((l) => `[${l}] = true`).join(', ');
   const promMs = LATENCY_BUCKETS_SECONDS.map((s) => String(s * 1000)).join(', ');
@@ -149,7 +149,7 @@ export function luaHttpLines(plan: LuaPlan): string[] {
     '          end',
     '        end',
     '      end',
-    '      local res = capture("/_graylane/" .. i, { vars = { gl_key = identity } })',
+    '      local res = capture(route.check, { vars = { gl_key = identity } })',
     '      local status = res.status',
     '      if status == 401 or status == 403 then return exit(status) end',
     '      if status < 200 or status > 299 or res.truncated then return apply(route.fallback, "", "", "") end',
