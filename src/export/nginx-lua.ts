@@ -81,7 +81,7 @@ export function luaHttpLines(plan: LuaPlan): string[] {
     const identity = r.identityVar === null ? 'nil' : luaString(r.identityVar);
     const prefix = luaString(`${plan.generation} ${r.index} `);
     const head = luaString(`${r.name}\t${r.service}\t`);
-    return `    [${r.index}] = { fallback = ${luaString(r.fallback)}, identity = ${identity}, prefix = ${prefix}, head = ${head}, version = ${luaString(r.versionVar)} },`;
+    return `    [${r.index}] = { fallback = ${luaString(r.fallback)}, identity = ${identity}, prefix = ${prefix}, head = ${head}, version = ${luaString(r.versionVar)}, check = "/_graylane/${r.index}" },`;
   });
   const lanes = ['""', ...plan.lanes.map(luaString)].map((l) => `[${l}] = true`).join(', ');
   const promMs = LATENCY_BUCKETS_SECONDS.map((s) => String(s * 1000)).join(', ');
@@ -149,7 +149,7 @@ export function luaHttpLines(plan: LuaPlan): string[] {
     '          end',
     '        end',
     '      end',
-    '      local res = capture("/_graylane/" .. i, { vars = { gl_key = identity } })',
+    '      local res = capture(route.check, { vars = { gl_key = identity } })',
     '      local status = res.status',
     '      if status == 401 or status == 403 then return exit(status) end',
     '      if status < 200 or status > 299 or res.truncated then return apply(route.fallback, "", "", "") end',
@@ -219,8 +219,10 @@ function reportLines(report: NonNullable<LuaPlan['report']>): string[] {
         `      local path = ${luaString(report.tokenFile)}`,
         '      local file, err = io.open(path, "r")',
         '      if file == nil then error("graylane: cannot read the report token file: " .. tostring(err)) end',
-        '      local token = match(file:read("*a") or "", "^%s*(.-)%s*$")',
+        '      local text, rerr = file:read("*a")    -- nil for a directory (io.open opens one)',
         '      file:close()',
+        '      if text == nil then error("graylane: cannot read the report token file " .. path .. ": " .. tostring(rerr)) end',
+        '      local token = match(text, "^%s*(.-)%s*$")',
         '      if token == "" or find(token, "[%c ]") then error("graylane: the report token file " .. path .. " is empty or holds a control character or space") end',
         '      AUTH = "Authorization: Bearer " .. token .. "\\r\\n"',
         '    end',

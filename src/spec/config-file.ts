@@ -80,7 +80,8 @@ function tooLarge(path: string, maxBytes: number, what: string): ConfigFileError
   return new ConfigFileError(path, `is larger than ${formatBytes(maxBytes)}, the limit for ${what} file`);
 }
 
-function fileKind(st: Stats): string {
+/** What sits at a path, for messages: `file` for a regular file, else `a directory`, `a FIFO (named pipe)`... */
+export function fileKind(st: Stats): string {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'a directory';
   if (st.isFIFO()) return 'a FIFO (named pipe)';

@@ -8,7 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { runCli } from '../rollout/helpers.js';
 import { tempDir } from '../support/temp.js';
 import { LUA_MODULES } from './nginx-helpers.js';
@@ -112,6 +113,38 @@ test('nginx -t accepts the --lua export of the same config, with Debian\'s Lua m
     const start = spawnSync('nginx', ['-p', `${dir.path}/`, '-c', main, '-e', dir.file('error.log'), '-g', 'daemon off;'], { encoding: 'utf8', timeout: 10_000 });
     assert.equal(start.status, 1, start.stderr);
     assert.match(start.stderr, /graylane: cannot read the report token file: .*no-such-token: No such file or directory/);
+    // A directory opens (io.open) but does not read: said as such, not as an empty token.
+    mkdirSync(dir.file('token-dir'));
+    writeFileSync(out, text.replace(dir.file('token'), dir.file('token-dir')));
+    const fromDir = spawnSync('nginx', ['-p', `${dir.path}/`, '-c', main, '-e', dir.file('error.log'), '-g', 'daemon off;'], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(fromDir.status, 1, fromDir.stderr);
+    assert.match(fromDir.stderr, /graylane: cannot read the report token file .*token-dir: Is a directory/);
+  } finally {
+    await dir.remove();
+  }
+});
+
+test('--report-token-file: a FIFO or a directory is refused by name, nothing written; a relative path is written absolute', async () => {
+  const dir = await tempDir();
+  try {
+    writeFileSync(dir.file('graylane.yaml'), CONFIG.replace('report: { syslog: 127.0.0.1:5140 }', 'report: { http: 127.0.0.1:8083 }'));
+    const fifo = dir.file('token-fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    mkdirSync(dir.file('token-dir'));
+    const out = dir.file('graylane.conf');
+    const exportWith = (token: string) => runCli(['export', 'nginx', '-c', dir.file('graylane.yaml'), '--lua', '--report-token-file', token, '-o', out]);
+    for (const [token, kind] of [[fifo, 'a FIFO \\(named pipe\\)'], [dir.file('token-dir'), 'a directory']] as const) {
+      const r = await exportWith(token);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`--report-token-file ${token}: is ${kind}, not a regular file`));
+      assert.match(r.stderr, /nothing was written/);
+      assert.equal(existsSync(out), false);
+    }
+    writeFileSync(dir.file('token'), 'a-report-token\n');
+    // The CLI runs in this process's working directory.
+    const r = await exportWith(relative(process.cwd(), dir.file('token')));
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(readFileSync(out, 'utf8').includes(`local path = "${dir.file('token')}"`), 'the token path as nginx opens it: absolute');
   } finally {
     await dir.remove();
   }

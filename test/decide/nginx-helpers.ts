@@ -10,6 +10,7 @@ import dgram from 'node:dgram';
 import { chmodSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
+import { bucketOf, threshold } from '../../src/routing/index.js';
 import { runCli } from '../rollout/helpers.js';
 import { sleep, until } from '../support/wait.js';
 
@@ -93,17 +94,19 @@ export async function startNginx(dir: string, configFile: string, opts: NginxOpt
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await until(`nginx to listen on ${port} (${stderr})`, () => connects(port), 10_000);
-  return {
-    port,
-    exported: readFileSync(out, 'utf8'),
-    errors: () => readFileSync(errorLog, 'utf8'),
-    async stop() {
-      child.kill('SIGTERM');
-      await Promise.race([exited, sleep(5000)]);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    },
+  const stop = async () => {
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(5000)]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
+  try {
+    await until(`nginx to listen on ${port} (${stderr})`, () => connects(port), 10_000);
+  } catch (err) {
+    // Not listening in time: stop it here, or it outlives the test run holding its port and dir.
+    await stop();
+    throw err;
+  }
+  return { port, exported: readFileSync(out, 'utf8'), errors: () => readFileSync(errorLog, 'utf8'), stop };
 }
 
 function connects(port: number): Promise<boolean> {
@@ -141,4 +144,57 @@ export async function pool<T, R>(items: readonly T[], n: number, fn: (item: T) =
     }),
   );
   return out;
+}
+
+// Its 3,000 users' buckets put 20% ± 1 point in beta (another salt's sample of 3,000 may land 1.4
+// standard deviations off; the bucket check is exact anyway).
+const SALT = 'e2e-nginx';
+
+/** The routes both end-to-end tests run: `app` (an app-version rule, never cached) and `shop` (users list, then 20%, sticky). */
+export const SHOP_ROUTES = `  - name: app
+    match: { host: shop.example.com, pathPrefix: /app/ }
+    service: web
+    identity: [header:x-user-id]
+    rules:
+      - { name: new-app, lane: beta, appVersion: { header: x-app-version, range: ">=2.3.0" } }
+  - name: shop
+    match: { host: shop.example.com, pathPrefix: / }
+    service: web
+    identity: [header:x-user-id]
+    salt: ${SALT}
+    stickySplit: true
+    rules:
+      - { name: vip, lane: beta, users: ["vip-1"] }
+      - { name: twenty, lane: beta, percent: 20 }`;
+
+/** A rollout of web to beta paused at weight 0, so a test can set-weight it. */
+export const WEB_V2_ROLLOUT = `rollouts:
+  - name: web-v2
+    service: web
+    canary: beta
+    strategy:
+      canary:
+        steps:
+          - setWeight: 0
+          - pause: {}`;
+
+/**
+ * 3,000 users, each sent twice through nginx on SHOP_ROUTES: 20% in beta within 1 point, each user
+ * in the same lane both times, and in the lane graylane's own bucket puts it (the upstream that
+ * answered says which); `served()` (the upstreams' request count, 0 before) is then exactly 6,000.
+ * The users and the lanes of the first pass, for the checks that follow.
+ */
+export async function assertStickyTwentyPercent(nginx: Nginx, served: () => number): Promise<{ users: string[]; first: string[] }> {
+  const users = Array.from({ length: 3000 }, (_, i) => `user-${i}`);
+  const first = await pool(users, 8, (u) => via(nginx, '/cart', { 'x-user-id': u }));
+  const second = await pool(users, 8, (u) => via(nginx, '/cart', { 'x-user-id': u }));
+  const inBeta = first.filter((v) => v === 'beta').length;
+  assert.ok(Math.abs(inBeta / users.length - 0.2) <= 0.01, `${inBeta} of 3000 users in beta, not 20% ± 1 point; first answers ${first.slice(0, 5).join(', ')}`);
+  const changed = users.filter((_, i) => first[i] !== second[i]);
+  assert.deepEqual(changed, [], 'users changed lanes between the passes');
+  const t20 = threshold(20);
+  const wrong = users.filter((u, i) => first[i] !== (bucketOf(SALT, u) < t20 ? 'beta' : 'stable'));
+  assert.deepEqual(wrong.slice(0, 5), [], 'lanes other than the bucket says');
+  assert.equal(served(), 6000, 'every request reached an upstream once');
+  return { users, first };
 }

@@ -13,11 +13,10 @@ import { writeFileSync } from 'node:fs';
 import pino from 'pino';
 import { startApp, type App } from '../../src/app.js';
 import { DECISION_TTL_SECONDS } from '../../src/decide/cache.js';
-import { bucketOf, threshold } from '../../src/routing/index.js';
 import { adminUrlOf, api, getRollout, startUpstream, waitForRollout, TOKEN, type Upstream } from '../rollout/helpers.js';
 import { tempDir, type TempDir } from '../support/temp.js';
 import { sleep, until } from '../support/wait.js';
-import { client, freePort, pool, startNginx, via, type Nginx } from './nginx-helpers.js';
+import { client, freePort, pool, startNginx, via, type Nginx, SHOP_ROUTES, WEB_V2_ROLLOUT, assertStickyTwentyPercent } from './nginx-helpers.js';
 
 after(() => client.close());
 
@@ -87,36 +86,10 @@ async function setup(routes: string, rest = '', betaFailEvery?: number): Promise
   };
 }
 
-// The plain test's salt: its 3,000 users' buckets put 20% ± 1 point in beta (another salt's
-// sample of 3,000 may land 1.4 standard deviations off; the bucket check below is exact anyway).
-const SALT = 'e2e-nginx';
-
 test('the Lua tier: sticky percent for 3,000 users twice, a users-list user, set-weight within the TTL + 1 s, cached decisions outlive graylane only until their TTL', async (t) => {
   const s = await setup(
-    `  - name: app
-    match: { host: shop.example.com, pathPrefix: /app/ }
-    service: web
-    identity: [header:x-user-id]
-    rules:
-      - { name: new-app, lane: beta, appVersion: { header: x-app-version, range: ">=2.3.0" } }
-  - name: shop
-    match: { host: shop.example.com, pathPrefix: / }
-    service: web
-    identity: [header:x-user-id]
-    salt: ${SALT}
-    stickySplit: true
-    rules:
-      - { name: vip, lane: beta, users: ["vip-1"] }
-      - { name: twenty, lane: beta, percent: 20 }`,
-    `rollouts:
-  - name: web-v2
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 0
-          - pause: {}`,
+    SHOP_ROUTES,
+    WEB_V2_ROLLOUT,
   );
   t.after(() => s.close());
   const admin = adminUrlOf(s.app);
@@ -124,17 +97,8 @@ test('the Lua tier: sticky percent for 3,000 users twice, a users-list user, set
   assert.match(s.nginx.exported, /access_by_lua_block \{ graylane\.decide\(1\) \}/);
   assert.doesNotMatch(s.nginx.exported, /^\s*(proxy_cache|auth_request|access_log syslog)/m, 'no file cache, no subrequest per request, no syslog line per request');
 
-  // 3,000 users, each sent twice: 20% in beta within 1 point, each in the same lane both times, the
-  // lane graylane's own bucket puts it in (the upstream that answered says which).
-  const users = Array.from({ length: 3000 }, (_, i) => `user-${i}`);
-  const first = await pool(users, 8, (u) => via(s.nginx, '/cart', { 'x-user-id': u }));
-  const second = await pool(users, 8, (u) => via(s.nginx, '/cart', { 'x-user-id': u }));
-  const inBeta = first.filter((v) => v === 'beta').length;
-  assert.ok(Math.abs(inBeta / users.length - 0.2) <= 0.01, `${inBeta} of 3000 users in beta, not 20% ± 1 point; first answers ${first.slice(0, 5).join(', ')}`);
-  assert.deepEqual(users.filter((_, i) => first[i] !== second[i]), [], 'users changed lanes between the passes');
-  const t20 = threshold(20);
-  assert.deepEqual(users.filter((u, i) => first[i] !== (bucketOf(SALT, u) < t20 ? 'beta' : 'stable')).slice(0, 5), [], 'lanes other than the bucket says');
-  assert.equal(s.stable.count + s.beta.count, 6000, 'every request reached an upstream once');
+  // 3,000 users, each sent twice, sticky in the lanes graylane's buckets give (nginx-helpers).
+  const { users, first } = await assertStickyTwentyPercent(s.nginx, () => s.stable.count + s.beta.count);
 
   // A users-list user; the app-version rule on the uncached route changes with each request.
   assert.equal(await via(s.nginx, '/', { 'x-user-id': 'vip-1' }), 'beta');

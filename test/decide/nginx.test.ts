@@ -10,12 +10,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import type { App } from '../../src/app.js';
 import { DECISION_TTL_SECONDS } from '../../src/decide/cache.js';
-import { bucketOf, threshold } from '../../src/routing/index.js';
 import { adminUrlOf, api, getRollout, startTestApp, startUpstream, waitForRollout, TOKEN, type Upstream } from '../rollout/helpers.js';
 import { connect, roundTrip, startEchoServer } from '../gateway/helpers.js';
 import { tempDir } from '../support/temp.js';
 import { sleep, until } from '../support/wait.js';
-import { client, freePort, freeUdpPort, pool, startNginx, via, type Nginx } from './nginx-helpers.js';
+import { client, freePort, freeUdpPort, pool, startNginx, via, type Nginx, SHOP_ROUTES, WEB_V2_ROLLOUT, assertStickyTwentyPercent } from './nginx-helpers.js';
 
 after(() => client.close());
 
@@ -76,34 +75,10 @@ async function setup(routes: string, rest = '', betaFailEvery?: number, endpoint
   };
 }
 
-const SALT = 'e2e-nginx';
-
 test('nginx runs the exported config: sticky percent, users list, app version, set-weight within the cache TTL, fallback when graylane is down', async (t) => {
   const s = await setup(
-    `  - name: app
-    match: { host: shop.example.com, pathPrefix: /app/ }
-    service: web
-    identity: [header:x-user-id]
-    rules:
-      - { name: new-app, lane: beta, appVersion: { header: x-app-version, range: ">=2.3.0" } }
-  - name: shop
-    match: { host: shop.example.com, pathPrefix: / }
-    service: web
-    identity: [header:x-user-id]
-    salt: ${SALT}
-    stickySplit: true
-    rules:
-      - { name: vip, lane: beta, users: ["vip-1"] }
-      - { name: twenty, lane: beta, percent: 20 }`,
-    `rollouts:
-  - name: web-v2
-    service: web
-    canary: beta
-    strategy:
-      canary:
-        steps:
-          - setWeight: 0
-          - pause: {}`,
+    SHOP_ROUTES,
+    WEB_V2_ROLLOUT,
   );
   t.after(() => s.close());
   const admin = adminUrlOf(s.app);
@@ -112,19 +87,8 @@ test('nginx runs the exported config: sticky percent, users list, app version, s
   assert.match(s.nginx.exported, /proxy_cache_key "1 \$gl_key_1";/);
   assert.match(s.nginx.exported, /# not cached: rule new-app reads the app version/);
 
-  // Given 3,000 users, each sent twice: 20% in beta within 1 point, each user in the same lane both
-  // times, and in the lane graylane's own bucket puts it (the upstream that answered says which).
-  const users = Array.from({ length: 3000 }, (_, i) => `user-${i}`);
-  const first = await pool(users, 8, (u) => via(s.nginx, '/cart', { 'x-user-id': u }));
-  const second = await pool(users, 8, (u) => via(s.nginx, '/cart', { 'x-user-id': u }));
-  const inBeta = first.filter((v) => v === 'beta').length;
-  assert.ok(Math.abs(inBeta / users.length - 0.2) <= 0.01, `${inBeta} of 3000 users in beta, not 20% ± 1 point; first answers ${first.slice(0, 5).join(', ')}`);
-  const changed = users.filter((_, i) => first[i] !== second[i]);
-  assert.deepEqual(changed, [], 'users changed lanes between the passes');
-  const t20 = threshold(20);
-  const wrong = users.filter((u, i) => first[i] !== (bucketOf(SALT, u) < t20 ? 'beta' : 'stable'));
-  assert.deepEqual(wrong.slice(0, 5), [], 'lanes other than the bucket says');
-  assert.equal(s.stable.count + s.beta.count, 6000, 'every request reached an upstream once');
+  // 3,000 users, each sent twice, sticky in the lanes graylane's buckets give (nginx-helpers).
+  const { users, first } = await assertStickyTwentyPercent(s.nginx, () => s.stable.count + s.beta.count);
 
   // A users-list user; the app-version rule, on the uncached route: the answer changes at once.
   assert.equal(await via(s.nginx, '/', { 'x-user-id': 'vip-1' }), 'beta');
