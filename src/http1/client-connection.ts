@@ -65,7 +65,11 @@ export interface UpstreamHandler {
   onConnect?(abort: (err?: Error) => void): void;
   /** Raw headers `[name, value, ...]` as latin1 strings (undici passes Buffers). False: pause until `resume` is called. */
   onHeaders?(statusCode: number, rawHeaders: string[], resume: () => void, statusText: string): boolean | void;
-  /** A view of the received bytes, valid during the call. False: pause until `resume`. */
+  /**
+   * A view of the received bytes, valid ONLY during the call: the buffer is reused for the next
+   * read of any connection (READ_BUFFER). A handler that keeps bytes copies them. False: pause
+   * until `resume`.
+   */
   onData?(chunk: Buffer): boolean | void;
   onComplete?(trailers: string[]): void;
   onError?(err: Error): void;
@@ -155,6 +159,15 @@ const EXPECTS_PAYLOAD = new Set(['POST', 'PUT', 'PATCH', 'QUERY', 'PROPFIND', 'P
 const HINT_MARGIN_MS = 1000;
 const NO_TRAILERS: string[] = [];
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/**
+ * Where plain-TCP upstream connections read (the socket's `onread`): one buffer for all of them,
+ * since reads run one at a time on this thread. Node's default reading allocates a buffer per
+ * read and sends it through the Readable machinery (push, 'data', a tick per read); this does
+ * neither. The price: a read's bytes are valid only during its callback. What must outlive it is
+ * copied: the connection's own unread bytes (#keepUnread), a tunnel's bytes, and whatever a
+ * handler keeps (UpstreamHandler.onData's contract; the response writers copy).
+ */
+const READ_BUFFER = Buffer.alloc(64 * 1024);
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 function ignore(): void {}
@@ -214,12 +227,13 @@ export class Http1ClientConnection {
     this.#head = new ResponseHead(limits.maxHeaders);
     this.#call = first;
     first.conn = this;
+    // TLS sockets read the default way (node:tls has no `onread`).
     const socket = (this.socket = endpoint.tls
       ? tls.connect({ host: endpoint.host, port: endpoint.port, servername: endpoint.servername, ALPNProtocols: ['http/1.1'] })
-      : net.connect({ host: endpoint.host, port: endpoint.port }));
+      : net.connect({ host: endpoint.host, port: endpoint.port, onread: { buffer: READ_BUFFER, callback: this.#onRead } }));
     socket.setNoDelay(true);
     socket.once(endpoint.tls ? 'secureConnect' : 'connect', this.#onConnect);
-    socket.on('data', this.#onData);
+    if (endpoint.tls) socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('close', this.#onClose);
     socket.on('error', this.#onError);
@@ -494,6 +508,35 @@ export class Http1ClientConnection {
 
   // ---- the response ----
 
+  /** A read into READ_BUFFER (plain TCP). True: read on (pausing is done with socket.pause()). */
+  readonly #onRead = (n: number, buf: Buffer): boolean => {
+    // An upgraded socket is a tunnel's, read as a stream: its bytes are copied into it.
+    if (this.#tunnel) return this.socket.push(Buffer.from(buf.subarray(0, n)));
+    this.#onData(buf.subarray(0, n));
+    this.#keepUnread();
+    return true;
+  };
+
+  /** The upgraded socket reads into the stream its tunnel consumes (#onRead). */
+  #tunnel = false;
+
+  /**
+   * Bytes not consumed by the end of a read callback (a head in pieces, a paused handler) are
+   * copied out of READ_BUFFER, which the next read of any connection overwrites.
+   */
+  #keepUnread(): void {
+    const buf = this.#buf;
+    if (buf === null || buf.buffer !== READ_BUFFER.buffer) return;
+    if (this.#pos >= buf.length) {
+      this.#buf = null;
+      this.#pos = 0;
+      return;
+    }
+    this.#buf = Buffer.from(buf.subarray(this.#pos));
+    this.#searchFrom = Math.max(0, this.#searchFrom - this.#pos);
+    this.#pos = 0;
+  }
+
   readonly #onData = (chunk: Buffer): void => {
     const state = this.#state;
     if (state !== State.Head && state !== State.Body) {
@@ -650,7 +693,8 @@ export class Http1ClientConnection {
   #upgrade(call: UpstreamCall, raw: string[], _statusText: string): void {
     const socket = this.socket;
     const buf = this.#buf!;
-    const rest = this.#pos < buf.length ? buf.subarray(this.#pos) : null;
+    // A copy: the bytes may be in READ_BUFFER.
+    const rest = this.#pos < buf.length ? Buffer.from(buf.subarray(this.#pos)) : null;
     this.#state = State.Closed;
     this.#call = null;
     call.ended = true;
@@ -658,6 +702,7 @@ export class Http1ClientConnection {
     this.deadline = 0;
     this.owner.sweep.delete(this);
     socket.off('data', this.#onData);
+    this.#tunnel = true;
     socket.off('end', this.#onEnd);
     socket.off('close', this.#onClose);
     socket.off('error', this.#onError);

@@ -118,7 +118,10 @@ export class ResponseWriter {
     this.#pendingHead = head + CRLF;
   }
 
-  /** Body bytes; false when the socket's buffer is full (wait for its 'drain'). */
+  /**
+   * Body bytes; false when the socket's buffer is full (wait for its 'drain'). `chunk` need only be
+   * valid during the call (the upstream pool reuses its read buffer): what is kept is copied.
+   */
   write(chunk: Buffer): boolean {
     // Node's write() says false past 16 KiB waiting; the producer is asked to pause only past
     // MAX_PENDING. ('drain' still comes: it follows any write() that said false.)
@@ -135,15 +138,16 @@ export class ResponseWriter {
     const socket = this.#socket;
     const head = this.#pendingHead;
     this.#pendingHead = null;
+    // Written as bytes, a chunk may wait in the socket's queue: that is a copy (see write()).
     if (!this.#chunked) {
-      if (head === null) return socket.write(chunk);
+      if (head === null) return socket.write(chunk.length <= SMALL_BODY ? latin1(chunk, 0, chunk.length) : Buffer.from(chunk), 'latin1');
       // A small body goes out in the head's string: one write of one string, which Node hands to
       // the kernel at once from the stack (no write request object, no vector). latin1 maps every
       // byte to one char and back, so the body's bytes are unchanged.
       if (chunk.length <= SMALL_BODY) return socket.write(head + latin1(chunk, 0, chunk.length), 'latin1');
       socket.cork();
       socket.write(head, 'latin1');
-      const ok = socket.write(chunk);
+      const ok = socket.write(Buffer.from(chunk));
       socket.uncork();
       return ok;
     }
@@ -152,7 +156,7 @@ export class ResponseWriter {
     }
     socket.cork();
     socket.write(head === null ? `${chunk.length.toString(16)}${CRLF}` : `${head}${chunk.length.toString(16)}${CRLF}`, 'latin1');
-    socket.write(chunk);
+    socket.write(Buffer.from(chunk));
     const ok = socket.write(CRLF, 'latin1');
     socket.uncork();
     return ok;

@@ -194,14 +194,15 @@ export class Http2Response {
   write(chunk: Buffer): boolean {
     if (this.#bodyless || chunk.length === 0) return true;
     if (this.#head !== null) {
+      // Copies: `chunk` need only be valid during the call (the upstream pool reuses its read buffer).
       if (this.#held === null && chunk.length === this.#length) {
-        this.#held = chunk;
+        this.#held = Buffer.from(chunk);
         return true;
       }
       // More than the announced length (never, from our upstream clients): send what was held, in order.
       this.#respond(false);
     }
-    return this.#stream.write(chunk);
+    return this.#stream.write(Buffer.from(chunk));
   }
 
   onDrain(fn: () => void): void {
