@@ -24,7 +24,7 @@ import tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { DestinationStream, Logger } from 'pino';
 import type { Dispatcher } from 'undici';
-import { Http1Connection, Http1Sweep, type Http1Handler, type Http1Request, type ParseError, type ResponseWriter } from '../http1/index.js';
+import { Http1Connection, Http1Sweep, readWithBuffer, type Http1Handler, type Http1Request, type ParseError, type ResponseWriter } from '../http1/index.js';
 import { grpcTimeoutMs, Http2Sessions, type Http2Handler, type Http2Request, type Http2Response } from '../http2/index.js';
 import { dispatch, stripMeshPrefix } from '../routing/index.js';
 import type { CompiledRoute, Endpoint, MarkContext, Snapshot } from '../routing/types.js';
@@ -258,9 +258,26 @@ class GatewayServer implements Gateway {
     };
     const http2 = options.h2c === true || (options.tls !== undefined && options.http2 === true);
     const listening: Listening = { options, mesh, server: null!, contexts: null, address: null, http2: http2 ? this.#http2Handler(mesh, proto) : null };
+    if (options.tls === undefined && options.h2c === true) {
+      listening.server = net.createServer({ allowHalfOpen: true }, this.#onH2cSocket(serveHttp1, listening));
+      return listening;
+    }
     if (options.tls === undefined) {
-      const onSocket = options.h2c === true ? this.#onH2cSocket(serveHttp1, listening) : serveHttp1;
-      listening.server = net.createServer({ allowHalfOpen: true }, onSocket);
+      // Plain HTTP/1.1: connections read into the shared buffer (src/http1/read-buffer.ts), so
+      // they are accepted paused and re-wrapped before the engine gets them.
+      listening.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
+        if (this.#closing !== null) return void accepted.destroy();
+        let connection: Http1Connection | null = null;
+        const { socket } = readWithBuffer(accepted, true, (s, chunk) => {
+          if (connection !== null && !connection.detached) {
+            connection.feed(chunk);
+            return true;
+          }
+          // A tunnel's now (an upgrade): it reads the socket as a stream.
+          return s.push(chunk);
+        });
+        connection = new Http1Connection(socket, handler, this.#limits, this.#sweep);
+      });
       return listening;
     }
     const contexts = new TlsContexts(options.tls);

@@ -33,6 +33,7 @@ import { ChunkedDecoder } from './chunked.js';
 import type { ParseError } from './errors.js';
 import { findHeadEnd } from './fields.js';
 import { rawHeaders } from './header-object.js';
+import { READ_BUFFER } from './read-buffer.js';
 import { parseResponseHead, ResponseHead } from './response-head.js';
 
 /** A request as the pool takes it (the fields of undici's DispatchOptions that graylane uses). */
@@ -159,15 +160,6 @@ const EXPECTS_PAYLOAD = new Set(['POST', 'PUT', 'PATCH', 'QUERY', 'PROPFIND', 'P
 const HINT_MARGIN_MS = 1000;
 const NO_TRAILERS: string[] = [];
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/**
- * Where plain-TCP upstream connections read (the socket's `onread`): one buffer for all of them,
- * since reads run one at a time on this thread. Node's default reading allocates a buffer per
- * read and sends it through the Readable machinery (push, 'data', a tick per read); this does
- * neither. The price: a read's bytes are valid only during its callback. What must outlive it is
- * copied: the connection's own unread bytes (#keepUnread), a tunnel's bytes, and whatever a
- * handler keeps (UpstreamHandler.onData's contract; the response writers copy).
- */
-const READ_BUFFER = Buffer.alloc(64 * 1024);
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 function ignore(): void {}
@@ -508,7 +500,11 @@ export class Http1ClientConnection {
 
   // ---- the response ----
 
-  /** A read into READ_BUFFER (plain TCP). True: read on (pausing is done with socket.pause()). */
+  /**
+   * A read into READ_BUFFER (plain TCP; read-buffer.ts): its bytes are valid only during this call,
+   * so what is kept is copied (#keepUnread, a tunnel's bytes, what a handler keeps). True: read on
+   * (pausing is done with socket.pause()).
+   */
   readonly #onRead = (n: number, buf: Buffer): boolean => {
     // An upgraded socket is a tunnel's, read as a stream: its bytes are copied into it.
     if (this.#tunnel) return this.socket.push(Buffer.from(buf.subarray(0, n)));

@@ -208,6 +208,7 @@ export class Http1Connection {
     const buf = this.#buf;
     const rest = buf === null || this.#pos >= buf.length ? EMPTY : buf.subarray(this.#pos);
     this.#state = State.Closed;
+    this.#detached = true;
     this.#buf = null;
     this.#request = null;
     this.#response = null;
@@ -219,6 +220,21 @@ export class Http1Connection {
     // Still paused if bytes followed the head: the new owner's pipe() resumes it.
     return rest;
   }
+
+  /**
+   * Bytes the socket read with `onread` (read-buffer.ts) rather than through its 'data' event:
+   * the connection's own copy.
+   */
+  feed(chunk: Buffer): void {
+    this.#onData(chunk);
+  }
+
+  /** The socket was handed over (detach): the bytes it reads are no longer this connection's. */
+  get detached(): boolean {
+    return this.#detached;
+  }
+
+  #detached = false;
 
   /** Called by the sweep when `deadline` passed. */
   expired(): void {
