@@ -14,7 +14,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { latin1 } from './chars.js';
-import { knownName, valueString } from './field-strings.js';
+import { knownName, valueString, type KnownName } from './field-strings.js';
 import { Fields } from './fields.js';
 import { FIRST_ONLY, headerObject } from './header-object.js';
 
@@ -31,6 +31,9 @@ export class RequestFields {
   /** The last look-up (routing reads the Cookie field for the identity and again for a rule). */
   #lastName = '';
   #lastValue: string | string[] | undefined = undefined;
+  /** The known name name(i) found for field #knownAt: value(i), asked next, need not look again. */
+  #knownAt = -1;
+  #known: KnownName | null = null;
 
   /** `fields` are offsets into `buf` (the connection's RequestHead's: see keep()). */
   constructor(
@@ -97,13 +100,16 @@ export class RequestFields {
   name(i: number): string {
     const f = this.#fields;
     const known = knownName(this.buf, f.nameStart(i), f.nameEnd(i));
+    this.#knownAt = i;
+    this.#known = known;
     return known !== null ? known.lower : latin1(this.buf, f.nameStart(i), f.nameEnd(i)).toLowerCase();
   }
 
   /** Field i's value (unchanged values of repeating fields cost no new string, field-strings.ts). */
   value(i: number): string {
     const f = this.#fields;
-    return valueString(this.buf, f.valueStart(i), f.valueEnd(i), knownName(this.buf, f.nameStart(i), f.nameEnd(i)));
+    const known = i === this.#knownAt ? this.#known : knownName(this.buf, f.nameStart(i), f.nameEnd(i));
+    return valueString(this.buf, f.valueStart(i), f.valueEnd(i), known);
   }
 
   /** Node's header object of these fields, built on first use: for the rare reader that needs one. */

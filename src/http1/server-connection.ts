@@ -43,7 +43,7 @@ export interface BodySink {
 }
 
 export interface Http1Handler {
-  /** A request. Its head (and `headers`) is read during this call; the body through `req.readBody()`. */
+  /** A request. Its head (and `fields`) is read during this call; the body through `req.readBody()`. */
   onRequest(req: Http1Request, res: ResponseWriter): void;
   /** A head was refused (or did not arrive in time): answer `err.status`; the connection closes after. */
   onRefused(err: ParseError, res: ResponseWriter): void;
