@@ -7,6 +7,7 @@
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { Http1Request, RequestFields } from '../../src/http1/index.js';
 import type { Gateway } from '../../src/gateway/server.js';
 import { gatewayFor, route, service, spec } from './helpers.js';
 import { raw, startRecordingUpstream, type RecordingUpstream } from '../security/helpers.js';
@@ -59,4 +60,79 @@ test('pipelined requests are each routed by their own fields; repeats joined as 
 
   assert.equal(stable.received[0]!.line, 'GET /three HTTP/1.1');
   assert.deepEqual(clientLines(stable.received[0]!.headerLines), ['host: c', 'x-beta: 0', 'x-forwarded-for: 127.0.0.1']);
+});
+
+/**
+ * Counts what builds Node's header object for HTTP/1.1 requests: the request's `headers` getter
+ * (what the gateway read before the look-ups) and RequestFields.object().
+ */
+function countHeaderObjects(): { readonly count: number; restore(): void } {
+  const getter = Object.getOwnPropertyDescriptor(Http1Request.prototype, 'headers')!;
+  const object = RequestFields.prototype.object;
+  const counter = { count: 0, restore: () => {} };
+  Object.defineProperty(Http1Request.prototype, 'headers', {
+    ...getter,
+    get(this: Http1Request) {
+      counter.count++;
+      return getter.get!.call(this);
+    },
+  });
+  RequestFields.prototype.object = function (this: RequestFields) {
+    counter.count++;
+    return object.call(this);
+  };
+  counter.restore = () => {
+    Object.defineProperty(Http1Request.prototype, 'headers', getter);
+    RequestFields.prototype.object = object;
+  };
+  return counter;
+}
+
+test('the common request builds no header object: rules on a header, a cookie and a percent, a mirror, the access log and an observer', async () => {
+  const shadow = await startRecordingUpstream('shadow');
+  const logged: string[] = [];
+  const observed: number[] = [];
+  const g = await gatewayFor(
+    spec({
+      services: { svc: service({ stable: [stable.url], beta: [beta.url], shadow: [shadow.url] }) },
+      routes: [
+        route({
+          identity: [{ kind: 'cookie', name: 'uid' }],
+          rules: [
+            { lane: 'beta', header: { name: 'X-Beta', equals: '1' } },
+            { lane: 'beta', cookie: { name: 'b', equals: '2' } },
+            { lane: 'beta', percent: 50 },
+          ],
+          mirror: { lane: 'shadow', percent: 100 },
+        }),
+      ],
+    }),
+    {
+      accessLog: true,
+      accessLogDestination: { write: (line: string) => void logged.push(line) },
+      observer: { recordResponse: (_s, _v, status) => void observed.push(status) },
+    },
+  );
+  const counter = countHeaderObjects();
+  try {
+    const browser =
+      'GET /products/42?x=1 HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: Mozilla/5.0\r\nAccept: text/html\r\nAccept-Encoding: gzip, br\r\n' +
+      'Accept-Language: en\r\nCookie: uid=1001; theme=dark\r\nTraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n';
+    const r = await raw(g, browser + browser.replace('uid=1001', 'uid=7; b=2'), { responses: 2 });
+    assert.deepEqual(r.responses.map((x) => x.status), [200, 200]);
+    assert.equal(counter.count, 0, 'no header object was built');
+    // And one that repeats a name does build it (the upstream rewrite joins the repeats), once.
+    const repeated = await raw(g, 'GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nx-a: 2\r\n\r\n', { responses: 1 });
+    assert.equal(repeated.responses[0]!.status, 200);
+    assert.equal(counter.count, 2, 'asked for by the rewrite of the main request and of its mirror copy');
+    for (let i = 0; i < 100 && shadow.received.length < 3; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(shadow.received.length, 3, 'every request was mirrored');
+  } finally {
+    counter.restore();
+    await g.close({ drainMs: 100 });
+    await shadow.close();
+  }
+  assert.equal(logged.length, 3);
+  assert.match(logged[0]!, /"traceId":"0af7651916cd43dd8448eb211c80319c"/);
+  assert.deepEqual(observed, [200, 200, 200]);
 });
