@@ -23,6 +23,7 @@ const LOWER = new Uint8Array(256);
 for (let c = 0; c < 256; c++) LOWER[c] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
 
 export class RequestFields {
+  #buf: Buffer;
   #fields: Fields;
   /** The header object, once something needed it (see object()). */
   #object: IncomingHttpHeaders | null = null;
@@ -36,10 +37,8 @@ export class RequestFields {
   #known: KnownName | null = null;
 
   /** `fields` are offsets into `buf` (the connection's RequestHead's: see keep()). */
-  constructor(
-    private readonly buf: Buffer,
-    fields: Fields,
-  ) {
+  constructor(buf: Buffer, fields: Fields) {
+    this.#buf = buf;
     this.#fields = fields;
   }
 
@@ -58,7 +57,7 @@ export class RequestFields {
   #lookUp(name: string): string | string[] | undefined {
     if (name === '__proto__') return undefined; // the object drops it (header-object.ts)
     const f = this.#fields;
-    const buf = this.buf;
+    const buf = this.#buf;
     let first = -1;
     let joined: string | string[] | undefined;
     for (let i = 0; i < f.count; i++) {
@@ -92,41 +91,48 @@ export class RequestFields {
    * (an array index: all digits). Then name(i) and value(i) read the object's entries without it.
    */
   get distinct(): boolean {
-    if (this.#distinct === -1) this.#distinct = distinctNames(this.buf, this.#fields) ? 1 : 0;
+    if (this.#distinct === -1) this.#distinct = distinctNames(this.#buf, this.#fields) ? 1 : 0;
     return this.#distinct === 1;
   }
 
   /** Field i's name, lower-cased (common names cost no new string, field-strings.ts). */
   name(i: number): string {
     const f = this.#fields;
-    const known = knownName(this.buf, f.nameStart(i), f.nameEnd(i));
+    const known = knownName(this.#buf, f.nameStart(i), f.nameEnd(i));
     this.#knownAt = i;
     this.#known = known;
-    return known !== null ? known.lower : latin1(this.buf, f.nameStart(i), f.nameEnd(i)).toLowerCase();
+    return known !== null ? known.lower : latin1(this.#buf, f.nameStart(i), f.nameEnd(i)).toLowerCase();
   }
 
   /** Field i's value (unchanged values of repeating fields cost no new string, field-strings.ts). */
   value(i: number): string {
     const f = this.#fields;
-    const known = i === this.#knownAt ? this.#known : knownName(this.buf, f.nameStart(i), f.nameEnd(i));
-    return valueString(this.buf, f.valueStart(i), f.valueEnd(i), known);
+    const known = i === this.#knownAt ? this.#known : knownName(this.#buf, f.nameStart(i), f.nameEnd(i));
+    return valueString(this.#buf, f.valueStart(i), f.valueEnd(i), known);
   }
 
   /** Node's header object of these fields, built on first use: for the rare reader that needs one. */
   object(): IncomingHttpHeaders {
-    this.#object ??= headerObject(this.buf, this.#fields);
+    this.#object ??= headerObject(this.#buf, this.#fields);
     return this.#object;
   }
 
   /**
-   * Keeps the offsets of these fields: the connection is about to parse its next (pipelined)
-   * head into the offsets they point to now. A copy of a few dozen numbers, only then.
+   * Keeps these fields past the head they were parsed from: the connection is about to parse its
+   * next (pipelined) head into the same offsets. The field lines' bytes are copied too, so the
+   * fields hold even if the received buffer is reused. Only for a request still in flight when
+   * the next head arrives: a few hundred bytes and a few dozen numbers.
    */
   keep(): void {
     const f = this.#fields;
-    const own = new Fields(f.count);
-    own.offsets.set(f.offsets.subarray(0, 4 * f.count));
-    own.count = f.count;
+    const n = f.count;
+    const own = new Fields(n);
+    own.count = n;
+    if (n > 0) {
+      const start = f.nameStart(0);
+      this.#buf = Buffer.from(this.#buf.subarray(start, f.valueEnd(n - 1)));
+      for (let k = 0; k < 4 * n; k++) own.offsets[k] = f.offsets[k]! - start;
+    }
     this.#fields = own;
   }
 }
