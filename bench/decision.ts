@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import type { Spec } from '../src/spec/types.js';
 import { compile, dispatch } from '../src/routing/index.js';
 import type { HealthView, MarkContext, RequestView, Snapshot } from '../src/routing/index.js';
+import { ObjectHeaders } from '../src/routing/request-values.js';
 
 export interface DecisionBenchOptions {
   /** Decisions per timed run (default 200,000). */
@@ -146,7 +147,7 @@ function baseHeaders(i: number): Record<string, string> {
 function view(headers: Record<string, string>, path = '/products/42', query = ''): RequestView {
   const h: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) h[k] = v;
-  return { host: 'shop.example.com', path, query, headers: h };
+  return { host: 'shop.example.com', path, query, headers: new ObjectHeaders(h) };
 }
 
 /** A bit of everything, as a front door would see it. */

@@ -32,6 +32,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { compile, dispatch } from '../src/routing/index.js';
 import { parseSpec } from '../src/spec/index.js';
+import { ObjectHeaders } from '../src/routing/request-values.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -142,7 +143,7 @@ function expectedVersions(config: string, ts: Template[]): Map<string, string> {
   for (const t of ts) {
     const route = snapshot.matchRoute('soak.test', '/shop/x');
     if (route === undefined) throw new Error('no route in the soak config');
-    const mark = route.mark({ host: 'soak.test', path: '/shop/x', query: '', headers: t.headers }, ctx);
+    const mark = route.mark({ host: 'soak.test', path: '/shop/x', query: '', headers: new ObjectHeaders(t.headers) }, ctx);
     out.set(t.user, dispatch(route.service, mark.lane, up).version);
   }
   return out;

@@ -21,6 +21,7 @@ import type { HealthView, RequestView, Status } from '../routing/types.js';
 import type { ConfigIssue, Spec } from '../spec/index.js';
 import type { ConfigInfo } from '../metrics/config-info.js';
 import { ApiError, onlyKeys, type ApiRoute } from './server.js';
+import { ObjectHeaders } from '../routing/request-values.js';
 
 export type { ConfigInfo, ReloadError } from '../metrics/config-info.js';
 
@@ -75,5 +76,5 @@ function requestView(url: unknown, headers: unknown): RequestView {
   const target = normalizeTarget(parsed.pathname + parsed.search);
   if (typeof target !== 'string') throw new ApiError(400, 'invalid_field', `url ${JSON.stringify(url)}: ${target.reason} (the gateway answers 400)`);
   // The host comes from the URL, as before, even when `headers` names another.
-  return { ...gatewayRequestView(target, { host: parsed.host }), headers: h };
+  return { ...gatewayRequestView(target, { host: parsed.host }), headers: new ObjectHeaders(h) };
 }

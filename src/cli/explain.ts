@@ -6,6 +6,7 @@ import type { RequestView } from '../routing/types.js';
 import { normalizeTarget } from '../routing/path.js';
 import { requestView } from '../gateway/request-view.js';
 import type { ReleaseSpec } from '../spec/release-model.js';
+import { ObjectHeaders } from '../routing/request-values.js';
 
 interface ExplainOptions {
   config: string;
@@ -36,7 +37,7 @@ export function requestFromUrl(url: string, headerLines: string[]): RequestView 
   const target = normalizeTarget(parsed.pathname + parsed.search);
   if (typeof target !== 'string') throw new Error(`--url "${url}": ${target.reason} (the gateway answers 400)`);
   // The host comes from the URL, as before, even when -H names another.
-  return { ...requestView(target, { host: parsed.host }), headers };
+  return { ...requestView(target, { host: parsed.host }), headers: new ObjectHeaders(headers) };
 }
 
 /** `graylane explain`: a dry run of mark + dispatch against a config file, all endpoints assumed up. */

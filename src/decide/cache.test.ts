@@ -4,6 +4,7 @@ import { compile } from '../routing/index.js';
 import type { RequestView } from '../routing/types.js';
 import { parseSpec } from '../spec/index.js';
 import { cachingHeaders, checkCacheable, routeCaching, DECISION_TTL_SECONDS } from './cache.js';
+import { ObjectHeaders } from '../routing/request-values.js';
 
 /** A config with one route `r` whose body is `route` (YAML lines under the route). */
 function specWith(route: string) {
@@ -44,7 +45,7 @@ test('routes whose rules read only the identity are cacheable; anything else say
 });
 
 function view(headers: Record<string, string>): RequestView {
-  return { host: 'shop', path: '/', query: '', headers };
+  return { host: 'shop', path: '/', query: '', headers: new ObjectHeaders(headers) };
 }
 
 test('one decision: cached only with the identity, no baggage, and the route and identity the proxy keys by', () => {

@@ -36,7 +36,7 @@ test('traefik: host and target from X-Forwarded-Host/Uri, not from the check req
   assert.equal(v.host, 'shop.example.com');
   assert.equal(v.path, '/checkout');
   assert.equal(v.query, 'uid=7');
-  assert.equal(v.headers['x-user-id'], '1001');
+  assert.equal(v.headers.get('x-user-id'), '1001');
 });
 
 test('apisix reads the same X-Forwarded-* headers as traefik', () => {

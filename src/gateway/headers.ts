@@ -21,6 +21,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { LANE_BAGGAGE_KEY, encodeBaggageValue, joinHeader, withBaggageLane } from '@graylane/lanes';
+import { ObjectHeaders } from '../routing/request-values.js';
 import type { HeaderModifier } from '../spec/types.js';
 
 /** The W3C baggage member graylane writes and reads the lane from. */
@@ -84,53 +85,145 @@ export interface ForwardContext {
 export function upstreamRequestHeaders(headers: IncomingHttpHeaders, ctx: ForwardContext): string[] {
   const out: string[] = [];
   const connectionListed = connectionTokens(headers.connection);
-  const drop = ctx.modifier === null ? null : ctx.modifier.drop;
-  const laneHeaders = ctx.laneHeaders;
   let forwardedFor: string | undefined;
   let baggage: string | undefined;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
-    switch (name) {
-      case 'connection':
-      case 'keep-alive':
-      case 'proxy-connection':
-      case 'te':
-      case 'trailer':
-      case 'transfer-encoding':
-      case 'expect':
-      // An upgrade's protocols are written by the request engine (undici's `upgrade` option), which
-      // then also sends `Connection: upgrade` (src/gateway/websocket.ts).
-      case 'upgrade':
-      case 'x-forwarded-proto':
-      case 'x-forwarded-host':
-        continue;
-      case 'x-forwarded-for':
+    switch (roleOf(name, connectionListed, ctx)) {
+      case Role.Keep:
+        if (typeof value === 'string') out.push(name, value);
+        else for (let i = 0; i < value.length; i++) out.push(name, value[i]!);
+        break;
+      case Role.ForwardedFor:
         forwardedFor = Array.isArray(value) ? value.join(', ') : value;
-        continue;
-      case 'baggage':
-        // Written after the loop with the lane merged in (repeated lines are one list).
-        if (!(drop !== null && drop.has(name)) && !(connectionListed !== null && connectionListed.includes(name))) {
-          baggage = joinHeader(value);
-        }
-        continue;
+        break;
+      case Role.Baggage:
+        baggage = joinHeader(value);
+        break;
     }
-    if (laneHeaders.includes(name)) continue;
-    // CGI-style servers (WSGI, Rack, PHP) read `x_gray_lane` as `X-Gray-Lane` (both become
-    // HTTP_X_GRAY_LANE): that spelling of a lane header is dropped too. Names with `_` are rare.
-    if (name.indexOf('_') !== -1 && laneHeaders.includes(name.replaceAll('_', '-'))) continue;
-    if (connectionListed !== null && connectionListed.includes(name)) continue;
-    if (drop !== null && drop.has(name)) continue;
-    if (typeof value === 'string') out.push(name, value);
-    else for (let i = 0; i < value.length; i++) out.push(name, value[i]!);
   }
+  return withGatewayFields(out, forwardedFor, headers.host, baggage, ctx);
+}
+
+/**
+ * What upstreamRequestFields reads of a client request's fields: HTTP/1.1's RequestFields
+ * (src/http1/request-fields.ts), which reads them from the parsed head without a header object.
+ */
+export interface OrderedFields {
+  get(name: string): string | string[] | undefined;
+  /** The fields in order are the header object's entries in order (each name once); false: read object(). */
+  readonly distinct: boolean;
+  readonly count: number;
+  /** Field i's lower-cased name. */
+  name(i: number): string;
+  value(i: number): string;
+  object(): IncomingHttpHeaders;
+}
+
+/**
+ * upstreamRequestHeaders(fields.object(), ctx), without the object: when each name appears once
+ * (nearly every request) the fields, in order, are the object's entries, each a single string
+ * (`set-cookie`'s one-element array is written as that one field). Otherwise (a repeated name)
+ * the object is built and rewritten, which joins repeats as it always did.
+ */
+export function upstreamRequestFields(fields: OrderedFields, ctx: ForwardContext): string[] {
+  if (!fields.distinct) return upstreamRequestHeaders(fields.object(), ctx);
+  const out: string[] = [];
+  const connectionListed = connectionTokens(fields.get('connection') as string | undefined);
+  let forwardedFor: string | undefined;
+  let baggage: string | undefined;
+  for (let i = 0; i < fields.count; i++) {
+    const name = fields.name(i);
+    switch (roleOf(name, connectionListed, ctx)) {
+      case Role.Keep:
+        out.push(name, fields.value(i));
+        break;
+      case Role.ForwardedFor:
+        forwardedFor = fields.value(i);
+        break;
+      case Role.Baggage:
+        baggage = fields.value(i);
+        break;
+    }
+  }
+  return withGatewayFields(out, forwardedFor, fields.get('host') as string | undefined, baggage, ctx);
+}
+
+/**
+ * A client request's header fields as the gateway reads them: HTTP/1.1's, over the parsed head
+ * (OrderedFields), or HTTP/2's, over Node's header object (ObjectHeaders).
+ */
+export type ClientFields = OrderedFields | ObjectHeaders;
+
+/** The upstream request headers for a client request of either engine (see upstreamRequestHeaders). */
+export function forwardHeaders(fields: ClientFields, ctx: ForwardContext): string[] {
+  return fields instanceof ObjectHeaders ? upstreamRequestHeaders(fields.object, ctx) : upstreamRequestFields(fields, ctx);
+}
+
+/** What the rewrite does with a client field. */
+const enum Role {
+  /** Passed on as it is. */
+  Keep,
+  /** Not passed on. */
+  Drop,
+  /** Appended to (withGatewayFields). */
+  ForwardedFor,
+  /** Passed on with the lane merged in (withGatewayFields). */
+  Baggage,
+}
+
+/** The Role of the client field `name` (lower-cased); `connectionListed`: the names its Connection field lists. */
+function roleOf(name: string, connectionListed: string[] | null, ctx: ForwardContext): Role {
+  const drop = ctx.modifier === null ? null : ctx.modifier.drop;
+  switch (name) {
+    case 'connection':
+    case 'keep-alive':
+    case 'proxy-connection':
+    case 'te':
+    case 'trailer':
+    case 'transfer-encoding':
+    case 'expect':
+    // An upgrade's protocols are written by the request engine (undici's `upgrade` option), which
+    // then also sends `Connection: upgrade` (src/gateway/websocket.ts).
+    case 'upgrade':
+    case 'x-forwarded-proto':
+    case 'x-forwarded-host':
+      return Role.Drop;
+    case 'x-forwarded-for':
+      return Role.ForwardedFor;
+    case 'baggage':
+      // Written after the client's fields with the lane merged in (repeated lines are one list).
+      if ((drop !== null && drop.has(name)) || (connectionListed !== null && connectionListed.includes(name))) return Role.Drop;
+      return Role.Baggage;
+  }
+  const laneHeaders = ctx.laneHeaders;
+  if (laneHeaders.includes(name)) return Role.Drop;
+  // CGI-style servers (WSGI, Rack, PHP) read `x_gray_lane` as `X-Gray-Lane` (both become
+  // HTTP_X_GRAY_LANE): that spelling of a lane header is dropped too. Names with `_` are rare.
+  if (name.indexOf('_') !== -1 && laneHeaders.includes(name.replaceAll('_', '-'))) return Role.Drop;
+  if (connectionListed !== null && connectionListed.includes(name)) return Role.Drop;
+  if (drop !== null && drop.has(name)) return Role.Drop;
+  return Role.Keep;
+}
+
+/** Appends the gateway's own fields to the client's kept ones: X-Forwarded-*, the lane, baggage, the rule's. */
+function withGatewayFields(
+  out: string[],
+  forwardedFor: string | undefined,
+  host: string | undefined,
+  baggage: string | undefined,
+  ctx: ForwardContext,
+): string[] {
+  const drop = ctx.modifier === null ? null : ctx.modifier.drop;
+  const laneHeaders = ctx.laneHeaders;
   out.push(
     'x-forwarded-for',
     forwardedFor === undefined ? ctx.clientAddress : `${forwardedFor}, ${ctx.clientAddress}`,
     'x-forwarded-proto',
     ctx.proto,
   );
-  if (headers.host !== undefined) out.push('x-forwarded-host', headers.host);
+  if (host !== undefined) out.push('x-forwarded-host', host);
   for (let i = 0; i < laneHeaders.length; i++) {
     // A rule that sets (or removes) a lane header itself has the last word on it.
     if (drop === null || !drop.has(laneHeaders[i]!)) out.push(laneHeaders[i]!, ctx.lane);

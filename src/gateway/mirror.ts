@@ -16,12 +16,11 @@
  * request, or only by the fallback: copying production traffic onto production would duplicate its
  * side effects. Copies do not feed passive health. They carry `x-graylane-mirror: 1`.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { dispatch, needsHttp2 } from '../routing/index.js';
+import { dispatch, headerValue, needsHttp2 } from '../routing/index.js';
 import type { CompiledRoute, HealthView, Snapshot } from '../routing/types.js';
-import { upstreamRequestHeaders, type ForwardContext } from './headers.js';
+import { forwardHeaders, type ClientFields, type ForwardContext } from './headers.js';
 import type { PoolSet } from './pools.js';
 
 /** Header that marks a mirrored copy, so upstreams can tell copies from real traffic. */
@@ -32,7 +31,7 @@ export interface MirrorSource {
   readonly method: string;
   /** The normalised request target (before a mesh prefix is cut). */
   readonly target: string;
-  readonly headers: IncomingHttpHeaders;
+  readonly fields: ClientFields;
 }
 
 /** Outcome counters of mirroring since the gateway started. */
@@ -73,15 +72,15 @@ export class Mirror {
     const limits = snapshot.spec.mirror;
     if (this.inFlight >= limits.maxConcurrent) return this.#drop(body);
     // A gRPC call's copy, like the call, goes only to an HTTP/2 endpoint.
-    const target = dispatch(route.service, lane, this.health, needsHttp2(req.headers['content-type']));
+    const target = dispatch(route.service, lane, this.health, needsHttp2(headerValue(req.fields, 'content-type')));
     if (target.endpoint === null || target.fellBack || target.version === mainVersion) return this.#drop(body);
     let bodyBytes = 0;
     if (body !== null) {
-      const length = req.headers['content-length'];
+      const length = headerValue(req.fields, 'content-length');
       bodyBytes = length === undefined ? NaN : Number(length);
       if (!(bodyBytes <= limits.maxBodyBytes)) return this.#drop(body);
     }
-    const headers = upstreamRequestHeaders(req.headers, { ...ctx, lane });
+    const headers = forwardHeaders(req.fields, { ...ctx, lane });
     headers.push(MIRROR_HEADER, '1');
     const timeouts = snapshot.spec.timeouts;
     const opts: Dispatcher.DispatchOptions = {

@@ -5,7 +5,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { needsHttp2 } from '../routing/dispatch.js';
 import { withoutPathParameters } from '../routing/path.js';
-import type { RequestView } from '../routing/types.js';
+import { headerValue, ObjectHeaders } from '../routing/request-values.js';
+import type { HeaderLookup, RequestView } from '../routing/types.js';
 
 /**
  * `Host` lower-cased without its port and without a trailing dot ('' when absent): `PROD.example.com`,
@@ -33,12 +34,17 @@ export function hostOf(host: string | undefined): string {
  * without `;` parameters (see withoutPathParameters), which stay in the target forwarded upstream.
  */
 export function requestView(url: string, headers: IncomingHttpHeaders): RequestView {
+  return viewOf(url, new ObjectHeaders(headers));
+}
+
+/** requestView over any HeaderLookup: the gateway's, for both engines (HTTP/1.1 reads the parsed head). */
+export function viewOf(url: string, headers: HeaderLookup): RequestView {
   const q = url.indexOf('?');
   return {
-    host: hostOf(headers.host),
+    host: hostOf(headerValue(headers, 'host')),
     path: withoutPathParameters(q === -1 ? url : url.slice(0, q)),
     query: q === -1 ? '' : url.slice(q + 1),
     headers,
-    http2Only: needsHttp2(headers['content-type']),
+    http2Only: needsHttp2(headerValue(headers, 'content-type')),
   };
 }

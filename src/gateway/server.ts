@@ -26,11 +26,11 @@ import type { DestinationStream, Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { Http1Connection, Http1Sweep, readWithBuffer, type Http1Handler, type Http1Request, type ParseError, type ResponseWriter } from '../http1/index.js';
 import { grpcTimeoutMs, Http2Sessions, type Http2Handler, type Http2Request, type Http2Response } from '../http2/index.js';
-import { dispatch, stripMeshPrefix } from '../routing/index.js';
+import { dispatch, headerValue, stripMeshPrefix } from '../routing/index.js';
 import type { CompiledRoute, Endpoint, MarkContext, Snapshot } from '../routing/types.js';
 import { openAccessLog, type AccessLog } from './access-log.js';
 import { STATUS, type GatewayErrorCode } from './errors.js';
-import { clientAddress, compileModifier, upstreamRequestHeaders, visitorCookie, type ForwardContext } from './headers.js';
+import { clientAddress, compileModifier, forwardHeaders, visitorCookie, type ForwardContext } from './headers.js';
 import { HealthTable } from './health.js';
 import { Mirror, type MirrorCounters, type MirrorSource } from './mirror.js';
 import type { ResponseObserver } from './observer.js';
@@ -39,7 +39,7 @@ import { PrefaceSniffer } from './preface.js';
 import { ProxyExchange, sendError, type ClientRequest, type ClientResponse, type ExchangeSink } from './proxy.js';
 import { RequestBody } from './request-body.js';
 import { checkHttp2Request, checkTarget, limitsOf } from './request-guard.js';
-import { hostOf, requestView } from './request-view.js';
+import { hostOf, viewOf } from './request-view.js';
 import { alpnProtocols, TlsContexts, type TlsConfig } from './tls.js';
 import { incomingTrace, traceStartOf, tracedObserver, type RequestTracer, type TraceStart } from './trace.js';
 import { tunnelProtocols, UpgradeExchange, type TunnelOptions } from './websocket.js';
@@ -390,9 +390,9 @@ class GatewayServer implements Gateway {
   #onRequest(req: Http1Request, res: ResponseWriter, mesh: boolean, proto: 'http' | 'https'): void {
     const started = this.#sink.log === null && this.#sink.observer === null ? 0 : performance.now();
     try {
-      const reqHeaders = req.headers;
+      const fields = req.fields;
       let url = req.target;
-      const checked = checkTarget(reqHeaders.host, url);
+      const checked = checkTarget(headerValue(fields, 'host'), url);
       if (typeof checked !== 'string') {
         return this.#answer(req, res, checked.code, started, null, { reason: checked.reason }, checked.close === true);
       }
@@ -402,7 +402,7 @@ class GatewayServer implements Gateway {
       // than HTTP/2's; otherwise the request is served as the plain request it also is.
       let upgrade: TunnelOptions | null = null;
       if (req.upgrade) {
-        const protocols = tunnelProtocols(reqHeaders.upgrade);
+        const protocols = tunnelProtocols(headerValue(fields, 'upgrade'));
         if (protocols === null) {
           return this.#answer(req, res, 'bad_request', started, null, { reason: 'the Upgrade header must be a list of protocols' });
         }
@@ -459,8 +459,8 @@ class GatewayServer implements Gateway {
     deadlineMs: number,
   ): void {
     const snapshot = this.#snapshot;
-    const reqHeaders = req.headers;
-    const view = requestView(url, reqHeaders);
+    const fields = req.fields;
+    const view = viewOf(url, fields);
     let route: CompiledRoute | undefined;
     if (mesh) {
       const named = snapshot.mesh?.match(view.host, view.path);
@@ -488,7 +488,7 @@ class GatewayServer implements Gateway {
       clientAddress: clientAddress(remoteAddress),
       proto,
     };
-    const headers = upstreamRequestHeaders(reqHeaders, ctx);
+    const headers = forwardHeaders(fields, ctx);
     const cookie = route.visitorCookie;
     const exchange = new (upgrade === null ? ProxyExchange : UpgradeExchange)(
       this.#sink,
@@ -507,7 +507,7 @@ class GatewayServer implements Gateway {
     // What upstreamRequestHeaders wrote before a rule's modifier fields is the strict parser's or
     // the gateway's own: the HTTP/1.1 pool need not check it again (a tracer may rewrite fields).
     exchange.checkedFields = this.#tracer || ctx.modifier !== null ? 0 : headers.length;
-    if (this.#startTrace !== null) exchange.trace = this.#startTrace(exchange, reqHeaders.traceparent, headers);
+    if (this.#startTrace !== null) exchange.trace = this.#startTrace(exchange, headerValue(fields, 'traceparent'), headers);
     const timeouts = snapshot.spec.timeouts;
     if (upgrade !== null) {
       // No body (served without upgrade otherwise) and no mirror copy: a copy cannot upgrade.
@@ -545,11 +545,11 @@ class GatewayServer implements Gateway {
    */
   #redirect(req: Http1Request, res: ResponseWriter, port: number): void {
     const started = this.#sink.log === null ? 0 : performance.now();
-    const checked = checkTarget(req.headers.host, req.target);
+    const checked = checkTarget(headerValue(req.fields, 'host'), req.target);
     if (typeof checked !== 'string') {
       return this.#answer(req, res, checked.code, started, null, { reason: checked.reason }, checked.close === true);
     }
-    const host = hostOf(req.headers.host);
+    const host = hostOf(headerValue(req.fields, 'host'));
     if (host === '') return this.#answer(req, res, 'bad_request', started, null, { reason: 'a redirect to https needs a Host header' });
     const location = `https://${host}${port === 443 ? '' : `:${port}`}${checked}`;
     const fields = ['location', location];
@@ -557,7 +557,7 @@ class GatewayServer implements Gateway {
     // A body left unread closes the connection, as for any answer of the gateway's own.
     res.writeHead(308, fields, 0, !req.complete || this.#sink.draining);
     res.end();
-    this.#sink.log?.({ method: req.method, protocol: 'HTTP/1.1', path: checked, route: '', lane: '', by: '', version: '', endpoint: '', status: 308, ms: Math.round((performance.now() - started) * 1000) / 1000, traceId: incomingTrace(req.headers.traceparent)?.traceId ?? null });
+    this.#sink.log?.({ method: req.method, protocol: 'HTTP/1.1', path: checked, route: '', lane: '', by: '', version: '', endpoint: '', status: 308, ms: Math.round((performance.now() - started) * 1000) / 1000, traceId: incomingTrace(headerValue(req.fields, 'traceparent'))?.traceId ?? null });
   }
 
   /**
@@ -608,7 +608,7 @@ class GatewayServer implements Gateway {
         endpoint: '',
         status: STATUS[code],
         ms: Math.round((performance.now() - started) * 1000) / 1000,
-        traceId: incomingTrace(req.headers.traceparent)?.traceId ?? null,
+        traceId: incomingTrace(headerValue(req.fields, 'traceparent'))?.traceId ?? null,
       });
     }
   }

@@ -14,7 +14,7 @@
  */
 import { latin1 } from './chars.js';
 
-interface KnownName {
+export interface KnownName {
   /** The spelling these bytes match exactly. */
   readonly text: string;
   /** Its lower-cased form (the key of a Node-style header object). */

@@ -17,7 +17,7 @@ import { knownName, valueString } from './field-strings.js';
 import type { Fields } from './fields.js';
 
 /** Fields Node keeps only the first of (lib/_http_incoming.js matchKnownFields). */
-const FIRST_ONLY = new Set([
+export const FIRST_ONLY: ReadonlySet<string> = new Set([
   'content-type',
   'content-length',
   'user-agent',

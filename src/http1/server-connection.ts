@@ -24,7 +24,7 @@ import { CR, SP, TCHAR } from './chars.js';
 import { ChunkedDecoder } from './chunked.js';
 import { E, type ParseError } from './errors.js';
 import { findHeadEnd, skipEmptyLines } from './fields.js';
-import { headerObject } from './header-object.js';
+import { RequestFields } from './request-fields.js';
 import { parseRequestHead, RequestHead, type HeadLimits } from './request-head.js';
 import { ResponseWriter } from './response-writer.js';
 
@@ -43,7 +43,7 @@ export interface BodySink {
 }
 
 export interface Http1Handler {
-  /** A request. Its head (and `headers`) is read during this call; the body through `req.readBody()`. */
+  /** A request. Its head (and `fields`) is read during this call; the body through `req.readBody()`. */
   onRequest(req: Http1Request, res: ResponseWriter): void;
   /** A head was refused (or did not arrive in time): answer `err.status`; the connection closes after. */
   onRefused(err: ParseError, res: ResponseWriter): void;
@@ -65,26 +65,31 @@ export class Http1Request {
   complete = true;
   /** Why the body was refused (a malformed chunked coding), or null: the client's fault, a 400. */
   bodyRefused: ParseError | null = null;
-  #headers: IncomingHttpHeaders | null = null;
+  /**
+   * The header fields, looked up by name over the parsed offsets (request-fields.ts): what the
+   * gateway and routing read, without building a header object.
+   */
+  readonly fields: RequestFields;
 
   constructor(
     readonly connection: Http1Connection,
-    private readonly buf: Buffer,
+    buf: Buffer,
     readonly head: RequestHead,
-  ) {}
-
-  /**
-   * Node's lower-cased header object of this request (built on first use). Read it before the
-   * response ends: the head's offsets are reused for the connection's next request.
-   */
-  get headers(): IncomingHttpHeaders {
-    this.#headers ??= headerObject(this.buf, this.head.fields);
-    return this.#headers;
+  ) {
+    this.fields = new RequestFields(buf, head.fields);
   }
 
-  /** Builds the header object now: the connection is about to parse the next head over the same offsets. */
+  /**
+   * Node's lower-cased header object of this request, built on first use: for readers that need
+   * the object itself (the hot path reads `fields`).
+   */
+  get headers(): IncomingHttpHeaders {
+    return this.fields.object();
+  }
+
+  /** The connection is about to parse the next head over the offsets `fields` reads: they keep a copy. */
   keepHeaders(): void {
-    if (this.#headers === null) void this.headers;
+    this.fields.keep();
   }
 
   get hasBody(): boolean {

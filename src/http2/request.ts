@@ -10,6 +10,7 @@
  */
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { Readable } from 'node:stream';
+import { ObjectHeaders } from '../routing/request-values.js';
 
 export class Http2Request {
   readonly method: string;
@@ -17,6 +18,8 @@ export class Http2Request {
   target: string;
   /** The request's fields without pseudo-header fields, `host` from `:authority`. */
   readonly headers: IncomingHttpHeaders;
+  /** The same, as the gateway and routing look fields up (HTTP/1.1's engine reads its parsed head instead). */
+  readonly fields: ObjectHeaders;
   /** The request carries a body (no END_STREAM on its HEADERS). */
   readonly hasBody: boolean;
   /** The body has been received to its end (true at once without one). */
@@ -56,6 +59,7 @@ export class Http2Request {
     if (authority !== undefined) headers.host = authority;
     this.fieldCount = count;
     this.headers = headers;
+    this.fields = new ObjectHeaders(headers);
     this.hasBody = !endStream;
     this.complete = endStream;
   }

@@ -4,6 +4,7 @@ import { compile, parseEndpoint } from './compile.js';
 import { CompileError } from './errors.js';
 import { route, service, spec, SVC } from '../../test/support/routing.js';
 import type { RouteSpec } from '../spec/types.js';
+import { ObjectHeaders } from './request-values.js';
 
 test('endpoint URLs are parsed once into origin and basePath', () => {
   assert.deepEqual(parseEndpoint('http://127.0.0.1:9001', false, 'k'), {
@@ -165,7 +166,7 @@ test('route paths and rule paths are compared in normalised percent-encoding; a 
   const r = snap.matchRoute('h', '/new-checkout/step%2F2')!;
   assert.equal(r.name, 'encoded');
   const ctx = { random: () => 0.5, newVisitorId: () => 'v' };
-  assert.equal(r.mark({ host: 'h', path: '/new-checkout/step%2F2', query: '', headers: {} }, ctx).lane, 'beta');
+  assert.equal(r.mark({ host: 'h', path: '/new-checkout/step%2F2', query: '', headers: new ObjectHeaders({}) }, ctx).lane, 'beta');
   assert.equal(snap.matchRoute('h', '/caf%C3%A9')?.name, 'exact');
   assert.throws(
     () => compile(spec({ routes: [route({ match: { pathPrefix: '/100%' } })] })),

@@ -8,7 +8,7 @@ import { describeProblem, PARSED, RangeProblem, VersionBuffer, VersionRange } fr
 import type { AppVersionMatch, NamedMatch, PathMatch, StringMatch, ValueSource } from '../spec/types.js';
 import { CompileError } from './errors.js';
 import { readSource, type Subject } from './identity.js';
-import { cookieValue, queryValue } from './request-values.js';
+import { cookieValue, headerValue, queryValue } from './request-values.js';
 import { BUCKETS, threshold } from './hash.js';
 import type { ConditionCheck } from './types.js';
 import { UserSet } from './user-set.js';
@@ -68,7 +68,7 @@ export function headerCondition(m: NamedMatch, keyPath: string): Condition {
   return {
     text: `header ${name} ${match.text}`,
     test: (s) => {
-      const v = s.req.headers[name];
+      const v = s.req.headers.get(name);
       if (typeof v === 'string' || v === undefined) return t(v);
       if (v.length === 0) return t(undefined);
       for (let i = 0; i < v.length; i++) if (t(v[i])) return true;
@@ -82,7 +82,7 @@ export function cookieCondition(m: NamedMatch, keyPath: string): Condition {
   const name = m.name;
   const match = compileStringMatch(m, keyPath);
   const t = match.test;
-  return { text: `cookie ${name} ${match.text}`, test: (s) => t(cookieValue(s.req.headers.cookie, name)) };
+  return { text: `cookie ${name} ${match.text}`, test: (s) => t(cookieValue(headerValue(s.req.headers, 'cookie'), name)) };
 }
 
 /** `query: {name, ...}`: scanned out of the raw query; only the found value is decoded. */

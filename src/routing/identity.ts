@@ -33,7 +33,7 @@ export function readSource(req: RequestView, source: ValueSource): string | unde
       v = headerValue(req.headers, source.name);
       break;
     case 'cookie':
-      v = cookieValue(req.headers.cookie, source.name);
+      v = cookieValue(headerValue(req.headers, 'cookie'), source.name);
       break;
     case 'query':
       v = queryValue(req.query, source.name);
@@ -50,7 +50,7 @@ export function findIdentity(plan: IdentityPlan, req: RequestView): string | und
     if (v !== undefined) return v;
   }
   if (plan.visitorCookie !== null) {
-    const v = cookieValue(req.headers.cookie, plan.visitorCookie);
+    const v = cookieValue(headerValue(req.headers, 'cookie'), plan.visitorCookie);
     if (v !== undefined && v !== '') return v;
   }
   return undefined;

@@ -11,6 +11,6 @@ export { compileRule, type CompiledRule } from './rules.js';
 export { Subject, findIdentity, readSource, type IdentityPlan } from './identity.js';
 export { BUCKETS, bucketOf, bucketFromSeed, saltSeed, threshold } from './hash.js';
 export { SmoothWrr } from './wrr.js';
-export { baggageValue, cookieValue, headerValue, queryValue } from './request-values.js';
+export { baggageValue, cookieValue, headerValue, ObjectHeaders, queryValue } from './request-values.js';
 export { CompileError } from './errors.js';
 export type * from './types.js';

@@ -201,7 +201,7 @@ function trustedLaneReader(laneHeaders: readonly string[]): (req: RequestView) =
       const lane = laneFrom(headerValue(headers, laneHeaders[i]!));
       if (lane !== undefined) return { lane, assignment: 'targeted', by: 'trusted', reason: reasons[i]! };
     }
-    const b = headers.baggage;
+    const b = headers.get('baggage');
     if (b !== undefined) {
       const v = baggageValue(joinHeader(b), BAGGAGE_LANE_KEY);
       const lane = v === undefined ? undefined : laneFrom(v);
@@ -273,7 +273,7 @@ export function compileCanary(
       }
     }
     if (cookie !== undefined) {
-      const v = cookieValue(s.req.headers.cookie, cookie);
+      const v = cookieValue(headerValue(s.req.headers, 'cookie'), cookie);
       if (checks !== undefined) checks.push({ condition: cookieText, holds: v === 'always', detail: read(v) });
       if (v === 'always') return byCookie;
       if (v === 'never') return null;

@@ -5,6 +5,7 @@
  * cookies costs one `indexOf`, not 40 allocations. The baggage reader is the lanes SDK's (same approach).
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { HeaderLookup } from './types.js';
 
 const EQUALS = 0x3d; // =
 const SEMICOLON = 0x3b; // ;
@@ -14,11 +15,23 @@ const TAB = 0x09;
 const QUOTE = 0x22; // "
 
 /**
+ * The HeaderLookup of Node's header object (HTTP/2's, the decide endpoint's, explain's): a look-up
+ * is the object's own property read, as routing read it before the look-up existed.
+ */
+export class ObjectHeaders implements HeaderLookup {
+  constructor(readonly object: IncomingHttpHeaders) {}
+
+  get(name: string): string | string[] | undefined {
+    return this.object[name];
+  }
+}
+
+/**
  * A header's value: the first one when node kept several (only `set-cookie` is an array on requests;
  * duplicates of other headers arrive joined with ', ').
  */
-export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const v = headers[name];
+export function headerValue(headers: HeaderLookup, name: string): string | undefined {
+  const v = headers.get(name);
   return typeof v === 'string' ? v : v === undefined ? undefined : v[0];
 }
 

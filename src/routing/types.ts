@@ -5,8 +5,22 @@
  * counters inside it (smooth-WRR state, round-robin cursors, mirror accumulators), which only ever
  * affect *which* of several equally valid choices is taken.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import type { HeaderModifier, RetrySpec, Rule, Spec } from '../spec/types.js';
+
+/**
+ * A request's header fields looked up by name, whatever the protocol: HTTP/1.1's engine reads them
+ * from the parsed head's offsets (src/http1/request-fields.ts), HTTP/2 and the decide endpoint
+ * from Node's header object (ObjectHeaders). Either way the answer is the one Node's lower-cased
+ * header object gives.
+ */
+export interface HeaderLookup {
+  /**
+   * The value under the lower-cased `name`, as Node's header object holds it: a string (repeated
+   * fields joined, `, ` or for Cookie `; `; only the first of a field that may appear once), an
+   * array for `set-cookie`, undefined when absent.
+   */
+  get(name: string): string | string[] | undefined;
+}
 
 /** What mark and dispatch see of a request. The gateway builds it once per request. */
 export interface RequestView {
@@ -19,8 +33,8 @@ export interface RequestView {
   path: string;
   /** Raw query string without the leading `?`; '' when absent. */
   query: string;
-  /** Node's lower-cased header object. */
-  headers: IncomingHttpHeaders;
+  /** The header fields, by lower-cased name. */
+  headers: HeaderLookup;
   /**
    * The request can only be served over HTTP/2 (a gRPC call, see needsHttp2): dispatch treats a
    * version without an HTTP/2 endpoint as absent for it. Absent: false.

@@ -18,6 +18,7 @@ import { stringify } from 'yaml';
 import { compile } from '../../src/routing/index.js';
 import type { Snapshot } from '../../src/routing/types.js';
 import { ConfigError, parseSpec } from '../../src/spec/index.js';
+import { ObjectHeaders } from '../../src/routing/request-values.js';
 
 const property = process.argv[2] ?? 'documents';
 const numRuns = Number(process.argv[3] ?? 200);
@@ -39,7 +40,7 @@ function markAll(snapshot: Snapshot, inputs: string[]): void {
     for (const host of ['', 'a.example.com', 'x.b.com']) {
       const route = snapshot.matchRoute(host, path);
       if (route === undefined) continue;
-      const mark = route.mark({ host, path, query: `u=${encodeURIComponent(value)}&p=${encodeURIComponent(value)}`, headers }, ctx);
+      const mark = route.mark({ host, path, query: `u=${encodeURIComponent(value)}&p=${encodeURIComponent(value)}`, headers: new ObjectHeaders(headers) }, ctx);
       if (typeof mark.lane !== 'string') throw new Error(`mark gave no lane for ${JSON.stringify(value)}`);
     }
   }

@@ -13,6 +13,7 @@ import type { Snapshot } from '../../src/routing/types.js';
 import type { Gateway } from '../../src/gateway/server.js';
 import { gatewayFor, route, service, spec, startUpstream, type Echo, type Upstream } from '../gateway/helpers.js';
 import { headerLinesOf, raw, startRecordingUpstream } from './helpers.js';
+import { ObjectHeaders } from '../../src/routing/request-values.js';
 
 const ups: Record<string, Upstream> = {};
 let gw: Gateway;
@@ -48,7 +49,7 @@ after(async () => {
 /** The lane the compiled rules give these request headers (the same code the gateway runs). */
 function laneOf(headers: Record<string, string>): string {
   const r = snapshot.matchRoute('a', '/')!;
-  return r.mark({ host: 'a', path: '/', query: '', headers }, { random: () => 0.5, newVisitorId: () => 'minted' }).lane;
+  return r.mark({ host: 'a', path: '/', query: '', headers: new ObjectHeaders(headers) }, { random: () => 0.5, newVisitorId: () => 'minted' }).lane;
 }
 
 /** One raw request; returns the echo of the upstream that served it and the response. */

@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteSpec, ServiceSpec, Spec } from '../../src/spec/types.js';
 import type { HealthView, MarkContext, RequestView } from '../../src/routing/types.js';
+import { ObjectHeaders } from '../../src/routing/request-values.js';
 
 /** A service with these versions (name -> endpoint URLs), fallback `stable` unless overridden. */
 export function service(versions: Record<string, string[]>, over: Partial<ServiceSpec> = {}): ServiceSpec {
@@ -65,7 +66,7 @@ export function req(
   query = '',
   host = 'prod.example.com',
 ): RequestView {
-  return { host, path, query, headers };
+  return { host, path, query, headers: new ObjectHeaders(headers) };
 }
 
 export const allUp: HealthView = { isUp: () => true };
