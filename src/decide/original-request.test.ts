@@ -86,6 +86,8 @@ test('what the gateway refuses is refused: bad paths, long targets, empty host l
   assert.match(problem(decide('nginx', '/', ['Host', 'h', 'X-Original-URI', '/a\\b'])), /backslash/);
   assert.match(problem(decide('nginx', '/', ['Host', 'h', 'X-Original-URI', `/${'a'.repeat(100)}`])), /maxUrlBytes/);
   assert.match(problem(decide('traefik', '/', ['X-Forwarded-Host', 'a..b', 'X-Forwarded-Uri', '/'])), /empty label/);
+  assert.match(problem(decide('traefik', '/', ['X-Forwarded-Host', ':80', 'X-Forwarded-Uri', '/'])), /names no host/);
+  assert.match(problem(decide('nginx', '/', ['Host', '[]', 'X-Original-URI', '/'])), /names no host/);
   assert.match(problem(decide('traefik', '/', ['X-Forwarded-Uri', 'http://evil/x'])), /must start with \//);
   assert.match(problem(decide('nginx', '/', ['Host', 'h', 'X-Original-URI', '*'])), /must start with \//);
 });

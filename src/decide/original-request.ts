@@ -20,7 +20,7 @@
  * when it appears twice, for the same reason.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { hasEmptyLabel, isHostAndPort } from '../gateway/request-guard.js';
+import { hasEmptyLabel, isEmptyHost, isHostAndPort } from '../gateway/request-guard.js';
 import { hostOf, requestView } from '../gateway/request-view.js';
 import { normalizeTarget } from '../routing/path.js';
 import type { RequestView } from '../routing/types.js';
@@ -64,6 +64,7 @@ export function originalRequest(shape: CheckShape, check: CheckRequest): Request
   const { target, host } = parts;
   if (target.charCodeAt(0) !== 47 /* / */) return { problem: `the original target must start with /, got ${quoted(target)}` };
   if (target.length > shape.maxUrlBytes) return { problem: 'the original target is longer than limits.maxUrlBytes' };
+  if (host !== undefined && isEmptyHost(host)) return { problem: 'the original Host names no host (empty before the port)' };
   if (host !== undefined && hasEmptyLabel(host)) return { problem: 'the original Host has an empty label (.. or a leading dot)' };
   if (host !== undefined && !isHostAndPort(host)) return { problem: 'the original Host is not host[:port]' };
   const normalised = normalizeTarget(target);

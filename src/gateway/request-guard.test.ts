@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { DEFAULT_LIMITS } from '../spec/sections/gateway.js';
-import { checkRequest, chunkedCodings } from './request-guard.js';
+import { checkRequest, checkTarget, chunkedCodings } from './request-guard.js';
 
 function req(rawHeaders: string[], httpVersionMajor = 1): IncomingMessage {
   return { rawHeaders, httpVersionMajor } as unknown as IncomingMessage;
@@ -30,6 +30,20 @@ test('checkRequest refuses a Host with an empty label; a trailing dot and a port
     assert.equal(r.code, 'bad_request', host);
     assert.match(r.reason, /empty label/);
   }
+});
+
+test('checkRequest and checkTarget refuse an empty host; an empty port and an IP literal pass', () => {
+  for (const host of [':80', ':', '', '[]', '[]:80']) {
+    for (const r of [checkRequest(req(['Host', host]), '/', DEFAULT_LIMITS), checkTarget(host, '/')] as { code: string; reason: string }[]) {
+      assert.equal(r.code, 'bad_request', host);
+      assert.match(r.reason, /names no host/, host);
+    }
+  }
+  for (const host of ['example.com:', '[::1]:80', '[::1]', 'a:8080']) {
+    assert.equal(checkRequest(req(['Host', host]), '/', DEFAULT_LIMITS), '/', host);
+    assert.equal(checkTarget(host, '/'), '/', host);
+  }
+  assert.equal(checkTarget(undefined, '/'), '/', 'no Host (HTTP/1.0): nothing to check');
 });
 
 test('Transfer-Encoding: chunked alone passes; another coding is 501, chunked twice 400, both closing the connection', () => {

@@ -10,9 +10,11 @@
  * - the version: HTTP/1.0 and HTTP/1.1 only (505 otherwise);
  * - limits: a target over `maxUrlBytes` is 414, more than `maxHeaders` header fields is 431
  *   (the head's total size is Node's `maxHeaderSize`, which answers 431 by itself);
- * - Host: more than one is 400 (RFC 9112 §3.2); Node would keep the first and drop the rest. A host
- *   name with an empty label (`a..b`, `.a`) is 400 too (nginx refuses it as well): it names no host,
- *   yet an upstream could read it as one. A single trailing dot is the same host (request-view.ts);
+ * - Host: more than one is 400 (RFC 9112 §3.2); Node would keep the first and drop the rest. An
+ *   empty host (`:80`, `:`, `[]`, an empty value) is 400: an http URI with an empty host is invalid
+ *   and its recipient must reject it (RFC 9110 §4.2.1), as nginx does. A host name with an empty
+ *   label (`a..b`, `.a`) is 400 too (nginx refuses it as well): it names no host, yet an upstream
+ *   could read it as one. A single trailing dot is the same host (request-view.ts);
  * - Transfer-Encoding: llhttp accepts codings before the final `chunked` (`gzip, chunked`), removes
  *   only the chunking and hands over the still-coded bytes, which the upstream would take for the
  *   body. RFC 9112 §6.1: a coding the server does not understand is 501, and the connection is
@@ -42,6 +44,7 @@ const TOO_LONG: Refusal = { code: 'uri_too_long', reason: 'the request target is
 const TOO_MANY: Refusal = { code: 'headers_too_large', reason: 'more header fields than limits.maxHeaders' };
 const VERSION: Refusal = { code: 'version_not_supported', reason: 'only HTTP/1.0 and HTTP/1.1 are served on this listener' };
 const TWO_HOSTS: Refusal = { code: 'bad_request', reason: 'more than one Host header' };
+const EMPTY_HOST: Refusal = { code: 'bad_request', reason: 'the Host names no host (empty before the port; RFC 9110 §4.2.1)' };
 const EMPTY_LABEL: Refusal = { code: 'bad_request', reason: 'the Host has an empty label (.. or a leading dot)' };
 const BAD_HOST: Refusal = { code: 'bad_request', reason: 'the Host is not host[:port] (RFC 3986 §3.2.2, §3.2.3)' };
 const UNKNOWN_CODING: Refusal = {
@@ -69,6 +72,7 @@ export function checkRequest(req: IncomingMessage, url: string, limits: Readonly
     if (name.length === 4 && (name === 'Host' || name.toLowerCase() === 'host')) {
       if (++hosts > 1) return TWO_HOSTS;
       const host = raw[i + 1]!;
+      if (isEmptyHost(host)) return EMPTY_HOST;
       if (hasEmptyLabel(host)) return EMPTY_LABEL;
       if (!isHostAndPort(host)) return BAD_HOST;
     } else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') {
@@ -90,6 +94,7 @@ export function checkRequest(req: IncomingMessage, url: string, limits: Readonly
  */
 export function checkTarget(host: string | undefined, url: string): string | Refusal {
   if (host !== undefined) {
+    if (isEmptyHost(host)) return EMPTY_HOST;
     if (hasEmptyLabel(host)) return EMPTY_LABEL;
     if (!isHostAndPort(host)) return BAD_HOST;
   }
@@ -110,6 +115,17 @@ export function chunkedCodings(value: string): number {
     n++;
   }
   return n;
+}
+
+/**
+ * The Host names no host: nothing before the port (`:80`, `:`), empty brackets, or nothing at all.
+ * RFC 3986's grammar allows an empty reg-name, but an http URI with one is invalid (RFC 9110
+ * §4.2.1). An empty port is no such case: `example.com:` is example.com on the default port
+ * (RFC 3986 §3.2.3, RFC 9110 §4.2.3).
+ */
+export function isEmptyHost(host: string): boolean {
+  const c = host.charCodeAt(0);
+  return host.length === 0 || c === 58 /* : */ || (c === 91 /* [ */ && host.charCodeAt(1) === 93 /* ] */);
 }
 
 /** The host name (port ignored) starts with a dot or has two in a row; `[v6]` literals have none. */

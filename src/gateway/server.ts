@@ -562,14 +562,14 @@ class GatewayServer implements Gateway {
 
   /**
    * Where a retried request goes: dispatched again like a new request (the failure is already in
-   * the health table), once more if round robin came back to the endpoint that just failed.
+   * the health table), to another endpoint than the one that just failed when there is one, and
+   * without moving the round robin: the retry must not take the next request's turn (which would
+   * send every first attempt to a failing endpoint until it is ejected).
    */
   #retryTarget(ex: ProxyExchange): { version: string; endpoint: Endpoint; pool: Dispatcher } | null {
-    const failed = ex.endpoint.origin;
     // A gRPC call (answered the gRPC way) may only go to HTTP/2 endpoints, on a retry too.
     const http2Only = ex.res.grpc === true;
-    let target = dispatch(ex.route.service, ex.lane, this.health, http2Only);
-    if (target.endpoint !== null && target.endpoint.origin === failed) target = dispatch(ex.route.service, ex.lane, this.health, http2Only);
+    const target = dispatch(ex.route.service, ex.lane, this.health, http2Only, ex.endpoint.origin);
     if (target.endpoint === null) return null;
     return { version: target.version, endpoint: target.endpoint, pool: this.#pools.get(target.endpoint.origin) };
   }

@@ -40,7 +40,8 @@ const EMPTY = Buffer.alloc(0);
 /**
  * Receives the body's bytes: buf[start, end), valid only during the call (copy to keep). Returning
  * exactly false stops decoding after these bytes (the receiver is full): decode() then returns where to
- * resume, with `done` false.
+ * resume, with `done` false. The decoder never reads buf before `start` again: a sink that owns
+ * the buffer may overwrite those bytes (the client connection gathers a read's chunk data there).
  */
 export type DataSink = (buf: Buffer, start: number, end: number) => unknown;
 

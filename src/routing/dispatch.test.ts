@@ -203,3 +203,17 @@ test('needsHttp2: application/grpc and its +format and parameters, in any case; 
     assert.equal(needsHttp2(ct), false, String(ct));
   }
 });
+
+test("a retry's dispatch avoids the endpoint that failed and moves no cursor: the next request keeps its turn", () => {
+  const s = svc();
+  // First attempt S1 (cursor to S2), its retry S2 without taking S2's turn, the next request S2.
+  assert.equal(dispatch(s, 'stable', allUp).endpoint?.url, S1);
+  assert.equal(dispatch(s, 'stable', allUp, false, S1).endpoint?.url, S2);
+  assert.equal(dispatch(s, 'stable', allUp, false, S1).endpoint?.url, S2, 'still S2: nothing moved');
+  assert.deepEqual(urls(s, 'stable', allUp, 3), [S2, S1, S2]);
+  // The failed endpoint only when nothing else qualifies: alone, or the others down.
+  assert.equal(dispatch(s, 'beta', allUp, false, B1).endpoint?.url, B1);
+  assert.equal(dispatch(s, 'stable', down(S2), false, S1).endpoint?.url, S1);
+  // Falling back (beta down) the retry avoids the failed fallback endpoint too.
+  assert.equal(dispatch(s, 'beta', down(B1), false, S2).endpoint?.url, S1);
+});

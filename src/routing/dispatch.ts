@@ -46,32 +46,43 @@ export const DISPATCH_REASON = Object.freeze({
 /**
  * The next up endpoint of a version by round robin, advancing its cursor; null when none is up.
  * With `ignoreHealth` every endpoint counts as up (panic mode).
+ *
+ * With `retryOf` (the origin a request just failed on) the cursor does not move, and `retryOf` is
+ * chosen only when no other endpoint qualifies. A retry that took the next endpoint's turn would
+ * hand the failed one the next request's: with endpoints [dead, good], every request would try the
+ * dead one first (and the good one on its retry) until passive health ejects it.
  */
-export function nextEndpoint(v: CompiledVersion, health: HealthView, ignoreHealth = false, http2Only = false): Endpoint | null {
+export function nextEndpoint(v: CompiledVersion, health: HealthView, ignoreHealth = false, http2Only = false, retryOf: string | null = null): Endpoint | null {
   const eps = http2Only ? v.http2Endpoints : v.endpoints;
   const n = eps.length;
   if (n === 0) return null;
   const start = v.cursor % n;
+  let failedAgain: Endpoint | null = null;
   for (let k = 0; k < n; k++) {
     const i = start + k < n ? start + k : start + k - n;
     const ep = eps[i]!;
-    if (ignoreHealth || health.isUp(ep.origin)) {
+    if (!ignoreHealth && !health.isUp(ep.origin)) continue;
+    if (retryOf === null) {
       v.cursor = i + 1 === n ? 0 : i + 1;
       return ep;
     }
+    if (ep.origin !== retryOf) return ep;
+    failedAgain = ep;
   }
-  return null;
+  return failedAgain;
 }
 
 /**
  * Chooses the version and endpoint for `lane`; with `http2Only` (a gRPC call) among HTTP/2
- * endpoints only. Advances round-robin cursors; never throws.
+ * endpoints only. Advances round-robin cursors; never throws. With `retryOf`, the origin a request
+ * just failed on, it chooses for that request's retry: the same way, but moving no cursor and
+ * avoiding `retryOf` while another endpoint qualifies (nextEndpoint).
  */
-export function dispatch(service: CompiledService, lane: string, health: HealthView, http2Only = false): DispatchResult {
+export function dispatch(service: CompiledService, lane: string, health: HealthView, http2Only = false, retryOf: string | null = null): DispatchResult {
   const found = service.versions.get(lane);
   const own = found === undefined || found.withdrawn ? undefined : found;
   if (own !== undefined) {
-    const ep = nextEndpoint(own, health, false, http2Only);
+    const ep = nextEndpoint(own, health, false, http2Only, retryOf);
     if (ep !== null) return { version: own.name, endpoint: ep, fellBack: false, reason: DISPATCH_REASON.own };
   }
   // For a gRPC call, a version with endpoints but no HTTP/2 one is as good as absent.
@@ -99,7 +110,7 @@ export function dispatch(service: CompiledService, lane: string, health: HealthV
   }
   if (isFallbackLane) {
     // The lane is the fallback itself and none of its endpoints is up: panic mode.
-    return { version: fb.name, endpoint: nextEndpoint(fb, health, true, http2Only), fellBack: false, reason: DISPATCH_REASON.ownPanic };
+    return { version: fb.name, endpoint: nextEndpoint(fb, health, true, http2Only, retryOf), fellBack: false, reason: DISPATCH_REASON.ownPanic };
   }
   const why = found?.withdrawn
     ? DISPATCH_REASON.withdrawn
@@ -110,9 +121,9 @@ export function dispatch(service: CompiledService, lane: string, health: HealthV
         : noHttp2
           ? DISPATCH_REASON.noHttp2
           : DISPATCH_REASON.allDown;
-  const ep = nextEndpoint(fb, health, false, http2Only);
+  const ep = nextEndpoint(fb, health, false, http2Only, retryOf);
   if (ep !== null) return { version: fb.name, endpoint: ep, fellBack: true, reason: why };
-  return { version: fb.name, endpoint: nextEndpoint(fb, health, true, http2Only), fellBack: true, reason: DISPATCH_REASON.fallbackDown };
+  return { version: fb.name, endpoint: nextEndpoint(fb, health, true, http2Only, retryOf), fellBack: true, reason: DISPATCH_REASON.fallbackDown };
 }
 
 /**

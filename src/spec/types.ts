@@ -169,7 +169,7 @@ export interface ServiceSpec {
   retry?: RetrySpec;
 }
 
-/** Which failed requests are sent once more, to the next endpoint in rotation. */
+/** Which failed requests are sent once more, to the next endpoint in rotation other than the one that failed (src/routing/dispatch.ts). */
 export interface RetrySpec {
   /** Retries per request (1..3). */
   attempts: number;

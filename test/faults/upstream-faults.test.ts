@@ -155,3 +155,43 @@ test('an endpoint that goes down is ejected and, when it comes back on the same 
     await other.close();
   }
 });
+
+/**
+ * Endpoints [dead, good] with `retry`: N requests one after another, the dead endpoint never
+ * ejected during the run (consecutiveFailures 1000). Returns the good endpoint's request count.
+ */
+async function retriedRun(deadUrl: string, on: 'connect-error' | 'reset', n: number): Promise<{ g: Gateway; good: FaultyUpstream }> {
+  const good = await startFaulty(OK);
+  faulty.push(good);
+  const g = await gatewayFor(
+    spec({
+      services: {
+        svc: service({ stable: [deadUrl, good.url] }, { passiveHealth: { consecutiveFailures: 1000, ejectMs: 10_000 }, retry: { attempts: 1, on: [on] } }),
+      },
+    }),
+  );
+  gateways.push(g);
+  for (let i = 0; i < n; i++) assert.equal((await get(g, `/r${i}`)).status, 200, `request ${i}: served by the retry`);
+  return { g, good };
+}
+
+// A retry used to be dispatched like a new request: it took the good endpoint's round-robin turn,
+// so the next request's first attempt went to the dead one again; every request tried it.
+test('retry on connect errors, endpoints [closed port, good]: the closed port is tried by half of the requests, not by every one', async () => {
+  const dead = `http://127.0.0.1:${await closedPort()}`;
+  const N = 20;
+  const { g, good } = await retriedRun(dead, 'connect-error', N);
+  assert.equal(good.requests, N, 'the good endpoint served every request once');
+  // Each connect error is one failure in the health table (never ejected here): one per attempt.
+  const attempts = g.health.entries().find((e) => e.origin === dead)?.failures ?? 0;
+  assert.ok(attempts >= 1 && attempts <= N / 2, `the closed port was tried ${attempts} times for ${N} requests`);
+});
+
+test('retry on resets, endpoints [resetting, good]: the resetting endpoint sees half of the requests, not every one', async () => {
+  const resetting = await startFaulty((socket) => socket.resetAndDestroy());
+  faulty.push(resetting);
+  const N = 20;
+  const { good } = await retriedRun(resetting.url, 'reset', N);
+  assert.equal(good.requests, N, 'the good endpoint served every request once');
+  assert.ok(resetting.requests >= 1 && resetting.requests <= N / 2, `the resetting endpoint saw ${resetting.requests} of ${N} requests`);
+});

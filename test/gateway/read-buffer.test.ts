@@ -209,3 +209,98 @@ test('many clients at once: every response carries its own bytes', async () => {
     assert.equal(createHash('sha256').update(r.text, 'latin1').digest('hex'), want.get(path), `${path}: its own bytes`);
   }
 });
+
+// ---- chunk data of one read gathered into one write (src/http1/client-connection.ts #gather) ----
+
+/**
+ * A chunked body of `count` chunks, chunk i being `sizeOf(i)` bytes of the byte (i % 251): a byte
+ * moved to the wrong place, dropped or doubled changes what the client gets. Returns the wire
+ * bytes (with `trailer`, if any) and the body they decode to.
+ */
+function chunkedBody(count: number, sizeOf: (i: number) => number, trailer = ''): { wire: Buffer; body: Buffer } {
+  const parts: Buffer[] = [];
+  const body: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const data = Buffer.alloc(sizeOf(i), i % 251);
+    body.push(data);
+    // An extension now and then: it is dropped, never part of the data.
+    parts.push(Buffer.from(`${data.length.toString(16)}${i % 97 === 0 ? ';ext=1' : ''}\r\n`, 'latin1'), data, Buffer.from('\r\n'));
+  }
+  parts.push(Buffer.from(`0\r\n${trailer}\r\n`, 'latin1'));
+  return { wire: Buffer.concat(parts), body: Buffer.concat(body) };
+}
+
+/** An upstream that answers every request with `wire` as a chunked response. */
+function chunkedUpstream(wire: Buffer): Promise<RawUpstream> {
+  return upstream((socket) => {
+    socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', 'latin1');
+    socket.write(wire);
+  });
+}
+
+/** The chunks of the chunked body of the one HTTP/1.1 response in `bytes`, as the client received them. */
+function chunksOf(bytes: Buffer): Buffer[] {
+  const end = bytes.indexOf('\r\n\r\n');
+  assert.match(bytes.subarray(0, end).toString('latin1'), /^HTTP\/1\.1 200 [^]*\r\ntransfer-encoding: chunked/i);
+  const chunks: Buffer[] = [];
+  for (let p = end + 4; ; ) {
+    const eol = bytes.indexOf('\r\n', p);
+    const size = parseInt(bytes.subarray(p, eol).toString('latin1'), 16);
+    p = eol + 2;
+    if (size === 0) break;
+    chunks.push(bytes.subarray(p, p + size));
+    p += size + 2;
+  }
+  return chunks;
+}
+
+test("an upstream's 1-byte chunks reach an HTTP/1.1 client whole, in order and in a few chunks (one per upstream read, not one per chunk)", async () => {
+  const COUNT = 100_000;
+  const { wire, body } = chunkedBody(COUNT, () => 1);
+  const up = await chunkedUpstream(wire);
+  const g = await gatewayTo(up.url);
+  const got = await slowClient(g.address.port, 'GET /ones HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', Promise.resolve());
+  const chunks = chunksOf(got);
+  assert.ok(Buffer.concat(chunks).equals(body), 'the body, byte for byte');
+  // About 600 KB arrive in 64 KiB reads: a few dozen onData calls. One per upstream chunk was 100,000.
+  assert.ok(chunks.length < COUNT / 100, `${chunks.length} chunks towards the client for ${COUNT} upstream chunks`);
+});
+
+test('1-byte and larger chunks mixed, with extensions and a trailer, reach an HTTP/2 client whole, trailer kept', async () => {
+  const COUNT = 60_000;
+  // Mostly 1 to 3 bytes; every 50th chunk 17 to 2,000 bytes (moved with copyWithin, not byte by byte).
+  const { wire, body } = chunkedBody(COUNT, (i) => (i % 50 === 49 ? 17 + ((i * 31) % 1984) : 1 + (i % 3)), 'x-check: kept\r\n');
+  const up = await chunkedUpstream(wire);
+  const g = await gatewayTo(up.url, true);
+  const session = http2.connect(`http://127.0.0.1:${g.address.port}`);
+  closers.push({ close: () => new Promise((r) => session.close(() => r())) });
+  const stream = session.request({ ':path': '/mixed', ':authority': 'x' });
+  const frames: Buffer[] = [];
+  stream.on('data', (d: Buffer) => frames.push(d));
+  const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once('trailers', resolve));
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  assert.ok(Buffer.concat(frames).equals(body), 'the body, byte for byte');
+  assert.equal((await trailers)['x-check'], 'kept');
+});
+
+test('tiny chunks to a slow client: paused and resumed, other connections reading in between, every byte in place', async () => {
+  // 32 MiB: more than the kernel buffers hold, so the gateway must pause this upstream read. Each
+  // 64 KiB chunk is followed by 100 of 1 byte.
+  const { wire, body } = chunkedBody(512 * 101, (i) => (i % 101 === 0 ? 64 * 1024 : 1));
+  const up = await upstream((socket, head) => {
+    if (head.includes('/other')) socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${64 * 1024}\r\n\r\n${fill('b', 64 * 1024)}`, 'latin1');
+    else socket.write(Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'), wire]));
+  });
+  const g = await gatewayTo(up.url);
+  let readNow!: () => void;
+  const slow = slowClient(g.address.port, 'GET /tiny HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', new Promise((r) => (readNow = r)));
+  await new Promise((r) => setTimeout(r, 300));
+  await otherTraffic(g);
+  readNow();
+  const got = Buffer.concat(chunksOf(await slow));
+  assert.equal(got.length, body.length, 'the whole body');
+  assert.ok(got.equals(body), 'every byte in place');
+});

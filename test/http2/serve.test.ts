@@ -181,6 +181,31 @@ test('a Host that differs from :authority only in letter case is the same author
   }
 });
 
+test('an :authority with an empty host (`:80`, `:`, `[]:80`) is a 400 as over HTTP/1.1; `[::1]:80` and an empty port are served', async () => {
+  const { h2 } = await gw(spec({ services: { svc: service({ stable: [stable.url] }) } }));
+  const session = await h2connect(h2.url);
+  const before = stable.count;
+  try {
+    for (const authority of [':80', ':', '[]:80']) {
+      const r = await h2request(session, { ':authority': authority, ':path': '/empty-host' });
+      assert.equal(r.status, 400, JSON.stringify(authority));
+      assert.match(String(r.json().reason), /the Host names no host/);
+    }
+    // Without :authority, a host field is the authority (RFC 9113 §8.3.1): the same check.
+    const hostOnly = await h2request(session, { host: ':80', ':path': '/empty-host' });
+    assert.equal(hostOnly.status, 400);
+    assert.match(String(hostOnly.json().reason), /the Host names no host/);
+    assert.equal(stable.count, before, 'no request reached the upstream');
+    for (const authority of ['[::1]:80', 'shop.test:']) {
+      const r = await h2request(session, { ':authority': authority, ':path': '/host' });
+      assert.equal(r.status, 200, authority);
+      assert.equal(r.json<Echo>().headers.host, authority);
+    }
+  } finally {
+    session.close();
+  }
+});
+
 test('a :path with a fragment or a byte outside visible ASCII is a 400, as the HTTP/1.1 engine refuses that target; the upstream never sees it', async () => {
   const { h2 } = await gw(twoVersions());
   const session = await h2connect(h2.url);

@@ -3,7 +3,8 @@
  * on it. Case and port were already ignored; a trailing dot (`prod.example.com.`, the root-anchored
  * DNS name, which resolvers, browsers and nginx treat as the same host) used to skip the host's
  * routes and fall to a catch-all. A host name with an empty label (`a..b`, `.a`) names no host and
- * is refused, as nginx refuses it. The Host line itself is forwarded as the client sent it.
+ * is refused, as nginx refuses it, and so is an empty host (`:80`, `:`, `[]`). The Host line itself is
+ * forwarded as the client sent it.
  */
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -56,6 +57,10 @@ const SAME_HOST: [string, string][] = [
   ['a.example.org.', 'wild'],
   ['A.EXAMPLE.ORG.:80', 'wild'],
   ['other.example.com.', 'other'],
+  // An empty port is the default port (RFC 3986 §3.2.3, RFC 9110 §4.2.3): the same host.
+  ['prod.example.com:', 'prod-beta'],
+  // An IP literal with a port names a host; no route names it, so the catch-all serves it.
+  ['[::1]:80', 'other'],
 ];
 
 for (const [host, upstream] of SAME_HOST) {
@@ -77,6 +82,21 @@ for (const host of ['prod.example.com..', 'prod..example.com', '.prod.example.co
     assert.equal(body.error, 'bad_request');
     assert.match(body.reason, /Host has an empty label/);
     assert.deepEqual(receivedSince(before), []);
+  });
+}
+
+// An http URI with an empty host is invalid and must be rejected (RFC 9110 §4.2.1), as nginx does.
+// Routing would read an empty name (no route's host; the catch-all), an upstream whatever it makes of it.
+for (const host of [':80', ':', '', '[]', '[]:80']) {
+  test(`host name ${JSON.stringify(host)}: no host, 400, reaches no upstream; the connection serves the next request`, async () => {
+    const before = counts();
+    const r = await raw(gw, `GET /x HTTP/1.1\r\nHost: ${host}\r\n\r\nGET /y HTTP/1.1\r\nHost: prod.example.com\r\n\r\n`, { responses: 2 });
+    assert.equal(r.responses[0]!.status, 400, r.text);
+    const body = JSON.parse(r.responses[0]!.body) as { error: string; reason: string };
+    assert.equal(body.error, 'bad_request');
+    assert.match(body.reason, /the Host names no host/);
+    assert.equal(r.responses[1]!.status, 200, r.text);
+    assert.deepEqual(receivedSince(before), ['prod-beta Host: prod.example.com']);
   });
 }
 
