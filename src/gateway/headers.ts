@@ -21,6 +21,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { LANE_BAGGAGE_KEY, encodeBaggageValue, joinHeader, withBaggageLane } from '@graylane/lanes';
+import { equalsLowerText } from '../http1/chars.js';
 import { ObjectHeaders } from '../routing/request-values.js';
 import type { HeaderModifier } from '../spec/types.js';
 
@@ -283,19 +284,15 @@ function laneMember(lane: string): string {
 export function isHopByHopResponseHeader(name: string): boolean {
   switch (name.length) {
     case 2:
-      return name.toLowerCase() === 'te';
-    case 7: {
-      const n = name.toLowerCase();
-      return n === 'upgrade' || n === 'trailer';
-    }
-    case 10: {
-      const n = name.toLowerCase();
-      return n === 'connection' || n === 'keep-alive';
-    }
+      return equalsLowerText(name, 'te');
+    case 7:
+      return equalsLowerText(name, 'upgrade') || equalsLowerText(name, 'trailer');
+    case 10:
+      return equalsLowerText(name, 'connection') || equalsLowerText(name, 'keep-alive');
     case 16:
-      return name.toLowerCase() === 'proxy-connection';
+      return equalsLowerText(name, 'proxy-connection');
     case 17:
-      return name.toLowerCase() === 'transfer-encoding';
+      return equalsLowerText(name, 'transfer-encoding');
     default:
       return false;
   }
@@ -322,9 +319,9 @@ export function clientResponseHeaders(
   let connectionListed: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = latin1(raw[i]!);
-    if (name.length === 14 && name.toLowerCase() === 'content-length') continue;
+    if (equalsLowerText(name, 'content-length')) continue;
     if (isHopByHopResponseHeader(name)) {
-      if (name.length === 10 && name.toLowerCase() === 'connection') {
+      if (equalsLowerText(name, 'connection')) {
         connectionListed = connectionTokens(latin1(raw[i + 1]!));
       }
       continue;
@@ -345,7 +342,7 @@ export function clientResponseHeaders(
 export function responseLength(raw: RawFields): number {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 14 && latin1(name).toLowerCase() === 'content-length') return Number(latin1(raw[i + 1]!));
+    if (name.length === 14 && equalsLowerText(latin1(name), 'content-length')) return Number(latin1(raw[i + 1]!));
   }
   return -1;
 }

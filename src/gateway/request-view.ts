@@ -15,6 +15,18 @@ import type { HeaderLookup, RequestView } from '../routing/types.js';
  */
 export function hostOf(host: string | undefined): string {
   if (host === undefined) return '';
+  // Most requests repeat the last Host (the engine reuses an unchanged value's string, so this is
+  // usually one reference compare): its answer costs no slice and no lower-casing again.
+  if (host === lastHost) return lastHostOf;
+  lastHost = host;
+  lastHostOf = hostOfText(host);
+  return lastHostOf;
+}
+
+let lastHost = '';
+let lastHostOf = '';
+
+function hostOfText(host: string): string {
   let end = host.length;
   if (host.charCodeAt(0) === 91 /* [ */) {
     const close = host.indexOf(']');

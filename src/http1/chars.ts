@@ -64,6 +64,20 @@ export function equalsLower(buf: Uint8Array, start: number, end: number, lower: 
   return true;
 }
 
+/**
+ * True when the string `text` equals `lower` (lower-case letters, digits, `-`) ignoring ASCII case,
+ * without the new string String#toLowerCase makes: header names are compared this way per field
+ * of every request and response.
+ */
+export function equalsLowerText(text: string, lower: string): boolean {
+  if (text.length !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a ? c | 0x20 : c) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
 
 /**

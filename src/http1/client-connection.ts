@@ -25,10 +25,11 @@
  * Timers: none per request. The pool's sweep (UpstreamSweep) checks each connection's one
  * deadline (connect, response head, body idle, keep-alive idle) every 100 ms.
  */
+import { STATUS_CODES } from 'node:http';
 import net, { type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import tls from 'node:tls';
-import { latin1 } from './chars.js';
+import { equalsLowerText, latin1 } from './chars.js';
 import { ChunkedDecoder } from './chunked.js';
 import type { ParseError } from './errors.js';
 import { findHeadEnd } from './fields.js';
@@ -600,7 +601,7 @@ export class Http1ClientConnection {
     this.#pos = end;
     this.#searchFrom = end;
     const raw = rawHeaders(buf, head.fields);
-    const statusText = latin1(buf, head.reasonStart, head.reasonEnd);
+    const statusText = reasonPhrase(buf, head.reasonStart, head.reasonEnd, head.status);
     const status = head.status;
     if (status === 101) {
       if (call.request.upgrade === null || call.request.upgrade === undefined) return this.#refuse(UNASKED_101);
@@ -810,22 +811,26 @@ export class Http1ClientConnection {
 function fieldRole(name: string): 0 | 1 | 2 {
   switch (name.length) {
     case 4:
-      return name.toLowerCase() === 'host' ? 1 : 0;
+      return equalsLowerText(name, 'host') ? 1 : 0;
     case 14:
-      return name.toLowerCase() === 'content-length' ? 2 : 0;
+      return equalsLowerText(name, 'content-length') ? 2 : 0;
     case 6:
+      return connectionField(name, 'expect');
     case 7:
+      return connectionField(name, 'upgrade');
     case 10:
-    case 17: {
-      const n = name.toLowerCase();
-      if (n === 'connection' || n === 'keep-alive' || n === 'transfer-encoding' || n === 'upgrade' || n === 'expect') {
-        throw upstreamError(`the ${n} header is the connection's to write`, 'UND_ERR_INVALID_ARG');
-      }
-      return 0;
-    }
+      return connectionField(name, 'connection') || connectionField(name, 'keep-alive');
+    case 17:
+      return connectionField(name, 'transfer-encoding');
     default:
       return 0;
   }
+}
+
+/** 0 unless `name` is the connection's own field `lower`, which is refused (throws). */
+function connectionField(name: string, lower: string): 0 {
+  if (equalsLowerText(name, lower)) throw upstreamError(`the ${lower} header is the connection's to write`, 'UND_ERR_INVALID_ARG');
+  return 0;
 }
 
 const HEAD_TOO_LARGE: ParseError = Object.freeze({ status: 502, reason: 'the response head is larger than 16 KiB' });
@@ -837,6 +842,17 @@ const BAD_PATH = /[^\x21-\x7e]/;
 function contentLength(value: string): number {
   if (!/^\d{1,15}$/.test(value)) throw upstreamError('invalid content-length header', 'UND_ERR_INVALID_ARG');
   return Number(value);
+}
+
+/** The reason phrase: the standard one's string when the bytes are it (nearly always), no new string. */
+function reasonPhrase(buf: Buffer, start: number, end: number, status: number): string {
+  const standard = STATUS_CODES[status];
+  if (standard !== undefined && end - start === standard.length) {
+    let i = 0;
+    while (i < standard.length && buf[start + i] === standard.charCodeAt(i)) i++;
+    if (i === standard.length) return standard;
+  }
+  return latin1(buf, start, end);
 }
 
 function trailerStrings(decoder: ChunkedDecoder): string[] {

@@ -17,6 +17,18 @@ import { STATUS_CODES } from 'node:http';
 import { latin1 } from './chars.js';
 
 const CRLF = '\r\n';
+
+/** Status lines with the standard reason phrase, built once per status. */
+const STATUS_LINES: (string | undefined)[] = new Array<string | undefined>(600).fill(undefined);
+
+/** `HTTP/1.1 <status> <reason>` CRLF; the standard reason when `reason` is absent. */
+function statusLine(status: number, reason: string | undefined): string {
+  const standard = STATUS_CODES[status];
+  if ((reason !== undefined && reason !== standard) || !(status >= 100 && status < 600)) return `HTTP/1.1 ${status} ${reason ?? standard ?? 'Unknown'}${CRLF}`;
+  let line = STATUS_LINES[status];
+  if (line === undefined) line = STATUS_LINES[status] = `HTTP/1.1 ${status} ${standard ?? 'Unknown'}${CRLF}`;
+  return line;
+}
 /** Bodies up to this many bytes are written in one string with the head (or chunk framing). */
 const SMALL_BODY = 2048;
 /**
@@ -110,7 +122,7 @@ export class ResponseWriter {
       close = true;
     }
     if (close) this.closeAfter = true;
-    let head = `HTTP/1.1 ${status} ${reason ?? STATUS_CODES[status] ?? 'Unknown'}${CRLF}`;
+    let head = statusLine(status, reason);
     for (let i = 0; i < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}${CRLF}`;
     head += framing;
     if (this.closeAfter) head += `connection: close${CRLF}`;
