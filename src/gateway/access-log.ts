@@ -57,11 +57,28 @@ function str(s: string): string {
   return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
 }
 
+/**
+ * The quoted form of a value that repeats from line to line (method, route, lane, rule, version,
+ * endpoint: a few per config), from a small table rather than tested and built again per line.
+ * Bounded: lanes can come from outside (trusted lanes), so a full table starts over.
+ */
+const quoted = new Map<string, string>();
+const MAX_QUOTED = 512;
+function repeated(s: string): string {
+  let q = quoted.get(s);
+  if (q === undefined) {
+    if (quoted.size >= MAX_QUOTED) quoted.clear();
+    q = str(s);
+    quoted.set(s, q);
+  }
+  return q;
+}
+
 /** The JSON line of a record (with its trailing newline), as pino would write it at level info. */
 export function accessLine(r: AccessRecord, time: number): string {
   return (
-    `{"level":${INFO},"time":${time},"method":${str(r.method)},"protocol":${str(r.protocol)},"path":${str(r.path)},"route":${str(r.route)},` +
-    `"lane":${str(r.lane)},"by":${str(r.by)},"version":${str(r.version)},"endpoint":${str(r.endpoint)},` +
+    `{"level":${INFO},"time":${time},"method":${repeated(r.method)},"protocol":${repeated(r.protocol)},"path":${str(r.path)},"route":${repeated(r.route)},` +
+    `"lane":${repeated(r.lane)},"by":${repeated(r.by)},"version":${repeated(r.version)},"endpoint":${repeated(r.endpoint)},` +
     `"status":${r.status},"ms":${r.ms}${r.traceId === null ? '' : `,"traceId":${str(r.traceId)}`}}\n`
   );
 }
