@@ -41,9 +41,46 @@ const EMPTY = Buffer.alloc(0);
  * Receives the body's bytes: buf[start, end), valid only during the call (copy to keep). Returning
  * exactly false stops decoding after these bytes (the receiver is full): decode() then returns where to
  * resume, with `done` false. The decoder never reads buf before `start` again: a sink that owns
- * the buffer may overwrite those bytes (the client connection gathers a read's chunk data there).
+ * the buffer may overwrite those bytes (ChunkGather gathers a read's chunk data there).
  */
 export type DataSink = (buf: Buffer, start: number, end: number) => unknown;
+
+/**
+ * Gathers the chunk data of one read into one run of bytes, in place: each piece moves down to just
+ * after the previous piece of the read, over the chunk framing already decoded, so the read's data
+ * can be handed on in one call (one write on the other side, not one per chunk). A single piece
+ * stays where it is: no copy at all; nothing is allocated. Only for bytes the caller owns, decoded
+ * once: the framing between the pieces is overwritten (the decoder never reads it again).
+ */
+export class ChunkGather {
+  /** The data gathered since reset(): buf[start, start + length). */
+  start = 0;
+  length = 0;
+
+  reset(): void {
+    this.length = 0;
+  }
+
+  /** The decoder's sink (never stops it: the whole read is decoded). */
+  readonly sink = (buf: Buffer, start: number, end: number): void => {
+    if (this.length === 0) {
+      this.start = start;
+      this.length = end - start;
+      return;
+    }
+    const to = this.start + this.length;
+    // Small pieces byte by byte: cheaper than a call into copyWithin. `to` < `start` (the framing
+    // between them was at least 5 bytes), so a forward copy is safe.
+    if (end - start <= 16) for (let i = start; i < end; i++) buf[to + i - start] = buf[i]!;
+    else buf.copyWithin(to, start, end);
+    this.length += end - start;
+  };
+
+  /** The data gathered, a view of `buf` (the buffer given to decode()). */
+  view(buf: Buffer): Buffer {
+    return buf.subarray(this.start, this.start + this.length);
+  }
+}
 
 export class ChunkedDecoder {
   #state = S.Size;

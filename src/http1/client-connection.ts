@@ -30,7 +30,7 @@ import net, { type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { equalsLowerText, latin1 } from './chars.js';
-import { ChunkedDecoder } from './chunked.js';
+import { ChunkedDecoder, ChunkGather } from './chunked.js';
 import type { ParseError } from './errors.js';
 import { findHeadEnd } from './fields.js';
 import { rawHeaders } from './header-object.js';
@@ -196,9 +196,8 @@ export class Http1ClientConnection {
   readonly #head: ResponseHead;
   #chunked: ChunkedDecoder | null = null;
   #remaining = 0;
-  /** The chunk data of the current read, gathered at #buf[#gatherStart, #gatherStart + #gathered). */
-  #gatherStart = 0;
-  #gathered = 0;
+  /** The chunk data of the current read, gathered in place (the bytes are the connection's own: READ_BUFFER during its read, or a copy). */
+  readonly #gather = new ChunkGather();
   #bodyTimeoutMs = 0;
   /** The request body stream being written, or null. */
   #body: Readable | null = null;
@@ -635,11 +634,12 @@ export class Http1ClientConnection {
       // The whole read is decoded first and its chunk data handed over in one onData call: one
       // write towards the client per read, not one per chunk (a million 1-byte chunks were a
       // million writes). Nothing is held beyond the read, as before.
-      this.#gathered = 0;
-      const r = this.#chunked!.decode(buf, this.#pos, buf.length, this.#gather);
+      const gather = this.#gather;
+      gather.reset();
+      const r = this.#chunked!.decode(buf, this.#pos, buf.length, gather.sink);
       let more: boolean | void = true;
-      if (this.#gathered > 0) {
-        more = call.handler.onData?.(buf.subarray(this.#gatherStart, this.#gatherStart + this.#gathered));
+      if (gather.length > 0) {
+        more = call.handler.onData?.(gather.view(buf));
         if (this.#call !== call) return;
       }
       // Data before a refused byte still goes first, as it did chunk by chunk.
@@ -659,25 +659,6 @@ export class Http1ClientConnection {
     if (framing === 'length' && this.#remaining === 0) return this.#complete(call, NO_TRAILERS);
     if (more === false) this.#pause();
   }
-
-  /**
-   * Gathers a piece of chunk data by moving it down to just after the previous piece of this read,
-   * over the chunk framing already decoded (the bytes are the connection's own: READ_BUFFER
-   * during its read, or a copy). One piece stays where it is: no copy at all.
-   */
-  readonly #gather = (buf: Buffer, start: number, end: number): void => {
-    if (this.#gathered === 0) {
-      this.#gatherStart = start;
-      this.#gathered = end - start;
-      return;
-    }
-    const to = this.#gatherStart + this.#gathered;
-    // Small pieces byte by byte: cheaper than a call into copyWithin. `to` < `start` (the framing
-    // between them was at least 5 bytes), so a forward copy is safe.
-    if (end - start <= 16) for (let i = start; i < end; i++) buf[to + i - start] = buf[i]!;
-    else buf.copyWithin(to, start, end);
-    this.#gathered += end - start;
-  };
 
   /** The response is complete: the connection goes back to the pool, or closes. */
   #complete(call: UpstreamCall, trailers: string[]): void {
