@@ -21,7 +21,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { CR, SP, TCHAR } from './chars.js';
-import { ChunkedDecoder } from './chunked.js';
+import { ChunkedDecoder, ChunkGather } from './chunked.js';
 import { E, type ParseError } from './errors.js';
 import { findHeadEnd, skipEmptyLines } from './fields.js';
 import { RequestFields } from './request-fields.js';
@@ -140,6 +140,8 @@ export class Http1Connection {
   #headStartedAt = 0;
   readonly #head: RequestHead;
   readonly #chunked: ChunkedDecoder;
+  /** A chunked body's data of the current read, gathered in place (#readChunkedBytes). */
+  readonly #gather = new ChunkGather();
   /** The last request parsed (whose body may be being read), and its response. */
   #request: Http1Request | null = null;
   #response: ResponseWriter | null = null;
@@ -404,13 +406,31 @@ export class Http1Connection {
       else if (!more) this.#pause();
       return;
     }
-    let more = true;
-    const r = this.#chunked.decode(buf, this.#pos, buf.length, (b, s, e) => {
-      if (!sink.data(b.subarray(s, e))) more = false;
-    });
+    this.#readChunkedBytes(buf, sink, req);
+  }
+
+  /**
+   * The chunked body's bytes of the current read. The whole read is decoded first and its chunk
+   * data handed to the sink in one data() call: one write upstream per read, not one per chunk
+   * (200,000 1-byte chunks were 200,000 chunks upstream). Gathering in place is safe because the
+   * read is the connection's own: each read is its own Buffer (a copy out of READ_BUFFER,
+   * read-buffer.ts, its bytes its own even when it lies in Node's buffer pool; Node's 'data'
+   * chunks on TLS and h2c listeners, never reused) or a Buffer.concat of a split read, and only
+   * this body's framing, decoded once, is overwritten; views handed on earlier (this body's data,
+   * a body taken whole, the head's fields) lie outside it. A full sink pauses the connection after the read, as it did chunk by chunk: nothing beyond
+   * the read is held.
+   */
+  #readChunkedBytes(buf: Buffer, sink: BodySink, req: Http1Request): void {
+    const gather = this.#gather;
+    gather.reset();
+    const r = this.#chunked.decode(buf, this.#pos, buf.length, gather.sink);
+    this.#pos = typeof r === 'number' && r !== -1 ? r : buf.length;
+    // Data before a refused byte still goes first, as it did chunk by chunk.
+    const more = gather.length === 0 || sink.data(gather.view(buf));
+    // The sink was let go while it took the data (the response ended, the client left).
+    if (this.#sink !== sink) return;
     if (typeof r === 'object') {
       // Malformed framing: nothing after it can be trusted. The handler answers 400 if it still can.
-      this.#pos = buf.length;
       this.#state = State.Waiting;
       this.#pipelinable = false;
       this.#response!.closeAfter = true;
@@ -418,13 +438,8 @@ export class Http1Connection {
       sink.error(Object.assign(new Error(r.reason), { status: r.status }));
       return;
     }
-    if (r === -1) {
-      this.#pos = buf.length;
-      if (!more) this.#pause();
-      return;
-    }
-    this.#pos = r;
-    this.#bodyComplete();
+    if (r !== -1) this.#bodyComplete();
+    else if (!more) this.#pause();
   }
 
   #bodyComplete(): void {
