@@ -50,6 +50,8 @@ interface Received {
 interface CountingUpstream {
   url: string;
   requests: Received[];
+  /** When the first connection began reading again after its pause (Date.now()), 0 before. */
+  resumedAt: number;
   close(): Promise<void>;
 }
 
@@ -112,7 +114,10 @@ async function countingUpstream(pauseMs = 0): Promise<CountingUpstream> {
       if (!paused) {
         paused = true;
         socket.pause();
-        setTimeout(() => socket.resume(), pauseMs);
+        setTimeout(() => {
+          if (up.resumedAt === 0) up.resumedAt = Date.now();
+          socket.resume();
+        }, pauseMs);
       }
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
       while (step());
@@ -123,6 +128,7 @@ async function countingUpstream(pauseMs = 0): Promise<CountingUpstream> {
   const up: CountingUpstream = {
     url: `http://127.0.0.1:${port}`,
     requests,
+    resumedAt: 0,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -143,10 +149,14 @@ async function gatewayTo(url: string): Promise<Gateway> {
  * A raw client: connects, writes `pieces` one by one (`gapMs` apart, so that they tend to arrive as
  * separate reads), and reads until `responses` responses ("HTTP/1.1 200" heads with a 2-byte body)
  * are in or the gateway closes. With `waitFor100`, the first piece (the head) goes alone and the
- * rest only after `100 Continue`.
+ * rest only after `100 Continue`. `onFlushed`: the last piece has been handed to the kernel.
  */
-function rawClient(port: number, pieces: Buffer[], opts: { gapMs?: number; responses?: number; waitFor100?: boolean } = {}): Promise<string> {
-  const { gapMs = 0, responses = 1, waitFor100 = false } = opts;
+function rawClient(
+  port: number,
+  pieces: Buffer[],
+  opts: { gapMs?: number; responses?: number; waitFor100?: boolean; onFlushed?: () => void } = {},
+): Promise<string> {
+  const { gapMs = 0, responses = 1, waitFor100 = false, onFlushed } = opts;
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     socket.setNoDelay(true);
@@ -161,7 +171,7 @@ function rawClient(port: number, pieces: Buffer[], opts: { gapMs?: number; respo
     const sendRest = async (from: number): Promise<void> => {
       for (let i = from; i < pieces.length && !socket.destroyed; i++) {
         if (gapMs > 0 && i > from) await new Promise((r) => setTimeout(r, gapMs));
-        socket.write(pieces[i]!);
+        socket.write(pieces[i]!, i === pieces.length - 1 ? onFlushed : undefined);
       }
     };
     socket.on('error', reject);
@@ -242,18 +252,23 @@ test('mixed-size chunks with extensions and a trailer, split at awkward places, 
   assert.equal(next!.body.length, 0);
 });
 
-test('an upload to an upstream that reads nothing for a while completes with every byte', async (t) => {
-  // 16 MiB, more than the kernel buffers between the gateway and the upstream hold: the gateway
-  // must pause the client read. Each 64 KiB chunk is followed by 100 of 1 byte.
-  const { wire, body } = chunkedBody(256 * 101, (i) => (i % 101 === 0 ? 64 * 1024 : 1));
-  const up = await countingUpstream(1000);
+test('an upload to an upstream that reads nothing for a while completes with every byte, the client held back meanwhile', async (t) => {
+  // 32 MiB, more than the kernel buffers between the client, the gateway and the upstream hold: the
+  // gateway must pause the client read. Each 64 KiB chunk is followed by 100 of 1 byte.
+  const COUNT = 512 * 101;
+  const { wire, body } = chunkedBody(COUNT, (i) => (i % 101 === 0 ? 64 * 1024 : 1));
+  const up = await countingUpstream(1500);
   const g = await gatewayTo(up.url);
-  const got = await rawClient(g.address.port, [Buffer.from(HEAD), wire]);
+  let flushedAt = 0;
+  const got = await rawClient(g.address.port, [Buffer.from(HEAD), wire], { onFlushed: () => (flushedAt = Date.now()) });
   assert.match(got, /^HTTP\/1\.1 200 /);
   assert.equal(up.requests.length, 1);
   const r = up.requests[0]!;
   assert.equal(r.body.length, body.length, 'the whole body');
   assert.ok(r.body.equals(body), 'every byte in place');
-  t.diagnostic(`${r.chunks} chunks upstream for ${256 * 101}`);
-  assert.ok(r.chunks < 256 * 101 / 10, `${r.chunks} chunks upstream for ${256 * 101} from the client`);
+  // A gateway that took the client's bytes while the upstream read nothing would have let the
+  // client hand its whole body to the kernel long before the upstream resumed.
+  assert.ok(flushedAt >= up.resumedAt && up.resumedAt > 0, `the client could send its last byte ${up.resumedAt - flushedAt} ms before the upstream read again`);
+  t.diagnostic(`${r.chunks} chunks upstream for ${COUNT}`);
+  assert.ok(r.chunks < COUNT / 10, `${r.chunks} chunks upstream for ${COUNT} from the client`);
 });
