@@ -263,21 +263,7 @@ class GatewayServer implements Gateway {
       return listening;
     }
     if (options.tls === undefined) {
-      // Plain HTTP/1.1: connections read into the shared buffer (src/http1/read-buffer.ts), so
-      // they are accepted paused and re-wrapped before the engine gets them.
-      listening.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
-        if (this.#closing !== null) return void accepted.destroy();
-        let connection: Http1Connection | null = null;
-        const { socket } = readWithBuffer(accepted, true, (s, chunk) => {
-          if (connection !== null && !connection.detached) {
-            connection.feed(chunk);
-            return true;
-          }
-          // A tunnel's now (an upgrade): it reads the socket as a stream.
-          return s.push(chunk);
-        });
-        connection = new Http1Connection(socket, handler, this.#limits, this.#sweep);
-      });
+      listening.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (accepted) => this.#servePlain(accepted, handler));
       return listening;
     }
     const contexts = new TlsContexts(options.tls);
@@ -299,6 +285,25 @@ class GatewayServer implements Gateway {
     // finishes its handshake would hold it for good.
     listening.server.on('tlsClientError', (_err: Error, socket: tls.TLSSocket) => socket.destroy());
     return listening;
+  }
+
+  /**
+   * A plain listener's connection, accepted paused: re-wrapped to read into the shared buffer
+   * (src/http1/read-buffer.ts), then served by the HTTP/1.1 engine.
+   */
+  #servePlain(accepted: net.Socket, handler: Http1Handler): void {
+    // A connection accepted while draining is not served (the listener is closing).
+    if (this.#closing !== null) return void accepted.destroy();
+    let connection: Http1Connection | null = null;
+    const { socket } = readWithBuffer(accepted, true, (s, chunk) => {
+      if (connection !== null && !connection.detached) {
+        connection.feed(chunk);
+        return true;
+      }
+      // The socket is a tunnel's now (an upgrade): the tunnel reads it as a stream.
+      return s.push(chunk);
+    });
+    connection = new Http1Connection(socket, handler, this.#limits, this.#sweep);
   }
 
   /**

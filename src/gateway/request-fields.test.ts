@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { compileModifier, upstreamRequestFields, upstreamRequestHeaders, type ForwardContext } from '../gateway/headers.js';
-import { findHeadEnd, headerObject, parseRequestHead, RequestFields, RequestHead } from './index.js';
+import { compileModifier, upstreamRequestFields, upstreamRequestHeaders, type ForwardContext } from './headers.js';
+import { findHeadEnd, headerObject, parseRequestHead, RequestFields, RequestHead } from '../http1/index.js';
 
 /**
  * The look-ups and the upstream rewrite over the parsed offsets give exactly what the header object
