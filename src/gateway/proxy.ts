@@ -27,6 +27,7 @@ import type { Dispatcher } from 'undici';
 import type { Assignment, CompiledRoute, Endpoint } from '../routing/types.js';
 import type { AccessRecord } from './access-log.js';
 import { classifyUpstreamError, errorBody, GRPC_STATUS, retryKind, STATUS, type GatewayErrorCode } from './errors.js';
+import { isReadBufferView } from '../http1/index.js';
 import { encodeGrpcMessage } from '../http2/index.js';
 import { clientResponseHeaders, latin1, responseLength, type RawFields } from './headers.js';
 import type { HealthTable } from './health.js';
@@ -61,7 +62,8 @@ export interface ClientResponse {
   /** `length`: the body's bytes, -1 when unknown. `close`: end the connection after this response. */
   writeHead(status: number, fields: readonly string[], length: number, close?: boolean, reason?: string): void;
   /** False when the client is not keeping up: wait for onDrain. */
-  write(chunk: Buffer): boolean;
+  /** `transient`: `chunk` is valid only during the call (copy what is kept). */
+  write(chunk: Buffer, transient?: boolean): boolean;
   onDrain(fn: () => void): void;
   /**
    * Ends the response. `trailers` (`[name, value, ...]`) are the upstream's, when it sent any: an
@@ -229,7 +231,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     const res = this.res;
-    if (res.write(chunk)) return true;
+    // A view of the pool's shared read buffer lives only as long as this call.
+    if (res.write(chunk, isReadBufferView(chunk))) return true;
     res.onDrain(this.#resume!);
     if (!this.#idleArmed) {
       this.#idleArmed = true;

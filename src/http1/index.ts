@@ -14,4 +14,4 @@ export { ResponseWriter, type ResponseOwner, type ResponseTarget } from './respo
 export { Http1Connection, Http1Request, Http1Sweep, type BodySink, type ConnectionLimits, type Http1Handler } from './server-connection.js';
 export { Http1ClientConnection, UpstreamSweep, type UpstreamHandler, type UpstreamRequest } from './client-connection.js';
 export { UpstreamPool, type UpstreamPoolOptions } from './upstream-pool.js';
-export { READ_BUFFER, readWithBuffer } from './read-buffer.js';
+export { isReadBufferView, READ_BUFFER, readWithBuffer } from './read-buffer.js';

@@ -13,6 +13,11 @@ import net from 'node:net';
 /** Where every `onread` socket of this process reads. */
 export const READ_BUFFER = Buffer.alloc(64 * 1024);
 
+/** `bytes` is a view of READ_BUFFER: valid only until the next read of any connection. */
+export function isReadBufferView(bytes: Uint8Array): boolean {
+  return bytes.buffer === READ_BUFFER.buffer;
+}
+
 /**
  * A plain TCP connection accepted by a `pauseOnConnect` net.Server, made to read with `onread`.
  *

@@ -131,10 +131,11 @@ export class ResponseWriter {
   }
 
   /**
-   * Body bytes; false when the socket's buffer is full (wait for its 'drain'). `chunk` need only be
-   * valid during the call (the upstream pool reuses its read buffer): what is kept is copied.
+   * Body bytes; false when the socket's buffer is full (wait for its 'drain'). `transient`: the
+   * chunk is valid only during the call (a view of the upstream pool's shared read buffer,
+   * src/http1/read-buffer.ts), so what is kept is copied; other chunks are kept as they are.
    */
-  write(chunk: Buffer): boolean {
+  write(chunk: Buffer, transient = false): boolean {
     // Node's write() says false past 16 KiB waiting; the producer is asked to pause only past
     // MAX_PENDING. ('drain' still comes: it follows any write() that said false.)
     if (this.#held !== null) {
@@ -142,24 +143,24 @@ export class ResponseWriter {
       this.#held.push(Buffer.from(chunk));
       return false;
     }
-    return this.#write(chunk) || this.#socket.writableLength < MAX_PENDING;
+    return this.#write(chunk, transient) || this.#socket.writableLength < MAX_PENDING;
   }
 
-  #write(chunk: Buffer): boolean {
+  #write(chunk: Buffer, transient: boolean): boolean {
     if (this.#bodyless || chunk.length === 0) return this.#flushHead();
     const socket = this.#socket;
     const head = this.#pendingHead;
     this.#pendingHead = null;
-    // Written as bytes, a chunk may wait in the socket's queue: that is a copy (see write()).
+    // Written as bytes, a chunk may wait in the socket's queue: a transient one is copied (see write()).
     if (!this.#chunked) {
-      if (head === null) return socket.write(chunk.length <= SMALL_BODY ? latin1(chunk, 0, chunk.length) : Buffer.from(chunk), 'latin1');
+      if (head === null) return chunk.length <= SMALL_BODY ? socket.write(latin1(chunk, 0, chunk.length), 'latin1') : socket.write(transient ? Buffer.from(chunk) : chunk);
       // A small body goes out in the head's string: one write of one string, which Node hands to
       // the kernel at once from the stack (no write request object, no vector). latin1 maps every
       // byte to one char and back, so the body's bytes are unchanged.
       if (chunk.length <= SMALL_BODY) return socket.write(head + latin1(chunk, 0, chunk.length), 'latin1');
       socket.cork();
       socket.write(head, 'latin1');
-      const ok = socket.write(Buffer.from(chunk));
+      const ok = socket.write(transient ? Buffer.from(chunk) : chunk);
       socket.uncork();
       return ok;
     }
@@ -168,7 +169,7 @@ export class ResponseWriter {
     }
     socket.cork();
     socket.write(head === null ? `${chunk.length.toString(16)}${CRLF}` : `${head}${chunk.length.toString(16)}${CRLF}`, 'latin1');
-    socket.write(Buffer.from(chunk));
+    socket.write(transient ? Buffer.from(chunk) : chunk);
     const ok = socket.write(CRLF, 'latin1');
     socket.uncork();
     return ok;

@@ -190,19 +190,21 @@ export class Http2Response {
     this.#length = length;
   }
 
-  /** Body bytes; false when the stream's buffer is full (the client's window is spent): wait for onDrain. */
-  write(chunk: Buffer): boolean {
+  /**
+   * Body bytes; false when the stream's buffer is full (the client's window is spent): wait for
+   * onDrain. `transient`: the chunk is valid only during the call, so it is copied (it is kept).
+   */
+  write(chunk: Buffer, transient = false): boolean {
     if (this.#bodyless || chunk.length === 0) return true;
     if (this.#head !== null) {
-      // Copies: `chunk` need only be valid during the call (the upstream pool reuses its read buffer).
       if (this.#held === null && chunk.length === this.#length) {
-        this.#held = Buffer.from(chunk);
+        this.#held = transient ? Buffer.from(chunk) : chunk;
         return true;
       }
       // More than the announced length (never, from our upstream clients): send what was held, in order.
       this.#respond(false);
     }
-    return this.#stream.write(Buffer.from(chunk));
+    return this.#stream.write(transient ? Buffer.from(chunk) : chunk);
   }
 
   onDrain(fn: () => void): void {

@@ -129,6 +129,35 @@ for (const chunked of [false, true]) {
   });
 }
 
+test("a slow client's queued medium bodies (read into the shared buffer) are not overwritten by other connections' reads", async () => {
+  // 8 KiB bodies: small enough to be read into the shared buffer, large enough to be written as
+  // bytes (not with the head's string): each waits in the slow client's queue as a copy, or not at all.
+  const up = await upstream((socket, head) => {
+    const byte = head.includes('/medium') ? 'a' : 'b';
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${8 * 1024}\r\n\r\n${fill(byte, 8 * 1024)}`, 'latin1');
+  });
+  const g = await gatewayTo(up.url);
+  const n = 1500;
+  let readNow!: () => void;
+  const pipelined = Array.from({ length: n }, (_, i) => `GET /medium/${i} HTTP/1.1\r\nHost: x\r\n${i === n - 1 ? 'Connection: close\r\n' : ''}\r\n`).join('');
+  const slow = slowClient(g.address.port, pipelined, new Promise((r) => (readNow = r)));
+  await new Promise((r) => setTimeout(r, 500));
+  for (let i = 0; i < 60; i++) {
+    const r = await get(g, '/other-medium');
+    assert.equal(r.text, fill('b', 8 * 1024));
+  }
+  readNow();
+  const bytes = await slow;
+  let p = 0;
+  for (let i = 0; i < n; i++) {
+    const end = bytes.indexOf('\r\n\r\n', p);
+    assert.ok(end > 0, `response ${i}`);
+    const body = bytes.subarray(end + 4, end + 4 + 8 * 1024);
+    assertAll(body, 'a', 8 * 1024);
+    p = end + 4 + 8 * 1024;
+  }
+});
+
 test("an HTTP/2 client's queued body is not overwritten by other connections' reads", async () => {
   const up = await upstream(BIG_AND_OTHER);
   const g = await gatewayTo(up.url, true);
