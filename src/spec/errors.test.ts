@@ -95,6 +95,17 @@ test('unknown keys suggest the closest known key', () => {
   ]);
 });
 
+test('an unknown key that spans lines (a YAML flow mapping as a key) is named on one line', () => {
+  // Found by the config fuzz test (a deletion turned a rule's mapping into a key of its list item).
+  // yaml names a long flow mapping over several lines.
+  const key = ['      - ? {', '          header: user-agent,', '          pattern: "MyApp/([0-9.]+)",', '          min: 2.3,', '          max: 2.9.9.9,', '          prerelease: exclude', '        }'];
+  const issues = issuesOf(route('    rules:', ...key, '        : 1'));
+  const unknown = issues.find((i) => i.code === 'unknown-key');
+  assert.ok(unknown !== undefined, JSON.stringify(issues));
+  assert.match(unknown.message, /^unknown key "\{\\n/);
+  for (const i of issues) assert.ok(!i.message.includes('\n'), i.message);
+});
+
 test('wrong types say what was expected and what was found', () => {
   expectIssues(route('    trustLane: yes'), [[13, 'yes', 'routes[0].trustLane', 'wrong-type', /must be true or false, got "yes"/]]);
   expectIssues(route('    rules: { lane: beta }'), [[13, 'rules', 'routes[0].rules', 'wrong-type', /must be a list, got a mapping/]]);

@@ -168,8 +168,11 @@ function defaultMessage(e: ErrorObject): string {
 function unknownKeyMessage(e: ErrorObject, key: string): string {
   const known = knownKeys(e);
   const hint = didYouMean(key, known);
-  if (hint !== '') return `unknown key "${key}"${hint}`;
-  return known.length > 0 && known.length <= 12 ? `unknown key "${key}"; known keys: ${known.join(', ')}` : `unknown key "${key}"`;
+  // JSON-quoted: a key that is a multi-line flow mapping (YAML allows complex keys) stays on the
+  // one line an issue is; a plain key reads as before ("pathx").
+  const quoted = JSON.stringify(key);
+  if (hint !== '') return `unknown key ${quoted}${hint}`;
+  return known.length > 0 && known.length <= 12 ? `unknown key ${quoted}; known keys: ${known.join(', ')}` : `unknown key ${quoted}`;
 }
 
 function suggestionFor(e: ErrorObject): string | undefined {
