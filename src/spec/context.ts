@@ -53,7 +53,7 @@ export class NormalizeContext {
   checkService(path: Path, service: unknown): void {
     if (typeof service !== 'string' || this.services.has(service) || !this.servicesKnown) return;
     const known = [...this.services.keys()];
-    this.report(path, 'unknown-service', `unknown service "${service}"${didYouMean(service, known)}; services are: ${known.join(', ') || '(none)'}`);
+    this.report(path, 'unknown-service', `unknown service ${JSON.stringify(service)}${didYouMean(service, known)}; services are: ${known.join(', ') || '(none)'}`);
   }
 
   report(path: Path, code: IssueCode, message: string, at?: 'key' | 'value'): void {
@@ -82,7 +82,7 @@ export class NormalizeContext {
     this.report(
       path,
       'unknown-lane',
-      `lane "${lane}" is not a version of any service${didYouMean(lane, known)}; a lane must name a version of some service${list ? ` (${list})` : ''}`,
+      `lane ${JSON.stringify(lane)} is not a version of any service${didYouMean(lane, known)}; a lane must name a version of some service${list ? ` (${list})` : ''}`,
       at,
     );
   }

@@ -81,12 +81,12 @@ function toIssue(e: ErrorObject, data: unknown): PathIssue {
   // Errors inside `propertyNames` are about a key of the mapping, not its value.
   if (e.propertyName !== undefined) {
     const message = customMessage(e) ?? defaultMessage(e);
-    return { path: [...path, e.propertyName], code: 'bad-name', message: `key "${e.propertyName}" ${message}`, at: 'key' };
+    return { path: [...path, e.propertyName], code: 'bad-name', message: `key ${JSON.stringify(e.propertyName)} ${message}`, at: 'key' };
   }
   switch (e.keyword) {
     case 'required': {
       const key = String(params.missingProperty);
-      return { path: [...path, key], code: 'missing-key', message: `missing required key "${key}"` };
+      return { path: [...path, key], code: 'missing-key', message: `missing required key ${JSON.stringify(key)}` };
     }
     case 'additionalProperties': {
       const key = String(params.additionalProperty);

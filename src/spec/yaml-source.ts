@@ -172,7 +172,7 @@ function walk(doc: Document, node: unknown, path: Path, lineOf: (node: Node) => 
       const key = keyText(keyNode);
       const first = seen.get(key);
       if (first && keyNode) {
-        report(keyNode, 'duplicate-key', `duplicate key "${key}" (first defined on line ${lineOf(first)})`, [...path, key]);
+        report(keyNode, 'duplicate-key', `duplicate key ${JSON.stringify(key)} (first defined on line ${lineOf(first)})`, [...path, key]);
       } else if (keyNode) {
         seen.set(key, keyNode);
       }
