@@ -179,6 +179,38 @@ test("an HTTP/2 client's queued body is not overwritten by other connections' re
   assertAll(Buffer.concat(chunks), 'a', BIG);
 });
 
+test("an HTTP/2 client's queued body read into the shared buffer is copied, not overwritten by other connections' reads", async () => {
+  // 12 KiB in two reads: the second (8 KiB, the last of a Content-Length body) is read into the
+  // shared buffer; the client's stream window (1 KiB) keeps it queued in the gateway meanwhile.
+  let second: (() => void) | null = null;
+  const up = await upstream((socket, head) => {
+    if (!head.includes('/h2-medium')) {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${8 * 1024}\r\n\r\n${fill('b', 8 * 1024)}`, 'latin1');
+      return;
+    }
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${12 * 1024}\r\n\r\n${fill('a', 4 * 1024)}`, 'latin1');
+    second = () => socket.write(fill('a', 8 * 1024), 'latin1');
+  });
+  const g = await gatewayTo(up.url, true);
+  const session = http2.connect(`http://127.0.0.1:${g.address.port}`, { settings: { initialWindowSize: 1024 } });
+  closers.push({ close: () => new Promise((r) => session.close(() => r())) });
+  const stream = session.request({ ':path': '/h2-medium', ':authority': 'x' });
+  stream.pause();
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < 100 && second === null; i++) await new Promise((r) => setTimeout(r, 10));
+  second!();
+  await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 30; i++) assert.equal((await get(g, '/other-medium')).text, fill('b', 8 * 1024));
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  stream.on('data', (d: Buffer) => chunks.push(d));
+  stream.resume();
+  await done;
+  assertAll(Buffer.concat(chunks), 'a', 12 * 1024);
+});
+
 test('a response head and a chunked body arriving in pieces survive other connections reading in between', async () => {
   const pieces = [
     'HTTP/1.1 200 OK\r\nContent-Ty',
