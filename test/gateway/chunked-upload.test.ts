@@ -12,29 +12,12 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Gateway } from '../../src/gateway/server.js';
 import { gatewayFor, service, spec } from './helpers.js';
+import { chunkedBody } from '../support/chunked.js';
 
 const closers: { close(): Promise<void> }[] = [];
 after(async () => {
   for (const c of closers.reverse()) await c.close();
 });
-
-/**
- * A chunked body of `count` chunks, chunk i being `sizeOf(i)` bytes of the byte (i % 251), with an
- * extension now and then, and `trailer` (field lines, each ending in CRLF). Returns the wire bytes
- * and the body they decode to.
- */
-function chunkedBody(count: number, sizeOf: (i: number) => number, trailer = ''): { wire: Buffer; body: Buffer } {
-  const parts: Buffer[] = [];
-  const body: Buffer[] = [];
-  for (let i = 0; i < count; i++) {
-    const data = Buffer.alloc(sizeOf(i), i % 251);
-    body.push(data);
-    const ext = i % 97 === 0 ? ';ext=1' : i % 89 === 0 ? ';q="a;b"' : '';
-    parts.push(Buffer.from(`${data.length.toString(16)}${ext}\r\n`, 'latin1'), data, Buffer.from('\r\n'));
-  }
-  parts.push(Buffer.from(`0\r\n${trailer}\r\n`, 'latin1'));
-  return { wire: Buffer.concat(parts), body: Buffer.concat(body) };
-}
 
 /** What the upstream got: each request's head, its body, and how many chunks the body came in. */
 interface Received {

@@ -13,6 +13,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import type { Gateway } from '../../src/gateway/server.js';
 import { startRawUpstream, type RawBehaviour, type RawUpstream } from '../security/helpers.js';
+import { chunkedBody } from '../support/chunked.js';
 import { gatewayFor, get, service, spec } from './helpers.js';
 
 const closers: { close(): Promise<void> }[] = [];
@@ -106,6 +107,17 @@ function assertAll(body: Buffer, byte: string, length: number): void {
   assert.equal(wrong, -1, `every byte is '${byte}' (byte ${wrong} is ${JSON.stringify(String.fromCharCode(body[wrong] ?? 0))})`);
 }
 
+/** Resumes a paused HTTP/2 stream and reads it to its end. */
+function readToEnd(stream: http2.ClientHttp2Stream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  return new Promise((resolve, reject) => {
+    stream.on('data', (d: Buffer) => chunks.push(d));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+    stream.resume();
+  });
+}
+
 /** 30 requests for /other (64 KiB of 'b' each) while something else waits. */
 async function otherTraffic(g: Gateway): Promise<void> {
   for (let i = 0; i < 30; i++) {
@@ -165,18 +177,10 @@ test("an HTTP/2 client's queued body is not overwritten by other connections' re
   closers.push({ close: () => new Promise((r) => session.close(() => r())) });
   const stream = session.request({ ':path': '/big', ':authority': 'x' });
   stream.pause();
-  const chunks: Buffer[] = [];
   // Flow control stops the gateway's writes once the client's window is spent: the rest waits in its stream.
   await new Promise((r) => setTimeout(r, 300));
   await otherTraffic(g);
-  const done = new Promise<void>((resolve, reject) => {
-    stream.on('end', resolve);
-    stream.on('error', reject);
-  });
-  stream.on('data', (d: Buffer) => chunks.push(d));
-  stream.resume();
-  await done;
-  assertAll(Buffer.concat(chunks), 'a', BIG);
+  assertAll(await readToEnd(stream), 'a', BIG);
 });
 
 test("an HTTP/2 client's queued body read into the shared buffer is copied, not overwritten by other connections' reads", async () => {
@@ -196,19 +200,11 @@ test("an HTTP/2 client's queued body read into the shared buffer is copied, not 
   closers.push({ close: () => new Promise((r) => session.close(() => r())) });
   const stream = session.request({ ':path': '/h2-medium', ':authority': 'x' });
   stream.pause();
-  const chunks: Buffer[] = [];
   for (let i = 0; i < 100 && second === null; i++) await new Promise((r) => setTimeout(r, 10));
   second!();
   await new Promise((r) => setTimeout(r, 100));
   for (let i = 0; i < 30; i++) assert.equal((await get(g, '/other-medium')).text, fill('b', 8 * 1024));
-  const done = new Promise<void>((resolve, reject) => {
-    stream.on('end', resolve);
-    stream.on('error', reject);
-  });
-  stream.on('data', (d: Buffer) => chunks.push(d));
-  stream.resume();
-  await done;
-  assertAll(Buffer.concat(chunks), 'a', 12 * 1024);
+  assertAll(await readToEnd(stream), 'a', 12 * 1024);
 });
 
 test('a response head and a chunked body arriving in pieces survive other connections reading in between', async () => {
@@ -272,24 +268,6 @@ test('many clients at once: every response carries its own bytes', async () => {
 });
 
 // ---- chunk data of one read gathered into one write (src/http1/client-connection.ts #gather) ----
-
-/**
- * A chunked body of `count` chunks, chunk i being `sizeOf(i)` bytes of the byte (i % 251): a byte
- * moved to the wrong place, dropped or doubled changes what the client gets. Returns the wire
- * bytes (with `trailer`, if any) and the body they decode to.
- */
-function chunkedBody(count: number, sizeOf: (i: number) => number, trailer = ''): { wire: Buffer; body: Buffer } {
-  const parts: Buffer[] = [];
-  const body: Buffer[] = [];
-  for (let i = 0; i < count; i++) {
-    const data = Buffer.alloc(sizeOf(i), i % 251);
-    body.push(data);
-    // An extension now and then: it is dropped, never part of the data.
-    parts.push(Buffer.from(`${data.length.toString(16)}${i % 97 === 0 ? ';ext=1' : ''}\r\n`, 'latin1'), data, Buffer.from('\r\n'));
-  }
-  parts.push(Buffer.from(`0\r\n${trailer}\r\n`, 'latin1'));
-  return { wire: Buffer.concat(parts), body: Buffer.concat(body) };
-}
 
 /** An upstream that answers every request with `wire` as a chunked response. */
 function chunkedUpstream(wire: Buffer): Promise<RawUpstream> {
