@@ -322,7 +322,9 @@ export function clientResponseHeaders(
     if (equalsLowerText(name, 'content-length')) continue;
     if (isHopByHopResponseHeader(name)) {
       if (equalsLowerText(name, 'connection')) {
-        connectionListed = connectionTokens(latin1(raw[i + 1]!));
+        // Every Connection line counts (a list may be split over several, RFC 9110 §5.3).
+        const listed = connectionTokens(latin1(raw[i + 1]!));
+        if (listed !== null) connectionListed = connectionListed === null ? listed : connectionListed.concat(listed);
       }
       continue;
     }
@@ -333,6 +335,26 @@ export function clientResponseHeaders(
   if (setCookie !== null) out.push('set-cookie', setCookie);
   if (close) out.push('connection', 'close');
   return out;
+}
+
+/**
+ * What clientResponseHeaders adds after the upstream's fields, rendered as field lines after
+ * `upstreamLines` (the upstream's lines a proxy passes on, src/http1/response-fields.ts): the
+ * same bytes as writing clientResponseHeaders' array, for an engine that takes lines
+ * (ClientResponse.writeHeadLines). Draining is the writer's `close`, as with the array.
+ */
+export function clientResponseLines(upstreamLines: string, exposeLane: string | null, version: string, setCookie: string | null): string {
+  let lines = upstreamLines;
+  if (exposeLane !== null) lines += `${EXPOSE_LANE_HEADER}: ${exposeLane}\r\n${EXPOSE_VERSION_HEADER}: ${version}\r\n`;
+  if (setCookie !== null) lines += `set-cookie: ${setCookie}\r\n`;
+  return lines;
+}
+
+/** `[name, value, ...]` as field lines, `name: value` CRLF each. */
+export function fieldLines(flat: readonly string[]): string {
+  let lines = '';
+  for (let i = 0; i < flat.length; i += 2) lines += `${flat[i]}: ${flat[i + 1]}\r\n`;
+  return lines;
 }
 
 /**

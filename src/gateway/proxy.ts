@@ -29,7 +29,7 @@ import type { AccessRecord } from './access-log.js';
 import { classifyUpstreamError, errorBody, GRPC_STATUS, retryKind, STATUS, type GatewayErrorCode } from './errors.js';
 import { isReadBufferView } from '../http1/index.js';
 import { encodeGrpcMessage } from '../http2/index.js';
-import { clientResponseHeaders, latin1, responseLength, type RawFields } from './headers.js';
+import { clientResponseHeaders, clientResponseLines, fieldLines, latin1, responseLength, type RawFields } from './headers.js';
 import type { HealthTable } from './health.js';
 import type { RequestTrace } from './trace.js';
 
@@ -61,6 +61,11 @@ export interface ClientResponse {
   writeInformational?(status: number, fields: readonly string[]): void;
   /** `length`: the body's bytes, -1 when unknown. `close`: end the connection after this response. */
   writeHead(status: number, fields: readonly string[], length: number, close?: boolean, reason?: string): void;
+  /**
+   * writeHead with the fields as lines, `name: value` CRLF each, every byte already checked (an
+   * HTTP/1.1 engine's; src/http1's ResponseWriter). Absent: the exchange passes arrays.
+   */
+  writeHeadLines?(status: number, lines: string, length: number, close?: boolean, reason?: string): void;
   /** False when the client is not keeping up: wait for onDrain. */
   /** `transient`: `chunk` is valid only during the call (copy what is kept). */
   write(chunk: Buffer, transient?: boolean): boolean;
@@ -79,6 +84,20 @@ export interface ClientResponse {
    * own errors become a gRPC status (sendError). Absent: false.
    */
   readonly grpc?: boolean;
+}
+
+/**
+ * An upstream's final response fields as graylane's HTTP/1.1 pool hands them over (src/http1's
+ * ResponseFields, valid only during onResponseFields): either as the raw array, or as the field
+ * lines a proxy passes on with the upstream's Content-Length beside them.
+ */
+export interface UpstreamResponseFields {
+  /** The upstream's Content-Length, -1 without one. */
+  readonly contentLength: number;
+  /** `[name, value, ...]`, every field: what onHeaders would have had. */
+  toRaw(): string[];
+  /** The lines of clientResponseHeaders(toRaw(), null, ...) as `name: value` CRLF each, sliced from the received bytes. */
+  proxiedLines(): string;
 }
 
 /** Gateway-wide things an exchange reports to; one object for the gateway's lifetime. */
@@ -213,19 +232,43 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       }
       return true;
     }
-    if (res.gone) {
-      this.clientClosed();
-      return false;
-    }
-    this.#resume = resume;
-    if (statusCode >= 500) sink.health.reportFailure(this.endpoint.origin, this.route.service.passiveHealth);
-    else sink.health.reportSuccess(this.endpoint.origin);
+    if (!this.#responseStarts(statusCode, resume)) return false;
     // Names and values are as undici's parser accepted them; clientResponseHeaders refuses (throws
     // on) a byte that could not be written back as a field, and undici then calls onError: 502.
     const headers = clientResponseHeaders(rawHeaders, this.exposeLane, this.version, this.setCookie, false);
     if (sink.debugHeaders !== null) headers.push(...sink.debugHeaders);
     res.writeHead(statusCode, headers, responseLength(rawHeaders), sink.draining, statusText);
     this.status = statusCode;
+    return true;
+  }
+
+  /**
+   * A final response from graylane's HTTP/1.1 pool, its fields read in place: to an engine that
+   * takes field lines (HTTP/1.1), the upstream's lines go out as sliced from its bytes, with the
+   * gateway's after them, as onHeaders would write them (byte for byte: the differential test in
+   * test/gateway/response-fields.test.ts). Any other engine gets onHeaders' arrays.
+   */
+  onResponseFields(statusCode: number, fields: UpstreamResponseFields, resume: () => void, statusText: string): boolean {
+    const { res, sink } = this;
+    if (res.writeHeadLines === undefined || statusCode < 200) return this.onHeaders(statusCode, fields.toRaw(), resume, statusText);
+    if (!this.#responseStarts(statusCode, resume)) return false;
+    let lines = clientResponseLines(fields.proxiedLines(), this.exposeLane, this.version, this.setCookie);
+    if (sink.debugHeaders !== null) lines += fieldLines(sink.debugHeaders);
+    res.writeHeadLines(statusCode, lines, fields.contentLength, sink.draining, statusText);
+    this.status = statusCode;
+    return true;
+  }
+
+  /** A final response arrived: passive health is told; false when the client has already left. */
+  #responseStarts(statusCode: number, resume: () => void): boolean {
+    if (this.res.gone) {
+      this.clientClosed();
+      return false;
+    }
+    this.#resume = resume;
+    const health = this.sink.health;
+    if (statusCode >= 500) health.reportFailure(this.endpoint.origin, this.route.service.passiveHealth);
+    else health.reportSuccess(this.endpoint.origin);
     return true;
   }
 

@@ -35,6 +35,7 @@ import type { ParseError } from './errors.js';
 import { findHeadEnd } from './fields.js';
 import { rawHeaders } from './header-object.js';
 import { READ_BUFFER } from './read-buffer.js';
+import { ResponseFields } from './response-fields.js';
 import { parseResponseHead, ResponseHead } from './response-head.js';
 
 /** A request as the pool takes it (the fields of undici's DispatchOptions that graylane uses). */
@@ -67,6 +68,13 @@ export interface UpstreamHandler {
   onConnect?(abort: (err?: Error) => void): void;
   /** Raw headers `[name, value, ...]` as latin1 strings (undici passes Buffers). False: pause until `resume` is called. */
   onHeaders?(statusCode: number, rawHeaders: string[], resume: () => void, statusText: string): boolean | void;
+  /**
+   * graylane's own: called instead of onHeaders for a final response (status >= 200, not 101) when
+   * the handler has it. `fields` reads the parsed head in place (response-fields.ts), so a proxy
+   * writes the lines it passes on without building strings per field; it is valid ONLY during the
+   * call (the bytes may be READ_BUFFER's). Informational responses and 101 still go to onHeaders.
+   */
+  onResponseFields?(statusCode: number, fields: ResponseFields, resume: () => void, statusText: string): boolean | void;
   /**
    * A view of the received bytes, valid ONLY during the call: the buffer is reused for the next
    * read of any connection (READ_BUFFER). A handler that keeps bytes copies them. False: pause
@@ -194,6 +202,8 @@ export class Http1ClientConnection {
   #paused = false;
   #running = false;
   readonly #head: ResponseHead;
+  /** The view of #head handed to onResponseFields, bound to the bytes only during that call. */
+  readonly #fields: ResponseFields;
   #chunked: ChunkedDecoder | null = null;
   #remaining = 0;
   /** The chunk data of the current read, gathered in place (the bytes are the connection's own: READ_BUFFER during its read, or a copy). */
@@ -218,6 +228,7 @@ export class Http1ClientConnection {
     first: UpstreamCall,
   ) {
     this.#head = new ResponseHead(limits.maxHeaders);
+    this.#fields = new ResponseFields(this.#head);
     this.#call = first;
     first.conn = this;
     // TLS sockets read the default way (node:tls has no `onread`).
@@ -638,24 +649,34 @@ export class Http1ClientConnection {
     if (bad !== null) return this.#refuse(bad);
     this.#pos = end;
     this.#searchFrom = end;
-    const raw = rawHeaders(buf, head.fields);
     const statusText = reasonPhrase(buf, head.reasonStart, head.reasonEnd, head.status);
     const status = head.status;
     if (status === 101) {
       if (call.request.upgrade === null || call.request.upgrade === undefined) return this.#refuse(UNASKED_101);
-      this.#upgrade(call, raw, statusText);
+      this.#upgrade(call, rawHeaders(buf, head.fields), statusText);
       return false;
     }
+    const handler = call.handler;
     if (status < 200) {
       // Informational (100, 103...): handed on; the final response follows on the same connection.
-      call.handler.onHeaders?.(status, raw, this.resume, statusText);
+      handler.onHeaders?.(status, rawHeaders(buf, head.fields), this.resume, statusText);
       return this.#call === call;
     }
     this.#state = State.Body;
     this.#remaining = head.contentLength;
     if (head.framing === 'chunked') (this.#chunked ??= new ChunkedDecoder(this.limits.maxHeaderBytes, 64)).reset();
     this.#arm(Deadline.Body, this.#bodyTimeoutMs);
-    const more = call.handler.onHeaders?.(status, raw, this.resume, statusText);
+    let more: boolean | void;
+    if (handler.onResponseFields !== undefined) {
+      const fields = this.#fields.bind(buf);
+      try {
+        more = handler.onResponseFields(status, fields, this.resume, statusText);
+      } finally {
+        fields.release();
+      }
+    } else {
+      more = handler.onHeaders?.(status, rawHeaders(buf, head.fields), this.resume, statusText);
+    }
     if (this.#call !== call) return false;
     if (more === false) this.#pause();
     if (head.framing === 'none' || (head.framing === 'length' && head.contentLength === 0)) {

@@ -105,8 +105,10 @@ export function skipEmptyLines(buf: Uint8Array, start: number, end: number): num
 export const CONNECTION_CLOSE = 1;
 export const CONNECTION_KEEP_ALIVE = 2;
 export const CONNECTION_UPGRADE = 4;
+/** Any other option: the name of a field the message's sender means for this hop only (RFC 9110 §7.6.1). */
+export const CONNECTION_OTHER = 8;
 
-/** The CONNECTION_* bits of the Connection value buf[start, end); other options are ignored. */
+/** The CONNECTION_* bits of the Connection value buf[start, end). */
 export function connectionOptions(buf: Uint8Array, start: number, end: number): number {
   let bits = 0;
   for (let s = start; s < end; ) {
@@ -116,6 +118,7 @@ export function connectionOptions(buf: Uint8Array, start: number, end: number): 
     if (equalsLower(buf, s, t, 'close')) bits |= CONNECTION_CLOSE;
     else if (equalsLower(buf, s, t, 'keep-alive')) bits |= CONNECTION_KEEP_ALIVE;
     else if (equalsLower(buf, s, t, 'upgrade')) bits |= CONNECTION_UPGRADE;
+    else if (t > s) bits |= CONNECTION_OTHER;
     s = t;
   }
   return bits;

@@ -7,6 +7,7 @@ export { E, type ParseError } from './errors.js';
 export { Fields, findHeadEnd, scanFields, skipEmptyLines } from './fields.js';
 export { RequestHead, parseRequestHead, type HeadLimits } from './request-head.js';
 export { ResponseHead, parseResponseHead } from './response-head.js';
+export { ResponseFields } from './response-fields.js';
 export { ChunkedDecoder, type DataSink } from './chunked.js';
 export { headerObject, rawHeaders } from './header-object.js';
 export { RequestFields } from './request-fields.js';

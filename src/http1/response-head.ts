@@ -10,7 +10,7 @@
  */
 import { CR, equalsLower, LF, REASON, SP } from './chars.js';
 import { E, type ParseError } from './errors.js';
-import { connectionOptions, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, Fields, scanFields } from './fields.js';
+import { connectionOptions, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CONNECTION_OTHER, Fields, scanFields } from './fields.js';
 import { codings, tabAfter } from './request-head.js';
 
 export class ResponseHead {
@@ -22,6 +22,16 @@ export class ResponseHead {
   /** Body framing: `none`, a length, chunked, or until the upstream closes the connection. */
   framing: 'none' | 'length' | 'chunked' | 'close' = 'none';
   contentLength = 0;
+  /**
+   * The value of the Content-Length field, -1 without one. Unlike contentLength it is kept when
+   * the response has no body (HEAD, 304): a proxy still announces it (RFC 9110 §8.6).
+   */
+  declaredLength = -1;
+  /**
+   * A Connection field names an option other than close, keep-alive and upgrade: most likely a
+   * field meant for this hop only, which a proxy removes (RFC 9110 §7.6.1; response-fields.ts).
+   */
+  connectionNames = false;
   /** The upstream keeps the connection open after this response. */
   keepAlive = true;
   /** The `timeout` of a Keep-Alive field (RFC 2068 §19.7.1.1, what servers announce their idle timeout with) in ms; -1 without one. */
@@ -76,6 +86,7 @@ function framing(buf: Buffer, head: ResponseHead, method: string): ParseError | 
   let te = false;
   let close = false;
   let keepAliveToken = false;
+  let connectionNames = false;
   head.keepAliveHintMs = -1;
   for (let i = 0; i < f.count; i++) {
     const ns = f.nameStart(i);
@@ -92,6 +103,7 @@ function framing(buf: Buffer, head: ResponseHead, method: string): ParseError | 
       const bits = connectionOptions(buf, f.valueStart(i), f.valueEnd(i));
       if (bits & CONNECTION_CLOSE) close = true;
       if (bits & CONNECTION_KEEP_ALIVE) keepAliveToken = true;
+      if (bits & CONNECTION_OTHER) connectionNames = true;
     } else if (n === 10 && equalsLower(buf, ns, ne, 'keep-alive')) {
       head.keepAliveHintMs = keepAliveTimeout(buf, f.valueStart(i), f.valueEnd(i));
     }
@@ -102,6 +114,8 @@ function framing(buf: Buffer, head: ResponseHead, method: string): ParseError | 
   // reads nothing after it (found by `npm run fuzz`), so graylane refuses it outright.
   if (status < 200 && status !== 101 && close) return E.RESPONSE_FRAMING;
   head.keepAlive = !close && (head.minor === 1 || keepAliveToken);
+  head.connectionNames = connectionNames;
+  head.declaredLength = contentLength;
   head.contentLength = 0;
   if (method === 'HEAD' || status < 200 || status === 204 || status === 304) {
     head.framing = 'none';

@@ -106,6 +106,18 @@ export class ResponseWriter {
    * body's byte count, or -1 when unknown (streamed). `close` asks for the connection to end after.
    */
   writeHead(status: number, fields: readonly string[], length: number, close = false, reason?: string): void {
+    let lines = '';
+    for (let i = 0; i < fields.length; i += 2) lines += `${fields[i]}: ${fields[i + 1]}${CRLF}`;
+    this.writeHeadLines(status, lines, length, close, reason);
+  }
+
+  /**
+   * writeHead with the fields already rendered: `lines` is `name: value` CRLF per field, without
+   * framing fields, every byte already checked (a strict parser read them or the gateway wrote
+   * them). The proxy passes an upstream's field lines this way, sliced from the bytes it read
+   * (src/http1/response-fields.ts). Framing is added here exactly as for writeHead.
+   */
+  writeHeadLines(status: number, lines: string, length: number, close = false, reason?: string): void {
     if (this.headSent) throw new Error('response head already written');
     this.headSent = true;
     const t = this.#target;
@@ -122,9 +134,7 @@ export class ResponseWriter {
       close = true;
     }
     if (close) this.closeAfter = true;
-    let head = statusLine(status, reason);
-    for (let i = 0; i < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}${CRLF}`;
-    head += framing;
+    let head = statusLine(status, reason) + lines + framing;
     if (this.closeAfter) head += `connection: close${CRLF}`;
     else if (t.minor === 0) head += `connection: keep-alive${CRLF}`;
     this.#pendingHead = head + CRLF;
