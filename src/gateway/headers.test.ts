@@ -135,6 +135,11 @@ test('response: hop-by-hop dropped, lane exposed, visitor cookie appended after 
   assert.deepEqual(clientResponseHeaders([Buffer.from('X-A'), Buffer.from('é', 'latin1')], null, 'stable', null, false), ['X-A', 'é']);
 });
 
+test('response: the fields named by every Connection line are dropped, not only by the last', () => {
+  const raw = ['Connection', 'X-First', 'X-First', '1', 'X-Second', '2', 'connection', 'keep-alive, x-second', 'X-Kept', '3'];
+  assert.deepEqual(clientResponseHeaders(raw, null, 'stable', null, false), ['X-Kept', '3']);
+});
+
 test('client address drops the IPv4-mapped prefix', () => {
   assert.equal(clientAddress('::ffff:127.0.0.1'), '127.0.0.1');
   assert.equal(clientAddress('::1'), '::1');
