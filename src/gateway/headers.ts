@@ -17,7 +17,10 @@
  * version are exposed, and a new visitor id cookie is appended after any upstream Set-Cookie.
  *
  * Both directions produce the flat `[name, value, name, value...]` arrays that undici and the
- * engine's response writer take without building an object.
+ * engine's response writer take without building an object. A response from graylane's own
+ * HTTP/1.1 pool to an HTTP/1.1 client skips the arrays: the same fields are left out over the
+ * upstream's bytes (src/http1/response-fields.ts) and clientResponseLines appends the gateway's
+ * lines, byte for byte what the arrays would have written (test/gateway/response-fields.test.ts).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { LANE_BAGGAGE_KEY, encodeBaggageValue, joinHeader, withBaggageLane } from '@graylane/lanes';
@@ -279,7 +282,8 @@ function laneMember(lane: string): string {
 
 /**
  * True for a response header that must not be passed on (RFC 9110 §7.6.1, plus Trailer). Checks
- * the length first so that ordinary headers cost no string work.
+ * the length first so that ordinary headers cost no string work. src/http1/response-fields.ts
+ * has the same list over bytes.
  */
 export function isHopByHopResponseHeader(name: string): boolean {
   switch (name.length) {

@@ -161,6 +161,10 @@ class CopyHandler implements Dispatcher.DispatchHandler {
   onHeaders(): boolean {
     return true;
   }
+  /** graylane's pool: the copy's response fields are not even turned into strings. */
+  onResponseFields(): boolean {
+    return true;
+  }
   onData(): boolean {
     return true;
   }
