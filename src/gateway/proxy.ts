@@ -14,7 +14,8 @@
  * onData, onComplete, onError): undici's dispatchers speak it natively and wrap a handler of the
  * newer controller interface into it per request, so using it directly saves two objects and a
  * header parse per request. (Its TypeScript types are marked deprecated; undici 7 still runs every
- * request through it.)
+ * request through it.) graylane's own HTTP/1.1 pool calls onResponseFields instead of onHeaders
+ * for a final response: the head is then written from the upstream's bytes, not from strings.
  *
  * Backpressure runs both ways without `stream.pipeline()` (which costs half the throughput on Node
  * 20): undici reads the client request body as a stream and pauses it when the upstream socket is

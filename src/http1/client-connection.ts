@@ -69,10 +69,10 @@ export interface UpstreamHandler {
   /** Raw headers `[name, value, ...]` as latin1 strings (undici passes Buffers). False: pause until `resume` is called. */
   onHeaders?(statusCode: number, rawHeaders: string[], resume: () => void, statusText: string): boolean | void;
   /**
-   * graylane's own: called instead of onHeaders for a final response (status >= 200, not 101) when
-   * the handler has it. `fields` reads the parsed head in place (response-fields.ts), so a proxy
+   * graylane's own: called instead of onHeaders for a final response (status >= 200) when the
+   * handler has it. `fields` reads the parsed head in place (response-fields.ts), so a proxy
    * writes the lines it passes on without building strings per field; it is valid ONLY during the
-   * call (the bytes may be READ_BUFFER's). Informational responses and 101 still go to onHeaders.
+   * call (the bytes may be READ_BUFFER's). Informational responses still go to onHeaders, a 101 to onUpgrade.
    */
   onResponseFields?(statusCode: number, fields: ResponseFields, resume: () => void, statusText: string): boolean | void;
   /**
