@@ -34,7 +34,7 @@ import { ChunkedDecoder, ChunkGather } from './chunked.js';
 import type { ParseError } from './errors.js';
 import { findHeadEnd } from './fields.js';
 import { rawHeaders } from './header-object.js';
-import { READ_BUFFER } from './read-buffer.js';
+import { lend, READ_BUFFER, returned } from './read-buffer.js';
 import { ResponseFields } from './response-fields.js';
 import { parseResponseHead, ResponseHead } from './response-head.js';
 
@@ -520,16 +520,27 @@ export class Http1ClientConnection {
   readonly #onRead = (n: number, buf: Buffer): boolean => {
     // An upgraded socket is a tunnel's, read as a stream: its bytes are copied into it.
     if (this.#tunnel) return this.socket.push(Buffer.from(buf.subarray(0, n)));
-    let chunk = buf.subarray(0, n);
-    if (buf !== READ_BUFFER) {
-      // This connection's own buffer (a large body): a large read is handed on as it is and the
-      // next read gets a new buffer; a small one is copied to its size (so a slow client's queue
-      // holds its bytes, not 64 KiB per read) and the buffer is read into again.
-      if (n >= OWN_READ_MIN) this.#ownOut = true;
-      else chunk = Buffer.from(chunk);
+    if (buf === READ_BUFFER) {
+      this.#onData(buf.subarray(0, n));
+      this.#keepUnread();
+      return true;
     }
-    this.#onData(chunk);
-    this.#keepUnread();
+    // This connection's own buffer (a large body). A small read is copied to its size (so a slow
+    // client's queue holds its bytes, not 64 KiB per read) and the buffer read into again. A large
+    // one is lent as it is: read into again if the client's socket took it all at once (read-buffer.ts
+    // lend), else the next read gets a new buffer.
+    if (n < OWN_READ_MIN) {
+      this.#onData(Buffer.from(buf.subarray(0, n)));
+      return true;
+    }
+    lend(buf);
+    try {
+      this.#onData(buf.subarray(0, n));
+    } finally {
+      // Unread bytes (a paused handler, bytes past the body) still lie in it: it stays out too.
+      const rest = this.#buf;
+      this.#ownOut = !returned() || (rest !== null && this.#pos < rest.length && rest.buffer === buf.buffer);
+    }
     return true;
   };
 

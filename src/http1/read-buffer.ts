@@ -19,6 +19,44 @@ export function isReadBufferView(bytes: Uint8Array): boolean {
 }
 
 /**
+ * A connection's own read buffer, lent for one read (a large body's, client-connection.ts): its
+ * bytes are handed on as they are, and the buffer is read into again only if whoever got them says
+ * it kept nothing (a writer whose socket took every byte at once). Anything else keeps the buffer
+ * out, and the next read gets a new one: the safe default for a consumer that says nothing.
+ *
+ * Reusing it matters for large bodies: a fresh 64 KiB per read is fresh memory the kernel's copy
+ * faults in page by page, most of what a 1 MiB response costs (docs/benchmarks.md).
+ */
+let lent: ArrayBufferLike | null = null;
+/** Views of the lent buffer were written through (and none kept) during the current read. */
+let lentWritten = false;
+let lentKept = false;
+
+/** Lends `buf` for the read being handed on; returned() says whether it may be read into again. */
+export function lend(buf: Buffer): void {
+  lent = buf.buffer;
+  lentWritten = false;
+  lentKept = false;
+}
+
+/** The read is handled: true when its bytes reached a writer that kept none of them. */
+export function returned(): boolean {
+  const free = lentWritten && !lentKept;
+  lent = null;
+  return free;
+}
+
+/**
+ * A writer tells what became of `chunk`: `kept` when it (or its socket's queue) holds the chunk
+ * itself past this call. Chunks that are no view of a lent buffer are ignored.
+ */
+export function settled(chunk: Uint8Array, kept: boolean): void {
+  if (lent === null || chunk.buffer !== lent) return;
+  if (kept) lentKept = true;
+  else lentWritten = true;
+}
+
+/**
  * A plain TCP connection accepted by a `pauseOnConnect` net.Server, made to read with `onread`.
  *
  * net.Server has no `onread` for the sockets it accepts, net.Socket has: the accepted socket's

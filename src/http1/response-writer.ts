@@ -15,6 +15,7 @@
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import { latin1 } from './chars.js';
+import { settled } from './read-buffer.js';
 
 const CRLF = '\r\n';
 
@@ -151,9 +152,16 @@ export class ResponseWriter {
     if (this.#held !== null) {
       // A copy: the producer may reuse its buffer once it is told to pause.
       this.#held.push(Buffer.from(chunk));
+      settled(chunk, false);
       return false;
     }
-    return this.#write(chunk, transient) || this.#socket.writableLength < MAX_PENDING;
+    const ok = this.#write(chunk, transient);
+    const socket = this.#socket;
+    // A lent read buffer (read-buffer.ts) may be read into again once the kernel has every byte:
+    // nothing waits in the socket's queue (a write that did not finish at once keeps its chunk
+    // there). TLS is left out: what its layer keeps of a chunk is not the queue's to say.
+    if (!transient) settled(chunk, socket.writableLength > 0 || (socket as { encrypted?: boolean }).encrypted === true);
+    return ok || socket.writableLength < MAX_PENDING;
   }
 
   #write(chunk: Buffer, transient: boolean): boolean {

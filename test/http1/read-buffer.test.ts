@@ -8,7 +8,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { READ_BUFFER, readWithBuffer } from '../../src/http1/read-buffer.js';
+import { lend, READ_BUFFER, readWithBuffer, returned } from '../../src/http1/read-buffer.js';
+import { ResponseWriter } from '../../src/http1/response-writer.js';
 
 interface Accepted {
   socket: net.Socket;
@@ -132,4 +133,42 @@ test('a socket that is not a connected stream is returned as it is (the usual re
   assert.equal(r.socket, loose);
   assert.equal(r.userBuffer, false);
   loose.destroy();
+});
+
+test("a lent read buffer is free again only when the client's socket took the whole chunk at once", async () => {
+  // The contract between the upstream pool (lend/returned) and the client's ResponseWriter
+  // (settled), over a real socket pair: a buffer whose bytes still wait in a socket's queue must
+  // never be read into again.
+  // A peer that never reads: its connections are accepted paused and left so.
+  const held: net.Socket[] = [];
+  const peer = net.createServer({ pauseOnConnect: true }, (s) => held.push(s));
+  await new Promise<void>((resolve) => peer.listen(0, '127.0.0.1', resolve));
+  const socket = await connect((peer.address() as net.AddressInfo).port);
+  const writer = new ResponseWriter(socket, { minor: 1, head: false, keepAlive: true });
+  writer.writeHead(200, [], -1);
+  const own = Buffer.alloc(64 * 1024, 0x61);
+
+  lend(own);
+  assert.equal(returned(), false, 'a read nobody spoke for stays out');
+
+  lend(own);
+  writer.write(own.subarray(0, 32 * 1024));
+  assert.equal(socket.writableLength, 0, 'the kernel took the first chunk at once');
+  assert.equal(returned(), true, 'written through: free again');
+
+  // The peer does not read: the kernel's buffers fill and a write ends up in the socket's queue.
+  let queued = false;
+  for (let i = 0; i < 2000 && !queued; i++) {
+    lend(own);
+    writer.write(own.subarray(0, 32 * 1024));
+    queued = socket.writableLength > 0;
+    assert.equal(returned(), !queued, `write ${i}: free exactly when nothing waits in the queue`);
+  }
+  assert.ok(queued, 'the socket queued a write');
+  lend(own);
+  writer.write(Buffer.from('another buffer'));
+  assert.equal(returned(), false, "another buffer's write says nothing of the lent one");
+  socket.destroy();
+  for (const s of held) s.destroy();
+  await new Promise<void>((resolve) => peer.close(() => resolve()));
 });
