@@ -36,6 +36,7 @@ import type { Readable } from 'node:stream';
 import tls from 'node:tls';
 import { errors, type Dispatcher } from 'undici';
 import { CONNECTION_SPECIFIC } from '../http2/index.js';
+import { fieldArray } from './headers.js';
 
 export interface H2PoolOptions {
   /** Time to open a session (TCP, TLS and the upstream's first SETTINGS). */
@@ -603,7 +604,9 @@ function sendBody(r: PoolRequest, stream: ClientHttp2Stream, body: Readable | Bu
  */
 export function requestHeaders(opts: Dispatcher.DispatchOptions, scheme: 'http' | 'https', fallbackAuthority: string): http2.OutgoingHttpHeaders {
   const out: http2.OutgoingHttpHeaders = Object.create(null);
-  const fields = (opts.headers ?? []) as string[];
+  // Rendered for an HTTP/1.1 endpoint and moved here by a retry (a version may have both kinds).
+  const lines = (opts as { fieldLines?: string | null }).fieldLines;
+  const fields = (typeof lines === 'string' ? fieldArray(lines, opts.headers as string[] | null | undefined) : (opts.headers ?? [])) as string[];
   let authority: string | undefined;
   let grpc = false;
   for (let i = 0; i + 1 < fields.length; i += 2) {

@@ -122,6 +122,8 @@ export interface OrderedFields {
   /** Field i's lower-cased name. */
   name(i: number): string;
   value(i: number): string;
+  /** Fields [from, to) as one string of field lines: `${name(i)}: ${value(i)}\r\n` for each. */
+  lines(from: number, to: number): string;
   object(): IncomingHttpHeaders;
 }
 
@@ -219,24 +221,118 @@ function withGatewayFields(
   baggage: string | undefined,
   ctx: ForwardContext,
 ): string[] {
+  gatewayFields(out, forwardedFor, host, baggage, ctx);
+  if (ctx.modifier !== null) pushAll(out, ctx.modifier.write);
+  return out;
+}
+
+/** Where the gateway's own fields go: the flat array, or the rendered lines (FieldLines). */
+interface FieldSink {
+  push(name: string, value: string): unknown;
+}
+
+/** The gateway's own fields: X-Forwarded-*, the lane headers, baggage with the lane (not the rule's). */
+function gatewayFields(
+  out: FieldSink,
+  forwardedFor: string | undefined,
+  host: string | undefined,
+  baggage: string | undefined,
+  ctx: ForwardContext,
+): void {
   const drop = ctx.modifier === null ? null : ctx.modifier.drop;
   const laneHeaders = ctx.laneHeaders;
-  out.push(
-    'x-forwarded-for',
-    forwardedFor === undefined ? ctx.clientAddress : `${forwardedFor}, ${ctx.clientAddress}`,
-    'x-forwarded-proto',
-    ctx.proto,
-  );
+  out.push('x-forwarded-for', forwardedFor === undefined ? ctx.clientAddress : `${forwardedFor}, ${ctx.clientAddress}`);
+  out.push('x-forwarded-proto', ctx.proto);
   if (host !== undefined) out.push('x-forwarded-host', host);
   for (let i = 0; i < laneHeaders.length; i++) {
     // A rule that sets (or removes) a lane header itself has the last word on it.
     if (drop === null || !drop.has(laneHeaders[i]!)) out.push(laneHeaders[i]!, ctx.lane);
   }
   out.push('baggage', baggage === undefined ? laneMember(ctx.lane) : withBaggageLane(baggage, ctx.lane));
-  if (ctx.modifier !== null) {
-    const write = ctx.modifier.write;
-    for (let i = 0; i < write.length; i++) out.push(write[i]!);
+}
+
+function pushAll(out: string[], entries: readonly string[]): void {
+  for (let i = 0; i < entries.length; i++) out.push(entries[i]!);
+}
+
+/**
+ * Field lines being rendered: each field pushed becomes `name: value\r\n`, the line graylane's
+ * HTTP/1.1 pool writes for an array entry (src/http1/client-connection.ts).
+ */
+class FieldLines {
+  constructor(public text: string) {}
+  push(name: string, value: string): void {
+    this.text += `${name}: ${value}\r\n`;
   }
+}
+
+/**
+ * The upstream request's fields as graylane's HTTP/1.1 pool takes them (UpstreamRequest.fieldLines),
+ * for an HTTP/1.1 client request. The same fields, in the same order, with the same bytes as the
+ * pool writes for upstreamRequestFields' array, but without the array, without a string per field
+ * and without the pool's second walk over it: runs of the client's kept field lines are rendered
+ * from the received bytes in one string each (RequestFields.lines), then the gateway's own lines.
+ */
+export interface RenderedFields {
+  /** The field lines the gateway vouches for: the client's fields it keeps, then its own fields. */
+  readonly lines: string;
+  /**
+   * `[name, value, ...]`: the client's Host and Content-Length (the pool places them: Host first
+   * in the head, Content-Length with the framing), then the rule's header modifier fields.
+   */
+  readonly headers: string[];
+  /** Leading entries of `headers` that are the client's, parsed strictly (UpstreamRequest.checkedFields); the pool checks the rule's. */
+  readonly checked: number;
+}
+
+/**
+ * renderFields' form of upstreamRequestFields(fields, ctx), or null when only the array form can
+ * say it: an HTTP/2 request (Node's header object), or a repeated name (joined as Node joins it,
+ * which is not the bytes received).
+ */
+export function renderFields(fields: ClientFields, ctx: ForwardContext): RenderedFields | null {
+  if (fields instanceof ObjectHeaders || !fields.distinct) return null;
+  const connectionListed = connectionTokens(fields.get('connection') as string | undefined);
+  const placed: string[] = [];
+  let lines = '';
+  let forwardedFor: string | undefined;
+  let baggage: string | undefined;
+  /** The first kept field not rendered yet: kept fields are rendered a run at a time. */
+  let run = 0;
+  const count = fields.count;
+  for (let i = 0; i < count; i++) {
+    const name = fields.name(i);
+    const role = roleOf(name, connectionListed, ctx);
+    if (role === Role.Keep && name !== 'host' && name !== 'content-length') continue;
+    if (run < i) lines += fields.lines(run, i);
+    run = i + 1;
+    if (role === Role.Keep) placed.push(name, fields.value(i));
+    else if (role === Role.ForwardedFor) forwardedFor = fields.value(i);
+    else if (role === Role.Baggage) baggage = fields.value(i);
+  }
+  if (run < count) lines += fields.lines(run, count);
+  const checked = placed.length;
+  const out = new FieldLines(lines);
+  gatewayFields(out, forwardedFor, fields.get('host') as string | undefined, baggage, ctx);
+  if (ctx.modifier !== null) pushAll(placed, ctx.modifier.write);
+  return { lines: out.text, headers: placed, checked };
+}
+
+/**
+ * Rendered field lines (RenderedFields.lines) and the `headers` after them as one
+ * `[name, value, ...]` array, for a pool that takes only arrays: the HTTP/2 pool, when a retry
+ * moves a request rendered for an HTTP/1.1 endpoint to an h2c:// or h2:// one. Each line is
+ * `name: value\r\n` with a token for a name (no colon) and no CR or LF in the value.
+ */
+export function fieldArray(lines: string, headers: readonly string[] | null | undefined): string[] {
+  const out: string[] = [];
+  for (let start = 0; start < lines.length; ) {
+    const colon = lines.indexOf(':', start);
+    const end = lines.indexOf('\r\n', colon);
+    out.push(lines.slice(start, colon), lines.slice(colon + 2, end));
+    start = end + 2;
+  }
+  if (headers !== null && headers !== undefined) pushAll(out, headers);
   return out;
 }
 

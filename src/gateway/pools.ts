@@ -98,6 +98,14 @@ export class PoolSet {
     return pool;
   }
 
+  /**
+   * The pool of `origin` takes field lines rendered by the gateway (UpstreamRequest.fieldLines):
+   * graylane's HTTP/1.1 pool. undici's and the HTTP/2 pool take the `[name, value, ...]` array.
+   */
+  takesFieldLines(origin: string): boolean {
+    return this.engine === 'graylane' && !isH2Origin(origin);
+  }
+
   /** Origins with an open pool (for tests and metrics). */
   origins(): string[] {
     return [...this.#pools.keys()];

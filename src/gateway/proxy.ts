@@ -160,11 +160,16 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
    * it), which graylane's HTTP/1.1 pool does not check again (UpstreamRequest.checkedFields); 0: all checked.
    */
   checkedFields = 0;
+  /**
+   * The field lines rendered for graylane's HTTP/1.1 pool (UpstreamRequest.fieldLines), written
+   * before `headers`; null when every field is in `headers`.
+   */
+  fieldLines: string | null = null;
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #idleArmed = false;
   /** The upstream request as dispatched, kept for a retry (the object undici was given, no copy). */
-  #request: (Dispatcher.DispatchOptions & { checkedFields: number }) | null = null;
+  #request: (Dispatcher.DispatchOptions & { checkedFields: number; fieldLines: string | null }) | null = null;
   #target = '';
   #idleMs = 0;
 
@@ -214,6 +219,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       bodyTimeout: idleMs,
       upgrade,
       checkedFields: this.checkedFields,
+      fieldLines: this.fieldLines,
     };
     pool.dispatch(this.#request, this);
   }

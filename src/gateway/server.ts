@@ -30,7 +30,7 @@ import { dispatch, headerValue, stripMeshPrefix } from '../routing/index.js';
 import type { CompiledRoute, Endpoint, MarkContext, Snapshot } from '../routing/types.js';
 import { openAccessLog, type AccessLog } from './access-log.js';
 import { STATUS, type GatewayErrorCode } from './errors.js';
-import { clientAddress, compileModifier, forwardHeaders, visitorCookie, type ForwardContext } from './headers.js';
+import { clientAddress, compileModifier, forwardHeaders, renderFields, visitorCookie, type ForwardContext } from './headers.js';
 import { HealthTable } from './health.js';
 import { Mirror, type MirrorCounters, type MirrorSource } from './mirror.js';
 import type { ResponseObserver } from './observer.js';
@@ -493,7 +493,10 @@ class GatewayServer implements Gateway {
       clientAddress: clientAddress(remoteAddress),
       proto,
     };
-    const headers = forwardHeaders(fields, ctx);
+    // graylane's HTTP/1.1 pool takes the fields as rendered lines, made from the client's bytes
+    // (renderFields); a tracer edits the array form (traceparent), and the other pools take only it.
+    const rendered = !this.#tracer && this.#pools.takesFieldLines(endpoint.origin) ? renderFields(fields, ctx) : null;
+    const headers = rendered !== null ? rendered.headers : forwardHeaders(fields, ctx);
     const cookie = route.visitorCookie;
     const exchange = new (upgrade === null ? ProxyExchange : UpgradeExchange)(
       this.#sink,
@@ -511,7 +514,12 @@ class GatewayServer implements Gateway {
     );
     // What upstreamRequestHeaders wrote before a rule's modifier fields is the strict parser's or
     // the gateway's own: the HTTP/1.1 pool need not check it again (a tracer may rewrite fields).
-    exchange.checkedFields = this.#tracer || ctx.modifier !== null ? 0 : headers.length;
+    if (rendered !== null) {
+      exchange.fieldLines = rendered.lines;
+      exchange.checkedFields = rendered.checked;
+    } else {
+      exchange.checkedFields = this.#tracer || ctx.modifier !== null ? 0 : headers.length;
+    }
     if (this.#startTrace !== null) exchange.trace = this.#startTrace(exchange, headerValue(fields, 'traceparent'), headers);
     const timeouts = snapshot.spec.timeouts;
     if (upgrade !== null) {

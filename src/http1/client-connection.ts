@@ -58,6 +58,14 @@ export interface UpstreamRequest {
    * (src/gateway/headers.ts). They are not checked again; the entries after them are.
    */
   checkedFields?: number;
+  /**
+   * Field lines the caller rendered and vouches for (as for checkedFields), written as they are
+   * after Host and Connection and before the fields of `headers`: `name: value\r\n` each, never
+   * Host, Content-Length or a field the connection writes (those stay in `headers`). The gateway
+   * renders them from the client's bytes (src/gateway/headers.ts renderFields), which saves the
+   * string per field and the walk over an array here. Read by graylane's pools only.
+   */
+  fieldLines?: string | null;
 }
 
 /**
@@ -382,7 +390,7 @@ export class Http1ClientConnection {
   #head0(req: UpstreamRequest, bodyLength: number): string {
     let host: string | null = null;
     let declared = -1;
-    let fields = '';
+    let fields = req.fieldLines ?? '';
     const h = req.headers;
     if (h !== null && h !== undefined) {
       if (Array.isArray(h)) {

@@ -3,7 +3,9 @@
  * that the common request never builds Node's header object (header-object.ts): a dictionary-mode
  * object with one string per field, whose keyed loads and for-in were a few percent of a proxied
  * request's CPU. Routing reads `get(name)` (RequestView.headers is this object for HTTP/1.1), the
- * upstream rewrite (src/gateway/headers.ts upstreamRequestFields) walks the fields in order.
+ * upstream rewrite (src/gateway/headers.ts upstreamRequestFields, renderFields) walks the fields in
+ * order, and `lines()` renders the fields it passes on as the upstream's field lines straight from
+ * the received bytes.
  *
  * Every answer is the header object's: `get(name)` returns exactly `headerObject(...)[name]`
  * (set-cookie an array, cookie joined with `; `, Node's first-only fields, the rest joined with
@@ -13,7 +15,7 @@
  * rare, and then costs what every request cost before.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { latin1 } from './chars.js';
+import { COLON, CR, LF, latin1, SP } from './chars.js';
 import { knownName, valueString, type KnownName } from './field-strings.js';
 import { Fields } from './fields.js';
 import { FIRST_ONLY, headerObject } from './header-object.js';
@@ -111,6 +113,40 @@ export class RequestFields {
     return valueString(this.#buf, f.valueStart(i), f.valueEnd(i), known);
   }
 
+  /**
+   * Fields [from, to) as upstream field lines in one string: exactly what concatenating
+   * `${name(i)}: ${value(i)}\r\n` for each gives (names lower-cased, values without the whitespace
+   * around them), without a string per name or value. A line already in that form but for the case
+   * of its name (one SP after the colon, nothing after the value: what clients send) is copied with
+   * its neighbours of the same kind in one piece and its name lower-cased in the copy; any other
+   * line is written byte by byte. The parser has refused every byte a field line must not hold.
+   */
+  lines(from: number, to: number): string {
+    const buf = this.#buf;
+    const f = this.#fields;
+    let size = 0;
+    for (let i = from; i < to; i++) size += f.nameEnd(i) - f.nameStart(i) + f.valueEnd(i) - f.valueStart(i) + 4;
+    const out = scratchOf(size);
+    let w = 0;
+    let i = from;
+    while (i < to) {
+      if (!asRendered(buf, f, i)) {
+        w = writeLine(out, w, buf, f, i++);
+        continue;
+      }
+      // A run of lines in their rendered form, each starting where the one before ended.
+      const start = f.nameStart(i);
+      let end = f.valueEnd(i) + 2;
+      let j = i + 1;
+      while (j < to && f.nameStart(j) === end && asRendered(buf, f, j)) end = f.valueEnd(j++) + 2;
+      buf.copy(out, w, start, end);
+      for (let k = i; k < j; k++) lowerCase(out, w + f.nameStart(k) - start, w + f.nameEnd(k) - start);
+      w += end - start;
+      i = j;
+    }
+    return latin1(out, 0, w);
+  }
+
   /** Node's header object of these fields, built on first use: for the rare reader that needs one. */
   object(): IncomingHttpHeaders {
     this.#object ??= headerObject(this.#buf, this.#fields);
@@ -135,6 +171,45 @@ export class RequestFields {
     }
     this.#fields = own;
   }
+}
+
+/**
+ * Where lines() renders: one buffer for the process, grown to the largest rendering asked for
+ * (at most a head). Free again as soon as lines() returns: its latin1 string is a copy.
+ */
+let scratch = Buffer.allocUnsafeSlow(2048);
+
+function scratchOf(size: number): Buffer {
+  if (scratch.length < size) scratch = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratch.length));
+  return scratch;
+}
+
+/**
+ * Field i's line is `name: value\r\n` in the received bytes but for the case of its name: one SP
+ * after the colon, the value's CR right after it (no trailing whitespace). A field kept past its
+ * head (keep()) has no bytes after its last value: that line is not, and is written byte by byte.
+ */
+function asRendered(buf: Buffer, f: Fields, i: number): boolean {
+  const nameEnd = f.nameEnd(i);
+  return f.valueStart(i) === nameEnd + 2 && buf[nameEnd + 1] === SP && buf[f.valueEnd(i)] === CR;
+}
+
+/** Writes field i's line, rendered, at out[w]; returns the index after it. */
+function writeLine(out: Buffer, w: number, buf: Buffer, f: Fields, i: number): number {
+  for (let p = f.nameStart(i), end = f.nameEnd(i); p < end; p++) out[w++] = LOWER[buf[p]!]!;
+  out[w++] = COLON;
+  out[w++] = SP;
+  const valueStart = f.valueStart(i);
+  const valueEnd = f.valueEnd(i);
+  buf.copy(out, w, valueStart, valueEnd);
+  w += valueEnd - valueStart;
+  out[w++] = CR;
+  out[w++] = LF;
+  return w;
+}
+
+function lowerCase(bytes: Uint8Array, start: number, end: number): void {
+  for (let p = start; p < end; p++) bytes[p] = LOWER[bytes[p]!]!;
 }
 
 /** buf[start, end) is `name` once ASCII letters of the bytes are lower-cased. */
