@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { compileModifier, upstreamRequestFields, upstreamRequestHeaders, type ForwardContext } from './headers.js';
+import { compileModifier, fieldArray, renderFields, upstreamRequestFields, upstreamRequestHeaders, type ForwardContext } from './headers.js';
 import { findHeadEnd, headerObject, parseRequestHead, RequestFields, RequestHead } from '../http1/index.js';
 
 /**
@@ -123,4 +123,74 @@ test('a request whose offsets and bytes are reused for the next head keeps its o
   assert.equal(first.name(1), 'x-lane');
   assert.equal(first.value(0), 'a');
   assert.deepEqual({ ...first.object() }, expected);
+});
+
+/**
+ * Field lines as clients write them, and as they may: names in any case, OWS (SP, HTAB) before and
+ * after the value or none, empty values, a Content-Length. Half name each field once.
+ */
+const ows = fc.constantFrom('', ' ', ' ', ' ', '  ', '\t', ' \t');
+const trailing = fc.constantFrom('', '', '', ' ', '\t', ' \t ');
+const spacedField = fc.tuple(fc.constantFrom(...NAMES, 'Content-Length'), value, ows, trailing).map(([n, v, before, after]) =>
+  // The parser takes one Content-Length, plain digits (no trailing whitespace).
+  n === 'Content-Length' ? (['Content-Length', '3', before, ''] as const) : ([n, v, before, after] as const),
+);
+const spacedLines = fc
+  .oneof(fc.uniqueArray(spacedField, { maxLength: 14, selector: ([n]) => n.toLowerCase() }), fc.array(spacedField, { maxLength: 14 }))
+  .chain((fields) => fc.tuple(fc.constantFrom(...['Host: h.example\r\n', 'host:h.example \r\n', 'HOST:\th.example\r\n']), fc.constant(fields), fc.nat(fields.length)))
+  .map(([host, fields, hostAt]) => {
+    const lines = fields.filter(([n], i) => n !== 'Host' && (n !== 'Content-Length' || fields.findIndex(([m]) => m === n) === i)).map(([n, v, before, after]) => `${n}:${before}${v}${after}\r\n`);
+    lines.splice(Math.min(hostAt, lines.length), 0, host);
+    return lines;
+  });
+
+/** What graylane's HTTP/1.1 pool writes for array entries (client-connection.ts #head0): Host and Content-Length taken out. */
+function poolRendering(headers: readonly string[], lines = ''): { lines: string; host: string | undefined; contentLength: string | undefined } {
+  let host: string | undefined;
+  let contentLength: string | undefined;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!.toLowerCase();
+    if (name === 'host') host = headers[i + 1];
+    else if (name === 'content-length') contentLength = headers[i + 1];
+    else lines += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  }
+  return { lines, host, contentLength };
+}
+
+test('lines(from, to) is `${name(i)}: ${value(i)}\\r\\n` for each field, whatever the case and whitespace sent, and after keep() (2,000 cases)', () => {
+  fc.assert(
+    fc.property(spacedLines, fc.nat(), fc.nat(), fc.boolean(), (lines, a, b, kept) => {
+      const { fields } = parsed(lines);
+      if (kept) fields.keep();
+      const from = a % (fields.count + 1);
+      const to = from + (b % (fields.count - from + 1));
+      let expected = '';
+      for (let i = from; i < to; i++) expected += `${fields.name(i)}: ${fields.value(i)}\r\n`;
+      assert.equal(fields.lines(from, to), expected, JSON.stringify(lines));
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('renderFields writes upstream what the array of upstreamRequestFields writes, byte for byte; null only for a repeated name (2,000 cases)', () => {
+  let rendered = 0;
+  fc.assert(
+    fc.property(spacedLines, ctxArb, (lines, ctx) => {
+      const { fields } = parsed(lines);
+      const array = upstreamRequestFields(fields, ctx);
+      const r = renderFields(fields, ctx);
+      assert.equal(r === null, !fields.distinct);
+      if (r === null) return;
+      rendered++;
+      // The pool writes the lines, then the array's fields; it places Host and Content-Length itself.
+      assert.deepEqual(poolRendering(r.headers, r.lines), poolRendering(array), JSON.stringify(lines));
+      // The entries vouched for are the client's Host and Content-Length; a rule's fields come after them, checked.
+      for (let i = 0; i < r.checked; i += 2) assert.ok(['host', 'content-length'].includes(r.headers[i]!));
+      assert.deepEqual(r.headers.slice(r.checked), ctx.modifier === null ? [] : ctx.modifier.write);
+      // And turned back into an array (a retry to an HTTP/2 endpoint), the same fields.
+      assert.deepEqual(poolRendering(fieldArray(r.lines, r.headers)), poolRendering(array));
+    }),
+    { numRuns: 2000 },
+  );
+  assert.ok(rendered > 500, `only ${rendered} cases rendered`);
 });

@@ -550,6 +550,33 @@ test('an h2c upstream that accepts the connection but never speaks HTTP/2: 504 a
   }
 });
 
+test('a retry from an http:// endpoint to an h2c:// one of the same version carries every field (lines rendered for HTTP/1.1 turned back into fields)', async () => {
+  const dead = `http://127.0.0.1:${await closedPort()}`;
+  const good = await h2up('stable');
+  const g = await gw(
+    spec({
+      services: { svc: service({ stable: [dead, good.url] }, { passiveHealth: { consecutiveFailures: 100, ejectMs: 60_000 }, retry: { attempts: 1, on: ['connect-error'] } }) },
+    }),
+  );
+  // Round robin sends one of two requests to the dead HTTP/1.1 endpoint first: its retry reaches the h2c one.
+  for (let i = 0; i < 2; i++) {
+    const r = await rawRequest(g.address.port, `GET /r/${i} HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: ua/1\r\nx-custom:  kept \r\nX-Gray-Lane: alpha\r\nConnection: close\r\n\r\n`);
+    assert.match(r.toString('latin1'), /^HTTP\/1\.1 200 /);
+  }
+  assert.equal(good.received.length, 2);
+  for (const h of good.received) {
+    assert.equal(h[':authority'], 'shop.example');
+    assert.equal(h['user-agent'], 'ua/1');
+    assert.equal(h['x-custom'], 'kept');
+    assert.equal(h['x-forwarded-for'], '127.0.0.1');
+    assert.equal(h['x-forwarded-host'], 'shop.example');
+    assert.equal(h['x-gray-lane'], 'stable');
+    assert.equal(h.baggage, 'graylane-lane=stable');
+  }
+  const failures = g.health.entries().find((e) => e.origin === dead)?.failures ?? 0;
+  assert.equal(failures, 1, 'one request went to the dead endpoint first and was retried');
+});
+
 test('retry as for HTTP/1.1: a GET that cannot connect to one h2c:// endpoint is sent to the next; a POST is not retried', async () => {
   const dead = `h2c://127.0.0.1:${await closedPort()}`;
   const good = await h2up('stable');
