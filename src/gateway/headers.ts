@@ -21,6 +21,8 @@
  * HTTP/1.1 pool to an HTTP/1.1 client skips the arrays: the same fields are left out over the
  * upstream's bytes (src/http1/response-fields.ts) and clientResponseLines appends the gateway's
  * lines, byte for byte what the arrays would have written (test/gateway/response-fields.test.ts).
+ * A request to that pool skips them too: renderFields renders its fields as text from the client's
+ * bytes, the same bytes upstream (test/gateway/upstream-fields.test.ts).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { LANE_BAGGAGE_KEY, encodeBaggageValue, joinHeader, withBaggageLane } from '@graylane/lanes';
