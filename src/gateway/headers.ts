@@ -228,7 +228,7 @@ function withGatewayFields(
   return out;
 }
 
-/** Where the gateway's own fields go: the flat array, or the rendered lines (FieldLines). */
+/** Where the gateway's own fields go: the flat array, or the rendered lines (LineWriter). */
 interface FieldSink {
   push(name: string, value: string): unknown;
 }
@@ -261,7 +261,7 @@ function pushAll(out: string[], entries: readonly string[]): void {
  * Field lines being rendered: each field pushed becomes `name: value\r\n`, the line graylane's
  * HTTP/1.1 pool writes for an array entry (src/http1/client-connection.ts).
  */
-class FieldLines {
+class LineWriter {
   constructor(public text: string) {}
   push(name: string, value: string): void {
     this.text += `${name}: ${value}\r\n`;
@@ -314,7 +314,7 @@ export function renderFields(fields: ClientFields, ctx: ForwardContext): Rendere
   }
   if (run < count) lines += fields.lines(run, count);
   const checked = placed.length;
-  const out = new FieldLines(lines);
+  const out = new LineWriter(lines);
   gatewayFields(out, forwardedFor, fields.get('host') as string | undefined, baggage, ctx);
   if (ctx.modifier !== null) pushAll(placed, ctx.modifier.write);
   return { lines: out.text, headers: placed, checked };
