@@ -71,6 +71,34 @@ test('lanes the config does not name are counted as one label, however many a cl
   assert.equal(asked, 1001);
 });
 
+test('requests alternating between versions, routes and lanes each land in their own series; a lane that becomes known gets its own', () => {
+  const known = new Set(['stable', 'beta']);
+  const c = new TrafficRecorder({ knownLanes: () => known });
+  const plan: [string, string, string][] = [];
+  for (let i = 0; i < 60; i++) {
+    // Runs of the same answer and changes of one key at a time: what the last-answer cache sees.
+    const version = i % 7 < 4 ? 'stable' : 'canary';
+    const route = i % 11 < 8 ? 'main' : 'other';
+    const lane = i % 5 === 0 ? 'beta' : 'stable';
+    plan.push([route, version, lane]);
+    c.recordResponse(i % 13 === 0 ? 'api' : 'web', version, 200, 1, detail(route, lane));
+  }
+  const expected = new Map<string, number>();
+  for (const [route, version, lane] of plan) expected.set(`${route} ${version} ${lane}`, (expected.get(`${route} ${version} ${lane}`) ?? 0) + 1);
+  const got = new Map([...c.requestSeries()].map((s) => [`${s.route} ${s.version} ${s.lane}`, s.byClass[1]]));
+  assert.deepEqual(got, expected);
+  assert.equal(c.requestsOf('api', 'stable') + c.requestsOf('api', 'canary'), plan.filter((_, i) => i % 13 === 0).length);
+
+  // An unknown lane is counted as other, twice in a row; once the config names it (a reload), its own.
+  c.recordResponse('web', 'stable', 200, 1, detail('main', 'gamma'));
+  c.recordResponse('web', 'stable', 200, 1, detail('main', 'gamma'));
+  known.add('gamma');
+  c.recordResponse('web', 'stable', 200, 1, detail('main', 'gamma'));
+  const lanes = new Map([...c.requestSeries()].filter((s) => s.route === 'main' && s.version === 'stable').map((s) => [s.lane, s.byClass[1]]));
+  assert.equal(lanes.get(OTHER_LANE), 2);
+  assert.equal(lanes.get('gamma'), 1);
+});
+
 test('one count feeds every reader: the window, the Prometheus series and the published totals', () => {
   let now = 1_000_000;
   const a = new TrafficRecorder({ knownLanes: () => LANES, clock: () => now });
