@@ -36,6 +36,11 @@ export const BAGGAGE_LANE_KEY = LANE_BAGGAGE_KEY;
 /** Response headers added when the spec's `exposeLane` is on. */
 export const EXPOSE_LANE_HEADER = 'x-gray-lane';
 export const EXPOSE_VERSION_HEADER = 'x-gray-version';
+/**
+ * Both, which an upstream's response must not carry to the client when the gateway exposes the
+ * lane: the gateway's word on which lane and version served is the only one the client gets.
+ */
+export const EXPOSED_FIELDS: readonly string[] = [EXPOSE_LANE_HEADER, EXPOSE_VERSION_HEADER];
 
 /** A rule's header modifier with lower-cased names, flattened once. */
 export interface CompiledModifier {
@@ -405,7 +410,7 @@ export function isHopByHopResponseHeader(name: string): boolean {
  * as a flat string array for `res.writeHead`. Names and values are decoded as latin1, which
  * passes every byte through unchanged (Node writes header strings as latin1).
  *
- * @param exposeLane the lane when the spec exposes lanes (adds x-gray-lane and x-gray-version), else null
+ * @param exposeLane the lane when the spec exposes lanes (adds x-gray-lane and x-gray-version, in place of any the upstream sent), else null
  * @param version the version that served
  * @param setCookie a complete Set-Cookie value for a new visitor id, or null
  * @param close the gateway is draining: ask the client to close the connection after this response
@@ -422,6 +427,7 @@ export function clientResponseHeaders(
   for (let i = 0; i < raw.length; i += 2) {
     const name = latin1(raw[i]!);
     if (equalsLowerText(name, 'content-length')) continue;
+    if (exposeLane !== null && (equalsLowerText(name, EXPOSE_LANE_HEADER) || equalsLowerText(name, EXPOSE_VERSION_HEADER))) continue;
     if (isHopByHopResponseHeader(name)) {
       if (equalsLowerText(name, 'connection')) {
         // Every Connection line counts (a list may be split over several, RFC 9110 §5.3).

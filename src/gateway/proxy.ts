@@ -30,7 +30,7 @@ import type { AccessRecord } from './access-log.js';
 import { classifyUpstreamError, errorBody, GRPC_STATUS, retryKind, STATUS, type GatewayErrorCode } from './errors.js';
 import { isReadBufferView } from '../http1/index.js';
 import { encodeGrpcMessage } from '../http2/index.js';
-import { clientResponseHeaders, clientResponseLines, fieldLines, latin1, responseLength, type RawFields } from './headers.js';
+import { clientResponseHeaders, clientResponseLines, EXPOSED_FIELDS, fieldLines, latin1, responseLength, type RawFields } from './headers.js';
 import type { HealthTable } from './health.js';
 import type { RequestTrace } from './trace.js';
 
@@ -98,7 +98,7 @@ export interface UpstreamResponseFields {
   /** `[name, value, ...]`, every field: what onHeaders would have had. */
   toRaw(): string[];
   /** The lines of clientResponseHeaders(toRaw(), null, ...) as `name: value` CRLF each, sliced from the received bytes. */
-  proxiedLines(): string;
+  proxiedLines(without?: readonly string[]): string;
 }
 
 /** Gateway-wide things an exchange reports to; one object for the gateway's lifetime. */
@@ -259,7 +259,8 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     const { res, sink } = this;
     if (res.writeHeadLines === undefined || statusCode < 200) return this.onHeaders(statusCode, fields.toRaw(), resume, statusText);
     if (!this.#responseStarts(statusCode, resume)) return false;
-    let lines = clientResponseLines(fields.proxiedLines(), this.exposeLane, this.version, this.setCookie);
+    const upstream = fields.proxiedLines(this.exposeLane === null ? undefined : EXPOSED_FIELDS);
+    let lines = clientResponseLines(upstream, this.exposeLane, this.version, this.setCookie);
     if (sink.debugHeaders !== null) lines += fieldLines(sink.debugHeaders);
     res.writeHeadLines(statusCode, lines, fields.contentLength, sink.draining, statusText);
     this.status = statusCode;

@@ -56,7 +56,8 @@ export class ResponseFields {
   /**
    * The field lines a proxy passes on, each `name: value` CRLF, in the upstream's order and
    * spelling: exactly what rendering clientResponseHeaders' array would give (the differential
-   * test in test/gateway/response-fields.test.ts holds the two to the same bytes).
+   * test in test/gateway/response-fields.test.ts holds the two to the same bytes). Fields named in
+   * `without` (lower-case) are left out too: the gateway's own, which it writes after these.
    *
    * A line already in that form (one SP after the colon, no whitespace after the value) is copied
    * with its neighbours in one slice. Copying is safe because the parser refused everything that
@@ -65,7 +66,7 @@ export class ResponseFields {
    * (`Name:value`, `Name:  value `, allowed by RFC 9110 §5.6.3) is rewritten without it, as the
    * array path writes it.
    */
-  proxiedLines(): string {
+  proxiedLines(without: readonly string[] = NONE): string {
     const buf = this.#bytes();
     const head = this.head;
     const f = head.fields;
@@ -79,7 +80,7 @@ export class ResponseFields {
       const ne = f.nameEnd(i);
       const vs = f.valueStart(i);
       const ve = f.valueEnd(i);
-      const kept = !notForwarded(buf, ns, ne) && !(named && listedInConnection(buf, f, ns, ne));
+      const kept = !notForwarded(buf, ns, ne) && !(named && listedInConnection(buf, f, ns, ne)) && !oneOf(buf, ns, ne, without);
       if (kept && vs === ne + 2 && buf[ne + 1] === SP && buf[ve] === CR) {
         // `name: value` CRLF as it stands: the line ends where the next begins.
         if (runStart === -1) runStart = ns;
@@ -124,6 +125,16 @@ function notForwarded(buf: Buffer, ns: number, ne: number): boolean {
     default:
       return false;
   }
+}
+
+const NONE: readonly string[] = [];
+
+/** The name buf[ns, ne) is one of `names` (lower-case), ASCII case ignored; compared by length first. */
+function oneOf(buf: Buffer, ns: number, ne: number, names: readonly string[]): boolean {
+  for (let k = 0; k < names.length; k++) {
+    if (names[k]!.length === ne - ns && equalsLower(buf, ns, ne, names[k]!)) return true;
+  }
+  return false;
 }
 
 type Offsets = ResponseHead['fields'];

@@ -57,7 +57,7 @@ const connectionValue = fc
   .array(fc.constantFrom('keep-alive', 'Keep-Alive', 'close', 'upgrade', 'x-a', 'X-B', 'x-hop', 'X-HOP', 'content-type', 'set-cookie', 'date', 'foo', '', ' x-a ', '\xa0x-b', 'x-hop\xa0', 'x a', 'close x-a', 'x-a\t'), { maxLength: 4 })
   .chain((tokens) => fc.constantFrom(',', ', ', ' ,', ',\t').map((sep) => tokens.join(sep)));
 
-const ordinaryName = fc.constantFrom('content-type', 'date', 'server', 'set-cookie', 'cache-control', 'vary', 'etag', 'x-a', 'x-b', 'x-hop', 'x-empty', 'close', 'x-gray-lane');
+const ordinaryName = fc.constantFrom('content-type', 'date', 'server', 'set-cookie', 'cache-control', 'vary', 'etag', 'x-a', 'x-b', 'x-hop', 'x-empty', 'close', 'x-gray-lane', 'X-Gray-Version');
 const hopName = fc.constantFrom('connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade');
 
 /** One field line (without the framing fields, which the case adds). */
@@ -343,6 +343,34 @@ test('a typical response: the upstream lines as sent, the gateway lines after th
     );
   } finally {
     client.close();
+  }
+});
+
+test("with lanes exposed, the upstream's own x-gray-lane and x-gray-version never reach the client: the gateway's are the only ones", async () => {
+  const n = cases.push({
+    head: 'HTTP/1.1 200 OK\r\nX-Gray-Lane: evil\r\nContent-Type: text/plain\r\nx-GRAY-version: v9\r\nContent-Length: 3\r\n\r\n',
+    framing: 'length',
+    method: 'GET',
+    status: 200,
+  }) - 1;
+  const exposed = new RawClient(extras.address.port);
+  const passed = new RawClient(plain.address.port);
+  try {
+    const head = await exposed.exchange(`GET /case/${n} HTTP/1.1\r\nHost: example\r\n\r\n`, 'GET');
+    assert.equal(
+      head,
+      'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n' +
+        `x-gray-lane: stable\r\nx-gray-version: stable\r\nset-cookie: gl_vid=${minted}; Path=/; Max-Age=86400; SameSite=Lax; HttpOnly\r\n` +
+        'x-graylane-worker: 0\r\ncontent-length: 3\r\n\r\n',
+    );
+    // Without exposeLane the gateway writes none, and the upstream's fields are its own business.
+    assert.equal(
+      await passed.exchange(`GET /case/${n} HTTP/1.1\r\nHost: example\r\n\r\n`, 'GET'),
+      'HTTP/1.1 200 OK\r\nX-Gray-Lane: evil\r\nContent-Type: text/plain\r\nx-GRAY-version: v9\r\ncontent-length: 3\r\n\r\n',
+    );
+  } finally {
+    exposed.close();
+    passed.close();
   }
 });
 
