@@ -458,13 +458,6 @@ export function clientResponseLines(upstreamLines: string, exposeLane: string | 
   return lines;
 }
 
-/** `[name, value, ...]` as field lines, `name: value` CRLF each. */
-export function fieldLines(flat: readonly string[]): string {
-  let lines = '';
-  for (let i = 0; i < flat.length; i += 2) lines += `${flat[i]}: ${flat[i + 1]}\r\n`;
-  return lines;
-}
-
 /**
  * The upstream response's Content-Length, or -1 without one. undici's parser has already refused a
  * malformed or repeated one, and a Content-Length beside Transfer-Encoding.

@@ -28,9 +28,9 @@ import type { Dispatcher } from 'undici';
 import type { Assignment, CompiledRoute, Endpoint } from '../routing/types.js';
 import type { AccessRecord } from './access-log.js';
 import { classifyUpstreamError, errorBody, GRPC_STATUS, retryKind, STATUS, type GatewayErrorCode } from './errors.js';
-import { isReadBufferView } from '../http1/index.js';
+import { fieldLines, isReadBufferView } from '../http1/index.js';
 import { encodeGrpcMessage } from '../http2/index.js';
-import { clientResponseHeaders, clientResponseLines, EXPOSED_FIELDS, fieldLines, latin1, responseLength, type RawFields } from './headers.js';
+import { clientResponseHeaders, clientResponseLines, EXPOSED_FIELDS, latin1, responseLength, type RawFields } from './headers.js';
 import type { HealthTable } from './health.js';
 import type { RequestTrace } from './trace.js';
 

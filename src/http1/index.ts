@@ -11,7 +11,7 @@ export { ResponseFields } from './response-fields.js';
 export { ChunkedDecoder, type DataSink } from './chunked.js';
 export { headerObject, rawHeaders } from './header-object.js';
 export { RequestFields } from './request-fields.js';
-export { ResponseWriter, type ResponseOwner, type ResponseTarget } from './response-writer.js';
+export { fieldLines, ResponseWriter, type ResponseOwner, type ResponseTarget } from './response-writer.js';
 export { Http1Connection, Http1Request, Http1Sweep, type BodySink, type ConnectionLimits, type Http1Handler } from './server-connection.js';
 export { Http1ClientConnection, UpstreamSweep, type UpstreamHandler, type UpstreamRequest } from './client-connection.js';
 export { UpstreamPool, type UpstreamPoolOptions } from './upstream-pool.js';

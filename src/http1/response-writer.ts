@@ -30,6 +30,13 @@ function statusLine(status: number, reason: string | undefined): string {
   if (line === undefined) line = STATUS_LINES[status] = `HTTP/1.1 ${status} ${standard ?? 'Unknown'}${CRLF}`;
   return line;
 }
+/** `[name, value, ...]` as field lines, `name: value` CRLF each (no check: the caller's fields are checked). */
+export function fieldLines(flat: readonly string[]): string {
+  let lines = '';
+  for (let i = 0; i < flat.length; i += 2) lines += `${flat[i]}: ${flat[i + 1]}${CRLF}`;
+  return lines;
+}
+
 /** Bodies up to this many bytes are written in one string with the head (or chunk framing). */
 const SMALL_BODY = 2048;
 /**
@@ -96,8 +103,7 @@ export class ResponseWriter {
    */
   writeInformational(status: number, fields: readonly string[]): void {
     if (this.headSent || this.#target.minor === 0) return;
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Informational'}${CRLF}`;
-    for (let i = 0; i < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}${CRLF}`;
+    const head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Informational'}${CRLF}${fieldLines(fields)}`;
     if (this.#held !== null) this.#heldInterim = (this.#heldInterim ?? '') + head + CRLF;
     else this.#socket.write(head + CRLF, 'latin1');
   }
@@ -107,9 +113,7 @@ export class ResponseWriter {
    * body's byte count, or -1 when unknown (streamed). `close` asks for the connection to end after.
    */
   writeHead(status: number, fields: readonly string[], length: number, close = false, reason?: string): void {
-    let lines = '';
-    for (let i = 0; i < fields.length; i += 2) lines += `${fields[i]}: ${fields[i + 1]}${CRLF}`;
-    this.writeHeadLines(status, lines, length, close, reason);
+    this.writeHeadLines(status, fieldLines(fields), length, close, reason);
   }
 
   /**
