@@ -45,6 +45,16 @@ export const HEX = (() => {
   return t;
 })();
 
+/** ASCII letters folded to lower case, every other byte unchanged (field names are tchar: ASCII). */
+export const LOWER = new Uint8Array(256);
+for (let c = 0; c < 256; c++) LOWER[c] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+
+/** buf[a, a+n) and buf[b, b+n) are the same once ASCII letters are folded to lower case. */
+export function sameFolded(buf: Uint8Array, a: number, b: number, n: number): boolean {
+  for (let k = 0; k < n; k++) if (LOWER[buf[a + k]!] !== LOWER[buf[b + k]!]) return false;
+  return true;
+}
+
 export const CR = 0x0d;
 export const LF = 0x0a;
 export const SP = 0x20;

@@ -15,14 +15,11 @@
  * rare, and then costs what every request cost before.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { COLON, CR, LF, latin1, SP } from './chars.js';
+import { COLON, CR, LF, latin1, LOWER, sameFolded, SP } from './chars.js';
 import { knownName, valueString, type KnownName } from './field-strings.js';
 import { Fields } from './fields.js';
 import { FIRST_ONLY, headerObject } from './header-object.js';
 
-/** ASCII letters folded to lower case, every other byte unchanged (names are tchar: ASCII). */
-const LOWER = new Uint8Array(256);
-for (let c = 0; c < 256; c++) LOWER[c] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
 
 export class RequestFields {
   #buf: Buffer;
@@ -236,10 +233,6 @@ function distinctNames(buf: Uint8Array, f: Fields): boolean {
   return true;
 }
 
-function sameFolded(buf: Uint8Array, a: number, b: number, n: number): boolean {
-  for (let k = 0; k < n; k++) if (LOWER[buf[a + k]!] !== LOWER[buf[b + k]!]) return false;
-  return true;
-}
 
 function allDigits(buf: Uint8Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (buf[i]! < 0x30 || buf[i]! > 0x39) return false;

@@ -18,7 +18,7 @@
  * The view lives in the connection's read buffer (read-buffer.ts: shared by every connection),
  * so it is valid only during the handler's `onResponseFields` call; a read after it throws.
  */
-import { CR, equalsLower, HTAB, latin1, SP } from './chars.js';
+import { CR, equalsLower, HTAB, latin1, sameFolded, SP } from './chars.js';
 import { rawHeaders } from './header-object.js';
 import type { ResponseHead } from './response-head.js';
 
@@ -163,7 +163,7 @@ function listsName(buf: Buffer, start: number, end: number, ns: number, ne: numb
     let a = s;
     while (a < e && isTrimmed(buf[a]!)) a++;
     while (e > a && isTrimmed(buf[e - 1]!)) e--;
-    if (e - a === n && sameNameIgnoringCase(buf, a, ns, n) && !equalsLower(buf, a, e, 'close') && !equalsLower(buf, a, e, 'keep-alive') && !equalsLower(buf, a, e, 'upgrade')) {
+    if (e - a === n && sameFolded(buf, a, ns, n) && !equalsLower(buf, a, e, 'close') && !equalsLower(buf, a, e, 'keep-alive') && !equalsLower(buf, a, e, 'upgrade')) {
       return true;
     }
     s = next;
@@ -173,16 +173,4 @@ function listsName(buf: Buffer, start: number, end: number, ns: number, ne: numb
 
 function isTrimmed(c: number): boolean {
   return c === SP || c === HTAB || c === 0xa0;
-}
-
-/** buf[a, a+n) equals buf[b, b+n) with ASCII letters folded (other bytes must be equal). */
-function sameNameIgnoringCase(buf: Buffer, a: number, b: number, n: number): boolean {
-  for (let k = 0; k < n; k++) {
-    let x = buf[a + k]!;
-    let y = buf[b + k]!;
-    if (x >= 0x41 && x <= 0x5a) x |= 0x20;
-    if (y >= 0x41 && y <= 0x5a) y |= 0x20;
-    if (x !== y) return false;
-  }
-  return true;
 }
