@@ -18,6 +18,7 @@
 import { Dispatcher, Pool } from 'undici';
 import { UpstreamPool, UpstreamSweep, type UpstreamHandler, type UpstreamRequest } from '../http1/index.js';
 import { H2Pool, isH2Origin } from './h2-pool.js';
+import type { Endpoint } from '../routing/types.js';
 
 /** Which HTTP/1.1 client carries upstream requests. */
 export type UpstreamEngine = 'graylane' | 'undici';
@@ -99,11 +100,11 @@ export class PoolSet {
   }
 
   /**
-   * The pool of `origin` takes field lines rendered by the gateway (UpstreamRequest.fieldLines):
+   * The pool of `endpoint` takes field lines rendered by the gateway (UpstreamRequest.fieldLines):
    * graylane's HTTP/1.1 pool. undici's and the HTTP/2 pool take the `[name, value, ...]` array.
    */
-  takesFieldLines(origin: string): boolean {
-    return this.engine === 'graylane' && !isH2Origin(origin);
+  takesFieldLines(endpoint: Endpoint): boolean {
+    return this.engine === 'graylane' && !endpoint.http2;
   }
 
   /** Origins with an open pool (for tests and metrics). */

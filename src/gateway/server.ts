@@ -495,7 +495,7 @@ class GatewayServer implements Gateway {
     };
     // graylane's HTTP/1.1 pool takes the fields as rendered lines, made from the client's bytes
     // (renderFields); a tracer edits the array form (traceparent), and the other pools take only it.
-    const rendered = !this.#tracer && this.#pools.takesFieldLines(endpoint.origin) ? renderFields(fields, ctx) : null;
+    const rendered = !this.#tracer && this.#pools.takesFieldLines(endpoint) ? renderFields(fields, ctx) : null;
     const headers = rendered !== null ? rendered.headers : forwardHeaders(fields, ctx);
     const cookie = route.visitorCookie;
     const exchange = new (upgrade === null ? ProxyExchange : UpgradeExchange)(
