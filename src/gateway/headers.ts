@@ -319,10 +319,51 @@ export function renderFields(fields: ClientFields, ctx: ForwardContext): Rendere
   }
   if (run < count) lines += fields.lines(run, count);
   const checked = placed.length;
+  const host = fields.get('host') as string | undefined;
+  if (ctx.modifier === null && forwardedFor === undefined && baggage === undefined) {
+    // The usual request: the gateway's lines for the client's address and for the lane are each
+    // rendered once and reused (forwardLines, laneLines); only X-Forwarded-Host is per request.
+    lines += forwardLines(ctx.clientAddress, ctx.proto);
+    if (host !== undefined) lines += `x-forwarded-host: ${host}\r\n`;
+    return { lines: lines + laneLines(ctx.laneHeaders, ctx.lane), headers: placed, checked };
+  }
   const out = new LineWriter(lines);
-  gatewayFields(out, forwardedFor, fields.get('host') as string | undefined, baggage, ctx);
+  gatewayFields(out, forwardedFor, host, baggage, ctx);
   if (ctx.modifier !== null) pushAll(placed, ctx.modifier.write);
   return { lines: out.text, headers: placed, checked };
+}
+
+/** The last client's X-Forwarded-For and -Proto lines (a connection's requests come from one address). */
+let lastForward = { address: '', proto: '', lines: '' };
+
+/** gatewayFields' X-Forwarded-For and X-Forwarded-Proto lines for a request without X-Forwarded-For. */
+function forwardLines(address: string, proto: string): string {
+  const last = lastForward;
+  if (last.address === address && last.proto === proto) return last.lines;
+  lastForward = { address, proto, lines: `x-forwarded-for: ${address}\r\nx-forwarded-proto: ${proto}\r\n` };
+  return lastForward.lines;
+}
+
+/** Rendered lane lines by lane, per lane-header list (a snapshot's: a new list starts afresh). */
+const laneLinesOf = new WeakMap<readonly string[], Map<string, string>>();
+
+/**
+ * gatewayFields' lane lines for a request without baggage and without a rule's modifier: every
+ * lane header with the lane, then `baggage` with the lane's member. Bounded as laneMembers is.
+ */
+function laneLines(laneHeaders: readonly string[], lane: string): string {
+  let byLane = laneLinesOf.get(laneHeaders);
+  if (byLane === undefined) laneLinesOf.set(laneHeaders, (byLane = new Map()));
+  let text = byLane.get(lane);
+  if (text === undefined) {
+    const out = new LineWriter('');
+    for (let i = 0; i < laneHeaders.length; i++) out.push(laneHeaders[i]!, lane);
+    out.push('baggage', laneMember(lane));
+    text = out.text;
+    if (byLane.size >= MAX_CACHED_MEMBERS) byLane.clear();
+    byLane.set(lane, text);
+  }
+  return text;
 }
 
 /**
