@@ -210,7 +210,12 @@ export function formatLeft(ms: number): string {
   return `${Math.floor(m / 60)}h${m % 60 ? `${m % 60}m` : ''}`;
 }
 
-function localTime(t: number): string {
+/**
+ * Epoch ms as local `HH:MM:SS`, 00 to 23. Not toLocaleTimeString({ hour12: false }): in Node 20, on
+ * a locale with a 12-hour default (en-US), that counts hours 1 to 24 (ECMA-402's older rule), so
+ * the hour after midnight read 24:05:07.
+ */
+export function localTime(t: number): string {
   const d = new Date(t);
   const p = (n: number) => String(n).padStart(2, '0');
   return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;

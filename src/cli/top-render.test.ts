@@ -132,3 +132,10 @@ test('top: one process lists itself alone, without a totals table', () => {
     text,
   );
 });
+
+test('top: the clock reads 00 to 23 in the hour after midnight (hour12: false read it 24:05:07)', () => {
+  const text = renderTop({ ...OVERVIEW, at: new Date(2026, 11, 6, 0, 5, 7).getTime() }, { source: 'x' });
+  assert.equal(text.split('\n')[0], 'graylane top  x  00:05:07  snapshot abc123');
+  const afternoon = renderTop({ ...OVERVIEW, at: new Date(2026, 11, 6, 23, 59, 58).getTime() }, { source: 'x' });
+  assert.equal(afternoon.split('\n')[0], 'graylane top  x  23:59:58  snapshot abc123');
+});

@@ -4,6 +4,7 @@
  * mode every gateway, with the totals per version across them), and a rejected config reload if
  * there is one. Pure (clock and colours passed in), so it is tested without a server.
  */
+import { localTime } from './rollout-render.js';
 import type { GatewayOverview, GatewaysOverview, Overview, RolloutOverview, VersionOverview } from '../metrics/overview.js';
 
 export interface TopOptions {
@@ -119,8 +120,4 @@ function rolloutLine(r: RolloutOverview): string {
     .map(([v, pct]) => `${v} ${pct}%`)
     .join(' ');
   return `${r.name}  ${r.service}  ${r.phase}${r.reason !== r.phase ? ` (${r.reason})` : ''}  step ${step}/${r.steps.length}  ${traffic}`;
-}
-
-function localTime(t: number): string {
-  return new Date(t).toLocaleTimeString([], { hour12: false });
 }

@@ -59,14 +59,21 @@ export function fmtMs(ms: number | null): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : ms >= 10 ? `${ms.toFixed(0)} ms` : `${ms.toFixed(1)} ms`;
 }
 
+/**
+ * hourCycle h23, not hour12: false: under ECMA-402's older rule (Node 20, and browsers that keep
+ * it), hour12: false on a locale with a 12-hour default (en-US) counts hours 1 to 24, so the hour
+ * after midnight read 24:05:07. Chromium already maps it to h23.
+ */
+const CLOCK: Intl.DateTimeFormatOptions = { hourCycle: 'h23', hour: '2-digit', minute: '2-digit', second: '2-digit' };
+
 export function fmtTime(epochMs: number | null): string {
   if (epochMs === null) return '–';
-  return new Date(epochMs).toLocaleTimeString([], { hour12: false });
+  return new Date(epochMs).toLocaleTimeString([], CLOCK);
 }
 
 export function fmtDateTime(epochMs: number): string {
   const d = new Date(epochMs);
-  return `${d.toLocaleDateString()} ${d.toLocaleTimeString([], { hour12: false })}`;
+  return `${d.toLocaleDateString()} ${d.toLocaleTimeString([], CLOCK)}`;
 }
 
 /** A measurement value as JSON-ish text, short. */
