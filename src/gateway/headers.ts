@@ -9,7 +9,7 @@
  * services): the decided lane replaces any member the client sent (a user cannot put themself into a
  * gray lane; on a trusting route the member was the lane's source anyway), and every other member is
  * kept byte-for-byte (src/lanes/baggage.ts). X-Forwarded-For is appended to, X-Forwarded-Proto and
- * X-Forwarded-Host are set. Host is passed on as the client sent it, so virtual hosts and absolute
+ * X-Forwarded-Host are set (the client's, also spelled with `_` for `-`, are not passed on). Host is passed on as the client sent it, so virtual hosts and absolute
  * URLs built by the upstream keep working (as nginx `proxy_set_header Host $host` would).
  *
  * Responses: hop-by-hop headers and Content-Length are dropped (the engine frames the body itself,
@@ -213,11 +213,18 @@ function roleOf(name: string, connectionListed: string[] | null, ctx: ForwardCon
   const laneHeaders = ctx.laneHeaders;
   if (laneHeaders.includes(name)) return Role.Drop;
   // CGI-style servers (WSGI, Rack, PHP) read `x_gray_lane` as `X-Gray-Lane` (both become
-  // HTTP_X_GRAY_LANE): that spelling of a lane header is dropped too. Names with `_` are rare.
-  if (name.indexOf('_') !== -1 && laneHeaders.includes(name.replaceAll('_', '-'))) return Role.Drop;
+  // HTTP_X_GRAY_LANE), and a joined or last-wins HTTP_X_FORWARDED_PROTO would carry the client's
+  // `x_forwarded_proto` beside the gateway's: that spelling of a field the gateway writes is
+  // dropped too. Names with `_` are rare.
+  if (name.indexOf('_') !== -1 && isGatewayField(name.replaceAll('_', '-'), laneHeaders)) return Role.Drop;
   if (connectionListed !== null && connectionListed.includes(name)) return Role.Drop;
   if (drop !== null && drop.has(name)) return Role.Drop;
   return Role.Keep;
+}
+
+/** Is `name` (lower-cased) a field the gateway writes itself (gatewayFields), other than baggage, which has no `-`? */
+function isGatewayField(name: string, laneHeaders: readonly string[]): boolean {
+  return name === 'x-forwarded-for' || name === 'x-forwarded-proto' || name === 'x-forwarded-host' || laneHeaders.includes(name);
 }
 
 /** Appends the gateway's own fields to the client's kept ones: X-Forwarded-*, the lane, baggage, the rule's. */
