@@ -33,6 +33,13 @@ import type { HeaderModifier } from '../spec/types.js';
 /** The W3C baggage member graylane writes and reads the lane from. */
 export const BAGGAGE_LANE_KEY = LANE_BAGGAGE_KEY;
 
+/**
+ * The mark of a mirrored copy (src/gateway/mirror.ts), so upstreams can tell copies from real
+ * traffic. Only copies carry it: a client's is dropped, unless the route trusts incoming lanes (the
+ * client is then a gateway in front, whose copies stay copies).
+ */
+export const MIRROR_HEADER = 'x-graylane-mirror';
+
 /** Response headers added when the spec's `exposeLane` is on. */
 export const EXPOSE_LANE_HEADER = 'x-gray-lane';
 export const EXPOSE_VERSION_HEADER = 'x-gray-version';
@@ -79,8 +86,9 @@ export interface ForwardContext {
   laneHeaders: readonly string[];
   lane: string;
   /**
-   * The route trusts incoming lanes. Informational: trust decides the lane (mark), and the decided
-   * lane then replaces incoming lane headers and the baggage member either way.
+   * The route trusts incoming lanes. Trust decides the lane (mark), and the decided lane then
+   * replaces incoming lane headers and the baggage member either way; here it decides whether the
+   * client's mirror mark (MIRROR_HEADER) is passed on.
    */
   trustLane: boolean;
   modifier: CompiledModifier | null;
@@ -205,6 +213,10 @@ function roleOf(name: string, connectionListed: string[] | null, ctx: ForwardCon
       return Role.Drop;
     case 'x-forwarded-for':
       return Role.ForwardedFor;
+    case MIRROR_HEADER:
+      // A real request marked as a copy could skip side effects an upstream skips for copies.
+      if (!ctx.trustLane) return Role.Drop;
+      break;
     case 'baggage':
       // Written after the client's fields with the lane merged in (repeated lines are one list).
       if ((drop !== null && drop.has(name)) || (connectionListed !== null && connectionListed.includes(name))) return Role.Drop;
@@ -222,9 +234,11 @@ function roleOf(name: string, connectionListed: string[] | null, ctx: ForwardCon
   return Role.Keep;
 }
 
-/** Is `name` (lower-cased) a field the gateway writes itself (gatewayFields), other than baggage, which has no `-`? */
+/** Is `name` (lower-cased) a field the gateway writes itself (gatewayFields, a mirror's mark), other than baggage, which has no `-`? */
 function isGatewayField(name: string, laneHeaders: readonly string[]): boolean {
-  return name === 'x-forwarded-for' || name === 'x-forwarded-proto' || name === 'x-forwarded-host' || laneHeaders.includes(name);
+  return (
+    name === 'x-forwarded-for' || name === 'x-forwarded-proto' || name === 'x-forwarded-host' || name === MIRROR_HEADER || laneHeaders.includes(name)
+  );
 }
 
 /** Appends the gateway's own fields to the client's kept ones: X-Forwarded-*, the lane, baggage, the rule's. */

@@ -20,11 +20,10 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { dispatch, headerValue, needsHttp2 } from '../routing/index.js';
 import type { CompiledRoute, HealthView, Snapshot } from '../routing/types.js';
-import { forwardHeaders, type ClientFields, type ForwardContext } from './headers.js';
+import { MIRROR_HEADER, forwardHeaders, type ClientFields, type ForwardContext } from './headers.js';
 import type { PoolSet } from './pools.js';
 
-/** Header that marks a mirrored copy, so upstreams can tell copies from real traffic. */
-export const MIRROR_HEADER = 'x-graylane-mirror';
+export { MIRROR_HEADER };
 
 /** What a copy is made of: the client request as routed (src/http1's Http1Request is one). */
 export interface MirrorSource {
