@@ -106,7 +106,8 @@ function chainPositionOf(chainPem: string, key: KeyObject): number {
 
 async function readPem(where: string, file: string): Promise<string> {
   try {
-    return await readConfigText(file, MAX_PEM_BYTES, 'a certificate or key');
+    // PEM is ASCII: a binary file (DER, PKCS#12) fails the PEM checks, which say what was expected.
+    return await readConfigText(file, MAX_PEM_BYTES, 'a certificate or key', { requireUtf8: false });
   } catch (err) {
     if (err instanceof ConfigFileError) throw new CertificateError(where, file, err.reason);
     const code = (err as NodeJS.ErrnoException).code;

@@ -3,8 +3,10 @@
  * read forever (a hot reload then never finishes, and no later change is ever seen), /dev/zero
  * never ends, a directory or a socket is no config. So: open without blocking, look at what was
  * opened (after symlinks: a ConfigMap's `..data` swap is a symlink to a regular file, and fine), and
- * read at most MAX_CONFIG_BYTES.
+ * read at most MAX_CONFIG_BYTES. The bytes must be UTF-8 (YAML 1.2 section 5.2 allows UTF-16 and
+ * UTF-32 too; graylane reads only UTF-8 and says so instead of guessing).
  */
+import { isUtf8 } from 'node:buffer';
 import { constants, type Stats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 
@@ -19,8 +21,10 @@ export class ConfigFileError extends Error {
     readonly path: string,
     /** What is wrong, without the path: `is a FIFO (named pipe), not a regular file`. */
     readonly reason: string,
+    /** Where in the file, when the problem is at one place (1-based; a byte that is not UTF-8). */
+    readonly at?: { line: number; column: number },
   ) {
-    super(`${path}: ${reason}`);
+    super(`${path}${at ? `:${at.line}:${at.column}` : ''}: ${reason}`);
     this.name = 'ConfigFileError';
   }
 }
@@ -29,19 +33,27 @@ export class ConfigFileError extends Error {
  * The text of the regular file at `path` (symlinks followed), read without ever blocking on what is
  * there. `what` names the file in messages (`a config`; `a certificate file` for TLS).
  *
- * @throws ConfigFileError when it is not a regular file or exceeds `maxBytes`; the fs error
+ * @param requireUtf8 refuse bytes that are not UTF-8 (the default); false where a later check names
+ *   the problem better (a DER file given as a PEM certificate is "not a PEM certificate")
+ * @throws ConfigFileError when it is not a regular file, exceeds `maxBytes` or is not UTF-8; the fs error
  *   (ENOENT, EACCES...) when it cannot be opened
  * @example
  * const text = await readConfigText('/etc/graylane/graylane.yaml');
  */
-export async function readConfigText(path: string, maxBytes = MAX_CONFIG_BYTES, what = 'a config'): Promise<string> {
+export async function readConfigText(
+  path: string,
+  maxBytes = MAX_CONFIG_BYTES,
+  what = 'a config',
+  { requireUtf8 = true }: { requireUtf8?: boolean } = {},
+): Promise<string> {
   const handle = await openNonBlocking(path, what);
   try {
     const st = await handle.stat();
     const kind = fileKind(st);
     if (kind !== 'file') throw new ConfigFileError(path, `is ${kind}, not a regular file (${what} must be a regular file or a symlink to one)`);
     if (st.size > maxBytes) throw tooLarge(path, maxBytes, what);
-    return await readAtMost(handle, path, maxBytes, what);
+    const bytes = await readAtMost(handle, path, maxBytes, what);
+    return requireUtf8 ? utf8Text(bytes, path, what) : bytes.toString('utf8');
   } finally {
     await handle.close();
   }
@@ -62,7 +74,7 @@ async function openNonBlocking(path: string, what: string): Promise<FileHandle> 
 }
 
 /** Reads to the end, refusing more than `maxBytes` (the size from stat may be stale: the file can grow). */
-async function readAtMost(handle: FileHandle, path: string, maxBytes: number, what: string): Promise<string> {
+async function readAtMost(handle: FileHandle, path: string, maxBytes: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for (;;) {
@@ -73,7 +85,76 @@ async function readAtMost(handle: FileHandle, path: string, maxBytes: number, wh
     if (total > maxBytes) throw tooLarge(path, maxBytes, what);
     chunks.push(chunk.subarray(0, bytesRead));
   }
-  return Buffer.concat(chunks, total).toString('utf8');
+  return Buffer.concat(chunks, total);
+}
+
+/**
+ * The bytes as text, when they are UTF-8. Buffer#toString would turn each stray byte into U+FFFD
+ * without a word, so a file saved as Latin-1 would load with `café` in a header match or a users
+ * list read as `caf\uFFFD`: a rule that silently never matches.
+ */
+function utf8Text(bytes: Buffer, path: string, what: string): string {
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  if (startsWithUtf16Bom(bytes)) {
+    throw new ConfigFileError(path, `is UTF-16 text (it starts with a UTF-16 byte order mark): save it as UTF-8, the only encoding ${what} file may have`);
+  }
+  const offset = firstNonUtf8(bytes);
+  const hex = bytes[offset]!.toString(16).toUpperCase().padStart(2, '0');
+  throw new ConfigFileError(
+    path,
+    `is not UTF-8 text: byte 0x${hex} here starts no UTF-8 character (saved as Latin-1 or Windows-1252?): save it as UTF-8, the only encoding ${what} file may have`,
+    positionOf(bytes, offset),
+  );
+}
+
+function startsWithUtf16Bom(bytes: Buffer): boolean {
+  return bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff));
+}
+
+/**
+ * The offset of the first byte that does not begin a well-formed UTF-8 sequence (RFC 3629 section 4:
+ * no overlong forms, no surrogates, nothing above U+10FFFF), or -1 when every byte does.
+ */
+export function firstNonUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const length = utf8SequenceAt(bytes, i);
+    if (length === 0) return i;
+    i += length;
+  }
+  return -1;
+}
+
+/** The length of the well-formed UTF-8 sequence starting at `i`, or 0 when there is none. */
+function utf8SequenceAt(bytes: Uint8Array, i: number): number {
+  const lead = bytes[i]!;
+  if (lead < 0x80) return 1;
+  const form = utf8Form(lead);
+  if (form === undefined || i + form.length > bytes.length) return 0;
+  const second = bytes[i + 1]!;
+  if (second < form.low || second > form.high) return 0;
+  for (let k = 2; k < form.length; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return 0;
+  return form.length;
+}
+
+/** RFC 3629's table: a lead byte's sequence length and the range its second byte must fall in. */
+function utf8Form(lead: number): { length: number; low: number; high: number } | undefined {
+  if (lead >= 0xc2 && lead <= 0xdf) return { length: 2, low: 0x80, high: 0xbf };
+  if (lead === 0xe0) return { length: 3, low: 0xa0, high: 0xbf };
+  if (lead === 0xed) return { length: 3, low: 0x80, high: 0x9f };
+  if (lead >= 0xe1 && lead <= 0xef) return { length: 3, low: 0x80, high: 0xbf };
+  if (lead === 0xf0) return { length: 4, low: 0x90, high: 0xbf };
+  if (lead >= 0xf1 && lead <= 0xf3) return { length: 4, low: 0x80, high: 0xbf };
+  if (lead === 0xf4) return { length: 4, low: 0x80, high: 0x8f };
+  return undefined;
+}
+
+/** 1-based line and column (in characters) of `offset`, whose preceding bytes are valid UTF-8. */
+function positionOf(bytes: Buffer, offset: number): { line: number; column: number } {
+  const lineStart = offset === 0 ? 0 : bytes.lastIndexOf(0x0a, offset - 1) + 1;
+  let line = 1;
+  for (let i = 0; i < lineStart; i++) if (bytes[i] === 0x0a) line++;
+  return { line, column: [...bytes.subarray(lineStart, offset).toString('utf8')].length + 1 };
 }
 
 function tooLarge(path: string, maxBytes: number, what: string): ConfigFileError {

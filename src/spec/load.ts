@@ -56,7 +56,8 @@ export async function readSpecFile(path: string): Promise<{ spec: Spec; text: st
 /** A config file that could not be read, as the one-issue ConfigError every reader reports. */
 export function unreadableConfig(path: string, err: unknown): ConfigError {
   const reason = err instanceof ConfigFileError ? err.reason : err instanceof Error ? err.message : String(err);
-  return new ConfigError([{ file: path, line: 0, column: 0, path: '', code: 'unreadable-file', message: `cannot read config file: ${reason}` }]);
+  const at = err instanceof ConfigFileError && err.at ? err.at : { line: 0, column: 0 };
+  return new ConfigError([{ file: path, ...at, path: '', code: 'unreadable-file', message: `cannot read config file: ${reason}` }]);
 }
 
 /** One issue per path and code, the first one found. */

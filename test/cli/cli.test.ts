@@ -70,6 +70,9 @@ test('validate -c: TLS certificate files are checked as serve checks them at sta
   execFileSync('mkfifo', [fifo]);
   const notPem = join(dir, 'hello.crt');
   writeFileSync(notPem, 'hello\n');
+  // The same certificate in DER, binary (not UTF-8): still "not a PEM certificate".
+  const der = join(dir, 'good.der');
+  execFileSync('openssl', ['x509', '-in', good.cert, '-outform', 'DER', '-out', der]);
   // A port that is taken and a state file in a directory that does not exist: serve would fail on
   // both; validate starts nothing, so neither matters.
   const taken = net.createServer();
@@ -112,6 +115,7 @@ test('validate -c: TLS certificate files are checked as serve checks them at sta
       [future.cert, future.key],
       [caFirst, good.key],
       [good.cert, join(dir, 'missing.key')],
+      [der, good.key],
       [good.cert, good.key],
     ]);
     const started = Date.now();
@@ -129,6 +133,7 @@ test('validate -c: TLS certificate files are checked as serve checks them at sta
       `${at(6, 'cert', 12)}${esc(future.cert)}: is not valid yet: valid from \\d{4}-`,
       `${at(7, 'cert', 13)}${esc(caFirst)}: has the certificate of ${esc(good.key)} in position 2, not first`,
       `${at(8, 'key', 14)}${esc(join(dir, 'missing.key'))}: no such file$`,
+      `${at(9, 'cert', 15)}${esc(der)}: is not a PEM certificate`,
     ];
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, expected.length, r.stderr);
