@@ -76,6 +76,19 @@ test('YAML syntax errors: line and column, no key path', () => {
   assert.equal(formatIssues(issuesOf('services: {}\nroutes: [\n')), 'gl.yaml:3:1: Flow sequence in block collection must be sufficiently indented and end with a ]');
 });
 
+test('a key indented wrongly: the issue points at that key and names it, not at the start of its line', () => {
+  // One space short of its sibling `stable` (what an editor without YAML support leaves behind).
+  const lines = [...BASE.slice(0, 4), '     beta: [http://127.0.0.1:9101]', ...BASE.slice(5)];
+  assert.equal(
+    formatIssues(issuesOf(lines.join('\n'))),
+    'gl.yaml:5:6: All mapping items must start at the same column: key "beta" does not line up with the keys above it',
+  );
+  // A route key back at the list's column, out of its item.
+  expectIssues(route('  lane: beta'), [[13, 'lane', '', 'yaml-syntax', /^All mapping items must start at the same column: key "lane" does not line up/]]);
+  // A line with no `key:` is named by its text.
+  expectIssues(route('  "lane": beta'), [[13, '"', '', 'yaml-syntax', /: the line "\"lane\": beta" does not line up/]]);
+});
+
 test('duplicate keys name the first occurrence', () => {
   expectIssues(route('    service: api'), [[13, 'service', 'routes[0].service', 'duplicate-key', /duplicate key "service" \(first defined on line 12\)/]]);
 });

@@ -81,6 +81,11 @@ export function readYaml(text: string, file: string): YamlSource {
 
   const issues: ConfigIssue[] = [];
   for (const e of [...doc.errors, ...doc.warnings]) {
+    if (e.code === 'BAD_INDENT' && e.message.startsWith('All mapping items')) {
+      const bad = badIndent(text, e.pos[0]);
+      issues.push(issueAt(bad.offset, 'yaml-syntax', `${firstLine(e.message).replace(/ at line \d+, column \d+:$/, '')}: ${bad.what}`));
+      continue;
+    }
     const message =
       e.code === 'MULTIPLE_DOCS'
         ? 'a config file holds one YAML document; found a second one (---)'
@@ -248,6 +253,23 @@ function keyText(key: Node | null): string {
 
 function isEmpty(node: Node): boolean {
   return isScalar(node) && node.value === null;
+}
+
+/**
+ * The parser's BAD_INDENT ("All mapping items must start at the same column") points at the start
+ * of the line, before its indentation, and does not say what is off: point at the line's first
+ * character and name the key there (or the line's start, when it holds no `key:`).
+ */
+function badIndent(text: string, offset: number): { offset: number; what: string } {
+  // lastIndexOf with -1 would search from the end of the text.
+  const lineStart = offset === 0 ? 0 : text.lastIndexOf('\n', offset - 1) + 1;
+  const lineEnd = text.indexOf('\n', lineStart);
+  const line = text.slice(lineStart, lineEnd === -1 ? undefined : lineEnd).replace(/\r$/, '');
+  const indent = line.length - line.trimStart().length;
+  const content = line.trim();
+  const key = /^(?:-\s+)?([^\s:#'"{[][^:#]*?):(?:\s|$)/.exec(content)?.[1];
+  const what = key !== undefined ? `key "${key}"` : `the line "${content.length > 30 ? `${content.slice(0, 30)}...` : content}"`;
+  return { offset: lineStart + indent, what: `${what} does not line up with the keys above it` };
 }
 
 function firstLine(message: string): string {
