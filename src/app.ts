@@ -55,7 +55,7 @@ import { releaseRollouts } from './rollout/release.js';
 import type { AnalysisTemplate, RolloutSpec } from './spec/rollout-model.js';
 import { compile } from './routing/index.js';
 import type { Status } from './routing/types.js';
-import { ConfigError, parseListen, type Spec } from './spec/index.js';
+import { ConfigError, LISTEN_FORM, parseListen, type Spec } from './spec/index.js';
 import { listenersOf } from './spec/sections/listeners.js';
 import { DEFAULT_ADMIN_LISTEN } from './spec/sections/rollouts.js';
 import type { Store } from './store/index.js';
@@ -391,7 +391,7 @@ function hostPort(a: { host: string; port: number }): string {
 
 function listenOf(value: string, flag: string): { host: string; port: number } {
   const parsed = parseListen(value);
-  if (!parsed) throw new Error(`bad listen address "${value}" (${flag}): expected host:port, [v6]:port or :port`);
+  if (!parsed) throw new Error(`bad listen address "${value}" (${flag}): ${LISTEN_FORM}`);
   return parsed;
 }
 

@@ -10,7 +10,7 @@ import type { ListenerOptions } from '../gateway/server.js';
 import type { Path } from '../spec/paths.js';
 import { listenersOf } from '../spec/sections/listeners.js';
 import type { ListenerSpec, Spec, TlsSpec } from '../spec/types.js';
-import { parseListen } from '../spec/units.js';
+import { LISTEN_FORM, parseListen } from '../spec/units.js';
 import type { PathIssue } from '../spec/yaml-source.js';
 
 export interface GatewayListeners {
@@ -43,7 +43,7 @@ export async function gatewayListeners(spec: Spec, listenOverride?: string): Pro
 
 async function listenerOptions(name: string, l: ListenerSpec, flag: string): Promise<ListenerOptions> {
   const at = parseListen(l.address);
-  if (at === undefined) throw new Error(`bad listen address "${l.address}" (${flag}): expected host:port, [v6]:port or :port`);
+  if (at === undefined) throw new Error(`bad listen address "${l.address}" (${flag}): ${LISTEN_FORM}`);
   return {
     name,
     host: at.host,

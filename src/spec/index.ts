@@ -7,4 +7,4 @@ export { ConfigError, formatIssues, ISSUE_CODES, type ConfigIssue, type IssueCod
 export { loadSpecFile, readSpecFile, parseSpec, unreadableConfig } from './load.js';
 export { ConfigFileError, MAX_CONFIG_BYTES, readConfigText } from './config-file.js';
 export { SCHEMA_FILE, schemaDocument } from './schema.js';
-export { parseDuration, parseListen, parseSize } from './units.js';
+export { LISTEN_FORM, parseDuration, parseListen, parseSize } from './units.js';

@@ -30,6 +30,12 @@ export function parseSize(value: unknown): number | undefined {
 const LISTEN = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_.-]+)):([0-9]{1,5})$/;
 
 /**
+ * What a `--listen` flag that parseListen refused must look like, as the config's schema says it.
+ * There is no `:8080` shorthand (graylane never listens on every interface unless told `0.0.0.0`).
+ */
+export const LISTEN_FORM = 'must be host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080 ([::1]:8080 for IPv6)';
+
+/**
  * Splits a listen address `host:port` or `[v6]:port`. The host comes back without brackets, ready
  * for `server.listen(port, host)`. Undefined when malformed or the port is above 65535.
  *

@@ -243,6 +243,24 @@ test('explain -c on a release entry route says the release share is not in the f
   assert.doesNotMatch(other.stdout + other.stderr, /note:/, 'no note where no release enters');
 });
 
+test('serve --listen / --admin-listen without a host (:8080) is refused with what to write, no promise of a :port form', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'graylane-cli-'));
+  try {
+    const form = 'must be host:port, e.g. 127.0.0.1:8080 or 0.0.0.0:8080 ([::1]:8080 for IPv6)';
+    for (const [flag, other] of [['--listen', '--admin-listen'], ['--admin-listen', '--listen']] as const) {
+      const r = spawnSync(process.execPath, [CLI, 'serve', '-c', QUICKSTART, flag, ':8080', other, '127.0.0.1:0', '--state', join(dir, 'state.db')], {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      assert.equal(r.status, 1, r.stderr);
+      assert.equal(r.stderr.trim(), `graylane: bad listen address ":8080" (${flag}): ${form}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('serve: proxies by the file, reloads a good change, keeps serving through a bad one, drains on SIGTERM', async (t) => {
   const stable = await startUpstream('stable');
   const beta = await startUpstream('beta');
