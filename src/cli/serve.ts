@@ -38,8 +38,13 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   const accessPretty = chooseLogFormat(opts.logFormat, process.stdout.isTTY === true) === 'pretty';
   const adminToken = await readToken(opts.adminTokenFile);
   const store = opts.store ?? (opts.config === undefined ? process.env.GRAYLANE_STORE : undefined);
-  if ((store === undefined || store === '') === (opts.config === undefined)) {
-    console.error('graylane serve: give either -c FILE (one process) or --store etcd://HOST:PORT (clustered mode), not both');
+  const noStore = store === undefined || store === '';
+  if (noStore === (opts.config === undefined)) {
+    console.error(
+      noStore
+        ? 'graylane serve: name what to serve: -c FILE (one process, e.g. graylane serve -c graylane.yaml) or --store etcd://HOST:PORT (clustered mode)'
+        : 'graylane serve: give either -c FILE (one process) or --store etcd://HOST:PORT (clustered mode), not both',
+    );
     process.exit(2);
   }
   let app;

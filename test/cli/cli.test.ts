@@ -243,6 +243,20 @@ test('explain -c on a release entry route says the release share is not in the f
   assert.doesNotMatch(other.stdout + other.stderr, /note:/, 'no note where no release enters');
 });
 
+test('serve with neither -c nor --store says what to name; with both, that it is one or the other', () => {
+  const env = { ...process.env };
+  delete env.GRAYLANE_STORE;
+  const neither = spawnSync(process.execPath, [CLI, 'serve'], { encoding: 'utf8', timeout: 20_000, env });
+  assert.equal(neither.status, 2, neither.stderr);
+  assert.equal(
+    neither.stderr.trim(),
+    'graylane serve: name what to serve: -c FILE (one process, e.g. graylane serve -c graylane.yaml) or --store etcd://HOST:PORT (clustered mode)',
+  );
+  const both = spawnSync(process.execPath, [CLI, 'serve', '-c', QUICKSTART, '--store', 'etcd://127.0.0.1:1'], { encoding: 'utf8', timeout: 20_000, env });
+  assert.equal(both.status, 2, both.stderr);
+  assert.equal(both.stderr.trim(), 'graylane serve: give either -c FILE (one process) or --store etcd://HOST:PORT (clustered mode), not both');
+});
+
 test('serve --listen / --admin-listen without a host (:8080) is refused with what to write, no promise of a :port form', () => {
   const dir = mkdtempSync(join(tmpdir(), 'graylane-cli-'));
   try {
