@@ -25,6 +25,7 @@ export async function topCommand(opts: TopCommandOptions): Promise<void> {
   process.once('SIGINT', () => (stop = true));
   process.once('SIGTERM', () => (stop = true));
   let lastError = '';
+  const last = (n: number): boolean => opts.iterations !== undefined && n === opts.iterations - 1;
   for (let n = 0; !stop && (opts.iterations === undefined || n < opts.iterations); n++) {
     if (n > 0) await sleep(opts.interval);
     try {
@@ -32,8 +33,8 @@ export async function topCommand(opts: TopCommandOptions): Promise<void> {
       lastError = '';
       out.write(tty ? `\x1b[H\x1b[2J${text}` : `${n > 0 ? '\n' : ''}${text}`);
     } catch (err) {
-      // A restarting server is not the end of top.
-      const message = `${(err as Error).message} (retrying)`;
+      // A restarting server is not the end of top, unless this was the last refresh asked for.
+      const message = last(n) ? (err as Error).message : `${(err as Error).message} (retrying)`;
       if (tty) out.write(`\x1b[H\x1b[2J${message}\n`);
       else if (message !== lastError) out.write(`${message}\n`);
       lastError = message;

@@ -243,6 +243,17 @@ test('explain -c on a release entry route says the release share is not in the f
   assert.doesNotMatch(other.stdout + other.stderr, /note:/, 'no note where no release enters');
 });
 
+test('top on an unreachable admin API says it retries only when another refresh follows; exit 1', async () => {
+  const port = await freePort(); // closed again: nothing listens there
+  const reason = `cannot reach the admin API at http://127.0.0.1:${port} (ECONNREFUSED): is \`graylane serve\` running? Set --admin or GRAYLANE_ADMIN`;
+  const once = run(['top', '--admin', `http://127.0.0.1:${port}`, '-n', '1']);
+  assert.equal(once.status, 1, once.stderr);
+  assert.equal(once.stdout, `${reason}\n`);
+  const twice = run(['top', '--admin', `http://127.0.0.1:${port}`, '-n', '2', '--interval', '50']);
+  assert.equal(twice.status, 1, twice.stderr);
+  assert.equal(twice.stdout, `${reason} (retrying)\n${reason}\n`);
+});
+
 test('serve with neither -c nor --store says what to name; with both, that it is one or the other', () => {
   const env = { ...process.env };
   delete env.GRAYLANE_STORE;
