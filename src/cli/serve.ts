@@ -1,9 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import pino from 'pino';
 import { startApp } from '../app.js';
 import { REPORT_TOKEN_ENV } from '../decide/index.js';
 import { schedulingPolicy } from '../workers/index.js';
-import { ConfigError } from '../spec/index.js';
+import { ConfigError, ConfigFileError, readConfigText } from '../spec/index.js';
 import { hostForUrl } from './listen.js';
 import { chooseLogFormat, logDestination, type LOG_FORMATS } from '../log/format.js';
 
@@ -132,12 +131,33 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
 }
 
 /** The admin token: `--admin-token-file` (trimmed), else GRAYLANE_ADMIN_TOKEN; never from the config. */
+/** A token file is a line; anything larger is the wrong file. */
+const MAX_TOKEN_FILE_BYTES = 64 * 1024;
+
+/**
+ * The admin token: from --admin-token-file, read as a config is (a FIFO there is refused, not
+ * waited on for ever), else from the environment. Every problem names the flag and the file.
+ */
 async function readToken(file: string | undefined): Promise<string | undefined> {
   if (file !== undefined) {
-    const token = (await readFile(file, 'utf8')).trim();
-    if (token === '') throw new Error(`admin token file ${file} is empty`);
+    let text: string;
+    try {
+      text = await readConfigText(file, MAX_TOKEN_FILE_BYTES, 'an admin token');
+    } catch (err) {
+      throw new Error(`--admin-token-file ${file}: ${tokenFileProblem(err)}`);
+    }
+    const token = text.trim();
+    if (token === '') throw new Error(`--admin-token-file ${file}: the file is empty`);
     return token;
   }
   const env = process.env.GRAYLANE_ADMIN_TOKEN;
   return env === undefined || env === '' ? undefined : env;
+}
+
+function tokenFileProblem(err: unknown): string {
+  if (err instanceof ConfigFileError) return err.reason;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES' || code === 'EPERM') return 'cannot be read (permission denied)';
+  return `cannot be read (${(err as Error).message})`;
 }

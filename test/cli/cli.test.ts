@@ -254,6 +254,33 @@ test('top on an unreachable admin API says it retries only when another refresh 
   assert.equal(twice.stdout, `${reason} (retrying)\n${reason}\n`);
 });
 
+test('serve --admin-token-file: a missing file, an empty one, a FIFO and a directory are refused at once, naming the flag', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'graylane-cli-'));
+  try {
+    writeFileSync(join(dir, 'empty.tok'), '\n');
+    execFileSync('mkfifo', [join(dir, 'fifo.tok')]);
+    const cases: [string, string][] = [
+      ['missing.tok', 'no such file'],
+      ['empty.tok', 'the file is empty'],
+      ['fifo.tok', 'is a FIFO (named pipe), not a regular file (an admin token must be a regular file or a symlink to one)'],
+      ['.', 'is a directory, not a regular file (an admin token must be a regular file or a symlink to one)'],
+    ];
+    for (const [file, reason] of cases) {
+      const started = Date.now();
+      const r = spawnSync(process.execPath, [CLI, 'serve', '-c', QUICKSTART, '--admin-token-file', file, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0'], {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
+      assert.equal(r.status, 1, `${file}: ${r.stderr} (signal ${r.signal})`);
+      assert.equal(r.stderr.trim(), `graylane: --admin-token-file ${file}: ${reason}`);
+      assert.ok(Date.now() - started < 8000, `${file}: refused at once`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('serve with neither -c nor --store says what to name; with both, that it is one or the other', () => {
   const env = { ...process.env };
   delete env.GRAYLANE_STORE;
