@@ -126,6 +126,17 @@ test('wrong types say what was expected and what was found', () => {
   expectIssues(route('    identity: [user:x-user-id]'), [[13, 'user:', 'routes[0].identity[0]', 'invalid-value', /header:NAME, cookie:NAME or query:NAME/]]);
 });
 
+test('a plain value where a condition mapping goes gets one issue, its type, not also "set exactly one of"', () => {
+  // What a newcomer writes for "requests with an x-canary header", and for "the path /x".
+  expectIssues(route('    rules:', '      - { lane: beta, header: x-canary }'), [
+    [14, 'x-canary', 'routes[0].rules[0].header', 'wrong-type', /must be a mapping, got "x-canary"/],
+  ]);
+  expectIssues(route('    rules:', '      - { lane: beta, path: /x }', '      - { lane: beta, appVersion: ">=2" }'), [
+    [14, '/x', 'routes[0].rules[0].path', 'wrong-type', /must be a mapping, got "\/x"/],
+    [15, '">=2"', 'routes[0].rules[1].appVersion', 'wrong-type', /must be a mapping, got ">=2"/],
+  ]);
+});
+
 test('missing required keys point at the mapping that lacks them', () => {
   expectIssues(route('  - match: { host: other.example.com }'), [
     [13, 'match', 'routes[1].service', 'missing-key', /missing required key "service"/],

@@ -28,7 +28,7 @@ export function parseSpec(text: string, file: string): Spec {
   const ctx = new NormalizeContext(source.data, (path) => source.sourceText(path));
   const shape = validateShape(source.data);
   const spec = normalizeSpec(source.data, ctx);
-  const issues = [...source.issues, ...uniqueByPath([...shape, ...ctx.issues]).map((i) => source.locate(i))];
+  const issues = [...source.issues, ...wrongTypeAlone(uniqueByPath([...shape, ...ctx.issues])).map((i) => source.locate(i))];
   if (issues.length > 0) throw new ConfigError(sortIssues(issues));
   return deepFreeze(spec);
 }
@@ -69,6 +69,16 @@ function uniqueByPath(issues: PathIssue[]): PathIssue[] {
     seen.add(key);
     return true;
   });
+}
+
+/**
+ * Where a value has the wrong type, whatever else is said of that value follows from it
+ * (`header: x-canary` is no mapping, so it sets none of equals, in, pattern, present): the type
+ * issue is kept alone there, so the first line read is the one to act on.
+ */
+function wrongTypeAlone(issues: PathIssue[]): PathIssue[] {
+  const wrongType = new Set(issues.filter((i) => i.code === 'wrong-type').map((i) => JSON.stringify(i.path)));
+  return issues.filter((i) => i.code === 'wrong-type' || !wrongType.has(JSON.stringify(i.path)));
 }
 
 /** File order: by line, then column; stable for issues at the same place. */
