@@ -27,7 +27,7 @@ export class AdminClient {
     base: string,
     private readonly token: string | undefined,
   ) {
-    this.base = base.replace(/\/+$/, '');
+    this.base = adminBase(base);
   }
 
   get<T>(path: string): Promise<T> {
@@ -69,9 +69,19 @@ export class AdminClient {
     if (res.statusCode >= 400) {
       const e = data as { error?: string; message?: string };
       if (e.error === 'unauthorized') throw new AdminApiError(this.unauthorized(), res.statusCode, e.error);
-      throw new AdminApiError(e.message ?? `HTTP ${res.statusCode}`, res.statusCode, e.error ?? 'error');
+      // The admin API always says why; an answer without a message is from something else.
+      if (e.message === undefined) throw new AdminApiError(this.notTheAdminApi(method, path, res.statusCode, e.error), res.statusCode, e.error ?? 'error');
+      throw new AdminApiError(e.message, res.statusCode, e.error ?? 'error');
     }
     return data as T;
+  }
+
+  /** An error answer that is not the admin API's: most often the gateway's own listen given as --admin. */
+  private notTheAdminApi(method: string, path: string, status: number, error: string | undefined): string {
+    return (
+      `${this.base} answered ${method} ${path} with HTTP ${status}${error !== undefined ? ` (${error})` : ''}: is it graylane's admin API ` +
+      `(admin.listen or --admin-listen, default 127.0.0.1:9090), not the gateway's listen? Set --admin or GRAYLANE_ADMIN`
+    );
   }
 
   /** The API's refusal in the CLI's terms: which flag or variable carries the token. */
@@ -80,4 +90,26 @@ export class AdminClient {
       ? 'missing or wrong bearer token: no admin token was given; pass --token TOKEN or set GRAYLANE_ADMIN_TOKEN to the token graylane serve was started with'
       : 'missing or wrong bearer token: the token given (--token or GRAYLANE_ADMIN_TOKEN) is not the one graylane serve was started with';
   }
+}
+
+/**
+ * The admin API's base URL from --admin or GRAYLANE_ADMIN. `HOST:PORT`, as --admin-listen and
+ * admin.listen write it, means http://HOST:PORT; anything that is then no http(s) URL is refused
+ * here, not reported later as a server that cannot be reached.
+ *
+ * @throws AdminApiError (code `bad_address`) naming the value and the form to write
+ * @example adminBase('127.0.0.1:9090') // 'http://127.0.0.1:9090'
+ */
+export function adminBase(value: string): string {
+  const withScheme = value.includes('://') ? value : `http://${value}`;
+  let url: URL | undefined;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '') {
+    throw new AdminApiError(`admin API address "${value}" (--admin or GRAYLANE_ADMIN) is not http://HOST:PORT, e.g. ${DEFAULT_ADMIN_URL}`, 0, 'bad_address');
+  }
+  return withScheme.replace(/\/+$/, '');
 }

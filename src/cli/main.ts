@@ -114,7 +114,7 @@ program
 program
   .command('top')
   .description("live per-version rates, errors and p99 of each service, and the rollouts' steps, from a running server")
-  .option('--admin <url>', 'admin API address (env GRAYLANE_ADMIN, default http://127.0.0.1:9090)')
+  .option('--admin <url>', 'admin API address, http://HOST:PORT or HOST:PORT (env GRAYLANE_ADMIN, default http://127.0.0.1:9090)')
   .option('--interval <ms>', 'refresh every this many milliseconds', positiveInt, 1000)
   .option('-n, --iterations <n>', 'stop after n refreshes (default: until Ctrl-C)', positiveInt)
   .action(topCommand);

@@ -40,7 +40,7 @@ export function subcommands(group: Command): (name: string, description: string)
     group
       .command(name)
       .description(description)
-      .option('--admin <url>', `admin API address (env GRAYLANE_ADMIN, default ${DEFAULT_ADMIN_URL})`)
+      .option('--admin <url>', `admin API address, http://HOST:PORT or HOST:PORT (env GRAYLANE_ADMIN, default ${DEFAULT_ADMIN_URL})`)
       .option('--token <token>', 'admin bearer token (env GRAYLANE_ADMIN_TOKEN)');
 }
 
