@@ -130,13 +130,13 @@ export async function serveCommand(opts: ServeOptions): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-/** The admin token: `--admin-token-file` (trimmed), else GRAYLANE_ADMIN_TOKEN; never from the config. */
 /** A token file is a line; anything larger is the wrong file. */
 const MAX_TOKEN_FILE_BYTES = 64 * 1024;
 
 /**
- * The admin token: from --admin-token-file, read as a config is (a FIFO there is refused, not
- * waited on for ever), else from the environment. Every problem names the flag and the file.
+ * The admin token: from --admin-token-file (trimmed), read as a config is (a FIFO there is refused,
+ * not waited on for ever), else GRAYLANE_ADMIN_TOKEN; never from the config. Every problem names
+ * the flag and the file.
  */
 async function readToken(file: string | undefined): Promise<string | undefined> {
   if (file !== undefined) {
