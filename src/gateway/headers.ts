@@ -4,13 +4,15 @@
  * Requests: hop-by-hop headers are dropped (RFC 9110 §7.6.1: Connection and every header it names,
  * Proxy-Connection, Keep-Alive, TE, Transfer-Encoding, Upgrade; also Trailer, and Expect, which
  * Node's server already answered with 100-continue). The lane header and its aliases sent by the
- * client, also spelled with `_` for `-`, are always dropped and the gateway writes its own with the lane it decided. The lane also
- * travels as the `graylane-lane` member of W3C `baggage` (full-link gray for OpenTelemetry-instrumented
- * services): the decided lane replaces any member the client sent (a user cannot put themself into a
- * gray lane; on a trusting route the member was the lane's source anyway), and every other member is
- * kept byte-for-byte (src/lanes/baggage.ts). X-Forwarded-For is appended to, X-Forwarded-Proto and
- * X-Forwarded-Host are set (the client's, also spelled with `_` for `-`, are not passed on). Host is passed on as the client sent it, so virtual hosts and absolute
- * URLs built by the upstream keep working (as nginx `proxy_set_header Host $host` would).
+ * client, also spelled with `_` for `-`, are always dropped and the gateway writes its own with the
+ * lane it decided. The lane also travels as the `graylane-lane` member of W3C `baggage` (full-link
+ * gray for OpenTelemetry-instrumented services): the decided lane replaces any member the client
+ * sent (a user cannot put themself into a gray lane; on a trusting route the member was the lane's
+ * source anyway), and every other member is kept byte-for-byte (src/lanes/baggage.ts).
+ * X-Forwarded-For is appended to, X-Forwarded-Proto and X-Forwarded-Host are set (the client's,
+ * also spelled with `_` for `-`, are not passed on). Host is passed on as the client sent it, so
+ * virtual hosts and absolute URLs built by the upstream keep working (as nginx
+ * `proxy_set_header Host $host` would).
  *
  * Responses: hop-by-hop headers and Content-Length are dropped (the engine frames the body itself,
  * announcing the upstream's length when it has one, see responseLength); optionally the lane and
@@ -325,22 +327,24 @@ export function renderFields(fields: ClientFields, ctx: ForwardContext): Rendere
   let lines = '';
   let forwardedFor: string | undefined;
   let baggage: string | undefined;
+  /** The client's Host (one field: the names are distinct), for X-Forwarded-Host even when it is not passed on. */
+  let host: string | undefined;
   /** The first kept field not rendered yet: kept fields are rendered a run at a time. */
   let run = 0;
   const count = fields.count;
   for (let i = 0; i < count; i++) {
     const name = fields.name(i);
     const role = roleOf(name, connectionListed, ctx);
-    if (role === Role.Keep && name !== 'host' && name !== 'content-length') continue;
+    if (name === 'host') host = fields.value(i);
+    else if (role === Role.Keep && name !== 'content-length') continue;
     if (run < i) lines += fields.lines(run, i);
     run = i + 1;
-    if (role === Role.Keep) placed.push(name, fields.value(i));
+    if (role === Role.Keep) placed.push(name, name === 'host' ? host! : fields.value(i));
     else if (role === Role.ForwardedFor) forwardedFor = fields.value(i);
     else if (role === Role.Baggage) baggage = fields.value(i);
   }
   if (run < count) lines += fields.lines(run, count);
   const checked = placed.length;
-  const host = fields.get('host') as string | undefined;
   if (ctx.modifier === null && forwardedFor === undefined && baggage === undefined) {
     // The usual request: the gateway's lines for the client's address and for the lane are each
     // rendered once and reused (forwardLines, laneLines); only X-Forwarded-Host is per request.

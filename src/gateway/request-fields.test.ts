@@ -70,7 +70,7 @@ const ctxArb: fc.Arbitrary<ForwardContext> = fc.record({
   trustLane: fc.boolean(),
   modifier: fc.option(
     fc
-      .record({ remove: fc.subarray(['X-Drop', 'baggage', 'x-a', 'X-Gray-Lane', 'Cookie']), set: fc.constantFrom<Record<string, string>>({}, { 'X-Set': '1' }, { Baggage: 'm=1' }), add: fc.constantFrom<Record<string, string>>({}, { 'x-add': '2' }) })
+      .record({ remove: fc.subarray(['X-Drop', 'baggage', 'x-a', 'X-Gray-Lane', 'Cookie', 'Host']), set: fc.constantFrom<Record<string, string>>({}, { 'X-Set': '1' }, { Baggage: 'm=1' }), add: fc.constantFrom<Record<string, string>>({}, { 'x-add': '2' }) })
       .map((m) => compileModifier(m)),
   ),
   clientAddress: fc.constantFrom('10.1.2.3', '::1'),
