@@ -20,7 +20,6 @@ import { knownName, valueString, type KnownName } from './field-strings.js';
 import { Fields } from './fields.js';
 import { FIRST_ONLY, headerObject } from './header-object.js';
 
-
 export class RequestFields {
   #buf: Buffer;
   #fields: Fields;
@@ -232,7 +231,6 @@ function distinctNames(buf: Uint8Array, f: Fields): boolean {
   }
   return true;
 }
-
 
 function allDigits(buf: Uint8Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (buf[i]! < 0x30 || buf[i]! > 0x39) return false;

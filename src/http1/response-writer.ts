@@ -30,6 +30,7 @@ function statusLine(status: number, reason: string | undefined): string {
   if (line === undefined) line = STATUS_LINES[status] = `HTTP/1.1 ${status} ${standard ?? 'Unknown'}${CRLF}`;
   return line;
 }
+
 /** `[name, value, ...]` as field lines, `name: value` CRLF each (no check: the caller's fields are checked). */
 export function fieldLines(flat: readonly string[]): string {
   let lines = '';
